@@ -1,0 +1,39 @@
+"""Blocking gates: a failed check stops every asset downstream of it."""
+from __future__ import annotations
+
+from dagster import AssetCheckResult, MetadataValue, asset_check
+
+from assets.mobile import tflite_model
+from assets.resources import SettingsResource
+from assets.training import model_evaluation
+from pipelines.gates import GateResult, model_gates, variant_gates
+from pipelines.io import read_json
+from pipelines.paths import ArtifactPaths
+
+
+def _result(gates: list[GateResult]) -> AssetCheckResult:
+    failed = [g for g in gates if not g.passed]
+    table = "| gate | measured | threshold | verdict |\n|---|---|---|---|\n" + "\n".join(
+        f"| {g.name} | {g.measured:.4f} | {g.threshold:.4f} | {'pass' if g.passed else 'FAIL'} |" for g in gates
+    )
+    return AssetCheckResult(
+        passed=not failed,
+        description="; ".join(g.detail for g in failed) or "all gates passed",
+        metadata={"gates": MetadataValue.md(table), "failed": MetadataValue.int(len(failed))},
+    )
+
+
+@asset_check(asset=model_evaluation, blocking=True)
+def accuracy_gate(settings: SettingsResource) -> AssetCheckResult:
+    """The Keras model's test accuracy meets gates.min_accuracy."""
+    loaded = settings.load()
+    report = read_json(ArtifactPaths(loaded.root).evaluation_report)
+    return _result(model_gates(report, loaded.params.gates))
+
+
+@asset_check(asset=tflite_model, blocking=True)
+def agreement_gate(settings: SettingsResource) -> AssetCheckResult:
+    """Every TFLite variant agrees with the Keras model on at least gates.min_agreement of test rows."""
+    loaded = settings.load()
+    report = read_json(ArtifactPaths(loaded.root).tflite_report)
+    return _result(variant_gates(report, loaded.params.gates))

@@ -1,0 +1,31 @@
+"""Data assets: the source files, the raw dataset, the validated dataset and the splits."""
+from __future__ import annotations
+
+from dagster import DataVersion, MaterializeResult, asset, observable_source_asset
+
+from assets.resources import SettingsResource
+from assets.results import to_result
+from pipelines.steps import data
+
+
+@observable_source_asset(group_name="data", description="The source files named in params (md5 as DVC records it).")
+def source_data(settings: SettingsResource) -> DataVersion:
+    return DataVersion("+".join(data.source_files(settings.load()).values()) or "missing")
+
+
+@asset(group_name="data", deps=[source_data], code_version="1")
+def raw_dataset(settings: SettingsResource) -> MaterializeResult:
+    """The source data as typed columns, labels normalized, PII and dropped columns removed."""
+    return to_result(data.raw_dataset(settings.load()))
+
+
+@asset(group_name="data", deps=[raw_dataset], code_version="1")
+def validated_dataset(settings: SettingsResource) -> MaterializeResult:
+    """The raw dataset after the blocking data checks (row count, label classes, nulls, groups)."""
+    return to_result(data.validated_dataset(settings.load()))
+
+
+@asset(group_name="data", deps=[validated_dataset], code_version="1")
+def dataset_splits(settings: SettingsResource) -> MaterializeResult:
+    """Seeded, label-stratified train / validation / test splits as Parquet."""
+    return to_result(data.dataset_splits(settings.load()))

@@ -1,0 +1,16 @@
+"""Release assets: the candidate folder with manifest and lineage."""
+from __future__ import annotations
+
+from dagster import MaterializeResult, asset
+
+from assets.mobile import coreml_model, tflite_model
+from assets.resources import SettingsResource
+from assets.results import to_result
+from assets.training import model_evaluation
+from pipelines.steps import release
+
+
+@asset(group_name="release", deps=[model_evaluation, tflite_model, coreml_model], code_version="1")
+def release_candidate(settings: SettingsResource) -> MaterializeResult:
+    """The release candidate: model files, feature spec, reports and a manifest with hashes and lineage."""
+    return to_result(release.release_candidate(settings.load()))

@@ -1,0 +1,21 @@
+"""Training assets: the Keras model registered in MLflow, and its evaluation."""
+from __future__ import annotations
+
+from dagster import MaterializeResult, asset
+
+from assets.data import dataset_splits
+from assets.resources import SettingsResource
+from assets.results import to_result
+from pipelines.steps import model
+
+
+@asset(group_name="training", deps=[dataset_splits], code_version="1")
+def trained_model(settings: SettingsResource) -> MaterializeResult:
+    """The seeded Keras model with its feature spec, logged and registered in MLflow as `candidate`."""
+    return to_result(model.trained_model(settings.load()))
+
+
+@asset(group_name="training", deps=[trained_model], code_version="1")
+def model_evaluation(settings: SettingsResource) -> MaterializeResult:
+    """Test-split metrics of the Keras model, overall and per sensitive group."""
+    return to_result(model.model_evaluation(settings.load()))

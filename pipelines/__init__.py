@@ -1,0 +1,1 @@
+"""mobile-mlops pipeline logic: plain, typed Python with no orchestration imports."""

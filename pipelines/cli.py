@@ -1,0 +1,96 @@
+"""`mobile-mlops`: run the pipeline, run one DVC stage, verify a release."""
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from pipelines.errors import PipelineError
+
+
+def _overrides(pairs: Sequence[str]) -> dict[str, object]:
+    import yaml
+
+    result = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise PipelineError(f"--set {pair!r}: expected KEY=VALUE, e.g. train.epochs=5")
+        result[key] = yaml.safe_load(value)
+    return result
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from pipelines.runner import run_all
+
+    return run_all(Path(args.params), _overrides(args.set), debug=args.debug)
+
+
+def cmd_stage(args: argparse.Namespace) -> int:
+    from pipelines.config import load_settings
+    from pipelines.steps import registry
+
+    steps = registry()
+    if args.name not in steps:
+        raise PipelineError(f"unknown stage '{args.name}' (stages: {', '.join(steps)})")
+    result = steps[args.name](load_settings(args.params, _overrides(args.set)))
+    for key, value in result.summary.items():
+        print(f"{args.name}: {key} = {value}")
+    return 0
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    from pipelines.release import verify_release
+
+    manifest = verify_release(Path(args.path))
+    lineage = manifest.lineage
+    print(f"OK {args.path}: {len(manifest.files)} files verified; "
+          f"{lineage.model_name} v{lineage.model_version}, run {lineage.mlflow_run_id}, commit {lineage.git_commit[:12]}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="mobile-mlops",
+        description="Versioned tabular data to a gated, audited TFLite + Core ML release candidate.",
+    )
+    parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add(name: str, handler: Callable[[argparse.Namespace], int], help_text: str) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=help_text, description=help_text)
+        sub.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks")
+        sub.set_defaults(handler=handler)
+        return sub
+
+    def with_params(sub: argparse.ArgumentParser) -> None:
+        sub.add_argument("--params", default="params.yaml", help="params file (default: params.yaml)")
+        sub.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                         help="override one params key, e.g. --set train.epochs=5 (repeatable)")
+
+    with_params(add("run", cmd_run, "Materialize every asset with Dagster and print a summary."))
+    stage = add("stage", cmd_stage, "Run one pipeline step (what each DVC stage calls).")
+    stage.add_argument("name", help="step name, e.g. raw_dataset or trained_model")
+    with_params(stage)
+    verify = add("verify", cmd_verify, "Check a release folder's hashes and manifest.")
+    verify.add_argument("path", help="release folder, e.g. releases/adult-income/1")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.handler(args)
+    except PipelineError as exc:
+        if args.debug:
+            raise
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

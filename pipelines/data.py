@@ -1,0 +1,114 @@
+"""Load a CSV or Parquet source into a typed frame: the raw dataset."""
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pandas as pd
+
+from pipelines.config import DataConfig
+from pipelines.errors import PipelineError
+
+ORIGIN = "_origin"  # which source file a row came from; dropped at the split
+
+
+def normalize_label(values: pd.Series) -> pd.Series:
+    """Trim spaces and one trailing full stop (UCI test files write `>50K.`)."""
+    return values.astype("string").str.strip().str.removesuffix(".")
+
+
+def read_table(path: Path, config: DataConfig, key: str) -> pd.DataFrame:
+    """Read one CSV/Parquet file with every value as text; problems name the file."""
+    if not path.is_file():
+        raise PipelineError(f"data.{key}: file not found: {path}")
+    try:
+        if path.suffix == ".parquet":
+            frame = pd.read_parquet(path).astype("string")
+        else:
+            frame = pd.read_csv(
+                path,
+                header=None if config.columns else "infer",
+                names=config.columns,
+                dtype="string",
+                skipinitialspace=True,
+                na_values=config.na_values,
+                keep_default_na=False,
+                encoding="utf-8",
+                quoting=csv.QUOTE_MINIMAL,
+                on_bad_lines="error",
+            )
+    except pd.errors.EmptyDataError as exc:
+        raise PipelineError(f"data.{key}: {path.name} is empty") from exc
+    except UnicodeDecodeError as exc:
+        raise PipelineError(f"data.{key}: {path.name} is not UTF-8 text (byte {exc.start})") from exc
+    except pd.errors.ParserError as exc:
+        raise PipelineError(f"data.{key}: {path.name} is not a readable table ({str(exc).strip()})") from exc
+    except (OSError, ValueError) as exc:
+        raise PipelineError(f"data.{key}: cannot read {path.name} ({exc})") from exc
+    frame.columns = [str(c).strip() for c in frame.columns]
+    if frame.empty:
+        raise PipelineError(f"data.{key}: {path.name} has no data rows")
+    return frame
+
+
+def check_columns(frame: pd.DataFrame, config: DataConfig, source: str) -> None:
+    """Every column params name must exist in the data."""
+    if config.label not in frame.columns:
+        raise PipelineError(f"data.label: column '{config.label}' is not in {source}")
+    named = {
+        "sensitive_features": config.sensitive_features,
+        "categorical": config.categorical,
+        "numeric": config.numeric,
+        "drop": config.drop,
+        "pii": config.pii,
+    }
+    for key, columns in named.items():
+        for column in columns:
+            if column not in frame.columns:
+                raise PipelineError(f"data.{key}: column '{column}' is not in {source}")
+    overlap = set(config.categorical) & set(config.numeric)
+    if overlap:
+        raise PipelineError(f"data.numeric: column '{sorted(overlap)[0]}' is also listed as categorical")
+
+
+def type_columns(frame: pd.DataFrame, config: DataConfig) -> pd.DataFrame:
+    """Numeric columns to float64, the rest to text; listed types win over inference."""
+    typed = {}
+    for column in frame.columns:
+        values = frame[column]
+        if column in (config.label, ORIGIN) or column in config.categorical:
+            typed[column] = values.str.strip()
+            continue
+        numbers = pd.to_numeric(values, errors="coerce")
+        bad = values.notna() & numbers.isna()
+        if column in config.numeric and bad.any():
+            example = values[bad].iloc[0]
+            raise PipelineError(f"data.numeric: column '{column}' has non-numeric value {example!r}")
+        typed[column] = numbers.astype("float64") if not bad.any() and values.notna().any() else values.str.strip()
+    return pd.DataFrame(typed, index=frame.index)
+
+
+def load_dataset(config: DataConfig, source: Path, test_source: Path | None = None) -> pd.DataFrame:
+    """The raw dataset: typed columns, normalized labels, PII and dropped columns removed."""
+    parts = [read_table(source, config, "source").assign(**{ORIGIN: "source"})]
+    if test_source is not None:
+        test = read_table(test_source, config, "test_source")
+        if list(test.columns) != list(parts[0].columns[:-1]):
+            raise PipelineError("data.test_source: columns differ from data.source")
+        parts.append(test.assign(**{ORIGIN: "test_source"}))
+    frame = pd.concat(parts, ignore_index=True)
+    check_columns(frame, config, source.name)
+    frame = frame.drop(columns=[*config.drop, *config.pii])
+    frame[config.label] = normalize_label(frame[config.label])
+    frame = frame[frame[config.label].notna() & (frame[config.label] != "")]
+    if frame.empty:
+        raise PipelineError(f"data.label: column '{config.label}' has no values")
+    if not (frame[config.label] == config.positive_label).any():
+        seen = ", ".join(sorted(frame[config.label].dropna().unique()[:5]))
+        raise PipelineError(
+            f"data.positive_label: '{config.positive_label}' never occurs in column '{config.label}' (seen: {seen})"
+        )
+    frame = type_columns(frame, config)
+    if config.drop_missing_rows:
+        frame = frame.dropna()
+    return frame.reset_index(drop=True)

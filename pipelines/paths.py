@@ -1,0 +1,31 @@
+"""Where every artifact lives: declared once, shared by Dagster assets and DVC stages."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+# Relative to the project root. dvc.yaml lists the same paths (a test keeps them in step).
+RAW_DATASET = "data/raw/dataset.parquet"
+VALIDATED_DATASET = "data/prepared/validated.parquet"
+VALIDATION_REPORT = "reports/validation.json"
+DATASET_SPLITS = "data/prepared/splits"
+TRAINED_MODEL = "models/trained"
+EVALUATION_REPORT = "reports/evaluation.json"
+TFLITE_MODEL = "models/tflite"
+TFLITE_REPORT = "reports/tflite.json"
+COREML_MODEL = "models/coreml"
+COREML_REPORT = "reports/coreml.json"
+RELEASE_CANDIDATE = "build/release_candidate"
+
+
+@dataclass(frozen=True)
+class ArtifactPaths:
+    """Absolute artifact paths under one project root."""
+
+    root: Path
+
+    def __getattr__(self, name: str) -> Path:
+        relative = globals().get(name.upper())
+        if not isinstance(relative, str):
+            raise AttributeError(name)
+        return self.root / relative

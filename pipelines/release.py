@@ -1,0 +1,102 @@
+"""Release candidates: a folder of model files with a manifest of hashes and lineage, and its check."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from pipelines.errors import PipelineError
+from pipelines.hashing import tree_sha256
+
+MANIFEST = "manifest.json"
+SCHEMA = "mobile-mlops/release-manifest/v1"
+UNHASHED = {MANIFEST}  # the manifest cannot hash itself; signatures (GitOps) will join this set
+
+
+class Lineage(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    data_md5: dict[str, str]  # source file -> md5, as DVC records it in dvc.lock
+    raw_dataset_md5: str
+    git_commit: str
+    git_dirty: bool | None
+    params_sha256: str
+    mlflow_run_id: str
+    model_name: str
+    model_version: str
+
+
+class Manifest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    schema_: str
+    created_at: str
+    files: dict[str, str]
+    lineage: Lineage
+    metrics: dict[str, Any]
+
+
+def build_manifest(folder: Path, lineage: dict[str, Any], metrics: dict[str, Any]) -> dict[str, Any]:
+    """Hash every file in the folder and attach the lineage."""
+    files = {k: v for k, v in tree_sha256(folder).items() if k not in UNHASHED}
+    manifest = {
+        "schema_": SCHEMA,
+        "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "files": files,
+        "lineage": Lineage(**lineage).model_dump(),
+        "metrics": metrics,
+    }
+    (folder / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    return manifest
+
+
+def load_manifest(folder: Path) -> Manifest:
+    path = folder / MANIFEST
+    if not path.is_file():
+        raise PipelineError(f"{folder}: no {MANIFEST}")
+    try:
+        return Manifest.model_validate(json.loads(path.read_text()))
+    except json.JSONDecodeError as exc:
+        raise PipelineError(f"{path}: not valid JSON (line {exc.lineno})") from exc
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(p) for p in first["loc"])
+        raise PipelineError(f"{path}: field '{field}': {first['msg']}") from exc
+
+
+def verify_release(folder: Path) -> Manifest:
+    """Recompute every hash; raise naming the first file that is changed, missing or unexpected."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise PipelineError(f"{folder}: not a release folder")
+    manifest = load_manifest(folder)
+    if manifest.schema_ != SCHEMA:
+        raise PipelineError(f"{folder / MANIFEST}: field 'schema_': unknown schema {manifest.schema_!r}")
+    actual = {k: v for k, v in tree_sha256(folder).items() if k not in UNHASHED}
+    for name, digest in sorted(manifest.files.items()):
+        if name not in actual:
+            raise PipelineError(f"{folder / name}: listed in the manifest but missing")
+        if actual[name] != digest:
+            raise PipelineError(f"{folder / name}: sha256 differs from the manifest")
+    for name in sorted(set(actual) - set(manifest.files)):
+        raise PipelineError(f"{folder / name}: not listed in the manifest")
+    return manifest
+
+
+def publish(staged: Path, releases: Path, model_name: str, version: str) -> Path:
+    """Copy a verified candidate to releases/<model>/<version>/ atomically; never overwrite."""
+    verify_release(staged)
+    target = releases / model_name / version
+    if target.exists():
+        raise PipelineError(f"{target}: release already exists; nothing was overwritten")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.parent / f".{version}.tmp-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    shutil.copytree(staged, tmp)
+    os.replace(tmp, target)
+    return target
