@@ -22,7 +22,7 @@ def _overrides(pairs: Sequence[str]) -> dict[str, object]:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from pipelines.runner import run_all
+    from assets.runner import run_all
 
     return run_all(Path(args.params), _overrides(args.set), debug=args.debug)
 
@@ -78,8 +78,22 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _quiet_libraries() -> None:
+    """Keep TensorFlow, coremltools and beta-API chatter out of the terminal (`--debug` keeps it)."""
+    import logging
+    import os
+    import warnings
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    warnings.filterwarnings("ignore")
+    for name in ("coremltools", "absl", "tensorflow", "mlflow", "alembic"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if not args.debug:
+        _quiet_libraries()
     try:
         return args.handler(args)
     except PipelineError as exc:

@@ -1,0 +1,101 @@
+"""`mobile-mlops run`: materialize the whole graph in-process and print a summary."""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from pathlib import Path
+
+from dagster import DagsterEventType, DagsterInstance, Definitions, define_asset_job, logger
+from rich.console import Console
+from rich.table import Table
+
+from assets.definitions import ALL_ASSETS, ALL_CHECKS
+from assets.resources import SettingsResource
+from pipelines.config import load_settings
+from pipelines.errors import PipelineError
+
+console = Console(stderr=True)
+
+
+@logger(description="One line per finished step, for the terminal.")
+def progress_logger(_init_context):
+    class _Progress(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            meta = getattr(record, "dagster_meta", None) or {}
+            event = meta.get("dagster_event") if isinstance(meta, dict) else getattr(meta, "dagster_event", None)
+            if event is None:
+                return
+            if event.event_type == DagsterEventType.STEP_SUCCESS:
+                console.print(f"  [green]done[/] {event.step_key}")
+            elif event.event_type == DagsterEventType.STEP_START:
+                console.print(f"  [dim]start[/] {event.step_key}")
+
+    log = logging.getLogger("mobile_mlops.progress")
+    log.setLevel(logging.DEBUG)
+    log.handlers = [_Progress()]
+    log.propagate = False
+    return log
+
+
+def _failure_message(result) -> str:
+    """The user-facing line from the first failed step (our PipelineError text when it is one)."""
+    for event in result.all_events:
+        if event.event_type == DagsterEventType.STEP_FAILURE:
+            error = event.step_failure_data.error
+            while error.cause is not None and error.cls_name != "PipelineError":
+                error = error.cause
+            text = error.message.strip().splitlines()[0]
+            return f"{event.step_key}: {text.split(': ', 1)[-1] if error.cls_name == 'PipelineError' else text}"
+    for event in result.all_events:
+        if event.event_type == DagsterEventType.ASSET_CHECK_EVALUATION:
+            data = event.event_specific_data
+            if not data.passed:
+                return f"gate {data.check_name} failed on {data.asset_key.to_user_string()}: {data.description}"
+    return "run failed"
+
+
+def _summary(records: dict[str, dict]) -> Table:
+    table = Table(title="mobile-mlops run", show_header=True)
+    table.add_column("what")
+    table.add_column("value")
+    raw = records.get("raw_dataset", {})
+    table.add_row("data version (raw md5)", str(records.get("_data_version", "")))
+    table.add_row("rows", str(raw.get("rows", "")))
+    for key in ("accuracy", "auc"):
+        table.add_row(f"keras {key}", str(records.get("model_evaluation", {}).get(key, "")))
+    for key, value in records.get("tflite_model", {}).items():
+        if key.startswith("tflite_") and isinstance(value, (int, float)):
+            table.add_row(key.removeprefix("tflite_").replace("_", " "), f"{value:.4f}" if isinstance(value, float) else str(value))
+    table.add_row("coreml size bytes", str(records.get("coreml_model", {}).get("size_bytes", "")))
+    table.add_row("release candidate", str(records.get("release_candidate", {}).get("release", "")))
+    return table
+
+
+def run_all(params: Path, overrides: dict, debug: bool = False) -> int:
+    """Materialize every asset; exit code 0 on success, 1 with one line on failure."""
+    load_settings(params, overrides)  # bad params stop here, before Dagster starts
+    home = Path(os.environ.setdefault("DAGSTER_HOME", str(params.resolve().parent / ".dagster")))
+    home.mkdir(parents=True, exist_ok=True)
+    resource = SettingsResource(params_path=str(params.resolve()), overrides_json=json.dumps(overrides))
+    job = define_asset_job("release_job", selection=[a.key for a in ALL_ASSETS[1:]])
+    defs = Definitions(assets=ALL_ASSETS, asset_checks=ALL_CHECKS, jobs=[job],
+                       resources={"settings": resource}, loggers={"progress": progress_logger})
+    started = time.perf_counter()
+    console.print(f"[bold]mobile-mlops run[/] ({params}) with Dagster home {home}")
+    with DagsterInstance.get() as instance:
+        result = defs.resolve_job_def("release_job").execute_in_process(
+            run_config={"loggers": {"progress": {}}}, instance=instance, raise_on_error=debug
+        )
+    if not result.success:
+        raise PipelineError(_failure_message(result))
+    records: dict[str, dict] = {}
+    for event in result.get_asset_materialization_events():
+        materialization = event.event_specific_data.materialization
+        records[materialization.asset_key.to_user_string()] = {k: v.value for k, v in materialization.metadata.items()}
+        if materialization.asset_key.to_user_string() == "raw_dataset":
+            records["_data_version"] = materialization.tags.get("dagster/data_version", "")
+    Console().print(_summary(records))
+    console.print(f"finished in {time.perf_counter() - started:.1f} s")
+    return 0
