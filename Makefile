@@ -1,0 +1,52 @@
+# Every target refreshes .venv from requirements.lock when the lock or pyproject changed, else reuses it.
+PYTHON ?= python3
+VENV := .venv
+STAMP := $(VENV)/.installed
+DVC_VENV := .venv-dvc
+DVC_STAMP := $(DVC_VENV)/.installed
+PIP_FLAGS := -q --disable-pip-version-check
+export DAGSTER_HOME ?= $(CURDIR)/.dagster
+
+.PHONY: venv run test test-slow ui mlflow-ui dvc repro clean
+
+$(STAMP): requirements.lock pyproject.toml
+	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	@echo "installing locked dependencies into $(VENV) (first time only)"
+	@$(VENV)/bin/pip install $(PIP_FLAGS) -r requirements.lock
+	@$(VENV)/bin/pip install $(PIP_FLAGS) --no-deps -e .
+	@touch $@
+
+venv: $(STAMP)
+
+$(DAGSTER_HOME)/dagster.yaml:
+	@mkdir -p $(DAGSTER_HOME) && touch $@
+
+run: venv $(DAGSTER_HOME)/dagster.yaml
+	$(VENV)/bin/mobile-mlops run
+
+test: venv
+	$(VENV)/bin/pytest -q
+
+test-slow: venv $(DVC_STAMP)
+	PATH="$(CURDIR)/$(DVC_VENV)/bin:$$PATH" $(VENV)/bin/pytest -q -m slow
+
+ui: venv $(DAGSTER_HOME)/dagster.yaml
+	$(VENV)/bin/dagster dev -w workspace.yaml
+
+mlflow-ui: venv
+	$(VENV)/bin/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlflow.db --port 5000
+
+# DVC lives in its own environment: its hydra/omegaconf pin antlr4 4.9, Dagster needs 4.13.
+$(DVC_STAMP): requirements-dvc.lock
+	@test -x $(DVC_VENV)/bin/python || $(PYTHON) -m venv $(DVC_VENV)
+	@$(DVC_VENV)/bin/pip install $(PIP_FLAGS) -r requirements-dvc.lock
+	@touch $@
+
+dvc: $(DVC_STAMP)
+	@echo "dvc is at $(CURDIR)/$(DVC_VENV)/bin/dvc; add it to PATH: export PATH=\"$(CURDIR)/$(DVC_VENV)/bin:\$$PATH\""
+
+repro: venv $(DVC_STAMP)
+	$(DVC_VENV)/bin/dvc repro
+
+clean:
+	rm -rf data/raw data/prepared models build .dagster
