@@ -5,11 +5,12 @@ from dagster import MaterializeResult, asset
 
 from assets.resources import SettingsResource
 from assets.results import to_result
+from assets.data import dataset_splits
 from assets.training import model_evaluation, trained_model
 from pipelines.steps import mobile
 
 
-@asset(group_name="mobile", deps=[trained_model, model_evaluation], code_version="1")
+@asset(group_name="mobile", deps=[dataset_splits, trained_model, model_evaluation], code_version="1")
 def tflite_model(settings: SettingsResource) -> MaterializeResult:
     """Float32 and full-integer int8 TFLite models, builtin ops only, evaluated with LiteRT on the test split."""
     return to_result(mobile.tflite_model(settings.load()))

@@ -40,7 +40,11 @@ def progress_logger(_init_context):
 
 
 def _failure_message(result) -> str:
-    """The user-facing line from the first failed step (our PipelineError text when it is one)."""
+    """The user-facing line: a failed gate's reason, else the failed step's PipelineError text."""
+    for event in result.all_events:
+        if event.event_type == DagsterEventType.ASSET_CHECK_EVALUATION and not event.event_specific_data.passed:
+            data = event.event_specific_data
+            return f"gate {data.check_name} failed on {data.asset_key.to_user_string()}: {data.description}"
     for event in result.all_events:
         if event.event_type == DagsterEventType.STEP_FAILURE:
             error = event.step_failure_data.error
@@ -48,11 +52,6 @@ def _failure_message(result) -> str:
                 error = error.cause
             text = error.message.strip().splitlines()[0]
             return f"{event.step_key}: {text.split(': ', 1)[-1] if error.cls_name == 'PipelineError' else text}"
-    for event in result.all_events:
-        if event.event_type == DagsterEventType.ASSET_CHECK_EVALUATION:
-            data = event.event_specific_data
-            if not data.passed:
-                return f"gate {data.check_name} failed on {data.asset_key.to_user_string()}: {data.description}"
     return "run failed"
 
 

@@ -15,7 +15,7 @@ def trained_model(settings: SettingsResource) -> MaterializeResult:
     return to_result(model.trained_model(settings.load()))
 
 
-@asset(group_name="training", deps=[trained_model], code_version="1")
+@asset(group_name="training", deps=[dataset_splits, trained_model], code_version="1")
 def model_evaluation(settings: SettingsResource) -> MaterializeResult:
     """Test-split metrics of the Keras model, overall and per sensitive group."""
     return to_result(model.model_evaluation(settings.load()))

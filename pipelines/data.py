@@ -31,7 +31,7 @@ def read_table(path: Path, config: DataConfig, key: str) -> pd.DataFrame:
                 names=config.columns,
                 dtype="string",
                 skipinitialspace=True,
-                na_values=config.na_values,
+                na_values=[*config.na_values, ""],  # a blank field is missing, not text
                 keep_default_na=False,
                 encoding="utf-8",
                 quoting=csv.QUOTE_MINIMAL,
@@ -45,6 +45,8 @@ def read_table(path: Path, config: DataConfig, key: str) -> pd.DataFrame:
         raise PipelineError(f"data.{key}: {path.name} is not a readable table ({str(exc).strip()})") from exc
     except (OSError, ValueError) as exc:
         raise PipelineError(f"data.{key}: cannot read {path.name} ({exc})") from exc
+    if not isinstance(frame.index, pd.RangeIndex):  # pandas turns extra leading fields into an index
+        raise PipelineError(f"data.{key}: {path.name} has rows with more fields than there are column names")
     frame.columns = [str(c).strip() for c in frame.columns]
     if frame.empty:
         raise PipelineError(f"data.{key}: {path.name} has no data rows")

@@ -20,21 +20,21 @@ class GateResult:
         return asdict(self)
 
 
-def _at_least(name: str, measured: float, threshold: float, what: str) -> GateResult:
+def _at_least(name: str, key: str, measured: float, threshold: float, what: str) -> GateResult:
     passed = measured >= threshold
     verb = "meets" if passed else "is below"
-    return GateResult(name, passed, measured, threshold, f"{what} {measured:.4f} {verb} the minimum {threshold:.4f}")
+    return GateResult(name, passed, measured, threshold, f"{what} {measured:.4f} {verb} gates.{key} = {threshold:.4f}")
 
 
 def model_gates(evaluation: dict[str, Any], gates: GatesConfig) -> list[GateResult]:
     """Gates on the float model's test metrics."""
-    return [_at_least("min_accuracy", evaluation["overall"]["accuracy"], gates.min_accuracy, "test accuracy")]
+    return [_at_least("min_accuracy", "min_accuracy", evaluation["overall"]["accuracy"], gates.min_accuracy, "test accuracy")]
 
 
 def variant_gates(tflite: dict[str, Any], gates: GatesConfig) -> list[GateResult]:
     """Gates on every converted TFLite variant: agreement with the float model."""
     return [
-        _at_least(f"min_agreement[{name}]", report["agreement_with_keras"], gates.min_agreement, f"{name} agreement")
+        _at_least(f"min_agreement[{name}]", "min_agreement", report["agreement_with_keras"], gates.min_agreement, f"{name} agreement")
         for name, report in tflite["variants"].items()
     ]
 

@@ -23,6 +23,14 @@ def classification_metrics(y_true: np.ndarray, proba: np.ndarray, threshold: flo
     }
 
 
+MISSING_GROUP = "(missing)"
+
+
+def _group_labels(values: pd.Series) -> np.ndarray:
+    """Group names as text; a missing value is its own group (fairlearn rejects missing values)."""
+    return values.astype("string").fillna(MISSING_GROUP).to_numpy(dtype=object)
+
+
 def group_metrics(
     y_true: np.ndarray, proba: np.ndarray, groups: pd.DataFrame, threshold: float
 ) -> dict[str, dict[str, Any]]:
@@ -34,7 +42,7 @@ def group_metrics(
     for column in groups.columns:
         frame = MetricFrame(
             metrics={"accuracy": accuracy_score, "selection_rate": selection_rate, "count": lambda t, p: len(t)},
-            y_true=y_true, y_pred=y_pred, sensitive_features=groups[column].astype(str).to_numpy(),
+            y_true=y_true, y_pred=y_pred, sensitive_features=_group_labels(groups[column]),
         )
         by_group = frame.by_group
         result[column] = {

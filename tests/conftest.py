@@ -1,0 +1,45 @@
+"""Shared fixtures: a small project folder built from slices of the real Adult data."""
+from __future__ import annotations
+
+import gzip
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+ADULT = REPO / "data" / "adult"
+
+
+def write_slice(source: Path, target: Path, rows: int) -> None:
+    """The first `rows` lines of a shipped gzip file, as plain text."""
+    with gzip.open(source, "rt") as handle:
+        lines = [next(handle) for _ in range(rows)]
+    target.write_text("".join(lines))
+
+
+@pytest.fixture
+def small_project(tmp_path: Path) -> Path:
+    """A project folder with params.yaml pointing at 1,500 + 600 real Adult rows, tuned to run fast."""
+    write_slice(ADULT / "adult.data.gz", tmp_path / "train.csv", 1500)
+    write_slice(ADULT / "adult.test.gz", tmp_path / "test.csv", 600)
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    params["data"]["source"] = "train.csv"
+    params["data"]["test_source"] = "test.csv"
+    params["validate"]["min_rows"] = 100
+    params["train"]["epochs"] = 2
+    params["convert"]["representative_samples"] = 50
+    params["gates"] = {"min_accuracy": 0.6, "min_agreement": 0.9}
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    return tmp_path
+
+
+@pytest.fixture
+def repo_copy(tmp_path: Path) -> Path:
+    """The committed-looking project files (no outputs, no venvs) copied with their mtimes."""
+    ignore = shutil.ignore_patterns(".venv*", ".git", ".dagster", "mlflow.db", "mlartifacts", "models", "build",
+                                    "releases", "raw", "prepared", "cache", "tmp", "__pycache__", "*.egg-info", "test-artifacts")
+    target = tmp_path / "repo"
+    shutil.copytree(REPO, target, ignore=ignore, copy_function=shutil.copy2)
+    return target

@@ -1,0 +1,73 @@
+"""Metrics on hand-counted examples: overall, per group, and model agreement."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pipelines.metrics import agreement, classification_metrics, group_metrics
+
+# threshold 0.5 -> predictions [1, 0, 1, 0, 1, 0]: TP=2 (rows 0, 4), FN=1 (row 1), FP=1 (row 2), TN=2
+Y_TRUE = np.array([1, 1, 0, 0, 1, 0])
+PROBA = np.array([0.9, 0.4, 0.6, 0.1, 0.8, 0.2])
+GROUPS = pd.DataFrame({"sex": ["M", "M", "M", "F", "F", "F"], "race": ["a"] * 6})
+
+
+def test_classification_metrics_known_answer():
+    metrics = classification_metrics(Y_TRUE, PROBA, 0.5)
+    assert metrics["accuracy"] == pytest.approx(4 / 6)
+    assert metrics["precision"] == pytest.approx(2 / 3)
+    assert metrics["recall"] == pytest.approx(2 / 3)
+    assert metrics["f1"] == pytest.approx(2 / 3)
+    assert metrics["selection_rate"] == pytest.approx(0.5)
+    # 8 of the 9 positive/negative pairs are ranked correctly (0.4 < 0.6 is the miss)
+    assert metrics["auc"] == pytest.approx(8 / 9)
+    assert metrics["rows"] == 6
+
+
+def test_threshold_moves_the_decisions():
+    metrics = classification_metrics(Y_TRUE, PROBA, 0.35)
+    # predictions [1, 1, 1, 0, 1, 0]: TP=3, FP=1
+    assert metrics["recall"] == pytest.approx(1.0)
+    assert metrics["precision"] == pytest.approx(3 / 4)
+    assert metrics["selection_rate"] == pytest.approx(4 / 6)
+
+
+def test_single_class_has_no_auc_and_no_division_error():
+    metrics = classification_metrics(np.zeros(4, dtype=int), np.array([0.1, 0.2, 0.3, 0.9]), 0.5)
+    assert math.isnan(metrics["auc"])
+    assert metrics["accuracy"] == pytest.approx(0.75)
+    assert metrics["precision"] == 0.0 and metrics["recall"] == 0.0
+
+
+def test_group_metrics_known_per_group_values_and_gaps():
+    result = group_metrics(Y_TRUE, PROBA, GROUPS, 0.5)
+    assert set(result) == {"sex", "race"}
+    sex = result["sex"]
+    # M: true [1,1,0] pred [1,0,1]; F: true [0,1,0] pred [0,1,0]
+    assert sex["groups"]["M"] == {"accuracy": pytest.approx(1 / 3), "selection_rate": pytest.approx(2 / 3), "count": 3}
+    assert sex["groups"]["F"] == {"accuracy": pytest.approx(1.0), "selection_rate": pytest.approx(1 / 3), "count": 3}
+    assert sex["demographic_parity_difference"] == pytest.approx(1 / 3)
+    assert sex["accuracy_gap"] == pytest.approx(2 / 3)
+    race = result["race"]
+    assert list(race["groups"]) == ["a"]
+    assert race["demographic_parity_difference"] == 0.0 and race["accuracy_gap"] == 0.0
+
+
+def test_group_metrics_treats_missing_group_as_its_own_group():
+    groups = pd.DataFrame({"sex": ["M", "M", "M", "F", "F", None]})
+    result = group_metrics(Y_TRUE, PROBA, groups, 0.5)
+    groups_seen = result["sex"]["groups"]
+    assert set(groups_seen) == {"M", "F", "(missing)"}
+    assert groups_seen["(missing)"]["count"] == 1
+    assert groups_seen["F"]["count"] == 2
+    assert sum(g["count"] for g in groups_seen.values()) == 6
+
+
+def test_agreement_is_the_share_of_equal_decisions():
+    a = np.array([0.9, 0.4, 0.6, 0.5])
+    b = np.array([0.7, 0.6, 0.4, 0.5])
+    assert agreement(a, b, 0.5) == pytest.approx(2 / 4)
+    assert agreement(a, a, 0.5) == 1.0
