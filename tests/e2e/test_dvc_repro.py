@@ -23,7 +23,11 @@ def _dvc() -> str:
 
 def test_dvc_repro_reproduces_and_is_then_up_to_date(repo_copy: Path):
     dvc = _dvc()
-    (repo_copy / ".venv").symlink_to(REPO / ".venv")  # the stamp inside is newer than the copied lock file
+    # A .venv whose stamp is newer than the lock makes `make venv` (called by bin/stage) a no-op,
+    # so the copy runs the project's installed environment without reinstalling into it.
+    (repo_copy / ".venv" / "bin").mkdir(parents=True)
+    (repo_copy / ".venv" / "bin" / "mobile-mlops").symlink_to(REPO / ".venv" / "bin" / "mobile-mlops")
+    (repo_copy / ".venv" / ".installed").touch()
     env = {**os.environ, "MLFLOW_TRACKING_URI": ""}
     env.pop("MLFLOW_TRACKING_URI")
     for command in (["git", "init", "-q"], ["git", "add", "-A"],
