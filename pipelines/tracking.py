@@ -27,8 +27,10 @@ def _client(settings: Settings):
 
     logging.getLogger("mlflow").setLevel(logging.WARNING)
     logging.getLogger("alembic").setLevel(logging.WARNING)
-    mlflow.set_tracking_uri(tracking_uri(settings))
-    return mlflow.MlflowClient()
+    # A client bound to the URI, not mlflow.set_tracking_uri: that exports MLFLOW_TRACKING_URI to the
+    # process environment, which would leak one project's store into the next run or subprocess.
+    uri = tracking_uri(settings)
+    return mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)
 
 
 def _experiment_id(client, settings: Settings) -> str:
