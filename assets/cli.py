@@ -40,6 +40,18 @@ def cmd_stage(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_expectations(args: argparse.Namespace) -> int:
+    from pipelines.config import load_settings
+    from pipelines.steps.data import build_expectations, raw_dataset
+
+    settings = load_settings(args.params, _overrides(args.set))
+    raw_dataset(settings)  # the data version the suite is built from is the current source
+    result = build_expectations(settings)
+    print(f"wrote {result.summary['expectations']} expectations to {result.summary['path']} "
+          f"from data version {result.summary['built_from_data_version']}; review and commit it")
+    return 0
+
+
 def cmd_verify(args: argparse.Namespace) -> int:
     from pipelines.release import verify_release
 
@@ -73,6 +85,9 @@ def build_parser() -> argparse.ArgumentParser:
     stage = add("stage", cmd_stage, "Run one pipeline step (what each DVC stage calls).")
     stage.add_argument("name", help="step name, e.g. raw_dataset or trained_model")
     with_params(stage)
+    expectations = add("expectations", cmd_expectations, "Manage the Great Expectations suite.")
+    expectations.add_argument("action", choices=["build"], help="build: regenerate validate.suite from the current data")
+    with_params(expectations)
     verify = add("verify", cmd_verify, "Check a release folder's hashes and manifest.")
     verify.add_argument("path", help="release folder, e.g. releases/adult-income/1")
     return parser

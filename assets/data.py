@@ -1,11 +1,13 @@
 """Data assets: the source files, the raw dataset, the validated dataset and the splits."""
 from __future__ import annotations
 
-from dagster import DataVersion, MaterializeResult, asset, observable_source_asset
+from dagster import AssetCheckSpec, DataVersion, MaterializeResult, asset, observable_source_asset
 
+from assets.checks_data import expectations_check
 from assets.resources import SettingsResource
 from assets.results import to_result
 from pipelines.steps import data
+from pipelines.validate import ValidationFailed
 
 
 @observable_source_asset(group_name="data", description="The source files named in params (md5 as DVC records it).")
@@ -19,10 +21,18 @@ def raw_dataset(settings: SettingsResource) -> MaterializeResult:
     return to_result(data.raw_dataset(settings.load()))
 
 
-@asset(group_name="data", deps=[raw_dataset], code_version="1")
-def validated_dataset(settings: SettingsResource) -> MaterializeResult:
-    """The raw dataset after the blocking data checks (row count, label classes, nulls, groups)."""
-    return to_result(data.validated_dataset(settings.load()))
+@asset(group_name="data", deps=[raw_dataset], code_version="1",
+       check_specs=[AssetCheckSpec("expectations", asset="validated_dataset", blocking=True,
+                                   description="The Great Expectations suite (validate.suite) passes on the raw rows.")])
+def validated_dataset(settings: SettingsResource):
+    """The raw dataset after the Great Expectations suite and invariants, incomplete rows dropped."""
+    loaded = settings.load()
+    try:
+        step = data.validated_dataset(loaded)
+    except ValidationFailed:
+        yield expectations_check(loaded)  # recorded with its failures, then the step fails
+        raise
+    yield to_result(step, check_results=[expectations_check(loaded)])
 
 
 @asset(group_name="data", deps=[validated_dataset], code_version="1")

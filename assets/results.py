@@ -22,9 +22,9 @@ def _value(key: str, value):
     return MetadataValue.text(str(value))
 
 
-def to_result(step: StepResult) -> MaterializeResult:
+def to_result(step: StepResult, check_results=None) -> MaterializeResult:
     """Summary facts as typed metadata, tables as Markdown, the output md5 as data version."""
     metadata = {key: _value(key, value) for key, value in step.summary.items()}
     metadata |= {title: MetadataValue.md(table) for title, table in step.tables.items()}
     version = DataVersion(step.data_version) if step.data_version else None
-    return MaterializeResult(metadata=metadata, data_version=version)
+    return MaterializeResult(metadata=metadata, data_version=version, check_results=check_results)

@@ -46,8 +46,23 @@ class SplitConfig(_Section):
 
 
 class ValidateConfig(_Section):
+    suite: str = "expectations/suite.json"  # Great Expectations suite; `mobile-mlops expectations build`
     min_rows: int = Field(100, ge=1)
     max_missing_fraction: float = Field(0.5, ge=0, le=1)
+    null_margin: float = Field(0.02, ge=0, le=1)  # allowed rise in a column's null share
+    range_margin: float = Field(0.1, ge=0)  # numeric range widened by this share of the trusted range
+    max_categories: int = Field(100, ge=1)  # columns with more distinct values get no allowed-set check
+    category_mostly: float = Field(1.0, ge=0, le=1)  # share of values that must be known categories
+    duplicate_margin: float = Field(0.05, ge=0, le=1)  # allowed rise in the share of duplicated rows
+
+
+class DriftConfig(_Section):
+    reference: str = "auto"  # auto: production release, else the previous candidate; or a release folder
+    psi_threshold: float = Field(0.2, gt=0)
+    p_value: float = Field(0.01, gt=0, lt=1)  # KS (numeric) / chi-squared (categorical)
+    min_effect: float = Field(0.1, ge=0)  # a test also needs PSI above this to count (large-n guard)
+    blocking: bool = True
+    sample_rows: int = Field(20000, ge=100)
 
 
 class TrainConfig(_Section):
@@ -85,6 +100,7 @@ class Params(_Section):
     data: DataConfig
     split: SplitConfig = SplitConfig()
     validate_: ValidateConfig = Field(ValidateConfig(), alias="validate")
+    drift: DriftConfig = DriftConfig()
     train: TrainConfig = TrainConfig()
     convert: ConvertConfig = ConvertConfig()
     gates: GatesConfig = GatesConfig()

@@ -91,7 +91,7 @@ def type_columns(frame: pd.DataFrame, config: DataConfig) -> pd.DataFrame:
 
 
 def load_dataset(config: DataConfig, source: Path, test_source: Path | None = None) -> pd.DataFrame:
-    """The raw dataset: typed columns, normalized labels, PII and dropped columns removed."""
+    """The raw dataset: typed columns, normalized labels, PII and dropped columns removed (nulls kept)."""
     parts = [read_table(source, config, "source").assign(**{ORIGIN: "source"})]
     if test_source is not None:
         test = read_table(test_source, config, "test_source")
@@ -110,7 +110,4 @@ def load_dataset(config: DataConfig, source: Path, test_source: Path | None = No
         raise PipelineError(
             f"data.positive_label: '{config.positive_label}' never occurs in column '{config.label}' (seen: {seen})"
         )
-    frame = type_columns(frame, config)
-    if config.drop_missing_rows:
-        frame = frame.dropna()
-    return frame.reset_index(drop=True)
+    return type_columns(frame, config).reset_index(drop=True)

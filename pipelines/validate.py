@@ -6,7 +6,17 @@ from typing import Any
 import pandas as pd
 
 from pipelines.config import DataConfig, ValidateConfig
+from pipelines.data import ORIGIN
 from pipelines.errors import PipelineError
+from pipelines.expectations import describe_failure, run_suite
+
+
+class ValidationFailed(PipelineError):
+    """The data broke the expectation suite; `outcome` lists every failed expectation."""
+
+    def __init__(self, outcome: dict[str, Any]):
+        super().__init__(describe_failure(outcome))
+        self.outcome = outcome
 
 
 def profile(frame: pd.DataFrame, config: DataConfig) -> dict[str, Any]:
@@ -17,14 +27,14 @@ def profile(frame: pd.DataFrame, config: DataConfig) -> dict[str, Any]:
             "null_fraction": round(float(values.isna().mean()), 6),
             "distinct": int(values.nunique()),
         }
-        for name, values in frame.items()
+        for name, values in frame.drop(columns=[ORIGIN], errors="ignore").items()
     }
     positives = float((frame[config.label] == config.positive_label).mean())
     return {"rows": len(frame), "columns": columns, "positive_rate": round(positives, 6)}
 
 
-def validate_dataset(frame: pd.DataFrame, data: DataConfig, rules: ValidateConfig) -> dict[str, Any]:
-    """Raise PipelineError naming the first failed check; return the profile otherwise."""
+def check_invariants(frame: pd.DataFrame, data: DataConfig, rules: ValidateConfig) -> None:
+    """Rules that hold for any data set, whatever the suite says."""
     if len(frame) < rules.min_rows:
         raise PipelineError(f"validate.min_rows: {len(frame)} rows after cleaning, need at least {rules.min_rows}")
     labels = frame[data.label].nunique()
@@ -33,10 +43,22 @@ def validate_dataset(frame: pd.DataFrame, data: DataConfig, rules: ValidateConfi
     for column in data.sensitive_features:
         if frame[column].nunique() < 2:
             raise PipelineError(f"data.sensitive_features: column '{column}' has a single value; groups cannot be compared")
-    report = profile(frame, data)
-    for name, facts in report["columns"].items():
-        if facts["null_fraction"] > rules.max_missing_fraction:
-            raise PipelineError(
-                f"validate.max_missing_fraction: column '{name}' is {facts['null_fraction']:.0%} empty"
-            )
-    return report
+
+
+def validate_dataset(
+    frame: pd.DataFrame, data: DataConfig, rules: ValidateConfig, suite: dict[str, Any] | None = None
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Run the suite on the raw rows, then drop incomplete rows and check the invariants.
+
+    Returns the clean frame and the report; raises ValidationFailed / PipelineError naming the problem.
+    """
+    for name, share in frame.isna().mean().items():
+        if share > rules.max_missing_fraction:
+            raise PipelineError(f"validate.max_missing_fraction: column '{name}' is {share:.0%} empty")
+    outcome = run_suite(frame, suite) if suite is not None else {"success": True, "evaluated": 0, "failed": []}
+    if not outcome["success"]:
+        raise ValidationFailed(outcome)
+    clean = frame.dropna() if data.drop_missing_rows else frame
+    check_invariants(clean, data, rules)
+    report = profile(clean, data) | {"raw_rows": len(frame), "expectations": outcome}
+    return clean.reset_index(drop=True), report

@@ -10,7 +10,10 @@ from pipelines.io import atomic_path, write_json
 from pipelines.paths import ArtifactPaths
 from pipelines.split import SPLITS, split_dataset
 from pipelines.steps import StepResult
-from pipelines.validate import validate_dataset
+from pipelines.errors import PipelineError
+from pipelines.expectations import build_suite, load_suite, save_suite
+from pipelines.safe_text import md_cell
+from pipelines.validate import ValidationFailed, validate_dataset
 
 
 def source_files(settings: Settings) -> dict[str, str]:
@@ -40,20 +43,53 @@ def raw_dataset(settings: Settings) -> StepResult:
     )
 
 
+def build_expectations(settings: Settings) -> StepResult:
+    """Write the expectation suite from the current raw dataset (run it on a data version you trust)."""
+    paths = ArtifactPaths(settings.root)
+    if not paths.raw_dataset.is_file():
+        raise PipelineError(f"{paths.raw_dataset} not found; run the raw_dataset step first")
+    suite = build_suite(pd.read_parquet(paths.raw_dataset), settings.params.data, settings.params.validate_,
+                        dvc_md5(paths.raw_dataset))
+    target = settings.resolve(settings.params.validate_.suite)
+    save_suite(target, suite)
+    return StepResult(summary={"expectations": len(suite["expectations"]), "path": str(target),
+                               "built_from_data_version": suite["built_from_data_version"]})
+
+
 def validated_dataset(settings: Settings) -> StepResult:
     paths = ArtifactPaths(settings.root)
+    suite_path = settings.resolve(settings.params.validate_.suite)
+    if not suite_path.is_file():  # first run on new data: that version becomes the trusted baseline
+        build_expectations(settings)
     frame = pd.read_parquet(paths.raw_dataset)
-    report = validate_dataset(frame, settings.params.data, settings.params.validate_)
-    write_json(paths.validation_report, report)
-    md5 = _write_parquet(frame, paths.validated_dataset)
+    try:
+        clean, report = validate_dataset(frame, settings.params.data, settings.params.validate_, load_suite(suite_path))
+    except ValidationFailed as failed:
+        write_json(paths.validation_report, {"success": False, "expectations": failed.outcome})
+        paths.validated_dataset.unlink(missing_ok=True)  # downstream must never read data that failed
+        raise
+    write_json(paths.validation_report, report | {"success": True})
+    md5 = _write_parquet(clean, paths.validated_dataset)
     table = "| column | type | null fraction | distinct |\n|---|---|---|---|\n" + "\n".join(
         f"| {name} | {c['type']} | {c['null_fraction']:.4f} | {c['distinct']} |" for name, c in report["columns"].items()
     )
     return StepResult(
-        summary={"rows": report["rows"], "positive_rate": report["positive_rate"], "path": str(paths.validated_dataset)},
-        tables={"columns": table},
+        summary={"rows": report["rows"], "raw_rows": report["raw_rows"], "positive_rate": report["positive_rate"],
+                 "expectations_evaluated": report["expectations"]["evaluated"], "path": str(paths.validated_dataset)},
+        tables={"columns": table, "expectations": expectations_table(report["expectations"])},
         data_version=md5,
     )
+
+
+def expectations_table(outcome: dict) -> str:
+    """Failed expectations with example values, escaped for Markdown (values are untrusted)."""
+    if not outcome["failed"]:
+        return f"All {outcome['evaluated']} expectations passed."
+    rows = ["| column | expectation | unexpected | examples |", "|---|---|---|---|"]
+    for f in outcome["failed"]:
+        examples = ", ".join(md_cell(e, 40) for e in f["examples"][:3]) or md_cell(f["observed"])
+        rows.append(f"| {md_cell(f['column'] or '(table)')} | {f['expectation']} | {f['unexpected_count']} | {examples} |")
+    return "\n".join(rows)
 
 
 def dataset_splits(settings: Settings) -> StepResult:

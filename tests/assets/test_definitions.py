@@ -40,7 +40,7 @@ def test_every_materializable_asset_has_description_group_and_code_version():
 def test_gates_are_blocking_checks():
     graph = defs.resolve_asset_graph()
     checks = {key.name: graph.get_check_spec(key) for key in graph.asset_check_keys}
-    assert set(checks) == {"accuracy_gate", "agreement_gate"}
+    assert {"accuracy_gate", "agreement_gate", "expectations"} <= set(checks)
     assert all(spec.blocking for spec in checks.values())
 
 

@@ -55,8 +55,8 @@ def test_blank_cell_is_missing_not_text(tmp_path):
     assert kept["age"].dtype == "float64"
     assert kept["age"].isna().tolist() == [False, True, False]
     assert kept["sex"].isna().tolist() == [False, False, True]
-    dropped = load_dataset(config(), tmp_path / "t.csv")
-    assert len(dropped) == 1 and dropped["age"].tolist() == [39.0]
+    # ingestion keeps incomplete rows whatever drop_missing_rows says: validation must see the nulls
+    assert len(load_dataset(config(), tmp_path / "t.csv")) == 3
 
 
 ADULT_TEST = (
@@ -82,10 +82,11 @@ def test_headerless_file_with_columns_missing_values_and_dotted_labels(tmp_path)
     assert frame.loc[0, "sex"] == "Male"
 
 
-def test_rows_with_missing_values_are_dropped_by_default(tmp_path):
+def test_question_marks_are_missing_and_kept_for_validation(tmp_path):
     frame = load_dataset(config(columns=ADULT_COLUMNS), write(tmp_path / "adult.test", ADULT_TEST))
-    assert frame["age"].tolist() == [25.0, 44.0]
-    assert list(frame.index) == [0, 1]
+    assert frame["age"].tolist() == [25.0, 38.0, 44.0]
+    assert frame.iloc[:, 1].isna().tolist() == [False, True, False]
+    assert list(frame.index) == [0, 1, 2]
 
 
 def test_gzip_source_is_read(tmp_path):
@@ -94,7 +95,7 @@ def test_gzip_source_is_read(tmp_path):
     path = tmp_path / "adult.test.gz"
     path.write_bytes(gzip.compress(ADULT_TEST.encode()))
     frame = load_dataset(config(columns=ADULT_COLUMNS), path)
-    assert frame["age"].tolist() == [25.0, 44.0]
+    assert frame["age"].tolist() == [25.0, 38.0, 44.0]
 
 
 def test_normalize_label_trims_spaces_and_one_full_stop():
@@ -106,9 +107,9 @@ def test_test_source_rows_are_appended_and_marked(tmp_path):
     source = write(tmp_path / "adult.data", "30, Private, Male, >50K\n31, Private, Female, <=50K\n")
     test = write(tmp_path / "adult.test", ADULT_TEST)
     frame = load_dataset(config(columns=ADULT_COLUMNS), source, test)
-    assert frame[ORIGIN].tolist() == ["source", "source", "test_source", "test_source"]
-    assert frame["age"].tolist() == [30.0, 31.0, 25.0, 44.0]
-    assert frame["income"].tolist() == [">50K", "<=50K", "<=50K", ">50K"]
+    assert frame[ORIGIN].tolist() == ["source", "source", "test_source", "test_source", "test_source"]
+    assert frame["age"].tolist() == [30.0, 31.0, 25.0, 38.0, 44.0]
+    assert frame["income"].tolist() == [">50K", "<=50K", "<=50K", ">50K", ">50K"]
 
 
 def test_test_source_with_different_columns_is_rejected(tmp_path):

@@ -21,7 +21,7 @@ def frame(rows: int = 10) -> pd.DataFrame:
 
 
 def test_passing_profile_reports_rows_balance_and_column_types():
-    report = validate_dataset(frame(10), DATA, ValidateConfig(min_rows=10))
+    _, report = validate_dataset(frame(10), DATA, ValidateConfig(min_rows=10))
     assert report["rows"] == 10
     assert report["positive_rate"] == pytest.approx(0.2)
     assert report["columns"]["age"] == {"type": "numeric", "null_fraction": 0.0, "distinct": 10}
@@ -61,5 +61,6 @@ def test_column_too_empty_is_named_with_its_share():
     with pytest.raises(PipelineError, match="validate.max_missing_fraction: column 'hours' is 60% empty"):
         validate_dataset(data, DATA, rules)
     # at the limit it passes, and the profile records the share
-    report = validate_dataset(data, DATA, ValidateConfig(min_rows=1, max_missing_fraction=0.6))
+    keep = DATA.model_copy(update={"drop_missing_rows": False})
+    _, report = validate_dataset(data, keep, ValidateConfig(min_rows=1, max_missing_fraction=0.6))
     assert report["columns"]["hours"]["null_fraction"] == pytest.approx(0.6)
