@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from dagster import AssetCheckResult, MetadataValue, asset_check
 
+from assets.checks_data import drift_check
+from assets.data import data_drift
 from assets.mobile import tflite_model
 from assets.resources import SettingsResource
 from assets.training import model_evaluation
@@ -37,3 +39,9 @@ def agreement_gate(settings: SettingsResource) -> AssetCheckResult:
     loaded = settings.load()
     report = read_json(ArtifactPaths(loaded.root).tflite_report)
     return _result(variant_gates(report, loaded.params.gates))
+
+
+@asset_check(asset=data_drift, blocking=True)
+def drift_gate(settings: SettingsResource) -> AssetCheckResult:
+    """Today's data has not drifted from the reference release (blocks only when drift.blocking)."""
+    return drift_check(settings.load())

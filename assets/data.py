@@ -6,7 +6,7 @@ from dagster import AssetCheckSpec, DataVersion, MaterializeResult, asset, obser
 from assets.checks_data import expectations_check
 from assets.resources import SettingsResource
 from assets.results import to_result
-from pipelines.steps import data
+from pipelines.steps import data, drift
 from pipelines.validate import ValidationFailed
 
 
@@ -33,6 +33,12 @@ def validated_dataset(settings: SettingsResource):
         yield expectations_check(loaded)  # recorded with its failures, then the step fails
         raise
     yield to_result(step, check_results=[expectations_check(loaded)])
+
+
+@asset(group_name="data", deps=[validated_dataset], code_version="1")
+def data_drift(settings: SettingsResource) -> MaterializeResult:
+    """PSI and KS / chi-squared drift of today's data (and reference-model scores) against the reference release."""
+    return to_result(drift.data_drift(settings.load(), raise_on_drift=False))  # the drift_gate check blocks
 
 
 @asset(group_name="data", deps=[validated_dataset], code_version="1")

@@ -10,6 +10,7 @@ ALL_ASSETS = [
     data.source_data,
     data.raw_dataset,
     data.validated_dataset,
+    data.data_drift,
     data.dataset_splits,
     training.trained_model,
     training.model_evaluation,
@@ -17,7 +18,7 @@ ALL_ASSETS = [
     mobile.coreml_model,
     release.release_candidate,
 ]
-ALL_CHECKS = [checks.accuracy_gate, checks.agreement_gate]
+ALL_CHECKS = [checks.accuracy_gate, checks.agreement_gate, checks.drift_gate]
 
 release_job = define_asset_job("release_job", selection=ALL_ASSETS[1:], description="Data to release candidate.")
 

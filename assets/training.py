@@ -3,13 +3,13 @@ from __future__ import annotations
 
 from dagster import MaterializeResult, asset
 
-from assets.data import dataset_splits
+from assets.data import data_drift, dataset_splits
 from assets.resources import SettingsResource
 from assets.results import to_result
 from pipelines.steps import model
 
 
-@asset(group_name="training", deps=[dataset_splits], code_version="1")
+@asset(group_name="training", deps=[dataset_splits, data_drift], code_version="1")
 def trained_model(settings: SettingsResource) -> MaterializeResult:
     """The seeded Keras model with its feature spec, logged and registered in MLflow as `candidate`."""
     return to_result(model.trained_model(settings.load()))

@@ -21,7 +21,8 @@ def _outs(stage: dict) -> list[str]:
 
 
 def _metrics(stage: dict) -> list[str]:
-    return [next(iter(o)) if isinstance(o, dict) else o for o in stage.get("metrics", [])]
+    listed = stage.get("metrics", []) + stage.get("plots", [])
+    return [next(iter(o)) if isinstance(o, dict) else o for o in listed]
 
 
 def test_every_listed_params_key_exists_in_params_yaml():

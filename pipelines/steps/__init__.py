@@ -26,11 +26,12 @@ StepFn = Callable[[Settings], StepResult]
 
 def registry() -> dict[str, StepFn]:
     """Step name -> function, in execution order (names match assets and DVC stages)."""
-    from pipelines.steps import data, mobile, model, release
+    from pipelines.steps import data, drift, mobile, model, release
 
     return {
         "raw_dataset": data.raw_dataset,
         "validated_dataset": data.validated_dataset,
+        "data_drift": drift.data_drift,
         "dataset_splits": data.dataset_splits,
         "trained_model": model.trained_model,
         "model_evaluation": model.model_evaluation,

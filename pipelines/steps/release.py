@@ -6,12 +6,15 @@ import shutil
 from pipelines.config import Settings
 from pipelines.gates import model_gates, require_all, variant_gates
 from pipelines.hashing import dvc_md5
-from pipelines.io import atomic_path, read_json
+from pipelines.features import FeatureSpec
+from pipelines.io import atomic_path, read_json, write_json
 from pipelines.lineage import git_state
 from pipelines.paths import ArtifactPaths
 from pipelines.release import build_manifest, publish
+from pipelines.signing import project_key, sign_folder, trusted_keys
 from pipelines.steps import StepResult
 from pipelines.steps.data import source_files
+from pipelines.steps.drift import PROFILE_FILE, release_profile
 from pipelines.steps.mobile import COREML_PACKAGE
 from pipelines.steps.model import MLFLOW_FILE, SPEC_FILE
 
@@ -44,11 +47,15 @@ def release_candidate(settings: Settings) -> StepResult:
             shutil.copy2(paths.tflite_model / variant["file"], staged / variant["file"])
         shutil.copytree(paths.coreml_model / COREML_PACKAGE, staged / COREML_PACKAGE)
         shutil.copy2(paths.trained_model / SPEC_FILE, staged / SPEC_FILE)
+        write_json(staged / PROFILE_FILE, release_profile(  # what the next run's drift check compares against
+            settings, (paths.tflite_model / "model_float32.tflite").read_bytes(),
+            FeatureSpec.model_validate(read_json(paths.trained_model / SPEC_FILE)["spec"])))
         for report in (paths.evaluation_report, paths.tflite_report, paths.coreml_report):
             shutil.copy2(report, staged / report.name)
         build_manifest(staged, lineage, metrics)
+        sign_folder(staged, project_key(settings))  # covers every file, manifest.json included
     released = publish(paths.release_candidate, settings.resolve(settings.params.release.directory),
-                       record["model_name"], record["model_version"])
+                       record["model_name"], record["model_version"], trusted_keys(settings))
     sizes = {n: v["size_bytes"] for n, v in tflite["variants"].items()}
     return StepResult(summary={"release": str(released), "model_version": record["model_version"],
                                **{f"tflite_{n}_bytes": s for n, s in sizes.items()},
