@@ -3,11 +3,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from pipelines.errors import PipelineError
 
@@ -56,6 +57,12 @@ class ValidateConfig(_Section):
     duplicate_margin: float = Field(0.05, ge=0, le=1)  # allowed rise in the share of duplicated rows
 
 
+class AutomationConfig(_Section):
+    cron: str = "0 2 * * *"  # nightly retraining check, in `timezone`
+    timezone: str = "UTC"
+    sensor_interval_seconds: int = Field(300, ge=30)  # how often the DVC data-version sensor looks
+
+
 class DriftConfig(_Section):
     reference: str = "auto"  # auto: production release, else the previous candidate; or a release folder
     psi_threshold: float = Field(0.2, gt=0)
@@ -75,14 +82,76 @@ class TrainConfig(_Section):
     threshold: float = Field(0.5, gt=0, lt=1)
 
 
+TfliteVariant = Literal["float32", "float16", "dynamic_int8", "int8", "int8_float_io"]
+CoremlVariant = Literal["float16", "linear8", "palette6", "palette4"]
+
+
 class ConvertConfig(_Section):
     representative_samples: int = Field(500, ge=10)
     coreml_minimum_deployment_target: Literal["iOS15", "iOS16", "iOS17", "iOS18"] = "iOS16"
+    tflite_variants: list[TfliteVariant] = Field(
+        ["float32", "float16", "dynamic_int8", "int8", "int8_float_io"], min_length=1)
+    coreml_variants: list[CoremlVariant] = Field(["float16", "linear8", "palette6", "palette4"], min_length=1)
+    coreml_weight_threshold: int = Field(512, ge=1)  # compress weight tensors with at least this many elements
+
+    @model_validator(mode="after")
+    def _compression_needs_ios16(self) -> "ConvertConfig":
+        compressed = [v for v in self.coreml_variants if v != "float16"]
+        if compressed and self.coreml_minimum_deployment_target == "iOS15":
+            raise ValueError(f"coreml_variants {compressed} need coreml_minimum_deployment_target iOS16 or later")
+        return self
 
 
 class GatesConfig(_Section):
     min_accuracy: float = Field(0.8, ge=0, le=1)
     min_agreement: float = Field(0.97, ge=0, le=1)  # each on-device variant vs the Keras model
+
+
+class BenchmarkConfig(_Section):
+    """Host latency measurement (single thread); device tiers turn it into estimates."""
+
+    warmup: int = Field(100, ge=0)
+    runs: int = Field(1000, ge=10)  # single-sample LiteRT invocations per TFLite variant
+    keras_runs: int = Field(200, ge=10)  # Keras calls are ~100x slower; fewer keep the run short
+    batch_size: int = Field(256, ge=1)
+    batch_repeats: int = Field(20, ge=1)
+
+
+class DeviceTier(_Section):
+    slowdown: float = Field(gt=0)  # device latency / measuring-host latency (an assumption per tier)
+    active_power_w: float = Field(gt=0)  # CPU power while inferring
+    battery_mah: float = Field(gt=0)
+    battery_voltage: float = Field(3.85, gt=0)  # nominal; Wh = mAh * V / 1000
+    inferences_per_day: int = Field(ge=0)
+
+
+class DevicesConfig(_Section):
+    tiers: dict[str, DeviceTier] = Field(min_length=1, default_factory=lambda: {
+        "low": DeviceTier(slowdown=8.0, active_power_w=1.0, battery_mah=4000, inferences_per_day=500),
+        "mid": DeviceTier(slowdown=3.0, active_power_w=2.0, battery_mah=4500, inferences_per_day=500),
+        "high": DeviceTier(slowdown=1.5, active_power_w=3.5, battery_mah=5000, inferences_per_day=500),
+    })
+
+
+class FootprintConfig(_Section):
+    """What an on-device variant must meet to be released (the smallest passing one per platform is)."""
+
+    min_agreement: float = Field(0.99, ge=0, le=1)  # decisions shared with the Keras model
+    max_accuracy_drop: float = Field(0.005, ge=0, le=1)  # Keras accuracy minus variant accuracy
+    max_parity_increase: float = Field(0.02, ge=0, le=1)  # rise in demographic parity difference, per feature
+    max_bytes: int = Field(262144, ge=1)
+    max_p95_ms: dict[str, float] = {"low": 2.0, "mid": 1.0, "high": 0.5}  # per device tier (estimates)
+    max_energy_mj: float = Field(1.0, gt=0)  # per inference, every tier (estimate)
+
+
+class OffloadConfig(_Section):
+    """Hybrid inference: the device model answers unless |p - threshold| < delta, then the cloud float model."""
+
+    device_variant: TfliteVariant = "int8"
+    deltas: list[float] = Field([0.0, 0.01, 0.02, 0.05, 0.1, 0.15, 0.2, 0.3], min_length=1)
+    delta: float | None = Field(None, ge=0, le=1)  # fixed delta; None: smallest grid delta meeting the target
+    accuracy_target: float | None = Field(None, ge=0, le=1)  # None: the cloud float model's test accuracy
+    daily_inferences: int = Field(1_000_000, ge=0)  # fleet-wide, for the cloud request volume
 
 
 class MlflowConfig(_Section):
@@ -91,19 +160,91 @@ class MlflowConfig(_Section):
     experiment: str = "mobile-mlops"
 
 
+class ProjectConfig(_Section):
+    """Who owns the project: Dagster asset owners, and the tags FinOps reports and cloud resources carry."""
+
+    name: str = "mobile-mlops"
+    owner: str = "team:ml-platform"  # an email or team:NAME (Dagster's owner format)
+    cost_center: str = "ml-platform"
+    environment: Literal["dev", "staging", "production"] = "dev"
+
+    @field_validator("owner")
+    @classmethod
+    def _owner_format(cls, value: str) -> str:
+        if not re.fullmatch(r"team:[A-Za-z0-9_.-]+|[^@\s]+@[^@\s]+\.[^@\s]+", value):
+            raise ValueError("must be an email or team:NAME")
+        return value
+
+    def tags(self) -> dict[str, str]:
+        """The FinOps tag set, one value per key."""
+        return {"project": self.name, "owner": self.owner, "cost_center": self.cost_center,
+                "environment": self.environment}
+
+
+class SigningConfig(_Section):
+    private_key: str = "keys/private/release-signing.pem"  # made on first use; MOBILE_MLOPS_SIGNING_KEY overrides
+    public_key: str = "keys/release-signing.pub"  # committed: the key `verify` and CI trust
+
+
+class GithubConfig(_Section):
+    api_url: str = "https://api.github.com"  # GitHub Enterprise: https://HOST/api/v3
+    repository: str | None = None  # owner/name; default: parsed from the remote's URL
+    token_env: str = "GITHUB_TOKEN"  # the variable holding the token; the token never goes in params
+
+
+class RolloutStage(_Section):
+    name: str
+    percent: int = Field(ge=1, le=100)
+    min_hours: int = Field(24, ge=0)  # soak time before the next stage
+
+
+class Guardrails(_Section):
+    """Online thresholds the rollout controller watches at every stage; a breach halts and rolls back."""
+
+    max_crash_rate: float = Field(0.001, ge=0, le=1)  # crashes per inference session
+    max_p95_latency_ms: float = Field(50.0, gt=0)  # on-device inference
+    max_accuracy_drop: float = Field(0.02, ge=0, le=1)  # online proxy vs the production model
+    max_selection_rate_gap: float = Field(0.1, ge=0, le=1)  # across sensitive groups
+
+
+class RolloutConfig(_Section):
+    stages: list[RolloutStage] = [RolloutStage(name="canary", percent=5), RolloutStage(name="early", percent=25),
+                                  RolloutStage(name="full", percent=100, min_hours=0)]
+    guardrails: Guardrails = Guardrails()
+
+    @model_validator(mode="after")
+    def _increasing_to_100(self) -> "RolloutConfig":
+        percents = [stage.percent for stage in self.stages]
+        if not percents or percents != sorted(set(percents)) or percents[-1] != 100:
+            raise ValueError("stages need strictly increasing percents ending at 100")
+        return self
+
+
 class ReleaseConfig(_Section):
     model_name: str = "adult-income"
     directory: str = "releases"
+    provider: Literal["local", "github"] = "local"  # where release pull requests go
+    remote: str = "origin"  # the git remote the github provider pushes to
+    base_branch: str | None = None  # the pull request's target; default: the checked-out branch
+    signing: SigningConfig = SigningConfig()
+    github: GithubConfig = GithubConfig()
+    rollout: RolloutConfig = RolloutConfig()
 
 
 class Params(_Section):
+    project: ProjectConfig = ProjectConfig()
     data: DataConfig
     split: SplitConfig = SplitConfig()
     validate_: ValidateConfig = Field(ValidateConfig(), alias="validate")
     drift: DriftConfig = DriftConfig()
+    automation: AutomationConfig = AutomationConfig()
     train: TrainConfig = TrainConfig()
     convert: ConvertConfig = ConvertConfig()
     gates: GatesConfig = GatesConfig()
+    benchmark: BenchmarkConfig = BenchmarkConfig()
+    devices: DevicesConfig = DevicesConfig()
+    footprint: FootprintConfig = FootprintConfig()
+    offload: OffloadConfig = OffloadConfig()
     mlflow: MlflowConfig = MlflowConfig()
     release: ReleaseConfig = ReleaseConfig()
 

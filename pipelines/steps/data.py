@@ -14,13 +14,14 @@ from pipelines.errors import PipelineError
 from pipelines.expectations import build_suite, load_suite, save_suite
 from pipelines.safe_text import md_cell
 from pipelines.validate import ValidationFailed, validate_dataset
+from pipelines.versions import recorded_md5
 
 
 def source_files(settings: Settings) -> dict[str, str]:
     """Source files named in params -> their md5 (what dvc.lock records for the ingest deps)."""
     data = settings.params.data
     paths = [settings.resolve(data.source)] + ([settings.resolve(data.test_source)] if data.test_source else [])
-    return {str(p.relative_to(settings.root)) if p.is_relative_to(settings.root) else str(p): dvc_md5(p)
+    return {str(p.relative_to(settings.root)) if p.is_relative_to(settings.root) else str(p): recorded_md5(p)
             for p in paths if p.is_file()}
 
 
@@ -87,8 +88,13 @@ def expectations_table(outcome: dict) -> str:
         return f"All {outcome['evaluated']} expectations passed."
     rows = ["| column | expectation | unexpected | examples |", "|---|---|---|---|"]
     for f in outcome["failed"]:
-        examples = ", ".join(md_cell(e, 40) for e in f["examples"][:3]) or md_cell(f["observed"])
-        rows.append(f"| {md_cell(f['column'] or '(table)')} | {f['expectation']} | {f['unexpected_count']} | {examples} |")
+        where = f["column"] or (f"(rows: {len(f['columns'])} columns)" if f.get("columns") else "(table)")
+        count = "" if f["unexpected_count"] is None else f"{f['unexpected_count']} of {f.get('rows') or '?'}"
+        if count and f.get("allowed_percent") is not None:
+            count += f" ({f['unexpected_percent']:.1f}%, allowed {f['allowed_percent']:.1f}%)"
+        examples = ", ".join(md_cell(e, 40) for e in f["examples"][:3]) or md_cell(
+            f.get("error") or f.get("expected") or f["observed"])
+        rows.append(f"| {md_cell(where)} | {f['expectation']} | {count} | {examples} |")
     return "\n".join(rows)
 
 

@@ -1,0 +1,91 @@
+"""Nightly schedule and data-version sensor: they start runs only for what is stale, so unchanged
+data, code and params cost nothing (no training step executes)."""
+from __future__ import annotations
+
+import os
+
+from dagster import (
+    AssetKey,
+    AssetObservation,
+    AssetSelection,
+    DefaultSensorStatus,
+    RunRequest,
+    ScheduleEvaluationContext,
+    SensorEvaluationContext,
+    SkipReason,
+    schedule,
+    sensor,
+)
+from dagster._core.asset_graph_view.asset_graph_view import AssetGraphView, TemporalContext
+from dagster._core.definitions.data_version import DATA_VERSION_TAG, CachingStaleStatusResolver, StaleStatus
+from dagster._time import get_current_datetime
+
+from assets.resources import PARAMS_ENV
+from pipelines.config import AutomationConfig, load_settings
+from pipelines.errors import PipelineError
+from pipelines.steps.data import source_files
+
+SOURCE = AssetKey("source_data")
+JOB = "release_job"
+
+
+def _automation_config() -> AutomationConfig:
+    try:
+        return load_settings(os.environ.get(PARAMS_ENV, "params.yaml")).params.automation
+    except PipelineError:
+        return AutomationConfig()
+
+
+def observe_source(instance) -> str:
+    """Record the source data's DVC md5 as a new observation of `source_data`; return it."""
+    settings = load_settings(os.environ.get(PARAMS_ENV, "params.yaml"))
+    version = "+".join(source_files(settings).values()) or "missing"
+    instance.report_runless_asset_event(AssetObservation(asset_key=SOURCE, tags={DATA_VERSION_TAG: version}))
+    return version
+
+
+def stale_asset_keys(instance, asset_graph) -> list[AssetKey]:
+    """Materializable assets that are missing or stale (the same rule as Dagster's stale_assets_only)."""
+    view = AssetGraphView(temporal_context=TemporalContext(effective_dt=get_current_datetime(), last_event_id=None),
+                          instance=instance, asset_graph=asset_graph)
+    resolver = CachingStaleStatusResolver(instance=instance, asset_graph=asset_graph, loading_context=view)
+    keys = sorted(asset_graph.materializable_asset_keys, key=lambda k: k.to_user_string())
+    return [k for k in keys if resolver.get_status(k) in (StaleStatus.STALE, StaleStatus.MISSING)]
+
+
+def refresh_selection(asset_graph, stale: list[AssetKey]) -> list[AssetKey]:
+    """Stale assets plus everything downstream of them: Dagster marks only the direct dependents of a
+    change stale, and the rest would otherwise need one run per level."""
+    closure = AssetSelection.assets(*stale).downstream().resolve(asset_graph)
+    keys = closure & set(asset_graph.materializable_asset_keys)
+    return sorted(keys, key=lambda k: k.to_user_string())
+
+
+def _request(context, reason: str, run_key: str | None = None) -> RunRequest | SkipReason:
+    graph = context.repository_def.asset_graph
+    stale = stale_asset_keys(context.instance, graph)
+    if not stale:
+        return SkipReason(f"nothing is stale ({reason}): data, code and params unchanged; no training")
+    return RunRequest(run_key=run_key, asset_selection=refresh_selection(graph, stale),
+                      tags={"mobile-mlops/trigger": reason, "mobile-mlops/stale": ",".join(k.to_user_string() for k in stale)})
+
+
+_CONFIG = _automation_config()
+
+
+@schedule(job_name=JOB, cron_schedule=_CONFIG.cron, execution_timezone=_CONFIG.timezone,
+          description="Nightly retraining: observes the data's DVC version and runs only stale assets.")
+def nightly_retraining(context: ScheduleEvaluationContext):
+    version = observe_source(context.instance)
+    return _request(context, f"nightly, data version {version}")
+
+
+@sensor(job_name=JOB, minimum_interval_seconds=_CONFIG.sensor_interval_seconds,
+        default_status=DefaultSensorStatus.STOPPED,
+        description="Starts a run when the DVC md5 of the source data changes.")
+def data_version_sensor(context: SensorEvaluationContext):
+    version = observe_source(context.instance)
+    if version == context.cursor:
+        return SkipReason(f"data version {version} unchanged")
+    context.update_cursor(version)
+    return _request(context, f"data version {version}", run_key=f"data-{version}")
