@@ -7,7 +7,7 @@ DVC_STAMP := $(DVC_VENV)/.installed
 PIP_FLAGS := -q --disable-pip-version-check
 export DAGSTER_HOME ?= $(CURDIR)/.dagster
 
-.PHONY: venv run test test-slow ui mlflow-ui dvc repro clean
+.PHONY: venv run test test-slow ui mlflow-ui dvc repro bench clean
 
 $(STAMP): requirements.lock pyproject.toml
 	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
@@ -47,6 +47,9 @@ dvc: $(DVC_STAMP)
 
 repro: venv $(DVC_STAMP)
 	$(DVC_VENV)/bin/dvc repro
+
+bench: venv $(DVC_STAMP)
+	PATH="$(CURDIR)/$(DVC_VENV)/bin:$$PATH" $(VENV)/bin/mobile-mlops bench
 
 clean:
 	rm -rf data/raw data/prepared models build .dagster

@@ -1,0 +1,68 @@
+"""Throw-away project folders for benchmark runs: a copy of the repo, or a bare params + data folder."""
+from __future__ import annotations
+
+import gzip
+import shutil
+import subprocess
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+IGNORE = shutil.ignore_patterns(".venv*", ".git", ".dagster", "mlflow.db", "mlartifacts", "models", "build", "releases",
+                                "raw", "prepared", "cache", "tmp", "__pycache__", "*.egg-info", "test-artifacts")
+
+
+def repo_copy(target: Path, quick: bool) -> Path:
+    """The repo's files in `target`, a git repo of its own, whose bin/stage reuses the installed .venv."""
+    shutil.copytree(REPO, target, ignore=IGNORE, copy_function=shutil.copy2)
+    (target / ".venv" / "bin").mkdir(parents=True)
+    (target / ".venv" / "bin" / "mobile-mlops").symlink_to(REPO / ".venv" / "bin" / "mobile-mlops")
+    (target / ".venv" / ".installed").touch()  # newer than the lock: `make venv` is a no-op
+    for stale in (target / "reports").glob("*.*"):  # figures must come from this run, not the repo's
+        stale.unlink()
+    if quick:
+        _quick_params(target)
+    for command in (["git", "init", "-q"], ["git", "add", "-A"],
+                    ["git", "-c", "user.name=bench", "-c", "user.email=bench@localhost", "commit", "-qm", "bench"]):
+        subprocess.run(command, cwd=target, check=True, capture_output=True)
+    return target
+
+
+def _slice(source: Path, target: Path, rows: int) -> None:
+    with gzip.open(source, "rt") as handle:
+        target.write_text("".join(next(handle) for _ in range(rows)))
+
+
+def _quick_params(project: Path) -> None:
+    """A tiny slice of the real data and the cheapest training, for `--quick`."""
+    _slice(project / "data/adult/adult.data.gz", project / "data/adult/quick.data", 1500)
+    _slice(project / "data/adult/adult.test.gz", project / "data/adult/quick.test", 600)
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    params["data"] |= {"source": "data/adult/quick.data", "test_source": "data/adult/quick.test"}
+    params["validate"]["min_rows"] = 100
+    params["train"]["epochs"] = 1
+    params["convert"]["representative_samples"] = 50
+    (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    (project / "expectations/suite.json").unlink(missing_ok=True)  # rebuilt from the slice on first run
+
+
+def scale_project(target: Path, rows: int, seed: int = 0) -> Path:
+    """A folder with `rows` synthetic rows made from the real Adult data, and params to train 1 epoch."""
+    from pipelines.config import load_settings
+    from pipelines.data import load_dataset
+    from pipelines.synth import synthesize
+
+    settings = load_settings(REPO / "params.yaml")
+    data = settings.params.data
+    real = load_dataset(data, settings.resolve(data.source), settings.resolve(data.test_source)).dropna()
+    real = real.drop(columns=["_origin"])
+    target.mkdir(parents=True)
+    synthesize(real, rows, seed=seed).to_csv(target / "data.csv", index=False)
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    params["data"] = {"source": "data.csv", "label": data.label, "positive_label": data.positive_label,
+                      "sensitive_features": data.sensitive_features}
+    params["validate"]["min_rows"] = min(1000, rows // 2)
+    params["train"]["epochs"] = 1
+    (target / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    return target / "params.yaml"
