@@ -4,6 +4,7 @@ from __future__ import annotations
 from dagster import AssetCheckResult, AssetCheckSeverity, MetadataValue
 
 from pipelines.config import Settings
+from pipelines.expectations import describe_failure
 from pipelines.io import read_json
 from pipelines.paths import ArtifactPaths
 from pipelines.plots import data_uri_markdown
@@ -33,8 +34,7 @@ def expectations_check(settings: Settings) -> AssetCheckResult:
         check_name="expectations",
         passed=bool(report["success"]),
         severity=AssetCheckSeverity.ERROR,
-        description=f"{len(failed)} of {outcome['evaluated']} expectations failed" if failed
-        else f"all {outcome['evaluated']} expectations passed",
+        description=describe_failure(outcome) if failed else f"all {outcome['evaluated']} expectations passed",
         metadata={"expectations": MetadataValue.md(expectations_table(outcome)),
                   "failed": MetadataValue.int(len(failed)), "evaluated": MetadataValue.int(outcome["evaluated"])},
     )

@@ -1,7 +1,10 @@
 """Load a CSV or Parquet source into a typed frame: the raw dataset."""
 from __future__ import annotations
 
+import bz2
 import csv
+import gzip
+import lzma
 from pathlib import Path
 
 import pandas as pd
@@ -10,11 +13,59 @@ from pipelines.config import DataConfig
 from pipelines.errors import PipelineError
 
 ORIGIN = "_origin"  # which source file a row came from; dropped at the split
+CSV_DIALECT = {"delimiter": ",", "quotechar": '"', "skipinitialspace": True}  # as read_csv below parses
+_OPENERS = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}
+_UNSCANNED = {".zip", ".zst", ".tar", ".tgz"}  # other compressions pandas reads: parsed without the scan
 
 
 def normalize_label(values: pd.Series) -> pd.Series:
     """Trim spaces and one trailing full stop (UCI test files write `>50K.`)."""
     return values.astype("string").str.strip().str.removesuffix(".")
+
+
+def _open(path: Path, mode: str = "rt"):
+    opener = _OPENERS.get(path.suffix, open)
+    return opener(path, mode, encoding="utf-8", newline="") if "t" in mode else opener(path, mode)
+
+
+def check_fields(path: Path, config: DataConfig, key: str) -> None:
+    """Every row has as many fields as there are column names.
+
+    pandas reads a row with too few fields silently (padded with nulls; one that lost its label is then
+    dropped), so a ragged file is caught here, naming the first bad line.
+    """
+    expected, origin = (len(config.columns), "data.columns") if config.columns else (None, "the header")
+    with _open(path) as handle:
+        reader = csv.reader(handle, **CSV_DIALECT)
+        for row in reader:
+            if not any(field.strip() for field in row):  # blank lines are skipped, as pandas does
+                continue
+            if len(row) == 1 and row[0].startswith("|"):  # a UCI comment line (adult.test starts with one)
+                continue
+            if expected is None:
+                expected = len(row)
+            elif len(row) != expected:
+                raise PipelineError(f"data.{key}: {path.name} is not a readable table: line {reader.line_num} "
+                                    f"has {len(row)} fields, expected {expected} ({origin})")
+
+
+def _undecodable(path: Path, config: DataConfig) -> str:
+    """Line, column and value of the first byte that is not UTF-8 (read again, on the error path only)."""
+    with _open(path, "rb") as handle:
+        raw = handle.read()
+    try:
+        raw.decode("utf-8")
+        return "unknown position"
+    except UnicodeDecodeError as exc:
+        start = exc.start
+    line_start = raw.rfind(b"\n", 0, start) + 1
+    before = next(csv.reader([raw[line_start:start].decode("utf-8", "replace")], **CSV_DIALECT), None) or [""]
+    header = raw[: raw.find(b"\n")].decode("utf-8", "replace")
+    names = config.columns or next(csv.reader([header], **CSV_DIALECT), [])
+    index = len(before) - 1
+    column = f", column '{names[index].strip()}'" if index < len(names) else ""
+    line = raw.count(b"\n", 0, start) + 1
+    return f"line {line}{column}, byte 0x{raw[start]:02x}"
 
 
 def read_table(path: Path, config: DataConfig, key: str) -> pd.DataFrame:
@@ -25,6 +76,8 @@ def read_table(path: Path, config: DataConfig, key: str) -> pd.DataFrame:
         if path.suffix == ".parquet":
             frame = pd.read_parquet(path).astype("string")
         else:
+            if path.suffix not in _UNSCANNED:
+                check_fields(path, config, key)
             frame = pd.read_csv(
                 path,
                 header=None if config.columns else "infer",
@@ -40,10 +93,10 @@ def read_table(path: Path, config: DataConfig, key: str) -> pd.DataFrame:
     except pd.errors.EmptyDataError as exc:
         raise PipelineError(f"data.{key}: {path.name} is empty") from exc
     except UnicodeDecodeError as exc:
-        raise PipelineError(f"data.{key}: {path.name} is not UTF-8 text (byte {exc.start})") from exc
-    except pd.errors.ParserError as exc:
+        raise PipelineError(f"data.{key}: {path.name} is not UTF-8 text ({_undecodable(path, config)})") from exc
+    except (pd.errors.ParserError, csv.Error) as exc:
         raise PipelineError(f"data.{key}: {path.name} is not a readable table ({str(exc).strip()})") from exc
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, lzma.LZMAError) as exc:
         raise PipelineError(f"data.{key}: cannot read {path.name} ({exc})") from exc
     if not isinstance(frame.index, pd.RangeIndex):  # pandas turns extra leading fields into an index
         raise PipelineError(f"data.{key}: {path.name} has rows with more fields than there are column names")

@@ -76,20 +76,61 @@ def load_suite(path: Path) -> dict[str, Any]:
     return suite
 
 
+def _exception_message(info: dict | None) -> str | None:
+    """GX nests metric errors by metric id; the first message is enough."""
+    info = info or {}
+    if info.get("exception_message"):
+        return str(info["exception_message"]).splitlines()[0]
+    nested = [v for v in info.values() if isinstance(v, dict) and v.get("exception_message")]
+    return str(nested[0]["exception_message"]).splitlines()[0] if nested else None
+
+
+def _distinct(values: list) -> list:
+    return list(dict.fromkeys(map(str, values)))
+
+
 def _failure(result) -> dict[str, Any]:
     config, outcome = result.expectation_config, result.result or {}
     examples = outcome.get("partial_unexpected_list") or []
     if examples and isinstance(examples[0], dict):  # compound-column checks return whole rows
         examples = [", ".join(f"{k}={v}" for k, v in row.items()) for row in examples]
+    mostly = config.kwargs.get("mostly")
     return {
         "expectation": config.type,
         "column": config.kwargs.get("column"),
+        "columns": config.kwargs.get("column_list"),
         "observed": outcome.get("observed_value"),
+        "rows": outcome.get("element_count"),
         "unexpected_count": outcome.get("unexpected_count"),
         "unexpected_percent": outcome.get("unexpected_percent"),
-        "examples": [csv_cell(e) for e in examples[:5]],
-        "error": (result.exception_info or {}).get("exception_message") if not outcome else None,
+        "allowed_percent": round((1 - mostly) * 100, 4) if mostly is not None and mostly < 1 else None,
+        "expected": _expected(config.type, config.kwargs),
+        "examples": [csv_cell(e) for e in _distinct(examples)[:5]],  # untrusted text: never a live formula
+        "error": _exception_message(result.exception_info),
     }
+
+
+def _expected(kind: str, kwargs: dict[str, Any]) -> str | None:
+    if kind == "expect_column_values_to_be_between":
+        return f"allowed {kwargs.get('min_value')} to {kwargs.get('max_value')}"
+    if kind == "expect_column_unique_value_count_to_be_between":
+        low, high = kwargs.get("min_value"), kwargs.get("max_value")
+        return f"expected {low}" if low == high else f"expected {low} to {high}"
+    if kind == "expect_column_values_to_be_in_type_list":
+        return "expected numbers" if kwargs.get("type_list") == NUMERIC_TYPES else "expected text"
+    if kind == "expect_table_row_count_to_be_between":
+        return f"expected at least {kwargs.get('min_value')}"
+    return None
+
+
+def _not_numbers(failure: dict[str, Any], frame: pd.DataFrame) -> dict[str, Any]:
+    """A numeric column that arrived as text: count and show the values that are not numbers."""
+    values = frame[failure["column"]]
+    bad = values.notna() & pd.to_numeric(values, errors="coerce").isna()
+    examples = _distinct(values[bad].head(50).tolist())[:5]
+    return failure | {"rows": len(values), "unexpected_count": int(bad.sum()),
+                      "unexpected_percent": round(100 * float(bad.mean()), 4),
+                      "examples": [csv_cell(e) for e in examples]}
 
 
 def run_suite(frame: pd.DataFrame, suite: dict[str, Any]) -> dict[str, Any]:
@@ -115,18 +156,53 @@ def run_suite(frame: pd.DataFrame, suite: dict[str, Any]) -> dict[str, Any]:
             continue
         gx_suite.add_expectation(ExpectationConfiguration(type=item["type"], kwargs=item["kwargs"]).to_domain_obj())
     result = batch.validate(context.suites.add(gx_suite), result_format="SUMMARY")
-    failures = [_failure(r) for r in result.results if not r.success]
+    order = {_key(item["type"], item["kwargs"]): i for i, item in enumerate(suite["expectations"])}
+    failed = sorted((r for r in result.results if not r.success),  # GX reorders; report in suite order
+                    key=lambda r: order.get(_key(r.expectation_config.type, r.expectation_config.kwargs), len(order)))
+    failures = [_failure(r) for r in failed]
+    failures = [_not_numbers(f, frame) if f["expectation"] == "expect_column_values_to_be_in_type_list"
+                and f["column"] in present and not pd.api.types.is_numeric_dtype(frame[f["column"]]) else f
+                for f in failures]  # only a numeric column read as text fails its type list this way
     return {"success": not failures, "evaluated": len(result.results), "failed": failures,
             "skipped": len(missing)}
 
 
+def _key(kind: str, kwargs: dict[str, Any]) -> tuple:
+    return kind, kwargs.get("column"), tuple(kwargs.get("column_list") or ())
+
+
+def _short(text: str, limit: int = 60) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def describe_failure(outcome: dict[str, Any]) -> str:
-    """One line naming the column and the check, with example values."""
+    """One line naming the column and the check, with counts, the allowed share and example values."""
     first = outcome["failed"][0]
-    where = f"column '{first['column']}'" if first["column"] else "table"
-    detail = f"observed {first['observed']!r}" if first["observed"] is not None else ""
+    columns = first.get("columns")
+    if first["column"]:
+        where = f"column '{first['column']}'"
+    elif columns:
+        where = f"columns {columns[0]} ... {columns[-1]} ({len(columns)})" if len(columns) > 3 else \
+            f"columns {', '.join(columns)}"
+    else:
+        where = "table"
+    parts = []
+    if first["unexpected_count"] is not None:
+        count = f"{first['unexpected_count']} of {first['rows']} rows" if first.get("rows") else \
+            f"{first['unexpected_count']} rows"
+        if first.get("allowed_percent") is not None and first["unexpected_percent"] is not None:
+            count += f" = {first['unexpected_percent']:.1f}%, allowed {first['allowed_percent']:.1f}%"
+        parts.append(count)
     if first["examples"]:
-        detail = f"{first['unexpected_count']} rows, e.g. {', '.join(map(repr, first['examples'][:3]))}"
+        shown = first["examples"][:1 if columns else 3]  # a compound example is a whole row
+        parts.append("e.g. " + ", ".join(repr(_short(e)) for e in shown))
+    elif first["observed"] is not None:
+        parts.append(f"observed {first['observed']!r}")
+    if first.get("expected"):
+        parts.append(first["expected"])
+    if first.get("error"):
+        parts.append(f"error: {_short(first['error'], 100)}")
     more = len(outcome["failed"]) - 1
     tail = f"; {more} more failed" if more else ""
-    return f"validation failed: {where}: {first['expectation']} ({detail}){tail}"
+    detail = f" ({'; '.join(parts)})" if parts else ""
+    return f"validation failed: {where}: {first['expectation']}{detail}{tail}"

@@ -216,3 +216,18 @@ def test_row_with_too_many_fields(tmp_path):
         load_dataset(config(), write(tmp_path / "ragged.csv", text))
     assert "line 3" in str(caught.value)
 
+
+
+def test_row_with_too_few_fields_is_not_padded_silently(tmp_path):
+    # pandas would fill the missing label with null and the row would vanish; the scan names the line
+    text = "39, Private, Male, <=50K\n40, Private, Female\n41, Private, Male, >50K\n"
+    with pytest.raises(PipelineError, match=r"short.csv is not a readable table: line 2 has 3 fields, "
+                                            r"expected 4 \(data.columns\)$"):
+        load_dataset(config(columns=ADULT_COLUMNS), write(tmp_path / "short.csv", text))
+
+
+def test_non_utf8_error_names_line_column_and_byte(tmp_path):
+    content = b"39, Private, Male, <=50K\n40, Priv\xe9, Female, >50K\n"
+    with pytest.raises(PipelineError) as caught:
+        load_dataset(config(columns=ADULT_COLUMNS), write(tmp_path / "latin.csv", content))
+    assert str(caught.value) == "data.source: latin.csv is not UTF-8 text (line 2, column 'workclass', byte 0xe9)"
