@@ -5,10 +5,10 @@ from dagster import AssetCheckResult, MetadataValue, asset_check
 
 from assets.checks_data import drift_check
 from assets.data import data_drift
-from assets.mobile import tflite_model
+from assets.mobile import footprint_report, tflite_model
 from assets.resources import SettingsResource
 from assets.training import model_evaluation
-from pipelines.gates import GateResult, model_gates, variant_gates
+from pipelines.gates import GateResult, footprint_gates, model_gates, variant_gates
 from pipelines.io import read_json
 from pipelines.paths import ArtifactPaths
 
@@ -45,3 +45,11 @@ def agreement_gate(settings: SettingsResource) -> AssetCheckResult:
 def drift_gate(settings: SettingsResource) -> AssetCheckResult:
     """Today's data has not drifted from the reference release (blocks only when drift.blocking)."""
     return drift_check(settings.load())
+
+
+@asset_check(asset=footprint_report, blocking=True)
+def footprint_gate(settings: SettingsResource) -> AssetCheckResult:
+    """Each platform has a released variant: the smallest passing accuracy, fairness and footprint budgets."""
+    loaded = settings.load()
+    report = read_json(ArtifactPaths(loaded.root).footprint_report)
+    return _result(footprint_gates(report, loaded.params.footprint))

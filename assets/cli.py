@@ -6,6 +6,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from assets import cli_gitops as gitops
 from pipelines.errors import PipelineError
 
 
@@ -52,13 +53,11 @@ def cmd_expectations(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_verify(args: argparse.Namespace) -> int:
-    from pipelines.release import verify_release
+def cmd_bench(args: argparse.Namespace) -> int:
+    from benchmarks.run import main as bench
 
-    manifest = verify_release(Path(args.path))
-    lineage = manifest.lineage
-    print(f"OK {args.path}: {len(manifest.files)} files verified; "
-          f"{lineage.model_name} v{lineage.model_version}, run {lineage.mlflow_run_id}, commit {lineage.git_commit[:12]}")
+    out = bench(quick=args.quick)
+    print(f"wrote {out}" + ("" if args.quick else " and docs/benchmarks.md"))
     return 0
 
 
@@ -88,8 +87,9 @@ def build_parser() -> argparse.ArgumentParser:
     expectations = add("expectations", cmd_expectations, "Manage the Great Expectations suite.")
     expectations.add_argument("action", choices=["build"], help="build: regenerate validate.suite from the current data")
     with_params(expectations)
-    verify = add("verify", cmd_verify, "Check a release folder's hashes and manifest.")
-    verify.add_argument("path", help="release folder, e.g. releases/adult-income/1")
+    bench = add("bench", cmd_bench, "Run the benchmarks; write reports/benchmarks.json and docs/benchmarks.md.")
+    bench.add_argument("--quick", action="store_true", help="every benchmark at a tiny size (under two minutes)")
+    gitops.register(add, with_params)  # verify, release propose, promote, rollback, lineage check
     return parser
 
 

@@ -3,12 +3,27 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 
+import yaml
 from dagster import ConfigurableResource
 
-from pipelines.config import Settings, load_settings
+from pipelines.config import ProjectConfig, Settings, load_settings
 
 PARAMS_ENV = "MOBILE_MLOPS_PARAMS"
+
+
+def project_owners() -> list[str]:
+    """Asset owners: params project.owner. Read when the Definitions are built, before any run."""
+    path = Path(os.environ.get(PARAMS_ENV, "params.yaml"))
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+        return [ProjectConfig.model_validate(raw.get("project") or {}).owner]
+    except (OSError, ValueError, AttributeError, yaml.YAMLError):
+        return [ProjectConfig().owner]  # a broken params file is reported, with its key, when a run loads it
+
+
+OWNERS = project_owners()
 
 
 class SettingsResource(ConfigurableResource):

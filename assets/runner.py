@@ -67,7 +67,12 @@ def _summary(records: dict[str, dict]) -> Table:
     for key, value in records.get("tflite_model", {}).items():
         if key.startswith("tflite_") and isinstance(value, (int, float)):
             table.add_row(key.removeprefix("tflite_").replace("_", " "), f"{value:.4f}" if isinstance(value, float) else str(value))
-    table.add_row("coreml size bytes", str(records.get("coreml_model", {}).get("size_bytes", "")))
+    footprint = records.get("footprint_report", {})
+    for platform in ("android", "ios"):
+        table.add_row(f"{platform} released variant",
+                      f"{footprint.get(f'{platform}_released', '')} ({footprint.get(f'{platform}_released_bytes', '')} bytes)")
+    table.add_row("offload delta (rate)", f"{records.get('offload_policy', {}).get('delta', '')} "
+                                          f"({records.get('offload_policy', {}).get('offload_rate', '')})")
     table.add_row("release candidate", str(records.get("release_candidate", {}).get("release", "")))
     return table
 

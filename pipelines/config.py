@@ -96,6 +96,8 @@ class ConvertConfig(_Section):
 
     @model_validator(mode="after")
     def _compression_needs_ios16(self) -> "ConvertConfig":
+        if "float32" not in self.tflite_variants:
+            raise ValueError("tflite_variants must include float32 (the reference for parity and the drift profile)")
         compressed = [v for v in self.coreml_variants if v != "float16"]
         if compressed and self.coreml_minimum_deployment_target == "iOS15":
             raise ValueError(f"coreml_variants {compressed} need coreml_minimum_deployment_target iOS16 or later")
@@ -152,6 +154,74 @@ class OffloadConfig(_Section):
     delta: float | None = Field(None, ge=0, le=1)  # fixed delta; None: smallest grid delta meeting the target
     accuracy_target: float | None = Field(None, ge=0, le=1)  # None: the cloud float model's test accuracy
     daily_inferences: int = Field(1_000_000, ge=0)  # fleet-wide, for the cloud request volume
+
+
+Limit = float | dict[str, float] | None  # one limit for every grouping, a limit per grouping, or report only
+
+
+class FairnessGatesConfig(_Section):
+    """Blocking gates on the Keras model and every TFLite variant, over groups with enough test rows.
+
+    A dict limit names groupings: a sensitive feature, or `a+b` for the intersection; unlisted ones are
+    reported, not gated. None reports without gating.
+    """
+
+    max_demographic_parity_difference: Limit = 0.1
+    max_equalized_odds_difference: Limit = 0.2
+    max_group_accuracy_drop: float | None = Field(0.02, ge=0, le=1)  # Keras minus variant accuracy, any group
+    min_group_size: int = Field(30, ge=1)  # smaller groups are flagged and left out of the gates
+
+
+class FairnessConfig(_Section):
+    """Mitigation (one deployable network), its strength sweep, the reductions baseline and the measurement."""
+
+    constraint: Literal["demographic_parity", "equalized_odds"] = "demographic_parity"
+    features: list[str] | None = None  # sensitive features constrained (their intersection); None: all
+    method: Literal["penalty", "reweighing"] = "penalty"
+    strength: float = Field(0.0, ge=0)  # 0: unmitigated; penalty weight, or reweighing exponent
+    sweep: list[float] = Field([0.0, 1.0, 2.0, 4.0], min_length=1)  # strengths in the trade-off table
+    baseline_eps: float = Field(0.01, gt=0)  # ExponentiatedGradient's allowed constraint violation
+    baseline_max_iter: int = Field(50, ge=1)
+    bootstrap: int = Field(200, ge=0)  # resamples for the confidence intervals; 0: none
+    confidence: float = Field(0.95, gt=0, lt=1)
+    seed: int = 42
+    gates: FairnessGatesConfig = FairnessGatesConfig()
+
+    @field_validator("sweep")
+    @classmethod
+    def _non_negative(cls, values: list[float]) -> list[float]:
+        if any(v < 0 for v in values):
+            raise ValueError("strengths must be >= 0")
+        return values
+
+    @model_validator(mode="after")
+    def _reweighing_is_for_parity(self) -> "FairnessConfig":
+        if self.method == "reweighing" and self.constraint != "demographic_parity":
+            raise ValueError("method reweighing decorrelates label and group: it needs constraint demographic_parity")
+        return self
+
+
+class ComplianceConfig(_Section):
+    """Statements for the model card's compliance section; the pipeline reports them, it does not judge them."""
+
+    regulations: dict[str, str] = {}  # e.g. gdpr: "applies: ...", hipaa: "not applicable: ..."
+    data_categories: list[str] = []
+    special_categories: list[str] = []  # e.g. GDPR Art. 9 data such as racial or ethnic origin
+    lawful_basis: str | None = None
+    retention: str | None = None
+    contact: str | None = None
+
+
+class GovernanceConfig(_Section):
+    """What the model card states, and the explanation it carries."""
+
+    intended_use: str = "Not stated in params (governance.intended_use)."
+    out_of_scope: list[str] = []
+    limitations: list[str] = []  # known limits of the data or use, added to the ones the pipeline measures
+    importance_variant: TfliteVariant = "int8"  # permutation importance runs this TFLite variant through LiteRT
+    importance_repeats: int = Field(5, ge=1)
+    importance_rows: int = Field(5000, ge=10)  # test rows sampled for importance
+    compliance: ComplianceConfig = ComplianceConfig()
 
 
 class MlflowConfig(_Section):
@@ -245,6 +315,8 @@ class Params(_Section):
     devices: DevicesConfig = DevicesConfig()
     footprint: FootprintConfig = FootprintConfig()
     offload: OffloadConfig = OffloadConfig()
+    fairness: FairnessConfig = FairnessConfig()
+    governance: GovernanceConfig = GovernanceConfig()
     mlflow: MlflowConfig = MlflowConfig()
     release: ReleaseConfig = ReleaseConfig()
 

@@ -1,7 +1,8 @@
-"""Core ML conversion (ML Program, float16) and a spec check that runs on any OS.
+"""Core ML conversion (float16 ML Program), weight compression variants, and a spec check on any OS.
 
-Core ML *prediction* needs macOS; on Linux we check the spec (inputs, outputs, precision, target),
-and numeric parity with TFLite is tested on macOS only.
+Core ML *prediction* needs macOS; on Linux we check the spec (inputs, outputs, precision, target) and
+score each variant with a numpy run of its program (pipelines/coreml_reference.py). Parity of real
+Core ML predictions with the TFLite float model is tested on macOS only (tests/pipelines/test_coreml_parity.py).
 """
 from __future__ import annotations
 
@@ -9,8 +10,18 @@ import platform
 from pathlib import Path
 from typing import Any
 
+from pipelines.errors import PipelineError
+
 INPUT_NAME = "features"
 OUTPUT_NAME = "probability"
+COREML_VARIANTS = ("float16", "linear8", "palette6", "palette4")
+WEIGHT_PRECISION = {  # what each variant stores; every variant computes in float16
+    "float16": "float16 weights",
+    "linear8": "int8 weights, linear symmetric per output channel",
+    "palette6": "6-bit palette (64-entry k-means LUT per tensor)",
+    "palette4": "4-bit palette (16-entry k-means LUT per tensor)",
+}
+SPEC_VERSION_TARGET = {5: "iOS14", 6: "iOS15", 7: "iOS16", 8: "iOS17", 9: "iOS18"}
 
 
 def convert_coreml(model, width: int, deployment_target: str):
@@ -33,6 +44,31 @@ def convert_coreml(model, width: int, deployment_target: str):
     ct.utils.rename_feature(spec, spec.description.input[0].name, INPUT_NAME)
     ct.utils.rename_feature(spec, spec.description.output[0].name, OUTPUT_NAME)
     return ct.models.MLModel(spec, weights_dir=mlmodel.weights_dir, skip_model_load=True)
+
+
+def compress(mlmodel, variant: str, weight_threshold: int):
+    """A compressed copy of the float16 ML Program (coremltools.optimize.coreml, post-training, data-free).
+
+    Weight tensors with fewer than `weight_threshold` elements stay float16 (their bytes are negligible).
+    """
+    import coremltools.optimize.coreml as cto
+
+    if variant == "float16":
+        return mlmodel
+    if variant == "linear8":
+        op = cto.OpLinearQuantizerConfig(mode="linear_symmetric", dtype="int8", granularity="per_channel",
+                                         weight_threshold=weight_threshold)
+        return cto.linear_quantize_weights(mlmodel, cto.OptimizationConfig(global_config=op))
+    if variant in ("palette6", "palette4"):
+        op = cto.OpPalettizerConfig(mode="kmeans", nbits=int(variant[-1]), granularity="per_tensor",
+                                    weight_threshold=weight_threshold)
+        return cto.palettize_weights(mlmodel, cto.OptimizationConfig(global_config=op))
+    raise PipelineError(f"convert.coreml_variants: unknown variant '{variant}' (known: {', '.join(COREML_VARIANTS)})")
+
+
+def package_size(package: Path) -> int:
+    """Bytes of every file in an .mlpackage (what the app bundle grows by, before compression)."""
+    return sum(p.stat().st_size for p in Path(package).rglob("*") if p.is_file())
 
 
 _ARRAY_TYPES = {65568: "FLOAT32", 65552: "FLOAT16", 65600: "DOUBLE", 131104: "INT32"}
@@ -59,8 +95,11 @@ def spec_summary(package: Path) -> dict[str, Any]:
                 for value in op.attributes.values():
                     if value.type.HasField("tensorType"):
                         precisions.add(ct.proto.MIL_pb2.DataType.Name(value.type.tensorType.dataType))
+    compression = sorted(op for op in ops if op.startswith("constexpr_"))
     return {
         "specification_version": int(spec.specificationVersion),
+        "deployment_target": SPEC_VERSION_TARGET.get(int(spec.specificationVersion), "unknown"),
+        "compressed_weight_ops": {op: ops[op] for op in compression},
         "inputs": [_feature(d) for d in spec.description.input],
         "outputs": [_feature(d) for d in spec.description.output],
         "op_counts": dict(sorted(ops.items())),
@@ -69,6 +108,7 @@ def spec_summary(package: Path) -> dict[str, Any]:
         "prediction_checked": False,
         "prediction_note": (
             "Core ML prediction runs on macOS only; this host "
-            f"({platform.system()}) checked the spec, not numbers. Parity is tested on macOS."
+            f"({platform.system()}) checked the spec and scored the program with a numpy reference run "
+            "(float16 activations). Parity of real Core ML predictions is tested on macOS."
         ),
     }

@@ -1,6 +1,7 @@
 """Classification metrics overall and per sensitive group."""
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
@@ -24,6 +25,8 @@ def classification_metrics(y_true: np.ndarray, proba: np.ndarray, threshold: flo
 
 
 MISSING_GROUP = "(missing)"
+RATES = ("accuracy", "selection_rate", "true_positive_rate", "false_positive_rate")
+DIFFERENCES = ("demographic_parity_difference", "equalized_odds_difference", "accuracy_gap")
 
 
 def _group_labels(values: pd.Series) -> np.ndarray:
@@ -31,28 +34,161 @@ def _group_labels(values: pd.Series) -> np.ndarray:
     return values.astype("string").fillna(MISSING_GROUP).to_numpy(dtype=object)
 
 
-def group_metrics(
-    y_true: np.ndarray, proba: np.ndarray, groups: pd.DataFrame, threshold: float
-) -> dict[str, dict[str, Any]]:
-    """Per sensitive feature: accuracy and selection rate by group, and the gaps (fairlearn MetricFrame)."""
-    from fairlearn.metrics import MetricFrame, selection_rate
+def intersection_name(columns: list[str]) -> str:
+    """The key of the intersection of several sensitive features, e.g. `sex+race`."""
+    return "+".join(columns)
 
-    y_pred = (proba >= threshold).astype(int)
+
+def groupings(groups: pd.DataFrame, intersection: bool = False) -> dict[str, np.ndarray]:
+    """Group label per row for each sensitive feature, plus their intersection (`Female+White`) if asked."""
+    result = {str(c): _group_labels(groups[c]) for c in groups.columns}
+    if intersection and len(groups.columns) > 1:
+        joined = ["+".join(values) for values in zip(*result.values())]
+        result[intersection_name([str(c) for c in groups.columns])] = np.array(joined, dtype=object)
+    return result
+
+
+def _cell_counts(codes: np.ndarray, k: int, y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
+    """Rows per group and (label, decision): shape (k, 4) as [TN, FP, FN, TP]."""
+    cells = codes * 4 + y_true.astype(int) * 2 + y_pred.astype(int)
+    return np.bincount(cells, minlength=4 * k).reshape(k, 4)
+
+
+def _rates(counts: np.ndarray) -> dict[str, np.ndarray]:
+    """The four rates from confusion counts (last axis [TN, FP, FN, TP]); NaN where undefined."""
+    tn, fp, fn, tp = (counts[..., i].astype(float) for i in range(4))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return {"accuracy": (tp + tn) / (tn + fp + fn + tp), "selection_rate": (tp + fp) / (tn + fp + fn + tp),
+                "true_positive_rate": tp / (tp + fn), "false_positive_rate": fp / (fp + tn)}
+
+
+def _spread(values: np.ndarray, eligible: np.ndarray) -> np.ndarray:
+    """Max minus min over the eligible groups (last axis), ignoring undefined rates."""
+    kept = np.where(eligible, values, np.nan)
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN slices: no eligible group with that rate
+        spread = np.nanmax(kept, axis=-1) - np.nanmin(kept, axis=-1)
+    return spread
+
+
+def _differences(rates: dict[str, np.ndarray], eligible: np.ndarray) -> dict[str, np.ndarray]:
+    """Demographic parity difference, equalized odds difference (fairlearn's definitions) and accuracy gap."""
+    tpr, fpr = _spread(rates["true_positive_rate"], eligible), _spread(rates["false_positive_rate"], eligible)
+    return {"demographic_parity_difference": _spread(rates["selection_rate"], eligible),
+            "equalized_odds_difference": np.fmax(tpr, fpr), "accuracy_gap": _spread(rates["accuracy"], eligible)}
+
+
+def _number(value: float) -> float | None:
+    return None if value is None or not np.isfinite(value) else float(value)
+
+
+def _interval(samples: np.ndarray, confidence: float) -> list[float | None]:
+    """Percentile bootstrap interval over the first axis, NaN-aware."""
+    tail = (1 - confidence) / 2 * 100
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        low, high = np.nanpercentile(samples, [tail, 100 - tail], axis=0)
+    return [_number(low), _number(high)]
+
+
+def bootstrap_counts(counts: np.ndarray, n_boot: int, seed: int) -> np.ndarray:
+    """`n_boot` resamples of the rows as cell counts, shape (n_boot, *counts.shape).
+
+    Resampling rows with replacement only changes how many rows fall in each cell, so a multinomial
+    draw over the cells is the same bootstrap as resampling rows, without touching the rows.
+    """
+    flat = counts.reshape(-1)
+    draws = np.random.default_rng(seed).multinomial(int(flat.sum()), flat / flat.sum(), size=n_boot)
+    return draws.reshape(n_boot, *counts.shape)
+
+
+def _fairlearn_rates(y_true: np.ndarray, y_pred: np.ndarray, labels: np.ndarray) -> pd.DataFrame:
+    from fairlearn.metrics import MetricFrame, false_positive_rate, selection_rate, true_positive_rate
+
+    metrics = {"accuracy": accuracy_score, "selection_rate": selection_rate,
+               "true_positive_rate": true_positive_rate, "false_positive_rate": false_positive_rate}
+    by_group = MetricFrame(metrics=metrics, y_true=y_true, y_pred=y_pred, sensitive_features=labels).by_group
+    by_group.index = [str(g) for g in by_group.index]
+    return by_group
+
+
+def group_metrics(
+    y_true: np.ndarray, proba: np.ndarray, groups: pd.DataFrame, threshold: float, *,
+    intersection: bool = False, min_group_size: int = 1, n_boot: int = 0, confidence: float = 0.95, seed: int = 0,
+) -> dict[str, dict[str, Any]]:
+    """Per sensitive feature (and their intersection): rates by group with fairlearn's MetricFrame, the gaps.
+
+    Each group has its row count, accuracy, selection rate, true and false positive rate (None where a
+    group has no positives or no negatives). The demographic parity difference, equalized odds difference
+    and accuracy gap are taken over groups with at least `min_group_size` rows; smaller groups are listed
+    under `small_groups` and left out. With `n_boot`, every figure gets a percentile bootstrap interval.
+    """
+    y_true = np.asarray(y_true).astype(int)
+    y_pred = (np.asarray(proba) >= threshold).astype(int)
     result = {}
-    for column in groups.columns:
-        frame = MetricFrame(
-            metrics={"accuracy": accuracy_score, "selection_rate": selection_rate, "count": lambda t, p: len(t)},
-            y_true=y_true, y_pred=y_pred, sensitive_features=_group_labels(groups[column]),
-        )
-        by_group = frame.by_group
-        result[column] = {
-            "groups": {
-                str(g): {"accuracy": float(r["accuracy"]), "selection_rate": float(r["selection_rate"]), "count": int(r["count"])}
-                for g, r in by_group.iterrows()
-            },
-            "demographic_parity_difference": float(by_group["selection_rate"].max() - by_group["selection_rate"].min()),
-            "accuracy_gap": float(by_group["accuracy"].max() - by_group["accuracy"].min()),
+    for name, labels in groupings(groups, intersection).items():
+        names, codes = np.unique(labels.astype(str), return_inverse=True)
+        counts = _cell_counts(codes, len(names), y_true, y_pred)
+        sizes = counts.sum(axis=1)
+        eligible = sizes >= min_group_size
+        by_group = _fairlearn_rates(y_true, y_pred, labels)
+        point = {m: np.array([by_group.loc[g, m] for g in names], dtype=float) for m in RATES}
+        defined = _rates(counts)  # NaN where a rate has no denominator (fairlearn reports 0 there)
+        point = {m: np.where(np.isnan(defined[m]), np.nan, point[m]) for m in RATES}
+        facts: dict[str, Any] = {
+            "groups": {str(g): {"count": int(sizes[i]), **{m: _number(point[m][i]) for m in RATES}}
+                       for i, g in enumerate(names)},
+            **{d: _number(v) for d, v in _differences(point, eligible).items()},
+            "eligible_groups": int(eligible.sum()),
+            "small_groups": [str(g) for g in names[~eligible]],
         }
+        if n_boot:
+            samples = bootstrap_counts(counts, n_boot, seed)
+            rates = _rates(samples)
+            for i, g in enumerate(names):
+                facts["groups"][str(g)]["ci"] = {m: _interval(rates[m][:, i], confidence) for m in RATES}
+            facts["ci"] = {d: _interval(v, confidence) for d, v in _differences(rates, eligible).items()}
+        result[name] = facts
+    return result
+
+
+def quantization_effects(
+    y_true: np.ndarray, reference: np.ndarray, variant: np.ndarray, groups: pd.DataFrame, threshold: float, *,
+    intersection: bool = False, min_group_size: int = 1, n_boot: int = 0, confidence: float = 0.95, seed: int = 0,
+) -> dict[str, dict[str, Any]]:
+    """Each group's accuracy change from a reference model (Keras) to a variant, with a paired bootstrap.
+
+    `change` is variant minus reference accuracy (negative: the variant is worse for that group);
+    `worst_drop` is the largest fall over groups with at least `min_group_size` rows.
+    """
+    y_true = np.asarray(y_true).astype(int)
+    right_ref = ((np.asarray(reference) >= threshold).astype(int) == y_true).astype(int)
+    right_var = ((np.asarray(variant) >= threshold).astype(int) == y_true).astype(int)
+    result = {}
+    for name, labels in groupings(groups, intersection).items():
+        names, codes = np.unique(labels.astype(str), return_inverse=True)
+        # cells [both wrong, only variant right, only reference right, both right]
+        counts = _cell_counts(codes, len(names), right_ref, right_var)
+        sizes = counts.sum(axis=1)
+        eligible = sizes >= min_group_size
+        change = (counts[:, 1] - counts[:, 2]) / sizes
+        facts: dict[str, Any] = {"groups": {
+            str(g): {"count": int(sizes[i]), "reference_accuracy": float((counts[i, 2] + counts[i, 3]) / sizes[i]),
+                     "variant_accuracy": float((counts[i, 1] + counts[i, 3]) / sizes[i]),
+                     "change": float(change[i]), "changed_decisions": int(counts[i, 1] + counts[i, 2])}
+            for i, g in enumerate(names)}}
+        drops = np.where(eligible, -change, np.nan)
+        worst = int(np.nanargmax(drops)) if eligible.any() else None
+        facts["worst_group"] = None if worst is None else str(names[worst])
+        facts["worst_drop"] = None if worst is None else float(drops[worst])
+        facts["small_groups"] = [str(g) for g in names[~eligible]]
+        if n_boot:
+            samples = bootstrap_counts(counts, n_boot, seed)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                changes = (samples[..., 1] - samples[..., 2]) / samples.sum(axis=-1)
+            for i, g in enumerate(names):
+                facts["groups"][str(g)]["ci"] = _interval(changes[:, i], confidence)
+        result[name] = facts
     return result
 
 

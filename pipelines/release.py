@@ -1,4 +1,4 @@
-"""Release candidates: a folder of model files with a manifest of hashes and lineage, and its check."""
+"""Release candidates: a folder of model files with a manifest of hashes and lineage, signed, and its check."""
 from __future__ import annotations
 
 import json
@@ -12,10 +12,11 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from pipelines.errors import PipelineError
 from pipelines.hashing import tree_sha256
+from pipelines.signing import SIGNATURE, verify_folder
 
 MANIFEST = "manifest.json"
 SCHEMA = "mobile-mlops/release-manifest/v1"
-UNHASHED = {MANIFEST}  # the manifest cannot hash itself; signatures (GitOps) will join this set
+UNHASHED = {MANIFEST, SIGNATURE}  # the manifest cannot hash itself; the signature covers both
 
 
 class Lineage(BaseModel):
@@ -69,8 +70,12 @@ def load_manifest(folder: Path) -> Manifest:
         raise PipelineError(f"{path}: field '{field}': {first['msg']}") from exc
 
 
-def verify_release(folder: Path) -> Manifest:
-    """Recompute every hash; raise naming the first file that is changed, missing or unexpected."""
+def verify_release(folder: Path, public_keys: list[Path] | None = None) -> Manifest:
+    """Recompute every hash; raise naming the first file that is changed, missing or unexpected.
+
+    With `public_keys`, the signature must also verify with one of them (it covers every file,
+    manifest.json included); without, only the hashes are checked (a candidate before signing).
+    """
     folder = Path(folder)
     if not folder.is_dir():
         raise PipelineError(f"{folder}: not a release folder")
@@ -85,12 +90,15 @@ def verify_release(folder: Path) -> Manifest:
             raise PipelineError(f"{folder / name}: sha256 differs from the manifest")
     for name in sorted(set(actual) - set(manifest.files)):
         raise PipelineError(f"{folder / name}: not listed in the manifest")
+    if public_keys is not None:
+        verify_folder(folder, public_keys)
     return manifest
 
 
-def publish(staged: Path, releases: Path, model_name: str, version: str) -> Path:
+def publish(staged: Path, releases: Path, model_name: str, version: str,
+            public_keys: list[Path] | None = None) -> Path:
     """Copy a verified candidate to releases/<model>/<version>/ atomically; never overwrite."""
-    verify_release(staged)
+    verify_release(staged, public_keys)
     target = releases / model_name / version
     if target.exists():
         raise PipelineError(f"{target}: release already exists; nothing was overwritten")

@@ -1,4 +1,4 @@
-"""TFLite conversion (float32, full-integer int8) and evaluation through LiteRT."""
+"""TFLite conversion (float32, float16, dynamic-range and full-integer int8) and evaluation through LiteRT."""
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -8,6 +8,14 @@ import numpy as np
 from pipelines.errors import PipelineError
 
 NON_BUILTIN = ("CUSTOM", "FLEX", "DELEGATE")
+TFLITE_VARIANTS = ("float32", "float16", "dynamic_int8", "int8", "int8_float_io")
+WEIGHT_PRECISION = {  # what each variant stores and computes, for reports
+    "float32": "float32 weights and math",
+    "float16": "float16 weights (dequantized to float32 on CPU; GPU delegates compute in float16)",
+    "dynamic_int8": "int8 weights, float32 activations (dynamic-range)",
+    "int8": "int8 weights and activations, int8 input/output",
+    "int8_float_io": "int8 weights and activations, float32 input/output",
+}
 
 
 def _frozen_function(model, width: int):
@@ -21,27 +29,39 @@ def _frozen_function(model, width: int):
 
 def convert_float32(model, width: int) -> bytes:
     """Float32 TFLite flatbuffer restricted to builtin ops."""
-    import tensorflow as tf
-
-    converter = tf.lite.TFLiteConverter.from_concrete_functions([_frozen_function(model, width)])
-    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
-    return converter.convert()
+    return convert_variant(model, width, "float32")
 
 
 def convert_int8(model, width: int, representative: np.ndarray) -> bytes:
     """Full-integer int8 flatbuffer (int8 in/out), calibrated on training rows."""
+    return convert_variant(model, width, "int8", representative)
+
+
+def convert_variant(model, width: int, variant: str, representative: np.ndarray | None = None) -> bytes:
+    """One TFLite variant, builtin ops only; full-integer variants calibrate on `representative` rows."""
     import tensorflow as tf
 
-    def samples() -> Iterator[list[np.ndarray]]:
-        for row in representative:
-            yield [row.reshape(1, -1).astype(np.float32)]
-
+    if variant not in TFLITE_VARIANTS:
+        raise PipelineError(f"convert.tflite_variants: unknown variant '{variant}' (known: {', '.join(TFLITE_VARIANTS)})")
     converter = tf.lite.TFLiteConverter.from_concrete_functions([_frozen_function(model, width)])
-    converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    converter.representative_dataset = samples
-    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    converter.inference_input_type = tf.int8
-    converter.inference_output_type = tf.int8
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+    if variant != "float32":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    if variant == "float16":
+        converter.target_spec.supported_types = [tf.float16]
+    if variant in ("int8", "int8_float_io"):
+        if representative is None or not len(representative):
+            raise PipelineError(f"tflite {variant}: full-integer quantization needs representative rows")
+
+        def samples() -> Iterator[list[np.ndarray]]:
+            for row in representative:
+                yield [row.reshape(1, -1).astype(np.float32)]
+
+        converter.representative_dataset = samples
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        if variant == "int8":
+            converter.inference_input_type = tf.int8
+            converter.inference_output_type = tf.int8
     return converter.convert()
 
 
@@ -70,24 +90,60 @@ def check_builtin_ops(ops: list[str], name: str) -> None:
         raise PipelineError(f"tflite {name}: non-builtin ops {', '.join(bad)}; the app would need the Flex delegate")
 
 
-def predict_tflite(content: bytes, x: np.ndarray) -> np.ndarray:
+def to_input(detail: dict, x: np.ndarray) -> np.ndarray:
+    """Rows in the model's input dtype (int8 inputs are quantized as the app would)."""
+    batch = x.astype(np.float32)
+    if detail["dtype"] == np.int8:
+        scale, zero = detail["quantization"]
+        return np.clip(np.round(batch / scale + zero), -128, 127).astype(np.int8)
+    return batch
+
+
+def from_output(detail: dict, y: np.ndarray) -> np.ndarray:
+    """Probabilities as float32 (int8 outputs are dequantized)."""
+    if detail["dtype"] == np.int8:
+        scale, zero = detail["quantization"]
+        return ((y.astype(np.float32) - zero) * scale).astype(np.float32)
+    return y.astype(np.float32)
+
+
+def predict_tflite(content: bytes, x: np.ndarray, num_threads: int = 2) -> np.ndarray:
     """Probabilities for every row, run as one batch through LiteRT (quantizing int8 inputs)."""
-    interpreter = _interpreter(content, num_threads=2)
+    interpreter = _interpreter(content, num_threads=num_threads)
     detail = interpreter.get_input_details()[0]
     interpreter.resize_tensor_input(detail["index"], [len(x), x.shape[1]])
     interpreter.allocate_tensors()
     detail, out = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
-    batch = x.astype(np.float32)
-    if detail["dtype"] == np.int8:
-        scale, zero = detail["quantization"]
-        batch = np.clip(np.round(batch / scale + zero), -128, 127).astype(np.int8)
-    interpreter.set_tensor(detail["index"], batch)
+    interpreter.set_tensor(detail["index"], to_input(detail, x))
     interpreter.invoke()
-    result = interpreter.get_tensor(out["index"]).reshape(-1)
-    if out["dtype"] == np.int8:
-        scale, zero = out["quantization"]
-        result = (result.astype(np.float32) - zero) * scale
-    return result.astype(np.float32)
+    return from_output(out, interpreter.get_tensor(out["index"]).reshape(-1))
+
+
+def runner(content: bytes, batch_size: int = 1, num_threads: int = 1):
+    """A LiteRT interpreter allocated once for `batch_size` rows, and a call(rows) -> raw output closure."""
+    interpreter = _interpreter(content, num_threads=num_threads)
+    detail = interpreter.get_input_details()[0]
+    if batch_size != detail["shape"][0]:
+        interpreter.resize_tensor_input(detail["index"], [batch_size, *detail["shape"][1:]])
+    interpreter.allocate_tensors()
+    detail, out = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
+    set_tensor, invoke, get_tensor = interpreter.set_tensor, interpreter.invoke, interpreter.get_tensor
+    index_in, index_out = detail["index"], out["index"]
+
+    def call(rows: np.ndarray) -> np.ndarray:
+        set_tensor(index_in, rows)
+        invoke()
+        return get_tensor(index_out)
+
+    return detail, call
+
+
+def weight_bytes(content: bytes) -> int:
+    """Bytes of constant buffers (weights, biases, quantization-free data) in the flatbuffer."""
+    from tensorflow.lite.tools import flatbuffer_utils
+
+    model = flatbuffer_utils.convert_bytearray_to_object(bytearray(content))
+    return int(sum(len(b.data) for b in model.buffers if b.data is not None))
 
 
 def io_spec(content: bytes) -> dict:

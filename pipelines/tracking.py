@@ -95,3 +95,38 @@ def log_to_run(settings: Settings, run_id: str, metrics: dict[str, float], artif
             client.log_artifacts(run_id, str(local), artifact_path=artifact_path)
         else:
             client.log_artifact(run_id, str(local), artifact_path=artifact_path)
+
+
+PRODUCTION_ALIAS = "production"
+
+
+def alias_version(settings: Settings, name: str, alias: str) -> str | None:
+    """The registered model version an alias points at, or None when unset."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return str(_client(settings).get_model_version_by_alias(name, alias).version)
+    except MlflowException:
+        return None
+
+
+def set_alias(settings: Settings, name: str, alias: str, version: str, tags: dict[str, str]) -> str | None:
+    """Point `alias` at an existing version and tag that version; return the version it pointed at before."""
+    from urllib.parse import urlsplit
+
+    from mlflow.exceptions import MlflowException
+
+    from pipelines.errors import PipelineError
+
+    client = _client(settings)
+    try:
+        client.get_model_version(name, version)
+    except MlflowException as exc:
+        parts = urlsplit(tracking_uri(settings))
+        where = parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()  # never print credentials
+        raise PipelineError(f"MLflow {where}: model {name} has no version {version}") from exc
+    previous = alias_version(settings, name, alias)
+    client.set_registered_model_alias(name, alias, version)
+    for key, value in tags.items():
+        client.set_model_version_tag(name, version, key, value)
+    return previous

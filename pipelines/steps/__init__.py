@@ -27,6 +27,7 @@ StepFn = Callable[[Settings], StepResult]
 def registry() -> dict[str, StepFn]:
     """Step name -> function, in execution order (names match assets and DVC stages)."""
     from pipelines.steps import data, drift, mobile, model, release
+    from pipelines.steps import footprint
 
     return {
         "raw_dataset": data.raw_dataset,
@@ -37,5 +38,7 @@ def registry() -> dict[str, StepFn]:
         "model_evaluation": model.model_evaluation,
         "tflite_model": mobile.tflite_model,
         "coreml_model": mobile.coreml_model,
+        "footprint_report": footprint.footprint_report,
+        "offload_policy": footprint.offload_policy,
         "release_candidate": release.release_candidate,
     }

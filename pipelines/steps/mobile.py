@@ -1,5 +1,8 @@
-"""On-device steps: TFLite variants evaluated through LiteRT, and the Core ML package."""
+"""On-device steps: TFLite variants evaluated and timed through LiteRT, and the Core ML variants."""
 from __future__ import annotations
+
+import shutil
+from typing import Any
 
 import numpy as np
 
@@ -12,41 +15,58 @@ from pipelines.steps import StepResult
 from pipelines.steps.model import load_split, load_trained
 from pipelines.tracking import log_to_run
 
-TFLITE_VARIANTS = ("float32", "int8")
-COREML_PACKAGE = "model.mlpackage"
+COREML_PACKAGE = "model.mlpackage"  # the released Core ML variant's name inside a release
 
 
 def tflite_file(name: str) -> str:
     return f"model_{name}.tflite"
 
 
+def coreml_package(name: str) -> str:
+    return f"model_{name}.mlpackage"
+
+
+def _scored(y: np.ndarray, proba: np.ndarray, keras_proba: np.ndarray, groups, threshold: float) -> dict[str, Any]:
+    """Test metrics of one variant, its agreement with Keras and per-group metrics (pipelines.metrics)."""
+    return {
+        **classification_metrics(y, proba, threshold),
+        "agreement_with_keras": agreement(proba, keras_proba, threshold),
+        "max_abs_probability_error": float(np.abs(proba - keras_proba).max()),
+        "groups": group_metrics(y, proba, groups, threshold),
+    }
+
+
 def tflite_model(settings: Settings) -> StepResult:
-    from pipelines.tflite import check_builtin_ops, convert_float32, convert_int8, io_spec, op_names, predict_tflite
+    from pipelines.latency import host_info, keras_latency, litert_latency
+    from pipelines.tflite import (WEIGHT_PRECISION, check_builtin_ops, convert_variant, io_spec, op_names,
+                                  predict_tflite, weight_bytes)
     from pipelines.train import predict_keras
 
+    params = settings.params
     model, spec, record = load_trained(settings)
     train, test = load_split(settings, "train"), load_split(settings, "test")
-    rng = np.random.default_rng(settings.params.split.seed)
-    sample = rng.choice(len(train), size=min(settings.params.convert.representative_samples, len(train)), replace=False)
+    rng = np.random.default_rng(params.split.seed)
+    sample = rng.choice(len(train), size=min(params.convert.representative_samples, len(train)), replace=False)
     representative = encode_features(train.iloc[np.sort(sample)], spec)
     x_test, y_test = encode_features(test, spec), encode_labels(test, spec)
-    threshold = settings.params.train.threshold
+    groups, threshold = test[params.data.sensitive_features], params.train.threshold
     keras_proba = predict_keras(model, x_test)
-    flatbuffers = {"float32": convert_float32(model, spec.width), "int8": convert_int8(model, spec.width, representative)}
-    report: dict = {"variants": {}, "keras_accuracy": classification_metrics(y_test, keras_proba, threshold)["accuracy"]}
+    keras = {**classification_metrics(y_test, keras_proba, threshold),
+             "groups": group_metrics(y_test, keras_proba, groups, threshold),
+             "latency": keras_latency(model, x_test, params.benchmark)}
+    flatbuffers = {name: convert_variant(model, spec.width, name, representative) for name in params.convert.tflite_variants}
+    report: dict[str, Any] = {"host": host_info(), "benchmark": params.benchmark.model_dump(), "keras": keras,
+                              "keras_accuracy": keras["accuracy"], "variants": {}}
     for name, content in flatbuffers.items():
         ops = op_names(content)
         check_builtin_ops(ops, name)
-        proba = predict_tflite(content, x_test)
+        latency = litert_latency(content, x_test, params.benchmark)
         report["variants"][name] = {
-            "file": tflite_file(name),
-            "size_bytes": len(content),
-            "ops": ops,
-            "io": io_spec(content),
-            "agreement_with_keras": agreement(proba, keras_proba, threshold),
-            "max_abs_probability_error": float(np.abs(proba - keras_proba).max()),
-            **classification_metrics(y_test, proba, threshold),
-            "groups": group_metrics(y_test, proba, test[settings.params.data.sensitive_features], threshold),
+            "file": tflite_file(name), "size_bytes": len(content), "weight_bytes": weight_bytes(content),
+            "precision": WEIGHT_PRECISION[name],
+            "ops": ops, "builtin_only": True, "io": io_spec(content),
+            **_scored(y_test, predict_tflite(content, x_test), keras_proba, groups, threshold),
+            "latency": latency, "keras_to_litert_p50_ratio": keras["latency"]["p50_ms"] / latency["p50_ms"],
         }
     paths = ArtifactPaths(settings.root)
     with atomic_path(paths.tflite_model) as tmp:
@@ -56,32 +76,78 @@ def tflite_model(settings: Settings) -> StepResult:
     write_json(paths.tflite_report, report)
     metrics = {f"tflite_{n}_{k}": v[k] for n, v in report["variants"].items()
                for k in ("accuracy", "agreement_with_keras", "size_bytes")}
-    log_to_run(settings, record["run_id"], metrics, {"tflite": paths.tflite_model, "reports": paths.tflite_report})
-    rows = ["| variant | size (bytes) | accuracy | AUC | agreement | ops |", "|---|---|---|---|---|---|"]
-    rows += [f"| {n} | {v['size_bytes']} | {v['accuracy']:.4f} | {v['auc']:.4f} | {v['agreement_with_keras']:.4f} "
-             f"| {', '.join(v['ops'])} |" for n, v in report["variants"].items()]
-    return StepResult(summary=metrics | {"path": str(paths.tflite_model)}, tables={"variants": "\n".join(rows)})
+    metrics |= {f"tflite_{n}_p50_ms": v["latency"]["p50_ms"] for n, v in report["variants"].items()}
+    log_to_run(settings, record["run_id"], metrics | {"keras_p50_ms": keras["latency"]["p50_ms"]},
+               {"tflite": paths.tflite_model, "reports": paths.tflite_report})
+    return StepResult(summary=metrics | {"keras_p50_ms": keras["latency"]["p50_ms"], "path": str(paths.tflite_model)},
+                      tables={"variants": tflite_table(report)})
+
+
+def tflite_table(report: dict[str, Any]) -> str:
+    """Markdown: every TFLite variant, measured on this host through LiteRT (one thread)."""
+    rows = ["| variant | bytes (weights) | accuracy | AUC | agreement | p50 / p95 µs | Keras/LiteRT p50 | rows/s (batch) | ops |",
+            "|---|---|---|---|---|---|---|---|---|"]
+    for name, v in report["variants"].items():
+        lat = v["latency"]
+        rows.append(f"| {name} | {v['size_bytes']} ({v['weight_bytes']}) | {v['accuracy']:.4f} | {v['auc']:.4f} | {v['agreement_with_keras']:.4f} "
+                    f"| {lat['p50_ms'] * 1000:.1f} / {lat['p95_ms'] * 1000:.1f} | {v['keras_to_litert_p50_ratio']:.0f}x "
+                    f"| {lat['batch_rows_per_s']:.0f} | {', '.join(v['ops'])} |")
+    keras = report["keras"]["latency"]
+    return "\n".join(rows) + (f"\n\nKeras single-sample ({keras['method']}): p50 {keras['p50_ms'] * 1000:.0f} µs, "
+                              f"p95 {keras['p95_ms'] * 1000:.0f} µs over {keras['runs']} calls. Host: {report['host']['cpu']}.")
 
 
 def coreml_model(settings: Settings) -> StepResult:
-    from pipelines.coreml import convert_coreml, spec_summary
-    from pipelines.hashing import tree_files
+    import coremltools as ct
 
+    from pipelines.coreml import WEIGHT_PRECISION, compress, convert_coreml, package_size, spec_summary
+    from pipelines.coreml_reference import reference_predict
+    from pipelines.train import predict_keras
+
+    params, convert = settings.params, settings.params.convert
     model, spec, record = load_trained(settings)
-    mlmodel = convert_coreml(model, spec.width, settings.params.convert.coreml_minimum_deployment_target)
+    test = load_split(settings, "test")
+    x_test, y_test = encode_features(test, spec), encode_labels(test, spec)
+    groups, threshold = test[params.data.sensitive_features], params.train.threshold
+    keras_proba = predict_keras(model, x_test)
     paths = ArtifactPaths(settings.root)
+    variants: dict[str, Any] = {}
+    note = ""
     with atomic_path(paths.coreml_model) as tmp:
         tmp.mkdir()
-        mlmodel.save(str(tmp / COREML_PACKAGE))
-        package = tmp / COREML_PACKAGE
-        size = sum((package / f).stat().st_size for f in tree_files(package))
-    summary = spec_summary(paths.coreml_model / COREML_PACKAGE) | {
-        "size_bytes": size,
-        "minimum_deployment_target": settings.params.convert.coreml_minimum_deployment_target,
-        "compute_precision": "FLOAT16",
-    }
-    write_json(paths.coreml_report, summary)
-    log_to_run(settings, record["run_id"], {"coreml_size_bytes": size},
-               {"coreml": paths.coreml_model, "reports": paths.coreml_report})
-    return StepResult(summary={k: summary[k] for k in ("size_bytes", "op_total", "minimum_deployment_target",
-                                                       "prediction_note")} | {"path": str(paths.coreml_model)})
+        float16 = tmp / coreml_package("float16")
+        convert_coreml(model, spec.width, convert.coreml_minimum_deployment_target).save(str(float16))
+        base = ct.models.MLModel(str(float16), skip_model_load=True)
+        for name in convert.coreml_variants:
+            package = tmp / coreml_package(name)
+            if name != "float16":
+                compress(base, name, convert.coreml_weight_threshold).save(str(package))
+            summary = spec_summary(package)
+            note = summary.pop("prediction_note")
+            summary.pop("prediction_checked")
+            variants[name] = {"package": package.name, "size_bytes": package_size(package),
+                              "precision": WEIGHT_PRECISION[name], "compute_precision": "FLOAT16", **summary,
+                              **_scored(y_test, reference_predict(package, x_test), keras_proba, groups, threshold)}
+        if "float16" not in convert.coreml_variants:
+            shutil.rmtree(float16)
+    report = {"minimum_deployment_target": convert.coreml_minimum_deployment_target, "compute_precision": "FLOAT16",
+              "weight_threshold": convert.coreml_weight_threshold, "prediction_checked": False,
+              "prediction_note": note, "evaluation": "numpy reference run of each ML Program (pipelines/coreml_reference.py)",
+              "variants": variants}
+    write_json(paths.coreml_report, report)
+    metrics = {f"coreml_{n}_{k}": v[k] for n, v in variants.items() for k in ("size_bytes", "accuracy", "agreement_with_keras")}
+    log_to_run(settings, record["run_id"], metrics, {"coreml": paths.coreml_model, "reports": paths.coreml_report})
+    return StepResult(summary=metrics | {"minimum_deployment_target": convert.coreml_minimum_deployment_target,
+                                         "prediction_note": note, "path": str(paths.coreml_model)},
+                      tables={"variants": coreml_table(report)})
+
+
+def coreml_table(report: dict[str, Any]) -> str:
+    """Markdown: every Core ML variant's spec facts and its reference-run metrics."""
+    rows = ["| variant | bytes | weights | ops | target | input | output | accuracy* | agreement* |",
+            "|---|---|---|---|---|---|---|---|---|"]
+    for name, v in report["variants"].items():
+        io = [f"{f['name']} {f['dtype']} {f['shape']}" for f in (v["inputs"][0], v["outputs"][0])]
+        rows.append(f"| {name} | {v['size_bytes']} | {v['precision']} | {v['op_total']} | {v['deployment_target']} "
+                    f"| {io[0]} | {io[1]} | {v['accuracy']:.4f} | {v['agreement_with_keras']:.4f} |")
+    return "\n".join(rows) + f"\n\n\\* {report['evaluation']}; {report['prediction_note']}"

@@ -18,6 +18,7 @@ from pipelines.tracking import log_to_run, log_training_run
 MODEL_FILE = "model.keras"
 SPEC_FILE = "feature_spec.json"
 MLFLOW_FILE = "mlflow.json"
+MITIGATION_FILE = "mitigation.json"
 
 
 def load_split(settings: Settings, name: str) -> pd.DataFrame:
@@ -40,27 +41,47 @@ def run_tags(settings: Settings) -> dict[str, str]:
     return {"data_version": dvc_md5(paths.raw_dataset), "git_commit": str(state["git_commit"])}
 
 
-def trained_model(settings: Settings) -> StepResult:
+def mitigation_facts(settings: Settings, strength: float) -> dict[str, Any]:
+    """What the fairness mitigation did to the training run (models/trained/mitigation.json)."""
+    from pipelines.mitigation import constrained_features
+
+    fairness = settings.params.fairness
+    return {"method": fairness.method if strength else "none", "constraint": fairness.constraint,
+            "features": constrained_features(fairness, settings.params.data), "strength": strength}
+
+
+def fit_mitigated(settings: Settings, train: pd.DataFrame, validation: pd.DataFrame, spec: FeatureSpec,
+                  strength: float) -> tuple[Any, dict[str, list[float]]]:
+    """The Keras model trained with the fairness mitigation at `strength` (0: unmitigated)."""
+    from pipelines.mitigation import constrained_features, training_inputs
     from pipelines.train import train_model
 
+    fairness, y_train = settings.params.fairness, encode_labels(train, spec)
+    features = constrained_features(fairness, settings.params.data)
+    extra = training_inputs(train, validation, y_train, fairness, features, strength)
+    return train_model(encode_features(train, spec), y_train, encode_features(validation, spec),
+                       encode_labels(validation, spec), settings.params.train, **extra)
+
+
+def trained_model(settings: Settings) -> StepResult:
     data, config = settings.params.data, settings.params.train
     train, validation = load_split(settings, "train"), load_split(settings, "validation")
     spec = fit_feature_spec(train, data)
-    model, history = train_model(
-        encode_features(train, spec), encode_labels(train, spec),
-        encode_features(validation, spec), encode_labels(validation, spec), config,
-    )
+    strength = settings.params.fairness.strength
+    model, history = fit_mitigated(settings, train, validation, spec, strength)
     target = ArtifactPaths(settings.root).trained_model
     with atomic_path(target) as tmp:
         tmp.mkdir()
         model.save(tmp / MODEL_FILE)
         write_json(tmp / SPEC_FILE, {"spec": spec.model_dump(), "app_contract": spec.app_contract()})
         write_json(tmp / "history.json", history)
+        write_json(tmp / MITIGATION_FILE, mitigation_facts(settings, strength))
         record = log_training_run(settings, history, tmp, run_tags(settings))
         write_json(tmp / MLFLOW_FILE, record)
     last = {k: round(v[-1], 4) for k, v in history.items()}
     return StepResult(
-        summary={"input_width": spec.width, "epochs": config.epochs, **last, **record, "path": str(target)},
+        summary={"input_width": spec.width, "epochs": config.epochs, "fairness_strength": strength, **last, **record,
+                 "path": str(target)},
     )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import shutil
 
 from pipelines.config import Settings
-from pipelines.gates import model_gates, require_all, variant_gates
+from pipelines.gates import footprint_gates, model_gates, require_all, variant_gates
 from pipelines.hashing import dvc_md5
 from pipelines.features import FeatureSpec
 from pipelines.io import atomic_path, read_json, write_json
@@ -15,7 +15,7 @@ from pipelines.signing import project_key, sign_folder, trusted_keys
 from pipelines.steps import StepResult
 from pipelines.steps.data import source_files
 from pipelines.steps.drift import PROFILE_FILE, release_profile
-from pipelines.steps.mobile import COREML_PACKAGE
+from pipelines.steps.mobile import COREML_PACKAGE, coreml_package
 from pipelines.steps.model import MLFLOW_FILE, SPEC_FILE
 
 
@@ -23,6 +23,8 @@ def release_candidate(settings: Settings) -> StepResult:
     paths = ArtifactPaths(settings.root)
     evaluation, tflite = read_json(paths.evaluation_report), read_json(paths.tflite_report)
     gates = model_gates(evaluation, settings.params.gates) + variant_gates(tflite, settings.params.gates)
+    footprint, offload = read_json(paths.footprint_report), read_json(paths.offload_report)
+    gates += footprint_gates(footprint, settings.params.footprint)  # a released variant per platform
     require_all(gates)
     record = read_json(paths.trained_model / MLFLOW_FILE)
     lineage = {
@@ -38,19 +40,24 @@ def release_candidate(settings: Settings) -> StepResult:
         "keras": evaluation["overall"],
         "tflite": {n: {k: v[k] for k in ("accuracy", "auc", "agreement_with_keras", "size_bytes")}
                    for n, v in tflite["variants"].items()},
-        "coreml": {k: read_json(paths.coreml_report)[k] for k in ("size_bytes", "op_total", "prediction_note")},
+        "coreml": {n: {k: v[k] for k in ("accuracy", "agreement_with_keras", "size_bytes", "op_total")}
+                   for n, v in read_json(paths.coreml_report)["variants"].items()},
+        "released": {p: f["selected"] for p, f in footprint["platforms"].items()},
+        "offload": {k: offload["chosen"][k] for k in ("delta", "offload_rate", "hybrid_accuracy")},
         "gates": [g.as_dict() for g in gates],
     }
     with atomic_path(paths.release_candidate) as staged:
         staged.mkdir()
-        for variant in tflite["variants"].values():
-            shutil.copy2(paths.tflite_model / variant["file"], staged / variant["file"])
-        shutil.copytree(paths.coreml_model / COREML_PACKAGE, staged / COREML_PACKAGE)
+        # the released variant per platform (footprint.json names it) and the offload device model
+        for name in {footprint["platforms"]["android"]["selected"], offload["device_variant"]}:
+            shutil.copy2(paths.tflite_model / tflite["variants"][name]["file"], staged / tflite["variants"][name]["file"])
+        shutil.copytree(paths.coreml_model / coreml_package(footprint["platforms"]["ios"]["selected"]), staged / COREML_PACKAGE)
         shutil.copy2(paths.trained_model / SPEC_FILE, staged / SPEC_FILE)
         write_json(staged / PROFILE_FILE, release_profile(  # what the next run's drift check compares against
             settings, (paths.tflite_model / "model_float32.tflite").read_bytes(),
             FeatureSpec.model_validate(read_json(paths.trained_model / SPEC_FILE)["spec"])))
-        for report in (paths.evaluation_report, paths.tflite_report, paths.coreml_report):
+        for report in (paths.evaluation_report, paths.tflite_report, paths.coreml_report,
+                       paths.footprint_report, paths.offload_report, paths.drift_report):
             shutil.copy2(report, staged / report.name)
         build_manifest(staged, lineage, metrics)
         sign_folder(staged, project_key(settings))  # covers every file, manifest.json included

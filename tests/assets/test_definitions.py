@@ -4,6 +4,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 from dagster import AssetKey
 
@@ -17,8 +18,11 @@ EXPECTED_EDGES = {
     "trained_model": {"dataset_splits", "data_drift"},
     "model_evaluation": {"dataset_splits", "trained_model"},
     "tflite_model": {"dataset_splits", "trained_model", "model_evaluation"},
-    "coreml_model": {"trained_model", "model_evaluation"},
-    "release_candidate": {"raw_dataset", "validated_dataset", "data_drift", "trained_model", "model_evaluation", "tflite_model", "coreml_model"},
+    "coreml_model": {"dataset_splits", "trained_model", "model_evaluation"},
+    "footprint_report": {"trained_model", "tflite_model", "coreml_model"},
+    "offload_policy": {"dataset_splits", "trained_model", "tflite_model"},
+    "release_candidate": {"raw_dataset", "validated_dataset", "data_drift", "trained_model", "model_evaluation", "tflite_model",
+                          "coreml_model", "footprint_report", "offload_policy"},
 }
 
 
@@ -38,10 +42,20 @@ def test_every_materializable_asset_has_description_group_and_code_version():
         assert node.code_version, key
 
 
+def test_every_asset_has_an_owner_from_params():
+    from assets.lineage import asset_problems
+    from pipelines.config import load_settings
+
+    graph = defs.resolve_asset_graph()
+    assert asset_problems(graph) == []  # the same rule `mobile-mlops lineage check` enforces in CI
+    owner = load_settings(Path(__file__).resolve().parents[2] / "params.yaml").params.project.owner
+    assert all(graph.get(key).owners == [owner] for key in graph.get_all_asset_keys())
+
+
 def test_gates_are_blocking_checks():
     graph = defs.resolve_asset_graph()
     checks = {key.name: graph.get_check_spec(key) for key in graph.asset_check_keys}
-    assert {"accuracy_gate", "agreement_gate", "expectations"} <= set(checks)
+    assert {"accuracy_gate", "agreement_gate", "expectations", "footprint_gate"} <= set(checks)
     assert all(spec.blocking for spec in checks.values())
 
 

@@ -27,9 +27,19 @@ def test_whole_graph_materializes_to_a_verified_release(small_project: Path):
     assert result.success
     releases = list((small_project / "releases" / "adult-income").iterdir())
     assert len(releases) == 1
-    manifest = verify_release(releases[0])
-    assert {"model_float32.tflite", "model_int8.tflite", "feature_spec.json"} <= set(manifest.files)
+    # signed with the key pair generated on first use inside the project; its public half is at the committed path
+    keys = [small_project / "keys" / "release-signing.pub"]
+    manifest = verify_release(releases[0], keys)
+    assert (small_project / "keys" / "private" / "release-signing.pem").is_file()
+    footprint = json.loads((releases[0] / "footprint.json").read_text())
+    android = footprint["platforms"]["android"]
+    released = {android["variants"][android["selected"]]["file"], "model_int8.tflite"}  # + the offload device model
+    assert released | {"feature_spec.json", "footprint.json", "offload.json"} <= set(manifest.files)
+    assert {n for n in manifest.files if n.endswith(".tflite")} == released
     assert any(name.startswith("model.mlpackage/") for name in manifest.files)
+    offload = json.loads((releases[0] / "offload.json").read_text())["app_config"]
+    assert offload["device_model"] == "model_int8.tflite"
+    assert offload["delta"] in yaml.safe_load((small_project / "params.yaml").read_text())["offload"]["deltas"]
     assert manifest.lineage.data_md5 and manifest.lineage.mlflow_run_id
     raw = result.asset_materializations_for_node("raw_dataset")[0]
     from pipelines.hashing import dvc_md5
@@ -39,7 +49,7 @@ def test_whole_graph_materializes_to_a_verified_release(small_project: Path):
     excluded = set(spec["excluded"])
     assert {"sex", "race"} <= excluded  # sensitive features are evaluation-only by default
     checks = [e.event_specific_data for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"]
-    assert {"accuracy_gate", "agreement_gate", "expectations"} <= {c.check_name for c in checks}
+    assert {"accuracy_gate", "agreement_gate", "expectations", "footprint_gate"} <= {c.check_name for c in checks}
     assert all(c.passed for c in checks), [c.check_name for c in checks if not c.passed]
 
 

@@ -1,0 +1,105 @@
+"""Every Core ML variant built from a tiny Keras model: spec facts on any OS, and the numpy reference run."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from pipelines.config import ConvertConfig, TrainConfig
+
+WIDTH = 16
+THRESHOLD = 512  # compress the 16 x 64 tensor; the 64-weight output layer stays float16
+
+
+@pytest.fixture(scope="module")
+def packages(tmp_path_factory) -> tuple[dict[str, Path], np.ndarray, np.ndarray]:
+    import coremltools as ct
+    import keras
+
+    from pipelines.coreml import COREML_VARIANTS, compress, convert_coreml
+    from pipelines.train import build_model, predict_keras
+
+    keras.utils.set_random_seed(0)
+    model = build_model(WIDTH, TrainConfig(hidden_units=[64], epochs=1))
+    rng = np.random.default_rng(0)
+    for layer in model.layers[1:]:  # non-zero biases, so the program keeps its `linear` ops with bias
+        kernel, bias = layer.get_weights()
+        layer.set_weights([kernel, rng.normal(scale=0.1, size=bias.shape).astype(np.float32)])
+    x = np.random.default_rng(1).normal(size=(200, WIDTH)).astype(np.float32)
+    folder = tmp_path_factory.mktemp("coreml")
+    float16 = folder / "model_float16.mlpackage"
+    convert_coreml(model, WIDTH, "iOS16").save(str(float16))
+    base = ct.models.MLModel(str(float16), skip_model_load=True)
+    paths = {"float16": float16}
+    for name in COREML_VARIANTS[1:]:
+        paths[name] = folder / f"model_{name}.mlpackage"
+        compress(base, name, THRESHOLD).save(str(paths[name]))
+    return paths, x, predict_keras(model, x)
+
+
+COMPRESSION_OP = {"float16": None, "linear8": "constexpr_affine_dequantize",
+                  "palette6": "constexpr_lut_to_dense", "palette4": "constexpr_lut_to_dense"}
+TOLERANCE = {"float16": 5e-3, "linear8": 0.02, "palette6": 0.03, "palette4": 0.08}
+
+
+@pytest.mark.parametrize("name", list(COMPRESSION_OP))
+def test_each_variant_declares_its_spec_and_scores_close_to_keras(packages, name):
+    from pipelines.coreml import package_size, spec_summary
+    from pipelines.coreml_reference import reference_predict
+
+    paths, x, expected = packages
+    summary = spec_summary(paths[name])
+    assert summary["deployment_target"] == "iOS16" and summary["specification_version"] == 7
+    assert summary["inputs"] == [{"name": "features", "shape": [1, WIDTH], "dtype": "FLOAT32"}]
+    assert summary["outputs"][0]["name"] == "probability"
+    assert summary["op_counts"].get("linear", 0) == 2 and summary["op_total"] == sum(summary["op_counts"].values())
+    assert "FLOAT16" in summary["constant_precisions"]
+    op = COMPRESSION_OP[name]
+    assert list(summary["compressed_weight_ops"]) == ([op] if op else [])
+    assert "macOS" in summary["prediction_note"]
+    assert package_size(paths[name]) > 0
+    proba = reference_predict(paths[name], x)
+    assert proba.shape == (len(x),) and proba.dtype == np.float32
+    np.testing.assert_allclose(proba, expected, atol=TOLERANCE[name])
+
+
+def test_compressed_variants_are_smaller(packages):
+    from pipelines.coreml import package_size
+
+    paths, _, _ = packages
+    size = {name: package_size(path) for name, path in paths.items()}
+    assert size["palette4"] < size["palette6"] < size["linear8"] < size["float16"]
+
+
+def test_compression_needs_an_ios16_target():
+    with pytest.raises(ValueError, match="need coreml_minimum_deployment_target iOS16 or later"):
+        ConvertConfig(coreml_minimum_deployment_target="iOS15")
+    assert ConvertConfig(coreml_minimum_deployment_target="iOS15", coreml_variants=["float16"]).coreml_variants == ["float16"]
+
+
+def test_reference_run_rejects_ops_it_does_not_know(packages, monkeypatch):
+    from pipelines import coreml_reference
+    from pipelines.errors import PipelineError
+
+    paths, x, _ = packages
+    monkeypatch.delitem(coreml_reference._UNARY, "relu")
+    with pytest.raises(PipelineError, match="op 'relu' is not supported"):
+        coreml_reference.reference_predict(paths["float16"], x)
+
+
+def test_reference_run_follows_matmul_programs(tmp_path):
+    """An untrained model (zero biases) lowers to matmul without add; the reference run handles that too."""
+    import keras
+
+    from pipelines.coreml import convert_coreml, spec_summary
+    from pipelines.coreml_reference import reference_predict
+    from pipelines.train import build_model, predict_keras
+
+    keras.utils.set_random_seed(0)
+    model = build_model(4, TrainConfig(hidden_units=[8], epochs=1))
+    convert_coreml(model, 4, "iOS17").save(str(tmp_path / "m.mlpackage"))
+    summary = spec_summary(tmp_path / "m.mlpackage")
+    assert summary["op_counts"].get("matmul") == 2 and summary["deployment_target"] == "iOS17"
+    x = np.random.default_rng(2).normal(size=(50, 4)).astype(np.float32)
+    np.testing.assert_allclose(reference_predict(tmp_path / "m.mlpackage", x), predict_keras(model, x), atol=5e-3)
