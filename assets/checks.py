@@ -5,6 +5,7 @@ from dagster import AssetCheckResult, MetadataValue, asset_check
 
 from assets.checks_data import drift_check
 from assets.data import data_drift
+from assets.governance import fairness_report
 from assets.mobile import footprint_report, tflite_model
 from assets.resources import SettingsResource
 from assets.training import model_evaluation
@@ -53,3 +54,33 @@ def footprint_gate(settings: SettingsResource) -> AssetCheckResult:
     loaded = settings.load()
     report = read_json(ArtifactPaths(loaded.root).footprint_report)
     return _result(footprint_gates(report, loaded.params.footprint))
+
+
+@asset_check(asset=fairness_report, blocking=True)
+def fairness_gate(settings: SettingsResource) -> AssetCheckResult:
+    """Keras and every TFLite variant meet the parity, equalized-odds and per-group accuracy-drop limits."""
+    from pipelines.fairness import fairness_gates, flagged_text
+
+    loaded = settings.load()
+    report = read_json(ArtifactPaths(loaded.root).fairness_report)
+    result = _result(fairness_gates(report, loaded.params.fairness.gates))
+    flagged = flagged_text(report)
+    return AssetCheckResult(passed=result.passed, description=f"{result.description}; {flagged}",
+                            metadata={**result.metadata, "flagged groups": MetadataValue.text(flagged)})
+
+
+@asset_check(asset="finops_report", blocking=True)
+def budget_gate(settings: SettingsResource) -> AssetCheckResult:
+    """The release fits the FinOps budgets (monthly $, MB per device, model bytes); blocks when finops.budgets.blocking."""
+    from dagster import AssetCheckSeverity
+
+    from pipelines.finops import budget_gates
+
+    loaded = settings.load()
+    report = read_json(ArtifactPaths(loaded.root).cost_report)
+    result = _result(budget_gates(report["release"], loaded.params.finops))
+    blocking = loaded.params.finops.budgets.blocking
+    return AssetCheckResult(passed=result.passed, severity=AssetCheckSeverity.ERROR if blocking else AssetCheckSeverity.WARN,
+                            description=result.description + ("" if blocking or result.passed else
+                                                              " (warning: finops.budgets.blocking is false)"),
+                            metadata=result.metadata)

@@ -1,4 +1,5 @@
-"""`mobile-mlops`: run the pipeline, run one DVC stage, verify a release."""
+"""`mobile-mlops`: run the pipeline, run one DVC stage; release commands (verify, propose, promote,
+rollback, lineage check) live in assets/cli_gitops.py."""
 from __future__ import annotations
 
 import argparse

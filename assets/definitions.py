@@ -1,10 +1,10 @@
 """The one Definitions object: what `dagster dev`, `mobile-mlops run` and the tests load."""
 from __future__ import annotations
 
-from dagster import Definitions, define_asset_job
+from dagster import AssetSpec, Definitions, define_asset_job, map_asset_specs
 
-from assets import automation, checks, data, mobile, release, training
-from assets.resources import SettingsResource
+from assets import automation, checks, data, finops, governance, mobile, release, training
+from assets.resources import SettingsResource, project_tags
 
 ALL_ASSETS = [
     data.source_data,
@@ -18,9 +18,32 @@ ALL_ASSETS = [
     mobile.coreml_model,
     mobile.footprint_report,
     mobile.offload_policy,
+    governance.fairness_tradeoff,
+    governance.fairness_report,
+    governance.feature_importance,
+    governance.model_card,
+    finops.finops_report,
     release.release_candidate,
 ]
-ALL_CHECKS = [checks.accuracy_gate, checks.agreement_gate, checks.drift_gate, checks.footprint_gate]
+# Badges on the asset graph (what each asset is made with); every asset also carries params `project` tags.
+KINDS = {
+    "source_data": {"dvc"}, "raw_dataset": {"pandas", "parquet"}, "validated_dataset": {"greatexpectations", "parquet"},
+    "data_drift": {"scipy", "matplotlib"}, "dataset_splits": {"parquet"}, "trained_model": {"keras", "mlflow"},
+    "model_evaluation": {"scikitlearn", "matplotlib"}, "tflite_model": {"tflite"}, "coreml_model": {"coreml"},
+    "footprint_report": {"matplotlib"}, "offload_policy": {"tflite"}, "fairness_tradeoff": {"fairlearn", "matplotlib"},
+    "fairness_report": {"fairlearn"}, "feature_importance": {"tflite"}, "model_card": {"markdown"},
+    "finops_report": {"kubernetes"},
+    "release_candidate": {"json"},
+}
+
+
+def _labelled(spec: AssetSpec) -> AssetSpec:
+    return spec.merge_attributes(tags=project_tags(), kinds=KINDS.get(spec.key.to_user_string(), set()))
+
+
+ALL_ASSETS = list(map_asset_specs(_labelled, ALL_ASSETS))
+ALL_CHECKS = [checks.accuracy_gate, checks.agreement_gate, checks.drift_gate, checks.footprint_gate, checks.fairness_gate,
+              checks.budget_gate]
 
 release_job = define_asset_job("release_job", selection=ALL_ASSETS[1:], description="Data to release candidate.")
 

@@ -29,7 +29,7 @@ def footprint_report(settings: SettingsResource) -> MaterializeResult:
     return to_result(footprint.footprint_report(settings.load()))
 
 
-@asset(group_name="mobile", owners=OWNERS, deps=[dataset_splits, trained_model, tflite_model], code_version=stage_code_version("offload_policy"))
+@asset(group_name="finops", owners=OWNERS, deps=[dataset_splits, trained_model, tflite_model], code_version=stage_code_version("offload_policy"))
 def offload_policy(settings: SettingsResource) -> MaterializeResult:
     """Hybrid inference: on-device int8 answers unless |p - threshold| < delta; the delta grid and the chosen one."""
     return to_result(footprint.offload_policy(settings.load()))

@@ -13,14 +13,24 @@ from pipelines.config import ProjectConfig, Settings, load_settings
 PARAMS_ENV = "MOBILE_MLOPS_PARAMS"
 
 
-def project_owners() -> list[str]:
-    """Asset owners: params project.owner. Read when the Definitions are built, before any run."""
+def project_config() -> ProjectConfig:
+    """params `project`, read when the Definitions are built, before any run."""
     path = Path(os.environ.get(PARAMS_ENV, "params.yaml"))
     try:
         raw = yaml.safe_load(path.read_text()) or {}
-        return [ProjectConfig.model_validate(raw.get("project") or {}).owner]
+        return ProjectConfig.model_validate(raw.get("project") or {})
     except (OSError, ValueError, AttributeError, yaml.YAMLError):
-        return [ProjectConfig().owner]  # a broken params file is reported, with its key, when a run loads it
+        return ProjectConfig()  # a broken params file is reported, with its key, when a run loads it
+
+
+def project_owners() -> list[str]:
+    """Asset owners: params project.owner."""
+    return [project_config().owner]
+
+
+def project_tags() -> dict[str, str]:
+    """Asset tags: the FinOps tag set of params `project` (the owner is shown as `owners`)."""
+    return {k: v for k, v in project_config().tags().items() if k != "owner"}
 
 
 OWNERS = project_owners()

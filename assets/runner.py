@@ -22,15 +22,20 @@ console = Console(stderr=True)
 @logger(description="One line per finished step, for the terminal.")
 def progress_logger(_init_context):
     class _Progress(logging.Handler):
+        started: dict[str, float] = {}
+
         def emit(self, record: logging.LogRecord) -> None:
             meta = getattr(record, "dagster_meta", None) or {}
             event = meta.get("dagster_event") if isinstance(meta, dict) else getattr(meta, "dagster_event", None)
             if event is None:
                 return
-            if event.event_type == DagsterEventType.STEP_SUCCESS:
-                console.print(f"  [green]done[/] {event.step_key}")
-            elif event.event_type == DagsterEventType.STEP_START:
+            if event.event_type == DagsterEventType.STEP_START:
+                self.started[event.step_key] = time.perf_counter()
                 console.print(f"  [dim]start[/] {event.step_key}")
+            elif event.event_type in (DagsterEventType.STEP_SUCCESS, DagsterEventType.STEP_FAILURE):
+                took = time.perf_counter() - self.started.pop(event.step_key, time.perf_counter())
+                word = "[green]done[/] " if event.event_type == DagsterEventType.STEP_SUCCESS else "[red]failed[/]"
+                console.print(f"  {word} {event.step_key} [dim]({took:.1f} s)[/]")
 
     log = logging.getLogger("mobile_mlops.progress")
     log.setLevel(logging.DEBUG)
@@ -74,6 +79,7 @@ def _summary(records: dict[str, dict]) -> Table:
     table.add_row("offload delta (rate)", f"{records.get('offload_policy', {}).get('delta', '')} "
                                           f"({records.get('offload_policy', {}).get('offload_rate', '')})")
     table.add_row("release candidate", str(records.get("release_candidate", {}).get("release", "")))
+    table.add_row("MLflow run", str(records.get("trained_model", {}).get("mlflow_run", "")))
     return table
 
 

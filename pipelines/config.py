@@ -162,7 +162,7 @@ Limit = float | dict[str, float] | None  # one limit for every grouping, a limit
 class FairnessGatesConfig(_Section):
     """Blocking gates on the Keras model and every TFLite variant, over groups with enough test rows.
 
-    A dict limit names groupings: a sensitive feature, or `a+b` for the intersection; unlisted ones are
+    A dict limit names groupings: a sensitive feature, or `a:b` for the intersection; unlisted ones are
     reported, not gated. None reports without gating.
     """
 
@@ -228,6 +228,7 @@ class MlflowConfig(_Section):
     tracking_uri: str = "sqlite:///mlflow.db"  # relative to the project root; MLFLOW_TRACKING_URI overrides
     artifact_root: str = "mlartifacts"
     experiment: str = "mobile-mlops"
+    ui_url: str = "http://127.0.0.1:5000"  # the MLflow UI Dagster links to (`make mlflow-ui`); an http(s) tracking URI wins
 
 
 class ProjectConfig(_Section):
@@ -301,6 +302,64 @@ class ReleaseConfig(_Section):
     rollout: RolloutConfig = RolloutConfig()
 
 
+class FleetConfig(_Section):
+    """Who runs the model: the fleet behind every monthly figure of the cost report."""
+
+    monthly_active_devices: int = Field(100_000, ge=0)
+    updates_per_month: float = Field(1.0, ge=0)  # releases each device downloads per month
+    inferences_per_device_per_day: float = Field(10.0, ge=0)
+    cellular_share: float = Field(0.3, ge=0, le=1)  # share of model downloads made over cellular data
+    platform_share: dict[str, float] = {"android": 0.7, "ios": 0.3}
+    tier_share: dict[str, float] | None = None  # devices per tier (devices.tiers); None: equal shares
+    connectivity_share: dict[Literal["wifi", "cellular", "offline"], float] = {
+        "wifi": 0.6, "cellular": 0.35, "offline": 0.05}  # share of inferences made under each connectivity
+
+
+class PricesConfig(_Section):
+    """List prices in USD (sources and dates: params.yaml and docs/finops.md)."""
+
+    cdn_egress_per_gb: float = Field(0.085, ge=0)  # AWS CloudFront, first 10 TB/month, US & Europe
+    serverless_per_million_requests: float = Field(0.20, ge=0)  # AWS Lambda requests (x86)
+    serverless_per_gb_second: float = Field(0.0000166667, ge=0)  # AWS Lambda duration (x86, first tier)
+    compute_vcpu_hour: float = Field(0.04048, ge=0)  # AWS Fargate Linux/x86 vCPU-hour, us-east-1
+    electricity_per_kwh: float = Field(0.16, ge=0)  # what device owners pay; reported, not in our total
+
+
+class EndpointConfig(_Section):
+    """The cloud offload endpoint: how each request is billed and the Deployment the release carries."""
+
+    memory_gb: float = Field(0.5, gt=0)  # serverless memory size, and the container's memory limit
+    duration_ms: float = Field(50.0, gt=0)  # billed duration per request
+    payload_bytes: int = Field(2048, ge=0)  # request + response on the device's network, per call
+    network_rtt_ms: dict[Literal["wifi", "cellular"], float] = {"wifi": 40.0, "cellular": 120.0}
+    cpu: str = "500m"  # Kubernetes CPU request per replica
+    replicas: int = Field(2, ge=1)
+    image: str = "mobile-mlops-offload"  # tagged with the model version; `mlflow models build-docker` builds it
+    port: int = Field(8080, ge=1, le=65535)
+
+
+class BudgetsConfig(_Section):
+    """FinOps budgets; None: reported only. `blocking`: over budget fails the release, else warns."""
+
+    monthly_usd: float | None = Field(100.0, ge=0)
+    device_mb_per_month: float | None = Field(1.0, ge=0)  # model downloads + offload traffic, per device
+    max_model_bytes: int | None = Field(1_048_576, ge=1)  # what one device downloads per update, per platform
+    blocking: bool = True
+
+
+class FinopsConfig(_Section):
+    """Cost of every variant and of the run, the placement decision matrix, budgets."""
+
+    fleet: FleetConfig = FleetConfig()
+    prices: PricesConfig = PricesConfig()
+    endpoint: EndpointConfig = EndpointConfig()
+    budgets: BudgetsConfig = BudgetsConfig()
+    latency_target_ms: float = Field(100.0, gt=0)  # what a user waits for one answer, network included
+    max_battery_share_per_day: float = Field(0.01, gt=0, le=1)  # battery budget of on-device inference
+    min_hybrid_accuracy_gain: float = Field(0.001, ge=0)  # hybrid must beat on-device by this to pay for the cloud
+    privacy_class: Literal["public", "internal", "confidential", "pii"] | None = None  # None: pii if data.pii
+
+
 class Params(_Section):
     project: ProjectConfig = ProjectConfig()
     data: DataConfig
@@ -317,6 +376,7 @@ class Params(_Section):
     offload: OffloadConfig = OffloadConfig()
     fairness: FairnessConfig = FairnessConfig()
     governance: GovernanceConfig = GovernanceConfig()
+    finops: FinopsConfig = FinopsConfig()
     mlflow: MlflowConfig = MlflowConfig()
     release: ReleaseConfig = ReleaseConfig()
 

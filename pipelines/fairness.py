@@ -36,6 +36,7 @@ def evaluate_models(
     first = next(iter(models.values()))["groups"]
     return {
         "threshold": threshold, "rows": int(len(y_true)), "reference": next(iter(probas)),
+        "order": list(probas),  # JSON files sort keys; this keeps the reference first
         "sensitive_features": list(groups.columns), "groupings": list(first),
         "bootstrap": config.bootstrap, "confidence": config.confidence, "min_group_size": config.gates.min_group_size,
         "flagged_groups": [{"grouping": g, "group": name, "rows": facts["groups"][name]["count"]}
@@ -84,7 +85,8 @@ def fairness_gates(report: dict[str, Any], gates: FairnessGatesConfig) -> list[G
     every variant from the reference; each verdict names the model, grouping and groups, and by how much."""
     results: list[GateResult] = []
     groupings, minimum = report["groupings"], report["min_group_size"]
-    for model, entry in report["models"].items():
+    for model in report["order"]:
+        entry = report["models"][model]
         for grouping, facts in entry["groups"].items():
             where = f"{model} {grouping}"
             for key, value, rates in (
@@ -151,7 +153,8 @@ def models_table(report: dict[str, Any]) -> str:
     """Markdown: accuracy, parity and equalized-odds difference per model and grouping, worst group change."""
     rows = ["| model | accuracy | grouping | DPD | EOD | worst group change vs " + report["reference"] + " |",
             "|---|---|---|---|---|---|"]
-    for model, entry in report["models"].items():
+    for model in report["order"]:
+        entry = report["models"][model]
         for grouping, facts in entry["groups"].items():
             ci = facts.get("ci", {})
             change = entry.get("quantization", {}).get(grouping)

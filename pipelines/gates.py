@@ -108,3 +108,10 @@ def require_all(results: list[GateResult]) -> None:
     for result in results:
         if not result.passed:
             raise PipelineError(f"gate {result.name} failed: {result.detail}")
+
+
+def gates_table(results: list[GateResult]) -> str:
+    """Every gate as a Markdown row: measured value, threshold and verdict."""
+    rows = ["| gate | measured | threshold | verdict |", "|---|---|---|---|"]
+    rows += [f"| {g.name} | {g.measured:.4f} | {g.threshold:.4f} | {'pass' if g.passed else 'FAIL'} |" for g in results]
+    return "\n".join(rows)

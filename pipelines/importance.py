@@ -17,12 +17,12 @@ def permutation_importance(
     """Accuracy lost when one raw column's values are shuffled across rows (then re-encoded), per column.
 
     Shuffling the raw column (not its one-hot block) keeps each permuted row a valid input, as an app
-    would encode it. Columns are sorted by mean drop; a drop near 0 means the model barely uses it.
+    would encode it. Columns come as a list sorted by mean drop; a drop near 0 means the model barely uses it.
     """
     y = encode_labels(frame, spec).astype(int)
     baseline = float((((predict(encode_features(frame, spec)) >= threshold).astype(int)) == y).mean())
     rng = np.random.default_rng(seed)
-    columns: dict[str, Any] = {}
+    columns: list[dict[str, Any]] = []
     for column in [f.name for f in [*spec.numeric, *spec.categorical]]:
         drops = []
         for _ in range(repeats):
@@ -30,9 +30,9 @@ def permutation_importance(
             shuffled[column] = rng.permutation(frame[column].to_numpy())
             accuracy = float((((predict(encode_features(shuffled, spec)) >= threshold).astype(int)) == y).mean())
             drops.append(baseline - accuracy)
-        columns[column] = {"mean_accuracy_drop": float(np.mean(drops)), "std": float(np.std(drops)),
-                           "drops": [round(d, 6) for d in drops]}
-    ranked = dict(sorted(columns.items(), key=lambda item: -item[1]["mean_accuracy_drop"]))
+        columns.append({"column": column, "mean_accuracy_drop": float(np.mean(drops)), "std": float(np.std(drops)),
+                        "drops": [round(d, 6) for d in drops]})
+    ranked = sorted(columns, key=lambda c: -c["mean_accuracy_drop"])  # a list: JSON keeps its order
     return {"metric": "accuracy drop", "baseline_accuracy": baseline, "rows": int(len(frame)), "repeats": repeats,
             "seed": seed, "columns": ranked}
 
@@ -40,5 +40,5 @@ def permutation_importance(
 def importance_table(result: dict[str, Any]) -> str:
     """Markdown: columns by mean accuracy drop."""
     rows = ["| column | mean accuracy drop | std |", "|---|---|---|"]
-    rows += [f"| {c} | {f['mean_accuracy_drop']:.4f} | {f['std']:.4f} |" for c, f in result["columns"].items()]
+    rows += [f"| {c['column']} | {c['mean_accuracy_drop']:.4f} | {c['std']:.4f} |" for c in result["columns"]]
     return "\n".join(rows)

@@ -35,15 +35,16 @@ def _group_labels(values: pd.Series) -> np.ndarray:
 
 
 def intersection_name(columns: list[str]) -> str:
-    """The key of the intersection of several sensitive features, e.g. `sex+race`."""
-    return "+".join(columns)
+    """The key of the intersection of several sensitive features, e.g. `sex:race` (an interaction term;
+    also a valid MLflow key, which `+` or `&` are not)."""
+    return ":".join(columns)
 
 
 def groupings(groups: pd.DataFrame, intersection: bool = False) -> dict[str, np.ndarray]:
-    """Group label per row for each sensitive feature, plus their intersection (`Female+White`) if asked."""
+    """Group label per row for each sensitive feature, plus their intersection (`Female:White`) if asked."""
     result = {str(c): _group_labels(groups[c]) for c in groups.columns}
     if intersection and len(groups.columns) > 1:
-        joined = ["+".join(values) for values in zip(*result.values())]
+        joined = [":".join(values) for values in zip(*result.values())]
         result[intersection_name([str(c) for c in groups.columns])] = np.array(joined, dtype=object)
     return result
 

@@ -7,6 +7,7 @@ ExponentiatedGradient over LogisticRegression, is a randomized ensemble: a refer
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -38,7 +39,7 @@ def check_groups(frame: pd.DataFrame, features: list[str], split: str) -> None:
 
 
 def constraint_labels(frame: pd.DataFrame, features: list[str]) -> np.ndarray:
-    """One group label per row: the feature's value, or the intersection of several (`Female+White`)."""
+    """One group label per row: the feature's value, or the intersection of several (`Female:White`)."""
     labels = groupings(frame[features], intersection=True)
     return labels[intersection_name(features)] if len(features) > 1 else labels[features[0]]
 
@@ -83,12 +84,13 @@ def training_inputs(
 
 
 def reductions_baseline(
-    x_train: np.ndarray, y_train: np.ndarray, labels: np.ndarray, x_test: np.ndarray, config: FairnessConfig,
-) -> tuple[np.ndarray, dict[str, Any]]:
-    """fairlearn ExponentiatedGradient(LogisticRegression) under the same constraint: test decisions and facts.
+    x_train: np.ndarray, y_train: np.ndarray, labels: np.ndarray, config: FairnessConfig,
+) -> tuple[Callable[[np.ndarray], np.ndarray], dict[str, Any]]:
+    """fairlearn ExponentiatedGradient(LogisticRegression) under the same constraint, fit on the same rows.
 
-    The liblinear solver keeps each of the ~20 inner fits short; predictions are one seeded draw
-    from the randomized ensemble, as a deployment of it would make.
+    Returns a function giving 0/1 decisions (one seeded draw from the randomized ensemble, as a
+    deployment of it would make) and facts about the fit. The liblinear solver keeps each of the ~20
+    inner fits short.
     """
     from fairlearn.reductions import DemographicParity, EqualizedOdds, ExponentiatedGradient
     from sklearn.linear_model import LogisticRegression
@@ -97,9 +99,12 @@ def reductions_baseline(
     estimator = LogisticRegression(solver="liblinear")
     reduction = ExponentiatedGradient(estimator, moment, eps=config.baseline_eps, max_iter=config.baseline_max_iter)
     reduction.fit(x_train.astype(np.float64), np.asarray(y_train).astype(int), sensitive_features=labels)
-    decisions = np.asarray(reduction.predict(x_test.astype(np.float64), random_state=config.seed), dtype=np.float32)
+
+    def decide(x: np.ndarray) -> np.ndarray:
+        return np.asarray(reduction.predict(x.astype(np.float64), random_state=config.seed), dtype=np.float32)
+
     facts = {"method": "fairlearn ExponentiatedGradient", "estimator": "LogisticRegression(solver='liblinear')",
              "constraint": config.constraint, "eps": config.baseline_eps, "max_iter": config.baseline_max_iter,
              "oracle_calls": int(reduction.n_oracle_calls_), "predictors": int(len(reduction.predictors_)),
-             "randomized": True}
-    return decisions, facts
+             "randomized": True, "inputs": "the Keras model's encoded features (sensitive features only in the constraint)"}
+    return decide, facts

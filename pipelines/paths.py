@@ -31,6 +31,28 @@ IMPORTANCE_REPORT = "reports/importance.json"
 MODEL_CARD_MARKDOWN = "reports/model_card.md"
 MODEL_CARD_JSON = "reports/model_card.json"
 RELEASE_CANDIDATE = "build/release_candidate"
+TRAINING_HISTORY = "reports/training_history.csv"
+TRAINING_PLOT = "reports/training_curve.png"
+CONFUSION_MATRIX_PLOT = "reports/confusion_matrix.png"
+# A stage's headline numbers for `dvc metrics show` / `diff` (pipelines.steps.records_metrics writes them).
+RAW_DATASET_METRICS = "reports/metrics/raw_dataset.json"
+VALIDATED_DATASET_METRICS = "reports/metrics/validated_dataset.json"
+DATA_DRIFT_METRICS = "reports/metrics/data_drift.json"
+DATASET_SPLITS_METRICS = "reports/metrics/dataset_splits.json"
+TRAINED_MODEL_METRICS = "reports/metrics/trained_model.json"
+MODEL_EVALUATION_METRICS = "reports/metrics/model_evaluation.json"
+TFLITE_MODEL_METRICS = "reports/metrics/tflite_model.json"
+COREML_MODEL_METRICS = "reports/metrics/coreml_model.json"
+FOOTPRINT_REPORT_METRICS = "reports/metrics/footprint_report.json"
+OFFLOAD_POLICY_METRICS = "reports/metrics/offload_policy.json"
+FAIRNESS_TRADEOFF_METRICS = "reports/metrics/fairness_tradeoff.json"
+FAIRNESS_REPORT_METRICS = "reports/metrics/fairness_report.json"
+FEATURE_IMPORTANCE_METRICS = "reports/metrics/feature_importance.json"
+MODEL_CARD_METRICS = "reports/metrics/model_card.json"
+RELEASE_CANDIDATE_METRICS = "reports/metrics/release_candidate.json"
+COST_REPORT = "reports/cost.json"  # FinOps: cost per variant and of the release, decision matrix, budgets
+OFFLOAD_ENDPOINT = "build/offload_endpoint.yaml"  # Kubernetes manifests of the cloud offload endpoint
+FINOPS_REPORT_METRICS = "reports/metrics/finops_report.json"
 
 
 @dataclass(frozen=True)

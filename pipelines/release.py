@@ -40,10 +40,12 @@ class Manifest(BaseModel):
     files: dict[str, str]
     lineage: Lineage
     metrics: dict[str, Any]
+    tags: dict[str, str] = {}  # FinOps tags (params project): project, owner, cost_center, environment
 
 
-def build_manifest(folder: Path, lineage: dict[str, Any], metrics: dict[str, Any]) -> dict[str, Any]:
-    """Hash every file in the folder and attach the lineage."""
+def build_manifest(folder: Path, lineage: dict[str, Any], metrics: dict[str, Any],
+                   tags: dict[str, str] | None = None) -> dict[str, Any]:
+    """Hash every file in the folder and attach the lineage (and the FinOps tags)."""
     files = {k: v for k, v in tree_sha256(folder).items() if k not in UNHASHED}
     manifest = {
         "schema_": SCHEMA,
@@ -51,6 +53,7 @@ def build_manifest(folder: Path, lineage: dict[str, Any], metrics: dict[str, Any
         "files": files,
         "lineage": Lineage(**lineage).model_dump(),
         "metrics": metrics,
+        "tags": dict(tags or {}),
     }
     (folder / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     return manifest

@@ -20,6 +20,29 @@ def tracking_uri(settings: Settings) -> str:
     return uri
 
 
+def ui_base_url(settings: Settings) -> str:
+    """Where people browse runs: an http(s) tracking server serves its own UI; else params mlflow.ui_url."""
+    from urllib.parse import urlsplit
+
+    uri = tracking_uri(settings)
+    if uri.startswith(("http://", "https://")):
+        parts = urlsplit(uri)
+        return parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl().rstrip("/")  # never credentials
+    return settings.params.mlflow.ui_url.rstrip("/")
+
+
+def run_url(settings: Settings, experiment_id: str, run_id: str) -> str:
+    """The MLflow UI page of one run."""
+    return f"{ui_base_url(settings)}/#/experiments/{experiment_id}/runs/{run_id}"
+
+
+def model_version_url(settings: Settings, name: str, version: str) -> str:
+    """The MLflow UI page of one registered model version."""
+    from urllib.parse import quote
+
+    return f"{ui_base_url(settings)}/#/models/{quote(name)}/versions/{version}"
+
+
 def _client(settings: Settings):
     import logging
 
@@ -94,6 +117,14 @@ def log_to_run(settings: Settings, run_id: str, metrics: dict[str, float], artif
         if local.is_dir():
             client.log_artifacts(run_id, str(local), artifact_path=artifact_path)
         else:
+            client.log_artifact(run_id, str(local), artifact_path=artifact_path)
+
+
+def log_files(settings: Settings, run_id: str, artifact_path: str, files: list[Path]) -> None:
+    """Add several files under one artifact folder of an existing run (missing files are skipped)."""
+    client = _client(settings)
+    for local in files:
+        if Path(local).is_file():
             client.log_artifact(run_id, str(local), artifact_path=artifact_path)
 
 

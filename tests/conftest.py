@@ -19,19 +19,31 @@ def write_slice(source: Path, target: Path, rows: int) -> None:
     target.write_text("".join(lines))
 
 
-@pytest.fixture
-def small_project(tmp_path: Path) -> Path:
-    """A project folder with params.yaml pointing at 1,500 + 600 real Adult rows, tuned to run fast."""
-    write_slice(ADULT / "adult.data.gz", tmp_path / "train.csv", 1500)
-    write_slice(ADULT / "adult.test.gz", tmp_path / "test.csv", 600)
+def write_small_project(folder: Path, data_dir: str = ".") -> Path:
+    """Write 1,500 + 600 real Adult rows under folder/data_dir and folder/params.yaml (the project's
+    params, tuned to run fast, pointing at them); return the params file."""
+    (folder / data_dir).mkdir(parents=True, exist_ok=True)
+    write_slice(ADULT / "adult.data.gz", folder / data_dir / "train.csv", 1500)
+    write_slice(ADULT / "adult.test.gz", folder / data_dir / "test.csv", 600)
     params = yaml.safe_load((REPO / "params.yaml").read_text())
-    params["data"]["source"] = "train.csv"
-    params["data"]["test_source"] = "test.csv"
+    params["data"]["source"] = str(Path(data_dir) / "train.csv")
+    params["data"]["test_source"] = str(Path(data_dir) / "test.csv")
     params["validate"]["min_rows"] = 100
     params["train"]["epochs"] = 2
     params["convert"]["representative_samples"] = 50
     params["gates"] = {"min_accuracy": 0.6, "min_agreement": 0.9}
-    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    # 600 test rows: two sweep points, fewer resamples, and fairness gates that check the wiring, not the model
+    params["fairness"] |= {"sweep": [0], "bootstrap": 50}
+    params["fairness"]["gates"] = {"max_demographic_parity_difference": 0.5, "max_equalized_odds_difference": 0.8,
+                                   "max_group_accuracy_drop": 0.1, "min_group_size": 20}
+    (folder / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    return folder / "params.yaml"
+
+
+@pytest.fixture
+def small_project(tmp_path: Path) -> Path:
+    """A project folder with params.yaml pointing at 1,500 + 600 real Adult rows, tuned to run fast."""
+    write_small_project(tmp_path)
     return tmp_path
 
 

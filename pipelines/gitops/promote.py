@@ -10,7 +10,7 @@ from pipelines.errors import PipelineError
 from pipelines.gitops.deploy import DEPLOY_FILE, Deployment, check_artifacts, parse
 from pipelines.gitops.git import commit_files, current_branch, git, git_bytes, identity_env, repo_root, rev, show
 from pipelines.gitops.propose import project_prefix
-from pipelines.gitops.providers import PullRequest, provider_for
+from pipelines.gitops.providers import MARKER, PullRequest, provider_for
 from pipelines.io import atomic_path
 from pipelines.lineage import git_state
 from pipelines.release import verify_release
@@ -109,7 +109,7 @@ def rollback(settings: Settings, to: str | None = None, as_pull_request: bool = 
                                      message)
         config = settings.params.release
         pull = provider_for(config.provider, config.github, config.remote).publish(
-            repo, branch, current_branch(repo) or "main", message.splitlines()[0], message, message)
+            repo, branch, current_branch(repo) or "main", message.splitlines()[0], message, f"{MARKER}\n{message}")
         return Rollback(name, current.model.version, target, commit, branch, pull)
     with atomic_path(settings.resolve(DEPLOY_FILE)) as tmp_file:
         tmp_file.write_bytes(raw)

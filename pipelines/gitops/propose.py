@@ -113,6 +113,7 @@ def propose_release(settings: Settings, release: Path | None = None, provider: s
     key_path = _committed_key(repo, base, base_branch, prefix, settings, key)
     deployment = desired_state(manifest, folder, release_rel, config.rollout, fingerprint(key), production)
     provider_name = provider or config.provider
+    publisher = provider_for(provider_name, config.github, config.remote)  # a missing token fails before any commit
     context = ReportContext(
         candidate=view_from_folder(folder, prefix + release_rel),
         production=view_from_git(repo, base, prefix + production.model.release) if production else None,
@@ -134,6 +135,5 @@ def propose_release(settings: Settings, release: Path | None = None, provider: s
                    f"({len(manifest.files)} files), its report {report_path}, and points {DEPLOY_FILE} at it.\n")
         commit, changed = commit_files(repo, branch, parent, files, message, replace=(prefix + release_rel,))
     comment = f"{MARKER}\n_Release report for `{commit[:12]}` (updated on every re-run)._\n\n{body}"
-    pull = provider_for(provider_name, config.github, config.remote).publish(
-        repo, branch, base_branch, f"Release {name} v{version}", body, comment)
+    pull = publisher.publish(repo, branch, base_branch, f"Release {name} v{version}", body, comment)
     return Proposal(branch, base_branch, commit, changed, report_path, body, pull)

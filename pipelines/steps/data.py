@@ -9,7 +9,7 @@ from pipelines.hashing import dvc_md5
 from pipelines.io import atomic_path, write_json
 from pipelines.paths import ArtifactPaths
 from pipelines.split import SPLITS, split_dataset
-from pipelines.steps import StepResult
+from pipelines.steps import StepResult, records_metrics
 from pipelines.errors import PipelineError
 from pipelines.expectations import build_suite, load_suite, save_suite
 from pipelines.safe_text import md_cell
@@ -31,6 +31,7 @@ def _write_parquet(frame: pd.DataFrame, target) -> str:
     return dvc_md5(target)
 
 
+@records_metrics
 def raw_dataset(settings: Settings) -> StepResult:
     data = settings.params.data
     test_source = settings.resolve(data.test_source) if data.test_source else None
@@ -57,6 +58,7 @@ def build_expectations(settings: Settings) -> StepResult:
                                "built_from_data_version": suite["built_from_data_version"]})
 
 
+@records_metrics
 def validated_dataset(settings: Settings) -> StepResult:
     paths = ArtifactPaths(settings.root)
     suite_path = settings.resolve(settings.params.validate_.suite)
@@ -98,6 +100,7 @@ def expectations_table(outcome: dict) -> str:
     return "\n".join(rows)
 
 
+@records_metrics
 def dataset_splits(settings: Settings) -> StepResult:
     paths = ArtifactPaths(settings.root)
     frame = pd.read_parquet(paths.validated_dataset)

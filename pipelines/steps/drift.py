@@ -16,7 +16,7 @@ from pipelines.features import FeatureSpec, encode_features
 from pipelines.io import read_json, write_json
 from pipelines.paths import ArtifactPaths
 from pipelines.plots import psi_chart
-from pipelines.steps import StepResult
+from pipelines.steps import StepResult, records_metrics
 
 PROFILE_FILE = "reference_profile.json"
 REFERENCE_MODEL = "model_float32.tflite"
@@ -75,12 +75,14 @@ def release_profile(settings: Settings, float_model: bytes, spec: FeatureSpec) -
     return read_json(paths.data_profile) | {"predictions": np.quantile(proba, np.linspace(0, 1, 1000)).tolist()}
 
 
+@records_metrics
 def data_drift(settings: Settings, raise_on_drift: bool = True) -> StepResult:
     paths, config = ArtifactPaths(settings.root), settings.params.drift
     frame = pd.read_parquet(paths.validated_dataset)
     write_json(paths.data_profile, current_profile(frame))
     reference, why = find_reference(settings)
-    report: dict[str, Any] = {"reference": str(reference) if reference else None, "reason": why,
+    shown = reference.relative_to(settings.root) if reference and reference.is_relative_to(settings.root) else reference
+    report: dict[str, Any] = {"reference": str(shown) if shown else None, "reason": why,
                               "blocking": config.blocking, "drift": False, "drifted": [], "features": {}}
     if reference is not None:
         profile = read_json(reference / PROFILE_FILE)
@@ -102,7 +104,7 @@ def data_drift(settings: Settings, raise_on_drift: bool = True) -> StepResult:
     return StepResult(summary={"reference": report["reference"] or "none", "reason": why,
                                "drift": report["drift"], "drifted": ", ".join(report["drifted"]) or "none",
                                "path": str(paths.drift_report)},
-                      tables={"drift": drift_table(report)})
+                      tables={"drift": drift_table(report)}, plots={"PSI per feature": paths.drift_plot})
 
 
 def drift_message(report: dict[str, Any]) -> str:

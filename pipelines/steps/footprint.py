@@ -11,7 +11,7 @@ from pipelines.errors import PipelineError
 from pipelines.features import encode_features, encode_labels
 from pipelines.io import atomic_path, read_json, write_json
 from pipelines.paths import ArtifactPaths
-from pipelines.steps import StepResult
+from pipelines.steps import StepResult, records_metrics
 from pipelines.steps.model import MLFLOW_FILE, load_split, load_trained
 from pipelines.tracking import log_to_run
 
@@ -26,6 +26,7 @@ def write_csv(target: Path, rows: list[dict[str, Any]]) -> None:
         tmp.write_text(buffer.getvalue())
 
 
+@records_metrics
 def footprint_report(settings: Settings) -> StepResult:
     from pipelines.footprint import LABEL, build_footprint, footprint_chart, footprint_rows, footprint_table, inline_image
 
@@ -51,6 +52,7 @@ def footprint_report(settings: Settings) -> StepResult:
                       tables={"variants": footprint_table(report), "chart": inline_image(png, "size and latency")})
 
 
+@records_metrics
 def offload_policy(settings: Settings) -> StepResult:
     from pipelines.metrics import classification_metrics
     from pipelines.offload import app_config, choose_delta, offload_grid

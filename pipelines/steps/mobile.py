@@ -11,7 +11,7 @@ from pipelines.features import encode_features, encode_labels
 from pipelines.io import atomic_path, write_json
 from pipelines.metrics import agreement, classification_metrics, group_metrics
 from pipelines.paths import ArtifactPaths
-from pipelines.steps import StepResult
+from pipelines.steps import StepResult, records_metrics
 from pipelines.steps.model import load_split, load_trained
 from pipelines.tracking import log_to_run
 
@@ -36,6 +36,7 @@ def _scored(y: np.ndarray, proba: np.ndarray, keras_proba: np.ndarray, groups, t
     }
 
 
+@records_metrics
 def tflite_model(settings: Settings) -> StepResult:
     from pipelines.latency import host_info, keras_latency, litert_latency
     from pipelines.tflite import (WEIGHT_PRECISION, check_builtin_ops, convert_variant, io_spec, op_names,
@@ -97,6 +98,7 @@ def tflite_table(report: dict[str, Any]) -> str:
                               f"p95 {keras['p95_ms'] * 1000:.0f} µs over {keras['runs']} calls. Host: {report['host']['cpu']}.")
 
 
+@records_metrics
 def coreml_model(settings: Settings) -> StepResult:
     import coremltools as ct
 

@@ -12,8 +12,9 @@ from pipelines.io import atomic_path, read_json, write_json
 from pipelines.lineage import git_state
 from pipelines.metrics import classification_metrics, group_metrics
 from pipelines.paths import ArtifactPaths
-from pipelines.steps import StepResult
-from pipelines.tracking import log_to_run, log_training_run
+from pipelines.steps import StepResult, records_metrics
+from pipelines.plots import confusion_matrix_chart, training_plots
+from pipelines.tracking import log_files, log_to_run, log_training_run, run_url
 
 MODEL_FILE = "model.keras"
 SPEC_FILE = "feature_spec.json"
@@ -38,7 +39,8 @@ def run_tags(settings: Settings) -> dict[str, str]:
     """Tags every MLflow run carries: the data version and the code commit."""
     paths = ArtifactPaths(settings.root)
     state = git_state(settings.root)
-    return {"data_version": dvc_md5(paths.raw_dataset), "git_commit": str(state["git_commit"])}
+    return {"data_version": dvc_md5(paths.raw_dataset), "git_commit": str(state["git_commit"]),
+            **settings.params.project.tags()}  # FinOps: project, owner, cost_center, environment
 
 
 def mitigation_facts(settings: Settings, strength: float) -> dict[str, Any]:
@@ -63,6 +65,7 @@ def fit_mitigated(settings: Settings, train: pd.DataFrame, validation: pd.DataFr
                        encode_labels(validation, spec), settings.params.train, **extra)
 
 
+@records_metrics
 def trained_model(settings: Settings) -> StepResult:
     data, config = settings.params.data, settings.params.train
     train, validation = load_split(settings, "train"), load_split(settings, "validation")
@@ -79,12 +82,18 @@ def trained_model(settings: Settings) -> StepResult:
         record = log_training_run(settings, history, tmp, run_tags(settings))
         write_json(tmp / MLFLOW_FILE, record)
     last = {k: round(v[-1], 4) for k, v in history.items()}
+    plots = training_plots(settings.root, history)
+    paths = ArtifactPaths(settings.root)
+    log_files(settings, record["run_id"], "reports", [paths.validation_report, paths.drift_report, paths.training_history])
+    log_files(settings, record["run_id"], "plots", [*plots.values(), paths.drift_plot])
     return StepResult(
         summary={"input_width": spec.width, "epochs": config.epochs, "fairness_strength": strength, **last, **record,
-                 "path": str(target)},
+                 "mlflow_run": run_url(settings, record["experiment_id"], record["run_id"]), "path": str(target)},
+        plots=plots,
     )
 
 
+@records_metrics
 def model_evaluation(settings: Settings) -> StepResult:
     from pipelines.train import predict_keras
 
@@ -100,9 +109,14 @@ def model_evaluation(settings: Settings) -> StepResult:
     path = ArtifactPaths(settings.root).evaluation_report
     write_json(path, report)
     log_to_run(settings, record["run_id"], {f"test_{k}": v for k, v in report["overall"].items()}, {"reports": path})
+    positive = settings.params.data.positive_label
+    matrix = confusion_matrix_chart(y_true, proba, threshold, (f"not {positive}", positive),
+                                    ArtifactPaths(settings.root).confusion_matrix_plot)
+    log_files(settings, record["run_id"], "plots", [matrix])
     return StepResult(
         summary={k: round(v, 4) for k, v in report["overall"].items()} | {"path": str(path)},
         tables={"groups": groups_table(report["groups"])},
+        plots={"confusion matrix": matrix},
     )
 
 

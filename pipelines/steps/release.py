@@ -4,27 +4,35 @@ from __future__ import annotations
 import shutil
 
 from pipelines.config import Settings
-from pipelines.gates import footprint_gates, model_gates, require_all, variant_gates
+from pipelines.gates import footprint_gates, gates_table, model_gates, require_all, variant_gates
 from pipelines.hashing import dvc_md5
 from pipelines.features import FeatureSpec
+from pipelines.fairness import fairness_gates
+from pipelines.finops import release_gates
 from pipelines.io import atomic_path, read_json, write_json
 from pipelines.lineage import git_state
 from pipelines.paths import ArtifactPaths
 from pipelines.release import build_manifest, publish
 from pipelines.signing import project_key, sign_folder, trusted_keys
-from pipelines.steps import StepResult
+from pipelines.steps import StepResult, records_metrics
 from pipelines.steps.data import source_files
 from pipelines.steps.drift import PROFILE_FILE, release_profile
 from pipelines.steps.mobile import COREML_PACKAGE, coreml_package
 from pipelines.steps.model import MLFLOW_FILE, SPEC_FILE
+from pipelines.tracking import log_files, log_to_run, model_version_url, run_url
 
 
+@records_metrics
 def release_candidate(settings: Settings) -> StepResult:
     paths = ArtifactPaths(settings.root)
     evaluation, tflite = read_json(paths.evaluation_report), read_json(paths.tflite_report)
     gates = model_gates(evaluation, settings.params.gates) + variant_gates(tflite, settings.params.gates)
     footprint, offload = read_json(paths.footprint_report), read_json(paths.offload_report)
     gates += footprint_gates(footprint, settings.params.footprint)  # a released variant per platform
+    gates += fairness_gates(read_json(paths.fairness_report), settings.params.fairness.gates)  # Keras + every TFLite variant
+    cost = read_json(paths.cost_report)
+    budgets, warnings = release_gates(cost["release"], settings.params.finops)  # FinOps: blocking, or warnings only
+    gates += budgets
     require_all(gates)
     record = read_json(paths.trained_model / MLFLOW_FILE)
     lineage = {
@@ -45,6 +53,8 @@ def release_candidate(settings: Settings) -> StepResult:
         "released": {p: f["selected"] for p, f in footprint["platforms"].items()},
         "offload": {k: offload["chosen"][k] for k in ("delta", "offload_rate", "hybrid_accuracy")},
         "gates": [g.as_dict() for g in gates],
+        "finops": {"monthly_usd": cost["release"]["monthly_usd"], "run_cpu_seconds": cost["run_compute"]["cpu_seconds"],
+                   "budget_warnings": [g.detail for g in warnings]},
     }
     with atomic_path(paths.release_candidate) as staged:
         staged.mkdir()
@@ -57,13 +67,30 @@ def release_candidate(settings: Settings) -> StepResult:
             settings, (paths.tflite_model / "model_float32.tflite").read_bytes(),
             FeatureSpec.model_validate(read_json(paths.trained_model / SPEC_FILE)["spec"])))
         for report in (paths.evaluation_report, paths.tflite_report, paths.coreml_report,
-                       paths.footprint_report, paths.offload_report, paths.drift_report):
-            shutil.copy2(report, staged / report.name)
-        build_manifest(staged, lineage, metrics)
+                       paths.footprint_report, paths.offload_report, paths.drift_report,
+                       paths.model_card_markdown, paths.model_card_json, paths.fairness_tradeoff_plot,
+                       paths.cost_report, paths.offload_endpoint):
+            shutil.copy2(report, staged / report.name)  # the card's Markdown shows fairness_tradeoff.png
+        build_manifest(staged, lineage, metrics, tags=settings.params.project.tags())  # FinOps tags
         sign_folder(staged, project_key(settings))  # covers every file, manifest.json included
     released = publish(paths.release_candidate, settings.resolve(settings.params.release.directory),
                        record["model_name"], record["model_version"], trusted_keys(settings))
+    # the signed release (models, manifest, signature) and the model card beside the run's other artifacts
+    log_to_run(settings, record["run_id"], {}, {"release": released})
+    log_files(settings, record["run_id"], "reports", [paths.model_card_markdown, paths.model_card_json])
     sizes = {n: v["size_bytes"] for n, v in tflite["variants"].items()}
     return StepResult(summary={"release": str(released), "model_version": record["model_version"],
+                               "mlflow_model": model_version_url(settings, record["model_name"], record["model_version"]),
+                               "mlflow_run": run_url(settings, record["experiment_id"], record["run_id"]),
                                **{f"tflite_{n}_bytes": s for n, s in sizes.items()},
-                               "gates_passed": len(gates)})
+                               "gates_passed": len(gates)},
+                      tables={"gates": gates_table(gates), "files": files_table(released)})
+
+
+def files_table(folder) -> str:
+    """What the release folder holds: each top-level file or package and its size."""
+    rows = ["| file | bytes |", "|---|---|"]
+    for entry in sorted(folder.iterdir()):
+        size = sum(f.stat().st_size for f in entry.rglob("*") if f.is_file()) if entry.is_dir() else entry.stat().st_size
+        rows.append(f"| {entry.name}{'/' if entry.is_dir() else ''} | {size} |")
+    return "\n".join(rows)

@@ -21,8 +21,18 @@ EXPECTED_EDGES = {
     "coreml_model": {"dataset_splits", "trained_model", "model_evaluation"},
     "footprint_report": {"trained_model", "tflite_model", "coreml_model"},
     "offload_policy": {"dataset_splits", "trained_model", "tflite_model"},
+    "fairness_tradeoff": {"dataset_splits", "trained_model"},
+    "fairness_report": {"dataset_splits", "trained_model", "tflite_model"},
+    "feature_importance": {"dataset_splits", "trained_model", "tflite_model"},
+    "model_card": {"raw_dataset", "validated_dataset", "dataset_splits", "trained_model", "fairness_report",
+                   "fairness_tradeoff", "feature_importance", "footprint_report"},
     "release_candidate": {"raw_dataset", "validated_dataset", "data_drift", "trained_model", "model_evaluation", "tflite_model",
-                          "coreml_model", "footprint_report", "offload_policy"},
+                          "coreml_model", "footprint_report", "offload_policy", "fairness_report", "fairness_tradeoff",
+                          "model_card", "finops_report"},
+    # the cost report sums the measured compute of every step before it
+    "finops_report": {"raw_dataset", "validated_dataset", "data_drift", "dataset_splits", "trained_model",
+                      "model_evaluation", "tflite_model", "coreml_model", "footprint_report", "offload_policy",
+                      "fairness_tradeoff", "fairness_report", "feature_importance", "model_card"},
 }
 
 
@@ -38,7 +48,7 @@ def test_every_materializable_asset_has_description_group_and_code_version():
     for key in graph.materializable_asset_keys:
         node = graph.get(key)
         assert node.description, key
-        assert node.group_name in {"data", "training", "mobile", "release"}, key
+        assert node.group_name in {"data", "training", "mobile", "finops", "governance", "release"}, key
         assert node.code_version, key
 
 
@@ -55,7 +65,7 @@ def test_every_asset_has_an_owner_from_params():
 def test_gates_are_blocking_checks():
     graph = defs.resolve_asset_graph()
     checks = {key.name: graph.get_check_spec(key) for key in graph.asset_check_keys}
-    assert {"accuracy_gate", "agreement_gate", "expectations", "footprint_gate"} <= set(checks)
+    assert {"accuracy_gate", "agreement_gate", "expectations", "footprint_gate", "fairness_gate"} <= set(checks)
     assert all(spec.blocking for spec in checks.values())
 
 
@@ -70,3 +80,13 @@ def test_definitions_and_cli_help_load_without_heavy_imports():
     assert done.stdout.strip() == "", f"heavy modules imported at load: {done.stdout}"
     assert time.perf_counter() - started < 30  # generous bound; the real figure is in the note
     assert len(ALL_ASSETS) >= 10
+
+
+def test_groups_tags_and_kinds_for_the_ui():
+    graph = defs.resolve_asset_graph()
+    groups = {graph.get(k).group_name for k in graph.get_all_asset_keys()}
+    assert {"data", "training", "mobile", "finops", "governance", "release"} <= groups
+    for key in graph.get_all_asset_keys():
+        tags = graph.get(key).tags
+        assert {"project", "cost_center", "environment"} <= set(tags), key  # params `project` FinOps tags
+    assert "dagster/kind/keras" in graph.get(AssetKey("trained_model")).tags

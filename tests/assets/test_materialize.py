@@ -49,7 +49,7 @@ def test_whole_graph_materializes_to_a_verified_release(small_project: Path):
     excluded = set(spec["excluded"])
     assert {"sex", "race"} <= excluded  # sensitive features are evaluation-only by default
     checks = [e.event_specific_data for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"]
-    assert {"accuracy_gate", "agreement_gate", "expectations", "footprint_gate"} <= {c.check_name for c in checks}
+    assert {"accuracy_gate", "agreement_gate", "expectations", "footprint_gate", "fairness_gate"} <= {c.check_name for c in checks}
     assert all(c.passed for c in checks), [c.check_name for c in checks if not c.passed]
 
 

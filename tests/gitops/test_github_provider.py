@@ -62,6 +62,7 @@ def test_missing_token_names_the_variable(ready: Path, monkeypatch):
     monkeypatch.delenv("GITHUB_TOKEN")
     with pytest.raises(PipelineError, match="release.github.token_env: environment variable GITHUB_TOKEN is not set"):
         propose_release(settings_of(ready))
+    assert git(ready, "branch", "--list", "release/*") == ""  # nothing committed either
 
 
 def test_local_provider_override_pushes_nothing(ready: Path, fake_github, bare_remote: Path):

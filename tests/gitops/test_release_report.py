@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from pipelines.config import RolloutConfig
 from pipelines.gitops.deploy import Deployment, ModelRef
-from pipelines.gitops.report import MAX_ROWS, NOT_AVAILABLE, ReportContext, render_report
+from pipelines.gitops.report import ReportContext, render_report
+from pipelines.gitops.tables import MAX_ROWS, NOT_AVAILABLE
 from pipelines.gitops.views import ReleaseView
 
 GATES = [{"name": "min_accuracy", "passed": True, "measured": 0.85, "threshold": 0.8, "detail": "ok"},
@@ -47,7 +48,8 @@ def test_deltas_against_production_for_metrics_groups_and_sizes():
     assert "| `keras.rows` | 100 | 100 | +0 |" in body
     assert "| `tflite.int8.size_bytes` | 1002 | 1001 | +1 |" in body  # footprint section, not metrics
     assert body.index("tflite.int8.size_bytes") > body.index("## Footprint and cost")
-    assert "| `groups.F.accuracy` | 0.8700 | 0.8500 | +0.0200 |" in body
+    assert "| `accuracy_gap` | 0.0500 | 0.0500 | +0.0000 |" in body
+    assert "| group | count | accuracy |" in body and "| `F` | 40 (+0) | 0.8700 (+0.0200) |" in body
 
 
 def test_reports_added_by_other_steps_get_sections_generically():
