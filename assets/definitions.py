@@ -1,7 +1,7 @@
 """The one Definitions object: what `dagster dev`, `mobile-mlops run` and the tests load."""
 from __future__ import annotations
 
-from dagster import AssetSpec, Definitions, define_asset_job, map_asset_specs
+from dagster import AssetSpec, Definitions, define_asset_job, map_asset_specs, multiprocess_executor
 
 from assets import automation, checks, data, finops, governance, mobile, release, training
 from assets.resources import SettingsResource, project_tags
@@ -47,6 +47,10 @@ ALL_CHECKS = [checks.accuracy_gate, checks.agreement_gate, checks.drift_gate, ch
 
 release_job = define_asset_job("release_job", selection=ALL_ASSETS[1:], description="Data to release candidate.")
 
+# Runs launched from the UI or by schedules run each step in its own process. Forked from a server that
+# has already imported this module, a step starts in well under a second instead of ~5 s (20 steps a run).
+executor = multiprocess_executor.configured({"start_method": {"forkserver": {}}})
+
 defs = Definitions(
     assets=ALL_ASSETS,
     asset_checks=ALL_CHECKS,
@@ -54,4 +58,5 @@ defs = Definitions(
     schedules=[automation.nightly_retraining],
     sensors=[automation.data_version_sensor],
     resources={"settings": SettingsResource()},
+    executor=executor,
 )

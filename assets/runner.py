@@ -78,6 +78,8 @@ def _summary(records: dict[str, dict]) -> Table:
                       f"{footprint.get(f'{platform}_released', '')} ({footprint.get(f'{platform}_released_bytes', '')} bytes)")
     table.add_row("offload delta (rate)", f"{records.get('offload_policy', {}).get('delta', '')} "
                                           f"({records.get('offload_policy', {}).get('offload_rate', '')})")
+    finops = records.get("finops_report", {})
+    table.add_row("monthly cost USD (run CPU s)", f"{finops.get('monthly_usd', '')} ({finops.get('run_cpu_seconds', '')})")
     table.add_row("release candidate", str(records.get("release_candidate", {}).get("release", "")))
     table.add_row("MLflow run", str(records.get("trained_model", {}).get("mlflow_run", "")))
     return table

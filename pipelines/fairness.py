@@ -26,16 +26,17 @@ def evaluate_models(
     """
     options = {"intersection": True, "min_group_size": config.gates.min_group_size, "n_boot": config.bootstrap,
                "confidence": config.confidence, "seed": config.seed}
-    reference = next(iter(probas.values()))
+    reference = next(iter(probas))
     models: dict[str, Any] = {}
     for name, proba in probas.items():
         models[name] = {"overall": classification_metrics(y_true, proba, threshold),
                         "groups": group_metrics(y_true, proba, groups, threshold, **options)}
-        if proba is not reference:
-            models[name]["quantization"] = quantization_effects(y_true, reference, proba, groups, threshold, **options)
+        if name != reference:
+            models[name]["quantization"] = quantization_effects(y_true, probas[reference], proba, groups, threshold,
+                                                                **options)
     first = next(iter(models.values()))["groups"]
     return {
-        "threshold": threshold, "rows": int(len(y_true)), "reference": next(iter(probas)),
+        "threshold": threshold, "rows": int(len(y_true)), "reference": reference,
         "order": list(probas),  # JSON files sort keys; this keeps the reference first
         "sensitive_features": list(groups.columns), "groupings": list(first),
         "bootstrap": config.bootstrap, "confidence": config.confidence, "min_group_size": config.gates.min_group_size,

@@ -58,10 +58,17 @@ def _comparison(fairness: dict[str, Any], tradeoff: dict[str, Any], model: str) 
             "statement": statement}
 
 
-def _limitations(settings: Settings, fairness: dict[str, Any], tradeoff: dict[str, Any]) -> list[str]:
+def _limitations(settings: Settings, fairness: dict[str, Any], tradeoff: dict[str, Any],
+                 importance: dict[str, Any]) -> list[str]:
     from pipelines.fairness import flagged_text
 
     items = []
+    repeats = importance["repeats"] ** 0.5  # below zero by two standard errors: not shuffle noise
+    helping = [c for c in importance["columns"] if c["mean_accuracy_drop"] + 2 * c["std"] / repeats < 0]
+    if helping:
+        listed = ", ".join(f"{c['column']} ({c['mean_accuracy_drop']:+.4f})" for c in helping)
+        items.append(f"Shuffling {listed} raises accuracy: the model uses these inputs against their relation to the "
+                     "label; under a parity constraint that typically means as a proxy for a constrained feature.")
     if fairness["flagged_groups"]:
         items.append(f"Small groups: {flagged_text(fairness)}. Their intervals are wide; gates skip them.")
     unmitigated = next((e for e in tradeoff["sweep"] if e["strength"] == 0), None)
@@ -143,7 +150,7 @@ def build_card(settings: Settings) -> dict[str, Any]:
             k: tradeoff["baseline"][k] for k in ("method", "estimator", "constraint", "eps", "predictors", "inputs")}},
         "quantization": {m: e["quantization"] for m, e in fairness["models"].items() if "quantization" in e},
         "feature_importance": importance,
-        "limitations": _limitations(settings, fairness, tradeoff),
+        "limitations": _limitations(settings, fairness, tradeoff, importance),
         "privacy": _privacy(settings, spec),
         "compliance": params.governance.compliance.model_dump()
         | {"note": "Stated in params (governance.compliance); the pipeline records these statements, it does not assess them."},

@@ -99,6 +99,8 @@ def train_model(
     Mitigation (pipelines.mitigation) comes in as `sample_weight`, or as a `penalty` on the gap between
     the `groups` (one-hot rows) in each batch; either way the returned model is the plain functional network.
     """
+    import keras
+
     seed_everything(config.seed)
     model = build_model(x_train.shape[1], config)
     fitted, y_fit, val = model, y_train, (x_val, y_val)
@@ -117,6 +119,8 @@ def train_model(
         shuffle=True,
         verbose=0,
     )
+    if fitted is not model:  # keep the optimizer that trained the weights, so the saved model reloads cleanly
+        model.compile(optimizer=fitted.optimizer, loss=model.loss, metrics=["accuracy", keras.metrics.AUC(name="auc")])
     return model, {k: [float(v) for v in vals] for k, vals in history.history.items()}
 
 

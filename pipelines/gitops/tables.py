@@ -98,11 +98,36 @@ def footprint_summary(content: dict[str, Any], old: dict[str, Any] | None, label
                          for platform in platforms)
 
 
+def cost_summary(content: dict[str, Any], label: str) -> str | None:
+    """A FinOps cost report (cost.json): monthly $ and MB per device against production, budgets, placement."""
+    release, change = content.get("release"), content.get("delta_vs_production") or {}
+    if not str(content.get("schema", "")).startswith("mobile-mlops/cost-report/") or not isinstance(release, dict):
+        return None
+
+    def row(name: str, pair: dict[str, Any] | None, new: Any) -> list[str]:
+        pair = pair or {}
+        return [name, fmt(new), fmt(pair.get("production")), delta(new, pair.get("production"))]
+
+    rows = [row("serving $/month (downloads + cloud)", change.get("serving_usd"), release.get("serving_usd")),
+            ["training $/month", fmt(release.get("training_usd_per_month")), "–", ""],
+            ["**total $/month**", fmt(release.get("monthly_usd")), "–", ""]]
+    rows += [row(f"{p} MB per device per month", (change.get("device_mb_per_month") or {}).get(p),
+                 f.get("device_mb_per_month")) for p, f in (release.get("platforms") or {}).items()]
+    rows += [[f"{p} placement", ", ".join(f"{m} {s:.0%}" for m, s in (f.get("mode_shares") or {}).items()), "–", ""]
+             for p, f in (release.get("platforms") or {}).items()]
+    verdicts = (content.get("budgets") or {}).get("verdicts") or []
+    over = [v.get("detail", "") for v in verdicts if not v.get("passed")]
+    head = (f"Budgets: {'**over**: ' + '; '.join(over) if over else 'all within'} "
+            f"(blocking: {fmt((content.get('budgets') or {}).get('blocking'))}). "
+            f"Production figures: {fmt(change.get('reference'))}.")
+    return head + "\n\n" + table(["", "candidate", label, "Δ"], rows)
+
+
 def summarize(content: Any, old: dict[str, Any] | None, label: str) -> str | None:
     """A short view of a report whose shape is known; None means render it generically only."""
     if not isinstance(content, dict):
         return None
-    return drift_summary(content, label) or footprint_summary(content, old, label)
+    return drift_summary(content, label) or footprint_summary(content, old, label) or cost_summary(content, label)
 
 
 def cell(new: Any, old: Any) -> str:

@@ -45,7 +45,8 @@ def assess(footprint: dict[str, Any], offload: dict[str, Any], params: Params, r
     ctx = {"released": released, "privacy": privacy_class(params),
            "cloud_usd": {r["platform"]: r["total_usd"] for r in variants if r["mode"] == "cloud"},
            "hybrid": {"variant": device, "accuracy": offload["chosen"]["hybrid_accuracy"],
-                      "monthly_usd": hybrid_row["total_usd"]} if hybrid_row and device else None}
+                      "monthly_usd": hybrid_row["total_usd"]}
+           if hybrid_row and device and offload["chosen"]["offload_rate"] > 0 else None}  # delta 0: nothing offloaded
     matrix = decision_matrix(ctx, params)
     shares = mode_shares(matrix, tier_share, finops.fleet.connectivity_share)
     shipped = {p: [n for n in dict.fromkeys([f["selected"], offload["device_variant"] if p == "android" else None])

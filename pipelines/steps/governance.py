@@ -21,7 +21,7 @@ def fairness_tradeoff(settings: Settings) -> StepResult:
     from pipelines import tradeoff
     from pipelines.metrics import intersection_name
     from pipelines.mitigation import check_groups, constrained_features, constraint_labels, reductions_baseline
-    from pipelines.steps.footprint import write_csv
+    from pipelines.plots import write_csv_rows
     from pipelines.train import predict_keras
 
     params, fairness = settings.params, settings.params.fairness
@@ -53,7 +53,7 @@ def fairness_tradeoff(settings: Settings) -> StepResult:
               "deployed_vs_baseline": tradeoff.compare(deployed["test"], baseline["test"], fairness.constraint)}
     paths = ArtifactPaths(settings.root)
     write_json(paths.fairness_tradeoff, report)
-    write_csv(paths.fairness_tradeoff_table, tradeoff.rows(report))
+    write_csv_rows(tradeoff.rows(report), paths.fairness_tradeoff_table)
     tradeoff.chart(report, paths.fairness_tradeoff_plot)
     key = tradeoff.DISPARITY[fairness.constraint]
     metrics = {f"tradeoff_s{e['strength']:g}_{m}": e["test"][m] for e in sweep for m in ("accuracy", key)}

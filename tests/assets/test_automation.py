@@ -24,6 +24,12 @@ def _trainings(instance: DagsterInstance) -> int:
     return len(instance.fetch_materializations(TRAINING, limit=100).records)
 
 
+def _training_cpu_seconds(instance: DagsterInstance, after_id: int = 0) -> float:
+    """CPU seconds the trained_model materializations after an event id recorded (pipelines.compute)."""
+    records = instance.fetch_materializations(TRAINING, limit=100).records
+    return sum(r.asset_materialization.metadata["cpu_seconds"].value for r in records if r.storage_id > after_id)
+
+
 def _run(instance: DagsterInstance, selection=None):
     job = defs.resolve_job_def("release_job")
     result = job.execute_in_process(instance=instance, asset_selection=selection, raise_on_error=False)
@@ -46,10 +52,17 @@ def test_unchanged_data_skips_and_changed_data_reruns_what_is_stale(project_env:
         assert stale_asset_keys(instance, graph) == []
         assert _trainings(instance) == 1
 
+        assert _training_cpu_seconds(instance) > 0  # measured, and on the asset's metadata
+        compute_record = project_env / "reports" / "metrics" / "trained_model.json"
+        recorded, last_event = compute_record.read_text(), instance.fetch_materializations(TRAINING, limit=1).records[0]
+
         # nightly on unchanged data, code and params: skip, and training does not execute
         result = nightly_retraining(build_schedule_context(instance=instance, repository_def=repository))
         assert isinstance(result, SkipReason) and "nothing is stale" in result.skip_message
         assert _trainings(instance) == 1
+        # ... so the skipped tick reports zero training compute: no new record, the DVC compute metric unchanged
+        assert _training_cpu_seconds(instance, after_id=last_event.storage_id) == 0
+        assert compute_record.read_text() == recorded
 
         # one value changes in the source file: the DVC md5 changes and everything downstream is stale
         source = project_env / "train.csv"

@@ -128,6 +128,7 @@ def _open_markdown(page, key: str):
     page.locator("tr", has=page.get_by_text(key, exact=True)).get_by_text("[Show Markdown]").first.click()
     dialog = page.get_by_role("dialog")
     dialog.wait_for()
+    page.wait_for_timeout(500)  # let the dialog's fade-in finish before a screenshot
     return dialog
 
 
@@ -201,11 +202,15 @@ def test_materialize_all_from_the_ui_then_asset_pages_show_plots_and_checks(webs
             # release_candidate: where the release is, its MLflow model version, the gates it passed.
             page.goto(f"{base}/assets/release_candidate")
             page.get_by_text("releases/adult-income/1").first.wait_for()
-            assert page.locator("a[href*='/#/models/adult-income/versions/1']").count() == 1
+            assert page.locator("a[href*='/#/models/adult-income/versions/1']").count() >= 1
             page.screenshot(path=str(SHOTS / "08-release-candidate.png"), full_page=True)
             dialog = _open_markdown(page, "gates")
             expect(dialog.get_by_text("pass").first).to_be_visible()
             expect(dialog.get_by_text("FAIL")).to_have_count(0)
             page.screenshot(path=str(SHOTS / "09-release-gates.png"))
+
+            page.goto(f"{base}/locations/assets.definitions/asset-groups/training")
+            page.get_by_text("model_evaluation").first.wait_for()
+            page.screenshot(path=str(SHOTS / "10-training-group.png"))
         finally:
             browser.close()

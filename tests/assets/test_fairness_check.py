@@ -1,0 +1,43 @@
+"""The fairness check reads the fairness report and params, and says which model, grouping and group failed."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from assets.checks import fairness_gate
+from assets.resources import SettingsResource
+from pipelines.config import load_settings
+from pipelines.fairness import evaluate_models
+from pipelines.io import write_json
+from pipelines.paths import ArtifactPaths
+
+
+def _project(root: Path, keras: np.ndarray) -> SettingsResource:
+    params = {"data": {"source": "none.csv", "label": "y", "positive_label": "1", "sensitive_features": ["sex"]},
+              "fairness": {"bootstrap": 20, "gates": {"max_demographic_parity_difference": 0.1,
+                                                      "min_group_size": 30}}}
+    (root / "params.yaml").write_text(yaml.safe_dump(params))
+    settings = load_settings(root / "params.yaml")
+    sex = pd.DataFrame({"sex": ["F"] * 100 + ["M"] * 100 + ["X"] * 5})
+    y = np.tile([0, 1], 103)[:205]
+    report = evaluate_models(y, {"keras": keras, "int8": keras}, sex, settings.params.fairness, 0.5)
+    write_json(ArtifactPaths(root).fairness_report, report)
+    return SettingsResource(params_path=str(root / "params.yaml"))
+
+
+def test_check_fails_naming_the_groups_and_lists_the_flagged_ones(tmp_path: Path):
+    biased = np.array([0.1] * 100 + [0.9] * 105)
+    result = fairness_gate(settings=_project(tmp_path, biased))
+    assert not result.passed
+    assert "keras sex: demographic parity difference 1.0000 (selection rate M 1.000 vs F 0.000" in result.description
+    assert "sex=X (5)" in result.metadata["flagged groups"].value
+    assert "| max_demographic_parity_difference[int8/sex] |" in result.metadata["gates"].value
+
+
+def test_check_passes_and_still_reports_small_groups(tmp_path: Path):
+    result = fairness_gate(settings=_project(tmp_path, np.full(205, 0.2)))
+    assert result.passed
+    assert result.description.startswith("all gates passed; 1 group(s) under 30 test rows")

@@ -1,0 +1,101 @@
+"""Fairness gates: a biased model or a variant that hurts one group is blocked, with the group and the margin."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pipelines.config import FairnessConfig, FairnessGatesConfig
+from pipelines.errors import PipelineError
+from pipelines.fairness import evaluate_models, fairness_gates, flagged_text, models_table
+from pipelines.gates import require_all
+from pipelines.mitigation import check_groups
+
+RNG = np.random.default_rng(0)
+N = 400
+GROUPS = pd.DataFrame({"sex": np.repeat(["F", "M"], N // 2), "race": np.tile(["a", "b"], N // 2)})
+Y = (RNG.random(N) < 0.4).astype(int)
+FAIR = np.where(Y == 1, 0.8, 0.2)  # perfectly accurate, same rates in every group
+GATES = FairnessGatesConfig(max_demographic_parity_difference=0.1, max_equalized_odds_difference=0.1,
+                            max_group_accuracy_drop=0.02, min_group_size=20)
+
+
+def _report(probas: dict[str, np.ndarray], groups: pd.DataFrame = GROUPS, y: np.ndarray = Y, gates=GATES):
+    return evaluate_models(y, probas, groups, FairnessConfig(bootstrap=50, gates=gates), 0.5)
+
+
+def _by_name(results):
+    return {g.name: g for g in results}
+
+
+def test_an_accurate_model_with_equal_rates_passes_every_gate():
+    results = fairness_gates(_report({"keras": FAIR, "int8": FAIR}), GATES)
+    assert results and all(g.passed for g in results)
+    names = {g.name for g in results}
+    assert {"max_demographic_parity_difference[keras/sex]", "max_equalized_odds_difference[int8/sex:race]",
+            "max_group_accuracy_drop[int8/race]"} <= names
+    require_all(results)
+
+
+def test_a_model_that_predicts_group_membership_is_blocked_naming_the_groups():
+    biased = np.where(GROUPS["sex"] == "M", 0.9, 0.1)  # decisions = membership, whatever the label
+    results = _by_name(fairness_gates(_report({"keras": biased}), GATES))
+    gate = results["max_demographic_parity_difference[keras/sex]"]
+    assert not gate.passed and gate.measured == pytest.approx(1.0) and gate.threshold == 0.1
+    assert "selection rate M 1.000 vs F 0.000" in gate.detail
+    assert "exceeds fairness.gates.max_demographic_parity_difference = 0.1000" in gate.detail
+    assert not results["max_equalized_odds_difference[keras/sex]"].passed
+    assert results["max_demographic_parity_difference[keras/race]"].passed  # race is balanced within each sex
+    with pytest.raises(PipelineError, match=r"gate max_demographic_parity_difference\[keras/sex\] failed: keras sex"):
+        require_all(list(results.values()))
+
+
+def test_a_variant_that_hurts_one_group_is_blocked_and_the_float_model_is_not():
+    variant = FAIR.copy()
+    women = np.flatnonzero(GROUPS["sex"] == "F")[:10]
+    variant[women] = 1 - variant[women]  # 10 of 200 decisions for F flip to wrong: -0.05 for F only
+    report = _report({"keras": FAIR, "int8": variant})
+    results = _by_name(fairness_gates(report, GATES))
+    drop = results["max_group_accuracy_drop[int8/sex]"]
+    assert not drop.passed and drop.measured == pytest.approx(0.05)
+    assert drop.detail.startswith("int8 sex: F accuracy 1.0000 -> 0.9500 vs keras (drop 0.0500, 10 decisions changed)")
+    assert results["max_demographic_parity_difference[keras/sex]"].passed
+    changes = report["models"]["int8"]["quantization"]["sex"]["groups"]
+    assert changes["M"]["change"] == 0.0 and changes["F"]["change"] == pytest.approx(-0.05)
+    assert "| int8 | 0.9750 | sex |" in models_table(report)
+
+
+def test_small_groups_are_flagged_not_gated_and_not_a_crash():
+    groups = GROUPS.copy()
+    groups.loc[:4, "race"] = "c"  # five rows: too few for a stable estimate
+    report = _report({"keras": FAIR}, groups)
+    assert {"grouping": "race", "group": "c", "rows": 5} in report["flagged_groups"]
+    assert all(g.passed for g in fairness_gates(report, GATES))
+    assert "race=c (5)" in flagged_text(report) and "not gated" in flagged_text(report)
+
+
+def test_a_grouping_with_fewer_than_two_large_groups_fails_as_unmeasurable():
+    gates = GATES.model_copy(update={"min_group_size": 150})  # every sex:race group has 100 rows
+    results = _by_name(fairness_gates(_report({"keras": FAIR}, gates=gates), gates))
+    gate = results["max_demographic_parity_difference[keras/sex:race]"]
+    assert not gate.passed
+    assert "only 0 group(s) have at least fairness.gates.min_group_size = 150 test rows" in gate.detail
+    assert results["max_demographic_parity_difference[keras/sex]"].passed
+
+
+def test_per_grouping_limits_gate_only_the_named_groupings():
+    biased = np.where(GROUPS["sex"] == "M", 0.9, 0.1)
+    gates = GATES.model_copy(update={"max_demographic_parity_difference": {"race": 0.1},
+                                     "max_equalized_odds_difference": None})
+    names = {g.name for g in fairness_gates(_report({"keras": biased}), gates)}
+    assert names == {"max_demographic_parity_difference[keras/race]"}
+    bad = GATES.model_copy(update={"max_demographic_parity_difference": {"gender": 0.1}})
+    with pytest.raises(PipelineError, match="max_demographic_parity_difference: 'gender' is not a grouping"):
+        fairness_gates(_report({"keras": FAIR}), bad)
+
+
+def test_a_sensitive_feature_with_one_value_is_a_clear_error():
+    frame = pd.DataFrame({"sex": ["F"] * 5, "race": list("ababa")})
+    with pytest.raises(PipelineError, match="data.sensitive_features: column 'sex' has a single value \\('F'\\) "
+                                            "in the test split; groups cannot be compared"):
+        check_groups(frame, ["race", "sex"], "test")
