@@ -62,10 +62,22 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+EXAMPLES = """Examples:
+  mobile-mlops run                              the whole pipeline on params.yaml, progress and a summary
+  mobile-mlops run --set train.epochs=5         the same with one params key overridden
+  mobile-mlops stage trained_model              one step, as its DVC stage runs it
+  mobile-mlops verify releases/adult-income/1   check a release's signature and hashes
+
+Errors print one line and exit 1; add --debug for the traceback. `mobile-mlops COMMAND --help` for more.
+The Dagster UI: `make ui`; MLflow: `make mlflow-ui`; DVC: `dvc repro`, `dvc exp run -S train.epochs=5`."""
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="mobile-mlops",
         description="Versioned tabular data to a gated, audited TFLite + Core ML release candidate.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=EXAMPLES,
     )
     parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")

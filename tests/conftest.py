@@ -34,7 +34,8 @@ def write_small_project(folder: Path, data_dir: str = ".") -> Path:
     params["gates"] = {"min_accuracy": 0.6, "min_agreement": 0.9}
     # 600 test rows: two sweep points, fewer resamples, and fairness gates that check the wiring, not the model
     params["fairness"] |= {"sweep": [0], "bootstrap": 50}
-    params["fairness"]["gates"] = {"max_demographic_parity_difference": 0.5, "max_equalized_odds_difference": 0.8,
+    params["fairness"]["gates"] = {"max_demographic_parity_difference": {"sex": 0.5},  # sex:race groups of ~20 rows
+                                   "max_equalized_odds_difference": {"sex": 0.8},  # swing from TPR 0 to 1 by chance
                                    "max_group_accuracy_drop": 0.1, "min_group_size": 20}
     (folder / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     return folder / "params.yaml"

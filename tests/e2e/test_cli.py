@@ -1,6 +1,7 @@
 """The CLI as users call it: help, bad input as one line with exit 1, verify."""
 from __future__ import annotations
 
+import argparse
 import shutil
 import subprocess
 import sys
@@ -23,6 +24,35 @@ def test_help_lists_every_command(tmp_path: Path):
         assert command in done.stdout
         sub = run_cli(command, "--help", cwd=tmp_path)
         assert sub.returncode == 0 and "usage: mobile-mlops " + command in sub.stdout
+
+
+def _commands(parser: argparse.ArgumentParser, prefix: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...], argparse.ArgumentParser]]:
+    """Every command and sub-command of the parser, with its own parser."""
+    found = []
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                found.append(((*prefix, name), sub))
+                found += _commands(sub, (*prefix, name))
+    return found
+
+
+def test_every_command_and_sub_command_has_help(capsys):
+    from assets.cli import build_parser
+
+    commands = _commands(build_parser())
+    names = {" ".join(path) for path, _ in commands}
+    assert {"run", "stage", "expectations", "verify", "release propose", "promote", "lineage check"} <= names
+    top = build_parser().format_help()
+    for path, sub in commands:
+        with pytest.raises(SystemExit) as exit_info:
+            build_parser().parse_args([*path, "--help"])
+        out = capsys.readouterr().out
+        assert exit_info.value.code == 0 and out.startswith(f"usage: mobile-mlops {' '.join(path)}"), path
+        assert sub.description and sub.description.split()[0] in out, f"{path}: no description in its help"
+        if len(path) == 1:
+            assert path[0] in top
+    assert "Examples:" in top  # the top-level help shows how to start
 
 
 def _edit(project: Path, section: str, key: str, value) -> None:

@@ -31,6 +31,7 @@ def _add_pii(project: Path) -> None:
     params["convert"] |= {"tflite_variants": ["float32", "int8"], "coreml_variants": ["float16"]}
     params["benchmark"] = {"warmup": 0, "runs": 10, "keras_runs": 10, "batch_size": 16, "batch_repeats": 1}
     params["governance"] |= {"importance_rows": 200, "importance_repeats": 1}
+    params["fairness"]["gates"] |= {"max_demographic_parity_difference": None, "max_equalized_odds_difference": None}
     (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
 
 
