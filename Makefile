@@ -33,8 +33,9 @@ test-slow: venv $(DVC_STAMP)
 ui: venv $(DAGSTER_HOME)/dagster.yaml
 	$(VENV)/bin/dagster dev -w workspace.yaml
 
+# One worker: up in ~10 s instead of ~40 s with the default four on a laptop. Port 5000 = params mlflow.ui_url.
 mlflow-ui: venv
-	$(VENV)/bin/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlflow.db --port 5000
+	$(VENV)/bin/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlflow.db --port 5000 --workers 1
 
 # DVC lives in its own environment: its hydra/omegaconf pin antlr4 4.9, Dagster needs 4.13.
 $(DVC_STAMP): requirements-dvc.lock
