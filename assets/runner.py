@@ -63,7 +63,7 @@ def _failure_message(result) -> str:
 def _summary(records: dict[str, dict]) -> Table:
     table = Table(title="mobile-mlops run", show_header=True)
     table.add_column("what")
-    table.add_column("value")
+    table.add_column("value", overflow="fold")  # paths and links wrap, never cut off
     raw = records.get("raw_dataset", {})
     table.add_row("data version (raw md5)", str(records.get("_data_version", "")))
     table.add_row("rows", str(raw.get("rows", "")))
