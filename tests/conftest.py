@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import gzip
-import shutil
 from pathlib import Path
 
 import pytest
@@ -50,9 +49,18 @@ def small_project(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def repo_copy(tmp_path: Path) -> Path:
-    """The committed-looking project files (no outputs, no venvs) copied with their mtimes."""
-    ignore = shutil.ignore_patterns(".venv*", ".git", ".dagster", "mlflow.db", "mlartifacts", "models", "build",
-                                    "releases", "raw", "prepared", "cache", "tmp", "__pycache__", "*.egg-info", "test-artifacts")
-    target = tmp_path / "repo"
-    shutil.copytree(REPO, target, ignore=ignore, copy_function=shutil.copy2)
-    return target
+    """The project's files (no outputs, no venvs) in a git repo of their own whose bin/stage reuses .venv."""
+    from benchmarks.projects import repo_copy as copy
+
+    return copy(tmp_path / "repo", quick=False)
+
+
+@pytest.fixture
+def dvc_bin() -> str:
+    """The dvc command (DVC lives in its own environment), or skip."""
+    from benchmarks.run import find_dvc
+
+    found = find_dvc()
+    if not found:
+        pytest.skip("dvc is not installed (make test-slow installs it into .venv-dvc)")
+    return found

@@ -19,7 +19,12 @@ from pipelines.plots import psi_chart
 from pipelines.steps import StepResult, records_metrics
 
 PROFILE_FILE = "reference_profile.json"
-REFERENCE_MODEL = "model_float32.tflite"
+REFERENCE_MODELS = ("model_float32.tflite", "model_float16.tflite", "model_dynamic_int8.tflite", "model_int8.tflite")
+
+
+def reference_model(release: Path) -> Path | None:
+    """The most precise TFLite model a release carries (it ships the selected variant, not all of them)."""
+    return next((release / name for name in REFERENCE_MODELS if (release / name).is_file()), None)
 PRODUCTION_FILE = "deploy/production.yaml"
 
 
@@ -67,11 +72,11 @@ def reference_predictions(content: bytes, spec: FeatureSpec, frame: pd.DataFrame
     return predict_tflite(content, encode_features(sample, spec))
 
 
-def release_profile(settings: Settings, float_model: bytes, spec: FeatureSpec) -> dict[str, Any]:
+def release_profile(settings: Settings, model: bytes, spec: FeatureSpec) -> dict[str, Any]:
     """The profile a release carries so later runs can test drift against it (no rows kept)."""
     paths = ArtifactPaths(settings.root)
     frame = pd.read_parquet(paths.validated_dataset)
-    proba = reference_predictions(float_model, spec, frame, settings.params.drift.sample_rows)
+    proba = reference_predictions(model, spec, frame, settings.params.drift.sample_rows)
     return read_json(paths.data_profile) | {"predictions": np.quantile(proba, np.linspace(0, 1, 1000)).tolist()}
 
 
@@ -87,10 +92,11 @@ def data_drift(settings: Settings, raise_on_drift: bool = True) -> StepResult:
     if reference is not None:
         profile = read_json(reference / PROFILE_FILE)
         report |= compare(profile, frame, config)
-        if "predictions" in profile and (reference / REFERENCE_MODEL).is_file():
+        model = reference_model(reference)
+        if "predictions" in profile and model is not None:
             spec = FeatureSpec.model_validate(read_json(reference / "feature_spec.json")["spec"])
-            proba = reference_predictions((reference / REFERENCE_MODEL).read_bytes(), spec, frame, config.sample_rows)
-            report["predictions"] = prediction_drift(profile["predictions"], proba, config)
+            proba = reference_predictions(model.read_bytes(), spec, frame, config.sample_rows)
+            report["predictions"] = prediction_drift(profile["predictions"], proba, config) | {"model": model.name}
             if report["predictions"]["drifted"]:
                 report["drifted"].append("(reference model predictions)")
                 report["drift"] = True

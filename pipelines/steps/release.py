@@ -16,7 +16,7 @@ from pipelines.release import build_manifest, publish
 from pipelines.signing import project_key, sign_folder, trusted_keys
 from pipelines.steps import StepResult, records_metrics
 from pipelines.steps.data import source_files
-from pipelines.steps.drift import PROFILE_FILE, release_profile
+from pipelines.steps.drift import PROFILE_FILE, reference_model, release_profile
 from pipelines.steps.mobile import COREML_PACKAGE, coreml_package
 from pipelines.steps.model import MLFLOW_FILE, SPEC_FILE
 from pipelines.tracking import log_files, log_to_run, model_version_url, run_url
@@ -64,7 +64,7 @@ def release_candidate(settings: Settings) -> StepResult:
         shutil.copytree(paths.coreml_model / coreml_package(footprint["platforms"]["ios"]["selected"]), staged / COREML_PACKAGE)
         shutil.copy2(paths.trained_model / SPEC_FILE, staged / SPEC_FILE)
         write_json(staged / PROFILE_FILE, release_profile(  # what the next run's drift check compares against
-            settings, (paths.tflite_model / "model_float32.tflite").read_bytes(),
+            settings, reference_model(staged).read_bytes(),  # the model a later drift check will run
             FeatureSpec.model_validate(read_json(paths.trained_model / SPEC_FILE)["spec"])))
         for report in (paths.evaluation_report, paths.tflite_report, paths.coreml_report,
                        paths.footprint_report, paths.offload_report, paths.drift_report,

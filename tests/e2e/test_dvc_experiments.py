@@ -12,15 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
-
-
-def _dvc() -> str:
-    found = shutil.which("dvc") or (str(REPO / ".venv-dvc/bin/dvc") if (REPO / ".venv-dvc/bin/dvc").exists() else None)
-    if not found:
-        pytest.skip("dvc is not installed (make test-slow installs it into .venv-dvc)")
-    return found
 
 
 def _use_small_data(project: Path, small_project: Path) -> None:
@@ -52,15 +44,12 @@ def _leaves(node, prefix: str = "") -> dict:
 
 
 def test_experiment_with_more_epochs_is_compared_in_exp_show_metrics_diff_and_plots(small_project: Path,
-                                                                                     repo_copy: Path):
-    dvc = _dvc()
-    (repo_copy / ".venv" / "bin").mkdir(parents=True)  # bin/stage runs the project's installed environment
-    (repo_copy / ".venv" / "bin" / "mobile-mlops").symlink_to(REPO / ".venv" / "bin" / "mobile-mlops")
-    (repo_copy / ".venv" / ".installed").touch()
+                                                                                     repo_copy: Path, dvc_bin: str):
+    dvc = dvc_bin
     _use_small_data(repo_copy, small_project)
     env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
     git = ["git", "-c", "user.name=t", "-c", "user.email=t@t"]
-    for command in (["git", "init", "-q"], ["git", "add", "-A"], [*git, "commit", "-qm", "small data"]):
+    for command in (["git", "add", "-A"], [*git, "commit", "-qm", "small data"]):
         _run(command, repo_copy, env)
 
     _run([dvc, "repro"], repo_copy, env)
