@@ -19,7 +19,7 @@ from benchmarks.report import render
 
 DATA_STEPS = ["raw_dataset", "validated_dataset", "dataset_splits"]
 SCALE_STEPS = ["raw_dataset", "validated_dataset", "dataset_splits", "trained_model", "model_evaluation", "tflite_model"]
-FULL = {"reps": 2, "sizes": [10_000, 100_000, 1_000_000]}
+FULL = {"reps": 1, "sizes": [10_000, 100_000, 1_000_000]}
 QUICK = {"reps": 1, "sizes": [500, 2_000]}
 
 
