@@ -8,6 +8,10 @@ def _table(header: list[str], rows: list[list]) -> str:
     return "\n".join(lines)
 
 
+def _us(ms) -> str:
+    return f"{ms * 1000:.1f}" if isinstance(ms, (int, float)) else "-"
+
+
 def _variants(variants: dict) -> str:
     tflite = variants.get("tflite", {}).get("variants", {})
     rows = []
@@ -15,12 +19,12 @@ def _variants(variants: dict) -> str:
         latency = v.get("latency", {})
         rows.append([f"TFLite {name}", v.get("size_bytes"), f"{v.get('accuracy', float('nan')):.4f}",
                      f"{v.get('agreement_with_keras', v.get('agreement', float('nan'))):.4f}",
-                     latency.get("p50_ms", "-"), latency.get("p95_ms", "-")])
+                     _us(latency.get("p50_ms")), _us(latency.get("p95_ms"))])
     coreml = variants.get("coreml", {})
     for name, v in (coreml.get("variants") or {"float16": coreml}).items():
         if isinstance(v, dict) and "size_bytes" in v:
             rows.append([f"Core ML {name}", v["size_bytes"], "macOS only", "macOS only", "-", "-"])
-    return _table(["variant", "bytes", "accuracy", "agreement", "p50 ms", "p95 ms"], rows) if rows else "(no variant reports)"
+    return _table(["variant", "bytes", "accuracy", "agreement", "p50 µs", "p95 µs"], rows) if rows else "(no variant reports)"
 
 
 def render(result: dict) -> str:
