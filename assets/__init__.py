@@ -1,1 +1,1 @@
-"""Dagster glue: thin assets over pipelines.steps, checks, resources and the one Definitions."""
+"""Dagster glue: thin assets over pipelines.core.step, checks, resources and the one Definitions."""

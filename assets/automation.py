@@ -2,8 +2,6 @@
 data, code and params cost nothing (no training step executes)."""
 from __future__ import annotations
 
-import os
-
 from dagster import (
     AssetKey,
     AssetObservation,
@@ -20,25 +18,17 @@ from dagster._core.asset_graph_view.asset_graph_view import AssetGraphView, Temp
 from dagster._core.definitions.data_version import DATA_VERSION_TAG, CachingStaleStatusResolver, StaleStatus
 from dagster._time import get_current_datetime
 
-from assets.resources import PARAMS_ENV
-from pipelines.config import AutomationConfig, load_settings
-from pipelines.errors import PipelineError
-from pipelines.steps.data import source_files
+from assets.resources import SettingsResource
+from pipelines.catalog import SOURCE as SOURCE_NAME
+from pipelines.core.config import Settings
+from pipelines.data.load import source_files
 
-SOURCE = AssetKey("source_data")
+SOURCE = AssetKey(SOURCE_NAME)
 JOB = "release_job"
 
 
-def _automation_config() -> AutomationConfig:
-    try:
-        return load_settings(os.environ.get(PARAMS_ENV, "params.yaml")).params.automation
-    except PipelineError:
-        return AutomationConfig()
-
-
-def observe_source(instance) -> str:
+def observe_source(instance, settings: Settings) -> str:
     """Record the source data's DVC md5 as a new observation of `source_data`; return it."""
-    settings = load_settings(os.environ.get(PARAMS_ENV, "params.yaml"))
     version = "+".join(source_files(settings).values()) or "missing"
     instance.report_runless_asset_event(AssetObservation(asset_key=SOURCE, tags={DATA_VERSION_TAG: version}))
     return version
@@ -70,22 +60,24 @@ def _request(context, reason: str, run_key: str | None = None) -> RunRequest | S
                       tags={"mobile-mlops/trigger": reason, "mobile-mlops/stale": ",".join(k.to_user_string() for k in stale)})
 
 
-_CONFIG = _automation_config()
+def automation(settings: Settings) -> tuple:
+    """The nightly schedule and the data-version sensor, timed by params `automation`."""
+    config = settings.params.automation
 
+    @schedule(job_name=JOB, cron_schedule=config.cron, execution_timezone=config.timezone,
+              description="Nightly retraining: observes the data's DVC version and runs only stale assets.")
+    def nightly_retraining(context: ScheduleEvaluationContext, settings: SettingsResource):
+        version = observe_source(context.instance, settings.load())
+        return _request(context, f"nightly, data version {version}")
 
-@schedule(job_name=JOB, cron_schedule=_CONFIG.cron, execution_timezone=_CONFIG.timezone,
-          description="Nightly retraining: observes the data's DVC version and runs only stale assets.")
-def nightly_retraining(context: ScheduleEvaluationContext):
-    version = observe_source(context.instance)
-    return _request(context, f"nightly, data version {version}")
+    @sensor(job_name=JOB, minimum_interval_seconds=config.sensor_interval_seconds,
+            default_status=DefaultSensorStatus.STOPPED,
+            description="Starts a run when the DVC md5 of the source data changes.")
+    def data_version_sensor(context: SensorEvaluationContext, settings: SettingsResource):
+        version = observe_source(context.instance, settings.load())
+        if version == context.cursor:
+            return SkipReason(f"data version {version} unchanged")
+        context.update_cursor(version)
+        return _request(context, f"data version {version}", run_key=f"data-{version}")
 
-
-@sensor(job_name=JOB, minimum_interval_seconds=_CONFIG.sensor_interval_seconds,
-        default_status=DefaultSensorStatus.STOPPED,
-        description="Starts a run when the DVC md5 of the source data changes.")
-def data_version_sensor(context: SensorEvaluationContext):
-    version = observe_source(context.instance)
-    if version == context.cursor:
-        return SkipReason(f"data version {version} unchanged")
-    context.update_cursor(version)
-    return _request(context, f"data version {version}", run_key=f"data-{version}")
+    return nightly_retraining, data_version_sensor

@@ -1,69 +1,72 @@
-"""Blocking gates: a failed check stops every asset downstream of it."""
+"""Blocking gates: a failed check stops every asset downstream of it. Thresholds come from params `gates`."""
 from __future__ import annotations
 
-from dagster import AssetCheckResult, MetadataValue, asset_check
+from dagster import AssetCheckResult, AssetCheckSeverity, MetadataValue, asset_check
 
-from assets.checks_data import drift_check
-from assets.data import data_drift
-from assets.governance import fairness_report
-from assets.mobile import footprint_report, tflite_model
 from assets.resources import SettingsResource
-from assets.training import model_evaluation
-from pipelines.gates import GateResult, footprint_gates, model_gates, variant_gates
-from pipelines.io import read_json
-from pipelines.paths import ArtifactPaths
+from pipelines.core.config import Settings
+from pipelines.core.gates import GateResult, footprint_gates, gates_table, model_gates, variant_gates
+from pipelines.core.io import read_json
+from pipelines.core.paths import ArtifactPaths
+from pipelines.core.plots import data_uri_markdown
 
 
-def _result(gates: list[GateResult]) -> AssetCheckResult:
+def _result(gates: list[GateResult], **extra) -> AssetCheckResult:
     failed = [g for g in gates if not g.passed]
-    table = "| gate | measured | threshold | verdict |\n|---|---|---|---|\n" + "\n".join(
-        f"| {g.name} | {g.measured:.4f} | {g.threshold:.4f} | {'pass' if g.passed else 'FAIL'} |" for g in gates
-    )
     return AssetCheckResult(
         passed=not failed,
         description="; ".join(g.detail for g in failed) or "all gates passed",
-        metadata={"gates": MetadataValue.md(table), "failed": MetadataValue.int(len(failed))},
+        metadata={"gates": MetadataValue.md(gates_table(gates)), "failed": MetadataValue.int(len(failed))},
+        **extra,
     )
 
 
-@asset_check(asset=model_evaluation, blocking=True)
+@asset_check(asset="model_evaluation", blocking=True)
 def accuracy_gate(settings: SettingsResource) -> AssetCheckResult:
-    """The Keras model's test accuracy meets gates.min_accuracy."""
+    """The Keras model's test accuracy meets gates.keras.min_accuracy."""
     loaded = settings.load()
-    report = read_json(ArtifactPaths(loaded.root).evaluation_report)
-    return _result(model_gates(report, loaded.params.gates))
+    return _result(model_gates(read_json(ArtifactPaths(loaded.root).evaluation_report), loaded.params.gates.keras))
 
 
-@asset_check(asset=tflite_model, blocking=True)
+@asset_check(asset="tflite_model", blocking=True)
 def agreement_gate(settings: SettingsResource) -> AssetCheckResult:
-    """Every TFLite variant agrees with the Keras model on at least gates.min_agreement of test rows."""
+    """Every TFLite variant agrees with the Keras model on at least gates.conversion.min_agreement_with_keras."""
     loaded = settings.load()
-    report = read_json(ArtifactPaths(loaded.root).tflite_report)
-    return _result(variant_gates(report, loaded.params.gates))
+    return _result(variant_gates(read_json(ArtifactPaths(loaded.root).tflite_report), loaded.params.gates.conversion))
 
 
-@asset_check(asset=data_drift, blocking=True)
+@asset_check(asset="data_drift", blocking=True)
 def drift_gate(settings: SettingsResource) -> AssetCheckResult:
     """Today's data has not drifted from the reference release (blocks only when drift.blocking)."""
-    return drift_check(settings.load())
+    from pipelines.data.steps import drift_message, drift_table
+
+    paths = ArtifactPaths(settings.load().root)
+    report = read_json(paths.drift_report)
+    severity = AssetCheckSeverity.ERROR if report["blocking"] else AssetCheckSeverity.WARN
+    description = drift_message(report) if report["drift"] else (
+        f"no drift against {report['reference']}" if report["reference"] else report["reason"])
+    metadata = {"drift": MetadataValue.md(drift_table(report)), "reference": MetadataValue.text(report["reason"])}
+    if paths.drift_plot.is_file():
+        metadata["psi_chart"] = MetadataValue.md(data_uri_markdown(paths.drift_plot, "PSI per feature"))
+    return AssetCheckResult(passed=not report["drift"], severity=severity, description=description, metadata=metadata)
 
 
-@asset_check(asset=footprint_report, blocking=True)
+@asset_check(asset="footprint_report", blocking=True)
 def footprint_gate(settings: SettingsResource) -> AssetCheckResult:
-    """Each platform has a released variant: the smallest passing accuracy, fairness and footprint budgets."""
+    """Each platform has a released variant: the smallest passing gates.on_device."""
     loaded = settings.load()
     report = read_json(ArtifactPaths(loaded.root).footprint_report)
-    return _result(footprint_gates(report, loaded.params.footprint))
+    return _result(footprint_gates(report, loaded.params.gates.on_device))
 
 
-@asset_check(asset=fairness_report, blocking=True)
+@asset_check(asset="fairness_report", blocking=True)
 def fairness_gate(settings: SettingsResource) -> AssetCheckResult:
-    """Keras and every TFLite variant meet the parity, equalized-odds and per-group accuracy-drop limits."""
-    from pipelines.fairness import fairness_gates, flagged_text
+    """Keras and every TFLite variant meet gates.fairness: parity, equalized odds, per-group accuracy drop."""
+    from pipelines.governance.fairness import fairness_gates, flagged_text
 
     loaded = settings.load()
     report = read_json(ArtifactPaths(loaded.root).fairness_report)
-    result = _result(fairness_gates(report, loaded.params.fairness.gates))
+    result = _result(fairness_gates(report, loaded.params.gates.fairness))
     flagged = flagged_text(report)
     return AssetCheckResult(passed=result.passed, description=f"{result.description}; {flagged}",
                             metadata={**result.metadata, "flagged groups": MetadataValue.text(flagged)})
@@ -71,16 +74,35 @@ def fairness_gate(settings: SettingsResource) -> AssetCheckResult:
 
 @asset_check(asset="finops_report", blocking=True)
 def budget_gate(settings: SettingsResource) -> AssetCheckResult:
-    """The release fits the FinOps budgets (monthly $, MB per device, model bytes); blocks when finops.budgets.blocking."""
-    from dagster import AssetCheckSeverity
-
-    from pipelines.finops import budget_gates
+    """The release fits gates.budgets (monthly $, MB per device, model bytes); blocks when gates.budgets.blocking."""
+    from pipelines.finops.cost import budget_gates
 
     loaded = settings.load()
-    report = read_json(ArtifactPaths(loaded.root).cost_report)
-    result = _result(budget_gates(report["release"], loaded.params.finops))
-    blocking = loaded.params.finops.budgets.blocking
-    return AssetCheckResult(passed=result.passed, severity=AssetCheckSeverity.ERROR if blocking else AssetCheckSeverity.WARN,
-                            description=result.description + ("" if blocking or result.passed else
-                                                              " (warning: finops.budgets.blocking is false)"),
-                            metadata=result.metadata)
+    budgets = loaded.params.gates.budgets
+    gates = budget_gates(read_json(ArtifactPaths(loaded.root).cost_report)["release"], budgets)
+    result = _result(gates, severity=AssetCheckSeverity.ERROR if budgets.blocking else AssetCheckSeverity.WARN)
+    if budgets.blocking or result.passed:
+        return result
+    return AssetCheckResult(passed=False, severity=AssetCheckSeverity.WARN, metadata=result.metadata,
+                            description=result.description + " (warning: gates.budgets.blocking is false)")
+
+
+GATES = [accuracy_gate, agreement_gate, drift_gate, footprint_gate, fairness_gate, budget_gate]
+
+
+def expectations_check(settings: Settings) -> AssetCheckResult:
+    """Pass/fail of the expectation suite, with every failed expectation and example values."""
+    from pipelines.data.expectations import describe_failure
+    from pipelines.data.steps import expectations_table
+
+    report = read_json(ArtifactPaths(settings.root).validation_report)
+    outcome = report["expectations"]
+    failed = outcome["failed"]
+    return AssetCheckResult(
+        check_name="expectations",
+        passed=bool(report["success"]),
+        severity=AssetCheckSeverity.ERROR,
+        description=describe_failure(outcome) if failed else f"all {outcome['evaluated']} expectations passed",
+        metadata={"expectations": MetadataValue.md(expectations_table(outcome)),
+                  "failed": MetadataValue.int(len(failed)), "evaluated": MetadataValue.int(outcome["evaluated"])},
+    )

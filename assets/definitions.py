@@ -1,62 +1,37 @@
-"""The one Definitions object: what `dagster dev`, `mobile-mlops run` and the tests load."""
+"""The one Definitions: what `dagster dev` (workspace.yaml), `mobile-mlops run` and the tests load.
+
+`build_definitions(settings)` makes it for any params file and overrides (`--params`, `--set`), so code
+versions see them; `defs` is it for $MOBILE_MLOPS_PARAMS, else the project's params.yaml.
+"""
 from __future__ import annotations
 
-from dagster import AssetSpec, Definitions, define_asset_job, map_asset_specs, multiprocess_executor
+import os
+from pathlib import Path
 
-from assets import automation, checks, data, finops, governance, mobile, release, training
-from assets.resources import SettingsResource, project_tags
+from dagster import Definitions, define_asset_job, multiprocess_executor
 
-ALL_ASSETS = [
-    data.source_data,
-    data.raw_dataset,
-    data.validated_dataset,
-    data.data_drift,
-    data.dataset_splits,
-    training.trained_model,
-    training.model_evaluation,
-    mobile.tflite_model,
-    mobile.coreml_model,
-    mobile.footprint_report,
-    mobile.offload_policy,
-    governance.fairness_tradeoff,
-    governance.fairness_report,
-    governance.feature_importance,
-    governance.model_card,
-    finops.finops_report,
-    release.release_candidate,
-]
-# Badges on the asset graph (what each asset is made with); every asset also carries params `project` tags.
-KINDS = {
-    "source_data": {"dvc"}, "raw_dataset": {"pandas", "parquet"}, "validated_dataset": {"greatexpectations", "parquet"},
-    "data_drift": {"scipy", "matplotlib"}, "dataset_splits": {"parquet"}, "trained_model": {"keras", "mlflow"},
-    "model_evaluation": {"scikitlearn", "matplotlib"}, "tflite_model": {"tflite"}, "coreml_model": {"coreml"},
-    "footprint_report": {"matplotlib"}, "offload_policy": {"tflite"}, "fairness_tradeoff": {"fairlearn", "matplotlib"},
-    "fairness_report": {"fairlearn"}, "feature_importance": {"tflite"}, "model_card": {"markdown"},
-    "finops_report": {"kubernetes"},
-    "release_candidate": {"json"},
-}
+from assets.automation import JOB, automation
+from assets.checks import GATES
+from assets.resources import SettingsResource
+from assets.stages import pipeline_assets
+from pipelines.catalog import STAGES
+from pipelines.core.config import Settings, load_settings
 
-
-def _labelled(spec: AssetSpec) -> AssetSpec:
-    return spec.merge_attributes(tags=project_tags(), kinds=KINDS.get(spec.key.to_user_string(), set()))
-
-
-ALL_ASSETS = list(map_asset_specs(_labelled, ALL_ASSETS))
-ALL_CHECKS = [checks.accuracy_gate, checks.agreement_gate, checks.drift_gate, checks.footprint_gate, checks.fairness_gate,
-              checks.budget_gate]
-
-release_job = define_asset_job("release_job", selection=ALL_ASSETS[1:], description="Data to release candidate.")
+PARAMS_ENV = "MOBILE_MLOPS_PARAMS"
+PROJECT = Path(__file__).resolve().parents[1]
 
 # Runs launched from the UI or by schedules run each step in its own process. Forked from a server that
 # has already imported this module, a step starts in well under a second instead of ~5 s (20 steps a run).
-executor = multiprocess_executor.configured({"start_method": {"forkserver": {}}})
+EXECUTOR = multiprocess_executor.configured({"start_method": {"forkserver": {}}})
 
-defs = Definitions(
-    assets=ALL_ASSETS,
-    asset_checks=ALL_CHECKS,
-    jobs=[release_job],
-    schedules=[automation.nightly_retraining],
-    sensors=[automation.data_version_sensor],
-    resources={"settings": SettingsResource()},
-    executor=executor,
-)
+
+def build_definitions(settings: Settings, **extra) -> Definitions:
+    """Assets from the stage catalog, the gates, the release job, schedule and sensor, bound to these settings."""
+    nightly, sensor = automation(settings)
+    job = define_asset_job(JOB, selection=list(STAGES), description="Data to release candidate.")
+    return Definitions(assets=pipeline_assets(settings), asset_checks=GATES, jobs=[job], schedules=[nightly],
+                       sensors=[sensor], resources={"settings": SettingsResource.of(settings)}, executor=EXECUTOR,
+                       **extra)
+
+
+defs = build_definitions(load_settings(os.environ.get(PARAMS_ENV) or PROJECT / "params.yaml"))

@@ -49,9 +49,9 @@ def _quick_params(project: Path) -> None:
 
 def scale_project(target: Path, rows: int, seed: int = 0) -> Path:
     """A folder with `rows` synthetic rows made from the real Adult data, and params to train 1 epoch."""
-    from pipelines.config import load_settings
-    from pipelines.data import load_dataset
-    from pipelines.synth import synthesize
+    from pipelines.core.config import load_settings
+    from pipelines.data.load import load_dataset
+    from pipelines.data.synth import synthesize
 
     settings = load_settings(REPO / "params.yaml")
     data = settings.params.data

@@ -21,8 +21,8 @@ def _usage() -> dict:
 
 def plain(params: Path, steps: list[str]) -> dict:
     """The pipelines/ step functions called directly, no orchestrator."""
-    from pipelines.config import load_settings
-    from pipelines.steps import registry
+    from pipelines.core.config import load_settings
+    from pipelines.core.step import registry
 
     settings, funcs, timings = load_settings(params), registry(), {}
     for name in steps or list(funcs):
@@ -33,8 +33,9 @@ def plain(params: Path, steps: list[str]) -> dict:
 
 
 def _job_run(instance, params: Path, steps: list[str]):
-    from assets.definitions import defs
     from dagster import AssetKey
+
+    from assets.definitions import defs
 
     os.environ["MOBILE_MLOPS_PARAMS"] = str(params)
     selection = [AssetKey(s) for s in steps] if steps else None

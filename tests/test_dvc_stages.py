@@ -8,9 +8,9 @@ from pathlib import Path
 import yaml
 
 from assets.definitions import defs
-from assets.lineage import graph_problems
-from pipelines import paths
-from pipelines.steps import registry
+from cli.checks import graph_problems
+from pipelines.core import paths
+from pipelines.core.step import registry
 
 REPO = Path(__file__).resolve().parents[1]
 STAGES = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]

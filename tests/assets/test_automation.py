@@ -25,7 +25,7 @@ def _trainings(instance: DagsterInstance) -> int:
 
 
 def _training_cpu_seconds(instance: DagsterInstance, after_id: int = 0) -> float:
-    """CPU seconds the trained_model materializations after an event id recorded (pipelines.compute)."""
+    """CPU seconds the trained_model materializations after an event id recorded (pipelines.core.compute)."""
     records = instance.fetch_materializations(TRAINING, limit=100).records
     return sum(r.asset_materialization.metadata["cpu_seconds"].value for r in records if r.storage_id > after_id)
 

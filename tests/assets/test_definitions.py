@@ -53,8 +53,8 @@ def test_every_materializable_asset_has_description_group_and_code_version():
 
 
 def test_every_asset_has_an_owner_from_params():
-    from assets.lineage import asset_problems
-    from pipelines.config import load_settings
+    from cli.checks import asset_problems
+    from pipelines.core.config import load_settings
 
     graph = defs.resolve_asset_graph()
     assert asset_problems(graph) == []  # the same rule `mobile-mlops lineage check` enforces in CI

@@ -9,10 +9,10 @@ import yaml
 
 from assets.checks import fairness_gate
 from assets.resources import SettingsResource
-from pipelines.config import load_settings
-from pipelines.fairness import evaluate_models
-from pipelines.io import write_json
-from pipelines.paths import ArtifactPaths
+from pipelines.core.config import load_settings
+from pipelines.core.io import write_json
+from pipelines.core.paths import ArtifactPaths
+from pipelines.governance.fairness import evaluate_models
 
 
 def _project(root: Path, keras: np.ndarray) -> SettingsResource:

@@ -11,7 +11,7 @@ from dagster import AssetCheckSeverity, AssetKey
 from assets.checks import budget_gate
 from assets.definitions import defs
 from assets.resources import SettingsResource
-from pipelines.config import load_settings
+from pipelines.core.config import load_settings
 
 REPO = Path(__file__).resolve().parents[2]
 

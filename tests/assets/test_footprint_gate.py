@@ -5,16 +5,16 @@ import json
 from pathlib import Path
 
 import yaml
+from assets.mobile import footprint_report
+from assets.release import release_candidate
 from dagster import DagsterEventType, DagsterInstance, materialize
 
 from assets.checks import footprint_gate
-from assets.mobile import footprint_report
-from assets.release import release_candidate
 from assets.resources import SettingsResource
-from assets.runner import _failure_message
-from pipelines.config import load_settings
-from pipelines.paths import ArtifactPaths
-from pipelines.tracking import tracking_uri
+from cli.runner import _failure_message
+from pipelines.core.config import load_settings
+from pipelines.core.paths import ArtifactPaths
+from pipelines.training.tracking import tracking_uri
 
 GROUPS = {"sex": {"demographic_parity_difference": 0.1, "accuracy_gap": 0.05}}
 LATENCY = {"p50_ms": 0.01, "p95_ms": 0.02, "mean_ms": 0.012, "batch_rows_per_s": 1e6}

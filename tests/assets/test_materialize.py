@@ -9,8 +9,8 @@ from dagster import DagsterInstance, materialize
 
 from assets.definitions import ALL_ASSETS, ALL_CHECKS
 from assets.resources import SettingsResource
-from assets.runner import _failure_message
-from pipelines.release import verify_release
+from cli.runner import _failure_message
+from pipelines.release.folder import verify_release
 
 
 def _materialize(project: Path):
@@ -42,7 +42,7 @@ def test_whole_graph_materializes_to_a_verified_release(small_project: Path):
     assert offload["delta"] in yaml.safe_load((small_project / "params.yaml").read_text())["offload"]["deltas"]
     assert manifest.lineage.data_md5 and manifest.lineage.mlflow_run_id
     raw = result.asset_materializations_for_node("raw_dataset")[0]
-    from pipelines.hashing import dvc_md5
+    from pipelines.core.hashing import dvc_md5
 
     assert raw.tags["dagster/data_version"] == dvc_md5(small_project / "data/raw/dataset.parquet")
     spec = json.loads((releases[0] / "feature_spec.json").read_text())["spec"]

@@ -5,9 +5,9 @@ from pathlib import Path
 
 from dagster import MarkdownMetadataValue, PathMetadataValue, UrlMetadataValue
 
-from assets.results import to_result
-from pipelines.plots import psi_chart
-from pipelines.steps import StepResult
+from assets.metadata import to_result
+from pipelines.core.plots import psi_chart
+from pipelines.core.step import StepResult
 
 
 def test_links_paths_tables_and_plots_become_typed_metadata(tmp_path: Path):

@@ -19,10 +19,10 @@ import pandas as pd
 import pytest
 import yaml
 
-from pipelines.config import load_settings
-from pipelines.errors import PipelineError
-from pipelines.paths import ArtifactPaths
-from pipelines.steps import data as data_steps
+from pipelines.core.config import load_settings
+from pipelines.core.errors import PipelineError
+from pipelines.core.paths import ArtifactPaths
+from pipelines.core.step import data as data_steps
 
 CORPUS = Path(__file__).resolve().parents[1] / "data" / "bad"
 COLUMNS = yaml.safe_load((Path(__file__).resolve().parents[2] / "params.yaml").read_text())["data"]["columns"]
@@ -182,7 +182,7 @@ def test_cli_run_prints_one_error_line_and_exits_1(trusted: Path, case_id: str):
     case = BY_ID[case_id]
     point_at(trusted, case.file, case.data)
     env = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "DAGSTER_HOME")}
-    done = subprocess.run([sys.executable, "-m", "assets.cli", "run", "--params", "params.yaml"],
+    done = subprocess.run([sys.executable, "-m", "cli.main", "run", "--params", "params.yaml"],
                           cwd=trusted, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 1, done.stderr[-2000:]
     lines = [line for line in done.stderr.splitlines() if line.startswith("error:")]
@@ -194,9 +194,9 @@ def test_cli_run_prints_one_error_line_and_exits_1(trusted: Path, case_id: str):
 
 
 def test_dagster_check_records_failed_expectations_with_escaped_examples(trusted: Path):
+    from assets.data import raw_dataset, source_data, validated_dataset
     from dagster import DagsterInstance, materialize
 
-    from assets.data import raw_dataset, source_data, validated_dataset
     from assets.resources import SettingsResource
 
     params = point_at(trusted, "formula_injection.csv")

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-CLI = [sys.executable, "-m", "assets.cli"]
+CLI = [sys.executable, "-m", "cli.main"]
 
 
 def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
@@ -38,7 +38,7 @@ def _commands(parser: argparse.ArgumentParser, prefix: tuple[str, ...] = ()) -> 
 
 
 def test_every_command_and_sub_command_has_help(capsys):
-    from assets.cli import build_parser
+    from cli.main import build_parser
 
     commands = _commands(build_parser())
     names = {" ".join(path) for path, _ in commands}

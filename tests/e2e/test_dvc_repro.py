@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.release import verify_release
+from pipelines.release.folder import verify_release
 
 pytestmark = pytest.mark.slow
 

@@ -21,12 +21,12 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import yaml
 
-from pipelines.config import Settings, load_settings
-from pipelines.gates import GateResult
-from pipelines.hashing import dvc_md5
-from pipelines.lineage import git_state
-from pipelines.release import build_manifest
-from pipelines.signing import project_key, sign_folder
+from pipelines.core.config import Settings, load_settings
+from pipelines.core.gates import GateResult
+from pipelines.core.git_state import git_state
+from pipelines.core.hashing import dvc_md5
+from pipelines.release.folder import build_manifest
+from pipelines.release.signing import project_key, sign_folder
 
 MODEL = "adult-income"
 CSV = "age,sex,income\n" + "".join(f"{20 + i % 50},{'Female' if i % 3 else 'Male'},{'>50K' if i % 4 else '<=50K'}\n"
@@ -212,8 +212,8 @@ def fake_github(bare_remote: Path) -> Iterator[FakeGithub]:
 
 def register_and_release(project: Path, accuracy: float, trust_key: bool = False) -> str:
     """A registered MLflow version and its signed release, proposed and merged into main."""
-    from pipelines.gitops.propose import propose_release
-    from pipelines.tracking import log_training_run
+    from pipelines.release.gitops.propose import propose_release
+    from pipelines.training.tracking import log_training_run
 
     settings = settings_of(project)
     artifacts = project.parent / "model-stand-in"
@@ -231,7 +231,7 @@ def register_and_release(project: Path, accuracy: float, trust_key: bool = False
 def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Built once per session (a new MLflow SQLite store takes seconds to migrate), copied per test:
     v1 merged and promoted, v2 merged but not promoted yet."""
-    from pipelines.gitops.promote import promote
+    from pipelines.release.gitops.promote import promote
 
     project = make_project(tmp_path_factory.mktemp("template") / "project")
     assert register_and_release(project, 0.84, trust_key=True) == "1"

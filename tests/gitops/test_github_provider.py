@@ -5,9 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.errors import PipelineError
-from pipelines.gitops.propose import propose_release
-from pipelines.gitops.providers import MARKER, repository_from_url
+from pipelines.core.errors import PipelineError
+from pipelines.release.gitops.propose import propose_release
+from pipelines.release.gitops.providers import MARKER, repository_from_url
 
 from .conftest import MODEL, build_release, commit_key, connect_github, git, settings_of
 

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from assets.cli import main
-from pipelines.signing import generate_key_pair
+from cli.main import main
+from pipelines.release.signing import generate_key_pair
 
 from .conftest import MODEL, build_release, commit_key
 

@@ -8,10 +8,10 @@ from pathlib import Path
 import yaml
 from dagster import AssetSpec, Definitions, asset
 
-from assets.cli import main
-from assets.lineage import asset_problems, release_problems
-from pipelines.gitops.lineage import compare_graphs, lock_md5, stage_parents
-from pipelines.signing import KEY_ENV, generate_key_pair
+from cli.checks import asset_problems, release_problems
+from cli.main import main
+from pipelines.release.gitops.audit import compare_graphs, lock_md5, stage_parents
+from pipelines.release.signing import KEY_ENV, generate_key_pair
 
 from .conftest import MODEL, build_release, commit_key, git, settings_of
 

@@ -8,11 +8,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pipelines.errors import PipelineError
-from pipelines.gitops.deploy import DEPLOY_FILE, parse
-from pipelines.gitops.propose import propose_release
-from pipelines.hashing import tree_sha256
-from pipelines.signing import fingerprint
+from pipelines.core.deployment import parse
+from pipelines.core.errors import PipelineError
+from pipelines.core.hashing import tree_sha256
+from pipelines.core.paths import PRODUCTION_FILE
+from pipelines.release.gitops.propose import propose_release
+from pipelines.release.signing import fingerprint
 
 from .conftest import MODEL, build_release, commit_key, git, settings_of
 
@@ -42,9 +43,9 @@ def test_branch_commit_leaves_working_tree_index_and_branch_alone(project: Path)
     files = set(git(project, "ls-tree", "-r", "--name-only", done.branch).splitlines())
     release = {f"releases/{MODEL}/1/{name}" for name in tree_sha256(folder)}
     assert release <= files
-    assert {f"releases/{MODEL}/1.md", DEPLOY_FILE, "keys/release-signing.pub", "releases/.gitattributes"} <= files
+    assert {f"releases/{MODEL}/1.md", PRODUCTION_FILE, "keys/release-signing.pub", "releases/.gitattributes"} <= files
     changed = git(project, "diff", "--name-only", f"main...{done.branch}").splitlines()
-    assert sorted(changed) == sorted([*release, f"releases/{MODEL}/1.md", DEPLOY_FILE, "releases/.gitattributes"])
+    assert sorted(changed) == sorted([*release, f"releases/{MODEL}/1.md", PRODUCTION_FILE, "releases/.gitattributes"])
     assert "notes.txt" not in files  # staged work stays out of the release commit
     for name, digest in tree_sha256(folder).items():  # committed bytes are exactly the signed bytes
         blob = subprocess.run(["git", "cat-file", "blob", f"{done.branch}:releases/{MODEL}/1/{name}"],
@@ -56,7 +57,7 @@ def test_production_yaml_pins_version_hashes_signer_and_rollout(project: Path):
     folder = build_release(project, "1")
     commit_key(project)
     done = propose_release(settings_of(project))
-    state = parse(git(project, "show", f"{done.branch}:{DEPLOY_FILE}"), DEPLOY_FILE)
+    state = parse(git(project, "show", f"{done.branch}:{PRODUCTION_FILE}"), PRODUCTION_FILE)
     assert (state.model.name, state.model.version, state.model.release) == (MODEL, "1", f"releases/{MODEL}/1")
     assert state.artifacts == {**tree_sha256(folder)}
     assert state.model.signer == fingerprint(project / "keys" / "release-signing.pub")
@@ -76,7 +77,7 @@ def test_rerun_changes_nothing_and_new_release_compares_with_production(project:
     git(project, "merge", "-q", "--ff-only", first.branch)  # the review approved: merged
     build_release(project, "2", accuracy=0.86)
     second = propose_release(settings_of(project))
-    state = parse(git(project, "show", f"{second.branch}:{DEPLOY_FILE}"), DEPLOY_FILE)
+    state = parse(git(project, "show", f"{second.branch}:{PRODUCTION_FILE}"), PRODUCTION_FILE)
     assert state.previous is not None and state.previous.version == "1"
     assert "replaces **v1**" in second.body and "production v1" in second.body
     assert "| `keras.accuracy` | 0.8600 | 0.8400 | +0.0200 |" in second.body

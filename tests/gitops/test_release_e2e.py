@@ -11,12 +11,12 @@ import pytest
 import yaml
 from dagster import DagsterInstance, materialize
 
-from assets.cli import main
 from assets.definitions import ALL_ASSETS, ALL_CHECKS
 from assets.resources import SettingsResource
-from pipelines.hashing import dvc_md5
-from pipelines.signing import KEY_ENV, PASSWORD_ENV
-from pipelines.tracking import PRODUCTION_ALIAS, alias_version
+from cli.main import main
+from pipelines.core.hashing import dvc_md5
+from pipelines.release.signing import KEY_ENV, PASSWORD_ENV
+from pipelines.training.tracking import PRODUCTION_ALIAS, alias_version
 
 from .conftest import connect_github, git, settings_of
 from .test_secrets import PASSWORD, TOKEN, _known_key

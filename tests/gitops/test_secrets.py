@@ -15,9 +15,9 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from assets.cli import main
-from pipelines.signing import KEY_ENV, PASSWORD_ENV
-from pipelines.tracking import log_training_run
+from cli.main import main
+from pipelines.release.signing import KEY_ENV, PASSWORD_ENV
+from pipelines.training.tracking import log_training_run
 
 from .conftest import MODEL, build_release, connect_github, git, settings_of
 

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.config import load_settings
-from pipelines.errors import PipelineError
+from pipelines.core.config import load_settings
+from pipelines.core.errors import PipelineError
 
 VALID = """\
 data:

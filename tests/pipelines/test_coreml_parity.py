@@ -11,7 +11,7 @@ import platform
 import numpy as np
 import pytest
 
-from pipelines.config import TrainConfig
+from pipelines.core.config import TrainConfig
 
 pytestmark = pytest.mark.skipif(
     platform.system() != "Darwin", reason="Core ML prediction needs macOS; on this OS the pipeline checks the spec only"
@@ -26,7 +26,7 @@ TOLERANCE = {"float16": 0.01, "linear8": 0.03, "palette6": 0.04, "palette4": 0.1
 def tiny():
     import keras
 
-    from pipelines.train import build_model
+    from pipelines.training.train import build_model
 
     keras.utils.set_random_seed(0)
     model = build_model(WIDTH, TrainConfig(hidden_units=[64, 16], epochs=1))
@@ -41,9 +41,10 @@ def tiny():
 def test_coreml_matches_tflite_float_and_the_reference_run(tiny, tmp_path, variant):
     import coremltools as ct
 
-    from pipelines.coreml import compress, convert_coreml
-    from pipelines.coreml_reference import reference_predict
-    from pipelines.tflite import convert_float32, predict_tflite
+    from pipelines.core.litert import predict_tflite
+    from pipelines.mobile.coreml import compress, convert_coreml
+    from pipelines.mobile.coreml_reference import reference_predict
+    from pipelines.mobile.tflite import convert_float32
 
     model, x = tiny
     tflite = predict_tflite(convert_float32(model, WIDTH), x)

@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipelines.config import ConvertConfig, TrainConfig
+from pipelines.core.config import ConvertConfig, TrainConfig
 
 WIDTH = 16
 THRESHOLD = 512  # compress the 16 x 64 tensor; the 64-weight output layer stays float16
@@ -17,8 +17,8 @@ def packages(tmp_path_factory) -> tuple[dict[str, Path], np.ndarray, np.ndarray]
     import coremltools as ct
     import keras
 
-    from pipelines.coreml import COREML_VARIANTS, compress, convert_coreml
-    from pipelines.train import build_model, predict_keras
+    from pipelines.mobile.coreml import COREML_VARIANTS, compress, convert_coreml
+    from pipelines.training.train import build_model, predict_keras
 
     keras.utils.set_random_seed(0)
     model = build_model(WIDTH, TrainConfig(hidden_units=[64], epochs=1))
@@ -45,8 +45,8 @@ TOLERANCE = {"float16": 5e-3, "linear8": 0.02, "palette6": 0.03, "palette4": 0.0
 
 @pytest.mark.parametrize("name", list(COMPRESSION_OP))
 def test_each_variant_declares_its_spec_and_scores_close_to_keras(packages, name):
-    from pipelines.coreml import package_size, spec_summary
-    from pipelines.coreml_reference import reference_predict
+    from pipelines.mobile.coreml import package_size, spec_summary
+    from pipelines.mobile.coreml_reference import reference_predict
 
     paths, x, expected = packages
     summary = spec_summary(paths[name])
@@ -65,7 +65,7 @@ def test_each_variant_declares_its_spec_and_scores_close_to_keras(packages, name
 
 
 def test_compressed_variants_are_smaller(packages):
-    from pipelines.coreml import package_size
+    from pipelines.mobile.coreml import package_size
 
     paths, _, _ = packages
     size = {name: package_size(path) for name, path in paths.items()}
@@ -79,8 +79,8 @@ def test_compression_needs_an_ios16_target():
 
 
 def test_reference_run_rejects_ops_it_does_not_know(packages, monkeypatch):
-    from pipelines import coreml_reference
-    from pipelines.errors import PipelineError
+    from pipelines.core.errors import PipelineError
+    from pipelines.mobile import coreml_reference
 
     paths, x, _ = packages
     monkeypatch.delitem(coreml_reference._UNARY, "relu")
@@ -92,9 +92,9 @@ def test_reference_run_follows_matmul_programs(tmp_path):
     """An untrained model (zero biases) lowers to matmul without add; the reference run handles that too."""
     import keras
 
-    from pipelines.coreml import convert_coreml, spec_summary
-    from pipelines.coreml_reference import reference_predict
-    from pipelines.train import build_model, predict_keras
+    from pipelines.mobile.coreml import convert_coreml, spec_summary
+    from pipelines.mobile.coreml_reference import reference_predict
+    from pipelines.training.train import build_model, predict_keras
 
     keras.utils.set_random_seed(0)
     model = build_model(4, TrainConfig(hidden_units=[8], epochs=1))

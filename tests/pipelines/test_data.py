@@ -6,9 +6,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from pipelines.config import DataConfig
-from pipelines.data import ORIGIN, load_dataset, normalize_label
-from pipelines.errors import PipelineError
+from pipelines.core.config import DataConfig
+from pipelines.core.errors import PipelineError
+from pipelines.data.load import ORIGIN, load_dataset, normalize_label
 
 ADULT_COLUMNS = ["age", "workclass", "sex", "income"]
 
@@ -215,7 +215,6 @@ def test_row_with_too_many_fields(tmp_path):
     with pytest.raises(PipelineError, match="data.source: ragged.csv is not a readable table") as caught:
         load_dataset(config(), write(tmp_path / "ragged.csv", text))
     assert "line 3" in str(caught.value)
-
 
 
 def test_row_with_too_few_fields_is_not_padded_silently(tmp_path):

@@ -9,11 +9,11 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from pipelines.data.drift_steps import PROFILE_FILE, data_drift, find_reference
 
-from pipelines.config import DriftConfig, load_settings
-from pipelines.drift import compare, prediction_drift, profile_frame, psi
-from pipelines.errors import PipelineError
-from pipelines.steps.drift import PROFILE_FILE, data_drift, find_reference
+from pipelines.core.config import DriftConfig, load_settings
+from pipelines.core.errors import PipelineError
+from pipelines.data.drift import compare, prediction_drift, profile_frame, psi
 
 CONFIG = DriftConfig()
 

@@ -5,11 +5,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipelines.config import FairnessConfig, FairnessGatesConfig
-from pipelines.errors import PipelineError
-from pipelines.fairness import evaluate_models, fairness_gates, flagged_text, models_table
-from pipelines.gates import require_all
-from pipelines.mitigation import check_groups
+from pipelines.core.config import FairnessConfig, FairnessGatesConfig
+from pipelines.core.errors import PipelineError
+from pipelines.core.gates import require_all
+from pipelines.governance.fairness import evaluate_models, fairness_gates, flagged_text, models_table
+from pipelines.training.mitigation import check_groups
 
 RNG = np.random.default_rng(0)
 N = 400

@@ -7,9 +7,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipelines.config import DataConfig
-from pipelines.errors import PipelineError
-from pipelines.features import encode_features, encode_labels, fit_feature_spec
+from pipelines.core.config import DataConfig
+from pipelines.core.errors import PipelineError
+from pipelines.data.features import encode_features, encode_labels, fit_feature_spec
 
 
 def config(**overrides) -> DataConfig:

@@ -3,13 +3,20 @@ from __future__ import annotations
 
 import pytest
 
-from pipelines.compute import compute_cost_usd, measured
-from pipelines.config import FinopsConfig
-from pipelines.errors import PipelineError
-from pipelines.finops import (budget_gates, cost_delta, deployment_cost, normalized, release_gates, request_cost_usd,
-                              run_compute)
-from pipelines.gates import require_all
-from pipelines.steps import StepResult
+from pipelines.core.compute import compute_cost_usd, measured
+from pipelines.core.config import FinopsConfig
+from pipelines.core.errors import PipelineError
+from pipelines.core.gates import require_all
+from pipelines.core.step import StepResult
+from pipelines.finops.cost import (
+    budget_gates,
+    cost_delta,
+    deployment_cost,
+    normalized,
+    release_gates,
+    request_cost_usd,
+    run_compute,
+)
 
 # 1,000 devices, half on Android; 2 updates/month; 10 inferences/device/day; a 730-hour (30.41667-day) month.
 FINOPS = FinopsConfig.model_validate({

@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pipelines.config import Params
-from pipelines.endpoint import LABEL_PREFIX, endpoint_manifests, label_value, render_manifests
-from pipelines.placement import decision_matrix, matrix_table, mode_shares, privacy_class
-from pipelines.release import build_manifest, load_manifest
+from pipelines.core.config import Params
+from pipelines.finops.endpoint import LABEL_PREFIX, endpoint_manifests, label_value, render_manifests
+from pipelines.finops.placement import decision_matrix, matrix_table, mode_shares, privacy_class
+from pipelines.release.folder import build_manifest, load_manifest
 
 PARAMS = Params.model_validate({"data": {"source": "x.csv", "label": "y", "positive_label": "1",
                                          "sensitive_features": ["s"]}})
@@ -98,7 +98,7 @@ def test_release_manifest_carries_the_finops_tags(tmp_path: Path):
 
 
 def test_pull_request_report_summarizes_the_cost_report():
-    from pipelines.gitops.tables import summarize
+    from pipelines.release.gitops.tables import summarize
 
     pair = {"candidate": 3.0, "production": 2.5, "delta": 0.5}
     content = {"schema": "mobile-mlops/cost-report/v1",

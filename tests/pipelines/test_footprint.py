@@ -5,10 +5,17 @@ import copy
 
 import pytest
 
-from pipelines.config import DeviceTier, FootprintConfig, Params
-from pipelines.errors import PipelineError
-from pipelines.footprint import LABEL, build_footprint, footprint_chart, footprint_rows, footprint_table, tier_estimate
-from pipelines.gates import GateResult, footprint_gates, on_device_gates, select_variant
+from pipelines.core.config import DeviceTier, FootprintConfig, Params
+from pipelines.core.errors import PipelineError
+from pipelines.core.gates import GateResult, footprint_gates, on_device_gates, select_variant
+from pipelines.mobile.footprint import (
+    LABEL,
+    build_footprint,
+    footprint_chart,
+    footprint_rows,
+    footprint_table,
+    tier_estimate,
+)
 
 GROUPS = {"sex": {"demographic_parity_difference": 0.10, "accuracy_gap": 0.05}}
 

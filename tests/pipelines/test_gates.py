@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import pytest
 
-from pipelines.config import GatesConfig
-from pipelines.errors import PipelineError
-from pipelines.gates import model_gates, require_all, variant_gates
+from pipelines.core.config import GatesConfig
+from pipelines.core.errors import PipelineError
+from pipelines.core.gates import model_gates, require_all, variant_gates
 
 GATES = GatesConfig(min_accuracy=0.8, min_agreement=0.97)
 

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from pipelines.hashing import dvc_md5, file_digest, tree_files, tree_sha256
-from pipelines.io import atomic_path, read_json, write_json
+from pipelines.core.hashing import dvc_md5, file_digest, tree_files, tree_sha256
+from pipelines.core.io import atomic_path, read_json, write_json
 
 
 def test_dvc_md5_is_the_plain_md5_of_the_bytes(tmp_path):

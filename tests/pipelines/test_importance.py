@@ -4,9 +4,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from pipelines.config import DataConfig
-from pipelines.features import fit_feature_spec
-from pipelines.importance import importance_table, permutation_importance
+from pipelines.core.config import DataConfig
+from pipelines.data.features import fit_feature_spec
+from pipelines.governance.importance import importance_table, permutation_importance
 
 DATA = DataConfig(source="x.csv", label="y", positive_label="yes", sensitive_features=["sex"])
 

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipelines.metrics import agreement, classification_metrics, group_metrics
+from pipelines.training.metrics import agreement, classification_metrics, group_metrics
 
 # threshold 0.5 -> predictions [1, 0, 1, 0, 1, 0]: TP=2 (rows 0, 4), FN=1 (row 1), FP=1 (row 2), TN=2
 Y_TRUE = np.array([1, 1, 0, 0, 1, 0])

@@ -5,10 +5,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipelines.config import DataConfig, FairnessConfig, TrainConfig, load_settings
-from pipelines.errors import PipelineError
-from pipelines.mitigation import (constrained_features, constraint_labels, group_indicators, reductions_baseline,
-                                  reweighing_weights, training_inputs)
+from pipelines.core.config import DataConfig, FairnessConfig, TrainConfig, load_settings
+from pipelines.core.errors import PipelineError
+from pipelines.training.mitigation import (
+    constrained_features,
+    constraint_labels,
+    group_indicators,
+    reductions_baseline,
+    reweighing_weights,
+    training_inputs,
+)
 
 DATA = DataConfig(source="x.csv", label="y", positive_label="1", sensitive_features=["sex", "race"])
 
@@ -72,7 +78,7 @@ def test_reweighing_needs_demographic_parity(tmp_path):
 
 
 def test_fairness_gap_known_answer():
-    from pipelines.train import fairness_gap
+    from pipelines.training.train import fairness_gap
 
     proba = np.array([0.8, 0.4, 0.2, 0.2], dtype=np.float32)
     labels = np.array([1, 0, 1, 0], dtype=np.float32)
@@ -92,7 +98,7 @@ def _synthetic(n: int = 600):
 
 
 def test_penalized_training_narrows_the_gap_and_returns_the_plain_network():
-    from pipelines.train import predict_keras, train_model
+    from pipelines.training.train import predict_keras, train_model
 
     x, y, member = _synthetic()
     groups = np.eye(2, dtype=np.float32)[member]

@@ -4,9 +4,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pipelines.config import OffloadConfig
-from pipelines.errors import PipelineError
-from pipelines.offload import app_config, choose_delta, offload_grid
+from pipelines.core.config import OffloadConfig
+from pipelines.core.errors import PipelineError
+from pipelines.finops.offload import app_config, choose_delta, offload_grid
 
 # Five rows. The device is wrong on rows 1 and 2 (both near the threshold); the cloud is right on all.
 DEVICE = np.array([0.90, 0.55, 0.45, 0.20, 0.62])

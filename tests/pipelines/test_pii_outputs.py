@@ -10,7 +10,6 @@ import pandas as pd
 import pytest
 import yaml
 
-
 MARKER = "q7f3a9cZpii"  # in every PII value, so any copy of any value is found
 PII_COLUMNS = ("customer_email", "national_id")
 INPUTS = {"train.csv", "test.csv", "params.yaml"}
@@ -48,8 +47,8 @@ def _mlflow_texts(database: Path) -> list[tuple[str, str, str]]:
 
 @pytest.mark.slow  # every step, MLflow included: about 30 s on 2 cores
 def test_pii_columns_reach_no_output(small_project: Path, monkeypatch):
-    from pipelines.config import load_settings
-    from pipelines.steps import registry
+    from pipelines.core.config import load_settings
+    from pipelines.core.step import registry
 
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     _add_pii(small_project)

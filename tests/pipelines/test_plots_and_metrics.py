@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from pipelines.config import load_settings
-from pipelines.plots import (confusion_matrix_chart, data_uri_markdown, history_rows, psi_chart, training_plots)
-from pipelines.steps import StepResult, headline_metrics, records_metrics
-from pipelines.tracking import model_version_url, run_url
+from pipelines.core.config import load_settings
+from pipelines.core.plots import confusion_matrix_chart, data_uri_markdown, history_rows, psi_chart, training_plots
+from pipelines.core.step import StepResult, headline_metrics, records_metrics
+from pipelines.training.tracking import model_version_url, run_url
 
 PNG = b"\x89PNG\r\n\x1a\n"
 

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.errors import PipelineError
-from pipelines.hashing import file_digest
-from pipelines.release import MANIFEST, SCHEMA, build_manifest, publish, verify_release
+from pipelines.core.errors import PipelineError
+from pipelines.core.hashing import file_digest
+from pipelines.release.folder import MANIFEST, SCHEMA, build_manifest, publish, verify_release
 
 LINEAGE = {
     "data_md5": {"data/adult/adult.data.gz": "0" * 32},

@@ -10,10 +10,18 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from pipelines.errors import PipelineError
-from pipelines.release import MANIFEST, build_manifest, verify_release
-from pipelines.signing import (KEY_ENV, PASSWORD_ENV, SIGNATURE, fingerprint, generate_key_pair, sign_folder,
-                               signing_key, verify_folder)
+from pipelines.core.errors import PipelineError
+from pipelines.release.folder import MANIFEST, build_manifest, verify_release
+from pipelines.release.signing import (
+    KEY_ENV,
+    PASSWORD_ENV,
+    SIGNATURE,
+    fingerprint,
+    generate_key_pair,
+    sign_folder,
+    signing_key,
+    verify_folder,
+)
 
 LINEAGE = {"data_md5": {"data.csv": "0" * 32}, "raw_dataset_md5": "1" * 32, "git_commit": "a" * 40,
            "git_dirty": False, "params_sha256": "2" * 64, "mlflow_run_id": "run1", "model_name": "m",

@@ -4,9 +4,9 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from pipelines.config import DataConfig, SplitConfig
-from pipelines.data import ORIGIN
-from pipelines.split import SPLITS, split_dataset
+from pipelines.core.config import DataConfig, SplitConfig
+from pipelines.data.load import ORIGIN
+from pipelines.data.split import SPLITS, split_dataset
 
 DATA = DataConfig(source="t.csv", label="income", positive_label="yes", sensitive_features=["sex"])
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from pipelines.synth import synthesize
+from pipelines.data.synth import synthesize
 
 
 def test_resampled_rows_keep_ranges_categories_and_integers():

@@ -4,8 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pipelines.errors import PipelineError
-from pipelines.tflite import check_builtin_ops
+from pipelines.core.errors import PipelineError
+from pipelines.mobile.tflite import check_builtin_ops
 
 
 def test_check_builtin_ops_rejects_flex_and_custom_ops():
@@ -19,9 +19,10 @@ def test_check_builtin_ops_rejects_flex_and_custom_ops():
 def test_float32_and_int8_conversions_run_and_match_keras():
     import keras
 
-    from pipelines.config import TrainConfig
-    from pipelines.tflite import convert_float32, convert_int8, io_spec, op_names, predict_tflite
-    from pipelines.train import build_model, predict_keras
+    from pipelines.core.config import TrainConfig
+    from pipelines.core.litert import io_spec, op_names, predict_tflite
+    from pipelines.mobile.tflite import convert_float32, convert_int8
+    from pipelines.training.train import build_model, predict_keras
 
     keras.utils.set_random_seed(0)
     width = 3

@@ -4,8 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pipelines.config import BenchmarkConfig, TrainConfig
-from pipelines.errors import PipelineError
+from pipelines.core.config import BenchmarkConfig, TrainConfig
+from pipelines.core.errors import PipelineError
 
 WIDTH = 20
 
@@ -15,7 +15,7 @@ def tiny():
     """A tiny seeded MLP (20 x 64 weights: dynamic-range quantization skips tensors under 1,024)."""
     import keras
 
-    from pipelines.train import build_model, predict_keras
+    from pipelines.training.train import build_model, predict_keras
 
     keras.utils.set_random_seed(0)
     model = build_model(WIDTH, TrainConfig(hidden_units=[64], epochs=1))
@@ -26,7 +26,7 @@ def tiny():
 
 @pytest.fixture(scope="module")
 def flatbuffers(tiny):
-    from pipelines.tflite import TFLITE_VARIANTS, convert_variant
+    from pipelines.mobile.tflite import TFLITE_VARIANTS, convert_variant
 
     model, x, _ = tiny
     return {name: convert_variant(model, WIDTH, name, x) for name in TFLITE_VARIANTS}
@@ -39,7 +39,8 @@ TOLERANCE = {"float32": 1e-5, "float16": 5e-3, "dynamic_int8": 0.05, "int8": 0.0
 
 @pytest.mark.parametrize("name", list(EXPECTED_IO))
 def test_each_variant_is_builtin_only_and_close_to_keras(tiny, flatbuffers, name):
-    from pipelines.tflite import check_builtin_ops, io_spec, op_names, predict_tflite, weight_bytes
+    from pipelines.core.litert import io_spec, op_names, predict_tflite
+    from pipelines.mobile.tflite import check_builtin_ops, weight_bytes
 
     _, x, expected = tiny
     content = flatbuffers[name]
@@ -67,13 +68,13 @@ def test_variants_shrink_as_promised(flatbuffers):
 
 
 def op_names_of(content: bytes) -> list[str]:
-    from pipelines.tflite import op_names
+    from pipelines.core.litert import op_names
 
     return op_names(content)
 
 
 def test_full_integer_needs_representative_rows_and_names_are_checked(tiny):
-    from pipelines.tflite import convert_variant
+    from pipelines.mobile.tflite import convert_variant
 
     model, _, _ = tiny
     with pytest.raises(PipelineError, match="int8: full-integer quantization needs representative rows"):
@@ -87,7 +88,8 @@ def test_builtin_check_fails_on_a_model_that_needs_select_tf_ops():
     import keras
     import tensorflow as tf
 
-    from pipelines.tflite import check_builtin_ops, op_names
+    from pipelines.core.litert import op_names
+    from pipelines.mobile.tflite import check_builtin_ops
 
     inputs = keras.Input(shape=(3,), batch_size=1)
     outputs = keras.layers.Lambda(lambda t: tf.math.cumprod(t, axis=1))(keras.layers.Dense(3)(inputs))
@@ -103,7 +105,7 @@ def test_builtin_check_fails_on_a_model_that_needs_select_tf_ops():
 
 def test_latency_is_measured_not_asserted(tiny, flatbuffers):
     """Shape of the measurement only: counts, percentile order, throughput present. No time is asserted."""
-    from pipelines.latency import host_info, keras_latency, litert_latency
+    from pipelines.mobile.latency import host_info, keras_latency, litert_latency
 
     model, x, _ = tiny
     config = BenchmarkConfig(warmup=5, runs=50, keras_runs=10, batch_size=16, batch_repeats=3)
@@ -118,7 +120,7 @@ def test_latency_is_measured_not_asserted(tiny, flatbuffers):
 
 
 def test_float32_stays_in_the_variant_list():
-    from pipelines.config import ConvertConfig
+    from pipelines.core.config import ConvertConfig
 
     with pytest.raises(ValueError, match="tflite_variants must include float32"):
         ConvertConfig(tflite_variants=["int8"])

@@ -5,9 +5,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipelines.config import DataConfig, ValidateConfig
-from pipelines.errors import PipelineError
-from pipelines.validate import validate_dataset
+from pipelines.core.config import DataConfig, ValidateConfig
+from pipelines.core.errors import PipelineError
+from pipelines.data.validate import validate_dataset
 
 DATA = DataConfig(source="t.csv", label="income", positive_label=">50K", sensitive_features=["sex"])
 

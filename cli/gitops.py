@@ -1,0 +1,145 @@
+"""GitOps commands of `mobile-mlops`: verify, release propose, promote, rollback, lineage check."""
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from pathlib import Path
+
+from cli.options import settings
+from pipelines.core.errors import PipelineError
+
+Add = Callable[[str, Callable[[argparse.Namespace], int], str], argparse.ArgumentParser]
+
+
+def _verify_keys(args: argparse.Namespace, release: Path) -> list[Path]:
+    """--public-key files; else the trusted keys of the project (--params, ./params.yaml, or the release's)."""
+    from pipelines.core.config import load_settings
+    from pipelines.release.signing import trusted_keys
+
+    if args.public_key:
+        return [Path(p) for p in args.public_key]
+    candidates = [Path(args.params)] if args.params else [Path("params.yaml")]
+    candidates += [parent / "params.yaml" for parent in release.resolve().parents]
+    for params in candidates:
+        if params.is_file():
+            return trusted_keys(load_settings(params))
+    raise PipelineError(f"{release}: no project params.yaml found for its trusted keys; pass --public-key FILE")
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    from pipelines.release.folder import verify_release
+    from pipelines.release.signing import fingerprint, verify_folder
+
+    folder = Path(args.path)
+    manifest = verify_release(folder)
+    key = verify_folder(folder, _verify_keys(args, folder))
+    lineage = manifest.lineage
+    print(f"OK {args.path}: {len(manifest.files)} files verified, signature by {key} (sha256 {fingerprint(key)[:16]}); "
+          f"{lineage.model_name} v{lineage.model_version}, run {lineage.mlflow_run_id}, commit {lineage.git_commit[:12]}")
+    return 0
+
+
+def cmd_propose(args: argparse.Namespace) -> int:
+    from pipelines.release.gitops.propose import propose_release
+
+    done = propose_release(settings(args), Path(args.release) if args.release else None, args.provider,
+                           args.allow_dirty)
+    state = "new commit" if done.changed else "unchanged"
+    print(f"branch {done.branch}: {done.commit[:12]} ({state}), proposed onto {done.base}")
+    print(f"report: {done.report_path} on the branch (git show {done.branch}:{done.report_path})")
+    pull = done.pull_request
+    if pull.url or pull.number:
+        print(f"pull request #{pull.number}: {pull.url} ({'opened' if pull.created else 'updated'}), "
+              f"report comment {pull.comment_id}")
+    else:
+        print(f"provider local: nothing pushed; review with `git diff {done.base}...{done.branch}`, "
+              f"merge it to deploy")
+    return 0
+
+
+def cmd_promote(args: argparse.Namespace) -> int:
+    from pipelines.release.gitops.promote import promote
+
+    done = promote(settings(args), dry_run=args.dry_run)
+    if args.dry_run:
+        print(f"OK {done.model} v{done.version}: deploy/production.yaml and its release verify (dry run)")
+    else:
+        print(f"promoted {done.model} v{done.version}: MLflow alias production "
+              f"(was {('v' + done.previous) if done.previous else 'unset'})")
+    return 0
+
+
+def cmd_rollback(args: argparse.Namespace) -> int:
+    from pipelines.release.gitops.promote import rollback
+
+    done = rollback(settings(args), to=args.to, as_pull_request=args.pr)
+    print(f"rolled back {done.model} v{done.from_version} -> v{done.to_version}: commit {done.commit[:12]} "
+          f"on {done.branch}")
+    if done.pull_request is not None:
+        where = done.pull_request.url or f"branch {done.branch}"
+        print(f"proposed as {where}; the alias moves when CI runs `mobile-mlops promote` after the merge")
+    else:
+        print("MLflow alias production moved; push the commit so the repository matches")
+    return 0
+
+
+def cmd_lineage_check(args: argparse.Namespace) -> int:
+    from cli.checks import run_checks
+
+    results = run_checks(settings(args), args.rev)
+    problems = [p for _, found in results for p in found]
+    for name, found in results:
+        print(f"{'ok  ' if not found else 'FAIL'} {name}")
+        for problem in found:
+            print(f"       - {problem}")
+    if problems:
+        more = f" (and {len(problems) - 1} more above)" if len(problems) > 1 else ""
+        raise PipelineError(f"lineage check failed: {problems[0]}{more}")
+    return 0
+
+
+def _leaf(parent: argparse.ArgumentParser, name: str, handler: Callable[[argparse.Namespace], int],
+          help_text: str, description: str) -> argparse.ArgumentParser:
+    """A sub-sub-command (`release propose`, `lineage check`) with its own --debug."""
+    sub = parent.add_subparsers(dest="action", required=True, metavar="ACTION").add_parser(
+        name, help=help_text, description=description)
+    sub.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks")
+    sub.set_defaults(handler=handler)
+    return sub
+
+
+def register(add: Add, with_params: Callable[[argparse.ArgumentParser], None]) -> None:
+    """Add the GitOps commands to the `mobile-mlops` parser."""
+    verify = add("verify", cmd_verify, "Check a release folder's signature and every file's hash.")
+    verify.add_argument("path", help="release folder, e.g. releases/adult-income/1")
+    verify.add_argument("--public-key", action="append", default=[], metavar="FILE",
+                        help="trust only this PEM public key (repeatable); default: the project's keys/")
+    verify.add_argument("--params", default=None, help="project params file whose keys/ to trust")
+
+    release = add("release", lambda a: 2, "Release pull requests (GitOps).")
+    propose = _leaf(release, "propose", cmd_propose,
+                    "commit the latest (or given) release to release/<model>-<version> and open its PR",
+                    "Commit a signed release, its report and deploy/production.yaml to release/<model>-<version> "
+                    "without touching the working tree, then open or update its pull request.")
+    propose.add_argument("release", nargs="?", help="release folder (default: the latest under releases/<model>/)")
+    propose.add_argument("--provider", choices=["local", "github"], help="override params release.provider")
+    propose.add_argument("--allow-dirty", action="store_true", help="accept a release built from uncommitted code")
+    with_params(propose)
+
+    promote = add("promote", cmd_promote, "Verify the release deploy/production.yaml names; set MLflow alias production.")
+    promote.add_argument("--dry-run", action="store_true", help="verify only; leave MLflow alone")
+    with_params(promote)
+
+    rollback = add("rollback", cmd_rollback, "Restore the previous deploy/production.yaml (commit or PR), move the alias back.")
+    rollback.add_argument("--to", metavar="VERSION", help="the version to restore (default: the recorded previous one)")
+    rollback.add_argument("--pr", action="store_true", help="propose the rollback as a pull request instead")
+    with_params(rollback)
+
+    lineage = add("lineage", lambda a: 2, "Lineage checks CI runs.")
+    check = _leaf(lineage, "check", cmd_lineage_check,
+                  "Definitions, asset metadata, asset graph vs dvc.yaml, committed releases",
+                  "Fail, naming the mismatch, unless the Definitions load, every asset has a description, group, "
+                  "owner and code version, the asset graph matches dvc.yaml, and every committed release verifies "
+                  "with its data md5 matching dvc.lock at the commit it was built from.")
+    check.add_argument("--rev", default="HEAD", help="the commit whose releases to check (default: HEAD)")
+    with_params(check)

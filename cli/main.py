@@ -1,0 +1,128 @@
+"""`mobile-mlops`: run the pipeline, run one stage, generate dvc.yaml; release commands (verify, propose,
+promote, rollback, lineage check) live in cli/gitops.py."""
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from cli import gitops
+from cli.options import overrides, settings, with_params
+from cli.quiet import quiet_libraries
+from pipelines.core.errors import PipelineError
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from cli.runner import run_all
+
+    return run_all(Path(args.params), overrides(args.set), debug=args.debug, verbose=args.verbose)
+
+
+def cmd_stage(args: argparse.Namespace) -> int:
+    from pipelines.catalog import step_function
+
+    step = step_function(args.name)  # an unknown name is a one-line error listing the stages
+    result = step(settings(args))
+    for key, value in result.summary.items():
+        print(f"{args.name}: {key} = {value}")
+    return 0
+
+
+def cmd_expectations(args: argparse.Namespace) -> int:
+    from pipelines.data.steps import build_expectations, raw_dataset
+
+    loaded = settings(args)
+    raw_dataset(loaded)  # the data version the suite is built from is the current source
+    result = build_expectations(loaded)
+    print(f"wrote {result.summary['expectations']} expectations to {result.summary['path']} "
+          f"from data version {result.summary['built_from_data_version']}; review and commit it")
+    return 0
+
+
+def cmd_dvc(args: argparse.Namespace) -> int:
+    from pipelines import dvc_stages
+
+    loaded = settings(args)
+    if args.action == "generate":
+        print(f"wrote {dvc_stages.generate(loaded)} from the stage catalog ({len(dvc_stages.STAGES)} stages)")
+        return 0
+    found = dvc_stages.problems(loaded)
+    if found:
+        raise PipelineError(found[0])
+    print("dvc.yaml matches the stage catalog")
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from benchmarks.run import main as bench
+
+    out = bench(quick=args.quick)
+    print(f"wrote {out}" + ("" if args.quick else " and docs/benchmarks.md"))
+    return 0
+
+
+EXAMPLES = """Examples:
+  mobile-mlops run                              the whole pipeline on params.yaml, progress and a summary
+  mobile-mlops run --set train.epochs=5         the same with one params key overridden
+  mobile-mlops stage trained_model              one step, as its DVC stage runs it
+  mobile-mlops dvc generate                     rewrite dvc.yaml from the stage catalog (pipelines/catalog.py)
+  mobile-mlops verify releases/adult-income/1   check a release's signature and hashes
+
+Errors print one line and exit 1; add --debug for the traceback. `mobile-mlops COMMAND --help` for more.
+The Dagster UI: `make ui`; MLflow: `make mlflow-ui`; DVC: `dvc repro`, `dvc exp run -S train.epochs=5`."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="mobile-mlops",
+        description="Versioned tabular data to a gated, audited TFLite + Core ML release candidate.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=EXAMPLES,
+    )
+    parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add(name: str, handler: Callable[[argparse.Namespace], int], help_text: str) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=help_text, description=help_text)
+        sub.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks")
+        sub.set_defaults(handler=handler)
+        return sub
+
+    run = add("run", cmd_run, "Materialize every asset with Dagster and print a summary.")
+    run.add_argument("--verbose", action="store_true", help="also show library and Dagster log lines")
+    with_params(run)
+    stage = add("stage", cmd_stage, "Run one pipeline step (what each DVC stage calls).")
+    stage.add_argument("name", help="step name, e.g. raw_dataset or trained_model")
+    with_params(stage)
+    expectations = add("expectations", cmd_expectations, "Manage the Great Expectations suite.")
+    expectations.add_argument("action", choices=["build"], help="build: regenerate validate.suite from the current data")
+    with_params(expectations)
+    dvc = add("dvc", cmd_dvc, "dvc.yaml from the stage catalog.")
+    dvc.add_argument("action", choices=["generate", "check"],
+                     help="generate: write dvc.yaml; check: fail unless the committed dvc.yaml is what generate writes")
+    with_params(dvc)
+    bench = add("bench", cmd_bench, "Run the benchmarks; write reports/benchmarks.json and docs/benchmarks.md.")
+    bench.add_argument("--quick", action="store_true", help="every benchmark at a tiny size (under two minutes)")
+    gitops.register(add, with_params)  # verify, release propose, promote, rollback, lineage check
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if not (args.debug or getattr(args, "verbose", False)):
+        quiet_libraries()
+    try:
+        return args.handler(args)
+    except PipelineError as exc:
+        if args.debug:
+            raise
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,110 @@
+"""`mobile-mlops run`: materialize the whole graph in-process and print a summary."""
+from __future__ import annotations
+
+import logging
+import os
+import time
+from pathlib import Path
+
+from dagster import DagsterEventType, DagsterInstance, colored_console_logger, logger
+from rich.console import Console
+from rich.table import Table
+
+from cli.quiet import dagster_home
+from pipelines.core.config import load_settings
+from pipelines.core.errors import PipelineError
+
+console = Console(stderr=True)
+
+
+@logger(description="One line per finished step, for the terminal.")
+def progress_logger(_init_context):
+    class _Progress(logging.Handler):
+        started: dict[str, float] = {}
+
+        def emit(self, record: logging.LogRecord) -> None:
+            meta = getattr(record, "dagster_meta", None) or {}
+            event = meta.get("dagster_event") if isinstance(meta, dict) else getattr(meta, "dagster_event", None)
+            if event is None:
+                return
+            if event.event_type == DagsterEventType.STEP_START:
+                self.started[event.step_key] = time.perf_counter()
+                console.print(f"  [dim]start[/] {event.step_key}")
+            elif event.event_type in (DagsterEventType.STEP_SUCCESS, DagsterEventType.STEP_FAILURE):
+                took = time.perf_counter() - self.started.pop(event.step_key, time.perf_counter())
+                word = "[green]done[/] " if event.event_type == DagsterEventType.STEP_SUCCESS else "[red]failed[/]"
+                console.print(f"  {word} {event.step_key} [dim]({took:.1f} s)[/]")
+
+    log = logging.getLogger("mobile_mlops.progress")
+    log.setLevel(logging.DEBUG)
+    log.handlers = [_Progress()]
+    log.propagate = False
+    return log
+
+
+def _failure_message(result) -> str:
+    """The user-facing line: a failed gate's reason, else the failed step's PipelineError text."""
+    for event in result.all_events:
+        if event.event_type == DagsterEventType.ASSET_CHECK_EVALUATION and not event.event_specific_data.passed:
+            data = event.event_specific_data
+            return f"gate {data.check_name} failed on {data.asset_key.to_user_string()}: {data.description}"
+    for event in result.all_events:
+        if event.event_type == DagsterEventType.STEP_FAILURE:
+            error = event.step_failure_data.error
+            while error.cause is not None and error.cls_name != "PipelineError":
+                error = error.cause
+            text = error.message.strip().splitlines()[0]
+            return f"{event.step_key}: {text.split(': ', 1)[-1] if error.cls_name == 'PipelineError' else text}"
+    return "run failed"
+
+
+def _summary(records: dict[str, dict]) -> Table:
+    table = Table(title="mobile-mlops run", show_header=True)
+    table.add_column("what")
+    table.add_column("value", overflow="fold")  # paths and links wrap, never cut off
+    raw = records.get("raw_dataset", {})
+    table.add_row("data version (raw md5)", str(records.get("_data_version", "")))
+    table.add_row("rows", str(raw.get("rows", "")))
+    for key in ("accuracy", "auc"):
+        table.add_row(f"keras {key}", str(records.get("model_evaluation", {}).get(key, "")))
+    for key, value in records.get("tflite_model", {}).items():
+        if key.startswith("tflite_") and isinstance(value, (int, float)):
+            table.add_row(key.removeprefix("tflite_").replace("_", " "), f"{value:.4f}" if isinstance(value, float) else str(value))
+    footprint = records.get("footprint_report", {})
+    for platform in ("android", "ios"):
+        table.add_row(f"{platform} released variant",
+                      f"{footprint.get(f'{platform}_released', '')} ({footprint.get(f'{platform}_released_bytes', '')} bytes)")
+    table.add_row("offload delta (rate)", f"{records.get('offload_policy', {}).get('delta', '')} "
+                                          f"({records.get('offload_policy', {}).get('offload_rate', '')})")
+    finops = records.get("finops_report", {})
+    table.add_row("monthly cost USD (run CPU s)", f"{finops.get('monthly_usd', '')} ({finops.get('run_cpu_seconds', '')})")
+    table.add_row("release candidate", str(records.get("release_candidate", {}).get("release", "")))
+    table.add_row("MLflow run", str(records.get("trained_model", {}).get("mlflow_run", "")))
+    return table
+
+
+def run_all(params: Path, overrides: dict, debug: bool = False, verbose: bool = False) -> int:
+    """Materialize every asset; exit code 0 on success, 1 with one line on failure."""
+    settings = load_settings(params, overrides)  # bad params stop here, before Dagster starts
+    home = dagster_home(Path(os.environ.setdefault("DAGSTER_HOME", str(settings.root / ".dagster"))))
+    from assets.definitions import build_definitions  # after the quiet settings: it imports Dagster's world
+
+    defs = build_definitions(settings, loggers={"progress": progress_logger, "console": colored_console_logger})
+    loggers = {"progress": {}} | ({"console": {"config": {"log_level": "INFO"}}} if verbose else {})
+    started = time.perf_counter()
+    console.print(f"[bold]mobile-mlops run[/] ({params}) with Dagster home {home}")
+    with DagsterInstance.get() as instance:
+        result = defs.resolve_job_def("release_job").execute_in_process(
+            run_config={"loggers": loggers}, instance=instance, raise_on_error=debug
+        )
+    if not result.success:
+        raise PipelineError(_failure_message(result))
+    records: dict[str, dict] = {}
+    for event in result.get_asset_materialization_events():
+        materialization = event.event_specific_data.materialization
+        records[materialization.asset_key.to_user_string()] = {k: v.value for k, v in materialization.metadata.items()}
+        if materialization.asset_key.to_user_string() == "raw_dataset":
+            records["_data_version"] = materialization.tags.get("dagster/data_version", "")
+    Console().print(_summary(records))
+    console.print(f"finished in {time.perf_counter() - started:.1f} s")
+    return 0

@@ -1,0 +1,120 @@
+"""Release gates: thresholds from params, one verdict each, with the reason."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from pipelines.core.config import ConversionGates, KerasGates, OnDeviceGates
+from pipelines.core.errors import PipelineError
+
+
+@dataclass(frozen=True)
+class GateResult:
+    name: str
+    passed: bool
+    measured: float
+    threshold: float
+    detail: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _at_least(name: str, key: str, measured: float, threshold: float, what: str) -> GateResult:
+    passed = measured >= threshold
+    verb = "meets" if passed else "is below"
+    return GateResult(name, passed, measured, threshold, f"{what} {measured:.4f} {verb} gates.{key} = {threshold:.4f}")
+
+
+def model_gates(evaluation: dict[str, Any], gates: KerasGates) -> list[GateResult]:
+    """Gates on the float model's test metrics."""
+    return [_at_least("min_accuracy", "keras.min_accuracy", evaluation["overall"]["accuracy"], gates.min_accuracy,
+                      "test accuracy")]
+
+
+def variant_gates(tflite: dict[str, Any], gates: ConversionGates) -> list[GateResult]:
+    """Gates on every converted TFLite variant: agreement with the float model."""
+    return [
+        _at_least(f"min_agreement[{name}]", "conversion.min_agreement_with_keras", report["agreement_with_keras"],
+                  gates.min_agreement_with_keras, f"{name} agreement")
+        for name, report in tflite["variants"].items()
+    ]
+
+
+def _fmt(value: float) -> str:
+    return f"{value:.0f}" if float(value).is_integer() and abs(value) >= 100 else f"{value:.4f}"
+
+
+def _within(name: str, key: str, measured: float, threshold: float, what: str, at_most: bool) -> GateResult:
+    passed = measured <= threshold if at_most else measured >= threshold
+    verb = ("is within" if passed else "exceeds") if at_most else ("meets" if passed else "is below")
+    return GateResult(name, passed, float(measured), float(threshold), f"{what} {_fmt(measured)} {verb} {key} = {_fmt(threshold)}")
+
+
+def on_device_gates(variant: dict[str, Any], reference: dict[str, Any], footprint: OnDeviceGates) -> list[GateResult]:
+    """What one on-device variant must pass to be released: accuracy, agreement, fairness, footprint.
+
+    `reference` is the Keras model (accuracy, groups); tier `estimates` exist only where latency was measured.
+    """
+    gates = [
+        _within("max_accuracy_drop", "gates.on_device.max_accuracy_drop", reference["accuracy"] - variant["accuracy"],
+                footprint.max_accuracy_drop, "accuracy drop vs Keras", at_most=True),
+        _within("min_agreement", "gates.on_device.min_agreement_with_keras", variant["agreement_with_keras"],
+                footprint.min_agreement_with_keras,
+                "agreement with Keras", at_most=False),
+    ]
+    for feature, facts in variant["groups"].items():
+        rise = facts["demographic_parity_difference"] - reference["groups"][feature]["demographic_parity_difference"]
+        gates.append(_within(f"max_parity_increase[{feature}]", "gates.on_device.max_parity_increase", rise,
+                             footprint.max_parity_increase, f"{feature} parity difference rise vs Keras", at_most=True))
+    gates.append(_within("max_bytes", "gates.on_device.max_bytes", variant["size_bytes"], footprint.max_bytes,
+                         "size in bytes", at_most=True))
+    for tier, estimate in (variant.get("estimates") or {}).items():
+        if tier not in footprint.max_p95_ms:
+            raise PipelineError(f"gates.on_device.max_p95_ms: no budget for device tier '{tier}'")
+        gates.append(_within(f"max_p95_ms[{tier}]", f"gates.on_device.max_p95_ms.{tier}", estimate["p95_ms"],
+                             footprint.max_p95_ms[tier], f"{tier}-tier p95 ms (estimate)", at_most=True))
+        gates.append(_within(f"max_energy_mj[{tier}]", "gates.on_device.max_energy_mj", estimate["energy_mj"],
+                             footprint.max_energy_mj, f"{tier}-tier mJ per inference (estimate)", at_most=True))
+    return gates
+
+
+def select_variant(sizes: dict[str, int], verdicts: dict[str, list[GateResult]]) -> str | None:
+    """The released variant: the smallest that passes every gate (ties: the first listed); None if none does."""
+    passing = [name for name in sizes if all(g.passed for g in verdicts[name])]
+    return min(passing, key=lambda name: sizes[name]) if passing else None
+
+
+def footprint_gates(report: dict[str, Any], footprint: OnDeviceGates) -> list[GateResult]:
+    """Per platform: the released variant's gates (measured vs budget), or why no variant qualifies."""
+    results: list[GateResult] = []
+    for platform, facts in report["platforms"].items():
+        variants = facts["variants"]
+        verdicts = {name: on_device_gates(v, report["reference"], footprint) for name, v in variants.items()}
+        chosen = select_variant({name: v["size_bytes"] for name, v in variants.items()}, verdicts)
+        if chosen is not None:
+            results += [GateResult(f"{platform}/{chosen} {g.name}", *_tail(g)) for g in verdicts[chosen]]
+            continue
+        results.append(GateResult(f"{platform} released variant", False, 0.0, 1.0,
+                                  f"{platform}: none of {', '.join(variants)} passes every gate"))
+        results += [GateResult(f"{platform}/{name} {g.name}", *_tail(g))
+                    for name, gates in verdicts.items() for g in gates if not g.passed]
+    return results
+
+
+def _tail(gate: GateResult) -> tuple[bool, float, float, str]:
+    return gate.passed, gate.measured, gate.threshold, gate.detail
+
+
+def require_all(results: list[GateResult]) -> None:
+    """Stop the release at the first failed gate, naming it."""
+    for result in results:
+        if not result.passed:
+            raise PipelineError(f"gate {result.name} failed: {result.detail}")
+
+
+def gates_table(results: list[GateResult]) -> str:
+    """Every gate as a Markdown row: measured value, threshold and verdict."""
+    rows = ["| gate | measured | threshold | verdict |", "|---|---|---|---|"]
+    rows += [f"| {g.name} | {g.measured:.4f} | {g.threshold:.4f} | {'pass' if g.passed else 'FAIL'} |" for g in results]
+    return "\n".join(rows)

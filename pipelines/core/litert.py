@@ -1,0 +1,83 @@
+"""LiteRT (the TFLite runtime): run a flatbuffer on rows, as every domain that scores a TFLite model does."""
+from __future__ import annotations
+
+import numpy as np
+
+
+def interpreter(content: bytes, num_threads: int = 1):
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+    return Interpreter(
+        model_content=content, num_threads=num_threads,
+        experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES,
+    )
+
+
+def op_names(content: bytes) -> list[str]:
+    """Distinct operator names in the flatbuffer, in graph order."""
+    seen: list[str] = []
+    for op in interpreter(content)._get_ops_details():
+        if op["op_name"] not in seen:
+            seen.append(op["op_name"])
+    return seen
+
+
+def to_input(detail: dict, x: np.ndarray) -> np.ndarray:
+    """Rows in the model's input dtype (int8 inputs are quantized as the app would)."""
+    batch = x.astype(np.float32)
+    if detail["dtype"] == np.int8:
+        scale, zero = detail["quantization"]
+        return np.clip(np.round(batch / scale + zero), -128, 127).astype(np.int8)
+    return batch
+
+
+def from_output(detail: dict, y: np.ndarray) -> np.ndarray:
+    """Probabilities as float32 (int8 outputs are dequantized)."""
+    if detail["dtype"] == np.int8:
+        scale, zero = detail["quantization"]
+        return ((y.astype(np.float32) - zero) * scale).astype(np.float32)
+    return y.astype(np.float32)
+
+
+def predict_tflite(content: bytes, x: np.ndarray, num_threads: int = 2) -> np.ndarray:
+    """Probabilities for every row, run as one batch through LiteRT (quantizing int8 inputs)."""
+    interpreter = interpreter(content, num_threads=num_threads)
+    detail = interpreter.get_input_details()[0]
+    interpreter.resize_tensor_input(detail["index"], [len(x), x.shape[1]])
+    interpreter.allocate_tensors()
+    detail, out = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
+    interpreter.set_tensor(detail["index"], to_input(detail, x))
+    interpreter.invoke()
+    return from_output(out, interpreter.get_tensor(out["index"]).reshape(-1))
+
+
+def runner(content: bytes, batch_size: int = 1, num_threads: int = 1):
+    """A LiteRT interpreter allocated once for `batch_size` rows, and a call(rows) -> raw output closure."""
+    interpreter = interpreter(content, num_threads=num_threads)
+    detail = interpreter.get_input_details()[0]
+    if batch_size != detail["shape"][0]:
+        interpreter.resize_tensor_input(detail["index"], [batch_size, *detail["shape"][1:]])
+    interpreter.allocate_tensors()
+    detail, out = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
+    set_tensor, invoke, get_tensor = interpreter.set_tensor, interpreter.invoke, interpreter.get_tensor
+    index_in, index_out = detail["index"], out["index"]
+
+    def call(rows: np.ndarray) -> np.ndarray:
+        set_tensor(index_in, rows)
+        invoke()
+        return get_tensor(index_out)
+
+    return detail, call
+
+
+def io_spec(content: bytes) -> dict:
+    """Input/output dtypes, shapes and quantization an app needs to call the model."""
+    interpreter = interpreter(content)
+    describe = lambda d: {  # noqa: E731
+        "name": d["name"], "dtype": np.dtype(d["dtype"]).name, "shape": [int(s) for s in d["shape"]],
+        "quantization": {"scale": float(d["quantization"][0]), "zero_point": int(d["quantization"][1])},
+    }
+    return {
+        "inputs": [describe(d) for d in interpreter.get_input_details()],
+        "outputs": [describe(d) for d in interpreter.get_output_details()],
+    }

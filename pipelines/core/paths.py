@@ -1,0 +1,82 @@
+"""Where every artifact lives: declared once, shared by Dagster assets and DVC stages."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+# Relative to the project root; the stage catalog (pipelines/catalog.py) names which stage writes each.
+RAW_DATASET = "data/raw/dataset.parquet"
+VALIDATED_DATASET = "data/prepared/validated.parquet"
+VALIDATION_REPORT = "reports/validation.json"
+DATA_PROFILE = "data/prepared/profile.json"
+DRIFT_REPORT = "reports/drift.json"
+DRIFT_PLOT = "reports/drift.png"
+DATASET_SPLITS = "data/prepared/splits"
+TRAINED_MODEL = "models/trained"
+EVALUATION_REPORT = "reports/evaluation.json"
+TFLITE_MODEL = "models/tflite"
+TFLITE_REPORT = "reports/tflite.json"
+COREML_MODEL = "models/coreml"
+COREML_REPORT = "reports/coreml.json"
+FOOTPRINT_REPORT = "reports/footprint.json"
+FOOTPRINT_TABLE = "reports/footprint.csv"
+FOOTPRINT_CHART = "reports/footprint.png"
+OFFLOAD_REPORT = "reports/offload.json"
+OFFLOAD_GRID = "reports/offload.csv"
+FAIRNESS_TRADEOFF = "reports/fairness_tradeoff.json"
+FAIRNESS_TRADEOFF_TABLE = "reports/fairness_tradeoff.csv"
+FAIRNESS_TRADEOFF_PLOT = "reports/fairness_tradeoff.png"
+FAIRNESS_REPORT = "reports/fairness.json"
+IMPORTANCE_REPORT = "reports/importance.json"
+MODEL_CARD_MARKDOWN = "reports/model_card.md"
+MODEL_CARD_JSON = "reports/model_card.json"
+RELEASE_CANDIDATE = "build/release_candidate"
+TRAINING_HISTORY = "reports/training_history.csv"
+TRAINING_PLOT = "reports/training_curve.png"
+CONFUSION_MATRIX_PLOT = "reports/confusion_matrix.png"
+COST_REPORT = "reports/cost.json"  # FinOps: cost per variant and of the release, decision matrix, budgets
+OFFLOAD_ENDPOINT = "build/offload_endpoint.yaml"  # Kubernetes manifests of the cloud offload endpoint
+METRICS_DIR = "reports/metrics"  # one <stage>.json per stage: its headline numbers for `dvc metrics show`
+
+# Inside models/trained/ (and, for the feature spec, inside a release)
+KERAS_MODEL_FILE = "model.keras"
+FEATURE_SPEC_FILE = "feature_spec.json"
+MLFLOW_RECORD_FILE = "mlflow.json"
+MITIGATION_FILE = "mitigation.json"
+HISTORY_FILE = "history.json"
+
+# Inside a release folder
+RELEASE_PROFILE_FILE = "reference_profile.json"  # what the next run's drift check compares against
+RELEASE_COREML_PACKAGE = "model.mlpackage"  # the released Core ML variant, whatever its compression
+PRODUCTION_FILE = "deploy/production.yaml"  # the release production runs (GitOps: merging it deploys)
+
+
+def tflite_file(variant: str) -> str:
+    """A TFLite variant's file name, in models/tflite/ and in a release."""
+    return f"model_{variant}.tflite"
+
+
+def coreml_package(variant: str) -> str:
+    """A Core ML variant's package name in models/coreml/."""
+    return f"model_{variant}.mlpackage"
+
+
+def metrics_file(stage: str) -> str:
+    """A stage's headline-metrics file (written by core.step.records_metrics, listed as the DVC stage's metric)."""
+    return f"{METRICS_DIR}/{stage}.json"
+
+
+@dataclass(frozen=True)
+class ArtifactPaths:
+    """Absolute artifact paths under one project root."""
+
+    root: Path
+
+    def metrics(self, stage: str) -> Path:
+        return self.root / metrics_file(stage)
+
+    def __getattr__(self, name: str) -> Path:
+        relative = globals().get(name.upper())
+        if not isinstance(relative, str):
+            raise AttributeError(name)
+        return self.root / relative

@@ -1,0 +1,175 @@
+"""Load a CSV or Parquet source into a typed frame: the raw dataset."""
+from __future__ import annotations
+
+import bz2
+import csv
+import gzip
+import lzma
+from pathlib import Path
+
+import pandas as pd
+
+from pipelines.core.config import DataConfig, Settings
+from pipelines.core.errors import PipelineError
+from pipelines.core.hashing import recorded_md5
+
+ORIGIN = "_origin"  # which source file a row came from; dropped at the split
+CSV_DIALECT = {"delimiter": ",", "quotechar": '"', "skipinitialspace": True}  # as read_csv below parses
+_OPENERS = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}
+_UNSCANNED = {".zip", ".zst", ".tar", ".tgz"}  # other compressions pandas reads: parsed without the scan
+
+
+def normalize_label(values: pd.Series) -> pd.Series:
+    """Trim spaces and one trailing full stop (UCI test files write `>50K.`)."""
+    return values.astype("string").str.strip().str.removesuffix(".")
+
+
+def _open(path: Path, mode: str = "rt"):
+    opener = _OPENERS.get(path.suffix, open)
+    return opener(path, mode, encoding="utf-8", newline="") if "t" in mode else opener(path, mode)
+
+
+def check_fields(path: Path, config: DataConfig, key: str) -> None:
+    """Every row has as many fields as there are column names.
+
+    pandas reads a row with too few fields silently (padded with nulls; one that lost its label is then
+    dropped), so a ragged file is caught here, naming the first bad line.
+    """
+    expected, origin = (len(config.columns), "data.columns") if config.columns else (None, "the header")
+    with _open(path) as handle:
+        reader = csv.reader(handle, **CSV_DIALECT)
+        for row in reader:
+            if not any(field.strip() for field in row):  # blank lines are skipped, as pandas does
+                continue
+            if len(row) == 1 and row[0].startswith("|"):  # a UCI comment line (adult.test starts with one)
+                continue
+            if expected is None:
+                expected = len(row)
+            elif len(row) != expected:
+                raise PipelineError(f"data.{key}: {path.name} is not a readable table: line {reader.line_num} "
+                                    f"has {len(row)} fields, expected {expected} ({origin})")
+
+
+def _undecodable(path: Path, config: DataConfig) -> str:
+    """Line, column and value of the first byte that is not UTF-8 (read again, on the error path only)."""
+    with _open(path, "rb") as handle:
+        raw = handle.read()
+    try:
+        raw.decode("utf-8")
+        return "unknown position"
+    except UnicodeDecodeError as exc:
+        start = exc.start
+    line_start = raw.rfind(b"\n", 0, start) + 1
+    before = next(csv.reader([raw[line_start:start].decode("utf-8", "replace")], **CSV_DIALECT), None) or [""]
+    header = raw[: raw.find(b"\n")].decode("utf-8", "replace")
+    names = config.columns or next(csv.reader([header], **CSV_DIALECT), [])
+    index = len(before) - 1
+    column = f", column '{names[index].strip()}'" if index < len(names) else ""
+    line = raw.count(b"\n", 0, start) + 1
+    return f"line {line}{column}, byte 0x{raw[start]:02x}"
+
+
+def read_table(path: Path, config: DataConfig, key: str) -> pd.DataFrame:
+    """Read one CSV/Parquet file with every value as text; problems name the file."""
+    if not path.is_file():
+        raise PipelineError(f"data.{key}: file not found: {path}")
+    try:
+        if path.suffix == ".parquet":
+            frame = pd.read_parquet(path).astype("string")
+        else:
+            if path.suffix not in _UNSCANNED:
+                check_fields(path, config, key)
+            frame = pd.read_csv(
+                path,
+                header=None if config.columns else "infer",
+                names=config.columns,
+                dtype="string",
+                skipinitialspace=True,
+                na_values=[*config.na_values, ""],  # a blank field is missing, not text
+                keep_default_na=False,
+                encoding="utf-8",
+                quoting=csv.QUOTE_MINIMAL,
+                on_bad_lines="error",
+            )
+    except pd.errors.EmptyDataError as exc:
+        raise PipelineError(f"data.{key}: {path.name} is empty") from exc
+    except UnicodeDecodeError as exc:
+        raise PipelineError(f"data.{key}: {path.name} is not UTF-8 text ({_undecodable(path, config)})") from exc
+    except (pd.errors.ParserError, csv.Error) as exc:
+        raise PipelineError(f"data.{key}: {path.name} is not a readable table ({str(exc).strip()})") from exc
+    except (OSError, ValueError, lzma.LZMAError) as exc:
+        raise PipelineError(f"data.{key}: cannot read {path.name} ({exc})") from exc
+    if not isinstance(frame.index, pd.RangeIndex):  # pandas turns extra leading fields into an index
+        raise PipelineError(f"data.{key}: {path.name} has rows with more fields than there are column names")
+    frame.columns = [str(c).strip() for c in frame.columns]
+    if frame.empty:
+        raise PipelineError(f"data.{key}: {path.name} has no data rows")
+    return frame
+
+
+def check_columns(frame: pd.DataFrame, config: DataConfig, source: str) -> None:
+    """Every column params name must exist in the data."""
+    if config.label not in frame.columns:
+        raise PipelineError(f"data.label: column '{config.label}' is not in {source}")
+    named = {
+        "sensitive_features": config.sensitive_features,
+        "categorical": config.categorical,
+        "numeric": config.numeric,
+        "drop": config.drop,
+        "pii": config.pii,
+    }
+    for key, columns in named.items():
+        for column in columns:
+            if column not in frame.columns:
+                raise PipelineError(f"data.{key}: column '{column}' is not in {source}")
+    overlap = set(config.categorical) & set(config.numeric)
+    if overlap:
+        raise PipelineError(f"data.numeric: column '{sorted(overlap)[0]}' is also listed as categorical")
+
+
+def type_columns(frame: pd.DataFrame, config: DataConfig) -> pd.DataFrame:
+    """Numeric columns to float64, the rest to text; listed types win over inference."""
+    typed = {}
+    for column in frame.columns:
+        values = frame[column]
+        if column in (config.label, ORIGIN) or column in config.categorical:
+            typed[column] = values.str.strip()
+            continue
+        numbers = pd.to_numeric(values, errors="coerce")
+        bad = values.notna() & numbers.isna()
+        if column in config.numeric and bad.any():
+            example = values[bad].iloc[0]
+            raise PipelineError(f"data.numeric: column '{column}' has non-numeric value {example!r}")
+        typed[column] = numbers.astype("float64") if not bad.any() and values.notna().any() else values.str.strip()
+    return pd.DataFrame(typed, index=frame.index)
+
+
+def load_dataset(config: DataConfig, source: Path, test_source: Path | None = None) -> pd.DataFrame:
+    """The raw dataset: typed columns, normalized labels, PII and dropped columns removed (nulls kept)."""
+    parts = [read_table(source, config, "source").assign(**{ORIGIN: "source"})]
+    if test_source is not None:
+        test = read_table(test_source, config, "test_source")
+        if list(test.columns) != list(parts[0].columns[:-1]):
+            raise PipelineError("data.test_source: columns differ from data.source")
+        parts.append(test.assign(**{ORIGIN: "test_source"}))
+    frame = pd.concat(parts, ignore_index=True)
+    check_columns(frame, config, source.name)
+    frame = frame.drop(columns=[*config.drop, *config.pii])
+    frame[config.label] = normalize_label(frame[config.label])
+    frame = frame[frame[config.label].notna() & (frame[config.label] != "")]
+    if frame.empty:
+        raise PipelineError(f"data.label: column '{config.label}' has no values")
+    if not (frame[config.label] == config.positive_label).any():
+        seen = ", ".join(sorted(frame[config.label].dropna().unique()[:5]))
+        raise PipelineError(
+            f"data.positive_label: '{config.positive_label}' never occurs in column '{config.label}' (seen: {seen})"
+        )
+    return type_columns(frame, config).reset_index(drop=True)
+
+
+def source_files(settings: Settings) -> dict[str, str]:
+    """Source files named in params -> their md5 (what dvc.lock records for the ingest deps)."""
+    data = settings.params.data
+    paths = [settings.resolve(data.source)] + ([settings.resolve(data.test_source)] if data.test_source else [])
+    return {str(p.relative_to(settings.root)) if p.is_relative_to(settings.root) else str(p): recorded_md5(p)
+            for p in paths if p.is_file()}

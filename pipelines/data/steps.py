@@ -1,0 +1,159 @@
+"""Data steps: the raw dataset, the validated dataset, drift against the reference release, the splits."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from pipelines.core.config import Settings
+from pipelines.core.errors import PipelineError
+from pipelines.core.hashing import dvc_md5
+from pipelines.core.io import atomic_path, read_json, write_json
+from pipelines.core.paths import FEATURE_SPEC_FILE, RELEASE_PROFILE_FILE, ArtifactPaths
+from pipelines.core.plots import psi_chart
+from pipelines.core.safe_text import md_cell
+from pipelines.core.step import StepResult, records_metrics
+from pipelines.data.drift import compare, prediction_drift
+from pipelines.data.expectations import build_suite, load_suite, save_suite
+from pipelines.data.features import FeatureSpec
+from pipelines.data.load import load_dataset, source_files
+from pipelines.data.reference import current_profile, find_reference, reference_model, reference_predictions
+from pipelines.data.split import SPLITS, split_dataset
+from pipelines.data.validate import ValidationFailed, validate_dataset
+
+
+def _write_parquet(frame: pd.DataFrame, target) -> str:
+    with atomic_path(target) as tmp:
+        frame.to_parquet(tmp, index=False)
+    return dvc_md5(target)
+
+
+@records_metrics
+def raw_dataset(settings: Settings) -> StepResult:
+    data = settings.params.data
+    test_source = settings.resolve(data.test_source) if data.test_source else None
+    frame = load_dataset(data, settings.resolve(data.source), test_source)
+    paths = ArtifactPaths(settings.root)
+    md5 = _write_parquet(frame, paths.raw_dataset)
+    return StepResult(
+        summary={"rows": len(frame), "columns": len(frame.columns), "source_md5": source_files(settings),
+                 "path": str(paths.raw_dataset)},
+        data_version=md5,
+    )
+
+
+def build_expectations(settings: Settings) -> StepResult:
+    """Write the expectation suite from the current raw dataset (run it on a data version you trust)."""
+    paths = ArtifactPaths(settings.root)
+    if not paths.raw_dataset.is_file():
+        raise PipelineError(f"{paths.raw_dataset} not found; run the raw_dataset step first")
+    suite = build_suite(pd.read_parquet(paths.raw_dataset), settings.params.data, settings.params.validate_,
+                        dvc_md5(paths.raw_dataset))
+    target = settings.resolve(settings.params.validate_.suite)
+    save_suite(target, suite)
+    return StepResult(summary={"expectations": len(suite["expectations"]), "path": str(target),
+                               "built_from_data_version": suite["built_from_data_version"]})
+
+
+@records_metrics
+def validated_dataset(settings: Settings) -> StepResult:
+    paths = ArtifactPaths(settings.root)
+    suite_path = settings.resolve(settings.params.validate_.suite)
+    if not suite_path.is_file():  # first run on new data: that version becomes the trusted baseline
+        build_expectations(settings)
+    frame = pd.read_parquet(paths.raw_dataset)
+    try:
+        clean, report = validate_dataset(frame, settings.params.data, settings.params.validate_, load_suite(suite_path))
+    except ValidationFailed as failed:
+        write_json(paths.validation_report, {"success": False, "expectations": failed.outcome})
+        paths.validated_dataset.unlink(missing_ok=True)  # downstream must never read data that failed
+        raise
+    write_json(paths.validation_report, report | {"success": True})
+    md5 = _write_parquet(clean, paths.validated_dataset)
+    table = "| column | type | null fraction | distinct |\n|---|---|---|---|\n" + "\n".join(
+        f"| {name} | {c['type']} | {c['null_fraction']:.4f} | {c['distinct']} |" for name, c in report["columns"].items()
+    )
+    return StepResult(
+        summary={"rows": report["rows"], "raw_rows": report["raw_rows"], "positive_rate": report["positive_rate"],
+                 "expectations_evaluated": report["expectations"]["evaluated"], "path": str(paths.validated_dataset)},
+        tables={"columns": table, "expectations": expectations_table(report["expectations"])},
+        data_version=md5,
+    )
+
+
+def expectations_table(outcome: dict) -> str:
+    """Failed expectations with example values, escaped for Markdown (values are untrusted)."""
+    if not outcome["failed"]:
+        return f"All {outcome['evaluated']} expectations passed."
+    rows = ["| column | expectation | unexpected | examples |", "|---|---|---|---|"]
+    for f in outcome["failed"]:
+        where = f["column"] or (f"(rows: {len(f['columns'])} columns)" if f.get("columns") else "(table)")
+        count = "" if f["unexpected_count"] is None else f"{f['unexpected_count']} of {f.get('rows') or '?'}"
+        if count and f.get("allowed_percent") is not None:
+            count += f" ({f['unexpected_percent']:.1f}%, allowed {f['allowed_percent']:.1f}%)"
+        examples = ", ".join(md_cell(e, 40) for e in f["examples"][:3]) or md_cell(
+            f.get("error") or f.get("expected") or f["observed"])
+        rows.append(f"| {md_cell(where)} | {f['expectation']} | {count} | {examples} |")
+    return "\n".join(rows)
+
+
+@records_metrics
+def data_drift(settings: Settings, raise_on_drift: bool = True) -> StepResult:
+    paths, config = ArtifactPaths(settings.root), settings.params.drift
+    frame = pd.read_parquet(paths.validated_dataset)
+    write_json(paths.data_profile, current_profile(frame))
+    reference, why = find_reference(settings)
+    shown = reference.relative_to(settings.root) if reference and reference.is_relative_to(settings.root) else reference
+    report: dict[str, Any] = {"reference": str(shown) if shown else None, "reason": why,
+                              "blocking": config.blocking, "drift": False, "drifted": [], "features": {}}
+    if reference is not None:
+        profile = read_json(reference / RELEASE_PROFILE_FILE)
+        report |= compare(profile, frame, config)
+        model = reference_model(reference)
+        if "predictions" in profile and model is not None:
+            spec = FeatureSpec.model_validate(read_json(reference / FEATURE_SPEC_FILE)["spec"])
+            proba = reference_predictions(model.read_bytes(), spec, frame, config.sample_rows)
+            report["predictions"] = prediction_drift(profile["predictions"], proba, config) | {"model": model.name}
+            if report["predictions"]["drifted"]:
+                report["drifted"].append("(reference model predictions)")
+                report["drift"] = True
+    write_json(paths.drift_report, report)
+    psi = {name: r["psi"] for name, r in report["features"].items()}
+    if "predictions" in report:
+        psi["(predictions)"] = report["predictions"]["psi"]
+    psi_chart(psi, config.psi_threshold, paths.drift_plot, f"Drift vs {Path(report['reference'] or '-').name}")
+    if report["drift"] and config.blocking and raise_on_drift:
+        raise PipelineError(drift_message(report))
+    return StepResult(summary={"reference": report["reference"] or "none", "reason": why,
+                               "drift": report["drift"], "drifted": ", ".join(report["drifted"]) or "none",
+                               "path": str(paths.drift_report)},
+                      tables={"drift": drift_table(report)}, plots={"PSI per feature": paths.drift_plot})
+
+
+def drift_message(report: dict[str, Any]) -> str:
+    worst = ", ".join(report["drifted"][:5])
+    return f"drift: {len(report['drifted'])} feature(s) drifted against {report['reference']}: {worst}"
+
+
+def drift_table(report: dict[str, Any]) -> str:
+    if not report["features"]:
+        return report["reason"]
+    rows = ["| feature | PSI | test | statistic | p-value | drift |", "|---|---|---|---|---|---|"]
+    items = list(report["features"].items()) + ([("(predictions)", report["predictions"])] if "predictions" in report else [])
+    for name, r in items:
+        rows.append(f"| {name} | {r['psi']:.4f} | {r['test']} | {r['statistic']:.4f} | {r['p_value']:.3g} "
+                    f"| {'DRIFT' if r['drifted'] else 'ok'} |")
+    return "\n".join(rows)
+
+
+@records_metrics
+def dataset_splits(settings: Settings) -> StepResult:
+    paths = ArtifactPaths(settings.root)
+    frame = pd.read_parquet(paths.validated_dataset)
+    parts = split_dataset(frame, settings.params.data, settings.params.split)
+    with atomic_path(paths.dataset_splits) as tmp:
+        tmp.mkdir()
+        for name in SPLITS:
+            parts[name].to_parquet(tmp / f"{name}.parquet", index=False)
+    return StepResult(summary={f"{name}_rows": len(parts[name]) for name in SPLITS} | {"path": str(paths.dataset_splits)})

@@ -1,0 +1,1 @@
+"""Governance domain: per-group fairness, the mitigation trade-off, feature importance, the model card."""

@@ -1,0 +1,167 @@
+"""Fairness of the Keras model and every on-device variant: per-group metrics with intervals, the change
+each variant makes for each group, and the blocking gates on both.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from pipelines.core.config import FairnessConfig, FairnessGates, Limit
+from pipelines.core.errors import PipelineError
+from pipelines.core.gates import GateResult
+from pipelines.training.metrics import classification_metrics, group_metrics, quantization_effects
+
+REFERENCE = "keras"
+
+
+def evaluate_models(
+    y_true: np.ndarray, probas: dict[str, np.ndarray], groups: pd.DataFrame, config: FairnessConfig, threshold: float,
+    min_group_size: int,
+) -> dict[str, Any]:
+    """Every model's overall and per-group metrics (with bootstrap intervals) on the same test rows.
+
+    `probas` maps model name to probabilities; the first entry is the reference (Keras) and every other
+    entry also gets each group's accuracy change from it (a paired bootstrap on the same rows).
+    """
+    options = {"intersection": True, "min_group_size": min_group_size, "n_boot": config.bootstrap,
+               "confidence": config.confidence, "seed": config.seed}
+    reference = next(iter(probas))
+    models: dict[str, Any] = {}
+    for name, proba in probas.items():
+        models[name] = {"overall": classification_metrics(y_true, proba, threshold),
+                        "groups": group_metrics(y_true, proba, groups, threshold, **options)}
+        if name != reference:
+            models[name]["quantization"] = quantization_effects(y_true, probas[reference], proba, groups, threshold,
+                                                                **options)
+    first = next(iter(models.values()))["groups"]
+    return {
+        "threshold": threshold, "rows": int(len(y_true)), "reference": reference,
+        "order": list(probas),  # JSON files sort keys; this keeps the reference first
+        "sensitive_features": list(groups.columns), "groupings": list(first),
+        "bootstrap": config.bootstrap, "confidence": config.confidence, "min_group_size": min_group_size,
+        "flagged_groups": [{"grouping": g, "group": name, "rows": facts["groups"][name]["count"]}
+                           for g, facts in first.items() for name in facts["small_groups"]],
+        "models": models,
+    }
+
+
+def _limit(limit: Limit, grouping: str, groupings: list[str], key: str) -> float | None:
+    if isinstance(limit, dict):
+        unknown = sorted(set(limit) - set(groupings))
+        if unknown:
+            raise PipelineError(f"gates.fairness.{key}: '{unknown[0]}' is not a grouping ({', '.join(groupings)})")
+        return limit.get(grouping)
+    return limit
+
+
+def _extremes(groups: dict[str, Any], rate: str, small: list[str]) -> str:
+    """`High 0.31 vs Low 0.09`: the groups at either end of a rate, over the gated groups."""
+    values = {g: m[rate] for g, m in groups.items() if g not in small and m[rate] is not None}
+    high, low = max(values, key=values.get), min(values, key=values.get)
+    return f"{high} {values[high]:.3f} vs {low} {values[low]:.3f}"
+
+
+def _interval(facts: dict[str, Any], key: str) -> str:
+    low, high = (facts.get("ci") or {}).get(key, (None, None))
+    return f", CI [{low:.4f}, {high:.4f}]" if low is not None and high is not None else ""
+
+
+def _unmeasurable(name: str, where: str, facts: dict[str, Any], threshold: float, minimum: int) -> GateResult:
+    small = ", ".join(facts["small_groups"]) or "none"
+    return GateResult(name, False, float(facts["eligible_groups"]), threshold,
+                      f"{where}: only {facts['eligible_groups']} group(s) have at least gates.fairness.min_group_size "
+                      f"= {minimum} test rows (too small: {small}); the gap cannot be measured")
+
+
+def _at_most(name: str, key: str, where: str, measured: float, limit: float, what: str) -> GateResult:
+    passed = measured <= limit
+    verb = "is within" if passed else "exceeds"
+    return GateResult(name, passed, float(measured), float(limit),
+                      f"{where}: {what} {verb} gates.fairness.{key} = {limit:.4f}")
+
+
+def fairness_gates(report: dict[str, Any], gates: FairnessGates) -> list[GateResult]:
+    """Parity and equalized-odds limits for every model and grouping, and the per-group accuracy drop of
+    every variant from the reference; each verdict names the model, grouping and groups, and by how much."""
+    results: list[GateResult] = []
+    groupings, minimum = report["groupings"], report["min_group_size"]
+    for model in report["order"]:
+        entry = report["models"][model]
+        for grouping, facts in entry["groups"].items():
+            where = f"{model} {grouping}"
+            for key, value, rates in (
+                ("max_demographic_parity_difference", "demographic_parity_difference", ("selection_rate",)),
+                ("max_equalized_odds_difference", "equalized_odds_difference",
+                 ("true_positive_rate", "false_positive_rate")),
+            ):
+                limit = _limit(getattr(gates, key), grouping, groupings, key)
+                if limit is None:
+                    continue
+                name = f"{key}[{model}/{grouping}]"
+                if facts["eligible_groups"] < 2 or facts[value] is None:
+                    results.append(_unmeasurable(name, where, facts, limit, minimum))
+                    continue
+                spread = "; ".join(f"{r.replace('_', ' ')} {_extremes(facts['groups'], r, facts['small_groups'])}"
+                                   for r in rates)
+                what = f"{value.replace('_', ' ')} {facts[value]:.4f} ({spread}{_interval(facts, value)})"
+                results.append(_at_most(name, key, where, facts[value], limit, what))
+            change = entry.get("quantization", {}).get(grouping)
+            if change is None or gates.max_group_accuracy_drop is None:
+                continue
+            name = f"max_group_accuracy_drop[{model}/{grouping}]"
+            if change["worst_group"] is None:
+                results.append(_unmeasurable(name, where, facts, gates.max_group_accuracy_drop, minimum))
+                continue
+            worst = change["groups"][change["worst_group"]]
+            what = (f"{change['worst_group']} accuracy {worst['reference_accuracy']:.4f} -> {worst['variant_accuracy']:.4f} "
+                    f"vs {report['reference']} (drop {change['worst_drop']:.4f}, {worst['changed_decisions']} decisions changed)")
+            results.append(_at_most(name, "max_group_accuracy_drop", where, change["worst_drop"],
+                                    gates.max_group_accuracy_drop, what))
+    return results
+
+
+def flagged_text(report: dict[str, Any]) -> str:
+    """One line naming the groups too small to gate, or that there are none."""
+    flagged = report["flagged_groups"]
+    if not flagged:
+        return f"every group has at least {report['min_group_size']} test rows"
+    listed = ", ".join(f"{f['grouping']}={f['group']} ({f['rows']})" for f in flagged)
+    return f"{len(flagged)} group(s) under {report['min_group_size']} test rows, reported but not gated: {listed}"
+
+
+def _fmt(value: float | None, ci: list | None = None) -> str:
+    if value is None:
+        return "n/a"
+    if ci and ci[0] is not None and ci[1] is not None:
+        return f"{value:.3f} [{ci[0]:.3f}, {ci[1]:.3f}]"
+    return f"{value:.3f}"
+
+
+def groups_table(groups: dict[str, Any]) -> str:
+    """Markdown: one row per group with its rates and intervals."""
+    rows = ["| grouping | group | rows | accuracy | selection rate | TPR | FPR |", "|---|---|---|---|---|---|---|"]
+    for grouping, facts in groups.items():
+        for group, m in facts["groups"].items():
+            ci = m.get("ci", {})
+            flag = " (small)" if group in facts["small_groups"] else ""
+            rows.append(f"| {grouping} | {group}{flag} | {m['count']} | " + " | ".join(
+                _fmt(m[r], ci.get(r)) for r in ("accuracy", "selection_rate", "true_positive_rate", "false_positive_rate")) + " |")
+    return "\n".join(rows)
+
+
+def models_table(report: dict[str, Any]) -> str:
+    """Markdown: accuracy, parity and equalized-odds difference per model and grouping, worst group change."""
+    rows = ["| model | accuracy | grouping | DPD | EOD | worst group change vs " + report["reference"] + " |",
+            "|---|---|---|---|---|---|"]
+    for model in report["order"]:
+        entry = report["models"][model]
+        for grouping, facts in entry["groups"].items():
+            ci = facts.get("ci", {})
+            change = entry.get("quantization", {}).get(grouping)
+            worst = (f"{change['worst_group']} {-change['worst_drop']:+.4f}" if change and change["worst_group"] else "")
+            rows.append(f"| {model} | {entry['overall']['accuracy']:.4f} | {grouping} "
+                        f"| {_fmt(facts['demographic_parity_difference'], ci.get('demographic_parity_difference'))} "
+                        f"| {_fmt(facts['equalized_odds_difference'], ci.get('equalized_odds_difference'))} | {worst} |")
+    return "\n".join(rows)

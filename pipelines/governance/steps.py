@@ -1,0 +1,151 @@
+"""Governance steps: the mitigation trade-off and baseline, per-group fairness of every variant, feature
+importance on the int8 variant, and the model card."""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from pipelines.core.config import Settings
+from pipelines.core.errors import PipelineError
+from pipelines.core.io import atomic_path, read_json, write_json
+from pipelines.core.paths import ArtifactPaths
+from pipelines.core.step import StepResult, records_metrics
+from pipelines.data.features import encode_features, encode_labels
+from pipelines.data.split import load_split
+from pipelines.training.keras_model import fit_mitigated, load_trained
+from pipelines.training.tracking import log_to_run
+
+
+@records_metrics
+def fairness_tradeoff(settings: Settings) -> StepResult:
+    from pipelines.core.plots import write_csv_rows
+    from pipelines.governance import tradeoff
+    from pipelines.training.metrics import intersection_name
+    from pipelines.training.mitigation import check_groups, constrained_features, constraint_labels, reductions_baseline
+    from pipelines.training.train import predict_keras
+
+    params, fairness = settings.params, settings.params.fairness
+    features = constrained_features(fairness, params.data)
+    train, validation, test = (load_split(settings, s) for s in ("train", "validation", "test"))
+    for frame, split in ((train, "train"), (validation, "validation"), (test, "test")):
+        check_groups(frame, features, split)
+    model, spec, record = load_trained(settings)
+    threshold, min_size = params.train.threshold, params.gates.fairness.min_group_size
+    x_val, y_val = encode_features(validation, spec), encode_labels(validation, spec)
+    x_test, y_test = encode_features(test, spec), encode_labels(test, spec)
+
+    def measured(val_proba: np.ndarray, test_proba: np.ndarray) -> dict[str, Any]:
+        return {"validation": tradeoff.point(y_val, val_proba, validation, features, fairness, threshold, min_size),
+                "test": tradeoff.point(y_test, test_proba, test, features, fairness, threshold, min_size,
+                                       fairness.bootstrap)}
+
+    sweep = []
+    for strength in sorted(set(fairness.sweep) | {fairness.strength}):
+        network = model if strength == fairness.strength else fit_mitigated(settings, train, validation, spec, strength)[0]
+        sweep.append({"strength": strength, "deployed": strength == fairness.strength,
+                      **measured(predict_keras(network, x_val), predict_keras(network, x_test))})
+    x_train = encode_features(train, spec)
+    reduction, facts = reductions_baseline(x_train, encode_labels(train, spec), constraint_labels(train, features), fairness)
+    baseline = {**facts, **measured(reduction(x_val), reduction(x_test))}
+    deployed = next(e for e in sweep if e["deployed"])
+    report = {"constraint": fairness.constraint, "method": fairness.method, "features": features,
+              "grouping": intersection_name(features), "threshold": threshold, "min_group_size": min_size,
+              "sweep": sweep, "baseline": baseline,
+              "deployed_vs_baseline": tradeoff.compare(deployed["test"], baseline["test"], fairness.constraint)}
+    paths = ArtifactPaths(settings.root)
+    write_json(paths.fairness_tradeoff, report)
+    write_csv_rows(tradeoff.rows(report), paths.fairness_tradeoff_table)
+    tradeoff.chart(report, paths.fairness_tradeoff_plot)
+    key = tradeoff.DISPARITY[fairness.constraint]
+    metrics = {f"tradeoff_s{e['strength']:g}_{m}": e["test"][m] for e in sweep for m in ("accuracy", key)}
+    metrics |= {f"baseline_{m}": baseline["test"][m] for m in ("accuracy", key)}
+    log_to_run(settings, record["run_id"], metrics, {"fairness": paths.fairness_tradeoff,
+                                                     "plots": paths.fairness_tradeoff_plot})
+    summary = {"constraint": fairness.constraint, "grouping": report["grouping"], "deployed_strength": fairness.strength,
+               "deployed_accuracy": deployed["test"]["accuracy"], f"deployed_{key}": deployed["test"][key],
+               "baseline_accuracy": baseline["test"]["accuracy"], f"baseline_{key}": baseline["test"][key],
+               "keras_meets_baseline_target": report["deployed_vs_baseline"]["met"],
+               "path": str(paths.fairness_tradeoff)}
+    return StepResult(summary=summary, tables={"trade-off": tradeoff.table(report)},
+                      plots={"trade-off": paths.fairness_tradeoff_plot})
+
+
+@records_metrics
+def fairness_report(settings: Settings) -> StepResult:
+    from pipelines.core.litert import predict_tflite
+    from pipelines.governance.fairness import evaluate_models, fairness_gates, flagged_text, groups_table, models_table
+    from pipelines.training.mitigation import check_groups
+    from pipelines.training.train import predict_keras
+
+    params, paths = settings.params, ArtifactPaths(settings.root)
+    model, spec, record = load_trained(settings)
+    test = load_split(settings, "test")
+    check_groups(test, params.data.sensitive_features, "test")
+    x, y = encode_features(test, spec), encode_labels(test, spec)
+    probas = {"keras": predict_keras(model, x)}
+    variants = read_json(paths.tflite_report)["variants"]
+    for name, facts in variants.items():
+        probas[name] = predict_tflite((paths.tflite_model / facts["file"]).read_bytes(), x)
+    report = evaluate_models(y, probas, test[params.data.sensitive_features], params.fairness, params.train.threshold,
+                             params.gates.fairness.min_group_size)
+    gates = fairness_gates(report, params.gates.fairness)
+    report["gates"] = [g.as_dict() for g in gates]
+    write_json(paths.fairness_report, report)
+    metrics = {f"fairness_{m}_{g}_{d}": facts[d] for m, entry in report["models"].items()
+               for g, facts in entry["groups"].items()
+               for d in ("demographic_parity_difference", "equalized_odds_difference") if facts[d] is not None}
+    log_to_run(settings, record["run_id"], metrics,
+               {"reports": paths.fairness_report})
+    failed = [g for g in gates if not g.passed]
+    return StepResult(
+        summary={"models": list(report["models"]), "groupings": report["groupings"], "gates": len(gates),
+                 "gates_failed": len(failed), "flagged_groups": flagged_text(report), "path": str(paths.fairness_report)},
+        tables={"models": models_table(report), "keras groups": groups_table(report["models"]["keras"]["groups"])},
+    )
+
+
+@records_metrics
+def feature_importance(settings: Settings) -> StepResult:
+    from pipelines.core.litert import predict_tflite
+    from pipelines.governance.importance import importance_table, permutation_importance
+
+    params, paths = settings.params, ArtifactPaths(settings.root)
+    governance = params.governance
+    variants = read_json(paths.tflite_report)["variants"]
+    if governance.importance_variant not in variants:
+        raise PipelineError(f"governance.importance_variant: '{governance.importance_variant}' was not built "
+                            f"(convert.tflite_variants: {', '.join(variants)})")
+    _, spec, record = load_trained(settings)
+    test = load_split(settings, "test")
+    sample = test.sample(min(governance.importance_rows, len(test)), random_state=params.fairness.seed)
+    content = (paths.tflite_model / variants[governance.importance_variant]["file"]).read_bytes()
+    result = permutation_importance(lambda x: predict_tflite(content, x), sample, spec, params.train.threshold,
+                                    governance.importance_repeats, params.fairness.seed)
+    result |= {"variant": governance.importance_variant, "runtime": "LiteRT",
+               "not_inputs": spec.excluded}
+    write_json(paths.importance_report, result)
+    log_to_run(settings, record["run_id"], {f"importance_{c['column']}": c["mean_accuracy_drop"] for c in result["columns"]},
+               {"reports": paths.importance_report})
+    return StepResult(summary={"variant": governance.importance_variant, "rows": result["rows"],
+                               "baseline_accuracy": result["baseline_accuracy"],
+                               "top": [c["column"] for c in result["columns"][:5]], "path": str(paths.importance_report)},
+                      tables={"importance": importance_table(result)})
+
+
+@records_metrics
+def model_card(settings: Settings) -> StepResult:
+    from pipelines.governance.model_card import build_card, render_markdown
+
+    paths = ArtifactPaths(settings.root)
+    card = build_card(settings)
+    markdown = render_markdown(card)
+    write_json(paths.model_card_json, card)
+    with atomic_path(paths.model_card_markdown) as tmp:
+        tmp.write_text(markdown)
+    target = card["baseline_comparison"]
+    return StepResult(summary={"model": f"{card['model']['name']} v{card['model']['version']}",
+                               "target_met": target["met"], "target": target["statement"],
+                               "gates_passed": card["fairness"]["gates_passed"],
+                               "path": str(paths.model_card_markdown)},
+                      tables={"model card": markdown})

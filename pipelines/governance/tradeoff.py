@@ -1,0 +1,98 @@
+"""The accuracy-vs-disparity trade-off: one point per mitigation strength, the baseline, and the target."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from pipelines.core.config import FairnessConfig
+from pipelines.training.metrics import group_metrics, intersection_name
+
+DISPARITY = {"demographic_parity": "demographic_parity_difference", "equalized_odds": "equalized_odds_difference"}
+
+
+def point(
+    y_true: np.ndarray, proba: np.ndarray, groups: pd.DataFrame, features: list[str], config: FairnessConfig,
+    threshold: float, min_group_size: int, n_boot: int = 0,
+) -> dict[str, Any]:
+    """Accuracy and both disparities on the constrained grouping (the features' intersection), with intervals."""
+    facts = group_metrics(y_true, proba, groups[features], threshold, intersection=True,
+                          min_group_size=min_group_size, n_boot=n_boot, confidence=config.confidence,
+                          seed=config.seed)[intersection_name(features)]
+    accuracy = float(((np.asarray(proba) >= threshold).astype(int) == np.asarray(y_true).astype(int)).mean())
+    return {"accuracy": accuracy, "selection_rate": float((np.asarray(proba) >= threshold).mean()),
+            "demographic_parity_difference": facts["demographic_parity_difference"],
+            "equalized_odds_difference": facts["equalized_odds_difference"], "ci": facts.get("ci", {})}
+
+
+def compare(ours: dict[str, Any], baseline: dict[str, Any], constraint: str) -> dict[str, Any]:
+    """The target: accuracy at least the baseline's at a disparity no larger than the baseline's."""
+    key = DISPARITY[constraint]
+    accuracy_margin = ours["accuracy"] - baseline["accuracy"]
+    disparity_margin = baseline[key] - ours[key]
+    return {"disparity": key, "accuracy_margin": accuracy_margin, "disparity_margin": disparity_margin,
+            "met": bool(accuracy_margin >= 0 and disparity_margin >= 0)}
+
+
+def rows(report: dict[str, Any]) -> list[dict[str, Any]]:
+    """Flat rows for the CSV (DVC plots): every strength, then the baseline."""
+    out = []
+    for entry in report["sweep"]:
+        test, val = entry["test"], entry["validation"]
+        out.append({"model": "keras", "strength": entry["strength"], "deployed": entry["deployed"],
+                    "accuracy": round(test["accuracy"], 6),
+                    "demographic_parity_difference": round(test["demographic_parity_difference"], 6),
+                    "equalized_odds_difference": round(test["equalized_odds_difference"], 6),
+                    "validation_accuracy": round(val["accuracy"], 6),
+                    "validation_disparity": round(val[DISPARITY[report["constraint"]]], 6)})
+    base = report["baseline"]["test"]
+    out.append({"model": "baseline", "strength": "", "deployed": False, "accuracy": round(base["accuracy"], 6),
+                "demographic_parity_difference": round(base["demographic_parity_difference"], 6),
+                "equalized_odds_difference": round(base["equalized_odds_difference"], 6),
+                "validation_accuracy": round(report["baseline"]["validation"]["accuracy"], 6),
+                "validation_disparity": round(report["baseline"]["validation"][DISPARITY[report["constraint"]]], 6)})
+    return out
+
+
+def table(report: dict[str, Any]) -> str:
+    """Markdown: the sweep and the baseline on the test split (validation in the last columns)."""
+    key = DISPARITY[report["constraint"]]
+    short = "DPD" if key == "demographic_parity_difference" else "EOD"
+    lines = [f"| model | strength | test accuracy | test DPD | test EOD | validation accuracy | validation {short} |",
+             "|---|---|---|---|---|---|---|"]
+    for row in rows(report):
+        label = row["model"] + (" (deployed)" if row["deployed"] else "")
+        lines.append(f"| {label} | {row['strength']} | {row['accuracy']:.4f} | {row['demographic_parity_difference']:.4f} "
+                     f"| {row['equalized_odds_difference']:.4f} | {row['validation_accuracy']:.4f} "
+                     f"| {row['validation_disparity']:.4f} |")
+    return "\n".join(lines)
+
+
+def chart(report: dict[str, Any], target: Path) -> Path:
+    """Test accuracy against the constrained disparity: the sweep as a line, the deployed point, the baseline."""
+    from pipelines.core.plots import _pyplot, save_figure
+
+    plt = _pyplot()
+    key = DISPARITY[report["constraint"]]
+    sweep, base = report["sweep"], report["baseline"]["test"]
+    figure, axis = plt.subplots(figsize=(5.5, 3.6))
+    xs, ys = [e["test"][key] for e in sweep], [e["test"]["accuracy"] for e in sweep]
+    axis.axvspan(0, base[key], ymin=0, ymax=1, color="#e8f6ef", zorder=0)
+    axis.plot(xs, ys, "-o", color="#2e86c1", label=f"Keras MLP, {report['method']} strength")
+    for entry, x, y in zip(sweep, xs, ys):
+        axis.annotate(f"{entry['strength']:g}", (x, y), textcoords="offset points", xytext=(4, 4), fontsize=8)
+    deployed = [e for e in sweep if e["deployed"]]
+    if deployed:
+        axis.plot([deployed[0]["test"][key]], [deployed[0]["test"]["accuracy"]], "o", markersize=11, mfc="none",
+                  color="#1e8449", label="deployed")
+    axis.plot([base[key]], [base["accuracy"]], "*", markersize=13, color="#c0392b",
+              label="ExponentiatedGradient + LR (baseline)")
+    axis.axhline(base["accuracy"], color="#c0392b", linewidth=0.8, linestyle=":")
+    axis.set_xlabel(f"{key.replace('_', ' ')} ({report['grouping']}, test)")
+    axis.set_ylabel("test accuracy")
+    axis.set_title("Accuracy vs disparity (shaded: disparity at most the baseline's)", fontsize=9)
+    axis.legend(fontsize=7, loc="lower right")
+    axis.grid(alpha=0.3)
+    return save_figure(figure, target)

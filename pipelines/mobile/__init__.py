@@ -1,0 +1,1 @@
+"""Mobile domain: TFLite and Core ML variants, their latency, footprint and per-platform selection."""

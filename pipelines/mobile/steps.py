@@ -1,0 +1,180 @@
+"""On-device steps: TFLite variants evaluated and timed through LiteRT, the Core ML variants, and the footprint
+report that selects the released variant per platform."""
+from __future__ import annotations
+
+import shutil
+from typing import Any
+
+import numpy as np
+
+from pipelines.core.config import Settings
+from pipelines.core.io import atomic_path, read_json, write_csv, write_json
+from pipelines.core.paths import MLFLOW_RECORD_FILE, ArtifactPaths, coreml_package, tflite_file
+from pipelines.core.step import StepResult, records_metrics
+from pipelines.data.features import encode_features, encode_labels
+from pipelines.data.split import load_split
+from pipelines.training.keras_model import load_trained
+from pipelines.training.metrics import agreement, classification_metrics, group_metrics
+from pipelines.training.tracking import log_to_run
+
+
+def _scored(y: np.ndarray, proba: np.ndarray, keras_proba: np.ndarray, groups, threshold: float) -> dict[str, Any]:
+    """Test metrics of one variant, its agreement with Keras and per-group metrics (pipelines.training.metrics)."""
+    return {
+        **classification_metrics(y, proba, threshold),
+        "agreement_with_keras": agreement(proba, keras_proba, threshold),
+        "max_abs_probability_error": float(np.abs(proba - keras_proba).max()),
+        "groups": group_metrics(y, proba, groups, threshold),
+    }
+
+
+@records_metrics
+def tflite_model(settings: Settings) -> StepResult:
+    from pipelines.core.litert import io_spec, op_names, predict_tflite
+    from pipelines.mobile.latency import host_info, keras_latency, litert_latency
+    from pipelines.mobile.tflite import WEIGHT_PRECISION, check_builtin_ops, convert_variant, weight_bytes
+    from pipelines.training.train import predict_keras
+
+    params = settings.params
+    model, spec, record = load_trained(settings)
+    train, test = load_split(settings, "train"), load_split(settings, "test")
+    rng = np.random.default_rng(params.split.seed)
+    sample = rng.choice(len(train), size=min(params.convert.representative_samples, len(train)), replace=False)
+    representative = encode_features(train.iloc[np.sort(sample)], spec)
+    x_test, y_test = encode_features(test, spec), encode_labels(test, spec)
+    groups, threshold = test[params.data.sensitive_features], params.train.threshold
+    keras_proba = predict_keras(model, x_test)
+    keras = {**classification_metrics(y_test, keras_proba, threshold),
+             "groups": group_metrics(y_test, keras_proba, groups, threshold),
+             "latency": keras_latency(model, x_test, params.benchmark)}
+    flatbuffers = {name: convert_variant(model, spec.width, name, representative) for name in params.convert.tflite_variants}
+    report: dict[str, Any] = {"host": host_info(), "benchmark": params.benchmark.model_dump(), "keras": keras,
+                              "keras_accuracy": keras["accuracy"], "variants": {}}
+    for name, content in flatbuffers.items():
+        ops = op_names(content)
+        check_builtin_ops(ops, name)
+        latency = litert_latency(content, x_test, params.benchmark)
+        report["variants"][name] = {
+            "file": tflite_file(name), "size_bytes": len(content), "weight_bytes": weight_bytes(content),
+            "precision": WEIGHT_PRECISION[name],
+            "ops": ops, "builtin_only": True, "io": io_spec(content),
+            **_scored(y_test, predict_tflite(content, x_test), keras_proba, groups, threshold),
+            "latency": latency, "keras_to_litert_p50_ratio": keras["latency"]["p50_ms"] / latency["p50_ms"],
+        }
+    paths = ArtifactPaths(settings.root)
+    with atomic_path(paths.tflite_model) as tmp:
+        tmp.mkdir()
+        for name, content in flatbuffers.items():
+            (tmp / tflite_file(name)).write_bytes(content)
+    write_json(paths.tflite_report, report)
+    metrics = {f"tflite_{n}_{k}": v[k] for n, v in report["variants"].items()
+               for k in ("accuracy", "agreement_with_keras", "size_bytes")}
+    metrics |= {f"tflite_{n}_p50_ms": v["latency"]["p50_ms"] for n, v in report["variants"].items()}
+    log_to_run(settings, record["run_id"], metrics | {"keras_p50_ms": keras["latency"]["p50_ms"]},
+               {"tflite": paths.tflite_model, "reports": paths.tflite_report})
+    return StepResult(summary=metrics | {"keras_p50_ms": keras["latency"]["p50_ms"], "path": str(paths.tflite_model)},
+                      tables={"variants": tflite_table(report)})
+
+
+def tflite_table(report: dict[str, Any]) -> str:
+    """Markdown: every TFLite variant, measured on this host through LiteRT (one thread)."""
+    rows = ["| variant | bytes (weights) | accuracy | AUC | agreement | p50 / p95 µs | Keras/LiteRT p50 | rows/s (batch) | ops |",
+            "|---|---|---|---|---|---|---|---|---|"]
+    for name, v in report["variants"].items():
+        lat = v["latency"]
+        rows.append(f"| {name} | {v['size_bytes']} ({v['weight_bytes']}) | {v['accuracy']:.4f} | {v['auc']:.4f} | {v['agreement_with_keras']:.4f} "
+                    f"| {lat['p50_ms'] * 1000:.1f} / {lat['p95_ms'] * 1000:.1f} | {v['keras_to_litert_p50_ratio']:.0f}x "
+                    f"| {lat['batch_rows_per_s']:.0f} | {', '.join(v['ops'])} |")
+    keras = report["keras"]["latency"]
+    return "\n".join(rows) + (f"\n\nKeras single-sample ({keras['method']}): p50 {keras['p50_ms'] * 1000:.0f} µs, "
+                              f"p95 {keras['p95_ms'] * 1000:.0f} µs over {keras['runs']} calls. Host: {report['host']['cpu']}.")
+
+
+@records_metrics
+def coreml_model(settings: Settings) -> StepResult:
+    import coremltools as ct
+
+    from pipelines.mobile.coreml import WEIGHT_PRECISION, compress, convert_coreml, package_size, spec_summary
+    from pipelines.mobile.coreml_reference import reference_predict
+    from pipelines.training.train import predict_keras
+
+    params, convert = settings.params, settings.params.convert
+    model, spec, record = load_trained(settings)
+    test = load_split(settings, "test")
+    x_test, y_test = encode_features(test, spec), encode_labels(test, spec)
+    groups, threshold = test[params.data.sensitive_features], params.train.threshold
+    keras_proba = predict_keras(model, x_test)
+    paths = ArtifactPaths(settings.root)
+    variants: dict[str, Any] = {}
+    note = ""
+    with atomic_path(paths.coreml_model) as tmp:
+        tmp.mkdir()
+        float16 = tmp / coreml_package("float16")
+        convert_coreml(model, spec.width, convert.coreml_minimum_deployment_target).save(str(float16))
+        base = ct.models.MLModel(str(float16), skip_model_load=True)
+        for name in convert.coreml_variants:
+            package = tmp / coreml_package(name)
+            if name != "float16":
+                compress(base, name, convert.coreml_weight_threshold).save(str(package))
+            summary = spec_summary(package)
+            note = summary.pop("prediction_note")
+            summary.pop("prediction_checked")
+            variants[name] = {"package": package.name, "size_bytes": package_size(package),
+                              "precision": WEIGHT_PRECISION[name], "compute_precision": "FLOAT16", **summary,
+                              **_scored(y_test, reference_predict(package, x_test), keras_proba, groups, threshold)}
+        if "float16" not in convert.coreml_variants:
+            shutil.rmtree(float16)
+    report = {"minimum_deployment_target": convert.coreml_minimum_deployment_target, "compute_precision": "FLOAT16",
+              "weight_threshold": convert.coreml_weight_threshold, "prediction_checked": False,
+              "prediction_note": note, "evaluation": "numpy reference run of each ML Program (pipelines/coreml_reference.py)",
+              "variants": variants}
+    write_json(paths.coreml_report, report)
+    metrics = {f"coreml_{n}_{k}": v[k] for n, v in variants.items() for k in ("size_bytes", "accuracy", "agreement_with_keras")}
+    log_to_run(settings, record["run_id"], metrics, {"coreml": paths.coreml_model, "reports": paths.coreml_report})
+    return StepResult(summary=metrics | {"minimum_deployment_target": convert.coreml_minimum_deployment_target,
+                                         "prediction_note": note, "path": str(paths.coreml_model)},
+                      tables={"variants": coreml_table(report)})
+
+
+def coreml_table(report: dict[str, Any]) -> str:
+    """Markdown: every Core ML variant's spec facts and its reference-run metrics."""
+    rows = ["| variant | bytes | weights | ops | target | input | output | accuracy* | agreement* |",
+            "|---|---|---|---|---|---|---|---|---|"]
+    for name, v in report["variants"].items():
+        io = [f"{f['name']} {f['dtype']} {f['shape']}" for f in (v["inputs"][0], v["outputs"][0])]
+        rows.append(f"| {name} | {v['size_bytes']} | {v['precision']} | {v['op_total']} | {v['deployment_target']} "
+                    f"| {io[0]} | {io[1]} | {v['accuracy']:.4f} | {v['agreement_with_keras']:.4f} |")
+    return "\n".join(rows) + f"\n\n\\* {report['evaluation']}; {report['prediction_note']}"
+
+
+@records_metrics
+def footprint_report(settings: Settings) -> StepResult:
+    from pipelines.mobile.footprint import (
+        LABEL,
+        build_footprint,
+        footprint_chart,
+        footprint_rows,
+        footprint_table,
+        inline_image,
+    )
+
+    paths = ArtifactPaths(settings.root)
+    report = build_footprint(read_json(paths.tflite_report), read_json(paths.coreml_report), settings.params)
+    png = footprint_chart(report)
+    write_json(paths.footprint_report, report)
+    write_csv(paths.footprint_table, footprint_rows(report))
+    with atomic_path(paths.footprint_chart) as tmp:
+        tmp.write_bytes(png)
+    selected = {p: facts["selected"] for p, facts in report["platforms"].items()}
+    summary: dict[str, Any] = {f"{p}_released": name or "none" for p, name in selected.items()}
+    for platform, name in selected.items():
+        if name:
+            summary[f"{platform}_released_bytes"] = report["platforms"][platform]["variants"][name]["size_bytes"]
+    int8 = report["platforms"]["android"]["variants"].get("int8")
+    if int8 and "size_vs_float" in int8:
+        summary["tflite_int8_size_vs_float32"] = round(int8["size_vs_float"], 4)
+    metrics = {k: float(v) for k, v in summary.items() if isinstance(v, int | float)}
+    log_to_run(settings, read_json(paths.trained_model / MLFLOW_RECORD_FILE)["run_id"], metrics,
+               {"reports": paths.footprint_report, "plots": paths.footprint_chart})
+    return StepResult(summary=summary | {"estimates": LABEL, "path": str(paths.footprint_report)},
+                      tables={"variants": footprint_table(report), "chart": inline_image(png, "size and latency")})

@@ -1,0 +1,113 @@
+"""Release candidates: a folder of model files with a manifest of hashes and lineage, signed, and its check."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from pipelines.core.errors import PipelineError
+from pipelines.core.hashing import tree_sha256
+from pipelines.release.signing import SIGNATURE, verify_folder
+
+MANIFEST = "manifest.json"
+SCHEMA = "mobile-mlops/release-manifest/v1"
+UNHASHED = {MANIFEST, SIGNATURE}  # the manifest cannot hash itself; the signature covers both
+
+
+class Lineage(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    data_md5: dict[str, str]  # source file -> md5, as DVC records it in dvc.lock
+    raw_dataset_md5: str
+    git_commit: str
+    git_dirty: bool | None
+    params_sha256: str
+    mlflow_run_id: str
+    model_name: str
+    model_version: str
+
+
+class Manifest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    schema_: str
+    created_at: str
+    files: dict[str, str]
+    lineage: Lineage
+    metrics: dict[str, Any]
+    tags: dict[str, str] = {}  # FinOps tags (params project): project, owner, cost_center, environment
+
+
+def build_manifest(folder: Path, lineage: dict[str, Any], metrics: dict[str, Any],
+                   tags: dict[str, str] | None = None) -> dict[str, Any]:
+    """Hash every file in the folder and attach the lineage (and the FinOps tags)."""
+    files = {k: v for k, v in tree_sha256(folder).items() if k not in UNHASHED}
+    manifest = {
+        "schema_": SCHEMA,
+        "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "files": files,
+        "lineage": Lineage(**lineage).model_dump(),
+        "metrics": metrics,
+        "tags": dict(tags or {}),
+    }
+    (folder / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    return manifest
+
+
+def load_manifest(folder: Path) -> Manifest:
+    path = folder / MANIFEST
+    if not path.is_file():
+        raise PipelineError(f"{folder}: no {MANIFEST}")
+    try:
+        return Manifest.model_validate(json.loads(path.read_text()))
+    except json.JSONDecodeError as exc:
+        raise PipelineError(f"{path}: not valid JSON (line {exc.lineno})") from exc
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(p) for p in first["loc"])
+        raise PipelineError(f"{path}: field '{field}': {first['msg']}") from exc
+
+
+def verify_release(folder: Path, public_keys: list[Path] | None = None) -> Manifest:
+    """Recompute every hash; raise naming the first file that is changed, missing or unexpected.
+
+    With `public_keys`, the signature must also verify with one of them (it covers every file,
+    manifest.json included); without, only the hashes are checked (a candidate before signing).
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise PipelineError(f"{folder}: not a release folder")
+    manifest = load_manifest(folder)
+    if manifest.schema_ != SCHEMA:
+        raise PipelineError(f"{folder / MANIFEST}: field 'schema_': unknown schema {manifest.schema_!r}")
+    actual = {k: v for k, v in tree_sha256(folder).items() if k not in UNHASHED}
+    for name, digest in sorted(manifest.files.items()):
+        if name not in actual:
+            raise PipelineError(f"{folder / name}: listed in the manifest but missing")
+        if actual[name] != digest:
+            raise PipelineError(f"{folder / name}: sha256 differs from the manifest")
+    for name in sorted(set(actual) - set(manifest.files)):
+        raise PipelineError(f"{folder / name}: not listed in the manifest")
+    if public_keys is not None:
+        verify_folder(folder, public_keys)
+    return manifest
+
+
+def publish(staged: Path, releases: Path, model_name: str, version: str,
+            public_keys: list[Path] | None = None) -> Path:
+    """Copy a verified candidate to releases/<model>/<version>/ atomically; never overwrite."""
+    verify_release(staged, public_keys)
+    target = releases / model_name / version
+    if target.exists():
+        raise PipelineError(f"{target}: release already exists; nothing was overwritten")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.parent / f".{version}.tmp-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    shutil.copytree(staged, tmp)
+    os.replace(tmp, target)
+    return target

@@ -1,0 +1,102 @@
+"""Release step: gates re-checked, candidate assembled with its manifest, then published."""
+from __future__ import annotations
+
+import shutil
+
+from pipelines.core.config import Settings
+from pipelines.core.gates import footprint_gates, gates_table, model_gates, require_all, variant_gates
+from pipelines.core.git_state import git_state
+from pipelines.core.hashing import dvc_md5
+from pipelines.core.io import atomic_path, read_json, write_json
+from pipelines.core.paths import (
+    FEATURE_SPEC_FILE,
+    MLFLOW_RECORD_FILE,
+    RELEASE_COREML_PACKAGE,
+    RELEASE_PROFILE_FILE,
+    ArtifactPaths,
+    coreml_package,
+)
+from pipelines.core.step import StepResult, records_metrics
+from pipelines.data.features import FeatureSpec
+from pipelines.data.load import source_files
+from pipelines.data.reference import reference_model, release_profile
+from pipelines.finops.cost import release_gates
+from pipelines.governance.fairness import fairness_gates
+from pipelines.release.folder import build_manifest, publish
+from pipelines.release.signing import project_key, sign_folder, trusted_keys
+from pipelines.training.tracking import log_files, log_to_run, model_version_url, run_url
+
+
+@records_metrics
+def release_candidate(settings: Settings) -> StepResult:
+    paths = ArtifactPaths(settings.root)
+    evaluation, tflite = read_json(paths.evaluation_report), read_json(paths.tflite_report)
+    gates_config = settings.params.gates
+    gates = model_gates(evaluation, gates_config.keras) + variant_gates(tflite, gates_config.conversion)
+    footprint, offload = read_json(paths.footprint_report), read_json(paths.offload_report)
+    gates += footprint_gates(footprint, gates_config.on_device)  # a released variant per platform
+    gates += fairness_gates(read_json(paths.fairness_report), gates_config.fairness)  # Keras + every TFLite variant
+    cost = read_json(paths.cost_report)
+    budgets, warnings = release_gates(cost["release"], gates_config.budgets)  # FinOps: blocking, or warnings only
+    gates += budgets
+    require_all(gates)
+    record = read_json(paths.trained_model / MLFLOW_RECORD_FILE)
+    lineage = {
+        "data_md5": source_files(settings),
+        "raw_dataset_md5": dvc_md5(paths.raw_dataset),
+        **git_state(settings.root),
+        "params_sha256": settings.section_hash(),
+        "mlflow_run_id": record["run_id"],
+        "model_name": record["model_name"],
+        "model_version": record["model_version"],
+    }
+    metrics = {
+        "keras": evaluation["overall"],
+        "tflite": {n: {k: v[k] for k in ("accuracy", "auc", "agreement_with_keras", "size_bytes")}
+                   for n, v in tflite["variants"].items()},
+        "coreml": {n: {k: v[k] for k in ("accuracy", "agreement_with_keras", "size_bytes", "op_total")}
+                   for n, v in read_json(paths.coreml_report)["variants"].items()},
+        "released": {p: f["selected"] for p, f in footprint["platforms"].items()},
+        "offload": {k: offload["chosen"][k] for k in ("delta", "offload_rate", "hybrid_accuracy")},
+        "gates": [g.as_dict() for g in gates],
+        "finops": {"monthly_usd": cost["release"]["monthly_usd"], "run_cpu_seconds": cost["run_compute"]["cpu_seconds"],
+                   "budget_warnings": [g.detail for g in warnings]},
+    }
+    with atomic_path(paths.release_candidate) as staged:
+        staged.mkdir()
+        # the released variant per platform (footprint.json names it) and the offload device model
+        for name in {footprint["platforms"]["android"]["selected"], offload["device_variant"]}:
+            shutil.copy2(paths.tflite_model / tflite["variants"][name]["file"], staged / tflite["variants"][name]["file"])
+        shutil.copytree(paths.coreml_model / coreml_package(footprint["platforms"]["ios"]["selected"]), staged / RELEASE_COREML_PACKAGE)
+        shutil.copy2(paths.trained_model / FEATURE_SPEC_FILE, staged / FEATURE_SPEC_FILE)
+        write_json(staged / RELEASE_PROFILE_FILE, release_profile(  # what the next run's drift check compares against
+            settings, reference_model(staged).read_bytes(),  # the model a later drift check will run
+            FeatureSpec.model_validate(read_json(paths.trained_model / FEATURE_SPEC_FILE)["spec"])))
+        for report in (paths.evaluation_report, paths.tflite_report, paths.coreml_report,
+                       paths.footprint_report, paths.offload_report, paths.drift_report,
+                       paths.model_card_markdown, paths.model_card_json, paths.fairness_tradeoff_plot,
+                       paths.cost_report, paths.offload_endpoint):
+            shutil.copy2(report, staged / report.name)  # the card's Markdown shows fairness_tradeoff.png
+        build_manifest(staged, lineage, metrics, tags=settings.params.project.tags())  # FinOps tags
+        sign_folder(staged, project_key(settings))  # covers every file, manifest.json included
+    released = publish(paths.release_candidate, settings.resolve(settings.params.release.directory),
+                       record["model_name"], record["model_version"], trusted_keys(settings))
+    # the signed release (models, manifest, signature) and the model card beside the run's other artifacts
+    log_to_run(settings, record["run_id"], {}, {"release": released})
+    log_files(settings, record["run_id"], "reports", [paths.model_card_markdown, paths.model_card_json])
+    sizes = {n: v["size_bytes"] for n, v in tflite["variants"].items()}
+    return StepResult(summary={"release": str(released), "model_version": record["model_version"],
+                               "mlflow_model": model_version_url(settings, record["model_name"], record["model_version"]),
+                               "mlflow_run": run_url(settings, record["experiment_id"], record["run_id"]),
+                               **{f"tflite_{n}_bytes": s for n, s in sizes.items()},
+                               "gates_passed": len(gates)},
+                      tables={"gates": gates_table(gates), "files": files_table(released)})
+
+
+def files_table(folder) -> str:
+    """What the release folder holds: each top-level file or package and its size."""
+    rows = ["| file | bytes |", "|---|---|"]
+    for entry in sorted(folder.iterdir()):
+        size = sum(f.stat().st_size for f in entry.rglob("*") if f.is_file()) if entry.is_dir() else entry.stat().st_size
+        rows.append(f"| {entry.name}{'/' if entry.is_dir() else ''} | {size} |")
+    return "\n".join(rows)

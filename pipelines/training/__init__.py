@@ -1,0 +1,1 @@
+"""Training domain: the Keras model with its fairness mitigation, evaluation metrics, MLflow tracking."""

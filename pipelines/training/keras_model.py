@@ -1,0 +1,42 @@
+"""The project's Keras model: trained with the fairness mitigation at a strength, and loaded back with its spec."""
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+
+from pipelines.core.config import Settings
+from pipelines.core.io import read_json
+from pipelines.core.paths import FEATURE_SPEC_FILE, KERAS_MODEL_FILE, MLFLOW_RECORD_FILE, ArtifactPaths
+from pipelines.data.features import FeatureSpec, encode_features, encode_labels
+
+
+def load_trained(settings: Settings) -> tuple[Any, FeatureSpec, dict[str, str]]:
+    """The saved Keras model, its feature spec and its MLflow record."""
+    import keras
+
+    folder = ArtifactPaths(settings.root).trained_model
+    spec = FeatureSpec.model_validate(read_json(folder / FEATURE_SPEC_FILE)["spec"])
+    return keras.models.load_model(folder / KERAS_MODEL_FILE), spec, read_json(folder / MLFLOW_RECORD_FILE)
+
+
+def mitigation_facts(settings: Settings, strength: float) -> dict[str, Any]:
+    """What the fairness mitigation did to the training run (models/trained/mitigation.json)."""
+    from pipelines.training.mitigation import constrained_features
+
+    fairness = settings.params.fairness
+    return {"method": fairness.method if strength else "none", "constraint": fairness.constraint,
+            "features": constrained_features(fairness, settings.params.data), "strength": strength}
+
+
+def fit_mitigated(settings: Settings, train: pd.DataFrame, validation: pd.DataFrame, spec: FeatureSpec,
+                  strength: float) -> tuple[Any, dict[str, list[float]]]:
+    """The Keras model trained with the fairness mitigation at `strength` (0: unmitigated)."""
+    from pipelines.training.mitigation import constrained_features, training_inputs
+    from pipelines.training.train import train_model
+
+    fairness, y_train = settings.params.fairness, encode_labels(train, spec)
+    features = constrained_features(fairness, settings.params.data)
+    extra = training_inputs(train, validation, y_train, fairness, features, strength)
+    return train_model(encode_features(train, spec), y_train, encode_features(validation, spec),
+                       encode_labels(validation, spec), settings.params.train, **extra)

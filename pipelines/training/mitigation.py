@@ -1,0 +1,110 @@
+"""Fairness mitigation inputs for training, and fairlearn's reductions baseline.
+
+The mitigation acts on training only (a group-gap penalty in the loss, or Kamiran-Calders sample
+weights), so the result is one plain Keras network that converts to TFLite and Core ML like an
+unmitigated one, and needs no sensitive feature at prediction time. The baseline, fairlearn's
+ExponentiatedGradient over LogisticRegression, is a randomized ensemble: a reference point, not one network.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from pipelines.core.config import DataConfig, FairnessConfig
+from pipelines.core.errors import PipelineError
+from pipelines.training.metrics import groupings, intersection_name
+
+
+def constrained_features(config: FairnessConfig, data: DataConfig) -> list[str]:
+    """The sensitive features the constraint covers (fairness.features, default all of them)."""
+    features = config.features or data.sensitive_features
+    for feature in features:
+        if feature not in data.sensitive_features:
+            raise PipelineError(f"fairness.features: '{feature}' is not one of data.sensitive_features")
+    return list(features)
+
+
+def check_groups(frame: pd.DataFrame, features: list[str], split: str) -> None:
+    """Every sensitive feature needs two groups in the split, or there is nothing to compare."""
+    for feature in features:
+        if feature not in frame.columns:
+            raise PipelineError(f"data.sensitive_features: column '{feature}' is not in the {split} split")
+        values = frame[feature].astype("string").fillna("(missing)")
+        if values.nunique() < 2:
+            raise PipelineError(f"data.sensitive_features: column '{feature}' has a single value "
+                                f"({values.iloc[0]!r}) in the {split} split; groups cannot be compared")
+
+
+def constraint_labels(frame: pd.DataFrame, features: list[str]) -> np.ndarray:
+    """One group label per row: the feature's value, or the intersection of several (`Female:White`)."""
+    labels = groupings(frame[features], intersection=True)
+    return labels[intersection_name(features)] if len(features) > 1 else labels[features[0]]
+
+
+def group_indicators(labels: np.ndarray, vocabulary: list[str]) -> np.ndarray:
+    """One-hot group membership (rows of an unseen group are all zeros and take no part in the penalty)."""
+    codes = pd.Categorical(labels, categories=vocabulary).codes
+    onehot = np.zeros((len(labels), len(vocabulary)), dtype=np.float32)
+    rows = np.flatnonzero(codes >= 0)
+    onehot[rows, codes[rows]] = 1.0
+    return onehot
+
+
+def reweighing_weights(labels: np.ndarray, y: np.ndarray, strength: float = 1.0) -> np.ndarray:
+    """Kamiran & Calders (2012): weight P(g) P(y) / P(g, y), so label and group are independent once weighted.
+
+    `strength` is an exponent (0: all ones, 1: the full correction); weights are scaled to mean 1.
+    """
+    frame = pd.DataFrame({"g": labels, "y": np.asarray(y).astype(int)})
+    p_g = frame["g"].map(frame["g"].value_counts(normalize=True))
+    p_y = frame["y"].map(frame["y"].value_counts(normalize=True))
+    p_gy = frame.groupby(["g", "y"])["y"].transform("size") / len(frame)
+    weights = ((p_g * p_y / p_gy) ** strength).to_numpy(dtype=np.float64)
+    return (weights / weights.mean()).astype(np.float32)
+
+
+def training_inputs(
+    train: pd.DataFrame, validation: pd.DataFrame, y_train: np.ndarray, config: FairnessConfig,
+    features: list[str], strength: float,
+) -> dict[str, Any]:
+    """Keyword arguments for pipelines.training.train.train_model that apply the mitigation at `strength`."""
+    if strength == 0:
+        return {}
+    check_groups(train, features, "train")
+    labels = constraint_labels(train, features)
+    if config.method == "reweighing":
+        return {"sample_weight": reweighing_weights(labels, y_train, strength)}
+    vocabulary = sorted(set(labels))
+    return {"groups": group_indicators(labels, vocabulary),
+            "val_groups": group_indicators(constraint_labels(validation, features), vocabulary),
+            "penalty": strength, "constraint": config.constraint}
+
+
+def reductions_baseline(
+    x_train: np.ndarray, y_train: np.ndarray, labels: np.ndarray, config: FairnessConfig,
+) -> tuple[Callable[[np.ndarray], np.ndarray], dict[str, Any]]:
+    """fairlearn ExponentiatedGradient(LogisticRegression) under the same constraint, fit on the same rows.
+
+    Returns a function giving 0/1 decisions (one seeded draw from the randomized ensemble, as a
+    deployment of it would make) and facts about the fit. The liblinear solver keeps each of the ~20
+    inner fits short.
+    """
+    from fairlearn.reductions import DemographicParity, EqualizedOdds, ExponentiatedGradient
+    from sklearn.linear_model import LogisticRegression
+
+    moment = DemographicParity() if config.constraint == "demographic_parity" else EqualizedOdds()
+    estimator = LogisticRegression(solver="liblinear")
+    reduction = ExponentiatedGradient(estimator, moment, eps=config.baseline_eps, max_iter=config.baseline_max_iter)
+    reduction.fit(x_train.astype(np.float64), np.asarray(y_train).astype(int), sensitive_features=labels)
+
+    def decide(x: np.ndarray) -> np.ndarray:
+        return np.asarray(reduction.predict(x.astype(np.float64), random_state=config.seed), dtype=np.float32)
+
+    facts = {"method": "fairlearn ExponentiatedGradient", "estimator": "LogisticRegression(solver='liblinear')",
+             "constraint": config.constraint, "eps": config.baseline_eps, "max_iter": config.baseline_max_iter,
+             "oracle_calls": int(reduction.n_oracle_calls_), "predictors": int(len(reduction.predictors_)),
+             "randomized": True, "inputs": "the Keras model's encoded features (sensitive features only in the constraint)"}
+    return decide, facts

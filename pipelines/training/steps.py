@@ -1,0 +1,97 @@
+"""Model steps: the trained Keras model (MLflow-registered) and its evaluation."""
+from __future__ import annotations
+
+from typing import Any
+
+from pipelines.core.config import Settings
+from pipelines.core.git_state import git_state
+from pipelines.core.hashing import dvc_md5
+from pipelines.core.io import atomic_path, write_json
+from pipelines.core.paths import (
+    FEATURE_SPEC_FILE,
+    HISTORY_FILE,
+    KERAS_MODEL_FILE,
+    MITIGATION_FILE,
+    MLFLOW_RECORD_FILE,
+    ArtifactPaths,
+)
+from pipelines.core.plots import confusion_matrix_chart, training_plots
+from pipelines.core.step import StepResult, records_metrics
+from pipelines.data.features import encode_features, encode_labels, fit_feature_spec
+from pipelines.data.split import load_split
+from pipelines.training.keras_model import fit_mitigated, load_trained, mitigation_facts
+from pipelines.training.metrics import classification_metrics, group_metrics
+from pipelines.training.tracking import log_files, log_to_run, log_training_run, run_url
+
+
+def run_tags(settings: Settings) -> dict[str, str]:
+    """Tags every MLflow run carries: the data version and the code commit."""
+    paths = ArtifactPaths(settings.root)
+    state = git_state(settings.root)
+    return {"data_version": dvc_md5(paths.raw_dataset), "git_commit": str(state["git_commit"]),
+            **settings.params.project.tags()}  # FinOps: project, owner, cost_center, environment
+
+
+@records_metrics
+def trained_model(settings: Settings) -> StepResult:
+    data, config = settings.params.data, settings.params.train
+    train, validation = load_split(settings, "train"), load_split(settings, "validation")
+    spec = fit_feature_spec(train, data)
+    strength = settings.params.fairness.strength
+    model, history = fit_mitigated(settings, train, validation, spec, strength)
+    target = ArtifactPaths(settings.root).trained_model
+    with atomic_path(target) as tmp:
+        tmp.mkdir()
+        model.save(tmp / KERAS_MODEL_FILE)
+        write_json(tmp / FEATURE_SPEC_FILE, {"spec": spec.model_dump(), "app_contract": spec.app_contract()})
+        write_json(tmp / HISTORY_FILE, history)
+        write_json(tmp / MITIGATION_FILE, mitigation_facts(settings, strength))
+        record = log_training_run(settings, history, tmp, run_tags(settings))
+        write_json(tmp / MLFLOW_RECORD_FILE, record)
+    last = {k: round(v[-1], 4) for k, v in history.items()}
+    plots = training_plots(settings.root, history)
+    paths = ArtifactPaths(settings.root)
+    log_files(settings, record["run_id"], "reports", [paths.validation_report, paths.drift_report, paths.training_history])
+    log_files(settings, record["run_id"], "plots", [*plots.values(), paths.drift_plot])
+    return StepResult(
+        summary={"input_width": spec.width, "epochs": config.epochs, "fairness_strength": strength, **last, **record,
+                 "mlflow_run": run_url(settings, record["experiment_id"], record["run_id"]), "path": str(target)},
+        plots=plots,
+    )
+
+
+@records_metrics
+def model_evaluation(settings: Settings) -> StepResult:
+    from pipelines.training.train import predict_keras
+
+    model, spec, record = load_trained(settings)
+    test = load_split(settings, "test")
+    y_true, threshold = encode_labels(test, spec), settings.params.train.threshold
+    proba = predict_keras(model, encode_features(test, spec))
+    report = {
+        "overall": classification_metrics(y_true, proba, threshold),
+        "groups": group_metrics(y_true, proba, test[settings.params.data.sensitive_features], threshold),
+        "threshold": threshold,
+    }
+    path = ArtifactPaths(settings.root).evaluation_report
+    write_json(path, report)
+    log_to_run(settings, record["run_id"], {f"test_{k}": v for k, v in report["overall"].items()}, {"reports": path})
+    positive = settings.params.data.positive_label
+    matrix = confusion_matrix_chart(y_true, proba, threshold, (f"not {positive}", positive),
+                                    ArtifactPaths(settings.root).confusion_matrix_plot)
+    log_files(settings, record["run_id"], "plots", [matrix])
+    return StepResult(
+        summary={k: round(v, 4) for k, v in report["overall"].items()} | {"path": str(path)},
+        tables={"groups": groups_table(report["groups"])},
+        plots={"confusion matrix": matrix},
+    )
+
+
+def groups_table(groups: dict[str, dict[str, Any]]) -> str:
+    """Per-group accuracy and selection rate as Markdown."""
+    rows = ["| feature | group | rows | accuracy | selection rate |", "|---|---|---|---|---|"]
+    for feature, facts in groups.items():
+        for group, m in facts["groups"].items():
+            rows.append(f"| {feature} | {group} | {m['count']} | {m['accuracy']:.4f} | {m['selection_rate']:.4f} |")
+    return "\n".join(rows)
+

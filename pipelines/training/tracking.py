@@ -1,0 +1,163 @@
+"""MLflow: one run per trained model, registered as a new version with the `candidate` alias."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from pipelines.core.config import Settings
+
+CANDIDATE_ALIAS = "candidate"
+
+
+def tracking_uri(settings: Settings) -> str:
+    """MLFLOW_TRACKING_URI wins; else the embedded SQLite store inside the project."""
+    if env := os.environ.get("MLFLOW_TRACKING_URI"):
+        return env
+    uri = settings.params.mlflow.tracking_uri
+    if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////"):
+        return f"sqlite:///{settings.resolve(uri.removeprefix('sqlite:///'))}"
+    return uri
+
+
+def ui_base_url(settings: Settings) -> str:
+    """Where people browse runs: an http(s) tracking server serves its own UI; else params mlflow.ui_url."""
+    from urllib.parse import urlsplit
+
+    uri = tracking_uri(settings)
+    if uri.startswith(("http://", "https://")):
+        parts = urlsplit(uri)
+        return parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl().rstrip("/")  # never credentials
+    return settings.params.mlflow.ui_url.rstrip("/")
+
+
+def run_url(settings: Settings, experiment_id: str, run_id: str) -> str:
+    """The MLflow UI page of one run."""
+    return f"{ui_base_url(settings)}/#/experiments/{experiment_id}/runs/{run_id}"
+
+
+def model_version_url(settings: Settings, name: str, version: str) -> str:
+    """The MLflow UI page of one registered model version."""
+    from urllib.parse import quote
+
+    return f"{ui_base_url(settings)}/#/models/{quote(name)}/versions/{version}"
+
+
+def _client(settings: Settings):
+    import logging
+
+    import mlflow
+
+    logging.getLogger("mlflow").setLevel(logging.WARNING)
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    # A client bound to the URI, not mlflow.set_tracking_uri: that exports MLFLOW_TRACKING_URI to the
+    # process environment, which would leak one project's store into the next run or subprocess.
+    uri = tracking_uri(settings)
+    return mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)
+
+
+def _experiment_id(client, settings: Settings) -> str:
+    name = settings.params.mlflow.experiment
+    experiment = client.get_experiment_by_name(name)
+    if experiment is not None:
+        return experiment.experiment_id
+    location = settings.resolve(settings.params.mlflow.artifact_root).resolve().as_uri()
+    return client.create_experiment(name, artifact_location=location)
+
+
+def flatten(payload: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested params as dotted keys, the way MLflow lists them."""
+    flat: dict[str, Any] = {}
+    for key, value in payload.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(flatten(value, f"{name}."))
+        else:
+            flat[name] = value
+    return flat
+
+
+def log_training_run(
+    settings: Settings, history: dict[str, list[float]], artifacts: Path, tags: dict[str, str]
+) -> dict[str, str]:
+    """Log params, per-epoch metrics and the model folder; register a version aliased `candidate`."""
+    from mlflow.entities import Metric, Param
+
+    client = _client(settings)
+    experiment_id = _experiment_id(client, settings)
+    run = client.create_run(experiment_id, tags=tags, run_name="train")
+    run_id = run.info.run_id
+    params = [Param(k, str(v)[:6000]) for k, v in flatten(settings.raw).items()]
+    metrics = [
+        Metric(name, value, 0, step) for name, values in history.items() for step, value in enumerate(values)
+    ]
+    client.log_batch(run_id, metrics=metrics, params=params, tags=[])
+    client.log_artifacts(run_id, str(artifacts), artifact_path="model")
+    name = settings.params.release.model_name
+    try:
+        client.get_registered_model(name)
+    except Exception:  # noqa: BLE001 - MLflow raises a generic RestException when absent
+        client.create_registered_model(name, tags=tags)
+    version = client.create_model_version(name, source=f"{run.info.artifact_uri}/model", run_id=run_id, tags=tags)
+    client.set_registered_model_alias(name, CANDIDATE_ALIAS, version.version)
+    client.set_terminated(run_id)
+    return {"run_id": run_id, "model_name": name, "model_version": str(version.version),
+            "tracking_uri": tracking_uri(settings), "experiment_id": experiment_id}
+
+
+def log_to_run(settings: Settings, run_id: str, metrics: dict[str, float], artifacts: dict[str, Path]) -> None:
+    """Add evaluation metrics and files to an existing run."""
+    from mlflow.entities import Metric
+
+    client = _client(settings)
+    batch = [Metric(k, float(v), 0, 0) for k, v in metrics.items() if v == v]  # drop NaN
+    if batch:
+        client.log_batch(run_id, metrics=batch)
+    for artifact_path, local in artifacts.items():
+        if local.is_dir():
+            client.log_artifacts(run_id, str(local), artifact_path=artifact_path)
+        else:
+            client.log_artifact(run_id, str(local), artifact_path=artifact_path)
+
+
+def log_files(settings: Settings, run_id: str, artifact_path: str, files: list[Path]) -> None:
+    """Add several files under one artifact folder of an existing run (missing files are skipped)."""
+    client = _client(settings)
+    for local in files:
+        if Path(local).is_file():
+            client.log_artifact(run_id, str(local), artifact_path=artifact_path)
+
+
+PRODUCTION_ALIAS = "production"
+
+
+def alias_version(settings: Settings, name: str, alias: str) -> str | None:
+    """The registered model version an alias points at, or None when unset."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return str(_client(settings).get_model_version_by_alias(name, alias).version)
+    except MlflowException:
+        return None
+
+
+def set_alias(settings: Settings, name: str, alias: str, version: str, tags: dict[str, str]) -> str | None:
+    """Point `alias` at an existing version and tag that version; return the version it pointed at before."""
+    from urllib.parse import urlsplit
+
+    from mlflow.exceptions import MlflowException
+
+    from pipelines.core.errors import PipelineError
+
+    client = _client(settings)
+    try:
+        client.get_model_version(name, version)
+    except MlflowException as exc:
+        parts = urlsplit(tracking_uri(settings))
+        where = parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()  # never print credentials
+        raise PipelineError(f"MLflow {where}: model {name} has no version {version}") from exc
+    previous = alias_version(settings, name, alias)
+    client.set_registered_model_alias(name, alias, version)
+    for key, value in tags.items():
+        client.set_model_version_tag(name, version, key, value)
+    return previous

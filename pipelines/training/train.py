@@ -1,0 +1,129 @@
+"""The Keras model: builder and seeded training loop."""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from pipelines.core.config import TrainConfig
+
+
+def seed_everything(seed: int) -> None:
+    """Same data + code + params -> same weights (CPU kernels made deterministic)."""
+    import keras
+    import tensorflow as tf
+
+    keras.utils.set_random_seed(seed)
+    tf.config.experimental.enable_op_determinism()
+
+
+def build_model(width: int, config: TrainConfig):
+    """An MLP over the encoded feature vector with one sigmoid output."""
+    import keras
+
+    inputs = keras.Input(shape=(width,), name="features")
+    hidden = inputs
+    for units in config.hidden_units:
+        hidden = keras.layers.Dense(units, activation="relu")(hidden)
+        if config.dropout:
+            hidden = keras.layers.Dropout(config.dropout)(hidden)
+    outputs = keras.layers.Dense(1, activation="sigmoid", name="probability")(hidden)
+    model = keras.Model(inputs, outputs, name="income_mlp")
+    model.compile(
+        optimizer=keras.optimizers.Adam(config.learning_rate),
+        loss="binary_crossentropy",
+        metrics=["accuracy", keras.metrics.AUC(name="auc")],
+    )
+    return model
+
+
+def fairness_gap(proba, labels, groups, constraint: str = "demographic_parity"):
+    """Differentiable group gap of a batch (keras.ops, so it runs inside the training step).
+
+    Demographic parity: the share-weighted mean |group mean probability - overall mean probability|.
+    Equalized odds: the same within the true positives and within the true negatives, summed.
+    Rows with no group (all-zero indicators) take no part.
+    """
+    from keras import ops
+
+    def gap(p, member):
+        sizes = ops.sum(member, axis=0)
+        total = ops.maximum(ops.sum(sizes), 1.0)
+        sums = ops.squeeze(ops.matmul(ops.expand_dims(p, 0), member), 0)
+        means = sums / ops.maximum(sizes, 1.0)
+        return ops.sum(sizes / total * ops.abs(means - ops.sum(sums) / total))
+
+    proba, labels, groups = (ops.cast(t, "float32") for t in (proba, labels, groups))
+    if constraint == "demographic_parity":
+        return gap(proba, groups)
+    positive = ops.expand_dims(labels, 1)
+    return gap(proba, groups * positive) + gap(proba, groups * (1.0 - positive))
+
+
+def _penalized(network, strength: float, constraint: str, config: TrainConfig):
+    """A training-only wrapper: loss = binary cross-entropy + strength x fairness_gap. The network is what is saved.
+
+    Targets are [label, group indicators...]; metrics see the label column only.
+    """
+    import keras
+
+    class FairnessPenalized(keras.Model):
+        def __init__(self):
+            super().__init__(name="fairness_penalized")
+            self.network = network
+
+        def call(self, inputs, training=False):
+            return self.network(inputs, training=training)
+
+        def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+            labels, groups = y[:, :1], y[:, 1:]
+            loss = super().compute_loss(x, labels, y_pred, sample_weight, training)
+            return loss + strength * fairness_gap(y_pred[:, 0], labels[:, 0], groups, constraint)
+
+        def compute_metrics(self, x, y, y_pred, sample_weight=None):
+            return super().compute_metrics(x, y[:, :1], y_pred, sample_weight)
+
+    wrapper = FairnessPenalized()
+    wrapper.compile(optimizer=keras.optimizers.Adam(config.learning_rate), loss="binary_crossentropy",
+                    metrics=["accuracy", keras.metrics.AUC(name="auc")])
+    return wrapper
+
+
+def train_model(
+    x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, y_val: np.ndarray, config: TrainConfig, *,
+    sample_weight: np.ndarray | None = None, groups: np.ndarray | None = None, val_groups: np.ndarray | None = None,
+    penalty: float = 0.0, constraint: str = "demographic_parity",
+) -> tuple[Any, dict[str, list[float]]]:
+    """Fit the model; return it with the per-epoch history.
+
+    Mitigation (pipelines.training.mitigation) comes in as `sample_weight`, or as a `penalty` on the gap between
+    the `groups` (one-hot rows) in each batch; either way the returned model is the plain functional network.
+    """
+    import keras
+
+    seed_everything(config.seed)
+    model = build_model(x_train.shape[1], config)
+    fitted, y_fit, val = model, y_train, (x_val, y_val)
+    if penalty > 0:
+        if groups is None or val_groups is None:
+            raise ValueError("a fairness penalty needs group indicators for the training and validation rows")
+        fitted = _penalized(model, penalty, constraint, config)
+        y_fit = np.column_stack([y_train, groups]).astype(np.float32)
+        val = (x_val, np.column_stack([y_val, val_groups]).astype(np.float32))
+    history = fitted.fit(
+        x_train, y_fit,
+        sample_weight=sample_weight,
+        validation_data=val,
+        epochs=config.epochs,
+        batch_size=config.batch_size,
+        shuffle=True,
+        verbose=0,
+    )
+    if fitted is not model:  # keep the optimizer that trained the weights, so the saved model reloads cleanly
+        model.compile(optimizer=fitted.optimizer, loss=model.loss, metrics=["accuracy", keras.metrics.AUC(name="auc")])
+    return model, {k: [float(v) for v in vals] for k, vals in history.history.items()}
+
+
+def predict_keras(model, x: np.ndarray) -> np.ndarray:
+    """Positive-class probabilities from the Keras model."""
+    return model.predict(x, batch_size=4096, verbose=0).reshape(-1)
