@@ -146,7 +146,7 @@ _STAGES = [
             p.COREML_REPORT, p.FOOTPRINT_REPORT, p.OFFLOAD_REPORT, p.DRIFT_REPORT, p.FAIRNESS_REPORT,
             p.FAIRNESS_TRADEOFF, p.FAIRNESS_TRADEOFF_PLOT, p.MODEL_CARD_MARKDOWN, p.MODEL_CARD_JSON, p.COST_REPORT,
             p.OFFLOAD_ENDPOINT, p.TFLITE_MODEL, p.COREML_MODEL],
-           ["gates", "release.model_name", "release.directory", "release.signing", "project"],
+           ["gates", "release.model_name", "release.directory", "project"],
            outs=[p.RELEASE_CANDIDATE], tools=["json"]),
 ]
 

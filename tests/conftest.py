@@ -30,10 +30,10 @@ def write_small_project(folder: Path, data_dir: str = ".") -> Path:
     params["validate"]["min_rows"] = 100
     params["train"]["epochs"] = 2
     params["convert"]["representative_samples"] = 50
-    params["gates"] = {"min_accuracy": 0.6, "min_agreement": 0.9}
+    params["gates"] |= {"keras": {"min_accuracy": 0.6}, "conversion": {"min_agreement_with_keras": 0.9}}
     # 600 test rows: two sweep points, fewer resamples, and fairness gates that check the wiring, not the model
     params["fairness"] |= {"sweep": [0], "bootstrap": 50}
-    params["fairness"]["gates"] = {"max_demographic_parity_difference": {"sex": 0.5},  # sex:race groups of ~20 rows
+    params["gates"]["fairness"] = {"max_demographic_parity_difference": {"sex": 0.5},  # sex:race groups of ~20 rows
                                    "max_equalized_odds_difference": {"sex": 0.8},  # swing from TPR 0 to 1 by chance
                                    "max_group_accuracy_drop": 0.1, "min_group_size": 20}
     (folder / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))

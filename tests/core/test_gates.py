@@ -3,16 +3,16 @@ from __future__ import annotations
 
 import pytest
 
-from pipelines.core.config import GatesConfig
+from pipelines.core.config import ConversionGates, KerasGates
 from pipelines.core.errors import PipelineError
 from pipelines.core.gates import model_gates, require_all, variant_gates
 
-GATES = GatesConfig(min_accuracy=0.8, min_agreement=0.97)
+KERAS, CONVERSION = KerasGates(min_accuracy=0.8), ConversionGates(min_agreement_with_keras=0.97)
 
 
 def test_model_gate_passes_at_and_above_the_threshold():
     for accuracy in (0.8, 0.85):
-        (result,) = model_gates({"overall": {"accuracy": accuracy}}, GATES)
+        (result,) = model_gates({"overall": {"accuracy": accuracy}}, KERAS)
         assert result.name == "min_accuracy"
         assert result.passed
         assert result.measured == accuracy and result.threshold == 0.8
@@ -21,7 +21,7 @@ def test_model_gate_passes_at_and_above_the_threshold():
 
 
 def test_model_gate_fails_below_the_threshold_and_says_why():
-    (result,) = model_gates({"overall": {"accuracy": 0.75}}, GATES)
+    (result,) = model_gates({"overall": {"accuracy": 0.75}}, KERAS)
     assert not result.passed
     # the reason states what was measured, against which threshold, and that it fell short
     assert result.detail.startswith("test accuracy 0.7500 is below")
@@ -35,7 +35,7 @@ def test_model_gate_fails_below_the_threshold_and_says_why():
 
 def test_variant_gates_one_per_variant():
     report = {"variants": {"float32": {"agreement_with_keras": 0.995}, "int8": {"agreement_with_keras": 0.9}}}
-    results = {r.name: r for r in variant_gates(report, GATES)}
+    results = {r.name: r for r in variant_gates(report, CONVERSION)}
     assert set(results) == {"min_agreement[float32]", "min_agreement[int8]"}
     assert results["min_agreement[float32]"].passed
     assert not results["min_agreement[int8]"].passed
@@ -45,18 +45,18 @@ def test_variant_gates_one_per_variant():
 
 def test_require_all_passes_silently_when_every_gate_passes():
     report = {"variants": {"float32": {"agreement_with_keras": 1.0}}}
-    require_all(model_gates({"overall": {"accuracy": 0.9}}, GATES) + variant_gates(report, GATES))
+    require_all(model_gates({"overall": {"accuracy": 0.9}}, KERAS) + variant_gates(report, CONVERSION))
 
 
 def test_require_all_raises_naming_the_failed_gate():
     report = {"variants": {"float32": {"agreement_with_keras": 1.0}, "int8": {"agreement_with_keras": 0.5}}}
-    results = model_gates({"overall": {"accuracy": 0.9}}, GATES) + variant_gates(report, GATES)
+    results = model_gates({"overall": {"accuracy": 0.9}}, KERAS) + variant_gates(report, CONVERSION)
     with pytest.raises(PipelineError, match=r"gate min_agreement\[int8\] failed: int8 agreement 0.5000 is below"):
         require_all(results)
 
 
 def test_require_all_names_the_first_failure():
     report = {"variants": {"int8": {"agreement_with_keras": 0.5}}}
-    results = model_gates({"overall": {"accuracy": 0.1}}, GATES) + variant_gates(report, GATES)
+    results = model_gates({"overall": {"accuracy": 0.1}}, KERAS) + variant_gates(report, CONVERSION)
     with pytest.raises(PipelineError, match="gate min_accuracy failed"):
         require_all(results)

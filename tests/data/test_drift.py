@@ -9,11 +9,15 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from pipelines.data.drift_steps import PROFILE_FILE, data_drift, find_reference
 
-from pipelines.core.config import DriftConfig, load_settings
+from pipelines.core.config import DriftConfig, RolloutConfig, load_settings
+from pipelines.core.deployment import Deployment, ModelRef
 from pipelines.core.errors import PipelineError
+from pipelines.core.paths import RELEASE_PROFILE_FILE as PROFILE_FILE
 from pipelines.data.drift import compare, prediction_drift, profile_frame, psi
+from pipelines.data.reference import find_reference
+from pipelines.data.steps import data_drift
+from pipelines.release.gitops.deploy import render
 
 CONFIG = DriftConfig()
 
@@ -97,7 +101,9 @@ def test_reference_lookup_order(tmp_path: Path):
     folder, why = find_reference(settings)
     assert folder.name == "10" and "previous release candidate" in why  # numeric, not text, order
     (project / "deploy").mkdir()
-    (project / "deploy/production.yaml").write_text(yaml.safe_dump({"model": {"name": "adult-income", "version": 2}}))
+    deployed = Deployment(model=ModelRef(name="adult-income", version="2", release="releases/adult-income/2",
+                                         mlflow_run_id="run", signer="key"), artifacts={}, rollout=RolloutConfig())
+    (project / "deploy/production.yaml").write_text(render(deployed))
     folder, why = find_reference(settings)
     assert folder.name == "2" and why.startswith("production release 2")
 

@@ -146,3 +146,44 @@ def test_section_hash_is_stable_and_tracks_values(tmp_path):
     assert changed != first
     overridden = load_settings(write_params(tmp_path), overrides={"train.epochs": 8}).section_hash()
     assert overridden == changed
+
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _leaves(node, prefix=""):
+    if isinstance(node, dict) and node and all(isinstance(k, str) for k in node):
+        for key, value in node.items():
+            yield from _leaves(value, f"{prefix}.{key}" if prefix else key)
+    else:
+        yield prefix, node
+
+
+def test_params_yaml_states_the_code_defaults_except_the_data_sets_own_keys():
+    """Defaults live in pipelines/core/config.py; params.yaml may only repeat them, except DATASET_KEYS."""
+    import yaml
+
+    from pipelines.core.config import DATASET_KEYS, Params
+
+    written = yaml.safe_load((REPO / "params.yaml").read_text())
+    defaults = Params.model_construct().model_dump(by_alias=True, mode="json")
+    differ = []
+    for key, value in _leaves(written):
+        if any(key == k or key.startswith(k + ".") for k in DATASET_KEYS):
+            continue
+        default = defaults
+        for part in key.split("."):
+            default = default.get(part) if isinstance(default, dict) else None
+        if default != value and not (isinstance(value, (int, float)) and default == pytest.approx(value)):
+            differ.append(f"{key}: params.yaml {value!r} vs code {default!r}")
+    assert differ == []
+
+
+@pytest.mark.parametrize("old,new", [("footprint:\n  max_bytes: 10\n", "gates.on_device"),
+                                     ("gates:\n  min_accuracy: 0.9\n", "gates.keras.min_accuracy"),
+                                     ("gates:\n  min_agreement: 0.9\n", "gates.conversion.min_agreement_with_keras"),
+                                     ("finops:\n  budgets:\n    monthly_usd: 5\n", "gates.budgets.max_monthly_usd"),
+                                     ("fairness:\n  gates:\n    min_group_size: 5\n", "gates.fairness")])
+def test_a_moved_key_names_its_new_place(tmp_path, old, new):
+    with pytest.raises(PipelineError, match=rf"params.yaml: key '.*' has moved to '{new}'$"):
+        load_settings(write_params(tmp_path, VALID + old))

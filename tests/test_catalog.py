@@ -1,0 +1,147 @@
+"""The stage catalog is the one declaration of the graph: Dagster, dvc.yaml and the lineage check derive from it."""
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+from assets.definitions import defs
+from cli.checks import asset_parents, compare, graph_problems
+from pipelines import catalog, code_versions, dvc_stages
+from pipelines.core import paths
+from pipelines.core.config import load_settings
+
+REPO = Path(__file__).resolve().parents[1]
+SETTINGS = load_settings(REPO / "params.yaml")
+STAGES = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
+PARAMS = yaml.safe_load((REPO / "params.yaml").read_text())
+
+
+def test_committed_dvc_yaml_is_the_generated_one():
+    assert dvc_stages.problems(SETTINGS) == []
+
+
+def test_dagster_graph_dvc_yaml_and_catalog_are_one_graph():
+    # the same comparison `mobile-mlops lineage check` runs in CI
+    assert graph_problems(defs.resolve_asset_graph(), SETTINGS) == []
+    dagster = asset_parents(defs.resolve_asset_graph())
+    assert {n: catalog.parents(n) for n in catalog.STAGES} == {n: dagster[n] for n in catalog.STAGES}
+    assert list(STAGES) == list(catalog.STAGES)
+
+
+def test_a_declaration_that_disagrees_with_the_catalog_is_named(tmp_path: Path):
+    expected = {n: catalog.parents(n) for n in catalog.STAGES}
+    edited = {**STAGES, "model_card": {**STAGES["model_card"],
+                                       "deps": [d for d in STAGES["model_card"]["deps"] if d != paths.IMPORTANCE_REPORT]}}
+    (tmp_path / "dvc.yaml").write_text(yaml.safe_dump({"stages": edited}))
+    found = dvc_stages.stage_parents(tmp_path / "dvc.yaml")
+    found = {n: ups | ({catalog.SOURCE} if catalog.SOURCE in expected[n] else set()) for n, ups in found.items()}
+    assert compare("dvc.yaml", found, expected) == [
+        f"dvc.yaml: model_card upstream {sorted(expected['model_card'] - {'feature_importance'})} "
+        f"!= catalog {sorted(expected['model_card'])}"]
+    dagster = {k: v for k, v in asset_parents(defs.resolve_asset_graph()).items() if k != catalog.SOURCE}
+    del dagster["offload_policy"]
+    assert compare("Dagster", dagster, expected) == ["Dagster: catalog stage offload_policy is missing"]
+
+
+def test_every_params_key_a_stage_reads_exists():
+    for name, stage in catalog.STAGES.items():
+        for dotted in stage.params:
+            node = PARAMS
+            for part in dotted.split("."):
+                assert isinstance(node, dict) and part in node, f"stage {name}: params key {dotted} not in params.yaml"
+                node = node[part]
+
+
+def test_every_stage_has_a_step_function_in_its_package_that_records_metrics():
+    for name, stage in catalog.STAGES.items():
+        step = catalog.step_function(name)
+        assert step.__module__ == f"pipelines.{stage.group}.steps", name
+        assert hasattr(step, "__wrapped__"), f"step {name} is not decorated with @records_metrics"
+        assert STAGES[name]["cmd"] == f"bin/stage {name}"
+
+
+def test_every_artifact_path_is_written_by_exactly_one_stage():
+    declared = {v for k, v in vars(paths).items() if k.isupper() and isinstance(v, str) and "/" in v
+                and not k.endswith(("_DIR", "_FILE"))}
+    written = [p for stage in catalog.STAGES.values() for p in stage.writes]
+    assert len(written) == len(set(written)), "two stages write one path"
+    assert declared <= set(written), sorted(declared - set(written))
+
+
+def test_a_stages_code_deps_are_its_package_core_and_what_it_imports():
+    assert code_versions.code_packages("data") == ("core", "data")
+    for name, stage in catalog.STAGES.items():
+        deps = [d for d in STAGES[name]["deps"] if d.startswith("pipelines/")]
+        assert deps == code_versions.code_dirs(name)
+        assert {"pipelines/core", f"pipelines/{stage.group}"} <= set(deps)
+
+
+def test_packages_import_only_downward():
+    order = code_versions.PACKAGES
+    for package in order:
+        for imported in code_versions._imports(package):
+            assert order.index(imported) < order.index(package), f"pipelines/{package} imports {imported}"
+
+
+@pytest.fixture
+def project_copy(tmp_path: Path) -> Path:
+    """The project's code and params in a temp folder, to change one line without touching the repo."""
+    for item in ("pipelines", "params.yaml"):
+        source = REPO / item
+        (shutil.copytree if source.is_dir() else shutil.copy2)(source, tmp_path / item,
+                                                                **({"ignore": shutil.ignore_patterns("__pycache__")}
+                                                                   if source.is_dir() else {}))
+    return tmp_path
+
+
+def test_one_changed_line_changes_the_code_version_of_exactly_its_package_stages(monkeypatch, project_copy: Path):
+    settings = load_settings(project_copy / "params.yaml")
+    monkeypatch.setattr(code_versions, "PIPELINES", project_copy / "pipelines")
+    monkeypatch.setattr(code_versions, "PROJECT", project_copy)
+    code_versions._imports.cache_clear()
+    before = {n: code_versions.stage_code_version(n, settings) for n in catalog.STAGES}
+    step_module = project_copy / "pipelines" / "governance" / "steps.py"
+    step_module.write_text(step_module.read_text() + "\n# one changed line\n")
+    after = {n: code_versions.stage_code_version(n, settings) for n in catalog.STAGES}
+    changed = {n for n in catalog.STAGES if before[n] != after[n]}
+    using = {n for n, s in catalog.STAGES.items() if "governance" in code_versions.code_packages(s.group)}
+    assert changed == using == {"fairness_tradeoff", "fairness_report", "feature_importance", "model_card",
+                                "release_candidate"}
+    # and exactly those stages list pipelines/governance as a dep in dvc.yaml, so `dvc status` names the same set
+    assert {n for n, s in STAGES.items() if "pipelines/governance" in s["deps"]} == changed
+
+
+def test_code_versions_see_params_overrides():
+    base = code_versions.stage_code_version("trained_model", SETTINGS)
+    changed = load_settings(REPO / "params.yaml", {"train.epochs": 3})
+    assert code_versions.stage_code_version("trained_model", changed) != base
+    assert code_versions.stage_code_version("raw_dataset", changed) == code_versions.stage_code_version(
+        "raw_dataset", SETTINGS)
+
+
+def test_optional_test_source_leaves_its_dep_out(tmp_path: Path):
+    raw = dict(PARAMS)
+    raw["data"] = {**PARAMS["data"], "test_source": None}
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw))
+    text = dvc_stages.render(load_settings(tmp_path / "params.yaml"))
+    assert "${data.test_source}" not in text and "${data.source}" in text
+
+
+def test_committed_metrics_files_are_flat_and_short():
+    for path in sorted((REPO / paths.METRICS_DIR).glob("*.json")):
+        values = json.loads(path.read_text())
+        assert path.stem in catalog.STAGES, f"{path.name}: no stage of that name"
+        assert 0 < len(values) <= 40, f"{path.name}: {len(values)} entries; `dvc metrics show` should stay readable"
+        assert all(isinstance(v, (int, float, bool)) for v in values.values()), path.name
+
+
+def test_top_level_plots_draw_from_stage_outputs():
+    produced = catalog.producers()
+    for definition in yaml.safe_load((REPO / "dvc.yaml").read_text()).get("plots", []):
+        (title, props), = definition.items()
+        for source in (props.get("y") or {}):
+            assert source in produced, f"plot {title!r}: {source} is no stage's output"
