@@ -35,3 +35,11 @@ def build_definitions(settings: Settings, **extra) -> Definitions:
 
 
 defs = build_definitions(load_settings(os.environ.get(PARAMS_ENV) or PROJECT / "params.yaml"))
+
+
+def materialize_all(settings: Settings, **kwargs):
+    """Every asset and gate, bound to these settings, materialized in this process (tests and benchmarks)."""
+    from dagster import materialize
+
+    built = build_definitions(settings)
+    return materialize([*built.assets, *built.asset_checks], resources=built.resources, **kwargs)

@@ -41,25 +41,25 @@ def from_output(detail: dict, y: np.ndarray) -> np.ndarray:
 
 def predict_tflite(content: bytes, x: np.ndarray, num_threads: int = 2) -> np.ndarray:
     """Probabilities for every row, run as one batch through LiteRT (quantizing int8 inputs)."""
-    interpreter = interpreter(content, num_threads=num_threads)
-    detail = interpreter.get_input_details()[0]
-    interpreter.resize_tensor_input(detail["index"], [len(x), x.shape[1]])
-    interpreter.allocate_tensors()
-    detail, out = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
-    interpreter.set_tensor(detail["index"], to_input(detail, x))
-    interpreter.invoke()
-    return from_output(out, interpreter.get_tensor(out["index"]).reshape(-1))
+    runtime = interpreter(content, num_threads=num_threads)
+    detail = runtime.get_input_details()[0]
+    runtime.resize_tensor_input(detail["index"], [len(x), x.shape[1]])
+    runtime.allocate_tensors()
+    detail, out = runtime.get_input_details()[0], runtime.get_output_details()[0]
+    runtime.set_tensor(detail["index"], to_input(detail, x))
+    runtime.invoke()
+    return from_output(out, runtime.get_tensor(out["index"]).reshape(-1))
 
 
 def runner(content: bytes, batch_size: int = 1, num_threads: int = 1):
     """A LiteRT interpreter allocated once for `batch_size` rows, and a call(rows) -> raw output closure."""
-    interpreter = interpreter(content, num_threads=num_threads)
-    detail = interpreter.get_input_details()[0]
+    runtime = interpreter(content, num_threads=num_threads)
+    detail = runtime.get_input_details()[0]
     if batch_size != detail["shape"][0]:
-        interpreter.resize_tensor_input(detail["index"], [batch_size, *detail["shape"][1:]])
-    interpreter.allocate_tensors()
-    detail, out = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
-    set_tensor, invoke, get_tensor = interpreter.set_tensor, interpreter.invoke, interpreter.get_tensor
+        runtime.resize_tensor_input(detail["index"], [batch_size, *detail["shape"][1:]])
+    runtime.allocate_tensors()
+    detail, out = runtime.get_input_details()[0], runtime.get_output_details()[0]
+    set_tensor, invoke, get_tensor = runtime.set_tensor, runtime.invoke, runtime.get_tensor
     index_in, index_out = detail["index"], out["index"]
 
     def call(rows: np.ndarray) -> np.ndarray:
@@ -72,12 +72,12 @@ def runner(content: bytes, batch_size: int = 1, num_threads: int = 1):
 
 def io_spec(content: bytes) -> dict:
     """Input/output dtypes, shapes and quantization an app needs to call the model."""
-    interpreter = interpreter(content)
+    runtime = interpreter(content)
     describe = lambda d: {  # noqa: E731
         "name": d["name"], "dtype": np.dtype(d["dtype"]).name, "shape": [int(s) for s in d["shape"]],
         "quantization": {"scale": float(d["quantization"][0]), "zero_point": int(d["quantization"][1])},
     }
     return {
-        "inputs": [describe(d) for d in interpreter.get_input_details()],
-        "outputs": [describe(d) for d in interpreter.get_output_details()],
+        "inputs": [describe(d) for d in runtime.get_input_details()],
+        "outputs": [describe(d) for d in runtime.get_output_details()],
     }

@@ -14,7 +14,12 @@ from dagster import (
     instance_for_test,
 )
 
-from assets.automation import data_version_sensor, nightly_retraining, observe_source, stale_asset_keys
+from assets.automation import (
+    data_version_sensor,
+    nightly_retraining,
+    observe_source,
+    stale_asset_keys,
+)
 from assets.definitions import defs
 
 TRAINING = AssetKey("trained_model")

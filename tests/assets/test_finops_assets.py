@@ -44,4 +44,4 @@ def test_over_budget_check_fails_with_the_severity_params_ask_for(tmp_path: Path
     (tmp_path / "reports" / "cost.json").write_text(json.dumps({"release": release}))
     result = budget_gate(settings=SettingsResource(params_path=str(tmp_path / "params.yaml")))
     assert not result.passed and result.severity == severity
-    assert "monthly cost $250.00 exceeds finops.budgets.monthly_usd = $100.00 by $150.00" in result.description
+    assert "monthly cost $250.00 exceeds gates.budgets.max_monthly_usd = $100.00 by $150.00" in result.description

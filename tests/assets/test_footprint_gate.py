@@ -59,7 +59,7 @@ def test_over_budget_blocks_the_release(tmp_path: Path):
     assert not result.success
     (check,) = [e.event_specific_data for e in result.all_events if e.event_type == DagsterEventType.ASSET_CHECK_EVALUATION]
     assert check.check_name == "footprint_gate" and not check.passed
-    assert "size in bytes 40000 exceeds footprint.max_bytes = 30000" in check.description
+    assert "size in bytes 40000 exceeds gates.on_device.max_bytes = 30000" in check.description
     gates = check.metadata["gates"].value
     assert "| android/float32 max_bytes | 40000.0000 | 30000.0000 | FAIL |" in gates
     assert _failure_message(result).startswith(

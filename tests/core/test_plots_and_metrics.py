@@ -9,7 +9,13 @@ import numpy as np
 import yaml
 
 from pipelines.core.config import load_settings
-from pipelines.core.plots import confusion_matrix_chart, data_uri_markdown, history_rows, psi_chart, training_plots
+from pipelines.core.plots import (
+    confusion_matrix_chart,
+    data_uri_markdown,
+    history_rows,
+    psi_chart,
+    training_plots,
+)
 from pipelines.core.step import StepResult, headline_metrics, records_metrics
 from pipelines.training.tracking import model_version_url, run_url
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from pipelines.core.compute import compute_cost_usd, measured
-from pipelines.core.config import FinopsConfig
+from pipelines.core.config import BudgetGates, FinopsConfig
 from pipelines.core.errors import PipelineError
 from pipelines.core.gates import require_all
 from pipelines.core.step import StepResult
@@ -26,8 +26,8 @@ FINOPS = FinopsConfig.model_validate({
     "prices": {"cdn_egress_per_gb": 0.1, "serverless_per_million_requests": 0.2, "serverless_per_gb_second": 0.00001,
                "compute_vcpu_hour": 0.036, "electricity_per_kwh": 0.2},
     "endpoint": {"memory_gb": 1.0, "duration_ms": 100, "payload_bytes": 1000},
-    "budgets": {"monthly_usd": 100, "device_mb_per_month": 1.0, "max_model_bytes": 1_048_576},
 })
+BUDGETS = BudgetGates(max_monthly_usd=100, max_device_mb_per_month=1.0, max_model_bytes=1_048_576)
 
 
 def test_one_platform_month_by_hand():
@@ -68,18 +68,18 @@ OVER = {"monthly_usd": 150.0, "platforms": {"android": {"device_mb_per_month": 3
 
 
 def test_over_budget_blocks_the_release_naming_the_budget_and_the_amount_over():
-    gates = budget_gates(OVER, FINOPS)
+    gates = budget_gates(OVER, BUDGETS)
     assert [g.passed for g in gates] == [False, False, False]
-    assert gates[0].detail == "monthly cost $150.00 exceeds finops.budgets.monthly_usd = $100.00 by $50.00 (50% over)"
-    assert "exceeds finops.budgets.max_model_bytes = 1,048,576 bytes by 951,424 bytes" in gates[2].detail
-    blocking, warnings = release_gates(OVER, FINOPS)
+    assert gates[0].detail == "monthly cost $150.00 exceeds gates.budgets.max_monthly_usd = $100.00 by $50.00 (50% over)"
+    assert "exceeds gates.budgets.max_model_bytes = 1,048,576 bytes by 951,424 bytes" in gates[2].detail
+    blocking, warnings = release_gates(OVER, BUDGETS)
     assert warnings == []
-    with pytest.raises(PipelineError, match=r"gate budget monthly_usd failed: .* by \$50.00"):
+    with pytest.raises(PipelineError, match=r"gate budget max_monthly_usd failed: .* by \$50.00"):
         require_all(blocking)
 
 
 def test_warning_mode_reports_but_does_not_block():
-    warn = FINOPS.model_copy(update={"budgets": FINOPS.budgets.model_copy(update={"blocking": False})})
+    warn = BUDGETS.model_copy(update={"blocking": False})
     blocking, warnings = release_gates(OVER, warn)
     assert blocking == [] and len(warnings) == 3
     require_all(blocking)  # nothing to stop the release
@@ -87,9 +87,9 @@ def test_warning_mode_reports_but_does_not_block():
 
 def test_within_budget_and_unset_budgets():
     fine = {"monthly_usd": 1.0, "platforms": {"ios": {"device_mb_per_month": 0.5, "model_bytes": 1000}}}
-    assert all(g.passed for g in budget_gates(fine, FINOPS))
-    unset = FINOPS.model_copy(update={"budgets": FINOPS.budgets.model_copy(update={
-        "monthly_usd": None, "device_mb_per_month": None, "max_model_bytes": None})})
+    assert all(g.passed for g in budget_gates(fine, BUDGETS))
+    unset = BUDGETS.model_copy(update={"max_monthly_usd": None, "max_device_mb_per_month": None,
+                                       "max_model_bytes": None})
     assert budget_gates(OVER, unset) == []
 
 

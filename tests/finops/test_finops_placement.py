@@ -8,8 +8,18 @@ import pytest
 import yaml
 
 from pipelines.core.config import Params
-from pipelines.finops.endpoint import LABEL_PREFIX, endpoint_manifests, label_value, render_manifests
-from pipelines.finops.placement import decision_matrix, matrix_table, mode_shares, privacy_class
+from pipelines.finops.endpoint import (
+    LABEL_PREFIX,
+    endpoint_manifests,
+    label_value,
+    render_manifests,
+)
+from pipelines.finops.placement import (
+    decision_matrix,
+    matrix_table,
+    mode_shares,
+    privacy_class,
+)
 from pipelines.release.folder import build_manifest, load_manifest
 
 PARAMS = Params.model_validate({"data": {"source": "x.csv", "label": "y", "positive_label": "1",
@@ -61,7 +71,7 @@ def test_cloud_when_on_device_breaks_the_battery_budget_and_none_when_offline():
     assert cells[("mid", "wifi")] == "cloud" and cells[("mid", "cellular")] == "none"  # 170 ms > 100 ms
     assert cells[("mid", "offline")] == "none"
     assert "battery 5.00%/day > 1.00%" in next(c["reason"] for c in matrix if c["connectivity"] == "offline")
-    over_budget = ctx | {"cloud_usd": {"android": 500.0}}  # > finops.budgets.monthly_usd 100
+    over_budget = ctx | {"cloud_usd": {"android": 500.0}}  # > gates.budgets.max_monthly_usd 100
     assert _cells(decision_matrix(over_budget, PARAMS))[("mid", "wifi")] == "none"
 
 

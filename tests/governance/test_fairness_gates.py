@@ -5,10 +5,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipelines.core.config import FairnessConfig, FairnessGatesConfig
+from pipelines.core.config import FairnessConfig, FairnessGates
 from pipelines.core.errors import PipelineError
 from pipelines.core.gates import require_all
-from pipelines.governance.fairness import evaluate_models, fairness_gates, flagged_text, models_table
+from pipelines.governance.fairness import (
+    evaluate_models,
+    fairness_gates,
+    flagged_text,
+    models_table,
+)
 from pipelines.training.mitigation import check_groups
 
 RNG = np.random.default_rng(0)
@@ -16,12 +21,12 @@ N = 400
 GROUPS = pd.DataFrame({"sex": np.repeat(["F", "M"], N // 2), "race": np.tile(["a", "b"], N // 2)})
 Y = (RNG.random(N) < 0.4).astype(int)
 FAIR = np.where(Y == 1, 0.8, 0.2)  # perfectly accurate, same rates in every group
-GATES = FairnessGatesConfig(max_demographic_parity_difference=0.1, max_equalized_odds_difference=0.1,
+GATES = FairnessGates(max_demographic_parity_difference=0.1, max_equalized_odds_difference=0.1,
                             max_group_accuracy_drop=0.02, min_group_size=20)
 
 
 def _report(probas: dict[str, np.ndarray], groups: pd.DataFrame = GROUPS, y: np.ndarray = Y, gates=GATES):
-    return evaluate_models(y, probas, groups, FairnessConfig(bootstrap=50, gates=gates), 0.5)
+    return evaluate_models(y, probas, groups, FairnessConfig(bootstrap=50), 0.5, gates.min_group_size)
 
 
 def _by_name(results):
@@ -43,7 +48,7 @@ def test_a_model_that_predicts_group_membership_is_blocked_naming_the_groups():
     gate = results["max_demographic_parity_difference[keras/sex]"]
     assert not gate.passed and gate.measured == pytest.approx(1.0) and gate.threshold == 0.1
     assert "selection rate M 1.000 vs F 0.000" in gate.detail
-    assert "exceeds fairness.gates.max_demographic_parity_difference = 0.1000" in gate.detail
+    assert "exceeds gates.fairness.max_demographic_parity_difference = 0.1000" in gate.detail
     assert not results["max_equalized_odds_difference[keras/sex]"].passed
     assert results["max_demographic_parity_difference[keras/race]"].passed  # race is balanced within each sex
     with pytest.raises(PipelineError, match=r"gate max_demographic_parity_difference\[keras/sex\] failed: keras sex"):
@@ -79,7 +84,7 @@ def test_a_grouping_with_fewer_than_two_large_groups_fails_as_unmeasurable():
     results = _by_name(fairness_gates(_report({"keras": FAIR}, gates=gates), gates))
     gate = results["max_demographic_parity_difference[keras/sex:race]"]
     assert not gate.passed
-    assert "only 0 group(s) have at least fairness.gates.min_group_size = 150 test rows" in gate.detail
+    assert "only 0 group(s) have at least gates.fairness.min_group_size = 150 test rows" in gate.detail
     assert results["max_demographic_parity_difference[keras/sex]"].passed
 
 

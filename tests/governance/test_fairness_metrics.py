@@ -6,7 +6,11 @@ import pandas as pd
 import pytest
 from fairlearn.metrics import demographic_parity_difference, equalized_odds_difference
 
-from pipelines.training.metrics import bootstrap_counts, group_metrics, quantization_effects
+from pipelines.training.metrics import (
+    bootstrap_counts,
+    group_metrics,
+    quantization_effects,
+)
 
 # A: truth [1,1,0,0], decisions [1,1,1,0] -> TP 2, FN 0, FP 1, TN 1: TPR 1, FPR 1/2, selection 3/4, accuracy 3/4
 # B: truth [1,0,0,0], decisions [0,0,0,1] -> TP 0, FN 1, FP 1, TN 2: TPR 0, FPR 1/3, selection 1/4, accuracy 1/2

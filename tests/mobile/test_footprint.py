@@ -5,9 +5,14 @@ import copy
 
 import pytest
 
-from pipelines.core.config import DeviceTier, FootprintConfig, Params
+from pipelines.core.config import DeviceTier, OnDeviceGates, Params
 from pipelines.core.errors import PipelineError
-from pipelines.core.gates import GateResult, footprint_gates, on_device_gates, select_variant
+from pipelines.core.gates import (
+    GateResult,
+    footprint_gates,
+    on_device_gates,
+    select_variant,
+)
 from pipelines.mobile.footprint import (
     LABEL,
     build_footprint,
@@ -56,7 +61,7 @@ def params(**footprint) -> Params:
     return Params.model_validate({"data": {"source": "x.csv", "label": "y", "positive_label": "1",
                                            "sensitive_features": ["sex"]},
                                   "devices": {"tiers": tiers},
-                                  "footprint": {"max_p95_ms": {"low": 1.0}, **footprint}})
+                                  "gates": {"on_device": {"max_p95_ms": {"low": 1.0}, **footprint}}})
 
 
 def test_tier_estimate_matches_hand_arithmetic():
@@ -87,14 +92,14 @@ def test_selection_takes_the_smallest_variant_passing_every_gate():
 
 def test_on_device_gates_cover_accuracy_agreement_fairness_and_budgets():
     variant = build_footprint(*synthetic_reports(), params())["platforms"]["android"]["variants"]["int8"]
-    gates = {g.name: g for g in on_device_gates(variant, {"accuracy": 0.85, "groups": GROUPS}, params().footprint)}
+    gates = {g.name: g for g in on_device_gates(variant, {"accuracy": 0.85, "groups": GROUPS}, params().gates.on_device)}
     assert set(gates) == {"max_accuracy_drop", "min_agreement", "max_parity_increase[sex]", "max_bytes",
                           "max_p95_ms[low]", "max_energy_mj[low]"}
     assert not gates["max_accuracy_drop"].passed and gates["max_accuracy_drop"].measured == pytest.approx(0.01)
     assert not gates["min_agreement"].passed
     assert gates["max_p95_ms[low]"].measured == pytest.approx(0.16) and gates["max_p95_ms[low]"].passed
     assert gates["max_energy_mj[low]"].measured == pytest.approx(0.2)
-    assert gates["max_bytes"].detail == "size in bytes 10000 is within footprint.max_bytes = 262144"
+    assert gates["max_bytes"].detail == "size in bytes 10000 is within gates.on_device.max_bytes = 262144"
 
 
 def test_build_footprint_releases_the_smallest_passing_variant_per_platform():
@@ -105,27 +110,27 @@ def test_build_footprint_releases_the_smallest_passing_variant_per_platform():
     assert int8["size_vs_float"] == pytest.approx(0.25) and not int8["passed"]
     assert int8["estimates"]["low"]["label"] == LABEL
     assert report["platforms"]["ios"]["variants"]["palette4"]["estimates"] is None
-    assert all(g.passed for g in footprint_gates(report, params().footprint))
+    assert all(g.passed for g in footprint_gates(report, params().gates.on_device))
 
 
 def test_footprint_budgets_block_when_no_variant_fits():
     report = build_footprint(*synthetic_reports(), params())
-    gates = footprint_gates(report, params(max_bytes=5000).footprint)
+    gates = footprint_gates(report, params(max_bytes=5000).gates.on_device)
     failed = [g for g in gates if not g.passed]
     assert failed[0].name == "android released variant"
     assert failed[0].detail == "android: none of float32, float16, int8 passes every gate"
     budget = next(g for g in failed if g.name == "android/float16 max_bytes")
     assert (budget.measured, budget.threshold) == (20000, 5000)
-    assert "exceeds footprint.max_bytes = 5000" in budget.detail
-    slow = footprint_gates(report, params(max_p95_ms={"low": 0.1}).footprint)
+    assert "exceeds gates.on_device.max_bytes = 5000" in budget.detail
+    slow = footprint_gates(report, params(max_p95_ms={"low": 0.1}).gates.on_device)
     assert any(g.name == "android/float16 max_p95_ms[low]" and g.measured == pytest.approx(0.2) for g in slow)
     assert not any(g.name.startswith("ios") and not g.passed for g in slow)  # Core ML has no latency estimate
 
 
 def test_a_tier_without_a_latency_budget_is_a_config_error():
     report = build_footprint(*synthetic_reports(), params())
-    config = FootprintConfig(max_p95_ms={"mid": 1.0})
-    with pytest.raises(PipelineError, match="footprint.max_p95_ms: no budget for device tier 'low'"):
+    config = OnDeviceGates(max_p95_ms={"mid": 1.0})
+    with pytest.raises(PipelineError, match="gates.on_device.max_p95_ms: no budget for device tier 'low'"):
         footprint_gates(report, config)
 
 

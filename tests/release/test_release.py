@@ -8,7 +8,13 @@ import pytest
 
 from pipelines.core.errors import PipelineError
 from pipelines.core.hashing import file_digest
-from pipelines.release.folder import MANIFEST, SCHEMA, build_manifest, publish, verify_release
+from pipelines.release.folder import (
+    MANIFEST,
+    SCHEMA,
+    build_manifest,
+    publish,
+    verify_release,
+)
 
 LINEAGE = {
     "data_md5": {"data/adult/adult.data.gz": "0" * 32},

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 import yaml
-from dagster import DagsterInstance, materialize
+from dagster import DagsterInstance
 
-from assets.definitions import ALL_ASSETS, ALL_CHECKS
-from assets.resources import SettingsResource
+from assets.definitions import materialize_all
 from cli.main import main
+from pipelines.core.config import load_settings
 from pipelines.core.hashing import dvc_md5
 from pipelines.release.signing import KEY_ENV, PASSWORD_ENV
 from pipelines.training.tracking import PRODUCTION_ALIAS, alias_version
@@ -22,7 +22,7 @@ from .conftest import connect_github, git, settings_of
 from .test_secrets import PASSWORD, TOKEN, _known_key
 
 pytestmark = pytest.mark.slow
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 
 
 def test_pipeline_release_pull_request_promotion(small_project: Path, bare_remote: Path, fake_github,
@@ -31,7 +31,7 @@ def test_pipeline_release_pull_request_promotion(small_project: Path, bare_remot
     vault = tmp_path_factory.mktemp("outside") / "vault"
     key, key_secrets = _known_key(vault)
     fake_github.token = TOKEN
-    shutil.copy(REPO / "dvc.yaml", project / "dvc.yaml")
+    assert main(["dvc", "generate", "--params", str(project / "params.yaml")]) == 0
     (project / "dvc.lock").write_text(yaml.safe_dump({"schema": "2.0", "stages": {"raw_dataset": {"deps": [
         {"path": name, "md5": dvc_md5(project / name)} for name in ("train.csv", "test.csv")]}}}))
     (project / ".gitignore").write_text("\n".join(["/data/raw/", "/data/prepared/", "/models/", "/build/", "/releases/",
@@ -50,8 +50,7 @@ def test_pipeline_release_pull_request_promotion(small_project: Path, bare_remot
 
     (project / "dagster").mkdir()
     with DagsterInstance.local_temp(str(project / "dagster")) as instance:
-        result = materialize([*ALL_ASSETS, *ALL_CHECKS], instance=instance,
-                             resources={"settings": SettingsResource(params_path=str(project / "params.yaml"))})
+        result = materialize_all(load_settings(project / "params.yaml"), instance=instance)
     assert result.success
     git(project, "add", "reports")  # the run's metrics files, as a user commits them (DVC metrics)
     git(project, "commit", "-qm", "reports", "--allow-empty")

@@ -7,7 +7,6 @@ every output is searched for them.
 from __future__ import annotations
 
 import base64
-import shutil
 import subprocess
 import traceback
 from pathlib import Path
@@ -23,7 +22,7 @@ from .conftest import MODEL, build_release, connect_github, git, settings_of
 
 TOKEN = "ghp_SeCrEt0kEn4e8b1f9d2c7a6"
 PASSWORD = "pw-S3cr3t-7c41d"
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 
 
 def _known_key(vault: Path) -> tuple[Path, list[str]]:
@@ -50,7 +49,7 @@ def test_token_and_key_appear_nowhere(two_releases: Path, bare_remote: Path, fak
     fake_github.token = TOKEN
     needles = [TOKEN, PASSWORD, base64.b64encode(f"x-access-token:{TOKEN}".encode()).decode(), *key_secrets]
     (project / "keys" / "ci-signing.pub").write_bytes((tmp_path / "vault" / "ci-signing.pub").read_bytes())
-    shutil.copy(REPO / "dvc.yaml", project / "dvc.yaml")
+    assert main(["dvc", "generate", "--params", str(project / "params.yaml")]) == 0
     git(project, "add", "keys/ci-signing.pub", "dvc.yaml")
     git(project, "commit", "-qm", "Trust the CI signing key")
     connect_github(project, bare_remote, fake_github.url)
