@@ -21,13 +21,13 @@ def _usage() -> dict:
 
 def plain(params: Path, steps: list[str]) -> dict:
     """The pipelines/ step functions called directly, no orchestrator."""
+    from pipelines.catalog import STAGES, step_function
     from pipelines.core.config import load_settings
-    from pipelines.core.step import registry
 
-    settings, funcs, timings = load_settings(params), registry(), {}
-    for name in steps or list(funcs):
+    settings, timings = load_settings(params), {}
+    for name in steps or list(STAGES):
         started = time.perf_counter()
-        funcs[name](settings)
+        step_function(name)(settings)
         timings[name] = round(time.perf_counter() - started, 3)
     return {"steps": timings}
 
@@ -35,9 +35,10 @@ def plain(params: Path, steps: list[str]) -> dict:
 def _job_run(instance, params: Path, steps: list[str]):
     from dagster import AssetKey
 
-    from assets.definitions import defs
+    from assets.definitions import build_definitions
+    from pipelines.core.config import load_settings
 
-    os.environ["MOBILE_MLOPS_PARAMS"] = str(params)
+    defs = build_definitions(load_settings(params))
     selection = [AssetKey(s) for s in steps] if steps else None
     result = defs.resolve_job_def("release_job").execute_in_process(instance=instance, asset_selection=selection)
     durations = {}
@@ -60,16 +61,18 @@ def noop(params: Path, steps: list[str]) -> dict:
     from dagster import AssetKey, instance_for_test
 
     from assets.automation import observe_source, stale_asset_keys
-    from assets.definitions import defs
+    from assets.definitions import build_definitions
+    from pipelines.core.config import load_settings
 
+    settings = load_settings(params)
+    defs = build_definitions(settings)
     with instance_for_test() as instance:
-        os.environ["MOBILE_MLOPS_PARAMS"] = str(params)
-        observe_source(instance)
+        observe_source(instance, settings)
         _job_run(instance, params, steps)
         key = AssetKey("trained_model")
         before = len(instance.fetch_materializations(key, limit=1000).records)
         cpu0, started = time.process_time(), time.perf_counter()
-        observe_source(instance)
+        observe_source(instance, settings)
         graph = defs.resolve_asset_graph()
         stale = [k for k in stale_asset_keys(instance, graph) if not steps or k.to_user_string() in steps]
         wall = time.perf_counter() - started

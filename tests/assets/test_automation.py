@@ -14,13 +14,10 @@ from dagster import (
     instance_for_test,
 )
 
-from assets.automation import (
-    data_version_sensor,
-    nightly_retraining,
-    observe_source,
-    stale_asset_keys,
-)
-from assets.definitions import defs
+from assets.automation import observe_source, stale_asset_keys
+from assets.definitions import build_definitions
+from assets.resources import SettingsResource
+from pipelines.core.config import load_settings
 
 TRAINING = AssetKey("trained_model")
 
@@ -35,7 +32,7 @@ def _training_cpu_seconds(instance: DagsterInstance, after_id: int = 0) -> float
     return sum(r.asset_materialization.metadata["cpu_seconds"].value for r in records if r.storage_id > after_id)
 
 
-def _run(instance: DagsterInstance, selection=None):
+def _run(defs, instance: DagsterInstance, selection=None):
     job = defs.resolve_job_def("release_job")
     result = job.execute_in_process(instance=instance, asset_selection=selection, raise_on_error=False)
     assert result.success
@@ -43,17 +40,25 @@ def _run(instance: DagsterInstance, selection=None):
 
 
 @pytest.fixture
-def project_env(small_project: Path, monkeypatch) -> Path:
-    monkeypatch.setenv("MOBILE_MLOPS_PARAMS", str(small_project / "params.yaml"))
+def project_env(small_project: Path) -> Path:
     return small_project
 
 
+def _bound(project: Path):
+    """The Definitions for this project's params, its schedule and sensor, and the resources they take."""
+    settings = load_settings(project / "params.yaml")
+    defs = build_definitions(settings)
+    return (defs, settings, defs.resolve_schedule_def("nightly_retraining"),
+            defs.resolve_sensor_def("data_version_sensor"), {"settings": SettingsResource.of(settings)})
+
+
 def test_unchanged_data_skips_and_changed_data_reruns_what_is_stale(project_env: Path):
+    defs, settings, nightly_retraining, _, resources = _bound(project_env)
     graph = defs.resolve_asset_graph()
     repository = defs.get_repository_def()
     with instance_for_test() as instance:  # persistent (temp dir): schedules need an instance ref
-        observe_source(instance)
-        _run(instance)
+        observe_source(instance, settings)
+        _run(defs, instance)
         assert stale_asset_keys(instance, graph) == []
         assert _trainings(instance) == 1
 
@@ -62,7 +67,7 @@ def test_unchanged_data_skips_and_changed_data_reruns_what_is_stale(project_env:
         recorded, last_event = compute_record.read_text(), instance.fetch_materializations(TRAINING, limit=1).records[0]
 
         # nightly on unchanged data, code and params: skip, and training does not execute
-        result = nightly_retraining(build_schedule_context(instance=instance, repository_def=repository))
+        result = nightly_retraining(build_schedule_context(instance=instance, repository_def=repository, resources=resources))
         assert isinstance(result, SkipReason) and "nothing is stale" in result.skip_message
         assert _trainings(instance) == 1
         # ... so the skipped tick reports zero training compute: no new record, the DVC compute metric unchanged
@@ -74,24 +79,25 @@ def test_unchanged_data_skips_and_changed_data_reruns_what_is_stale(project_env:
         lines = source.read_text().splitlines(keepends=True)
         lines[0] = lines[0].replace("39,", "40,", 1)
         source.write_text("".join(lines))
-        observe_source(instance)
+        observe_source(instance, settings)
         assert stale_asset_keys(instance, graph) == [AssetKey("raw_dataset")]  # Dagster: direct dependents only
-        request = nightly_retraining(build_schedule_context(instance=instance, repository_def=repository))
+        request = nightly_retraining(build_schedule_context(instance=instance, repository_def=repository, resources=resources))
         assert isinstance(request, RunRequest)
         stale = {k.to_user_string() for k in request.asset_selection}
         assert {"raw_dataset", "validated_dataset", "trained_model", "release_candidate"} <= stale
 
-        _run(instance, request.asset_selection)
+        _run(defs, instance, request.asset_selection)
         assert stale_asset_keys(instance, graph) == []
         assert _trainings(instance) == 2
 
 
 def test_sensor_fires_once_per_data_version(project_env: Path):
+    defs, _, _, data_version_sensor, resources = _bound(project_env)
     repository = defs.get_repository_def()
     with instance_for_test() as instance:  # persistent (temp dir): schedules need an instance ref
-        context = build_sensor_context(instance=instance, repository_def=repository)
+        context = build_sensor_context(instance=instance, repository_def=repository, resources=resources)
         first = data_version_sensor(context)
         assert isinstance(first, RunRequest) and first.run_key.startswith("data-")
         again = data_version_sensor(build_sensor_context(instance=instance, repository_def=repository,
-                                                         cursor=context.cursor))
+                                                         cursor=context.cursor, resources=resources))
         assert isinstance(again, SkipReason) and "unchanged" in again.skip_message

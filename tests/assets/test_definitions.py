@@ -8,7 +8,7 @@ from pathlib import Path
 
 from dagster import AssetKey
 
-from assets.definitions import ALL_ASSETS, defs
+from assets.definitions import defs
 
 EXPECTED_EDGES = {
     "raw_dataset": {"source_data"},
@@ -79,7 +79,6 @@ def test_definitions_and_cli_help_load_without_heavy_imports():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "", f"heavy modules imported at load: {done.stdout}"
     assert time.perf_counter() - started < 30  # generous bound; the real figure is in the note
-    assert len(ALL_ASSETS) >= 10
 
 
 def test_groups_tags_and_kinds_for_the_ui():

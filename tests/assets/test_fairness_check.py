@@ -17,13 +17,14 @@ from pipelines.governance.fairness import evaluate_models
 
 def _project(root: Path, keras: np.ndarray) -> SettingsResource:
     params = {"data": {"source": "none.csv", "label": "y", "positive_label": "1", "sensitive_features": ["sex"]},
-              "fairness": {"bootstrap": 20, "gates": {"max_demographic_parity_difference": 0.1,
-                                                      "min_group_size": 30}}}
+              "fairness": {"bootstrap": 20},
+              "gates": {"fairness": {"max_demographic_parity_difference": 0.1, "min_group_size": 30}}}
     (root / "params.yaml").write_text(yaml.safe_dump(params))
     settings = load_settings(root / "params.yaml")
     sex = pd.DataFrame({"sex": ["F"] * 100 + ["M"] * 100 + ["X"] * 5})
     y = np.tile([0, 1], 103)[:205]
-    report = evaluate_models(y, {"keras": keras, "int8": keras}, sex, settings.params.fairness, 0.5)
+    report = evaluate_models(y, {"keras": keras, "int8": keras}, sex, settings.params.fairness, 0.5,
+                             settings.params.gates.fairness.min_group_size)
     write_json(ArtifactPaths(root).fairness_report, report)
     return SettingsResource(params_path=str(root / "params.yaml"))
 

@@ -37,7 +37,7 @@ def test_finops_report_feeds_the_release_and_its_budget_check_blocks():
 @pytest.mark.parametrize("blocking, severity", [(True, AssetCheckSeverity.ERROR), (False, AssetCheckSeverity.WARN)])
 def test_over_budget_check_fails_with_the_severity_params_ask_for(tmp_path: Path, blocking, severity):
     params = yaml.safe_load((REPO / "params.yaml").read_text())
-    params.setdefault("finops", {}).setdefault("budgets", {})["blocking"] = blocking
+    params.setdefault("gates", {}).setdefault("budgets", {})["blocking"] = blocking
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     (tmp_path / "reports").mkdir()
     release = {"monthly_usd": 250.0, "platforms": {"android": {"device_mb_per_month": 0.1, "model_bytes": 10_000}}}

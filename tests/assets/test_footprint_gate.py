@@ -5,15 +5,12 @@ import json
 from pathlib import Path
 
 import yaml
-from assets.mobile import footprint_report
-from assets.release import release_candidate
-from dagster import DagsterEventType, DagsterInstance, materialize
+from dagster import DagsterEventType, DagsterInstance
 
-from assets.checks import footprint_gate
-from assets.resources import SettingsResource
+from assets.definitions import materialize_all
 from cli.runner import _failure_message
 from pipelines.core.config import load_settings
-from pipelines.core.paths import ArtifactPaths
+from pipelines.core.paths import MLFLOW_RECORD_FILE, ArtifactPaths
 from pipelines.training.tracking import tracking_uri
 
 GROUPS = {"sex": {"demographic_parity_difference": 0.1, "accuracy_gap": 0.05}}
@@ -28,7 +25,7 @@ def _variant(size: int, **extra) -> dict:
 def _project(root: Path, max_bytes: int) -> Path:
     """Params plus the upstream files footprint_report reads (as the mobile steps write them)."""
     params = {"data": {"source": "none.csv", "label": "y", "positive_label": "1", "sensitive_features": ["sex"]},
-              "footprint": {"max_bytes": max_bytes}}
+              "gates": {"on_device": {"max_bytes": max_bytes}}}
     (root / "params.yaml").write_text(yaml.safe_dump(params))
     settings = load_settings(root / "params.yaml")
     paths = ArtifactPaths(root)
@@ -37,7 +34,7 @@ def _project(root: Path, max_bytes: int) -> Path:
     client = mlflow.MlflowClient(tracking_uri(settings))
     run = client.create_run(client.create_experiment("t", artifact_location=(root / "art").as_uri()))
     paths.trained_model.mkdir(parents=True)
-    (paths.trained_model / "mlflow.json").write_text(json.dumps({"run_id": run.info.run_id}))
+    (paths.trained_model / MLFLOW_RECORD_FILE).write_text(json.dumps({"run_id": run.info.run_id}))
     paths.tflite_report.parent.mkdir(parents=True, exist_ok=True)
     paths.tflite_report.write_text(json.dumps({
         "host": {"cpu": "test"}, "keras": {"accuracy": 0.85, "auc": 0.9, "groups": GROUPS, "latency": LATENCY},
@@ -48,10 +45,8 @@ def _project(root: Path, max_bytes: int) -> Path:
 
 
 def _run(params: Path):
-    return materialize([footprint_report, release_candidate, footprint_gate],
-                       resources={"settings": SettingsResource(params_path=str(params))},
-                       instance=DagsterInstance.ephemeral(), raise_on_error=False,
-                       selection=[footprint_report.key, release_candidate.key])
+    return materialize_all(load_settings(params), instance=DagsterInstance.ephemeral(), raise_on_error=False,
+                           selection=["footprint_report", "release_candidate"])
 
 
 def test_over_budget_blocks_the_release(tmp_path: Path):
@@ -73,8 +68,7 @@ def test_over_budget_blocks_the_release(tmp_path: Path):
 
 def test_within_budget_the_check_passes_with_measured_vs_budget(tmp_path: Path):
     params = _project(tmp_path, max_bytes=50000)
-    result = materialize([footprint_report, footprint_gate], resources={"settings": SettingsResource(params_path=str(params))},
-                         instance=DagsterInstance.ephemeral())
+    result = materialize_all(load_settings(params), instance=DagsterInstance.ephemeral(), selection=["footprint_report"])
     (check,) = [e.event_specific_data for e in result.all_events if e.event_type == DagsterEventType.ASSET_CHECK_EVALUATION]
     assert check.passed
     assert "| ios/float16 max_bytes | 21000.0000 | 50000.0000 | pass |" in check.metadata["gates"].value

@@ -5,21 +5,17 @@ import json
 from pathlib import Path
 
 import yaml
-from dagster import DagsterInstance, materialize
+from dagster import DagsterInstance
 
-from assets.definitions import ALL_ASSETS, ALL_CHECKS
-from assets.resources import SettingsResource
+from assets.definitions import materialize_all
 from cli.runner import _failure_message
+from pipelines.core.config import load_settings
 from pipelines.release.folder import verify_release
 
 
 def _materialize(project: Path):
-    return materialize(
-        [*ALL_ASSETS, *ALL_CHECKS],
-        resources={"settings": SettingsResource(params_path=str(project / "params.yaml"))},
-        instance=DagsterInstance.ephemeral(),
-        raise_on_error=False,
-    )
+    return materialize_all(load_settings(project / "params.yaml"), instance=DagsterInstance.ephemeral(),
+                           raise_on_error=False)
 
 
 def test_whole_graph_materializes_to_a_verified_release(small_project: Path):
@@ -66,7 +62,7 @@ def test_missing_source_fails_before_training_with_one_line(small_project: Path)
 
 def test_failed_gate_blocks_release(small_project: Path):
     params = yaml.safe_load((small_project / "params.yaml").read_text())
-    params["gates"]["min_accuracy"] = 0.999
+    params["gates"]["keras"]["min_accuracy"] = 0.999
     (small_project / "params.yaml").write_text(yaml.safe_dump(params))
     result = _materialize(small_project)
     assert not result.success
