@@ -7,7 +7,7 @@ DVC_STAMP := $(DVC_VENV)/.installed
 PIP_FLAGS := -q --disable-pip-version-check
 export DAGSTER_HOME ?= $(CURDIR)/.dagster
 
-.PHONY: venv run test test-slow ui mlflow-ui dvc repro bench clean
+.PHONY: venv run test test-slow ui mlflow-ui dvc repro bench dvc-yaml clean
 
 $(STAMP): requirements.lock pyproject.toml
 	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
@@ -18,8 +18,9 @@ $(STAMP): requirements.lock pyproject.toml
 
 venv: $(STAMP)
 
-$(DAGSTER_HOME)/dagster.yaml:
-	@mkdir -p $(DAGSTER_HOME) && touch $@
+# Telemetry and the UI's first-run dialog off (cli/quiet.py writes it; an edited dagster.yaml is kept).
+$(DAGSTER_HOME)/dagster.yaml: | venv
+	@$(VENV)/bin/python -m cli.quiet $(DAGSTER_HOME)
 
 run: venv $(DAGSTER_HOME)/dagster.yaml
 	$(VENV)/bin/mobile-mlops run
@@ -45,6 +46,10 @@ $(DVC_STAMP): requirements-dvc.lock
 
 dvc: $(DVC_STAMP)
 	@echo "dvc is at $(CURDIR)/$(DVC_VENV)/bin/dvc; add it to PATH: export PATH=\"$(CURDIR)/$(DVC_VENV)/bin:\$$PATH\""
+
+# dvc.yaml is generated from the stage catalog (pipelines/catalog.py); CI fails when it is stale.
+dvc-yaml: venv
+	$(VENV)/bin/mobile-mlops dvc generate
 
 repro: venv $(DVC_STAMP)
 	$(DVC_VENV)/bin/dvc repro

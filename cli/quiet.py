@@ -18,7 +18,6 @@ nux:
 def quiet_libraries() -> None:
     """TensorFlow/absl logging, coremltools progress bars and library warnings off, before they are imported."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # TensorFlow's C++ log lines
-    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")  # and its oneDNN notice
     os.environ.setdefault("ABSL_MIN_LOG_LEVEL", "3")
     os.environ.setdefault("TQDM_DISABLE", "1")  # coremltools' conversion progress bars
     os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
@@ -34,3 +33,9 @@ def dagster_home(home: Path) -> Path:
     if not config.is_file() or not config.read_text().strip():
         config.write_text(DAGSTER_YAML)
     return home
+
+
+if __name__ == "__main__":  # `python -m cli.quiet DAGSTER_HOME`: the Makefile's `make ui` and `make run` use it
+    import sys
+
+    dagster_home(Path(sys.argv[1]))

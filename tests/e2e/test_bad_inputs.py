@@ -22,7 +22,7 @@ import yaml
 from pipelines.core.config import load_settings
 from pipelines.core.errors import PipelineError
 from pipelines.core.paths import ArtifactPaths
-from pipelines.core.step import data as data_steps
+from pipelines.data import steps as data_steps
 
 CORPUS = Path(__file__).resolve().parents[1] / "data" / "bad"
 COLUMNS = yaml.safe_load((Path(__file__).resolve().parents[2] / "params.yaml").read_text())["data"]["columns"]
@@ -194,14 +194,13 @@ def test_cli_run_prints_one_error_line_and_exits_1(trusted: Path, case_id: str):
 
 
 def test_dagster_check_records_failed_expectations_with_escaped_examples(trusted: Path):
-    from assets.data import raw_dataset, source_data, validated_dataset
-    from dagster import DagsterInstance, materialize
+    from dagster import DagsterInstance
 
-    from assets.resources import SettingsResource
+    from assets.definitions import materialize_all
 
     params = point_at(trusted, "formula_injection.csv")
-    result = materialize([source_data, raw_dataset, validated_dataset], instance=DagsterInstance.ephemeral(),
-                         resources={"settings": SettingsResource(params_path=str(params))}, raise_on_error=False)
+    result = materialize_all(load_settings(params), instance=DagsterInstance.ephemeral(), raise_on_error=False,
+                             selection=["source_data", "raw_dataset", "validated_dataset"])
     assert not result.success
     checks = [e.event_specific_data for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"]
     assert [(c.check_name, c.passed) for c in checks] == [("expectations", False)]
