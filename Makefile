@@ -23,7 +23,7 @@ $(DAGSTER_HOME)/dagster.yaml: | venv
 	@$(VENV)/bin/python -m cli.quiet $(DAGSTER_HOME)
 
 run: venv $(DAGSTER_HOME)/dagster.yaml
-	$(VENV)/bin/mobile-mlops run
+	@$(VENV)/bin/mobile-mlops run
 
 test: venv
 	$(VENV)/bin/pytest -q

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from cli import gitops
 from cli.options import overrides, settings, with_params
-from cli.quiet import quiet_libraries
+from cli.quiet import library_output_to_log, quiet_libraries
 from pipelines.core.errors import PipelineError
 
 
@@ -110,8 +110,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if not (args.debug or getattr(args, "verbose", False)):
-        quiet_libraries()
+    if args.debug or getattr(args, "verbose", False):
+        return _handle(args)
+    quiet_libraries()
+    with library_output_to_log() as log:
+        log.keep = (code := _handle(args)) != 0  # a failed command keeps its library log
+    return code
+
+
+def _handle(args: argparse.Namespace) -> int:
     try:
         return args.handler(args)
     except PipelineError as exc:

@@ -1,9 +1,14 @@
 """Quiet by default: only the pipeline's progress lines and summary reach the terminal (`--verbose` shows all)."""
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import sys
+import tempfile
 import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 DAGSTER_YAML = """\
@@ -24,6 +29,51 @@ def quiet_libraries() -> None:
     warnings.filterwarnings("ignore")
     for name in ("coremltools", "absl", "tensorflow", "mlflow", "alembic", "dagster", "h5py", "numexpr"):
         logging.getLogger(name).setLevel(logging.ERROR)
+
+
+def _on_fd2(stream) -> bool:
+    try:
+        return stream.fileno() == 2
+    except (AttributeError, OSError, ValueError):
+        return False
+
+
+@dataclass
+class LibraryLog:
+    path: Path
+    keep: bool = False  # set by the caller: keep the file (a failed command)
+
+
+@contextlib.contextmanager
+def library_output_to_log() -> Iterator[LibraryLog]:
+    """Send file descriptor 2 to a log file while Python's sys.stderr stays on the terminal.
+
+    TensorFlow, LiteRT and the MLIR quantizer log from C++ straight to fd 2 (absl's pre-init warning, oneDNN
+    notices, `fully_quantize: ...`), past every Python switch; this keeps them off the terminal. The log is
+    deleted unless the caller sets `keep` (a failed command) or the command raises.
+    """
+    handle, name = tempfile.mkstemp(prefix="mobile-mlops-", suffix=".log")
+    log = LibraryLog(Path(name))
+    sys.stderr.flush()
+    saved = os.dup(2)
+    terminal = os.fdopen(os.dup(saved), "w", buffering=1, encoding="utf-8", errors="replace")
+    os.dup2(handle, 2)
+    os.close(handle)
+    previous = sys.stderr
+    if _on_fd2(previous):  # else sys.stderr is already captured in memory (pytest's capsys): leave it
+        sys.stderr = terminal
+    succeeded = False
+    try:
+        yield log
+        succeeded = True
+    finally:
+        terminal.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
+        sys.stderr = previous
+        terminal.close()
+        if succeeded and not log.keep:
+            log.path.unlink(missing_ok=True)
 
 
 def dagster_home(home: Path) -> Path:

@@ -14,7 +14,7 @@ from cli.quiet import dagster_home
 from pipelines.core.config import load_settings
 from pipelines.core.errors import PipelineError
 
-console = Console(stderr=True)
+console = Console(stderr=True, soft_wrap=True)  # one line per message, however long
 
 
 @logger(description="One line per finished step, for the terminal.")

@@ -1,4 +1,4 @@
-"""The CLI as users call it: help, bad input as one line with exit 1, verify."""
+"""The CLI as users call it: help, bad input as one line with exit 1, a quiet run, verify."""
 from __future__ import annotations
 
 import argparse
@@ -104,6 +104,11 @@ def test_debug_shows_the_traceback(small_project: Path):
 def test_cli_run_prints_release_and_verify_checks_it(small_project: Path):
     done = run_cli("run", "--params", "params.yaml", "--set", "train.epochs=1", cwd=small_project)
     assert done.returncode == 0, done.stderr[-3000:]
+    # quiet by default: only the header, one line per step and the time; no TensorFlow, absl, coremltools,
+    # LiteRT or Dagster lines (they go to a log that a successful run deletes)
+    noise = [line for line in done.stderr.splitlines()
+             if not line.startswith(("mobile-mlops run (", "  start ", "  done  ", "finished in "))]
+    assert noise == [], noise[:5]
     release = small_project / "releases" / "adult-income" / "1"
     assert str(release) in done.stdout.replace("\n", "").replace(" ", "") or "release candidate" in done.stdout
     assert release.is_dir()

@@ -1,0 +1,50 @@
+"""Quiet by default: library chatter written straight to fd 2 stays off the terminal; Dagster homes made by
+`make run` / `make ui` have telemetry and the first-run dialog off."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+from cli.quiet import dagster_home
+
+CHILD = """
+import os, sys
+from cli.quiet import library_output_to_log
+with library_output_to_log() as log:
+    os.write(2, b"I0000 00:00:1 port.cc:153] oneDNN custom operations are on\\n")  # what C++ code does
+    print("progress line", file=sys.stderr)
+    log.keep = {keep}
+print(log.path)
+"""
+
+
+def _child(keep: bool) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", CHILD.format(keep=keep)], capture_output=True, text=True, check=True)
+
+
+def test_fd2_output_goes_to_a_log_and_python_stderr_stays_on_the_terminal():
+    done = _child(keep=False)
+    assert done.stderr == "progress line\n"
+    assert not Path(done.stdout.strip()).exists()  # a successful command leaves no log behind
+
+
+def test_a_failed_command_keeps_its_library_log():
+    done = _child(keep=True)
+    log = Path(done.stdout.strip())
+    try:
+        assert done.stderr == "progress line\n"
+        assert "oneDNN custom operations" in log.read_text()
+    finally:
+        log.unlink()
+
+
+def test_dagster_home_turns_off_telemetry_and_the_community_dialog(tmp_path: Path):
+    config = yaml.safe_load((dagster_home(tmp_path / "home") / "dagster.yaml").read_text())
+    assert config == {"telemetry": {"enabled": False}, "nux": {"enabled": False}}
+    edited = tmp_path / "home" / "dagster.yaml"
+    edited.write_text("run_queue:\n  max_concurrent_runs: 2\n")
+    dagster_home(tmp_path / "home")
+    assert edited.read_text() == "run_queue:\n  max_concurrent_runs: 2\n"  # a user's own settings are kept
