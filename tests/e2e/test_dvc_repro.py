@@ -1,12 +1,16 @@
-"""`dvc repro` in a temp copy of the repo: every stage runs, outputs land, a second repro does nothing."""
+"""`dvc repro` in a temp copy of the repo: every stage runs, outputs land, a second repro does nothing, and a
+changed line of code makes exactly the stages whose code it is stale."""
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 from pathlib import Path
 
 import pytest
 
+from pipelines.catalog import STAGES
+from pipelines.code_versions import code_packages
 from pipelines.release.folder import verify_release
 
 pytestmark = pytest.mark.slow
@@ -30,3 +34,12 @@ def test_dvc_repro_reproduces_and_is_then_up_to_date(repo_copy: Path, dvc_bin: s
     assert "Data and pipelines are up to date." in second.stdout
     status = subprocess.run([dvc, "status"], cwd=repo_copy, capture_output=True, text=True, env=env)
     assert "up to date" in status.stdout
+
+    # one changed line in a step module: `dvc status` names the stages whose Dagster code version changes too
+    step_module = repo_copy / "pipelines" / "governance" / "steps.py"
+    step_module.write_text(step_module.read_text() + "\n# one changed line\n")
+    status = subprocess.run([dvc, "status", "--json"], cwd=repo_copy, capture_output=True, text=True, env=env)
+    changed = set(json.loads(status.stdout))
+    expected = {name for name, stage in STAGES.items() if "governance" in code_packages(stage.group)}
+    assert changed == expected == {"fairness_tradeoff", "fairness_report", "feature_importance", "model_card",
+                                   "release_candidate"}
