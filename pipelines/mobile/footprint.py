@@ -10,7 +10,7 @@ import base64
 import io
 from typing import Any
 
-from pipelines.core.config import DeviceTier, Params
+from pipelines.core.config import DeviceTier, DevicesConfig, OnDeviceGates
 from pipelines.core.gates import on_device_gates, select_variant
 
 LABEL = "estimate derived from measured host latency"
@@ -37,21 +37,22 @@ def _fairness(groups: dict[str, Any]) -> dict[str, Any]:
             for feature, facts in groups.items()}
 
 
-def _variant(facts: dict[str, Any], params: Params) -> dict[str, Any]:
+def _variant(facts: dict[str, Any], tiers: dict[str, DeviceTier]) -> dict[str, Any]:
     keep = ("size_bytes", "accuracy", "auc", "agreement_with_keras", "precision")
     variant = {k: facts[k] for k in keep if k in facts} | {"groups": _fairness(facts["groups"])}
     latency = facts.get("latency")
     if latency:
         variant["host_latency"] = {k: latency[k] for k in ("p50_ms", "p95_ms", "mean_ms", "batch_rows_per_s")}
         variant["keras_to_litert_p50_ratio"] = facts.get("keras_to_litert_p50_ratio")
-        variant["estimates"] = {name: tier_estimate(latency, tier) for name, tier in params.devices.tiers.items()}
+        variant["estimates"] = {name: tier_estimate(latency, tier) for name, tier in tiers.items()}
     else:
         variant["estimates"] = None
         variant["latency_note"] = "not measured: Core ML prediction needs macOS; no latency or energy estimate"
     return variant
 
 
-def build_footprint(tflite: dict[str, Any], coreml: dict[str, Any], params: Params) -> dict[str, Any]:
+def build_footprint(tflite: dict[str, Any], coreml: dict[str, Any], devices: DevicesConfig,
+                    gates: OnDeviceGates) -> dict[str, Any]:
     """Every variant per platform with its gates, and the released (smallest passing) one."""
     reference = {"model": "keras", **{k: tflite["keras"][k] for k in ("accuracy", "auc")},
                  "groups": _fairness(tflite["keras"]["groups"]), "host_latency": tflite["keras"]["latency"]}
@@ -60,8 +61,8 @@ def build_footprint(tflite: dict[str, Any], coreml: dict[str, Any], params: Para
     platforms: dict[str, Any] = {}
     for platform, source in PLATFORMS.items():
         report = tflite if source == "tflite" else coreml
-        variants = {name: _variant(facts, params) for name, facts in report["variants"].items()}
-        verdicts = {name: on_device_gates(v, reference, params.gates.on_device) for name, v in variants.items()}
+        variants = {name: _variant(facts, devices.tiers) for name, facts in report["variants"].items()}
+        verdicts = {name: on_device_gates(v, reference, gates) for name, v in variants.items()}
         for name, variant in variants.items():
             variant["file"] = report["variants"][name].get("file") or report["variants"][name].get("package")
             if base_sizes[source]:
@@ -72,9 +73,9 @@ def build_footprint(tflite: dict[str, Any], coreml: dict[str, Any], params: Para
         platforms[platform] = {"format": source, "selected": selected, "variants": variants}
     return {
         "label": LABEL, "host": tflite["host"], "reference": reference,
-        "tiers": {name: tier.model_dump() for name, tier in params.devices.tiers.items()},
-        "tier_order": list(params.devices.tiers),  # JSON keys are written sorted; this keeps the params order
-        "budgets": params.gates.on_device.model_dump(), "platforms": platforms,
+        "tiers": {name: tier.model_dump() for name, tier in devices.tiers.items()},
+        "tier_order": list(devices.tiers),  # JSON keys are written sorted; this keeps the params order
+        "budgets": gates.model_dump(), "platforms": platforms,
     }
 
 

@@ -64,6 +64,10 @@ def params(**footprint) -> Params:
                                   "gates": {"on_device": {"max_p95_ms": {"low": 1.0}, **footprint}}})
 
 
+def _sections(p: Params):
+    return p.devices, p.gates.on_device
+
+
 def test_tier_estimate_matches_hand_arithmetic():
     tier = DeviceTier(slowdown=10, active_power_w=2.0, battery_mah=1000, battery_voltage=4.0, inferences_per_day=1000)
     estimate = tier_estimate(_latency(0.01, 0.02, 0.012), tier)
@@ -91,7 +95,7 @@ def test_selection_takes_the_smallest_variant_passing_every_gate():
 
 
 def test_on_device_gates_cover_accuracy_agreement_fairness_and_budgets():
-    variant = build_footprint(*synthetic_reports(), params())["platforms"]["android"]["variants"]["int8"]
+    variant = build_footprint(*synthetic_reports(), *_sections(params()))["platforms"]["android"]["variants"]["int8"]
     gates = {g.name: g for g in on_device_gates(variant, {"accuracy": 0.85, "groups": GROUPS}, params().gates.on_device)}
     assert set(gates) == {"max_accuracy_drop", "min_agreement", "max_parity_increase[sex]", "max_bytes",
                           "max_p95_ms[low]", "max_energy_mj[low]"}
@@ -103,7 +107,7 @@ def test_on_device_gates_cover_accuracy_agreement_fairness_and_budgets():
 
 
 def test_build_footprint_releases_the_smallest_passing_variant_per_platform():
-    report = build_footprint(*synthetic_reports(), params())
+    report = build_footprint(*synthetic_reports(), *_sections(params()))
     assert report["platforms"]["android"]["selected"] == "float16"  # int8 fails accuracy and agreement
     assert report["platforms"]["ios"]["selected"] == "palette6"  # palette4 raises the parity gap by 0.10
     int8 = report["platforms"]["android"]["variants"]["int8"]
@@ -114,7 +118,7 @@ def test_build_footprint_releases_the_smallest_passing_variant_per_platform():
 
 
 def test_footprint_budgets_block_when_no_variant_fits():
-    report = build_footprint(*synthetic_reports(), params())
+    report = build_footprint(*synthetic_reports(), *_sections(params()))
     gates = footprint_gates(report, params(max_bytes=5000).gates.on_device)
     failed = [g for g in gates if not g.passed]
     assert failed[0].name == "android released variant"
@@ -128,14 +132,14 @@ def test_footprint_budgets_block_when_no_variant_fits():
 
 
 def test_a_tier_without_a_latency_budget_is_a_config_error():
-    report = build_footprint(*synthetic_reports(), params())
+    report = build_footprint(*synthetic_reports(), *_sections(params()))
     config = OnDeviceGates(max_p95_ms={"mid": 1.0})
     with pytest.raises(PipelineError, match="gates.on_device.max_p95_ms: no budget for device tier 'low'"):
         footprint_gates(report, config)
 
 
 def test_report_table_rows_and_chart():
-    report = build_footprint(*synthetic_reports(), params())
+    report = build_footprint(*synthetic_reports(), *_sections(params()))
     table = footprint_table(report)
     assert "| android | float16 | 19.5 | 0.50 |" in table and "**released**" in table
     assert LABEL in table and "low p95 ms*" in table
