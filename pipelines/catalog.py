@@ -18,6 +18,7 @@ from pipelines.core.errors import PipelineError
 from pipelines.core.paths import metrics_file
 
 SOURCE = "source_data"  # the observable Dagster asset standing for the files params data.* name
+SUITE = "@suite"  # the model's expectation suite: validate.suite, else expectations/<model>/suite.json
 
 
 @dataclass(frozen=True)
@@ -65,7 +66,7 @@ _STAGES = [
            ["${data.source}", "${data.test_source}"], ["data"], outs=[p.RAW_DATASET], tools=["pandas", "parquet"]),
     _stage("validated_dataset", "data",
            "The raw dataset after the Great Expectations suite and invariants, incomplete rows dropped.",
-           [p.RAW_DATASET, "${validate.suite}"],
+           [p.RAW_DATASET, SUITE],
            ["data.label", "data.positive_label", "data.sensitive_features", "data.drop_missing_rows", "validate"],
            outs=[p.VALIDATED_DATASET], reports=[p.VALIDATION_REPORT], tools=["greatexpectations", "parquet"]),
     _stage("data_drift", "data",

@@ -9,9 +9,10 @@ from typing import Any
 
 import yaml
 
-from pipelines.catalog import STAGES, Stage
+from pipelines.catalog import STAGES, SUITE, Stage
 from pipelines.code_versions import code_dirs
 from pipelines.core.config import Settings
+from pipelines.core.paths import suite_path
 
 HEADER = """\
 # GENERATED from the stage catalog (pipelines/catalog.py) by `mobile-mlops dvc generate`: edit the catalog, not this.
@@ -35,6 +36,10 @@ def _inputs(stage: Stage, settings: Settings) -> list[str]:
     params = settings.params.model_dump(by_alias=True)
     kept = []
     for item in stage.inputs:
+        if item == SUITE:
+            suite = suite_path(settings)
+            kept.append(str(suite.relative_to(settings.root)) if suite.is_relative_to(settings.root) else str(suite))
+            continue
         if item.startswith("${"):
             section, key = item[2:-1].split(".", 1)
             if params.get(section, {}).get(key) is None:

@@ -20,7 +20,7 @@ class _Section(BaseModel):
 class DataConfig(_Section):
     source: str
     label: str
-    positive_label: str
+    positive_label: str | bool | int | float  # compared by value: 1 matches "1" and "1.0"; true matches "True"
     sensitive_features: list[str] = Field(min_length=1)
     test_source: str | None = None  # a fixed test split shipped with the data (UCI Adult has one)
     columns: list[str] | None = None  # names for a header-less file
@@ -39,6 +39,14 @@ class DataConfig(_Section):
             raise ValueError("must name a CSV or Parquet file")
         return value
 
+    @field_validator("columns")
+    @classmethod
+    def _unique_names(cls, value: list[str] | None) -> list[str] | None:
+        repeated = sorted({name for name in value or [] if (value or []).count(name) > 1})
+        if repeated:
+            raise ValueError(f"names repeated: {', '.join(repeated)}")
+        return value
+
 
 class SplitConfig(_Section):
     test_size: float = Field(0.2, gt=0, lt=1)
@@ -47,7 +55,7 @@ class SplitConfig(_Section):
 
 
 class ValidateConfig(_Section):
-    suite: str = "expectations/suite.json"  # Great Expectations suite; `mobile-mlops expectations build`
+    suite: str | None = None  # Great Expectations suite; None: expectations/<release.model_name>/suite.json
     min_rows: int = Field(100, ge=1)
     max_missing_fraction: float = Field(0.5, ge=0, le=1)
     null_margin: float = Field(0.02, ge=0, le=1)  # allowed rise in a column's null share
@@ -73,8 +81,14 @@ class DriftConfig(_Section):
 
 
 class TrainConfig(_Section):
+    """The Keras MLP and how long it trains; `epochs: auto` sizes training to the data."""
+
     hidden_units: list[int] = [64, 32]
-    epochs: int = Field(10, ge=1)
+    epochs: int | Literal["auto"] = "auto"  # auto: enough epochs for min_steps optimizer steps (at most max_epochs)
+    min_steps: int = Field(1000, ge=1)
+    max_epochs: int = Field(200, ge=1)
+    early_stopping_patience: int | None = Field(5, ge=1)  # epochs without a better val loss; best weights kept
+    class_weight: Literal["none", "balanced"] = "none"  # balanced: each class weighs as much in the loss
     batch_size: int = Field(256, ge=1)
     learning_rate: float = Field(0.001, gt=0)
     dropout: float = Field(0.0, ge=0, lt=1)
@@ -108,9 +122,11 @@ Limit = float | dict[str, float] | None  # one limit for every grouping, a limit
 
 
 class KerasGates(_Section):
-    """The float model on the test split."""
+    """The float model on the test split, against the simple baselines of the same split and inputs."""
 
-    min_accuracy: float = Field(0.80, ge=0, le=1)
+    min_accuracy: float | None = Field(None, ge=0, le=1)  # a floor that depends on the data set; None: none
+    min_gain_over_majority: float | None = Field(0.01, ge=0, le=1)  # beat always answering the majority class
+    max_gap_to_logistic: float | None = Field(0.03, ge=0, le=1)  # at most this far below logistic regression
 
 
 class ConversionGates(_Section):
@@ -421,7 +437,7 @@ class Settings(BaseModel):
 
 # Keys that describe one data set rather than the pipeline: params.yaml holds Adult's values for them, and
 # the code's defaults are what a new data set starts from (tests/core/test_config.py compares the rest).
-DATASET_KEYS = ("data", "fairness.features", "fairness.strength", "gates.fairness.max_demographic_parity_difference",
+DATASET_KEYS = ("data", "gates.keras.min_accuracy", "fairness.features", "fairness.strength", "gates.fairness.max_demographic_parity_difference",
                 "gates.fairness.max_equalized_odds_difference", "governance.intended_use", "governance.out_of_scope",
                 "governance.limitations", "governance.compliance", "release.model_name")
 
@@ -450,14 +466,24 @@ def _moved_key(raw: dict[str, Any], path: Path) -> None:
 _ABSENT = object()
 
 
+_UNION_TAGS = {"int", "float", "str", "bool", "none", "list", "dict"}  # pydantic names a union's member in `loc`
+
+
+def _key(loc: tuple) -> str:
+    parts = [str(p) for p in loc if not (isinstance(p, str) and (p in _UNION_TAGS or "[" in p))]
+    return ".".join(parts) or "(top level)"
+
+
 def _describe(error: ValidationError, path: Path) -> str:
-    first = error.errors()[0]
-    key = ".".join(str(part) for part in first["loc"]) or "(top level)"
+    errors = error.errors()
+    first = errors[0]
+    key = _key(first["loc"])
     if first["type"] == "extra_forbidden":
         return f"{path.name}: unknown key '{key}'"
     if first["type"] == "missing":
         return f"{path.name}: missing key '{key}'"
-    return f"{path.name}: key '{key}': {first['msg']} (got {first.get('input')!r})"
+    messages = list(dict.fromkeys(e["msg"] for e in errors if _key(e["loc"]) == key))  # every union member's
+    return f"{path.name}: key '{key}': {' or '.join(messages)} (got {first.get('input')!r})"
 
 
 def _apply_override(raw: dict[str, Any], dotted: str, value: Any) -> None:

@@ -27,9 +27,27 @@ def _at_least(name: str, key: str, measured: float, threshold: float, what: str)
 
 
 def model_gates(evaluation: dict[str, Any], gates: KerasGates) -> list[GateResult]:
-    """Gates on the float model's test metrics."""
-    return [_at_least("min_accuracy", "keras.min_accuracy", evaluation["overall"]["accuracy"], gates.min_accuracy,
-                      "test accuracy")]
+    """Gates on the float model's test accuracy: a floor, and the simple baselines it must beat or come close to."""
+    accuracy, results = evaluation["overall"]["accuracy"], []
+    if gates.min_accuracy is not None:
+        results.append(_at_least("min_accuracy", "keras.min_accuracy", accuracy, gates.min_accuracy, "test accuracy"))
+    simple = evaluation.get("baselines") or {}
+    if gates.min_gain_over_majority is not None and "majority_class" in simple:
+        majority = simple["majority_class"]["accuracy"]
+        needed = majority + gates.min_gain_over_majority
+        results.append(GateResult(
+            "min_gain_over_majority", accuracy >= needed, accuracy, needed,
+            f"test accuracy {accuracy:.4f} {'beats' if accuracy >= needed else 'does not beat'} the majority-class "
+            f"rate {majority:.4f} by gates.keras.min_gain_over_majority = {gates.min_gain_over_majority:.4f}"))
+    if gates.max_gap_to_logistic is not None and "logistic_regression" in simple:
+        logistic = simple["logistic_regression"]["accuracy"]
+        needed = logistic - gates.max_gap_to_logistic
+        results.append(GateResult(
+            "max_gap_to_logistic", accuracy >= needed, accuracy, needed,
+            f"test accuracy {accuracy:.4f} is {'within' if accuracy >= needed else 'more than'} "
+            f"gates.keras.max_gap_to_logistic = {gates.max_gap_to_logistic:.4f} below logistic regression's "
+            f"{logistic:.4f} (same split and inputs)"))
+    return results
 
 
 def variant_gates(tflite: dict[str, Any], gates: ConversionGates) -> list[GateResult]:

@@ -4,6 +4,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from pipelines.core.config import Settings
+
 # Relative to the project root; the stage catalog (pipelines/catalog.py) names which stage writes each.
 RAW_DATASET = "data/raw/dataset.parquet"
 VALIDATED_DATASET = "data/prepared/validated.parquet"
@@ -59,6 +61,12 @@ def tflite_file(variant: str) -> str:
 def coreml_package(variant: str) -> str:
     """A Core ML variant's package name in models/coreml/."""
     return f"model_{variant}.mlpackage"
+
+
+def suite_path(settings: Settings) -> Path:
+    """The model's Great Expectations suite: params validate.suite, else expectations/<release.model_name>/suite.json
+    (built from the data on the model's first run)."""
+    return settings.resolve(settings.params.validate_.suite or f"expectations/{settings.params.release.model_name}/suite.json")
 
 
 def metrics_file(stage: str) -> str:

@@ -44,6 +44,16 @@ def profile_frame(frame: pd.DataFrame, columns: list[str]) -> dict[str, Any]:
     return {"rows": len(frame), "features": features}
 
 
+def schema_difference(reference: dict[str, Any], current: dict[str, Any]) -> str | None:
+    """How two profiles' columns differ (names or numeric/categorical kind); None when they are the same schema."""
+    ref, now = reference["features"], current["features"]
+    missing, new = sorted(set(ref) - set(now)), sorted(set(now) - set(ref))
+    kinds = sorted(c for c in set(ref) & set(now) if ref[c]["kind"] != now[c]["kind"])
+    parts = [f"{label}: {', '.join(cols[:5])}" for label, cols in
+             (("missing today", missing), ("new today", new), ("type changed", kinds)) if cols]
+    return "; ".join(parts) or None
+
+
 def psi(expected: np.ndarray, actual: np.ndarray) -> float:
     """Population stability index of two proportion vectors over the same bins."""
     e, a = np.clip(expected, EPS, None), np.clip(actual, EPS, None)

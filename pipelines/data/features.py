@@ -9,7 +9,7 @@ from pydantic import BaseModel
 
 from pipelines.core.config import DataConfig
 from pipelines.core.errors import PipelineError
-from pipelines.data.load import ORIGIN
+from pipelines.data.load import ORIGIN, positive_mask
 
 
 class NumericFeature(BaseModel):
@@ -29,7 +29,7 @@ class FeatureSpec(BaseModel):
     numeric: list[NumericFeature]
     categorical: list[CategoricalFeature]
     label: str
-    positive_label: str
+    positive_label: str | bool | int | float
     excluded: list[str]  # columns kept out of the model (sensitive features, unless params allow)
 
     @property
@@ -103,4 +103,4 @@ def encode_features(frame: pd.DataFrame, spec: FeatureSpec) -> np.ndarray:
 
 def encode_labels(frame: pd.DataFrame, spec: FeatureSpec) -> np.ndarray:
     """1 for the positive label, else 0."""
-    return (frame[spec.label].astype("string") == spec.positive_label).to_numpy(dtype=np.float32)
+    return positive_mask(frame[spec.label], spec.positive_label).to_numpy(dtype=np.float32)

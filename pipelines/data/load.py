@@ -24,6 +24,19 @@ def normalize_label(values: pd.Series) -> pd.Series:
     return values.astype("string").str.strip().str.removesuffix(".")
 
 
+def positive_mask(values: pd.Series, positive: str | bool | int | float) -> pd.Series:
+    """Which labels equal `positive` by value, after normalization: text as text, numbers numerically
+    (1 matches "1" and "1.0"), booleans as true/false or 1/0 in any case."""
+    text = normalize_label(values)
+    if isinstance(positive, bool):
+        matches = text.str.lower().isin(["true", "1", "1.0"] if positive else ["false", "0", "0.0"])
+    elif isinstance(positive, int | float):
+        matches = pd.to_numeric(text, errors="coerce") == positive
+    else:
+        matches = text == normalize_label(pd.Series([positive])).iloc[0]
+    return matches.fillna(False).astype(bool)
+
+
 def _open(path: Path, mode: str = "rt"):
     opener = _OPENERS.get(path.suffix, open)
     return opener(path, mode, encoding="utf-8", newline="") if "t" in mode else opener(path, mode)
@@ -45,9 +58,19 @@ def check_fields(path: Path, config: DataConfig, key: str) -> None:
                 continue
             if expected is None:
                 expected = len(row)
+                if not config.columns:
+                    _unique_header([field.strip() for field in row], path, key)
             elif len(row) != expected:
                 raise PipelineError(f"data.{key}: {path.name} is not a readable table: line {reader.line_num} "
                                     f"has {len(row)} fields, expected {expected} ({origin})")
+
+
+def _unique_header(names: list[str], path: Path, key: str) -> None:
+    """pandas would rename a repeated column (`age.1`) and the pipeline would train on both: refuse it."""
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise PipelineError(f"data.{key}: {path.name} has repeated column names: {', '.join(repeated)} "
+                            "(rename them, or list unique names in data.columns)")
 
 
 def _undecodable(path: Path, config: DataConfig) -> str:
@@ -159,11 +182,15 @@ def load_dataset(config: DataConfig, source: Path, test_source: Path | None = No
     frame = frame[frame[config.label].notna() & (frame[config.label] != "")]
     if frame.empty:
         raise PipelineError(f"data.label: column '{config.label}' has no values")
-    if not (frame[config.label] == config.positive_label).any():
-        seen = ", ".join(sorted(frame[config.label].dropna().unique()[:5]))
-        raise PipelineError(
-            f"data.positive_label: '{config.positive_label}' never occurs in column '{config.label}' (seen: {seen})"
-        )
+    values = sorted(frame[config.label].dropna().unique())
+    if not positive_mask(frame[config.label], config.positive_label).any():
+        raise PipelineError(f"data.positive_label: {config.positive_label!r} never occurs in column '{config.label}' "
+                            f"(seen: {', '.join(values[:5])})")
+    if len(values) != 2:
+        shown = ", ".join(values[:6]) + (", ..." if len(values) > 6 else "")
+        count = f"{len(values)} distinct value{'s' if len(values) != 1 else ''}"
+        raise PipelineError(f"data.label: column '{config.label}' has {count} ({shown}); "
+                            "a binary label needs exactly two")
     return type_columns(frame, config).reset_index(drop=True)
 
 

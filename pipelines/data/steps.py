@@ -10,11 +10,11 @@ from pipelines.core.config import Settings
 from pipelines.core.errors import PipelineError
 from pipelines.core.hashing import dvc_md5
 from pipelines.core.io import atomic_path, read_json, write_json
-from pipelines.core.paths import FEATURE_SPEC_FILE, RELEASE_PROFILE_FILE, ArtifactPaths
+from pipelines.core.paths import FEATURE_SPEC_FILE, RELEASE_PROFILE_FILE, ArtifactPaths, suite_path
 from pipelines.core.plots import psi_chart
 from pipelines.core.safe_text import md_cell
 from pipelines.core.step import StepResult, records_metrics
-from pipelines.data.drift import compare, prediction_drift
+from pipelines.data.drift import compare, prediction_drift, schema_difference
 from pipelines.data.expectations import build_suite, load_suite, save_suite
 from pipelines.data.features import FeatureSpec
 from pipelines.data.load import load_dataset, source_files
@@ -43,6 +43,10 @@ def raw_dataset(settings: Settings) -> StepResult:
     )
 
 
+def _shown(settings: Settings, path: Path) -> str:
+    return str(path.relative_to(settings.root)) if path.is_relative_to(settings.root) else str(path)
+
+
 def build_expectations(settings: Settings) -> StepResult:
     """Write the expectation suite from the current raw dataset (run it on a data version you trust)."""
     paths = ArtifactPaths(settings.root)
@@ -50,7 +54,7 @@ def build_expectations(settings: Settings) -> StepResult:
         raise PipelineError(f"{paths.raw_dataset} not found; run the raw_dataset step first")
     suite = build_suite(pd.read_parquet(paths.raw_dataset), settings.params.data, settings.params.validate_,
                         dvc_md5(paths.raw_dataset))
-    target = settings.resolve(settings.params.validate_.suite)
+    target = suite_path(settings)
     save_suite(target, suite)
     return StepResult(summary={"expectations": len(suite["expectations"]), "path": str(target),
                                "built_from_data_version": suite["built_from_data_version"]})
@@ -59,12 +63,13 @@ def build_expectations(settings: Settings) -> StepResult:
 @records_metrics
 def validated_dataset(settings: Settings) -> StepResult:
     paths = ArtifactPaths(settings.root)
-    suite_path = settings.resolve(settings.params.validate_.suite)
-    if not suite_path.is_file():  # first run on new data: that version becomes the trusted baseline
+    suite = suite_path(settings)
+    built = not suite.is_file()
+    if built:  # a model's first run: this data version becomes its trusted baseline
         build_expectations(settings)
     frame = pd.read_parquet(paths.raw_dataset)
     try:
-        clean, report = validate_dataset(frame, settings.params.data, settings.params.validate_, load_suite(suite_path))
+        clean, report = validate_dataset(frame, settings.params.data, settings.params.validate_, load_suite(suite))
     except ValidationFailed as failed:
         write_json(paths.validation_report, {"success": False, "expectations": failed.outcome})
         paths.validated_dataset.unlink(missing_ok=True)  # downstream must never read data that failed
@@ -76,7 +81,9 @@ def validated_dataset(settings: Settings) -> StepResult:
     )
     return StepResult(
         summary={"rows": report["rows"], "raw_rows": report["raw_rows"], "positive_rate": report["positive_rate"],
-                 "expectations_evaluated": report["expectations"]["evaluated"], "path": str(paths.validated_dataset)},
+                 "expectations_evaluated": report["expectations"]["evaluated"], "path": str(paths.validated_dataset),
+                 "suite": _shown(settings, suite) + (" (built from this data on the model's first run: review and "
+                                                     "commit it)" if built else "")},
         tables={"columns": table, "expectations": expectations_table(report["expectations"])},
         data_version=md5,
     )
@@ -102,8 +109,13 @@ def expectations_table(outcome: dict) -> str:
 def data_drift(settings: Settings, raise_on_drift: bool = True) -> StepResult:
     paths, config = ArtifactPaths(settings.root), settings.params.drift
     frame = pd.read_parquet(paths.validated_dataset)
-    write_json(paths.data_profile, current_profile(frame))
+    today = current_profile(frame)
+    write_json(paths.data_profile, today)
     reference, why = find_reference(settings)
+    if reference is not None:  # another feature schema is no reference (another model has its own folder)
+        differs = schema_difference(read_json(reference / RELEASE_PROFILE_FILE), today)
+        if differs:
+            reference, why = None, f"no comparable reference: {reference.name} has another feature schema ({differs})"
     shown = reference.relative_to(settings.root) if reference and reference.is_relative_to(settings.root) else reference
     report: dict[str, Any] = {"reference": str(shown) if shown else None, "reason": why,
                               "blocking": config.blocking, "drift": False, "drifted": [], "features": {}}

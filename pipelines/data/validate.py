@@ -8,7 +8,7 @@ import pandas as pd
 from pipelines.core.config import DataConfig, ValidateConfig
 from pipelines.core.errors import PipelineError
 from pipelines.data.expectations import describe_failure, run_suite
-from pipelines.data.load import ORIGIN
+from pipelines.data.load import ORIGIN, positive_mask
 
 
 class ValidationFailed(PipelineError):
@@ -29,7 +29,7 @@ def profile(frame: pd.DataFrame, config: DataConfig) -> dict[str, Any]:
         }
         for name, values in frame.drop(columns=[ORIGIN], errors="ignore").items()
     }
-    positives = float((frame[config.label] == config.positive_label).mean())
+    positives = float(positive_mask(frame[config.label], config.positive_label).mean())
     return {"rows": len(frame), "columns": columns, "positive_rate": round(positives, 6)}
 
 

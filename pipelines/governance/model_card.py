@@ -35,8 +35,10 @@ def _comparison(fairness: dict[str, Any], tradeoff: dict[str, Any], model: str) 
     key, grouping = DISPARITY[tradeoff["constraint"]], tradeoff["grouping"]
     baseline = tradeoff["baseline"]["test"]
     facts = fairness["models"][model]["groups"].get(grouping)
-    if facts is None or facts[key] is None:
-        return {"model": model, "met": False, "statement": f"not comparable: {grouping} is not measured for {model}"}
+    if facts is None or facts[key] is None or baseline[key] is None:
+        who = "the baseline" if facts is not None and facts[key] is not None else model
+        return {"model": model, "met": False,
+                "statement": f"not comparable: {key.replace('_', ' ')} on {grouping} is undefined for {who}"}
     ours = {"accuracy": fairness["models"][model]["overall"]["accuracy"], key: facts[key],
             "ci": {key: facts.get("ci", {}).get(key)}}
     accuracy_margin, disparity_margin = ours["accuracy"] - baseline["accuracy"], baseline[key] - ours[key]
@@ -76,7 +78,7 @@ def _limitations(settings: Settings, fairness: dict[str, Any], tradeoff: dict[st
     if unmitigated and not deployed["strength"] == 0:
         other = "equalized_odds_difference" if tradeoff["constraint"] == "demographic_parity" else "demographic_parity_difference"
         items.append(f"The {tradeoff['constraint'].replace('_', ' ')} constraint moves the other criterion: {tradeoff['grouping']} "
-                     f"{other.replace('_', ' ')} {unmitigated['test'][other]:.4f} unmitigated -> {deployed['test'][other]:.4f} "
+                     f"{other.replace('_', ' ')} {_num(unmitigated['test'][other])} unmitigated -> {_num(deployed['test'][other])} "
                      "deployed. With different base rates the two criteria cannot both be zero.")
     items += [
         "Sensitive features are not model inputs, but correlated inputs (proxies) still carry their information; "

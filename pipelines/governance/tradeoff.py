@@ -27,10 +27,22 @@ def point(
             "equalized_odds_difference": facts["equalized_odds_difference"], "ci": facts.get("ci", {})}
 
 
+def _round(value: float | None) -> float | None:
+    """A figure for the CSV; an undefined one (an empty group, one-class predictions) stays undefined."""
+    return None if value is None else round(value, 6)
+
+
+def _fmt(value: float | None) -> str:
+    return "undefined" if value is None else f"{value:.4f}"
+
+
 def compare(ours: dict[str, Any], baseline: dict[str, Any], constraint: str) -> dict[str, Any]:
     """The target: accuracy at least the baseline's at a disparity no larger than the baseline's."""
     key = DISPARITY[constraint]
     accuracy_margin = ours["accuracy"] - baseline["accuracy"]
+    if ours[key] is None or baseline[key] is None:
+        return {"disparity": key, "accuracy_margin": accuracy_margin, "disparity_margin": None, "met": False,
+                "undefined": f"{key} is undefined for {'ours' if ours[key] is None else 'the baseline'}"}
     disparity_margin = baseline[key] - ours[key]
     return {"disparity": key, "accuracy_margin": accuracy_margin, "disparity_margin": disparity_margin,
             "met": bool(accuracy_margin >= 0 and disparity_margin >= 0)}
@@ -42,17 +54,17 @@ def rows(report: dict[str, Any]) -> list[dict[str, Any]]:
     for entry in report["sweep"]:
         test, val = entry["test"], entry["validation"]
         out.append({"model": "keras", "strength": entry["strength"], "deployed": entry["deployed"],
-                    "accuracy": round(test["accuracy"], 6),
-                    "demographic_parity_difference": round(test["demographic_parity_difference"], 6),
-                    "equalized_odds_difference": round(test["equalized_odds_difference"], 6),
-                    "validation_accuracy": round(val["accuracy"], 6),
-                    "validation_disparity": round(val[DISPARITY[report["constraint"]]], 6)})
+                    "accuracy": _round(test["accuracy"]),
+                    "demographic_parity_difference": _round(test["demographic_parity_difference"]),
+                    "equalized_odds_difference": _round(test["equalized_odds_difference"]),
+                    "validation_accuracy": _round(val["accuracy"]),
+                    "validation_disparity": _round(val[DISPARITY[report["constraint"]]])})
     base = report["baseline"]["test"]
-    out.append({"model": "baseline", "strength": "", "deployed": False, "accuracy": round(base["accuracy"], 6),
-                "demographic_parity_difference": round(base["demographic_parity_difference"], 6),
-                "equalized_odds_difference": round(base["equalized_odds_difference"], 6),
-                "validation_accuracy": round(report["baseline"]["validation"]["accuracy"], 6),
-                "validation_disparity": round(report["baseline"]["validation"][DISPARITY[report["constraint"]]], 6)})
+    out.append({"model": "baseline", "strength": "", "deployed": False, "accuracy": _round(base["accuracy"]),
+                "demographic_parity_difference": _round(base["demographic_parity_difference"]),
+                "equalized_odds_difference": _round(base["equalized_odds_difference"]),
+                "validation_accuracy": _round(report["baseline"]["validation"]["accuracy"]),
+                "validation_disparity": _round(report["baseline"]["validation"][DISPARITY[report["constraint"]]])})
     return out
 
 
@@ -64,9 +76,9 @@ def table(report: dict[str, Any]) -> str:
              "|---|---|---|---|---|---|---|"]
     for row in rows(report):
         label = row["model"] + (" (deployed)" if row["deployed"] else "")
-        lines.append(f"| {label} | {row['strength']} | {row['accuracy']:.4f} | {row['demographic_parity_difference']:.4f} "
-                     f"| {row['equalized_odds_difference']:.4f} | {row['validation_accuracy']:.4f} "
-                     f"| {row['validation_disparity']:.4f} |")
+        figures = [row[k] for k in ("accuracy", "demographic_parity_difference", "equalized_odds_difference",
+                                    "validation_accuracy", "validation_disparity")]
+        lines.append(f"| {label} | {row['strength']} | " + " | ".join(_fmt(v) for v in figures) + " |")
     return "\n".join(lines)
 
 
@@ -78,8 +90,10 @@ def chart(report: dict[str, Any], target: Path) -> Path:
     key = DISPARITY[report["constraint"]]
     sweep, base = report["sweep"], report["baseline"]["test"]
     figure, axis = plt.subplots(figsize=(5.5, 3.6))
+    sweep = [e for e in sweep if e["test"][key] is not None]  # an undefined disparity has no place on the axis
     xs, ys = [e["test"][key] for e in sweep], [e["test"]["accuracy"] for e in sweep]
-    axis.axvspan(0, base[key], ymin=0, ymax=1, color="#e8f6ef", zorder=0)
+    if base[key] is not None:
+        axis.axvspan(0, base[key], ymin=0, ymax=1, color="#e8f6ef", zorder=0)
     axis.plot(xs, ys, "-o", color="#2e86c1", label=f"Keras MLP, {report['method']} strength")
     for entry, x, y in zip(sweep, xs, ys):
         axis.annotate(f"{entry['strength']:g}", (x, y), textcoords="offset points", xytext=(4, 4), fontsize=8)
@@ -87,8 +101,9 @@ def chart(report: dict[str, Any], target: Path) -> Path:
     if deployed:
         axis.plot([deployed[0]["test"][key]], [deployed[0]["test"]["accuracy"]], "o", markersize=11, mfc="none",
                   color="#1e8449", label="deployed")
-    axis.plot([base[key]], [base["accuracy"]], "*", markersize=13, color="#c0392b",
-              label="ExponentiatedGradient + LR (baseline)")
+    if base[key] is not None:
+        axis.plot([base[key]], [base["accuracy"]], "*", markersize=13, color="#c0392b",
+                  label="ExponentiatedGradient + LR (baseline)")
     axis.axhline(base["accuracy"], color="#c0392b", linewidth=0.8, linestyle=":")
     axis.set_xlabel(f"{key.replace('_', ' ')} ({report['grouping']}, test)")
     axis.set_ylabel("test accuracy")

@@ -54,7 +54,7 @@ def trained_model(settings: Settings) -> StepResult:
     log_files(settings, record["run_id"], "reports", [paths.validation_report, paths.drift_report, paths.training_history])
     log_files(settings, record["run_id"], "plots", [*plots.values(), paths.drift_plot])
     return StepResult(
-        summary={"input_width": spec.width, "epochs": config.epochs, "fairness_strength": strength, **last, **record,
+        summary={"input_width": spec.width, "epochs": len(history["loss"]), "fairness_strength": strength, **last, **record,
                  "mlflow_run": run_url(settings, record["experiment_id"], record["run_id"]), "path": str(target)},
         plots=plots,
     )
@@ -64,27 +64,46 @@ def trained_model(settings: Settings) -> StepResult:
 def model_evaluation(settings: Settings) -> StepResult:
     from pipelines.training.train import predict_keras
 
+    from pipelines.training.baselines import baselines
+
     model, spec, record = load_trained(settings)
-    test = load_split(settings, "test")
+    train, test = load_split(settings, "train"), load_split(settings, "test")
     y_true, threshold = encode_labels(test, spec), settings.params.train.threshold
-    proba = predict_keras(model, encode_features(test, spec))
+    x_test = encode_features(test, spec)
+    proba = predict_keras(model, x_test)
     report = {
         "overall": classification_metrics(y_true, proba, threshold),
         "groups": group_metrics(y_true, proba, test[settings.params.data.sensitive_features], threshold),
         "threshold": threshold,
+        "baselines": baselines(encode_features(train, spec), encode_labels(train, spec), x_test, y_true, threshold,
+                               settings.params.train.seed),
     }
     path = ArtifactPaths(settings.root).evaluation_report
     write_json(path, report)
-    log_to_run(settings, record["run_id"], {f"test_{k}": v for k, v in report["overall"].items()}, {"reports": path})
+    simple = {f"baseline_{name}_accuracy": facts["accuracy"] for name, facts in report["baselines"].items()}
+    log_to_run(settings, record["run_id"], {f"test_{k}": v for k, v in report["overall"].items()} | simple,
+               {"reports": path})
     positive = settings.params.data.positive_label
     matrix = confusion_matrix_chart(y_true, proba, threshold, (f"not {positive}", positive),
                                     ArtifactPaths(settings.root).confusion_matrix_plot)
     log_files(settings, record["run_id"], "plots", [matrix])
     return StepResult(
-        summary={k: round(v, 4) for k, v in report["overall"].items()} | {"path": str(path)},
-        tables={"groups": groups_table(report["groups"])},
+        summary={k: round(v, 4) for k, v in report["overall"].items()}
+        | {k: round(v, 4) for k, v in simple.items()} | {"path": str(path)},
+        tables={"groups": groups_table(report["groups"]), "baselines": baselines_table(report)},
         plots={"confusion matrix": matrix},
     )
+
+
+def baselines_table(report: dict[str, Any]) -> str:
+    """The model beside the majority class and logistic regression (same split, same encoded inputs)."""
+    simple = report["baselines"]
+    rows = ["| model | test accuracy | test AUC |", "|---|---|---|",
+            f"| Keras (this model) | {report['overall']['accuracy']:.4f} | {report['overall']['auc']:.4f} |",
+            f"| logistic regression | {simple['logistic_regression']['accuracy']:.4f} | "
+            f"{simple['logistic_regression']['auc'] or float('nan'):.4f} |",
+            f"| majority class ({simple['majority_class']['class']}) | {simple['majority_class']['accuracy']:.4f} | 0.5 |"]
+    return "\n".join(rows)
 
 
 def groups_table(groups: dict[str, dict[str, Any]]) -> str:

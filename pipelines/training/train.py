@@ -1,6 +1,7 @@
 """The Keras model: builder and seeded training loop."""
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -89,6 +90,25 @@ def _penalized(network, strength: float, constraint: str, config: TrainConfig):
     return wrapper
 
 
+def planned_epochs(rows: int, config: TrainConfig) -> int:
+    """`train.epochs`, or with `auto` enough epochs for `min_steps` optimizer steps on `rows` (at most max_epochs):
+    700 rows in batches of 256 take 3 steps an epoch, so 10 epochs would be 30 steps and learn nothing."""
+    if config.epochs != "auto":
+        return config.epochs
+    steps_per_epoch = max(1, math.ceil(rows / config.batch_size))
+    return max(1, min(config.max_epochs, math.ceil(config.min_steps / steps_per_epoch)))
+
+
+def class_weights(y: np.ndarray, config: TrainConfig) -> np.ndarray | None:
+    """Per-row weights making each class weigh the same in the loss (`class_weight: balanced`), else None."""
+    if config.class_weight != "balanced":
+        return None
+    positives = float(np.mean(y))
+    if positives in (0.0, 1.0):
+        return None
+    return np.where(y > 0.5, 0.5 / positives, 0.5 / (1 - positives)).astype(np.float32)
+
+
 def train_model(
     x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, y_val: np.ndarray, config: TrainConfig, *,
     sample_weight: np.ndarray | None = None, groups: np.ndarray | None = None, val_groups: np.ndarray | None = None,
@@ -103,6 +123,11 @@ def train_model(
 
     seed_everything(config.seed)
     model = build_model(x_train.shape[1], config)
+    balance = class_weights(y_train, config)
+    if balance is not None:
+        sample_weight = balance if sample_weight is None else sample_weight * balance
+    callbacks = [] if config.early_stopping_patience is None else [keras.callbacks.EarlyStopping(
+        monitor="val_loss", patience=config.early_stopping_patience, restore_best_weights=True)]
     fitted, y_fit, val = model, y_train, (x_val, y_val)
     if penalty > 0:
         if groups is None or val_groups is None:
@@ -114,9 +139,10 @@ def train_model(
         x_train, y_fit,
         sample_weight=sample_weight,
         validation_data=val,
-        epochs=config.epochs,
+        epochs=planned_epochs(len(x_train), config),
         batch_size=config.batch_size,
         shuffle=True,
+        callbacks=callbacks,
         verbose=0,
     )
     if fitted is not model:  # keep the optimizer that trained the weights, so the saved model reloads cleanly

@@ -60,3 +60,21 @@ def test_require_all_names_the_first_failure():
     results = model_gates({"overall": {"accuracy": 0.1}}, KERAS) + variant_gates(report, CONVERSION)
     with pytest.raises(PipelineError, match="gate min_accuracy failed"):
         require_all(results)
+
+
+def test_baseline_gates_name_both_figures():
+    from pipelines.core.config import KerasGates
+
+    evaluation = {"overall": {"accuracy": 0.71},
+                  "baselines": {"majority_class": {"class": 0, "accuracy": 0.70},
+                                "logistic_regression": {"accuracy": 0.76, "auc": 0.8}}}
+    results = {g.name: g for g in model_gates(evaluation, KerasGates())}
+    assert set(results) == {"min_gain_over_majority", "max_gap_to_logistic"}  # no floor unless params set one
+    assert results["min_gain_over_majority"].passed  # 0.71 >= 0.70 + 0.01
+    gap = results["max_gap_to_logistic"]
+    assert not gap.passed and gap.threshold == pytest.approx(0.73)
+    assert gap.detail == ("test accuracy 0.7100 is more than gates.keras.max_gap_to_logistic = 0.0300 below "
+                          "logistic regression's 0.7600 (same split and inputs)")
+    learned_nothing = {**evaluation, "overall": {"accuracy": 0.70}}
+    majority = {g.name: g for g in model_gates(learned_nothing, KerasGates())}["min_gain_over_majority"]
+    assert not majority.passed and "does not beat the majority-class rate 0.7000" in majority.detail

@@ -230,3 +230,44 @@ def test_non_utf8_error_names_line_column_and_byte(tmp_path):
     with pytest.raises(PipelineError) as caught:
         load_dataset(config(columns=ADULT_COLUMNS), write(tmp_path / "latin.csv", content))
     assert str(caught.value) == "data.source: latin.csv is not UTF-8 text (line 2, column 'workclass', byte 0xe9)"
+
+
+@pytest.mark.parametrize("positive,labels,expected", [
+    (1, ["0", "1", "1.0", "0"], [0, 1, 1, 0]),  # an integer label, numbers compared as numbers
+    (True, ["False", "true", "TRUE", "0"], [0, 1, 1, 0]),  # booleans as true/false or 1/0, any case
+    (0.5, ["0.5", "1.5", "0.50", "1.5"], [1, 0, 1, 0]),
+    (">50K", [">50K.", " <=50K", ">50K", "<=50K."], [1, 0, 1, 0]),  # text after the loader's normalization
+])
+def test_positive_label_is_compared_by_value(positive, labels, expected):
+    from pipelines.data.load import positive_mask
+
+    assert positive_mask(pd.Series(labels, dtype="string"), positive).astype(int).tolist() == expected
+
+
+def test_integer_positive_label_in_params_and_data(tmp_path):
+    from pipelines.core.config import load_settings
+    from pipelines.data.features import encode_labels, fit_feature_spec
+
+    (tmp_path / "params.yaml").write_text("data:\n  source: t.csv\n  label: churn\n  positive_label: 1\n"
+                                          "  sensitive_features: [sex]\n")
+    settings = load_settings(tmp_path / "params.yaml")
+    assert settings.params.data.positive_label == 1  # not refused as "not a valid string"
+    text = "age,sex,churn\n39,Male,0\n40,Female,1\n41,Female,1\n42,Male,0\n"
+    frame = load_dataset(settings.params.data, write(tmp_path / "t.csv", text))
+    spec = fit_feature_spec(frame.drop(columns=[ORIGIN]), settings.params.data)
+    assert encode_labels(frame, spec).tolist() == [0.0, 1.0, 1.0, 0.0]
+
+
+def test_a_label_with_other_than_two_values_is_named(tmp_path):
+    text = "age,sex,income\n39,Male,low\n40,Female,high\n41,Female,middle\n"
+    with pytest.raises(PipelineError, match=r"data.label: column 'income' has 3 distinct values "
+                                            r"\(high, low, middle\); a binary label needs exactly two$"):
+        load_dataset(config(positive_label="high"), write(tmp_path / "t.csv", text))
+
+
+def test_repeated_column_names_are_refused_naming_them(tmp_path):
+    text = "age,sex,age,income\n39,Male,40,<=50K\n50,Female,51,>50K\n"
+    with pytest.raises(PipelineError, match=r"data.source: t.csv has repeated column names: age \(rename them"):
+        load_dataset(config(), write(tmp_path / "t.csv", text))
+    with pytest.raises(ValueError, match="names repeated: age"):
+        config(columns=["age", "sex", "age", "income"])

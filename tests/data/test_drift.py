@@ -125,3 +125,15 @@ def test_drift_blocks_or_warns_per_params(tmp_path: Path):
     assert data_drift(warn).summary["drift"] is True  # reported, not raised
     with pytest.raises(PipelineError, match="drift.reference: .* has no reference_profile.json"):
         data_drift(load_settings(project / "params.yaml", {"drift.reference": "elsewhere"}))
+
+
+def test_a_release_with_another_feature_schema_is_no_reference(tmp_path: Path):
+    project = _project(tmp_path)
+    folder = project / "releases/adult-income/1"
+    folder.mkdir(parents=True)
+    other = frame(3000, seed=4).rename(columns={"age": "years"})  # another feature schema
+    (folder / PROFILE_FILE).write_text(json.dumps(profile_frame(other, ["years", "sex"])))
+    result = data_drift(load_settings(project / "params.yaml"))
+    assert result.summary["drift"] is False and result.summary["reference"] == "none"
+    assert result.summary["reason"] == ("no comparable reference: 1 has another feature schema "
+                                        "(missing today: years; new today: age)")

@@ -108,3 +108,22 @@ def test_quantization_effects_name_the_group_that_lost_accuracy():
     assert b["change"] == pytest.approx(-0.5) and b["changed_decisions"] == 2
     assert effects["worst_group"] == "B" and effects["worst_drop"] == pytest.approx(0.5)
     assert b["ci"][0] <= -0.5 <= b["ci"][1]
+
+
+def test_undefined_disparities_are_reported_not_crashed_on(tmp_path):
+    """A one-class model or an empty group leaves a disparity undefined (None): table, CSV rows, chart and the
+    baseline comparison say so instead of failing."""
+    from pipelines.governance import tradeoff
+
+    undefined = {"accuracy": 0.7, "selection_rate": 0.0, "demographic_parity_difference": None,
+                 "equalized_odds_difference": None, "ci": {}}
+    defined = {**undefined, "demographic_parity_difference": 0.1, "equalized_odds_difference": 0.2}
+    report = {"constraint": "demographic_parity", "method": "penalty", "grouping": "sex",
+              "sweep": [{"strength": 0, "deployed": True, "validation": undefined, "test": undefined}],
+              "baseline": {"validation": defined, "test": defined}}
+    rows = tradeoff.rows(report)
+    assert rows[0]["demographic_parity_difference"] is None and rows[1]["demographic_parity_difference"] == 0.1
+    assert "| keras (deployed) | 0 | 0.7000 | undefined | undefined | 0.7000 | undefined |" in tradeoff.table(report)
+    assert tradeoff.chart(report, tmp_path / "chart.png").stat().st_size > 0
+    verdict = tradeoff.compare(undefined, defined, "demographic_parity")
+    assert verdict["met"] is False and "undefined for ours" in verdict["undefined"]

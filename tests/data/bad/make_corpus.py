@@ -74,6 +74,9 @@ def corpus() -> dict[str, bytes]:
         "non_utf8.csv": text(base[:150]) + latin1 + text(base[151:]),  # latin-1 e-acute
         "ragged.csv": text(ragged),
         "formula_injection.csv": text(every(base, 15, lambda r: setting(r, "occupation", INJECTION))),
+        # a header naming `age` twice: pandas would read the second as `age.1` and train on both
+        "repeated_column_names.csv": (", ".join(c if c != "education-num" else "age" for c in COLUMNS) + "\n").encode()
+        + text(base),
     }
 
 
