@@ -64,12 +64,13 @@ def _rates(counts: np.ndarray) -> dict[str, np.ndarray]:
 
 
 def _spread(values: np.ndarray, eligible: np.ndarray) -> np.ndarray:
-    """Max minus min over the eligible groups (last axis), ignoring undefined rates."""
+    """Max minus min over the eligible groups (last axis), ignoring undefined rates; undefined (NaN) unless two
+    groups have the rate: one group has no gap to measure."""
     kept = np.where(eligible, values, np.nan)
     with np.errstate(invalid="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN slices: no eligible group with that rate
         spread = np.nanmax(kept, axis=-1) - np.nanmin(kept, axis=-1)
-    return spread
+    return np.where(np.sum(~np.isnan(kept), axis=-1) >= 2, spread, np.nan)
 
 
 def _differences(rates: dict[str, np.ndarray], eligible: np.ndarray) -> dict[str, np.ndarray]:
