@@ -8,7 +8,14 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from pipelines.core.errors import PipelineError
 
@@ -220,7 +227,7 @@ class FairnessConfig(_Section):
     constraint: Literal["demographic_parity", "equalized_odds"] = "demographic_parity"
     features: list[str] | None = None  # sensitive features constrained (their intersection); None: all
     method: Literal["penalty", "reweighing"] = "penalty"
-    strength: float = Field(0.0, ge=0)  # 0: unmitigated; penalty weight, or reweighing exponent
+    strength: float | Literal["auto"] = "auto"  # auto: chosen on validation rows; 0: unmitigated; else pinned
     sweep: list[float] = Field([0.0, 1.0, 2.0, 4.0], min_length=1)  # strengths in the trade-off table
     baseline_eps: float = Field(0.01, gt=0)  # ExponentiatedGradient's allowed constraint violation
     baseline_max_iter: int = Field(50, ge=1)
@@ -234,6 +241,13 @@ class FairnessConfig(_Section):
         if any(v < 0 for v in values):
             raise ValueError("strengths must be >= 0")
         return values
+
+    @field_validator("strength")
+    @classmethod
+    def _strength_non_negative(cls, value: float | str) -> float | str:
+        if value != "auto" and value < 0:
+            raise ValueError("must be auto or a number >= 0")
+        return value
 
     @model_validator(mode="after")
     def _reweighing_is_for_parity(self) -> "FairnessConfig":

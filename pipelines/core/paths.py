@@ -46,6 +46,12 @@ FEATURE_SPEC_FILE = "feature_spec.json"
 MLFLOW_RECORD_FILE = "mlflow.json"
 MITIGATION_FILE = "mitigation.json"
 HISTORY_FILE = "history.json"
+SWEEP_FOLDER = "sweep"  # every mitigation strength trained, one Keras file each (the trade-off reads them)
+
+
+def sweep_model_file(strength: float) -> str:
+    """A sweep model's path inside models/trained/."""
+    return f"{SWEEP_FOLDER}/strength_{strength:g}.keras"
 
 # Inside a release folder
 RELEASE_PROFILE_FILE = "reference_profile.json"  # what the next run's drift check compares against

@@ -137,7 +137,9 @@ def run_suite(frame: pd.DataFrame, suite: dict[str, Any]) -> dict[str, Any]:
     """Validate the frame with Great Expectations; return the verdict and every failed expectation."""
     import great_expectations as gx
     from great_expectations.data_context.types.base import ProgressBarsConfig
-    from great_expectations.expectations.expectation_configuration import ExpectationConfiguration
+    from great_expectations.expectations.expectation_configuration import (
+        ExpectationConfiguration,
+    )
 
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = ProgressBarsConfig(globally=False)

@@ -13,8 +13,20 @@ from pipelines.core.paths import FOOTPRINT_REPORT, MLFLOW_RECORD_FILE, ArtifactP
 from pipelines.core.step import StepResult, records_metrics
 from pipelines.data.features import encode_features, encode_labels
 from pipelines.data.split import load_split
-from pipelines.finops.cost import budget_gates, cost_delta, normalized, release_cost, run_compute, variant_costs
-from pipelines.finops.placement import decision_matrix, matrix_table, mode_shares, privacy_class
+from pipelines.finops.cost import (
+    budget_gates,
+    cost_delta,
+    normalized,
+    release_cost,
+    run_compute,
+    variant_costs,
+)
+from pipelines.finops.placement import (
+    decision_matrix,
+    matrix_table,
+    mode_shares,
+    privacy_class,
+)
 from pipelines.training.keras_model import load_trained
 from pipelines.training.tracking import log_to_run
 
@@ -141,7 +153,11 @@ def offload_policy(settings: Settings) -> StepResult:
 
 @records_metrics
 def finops_report(settings: Settings) -> StepResult:
-    from pipelines.finops.endpoint import endpoint_manifests, finops_labels, render_manifests
+    from pipelines.finops.endpoint import (
+        endpoint_manifests,
+        finops_labels,
+        render_manifests,
+    )
     from pipelines.training.tracking import log_to_run
 
     params, paths = settings.params, ArtifactPaths(settings.root)

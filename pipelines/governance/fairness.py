@@ -11,7 +11,11 @@ import pandas as pd
 from pipelines.core.config import FairnessConfig, FairnessGates, Limit
 from pipelines.core.errors import PipelineError
 from pipelines.core.gates import GateResult
-from pipelines.training.metrics import classification_metrics, group_metrics, quantization_effects
+from pipelines.training.metrics import (
+    classification_metrics,
+    group_metrics,
+    quantization_effects,
+)
 
 REFERENCE = "keras"
 

@@ -10,7 +10,12 @@ from typing import Any
 from pipelines.core.config import Settings
 from pipelines.core.git_state import git_state
 from pipelines.core.io import read_json
-from pipelines.core.paths import FEATURE_SPEC_FILE, MITIGATION_FILE, MLFLOW_RECORD_FILE, ArtifactPaths
+from pipelines.core.paths import (
+    FEATURE_SPEC_FILE,
+    MITIGATION_FILE,
+    MLFLOW_RECORD_FILE,
+    ArtifactPaths,
+)
 from pipelines.governance.tradeoff import DISPARITY
 
 SCHEMA = "mobile-mlops/model-card/v1"
@@ -197,7 +202,8 @@ def render_markdown(card: dict[str, Any]) -> str:
     mitigation = card["mitigation"]
     out += ["## Mitigation and trade-off", "",
             f"Method `{mitigation['method']}`, constraint `{mitigation['constraint']}` on {', '.join(mitigation['features'])}, "
-            f"strength {mitigation['strength']} (0 is unmitigated). One Keras network: the mitigation acts in training only.", "",
+            f"strength {mitigation['strength']:g} (0 is unmitigated; {mitigation.get('chosen_by', 'pinned in params')}). "
+            "One Keras network: the mitigation acts in training only.", "",
             "| strength | test accuracy | DPD | EOD | validation accuracy |", "|---|---|---|---|---|"]
     out += [f"| {e['strength']:g}{' (deployed)' if e['deployed'] else ''} | {e['test']['accuracy']:.4f} "
             f"| {_num(e['test']['demographic_parity_difference'])} | {_num(e['test']['equalized_odds_difference'])} "

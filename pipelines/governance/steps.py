@@ -9,11 +9,11 @@ import numpy as np
 from pipelines.core.config import Settings
 from pipelines.core.errors import PipelineError
 from pipelines.core.io import atomic_path, read_json, write_json
-from pipelines.core.paths import ArtifactPaths
+from pipelines.core.paths import MITIGATION_FILE, ArtifactPaths
 from pipelines.core.step import StepResult, records_metrics
 from pipelines.data.features import encode_features, encode_labels
 from pipelines.data.split import load_split
-from pipelines.training.keras_model import fit_mitigated, load_trained
+from pipelines.training.keras_model import load_sweep, load_trained
 from pipelines.training.tracking import log_to_run
 
 
@@ -22,7 +22,12 @@ def fairness_tradeoff(settings: Settings) -> StepResult:
     from pipelines.core.plots import write_csv_rows
     from pipelines.governance import tradeoff
     from pipelines.training.metrics import intersection_name
-    from pipelines.training.mitigation import check_groups, constrained_features, constraint_labels, reductions_baseline
+    from pipelines.training.mitigation import (
+        check_groups,
+        constrained_features,
+        constraint_labels,
+        reductions_baseline,
+    )
     from pipelines.training.train import predict_keras
 
     params, fairness = settings.params, settings.params.fairness
@@ -40,11 +45,10 @@ def fairness_tradeoff(settings: Settings) -> StepResult:
                 "test": tradeoff.point(y_test, test_proba, test, features, fairness, threshold, min_size,
                                        fairness.bootstrap)}
 
-    sweep = []
-    for strength in sorted(set(fairness.sweep) | {fairness.strength}):
-        network = model if strength == fairness.strength else fit_mitigated(settings, train, validation, spec, strength)[0]
-        sweep.append({"strength": strength, "deployed": strength == fairness.strength,
-                      **measured(predict_keras(network, x_val), predict_keras(network, x_test))})
+    deployed_strength = read_json(ArtifactPaths(settings.root).trained_model / MITIGATION_FILE)["strength"]
+    sweep = [{"strength": strength, "deployed": strength == deployed_strength,
+              **measured(predict_keras(network, x_val), predict_keras(network, x_test))}
+             for strength, network in load_sweep(settings).items()]  # trained once, by trained_model
     x_train = encode_features(train, spec)
     reduction, facts = reductions_baseline(x_train, encode_labels(train, spec), constraint_labels(train, features), fairness)
     baseline = {**facts, **measured(reduction(x_val), reduction(x_test))}
@@ -62,7 +66,7 @@ def fairness_tradeoff(settings: Settings) -> StepResult:
     metrics |= {f"baseline_{m}": baseline["test"][m] for m in ("accuracy", key)}
     log_to_run(settings, record["run_id"], metrics, {"fairness": paths.fairness_tradeoff,
                                                      "plots": paths.fairness_tradeoff_plot})
-    summary = {"constraint": fairness.constraint, "grouping": report["grouping"], "deployed_strength": fairness.strength,
+    summary = {"constraint": fairness.constraint, "grouping": report["grouping"], "deployed_strength": deployed_strength,
                "deployed_accuracy": deployed["test"]["accuracy"], f"deployed_{key}": deployed["test"][key],
                "baseline_accuracy": baseline["test"]["accuracy"], f"baseline_{key}": baseline["test"][key],
                "keras_meets_baseline_target": report["deployed_vs_baseline"]["met"],
@@ -74,7 +78,13 @@ def fairness_tradeoff(settings: Settings) -> StepResult:
 @records_metrics
 def fairness_report(settings: Settings) -> StepResult:
     from pipelines.core.litert import predict_tflite
-    from pipelines.governance.fairness import evaluate_models, fairness_gates, flagged_text, groups_table, models_table
+    from pipelines.governance.fairness import (
+        evaluate_models,
+        fairness_gates,
+        flagged_text,
+        groups_table,
+        models_table,
+    )
     from pipelines.training.mitigation import check_groups
     from pipelines.training.train import predict_keras
 

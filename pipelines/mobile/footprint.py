@@ -10,7 +10,7 @@ import base64
 import io
 from typing import Any
 
-from pipelines.core.config import DeviceTier, DevicesConfig, OnDeviceGates
+from pipelines.core.config import DevicesConfig, DeviceTier, OnDeviceGates
 from pipelines.core.gates import on_device_gates, select_variant
 
 LABEL = "estimate derived from measured host latency"

@@ -9,7 +9,12 @@ import numpy as np
 
 from pipelines.core.config import Settings
 from pipelines.core.io import atomic_path, read_json, write_csv, write_json
-from pipelines.core.paths import MLFLOW_RECORD_FILE, ArtifactPaths, coreml_package, tflite_file
+from pipelines.core.paths import (
+    MLFLOW_RECORD_FILE,
+    ArtifactPaths,
+    coreml_package,
+    tflite_file,
+)
 from pipelines.core.step import StepResult, records_metrics
 from pipelines.data.features import encode_features, encode_labels
 from pipelines.data.split import load_split
@@ -32,7 +37,12 @@ def _scored(y: np.ndarray, proba: np.ndarray, keras_proba: np.ndarray, groups, t
 def tflite_model(settings: Settings) -> StepResult:
     from pipelines.core.litert import io_spec, op_names, predict_tflite
     from pipelines.mobile.latency import host_info, keras_latency, litert_latency
-    from pipelines.mobile.tflite import WEIGHT_PRECISION, check_builtin_ops, convert_variant, weight_bytes
+    from pipelines.mobile.tflite import (
+        WEIGHT_PRECISION,
+        check_builtin_ops,
+        convert_variant,
+        weight_bytes,
+    )
     from pipelines.training.train import predict_keras
 
     params = settings.params
@@ -94,7 +104,13 @@ def tflite_table(report: dict[str, Any]) -> str:
 def coreml_model(settings: Settings) -> StepResult:
     import coremltools as ct
 
-    from pipelines.mobile.coreml import WEIGHT_PRECISION, compress, convert_coreml, package_size, spec_summary
+    from pipelines.mobile.coreml import (
+        WEIGHT_PRECISION,
+        compress,
+        convert_coreml,
+        package_size,
+        spec_summary,
+    )
     from pipelines.mobile.coreml_reference import reference_predict
     from pipelines.training.train import predict_keras
 

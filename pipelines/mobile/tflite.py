@@ -21,7 +21,9 @@ WEIGHT_PRECISION = {  # what each variant stores and computes, for reports
 def _frozen_function(model, width: int):
     """The model as a graph with constant weights (calibration cannot read variables)."""
     import tensorflow as tf
-    from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
+    from tensorflow.python.framework.convert_to_constants import (
+        convert_variables_to_constants_v2,
+    )
 
     concrete = tf.function(model).get_concrete_function(tf.TensorSpec([1, width], tf.float32, name="features"))
     return convert_variables_to_constants_v2(concrete)

@@ -4,7 +4,13 @@ from __future__ import annotations
 import shutil
 
 from pipelines.core.config import Settings
-from pipelines.core.gates import footprint_gates, gates_table, model_gates, require_all, variant_gates
+from pipelines.core.gates import (
+    footprint_gates,
+    gates_table,
+    model_gates,
+    require_all,
+    variant_gates,
+)
 from pipelines.core.git_state import git_state
 from pipelines.core.hashing import dvc_md5
 from pipelines.core.io import atomic_path, read_json, write_json
@@ -24,7 +30,12 @@ from pipelines.finops.cost import release_gates
 from pipelines.governance.fairness import fairness_gates
 from pipelines.release.folder import build_manifest, publish
 from pipelines.release.signing import project_key, sign_folder, trusted_keys
-from pipelines.training.tracking import log_files, log_to_run, model_version_url, run_url
+from pipelines.training.tracking import (
+    log_files,
+    log_to_run,
+    model_version_url,
+    run_url,
+)
 
 
 @records_metrics

@@ -7,7 +7,13 @@ import pandas as pd
 
 from pipelines.core.config import Settings
 from pipelines.core.io import read_json
-from pipelines.core.paths import FEATURE_SPEC_FILE, KERAS_MODEL_FILE, MLFLOW_RECORD_FILE, ArtifactPaths
+from pipelines.core.paths import (
+    FEATURE_SPEC_FILE,
+    KERAS_MODEL_FILE,
+    MLFLOW_RECORD_FILE,
+    SWEEP_FOLDER,
+    ArtifactPaths,
+)
 from pipelines.data.features import FeatureSpec, encode_features, encode_labels
 
 
@@ -20,13 +26,24 @@ def load_trained(settings: Settings) -> tuple[Any, FeatureSpec, dict[str, str]]:
     return keras.models.load_model(folder / KERAS_MODEL_FILE), spec, read_json(folder / MLFLOW_RECORD_FILE)
 
 
-def mitigation_facts(settings: Settings, strength: float) -> dict[str, Any]:
+def mitigation_facts(settings: Settings, strength: float, chosen_by: str,
+                     validation: list[dict[str, Any]]) -> dict[str, Any]:
     """What the fairness mitigation did to the training run (models/trained/mitigation.json)."""
     from pipelines.training.mitigation import constrained_features
 
     fairness = settings.params.fairness
     return {"method": fairness.method if strength else "none", "constraint": fairness.constraint,
-            "features": constrained_features(fairness, settings.params.data), "strength": strength}
+            "features": constrained_features(fairness, settings.params.data), "strength": strength,
+            "auto": fairness.strength == "auto", "chosen_by": chosen_by, "validation": validation}
+
+
+def load_sweep(settings: Settings) -> dict[float, Any]:
+    """Every strength's Keras model that trained_model kept (models/trained/sweep/)."""
+    import keras
+
+    folder = ArtifactPaths(settings.root).trained_model / SWEEP_FOLDER
+    return {float(path.stem.removeprefix("strength_")): keras.models.load_model(path)
+            for path in sorted(folder.glob("strength_*.keras"))}
 
 
 def fit_mitigated(settings: Settings, train: pd.DataFrame, validation: pd.DataFrame, spec: FeatureSpec,

@@ -6,7 +6,13 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import accuracy_score, f1_score, precision_score, recall_score, roc_auc_score
+from sklearn.metrics import (
+    accuracy_score,
+    f1_score,
+    precision_score,
+    recall_score,
+    roc_auc_score,
+)
 
 
 def classification_metrics(y_true: np.ndarray, proba: np.ndarray, threshold: float) -> dict[str, float]:
@@ -105,7 +111,12 @@ def bootstrap_counts(counts: np.ndarray, n_boot: int, seed: int) -> np.ndarray:
 
 
 def _fairlearn_rates(y_true: np.ndarray, y_pred: np.ndarray, labels: np.ndarray) -> pd.DataFrame:
-    from fairlearn.metrics import MetricFrame, false_positive_rate, selection_rate, true_positive_rate
+    from fairlearn.metrics import (
+        MetricFrame,
+        false_positive_rate,
+        selection_rate,
+        true_positive_rate,
+    )
 
     metrics = {"accuracy": accuracy_score, "selection_rate": selection_rate,
                "true_positive_rate": true_positive_rate, "false_positive_rate": false_positive_rate}

@@ -92,7 +92,11 @@ def reductions_baseline(
     deployment of it would make) and facts about the fit. The liblinear solver keeps each of the ~20
     inner fits short.
     """
-    from fairlearn.reductions import DemographicParity, EqualizedOdds, ExponentiatedGradient
+    from fairlearn.reductions import (
+        DemographicParity,
+        EqualizedOdds,
+        ExponentiatedGradient,
+    )
     from sklearn.linear_model import LogisticRegression
 
     moment = DemographicParity() if config.constraint == "demographic_parity" else EqualizedOdds()

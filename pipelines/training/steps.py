@@ -3,6 +3,9 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+import pandas as pd
+
 from pipelines.core.config import Settings
 from pipelines.core.git_state import git_state
 from pipelines.core.hashing import dvc_md5
@@ -13,11 +16,18 @@ from pipelines.core.paths import (
     KERAS_MODEL_FILE,
     MITIGATION_FILE,
     MLFLOW_RECORD_FILE,
+    SWEEP_FOLDER,
     ArtifactPaths,
+    sweep_model_file,
 )
 from pipelines.core.plots import confusion_matrix_chart, training_plots
 from pipelines.core.step import StepResult, records_metrics
-from pipelines.data.features import encode_features, encode_labels, fit_feature_spec
+from pipelines.data.features import (
+    FeatureSpec,
+    encode_features,
+    encode_labels,
+    fit_feature_spec,
+)
 from pipelines.data.split import load_split
 from pipelines.training.keras_model import fit_mitigated, load_trained, mitigation_facts
 from pipelines.training.metrics import classification_metrics, group_metrics
@@ -32,20 +42,66 @@ def run_tags(settings: Settings) -> dict[str, str]:
             **settings.params.project.tags()}  # FinOps: project, owner, cost_center, environment
 
 
+def sweep(settings: Settings, train: pd.DataFrame, validation: pd.DataFrame, spec: FeatureSpec):
+    """Train every sweep strength; return the models, their validation points, the deployed strength and why.
+
+    With `fairness.strength: auto` the deployed one is the most accurate on the validation rows within the fairness
+    gate's limit for the constrained grouping (every group counted: validation splits are small); when none is,
+    the sweep doubles its top strength up to three times, then deploys the least disparate and says so.
+    """
+    from pipelines.training import strength as choice
+    from pipelines.training.metrics import group_metrics, intersection_name
+    from pipelines.training.mitigation import constrained_features
+    from pipelines.training.train import predict_keras
+
+    params = settings.params
+    fairness, threshold = params.fairness, params.train.threshold
+    features = constrained_features(fairness, params.data)
+    grouping, key = intersection_name(features), choice.DISPARITY[fairness.constraint]
+    limit = choice.gate_limit(params.gates.fairness, fairness.constraint, grouping)
+    x_val, y_val = encode_features(validation, spec), encode_labels(validation, spec)
+    fitted: dict[float, tuple] = {}
+    points: list[dict[str, Any]] = []
+
+    def fit(strengths: list[float]) -> None:
+        for each in strengths:
+            fitted[each] = fit_mitigated(settings, train, validation, spec, each)
+            proba = predict_keras(fitted[each][0], x_val)
+            facts = group_metrics(y_val, proba, validation[features], threshold, intersection=True)[grouping]
+            points.append({"strength": each, "accuracy": float(np.mean((proba >= threshold) == (y_val > 0.5))),
+                           key: facts[key], "grouping": grouping})
+
+    fit(choice.strengths(fairness))
+    if fairness.strength != "auto":
+        return fitted, points, float(fairness.strength), "pinned in params fairness.strength"
+    best, why = choice.choose(points, limit, key)
+    for _ in range(choice.MAX_EXTENSIONS):
+        if best is not None:
+            break
+        fit(choice.extension(list(fitted)))
+        best, why = choice.choose(points, limit, key)
+    if best is None:
+        best, why = choice.least_disparate(points, limit, key)
+    return fitted, points, best["strength"], why
+
+
 @records_metrics
 def trained_model(settings: Settings) -> StepResult:
-    data, config = settings.params.data, settings.params.train
+    data = settings.params.data
     train, validation = load_split(settings, "train"), load_split(settings, "validation")
     spec = fit_feature_spec(train, data)
-    strength = settings.params.fairness.strength
-    model, history = fit_mitigated(settings, train, validation, spec, strength)
+    fitted, points, strength, chosen_by = sweep(settings, train, validation, spec)
+    model, history = fitted[strength]
     target = ArtifactPaths(settings.root).trained_model
     with atomic_path(target) as tmp:
         tmp.mkdir()
         model.save(tmp / KERAS_MODEL_FILE)
+        (tmp / SWEEP_FOLDER).mkdir()
+        for each, (network, _) in fitted.items():  # the trade-off measures them without training again
+            network.save(tmp / sweep_model_file(each))
         write_json(tmp / FEATURE_SPEC_FILE, {"spec": spec.model_dump(), "app_contract": spec.app_contract()})
         write_json(tmp / HISTORY_FILE, history)
-        write_json(tmp / MITIGATION_FILE, mitigation_facts(settings, strength))
+        write_json(tmp / MITIGATION_FILE, mitigation_facts(settings, strength, chosen_by, points))
         record = log_training_run(settings, history, tmp, run_tags(settings))
         write_json(tmp / MLFLOW_RECORD_FILE, record)
     last = {k: round(v[-1], 4) for k, v in history.items()}
@@ -54,7 +110,8 @@ def trained_model(settings: Settings) -> StepResult:
     log_files(settings, record["run_id"], "reports", [paths.validation_report, paths.drift_report, paths.training_history])
     log_files(settings, record["run_id"], "plots", [*plots.values(), paths.drift_plot])
     return StepResult(
-        summary={"input_width": spec.width, "epochs": len(history["loss"]), "fairness_strength": strength, **last, **record,
+        summary={"input_width": spec.width, "epochs": len(history["loss"]), "fairness_strength": strength,
+                 "strength_chosen_by": chosen_by, "strengths_trained": len(fitted), **last, **record,
                  "mlflow_run": run_url(settings, record["experiment_id"], record["run_id"]), "path": str(target)},
         plots=plots,
     )
@@ -62,9 +119,8 @@ def trained_model(settings: Settings) -> StepResult:
 
 @records_metrics
 def model_evaluation(settings: Settings) -> StepResult:
-    from pipelines.training.train import predict_keras
-
     from pipelines.training.baselines import baselines
+    from pipelines.training.train import predict_keras
 
     model, spec, record = load_trained(settings)
     train, test = load_split(settings, "train"), load_split(settings, "test")

@@ -17,8 +17,22 @@ from pipelines.core.hashing import tree_files
 from pipelines.core.paths import PRODUCTION_FILE
 from pipelines.release.folder import verify_release
 from pipelines.release.gitops.deploy import desired_state, render
-from pipelines.release.gitops.git import commit_files, current_branch, git, list_files, repo_root, rev, show
-from pipelines.release.gitops.providers import MARKER, PullRequest, provider_for, repository_from_url, web_url
+from pipelines.release.gitops.git import (
+    commit_files,
+    current_branch,
+    git,
+    list_files,
+    repo_root,
+    rev,
+    show,
+)
+from pipelines.release.gitops.providers import (
+    MARKER,
+    PullRequest,
+    provider_for,
+    repository_from_url,
+    web_url,
+)
 from pipelines.release.gitops.report import ReportContext, render_report
 from pipelines.release.gitops.views import view_from_folder, view_from_git
 from pipelines.release.signing import KEY_ENV, fingerprint, trusted_keys, verify_folder

@@ -11,7 +11,12 @@ from pathlib import Path
 from typing import Any
 
 from pipelines.core.deployment import Deployment
-from pipelines.core.paths import COREML_REPORT, FEATURE_SPEC_FILE, RELEASE_PROFILE_FILE, TFLITE_REPORT
+from pipelines.core.paths import (
+    COREML_REPORT,
+    FEATURE_SPEC_FILE,
+    RELEASE_PROFILE_FILE,
+    TFLITE_REPORT,
+)
 from pipelines.release.gitops.tables import (
     NOT_AVAILABLE,
     comparison,

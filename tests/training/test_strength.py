@@ -1,0 +1,65 @@
+"""`fairness.strength: auto`: the most accurate validation point within the gate's limit, an adaptive sweep, and
+a clear statement when no strength meets the limit."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from pipelines.core.config import FairnessConfig, FairnessGates, load_settings
+from pipelines.training import strength as choice
+
+KEY = "demographic_parity_difference"
+
+
+def point(strength: float, accuracy: float, disparity: float | None) -> dict:
+    return {"strength": strength, "accuracy": accuracy, KEY: disparity}
+
+
+def test_the_most_accurate_point_within_the_limit_is_chosen():
+    points = [point(0, 0.85, 0.20), point(1, 0.84, 0.09), point(2, 0.84, 0.05), point(4, 0.80, 0.01)]
+    best, why = choice.choose(points, 0.1, KEY)
+    assert best["strength"] == 1  # tie on accuracy with 2: the weaker mitigation
+    assert why == ("strength 1: the most accurate on the validation rows (0.8400) with demographic parity "
+                   "difference 0.0900 <= 0.1")
+    assert choice.choose(points, None, KEY)[0]["strength"] == 0  # no limit for this grouping: no mitigation needed
+
+
+def test_no_point_within_the_limit_extends_then_deploys_the_least_disparate_and_says_so():
+    points = [point(0, 0.85, 0.30), point(1, 0.84, None), point(2, 0.83, 0.20)]
+    assert choice.choose(points, 0.1, KEY) == (None, "")
+    assert choice.extension([0.0, 1.0, 2.0]) == [4.0] and choice.extension([0.0]) == [1.0]
+    best, why = choice.least_disparate(points, 0.1, KEY)
+    assert best["strength"] == 2
+    assert why.startswith("strength 2: no strength tried (0, 1, 2) meets demographic parity difference <= 0.1")
+
+
+def test_the_limit_is_the_fairness_gates_for_the_constrained_grouping():
+    gates = FairnessGates(max_demographic_parity_difference={"sex": 0.05, "race": 0.15})
+    assert choice.gate_limit(gates, "demographic_parity", "sex") == 0.05
+    assert choice.gate_limit(gates, "demographic_parity", "sex:race") is None  # unlisted: reported, not gated
+    assert choice.gate_limit(FairnessGates(), "equalized_odds", "sex") == 0.2
+    assert choice.strengths(FairnessConfig(sweep=[0, 2], strength=3)) == [0.0, 2.0, 3.0]
+    assert choice.strengths(FairnessConfig(sweep=[0, 2])) == [0.0, 2.0]  # auto by default
+
+
+def test_auto_strength_is_chosen_recorded_and_reused_by_the_trade_off(small_project: Path):
+    from pipelines.catalog import step_function
+    from pipelines.core.io import read_json
+    from pipelines.core.paths import MITIGATION_FILE, ArtifactPaths
+
+    path = small_project / "params.yaml"
+    params = yaml.safe_load(path.read_text())
+    params["fairness"] |= {"strength": "auto", "sweep": [0, 1]}
+    path.write_text(yaml.safe_dump(params))
+    settings = load_settings(path)
+    for name in ("raw_dataset", "validated_dataset", "data_drift", "dataset_splits", "trained_model"):
+        step_function(name)(settings)
+    folder = ArtifactPaths(small_project).trained_model
+    facts = read_json(folder / MITIGATION_FILE)
+    assert facts["auto"] is True and facts["chosen_by"].startswith(f"strength {facts['strength']:g}: ")
+    trained = sorted(p.name for p in (folder / "sweep").glob("*.keras"))
+    assert {"strength_0.keras", "strength_1.keras"} <= set(trained)
+    assert {p["strength"] for p in facts["validation"]} == {float(p.stem.split("_")[1]) for p in (folder / "sweep").glob("*.keras")}
+    report = step_function("fairness_tradeoff")(settings)
+    assert report.summary["deployed_strength"] == facts["strength"]
