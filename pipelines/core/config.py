@@ -98,7 +98,7 @@ class TrainConfig(_Section):
     class_weight: Literal["none", "balanced"] = "none"  # balanced: each class weighs as much in the loss
     batch_size: int = Field(256, ge=1)
     learning_rate: float = Field(0.001, gt=0)
-    dropout: float = Field(0.0, ge=0, lt=1)
+    dropout: float = Field(0.2, ge=0, lt=1)  # after each hidden layer: small data sets overfit without it
     seed: int = 42
     threshold: float = Field(0.5, gt=0, lt=1)
 

@@ -45,9 +45,12 @@ def run_tags(settings: Settings) -> dict[str, str]:
 def sweep(settings: Settings, train: pd.DataFrame, validation: pd.DataFrame, spec: FeatureSpec):
     """Train every sweep strength; return the models, their validation points, the deployed strength and why.
 
-    With `fairness.strength: auto` the deployed one is the most accurate on the validation rows within the fairness
-    gate's limit for the constrained grouping (every group counted: validation splits are small); when none is,
-    the sweep doubles its top strength up to three times, then deploys the least disparate and says so.
+    With `fairness.strength: auto` the deployed one is the most accurate on the validation rows whose disparity
+    on the constrained grouping is within the fairness gate's limit. The disparity is measured on the training and
+    validation rows together (groups of at least gates.fairness.min_group_size), since a validation split alone
+    is too small for stable group rates; a strength whose model answers one class only is never chosen. When no
+    strength qualifies, the sweep doubles its top strength up to three times, then deploys the least disparate
+    and says so.
     """
     from pipelines.training import strength as choice
     from pipelines.training.metrics import group_metrics, intersection_name
@@ -60,6 +63,8 @@ def sweep(settings: Settings, train: pd.DataFrame, validation: pd.DataFrame, spe
     grouping, key = intersection_name(features), choice.DISPARITY[fairness.constraint]
     limit = choice.gate_limit(params.gates.fairness, fairness.constraint, grouping)
     x_val, y_val = encode_features(validation, spec), encode_labels(validation, spec)
+    rows = pd.concat([train, validation], ignore_index=True)
+    x_rows, y_rows = encode_features(rows, spec), encode_labels(rows, spec)
     fitted: dict[float, tuple] = {}
     points: list[dict[str, Any]] = []
 
@@ -67,9 +72,11 @@ def sweep(settings: Settings, train: pd.DataFrame, validation: pd.DataFrame, spe
         for each in strengths:
             fitted[each] = fit_mitigated(settings, train, validation, spec, each)
             proba = predict_keras(fitted[each][0], x_val)
-            facts = group_metrics(y_val, proba, validation[features], threshold, intersection=True)[grouping]
+            facts = group_metrics(y_rows, predict_keras(fitted[each][0], x_rows), rows[features], threshold,
+                                  intersection=True, min_group_size=params.gates.fairness.min_group_size)[grouping]
             points.append({"strength": each, "accuracy": float(np.mean((proba >= threshold) == (y_val > 0.5))),
-                           key: facts[key], "grouping": grouping})
+                           key: facts[key], "grouping": grouping,
+                           "one_class": bool(len(np.unique(proba >= threshold)) < 2)})
 
     fit(choice.strengths(fairness))
     if fairness.strength != "auto":

@@ -29,22 +29,26 @@ def extension(tried: list[float]) -> list[float]:
 
 
 def choose(points: list[dict[str, Any]], limit: float | None, key: str) -> tuple[dict[str, Any] | None, str]:
-    """The most accurate point within the limit (ties: the weaker strength), and why; None if none is within."""
-    within = [p for p in points if limit is None or (p[key] is not None and p[key] <= limit)]
+    """The most accurate point within the limit (ties: the weaker strength), and why; None if none is within.
+    A model answering one class only is never chosen."""
+    within = [p for p in points if not p.get("one_class")
+              and (limit is None or (p[key] is not None and p[key] <= limit))]
     if not within:
         return None, ""
     best = max(within, key=lambda p: (round(p["accuracy"], 6), -p["strength"]))
-    bound = "no limit is set for this grouping" if limit is None else f"{key.replace('_', ' ')} {best[key]:.4f} <= {limit:g}"
+    bound = "no limit is set for this grouping" if limit is None else \
+        f"{key.replace('_', ' ')} {best[key]:.4f} <= {limit:g} on the training and validation rows"
     return best, (f"strength {best['strength']:g}: the most accurate on the validation rows "
                   f"({best['accuracy']:.4f}) with {bound}")
 
 
 def least_disparate(points: list[dict[str, Any]], limit: float | None, key: str) -> tuple[dict[str, Any], str]:
     """When no point meets the limit: the one with the smallest measured disparity (then the most accurate)."""
-    measured = [p for p in points if p[key] is not None] or points
+    useful = [p for p in points if not p.get("one_class")] or points
+    measured = [p for p in useful if p[key] is not None] or useful
     best = min(measured, key=lambda p: (p[key] if p[key] is not None else float("inf"), -p["accuracy"]))
     tried = ", ".join(f"{p['strength']:g}" for p in points)
     shown = "undefined" if best[key] is None else f"{best[key]:.4f}"
     return best, (f"strength {best['strength']:g}: no strength tried ({tried}) meets {key.replace('_', ' ')} <= "
-                  f"{limit:g} on the validation rows; the least disparate ({shown}) is deployed and the fairness "
+                  f"{limit:g}; the least disparate ({shown}) is deployed and the fairness "
                   "gate decides on the test rows")

@@ -21,7 +21,9 @@ def test_the_most_accurate_point_within_the_limit_is_chosen():
     best, why = choice.choose(points, 0.1, KEY)
     assert best["strength"] == 1  # tie on accuracy with 2: the weaker mitigation
     assert why == ("strength 1: the most accurate on the validation rows (0.8400) with demographic parity "
-                   "difference 0.0900 <= 0.1")
+                   "difference 0.0900 <= 0.1 on the training and validation rows")
+    one_class = [point(0, 0.90, 0.0) | {"one_class": True}, point(1, 0.84, 0.09)]
+    assert choice.choose(one_class, 0.1, KEY)[0]["strength"] == 1  # answering one class is never chosen
     assert choice.choose(points, None, KEY)[0]["strength"] == 0  # no limit for this grouping: no mitigation needed
 
 
