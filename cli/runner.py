@@ -65,8 +65,18 @@ def _summary(records: dict[str, dict]) -> Table:
     raw = records.get("raw_dataset", {})
     table.add_row("data version (raw md5)", str(records.get("_data_version", "")))
     table.add_row("rows", str(raw.get("rows", "")))
+    validated = records.get("validated_dataset", {})
+    if validated.get("suite"):
+        table.add_row("expectations suite", str(validated["suite"]))
     for key in ("accuracy", "auc"):
         table.add_row(f"keras {key}", str(records.get("model_evaluation", {}).get(key, "")))
+    evaluation = records.get("model_evaluation", {})
+    for name in ("logistic_regression", "majority_class"):
+        if f"baseline_{name}_accuracy" in evaluation:
+            table.add_row(f"{name.replace('_', ' ')} accuracy", str(evaluation[f"baseline_{name}_accuracy"]))
+    trained = records.get("trained_model", {})
+    if "strength_chosen_by" in trained:
+        table.add_row("fairness strength", str(trained["strength_chosen_by"]))
     for key, value in records.get("tflite_model", {}).items():
         if key.startswith("tflite_") and isinstance(value, (int, float)):
             table.add_row(key.removeprefix("tflite_").replace("_", " "), f"{value:.4f}" if isinstance(value, float) else str(value))
