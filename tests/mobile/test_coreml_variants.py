@@ -23,7 +23,8 @@ def packages(tmp_path_factory) -> tuple[dict[str, Path], np.ndarray, np.ndarray]
     keras.utils.set_random_seed(0)
     model = build_model(WIDTH, TrainConfig(hidden_units=[64], epochs=1))
     rng = np.random.default_rng(0)
-    for layer in model.layers[1:]:  # non-zero biases, so the program keeps its `linear` ops with bias
+    for layer in [each for each in model.layers[1:] if each.get_weights()]:  # non-zero biases, so the program
+        # keeps its `linear` ops with bias (the dropout layer has no weights and vanishes at inference)
         kernel, bias = layer.get_weights()
         layer.set_weights([kernel, rng.normal(scale=0.1, size=bias.shape).astype(np.float32)])
     x = np.random.default_rng(1).normal(size=(200, WIDTH)).astype(np.float32)
