@@ -169,6 +169,12 @@ STAGES: dict[str, Stage] = _expand(_STAGES)  # in execution order
 GROUPS = ("data", "training", "mobile", "governance", "finops", "release")  # bottom to top: imports go down only
 
 
+def pipeline_outputs() -> list[str]:
+    """Every path a stage writes, and dvc.lock: the pipeline's own files, which a run changes (lineage ignores
+    them when it asks whether the code is dirty)."""
+    return sorted({path for stage in STAGES.values() for path in stage.writes} | {"dvc.lock"})
+
+
 def producers() -> dict[str, str]:
     """Artifact path -> the stage that writes it."""
     return {path: stage.name for stage in STAGES.values() for path in stage.writes}

@@ -349,6 +349,7 @@ class RolloutConfig(_Section):
 class ReleaseConfig(_Section):
     model_name: str = "adult-income"
     directory: str = "releases"
+    allow_outside_project: bool = False  # a release directory outside the project must be allowed explicitly
     provider: Literal["local", "github"] = "local"  # where release pull requests go
     remote: str = "origin"  # the git remote the github provider pushes to
     base_branch: str | None = None  # the pull request's target; default: the checked-out branch
@@ -488,6 +489,26 @@ def _key(loc: tuple) -> str:
     return ".".join(parts) or "(top level)"
 
 
+class _NoAliases(yaml.SafeLoader):
+    """YAML without aliases: a few nested aliases expand to gigabytes (a "billion laughs"), and params never
+    need them."""
+
+    def compose_node(self, parent, index):  # noqa: ANN001, ANN201 - PyYAML's signature
+        if self.check_event(yaml.AliasEvent):
+            raise _AliasFound(self.peek_event().start_mark.line + 1)
+        return super().compose_node(parent, index)
+
+
+class _AliasFound(Exception):
+    def __init__(self, line: int):
+        self.line = line
+
+
+def _shown(value: Any, limit: int = 80) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def _describe(error: ValidationError, path: Path) -> str:
     errors = error.errors()
     first = errors[0]
@@ -497,7 +518,7 @@ def _describe(error: ValidationError, path: Path) -> str:
     if first["type"] == "missing":
         return f"{path.name}: missing key '{key}'"
     messages = list(dict.fromkeys(e["msg"] for e in errors if _key(e["loc"]) == key))  # every union member's
-    return f"{path.name}: key '{key}': {' or '.join(messages)} (got {first.get('input')!r})"
+    return f"{path.name}: key '{key}': {' or '.join(messages)} (got {_shown(first.get('input'))})"
 
 
 def _apply_override(raw: dict[str, Any], dotted: str, value: Any) -> None:
@@ -516,7 +537,10 @@ def load_settings(path: str | Path = "params.yaml", overrides: dict[str, Any] | 
     if not path.is_file():
         raise PipelineError(f"{path}: params file not found")
     try:
-        raw = yaml.safe_load(path.read_text()) or {}
+        raw = yaml.load(path.read_text(), Loader=_NoAliases) or {}
+    except _AliasFound as found:
+        raise PipelineError(f"{path.name}: YAML aliases (*name) are not allowed in params (line {found.line}); "
+                            "write the value out") from None
     except yaml.YAMLError as exc:
         raise PipelineError(f"{path.name}: not valid YAML ({str(exc).splitlines()[0]})") from exc
     if not isinstance(raw, dict):
@@ -528,4 +552,9 @@ def load_settings(path: str | Path = "params.yaml", overrides: dict[str, Any] | 
         params = Params.model_validate(raw)
     except ValidationError as exc:
         raise PipelineError(_describe(exc, path)) from exc
-    return Settings(params=params, path=path, raw=raw, overrides=dict(overrides or {}))
+    settings = Settings(params=params, path=path, raw=raw, overrides=dict(overrides or {}))
+    releases = settings.resolve(params.release.directory).resolve()
+    if not params.release.allow_outside_project and not releases.is_relative_to(settings.root.resolve()):
+        raise PipelineError(f"{path.name}: key 'release.directory': {releases} is outside the project "
+                            f"({settings.root}); set release.allow_outside_project: true to publish there")
+    return settings

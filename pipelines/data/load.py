@@ -37,8 +37,18 @@ def positive_mask(values: pd.Series, positive: str | bool | int | float) -> pd.S
     return matches.fillna(False).astype(bool)
 
 
+_MAGIC = {b"PAR1": ".parquet", b"\x1f\x8b": ".gz", b"BZh": ".bz2", b"\xfd7zXZ": ".xz"}
+
+
+def sniffed_format(path: Path) -> str:
+    """The file's real format from its first bytes (a Parquet file named .csv is read as Parquet), else its suffix."""
+    with open(path, "rb") as handle:
+        head = handle.read(6)
+    return next((kind for magic, kind in _MAGIC.items() if head.startswith(magic)), path.suffix)
+
+
 def _open(path: Path, mode: str = "rt"):
-    opener = _OPENERS.get(path.suffix, open)
+    opener = _OPENERS.get(sniffed_format(path), open)
     return opener(path, mode, encoding="utf-8", newline="") if "t" in mode else opener(path, mode)
 
 
@@ -96,14 +106,16 @@ def read_table(path: Path, config: DataConfig, key: str) -> pd.DataFrame:
     """Read one CSV/Parquet file with every value as text; problems name the file."""
     if not path.is_file():
         raise PipelineError(f"data.{key}: file not found: {path}")
+    kind = sniffed_format(path)
     try:
-        if path.suffix == ".parquet":
+        if kind == ".parquet":
             frame = pd.read_parquet(path).astype("string")
         else:
-            if path.suffix not in _UNSCANNED:
+            if kind not in _UNSCANNED:
                 check_fields(path, config, key)
             frame = pd.read_csv(
                 path,
+                compression={".gz": "gzip", ".bz2": "bz2", ".xz": "xz"}.get(kind, "infer"),
                 header=None if config.columns else "infer",
                 names=config.columns,
                 dtype="string",
@@ -120,8 +132,10 @@ def read_table(path: Path, config: DataConfig, key: str) -> pd.DataFrame:
         raise PipelineError(f"data.{key}: {path.name} is not UTF-8 text ({_undecodable(path, config)})") from exc
     except (pd.errors.ParserError, csv.Error) as exc:
         raise PipelineError(f"data.{key}: {path.name} is not a readable table ({str(exc).strip()})") from exc
+    except EOFError as exc:
+        raise PipelineError(f"data.{key}: {path.name} is cut short (its compressed stream ends early)") from exc
     except (OSError, ValueError, lzma.LZMAError) as exc:
-        raise PipelineError(f"data.{key}: cannot read {path.name} ({exc})") from exc
+        raise PipelineError(f"data.{key}: cannot read {path.name} ({str(exc)[:200]})") from exc
     if not isinstance(frame.index, pd.RangeIndex):  # pandas turns extra leading fields into an index
         raise PipelineError(f"data.{key}: {path.name} has rows with more fields than there are column names")
     frame.columns = [str(c).strip() for c in frame.columns]

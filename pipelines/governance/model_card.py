@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from pipelines.core.config import Settings
+from pipelines.catalog import pipeline_outputs
 from pipelines.core.git_state import git_state
 from pipelines.core.io import read_json
 from pipelines.core.paths import (
@@ -146,7 +147,7 @@ def build_card(settings: Settings) -> dict[str, Any]:
                  "positive_rate": validation.get("positive_rate"),
                  "rows": {"validated": validation.get("rows"),
                           **{s: _rows(paths.dataset_splits / f"{s}.parquet") for s in SPLITS}},
-                 **git_state(settings.root), "params_sha256": settings.section_hash()},
+                 **git_state(settings.root, pipeline_outputs()), "params_sha256": settings.section_hash()},
         "metrics": {"threshold": fairness["threshold"], "order": fairness["order"],
                     "overall": {m: e["overall"] for m, e in fairness["models"].items()},
                     "groups": {m: fairness["models"][m]["groups"] for m in shown}},

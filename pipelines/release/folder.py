@@ -82,6 +82,8 @@ def verify_release(folder: Path, public_keys: list[Path] | None = None) -> Manif
     folder = Path(folder)
     if not folder.is_dir():
         raise PipelineError(f"{folder}: not a release folder")
+    for link in sorted(p for p in folder.rglob("*") if p.is_symlink()):
+        raise PipelineError(f"{link}: a symbolic link; a release holds regular files only")
     manifest = load_manifest(folder)
     if manifest.schema_ != SCHEMA:
         raise PipelineError(f"{folder / MANIFEST}: field 'schema_': unknown schema {manifest.schema_!r}")

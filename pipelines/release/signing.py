@@ -144,6 +144,10 @@ def _name_mismatch(folder: Path) -> str:
     except (ValueError, KeyError, TypeError):
         return f"{folder / SIGNATURE}: signature does not match the release"
     actual = {k: v for k, v in tree_sha256(folder).items() if k != SIGNATURE}
+    differing = [n for n in signed if n != MANIFEST_NAME and actual.get(n) != signed[n]]
+    if actual.get(MANIFEST_NAME) != signed.get(MANIFEST_NAME) and len(differing) > 1:
+        return (f"{folder / SIGNATURE}: signature does not match this release: it signs other content "
+                f"({len(differing)} files and {MANIFEST_NAME} differ), e.g. another release's signature")
     # model files first, then unsigned additions, the manifest last: it changes along with any of them
     for name in sorted(n for n in signed if n != MANIFEST_NAME):
         if name not in actual:

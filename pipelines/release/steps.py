@@ -11,6 +11,7 @@ from pipelines.core.gates import (
     require_all,
     variant_gates,
 )
+from pipelines.catalog import pipeline_outputs
 from pipelines.core.git_state import git_state
 from pipelines.core.hashing import dvc_md5
 from pipelines.core.io import atomic_path, read_json, write_json
@@ -55,7 +56,7 @@ def release_candidate(settings: Settings) -> StepResult:
     lineage = {
         "data_md5": source_files(settings),
         "raw_dataset_md5": dvc_md5(paths.raw_dataset),
-        **git_state(settings.root),
+        **git_state(settings.root, pipeline_outputs()),
         "params_sha256": settings.section_hash(),
         "mlflow_run_id": record["run_id"],
         "model_name": record["model_name"],

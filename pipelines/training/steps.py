@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 
 from pipelines.core.config import Settings
+from pipelines.catalog import pipeline_outputs
 from pipelines.core.git_state import git_state
 from pipelines.core.hashing import dvc_md5
 from pipelines.core.io import atomic_path, write_json
@@ -37,7 +38,7 @@ from pipelines.training.tracking import log_files, log_to_run, log_training_run,
 def run_tags(settings: Settings) -> dict[str, str]:
     """Tags every MLflow run carries: the data version and the code commit."""
     paths = ArtifactPaths(settings.root)
-    state = git_state(settings.root)
+    state = git_state(settings.root, pipeline_outputs())
     return {"data_version": dvc_md5(paths.raw_dataset), "git_commit": str(state["git_commit"]),
             **settings.params.project.tags()}  # FinOps: project, owner, cost_center, environment
 

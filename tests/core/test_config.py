@@ -187,3 +187,54 @@ def test_params_yaml_states_the_code_defaults_except_the_data_sets_own_keys():
 def test_a_moved_key_names_its_new_place(tmp_path, old, new):
     with pytest.raises(PipelineError, match=rf"params.yaml: key '.*' has moved to '{new}'$"):
         load_settings(write_params(tmp_path, VALID + old))
+
+
+def test_yaml_aliases_are_refused_before_they_expand(tmp_path):
+    import time
+
+    bomb = "".join(f"b{i}: &b{i} [" + ", ".join([f"*b{i - 1}"] * 9 if i else ["x"] * 9) + "]\n" for i in range(9))
+    started = time.perf_counter()
+    with pytest.raises(PipelineError, match=r"^params.yaml: YAML aliases \(\*name\) are not allowed in params "
+                                            r"\(line 10\); write the value out$"):
+        load_settings(write_params(tmp_path, VALID + bomb))
+    assert time.perf_counter() - started < 5  # refused while parsing, never expanded
+
+
+def test_a_long_wrong_value_is_cut_in_the_message(tmp_path):
+    with pytest.raises(PipelineError) as caught:
+        load_settings(write_params(tmp_path, VALID.replace("epochs: 7", "epochs: " + "x" * 5000)))
+    assert len(str(caught.value)) < 300 and "…" in str(caught.value)
+
+
+def test_a_release_directory_outside_the_project_must_be_allowed(tmp_path):
+    project = tmp_path / "project"
+    project.mkdir()
+    escape = VALID + "release:\n  directory: ../escape\n"
+    with pytest.raises(PipelineError, match=r"key 'release.directory': .*escape is outside the project .*"
+                                            r"set release.allow_outside_project: true"):
+        load_settings(write_params(project, escape))
+    allowed = load_settings(write_params(project, escape + "  allow_outside_project: true\n"))
+    assert allowed.resolve(allowed.params.release.directory) == project / "../escape"
+
+
+def test_the_pipelines_own_outputs_do_not_make_the_code_dirty(tmp_path):
+    import subprocess
+
+    from pipelines.catalog import pipeline_outputs
+    from pipelines.core.git_state import git_state
+
+    def git(*args: str) -> None:
+        subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@localhost", *args], cwd=tmp_path,
+                       check=True, capture_output=True)
+
+    (tmp_path / "reports" / "metrics").mkdir(parents=True)
+    (tmp_path / "reports" / "metrics" / "trained_model.json").write_text('{"cpu_seconds": 1.0}\n')
+    (tmp_path / "model.py").write_text("EPOCHS = 10\n")
+    git("init", "-q")
+    git("add", "-A")
+    git("commit", "-qm", "project")
+    (tmp_path / "reports" / "metrics" / "trained_model.json").write_text('{"cpu_seconds": 1.3}\n')  # a re-run
+    assert git_state(tmp_path, pipeline_outputs())["git_dirty"] is False
+    assert git_state(tmp_path)["git_dirty"] is True  # without the outputs list, any change counts
+    (tmp_path / "model.py").write_text("EPOCHS = 11\n")  # a real change to what produced the model
+    assert git_state(tmp_path, pipeline_outputs())["git_dirty"] is True

@@ -271,3 +271,22 @@ def test_repeated_column_names_are_refused_naming_them(tmp_path):
         load_dataset(config(), write(tmp_path / "t.csv", text))
     with pytest.raises(ValueError, match="names repeated: age"):
         config(columns=["age", "sex", "age", "income"])
+
+
+def test_the_real_format_is_read_whatever_the_name(tmp_path):
+    import gzip
+
+    frame = pd.DataFrame({"age": ["39", "50"], "sex": ["Male", "Female"], "income": ["<=50K", ">50K"]})
+    frame.to_parquet(tmp_path / "really_parquet.csv", index=False)
+    assert len(load_dataset(config(), tmp_path / "really_parquet.csv")) == 2
+    (tmp_path / "really_gzip.csv").write_bytes(gzip.compress(HEADER_CSV.encode()))
+    assert len(load_dataset(config(), tmp_path / "really_gzip.csv")) == 3
+
+
+def test_a_truncated_gzip_file_is_named(tmp_path):
+    import gzip
+
+    whole = gzip.compress((HEADER_CSV * 200).encode())
+    (tmp_path / "t.csv.gz").write_bytes(whole[: len(whole) // 2])
+    with pytest.raises(PipelineError, match=r"^data.source: t.csv.gz is cut short"):
+        load_dataset(config(), tmp_path / "t.csv.gz")

@@ -161,3 +161,26 @@ def test_fingerprint_is_the_bundle_hint(signed, keys):
     with pytest.raises(PipelineError, match="not a PEM public key"):
         fingerprint(signed / "model_int8.tflite")
     assert os.environ.get(KEY_ENV) is None
+
+
+def test_a_symbolic_link_is_refused_by_name_before_the_signature(signed, keys, tmp_path):
+    outside = tmp_path / "outside.tflite"
+    target = signed / "model_int8.tflite"
+    outside.write_bytes(target.read_bytes())  # an identical copy: the hashes would still match
+    target.unlink()
+    target.symlink_to(outside)
+    with pytest.raises(PipelineError, match=r"model_int8.tflite: a symbolic link; a release holds regular files only$"):
+        verify_release(signed, [keys[1]])
+
+
+def test_another_releases_signature_is_named_as_such(signed, keys, tmp_path):
+    other = tmp_path / "other"
+    (other / "model.mlpackage" / "Data").mkdir(parents=True)
+    (other / "model_int8.tflite").write_bytes(bytes(range(255, -1, -1)) * 4)
+    (other / "model.mlpackage" / "Data" / "weight.bin").write_bytes(b"\x02" * 64)
+    build_manifest(other, {**LINEAGE, "model_version": "2"}, {"keras": {"accuracy": 0.86}})
+    sign_folder(other, keys[0])
+    (signed / SIGNATURE).write_bytes((other / SIGNATURE).read_bytes())
+    with pytest.raises(PipelineError, match=r"model.sig: signature does not match this release: it signs other "
+                                            r"content \(2 files and manifest.json differ\)"):
+        verify_folder(signed, [keys[1]])
