@@ -13,6 +13,7 @@ from rich.table import Table
 from cli.quiet import dagster_home
 from pipelines.core.config import load_settings
 from pipelines.core.errors import PipelineError
+from pipelines.core.stores import check_sqlite
 
 console = Console(stderr=True, soft_wrap=True)  # one line per message, however long
 
@@ -97,6 +98,9 @@ def run_all(params: Path, overrides: dict, debug: bool = False, verbose: bool = 
     """Materialize every asset; exit code 0 on success, 1 with one line on failure."""
     settings = load_settings(params, overrides)  # bad params stop here, before Dagster starts
     home = dagster_home(Path(os.environ.setdefault("DAGSTER_HOME", str(settings.root / ".dagster"))))
+    for store in sorted(home.glob("history/*.db")) + sorted(home.glob("history/runs/*.db")) + sorted(
+            home.glob("schedules/*.db")):
+        check_sqlite(store, "Dagster home's store")
     from assets.definitions import build_definitions  # after the quiet settings: it imports Dagster's world
 
     defs = build_definitions(settings, loggers={"progress": progress_logger, "console": colored_console_logger})

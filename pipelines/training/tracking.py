@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from pipelines.core.config import Settings
+from pipelines.core.stores import check_sqlite
 
 CANDIDATE_ALIAS = "candidate"
 
@@ -53,6 +54,8 @@ def _client(settings: Settings):
     # A client bound to the URI, not mlflow.set_tracking_uri: that exports MLFLOW_TRACKING_URI to the
     # process environment, which would leak one project's store into the next run or subprocess.
     uri = tracking_uri(settings)
+    if uri.startswith("sqlite:///"):
+        check_sqlite(Path(uri.removeprefix("sqlite:///")), "MLflow store")
     return mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)
 
 
