@@ -16,14 +16,18 @@ from pipelines.core.errors import PipelineError
 def cmd_run(args: argparse.Namespace) -> int:
     from cli.runner import run_all
 
-    return run_all(Path(args.params), overrides(args.set), debug=args.debug, verbose=args.verbose)
+    return run_all(Path(args.params), overrides(args.set), debug=args.debug, verbose=args.verbose, wait=args.wait)
 
 
 def cmd_stage(args: argparse.Namespace) -> int:
     from pipelines.catalog import step_function
 
+    from pipelines.core.lock import project_lock
+
     step = step_function(args.name)  # an unknown name is a one-line error listing the stages
-    result = step(settings(args))
+    loaded = settings(args)
+    with project_lock(loaded.root, wait=args.wait, say=lambda text: print(text, file=sys.stderr)):
+        result = step(loaded)
     for key, value in result.summary.items():
         print(f"{args.name}: {key} = {value}")
     return 0
@@ -91,9 +95,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = add("run", cmd_run, "Materialize every asset with Dagster and print a summary.")
     run.add_argument("--verbose", action="store_true", help="also show library and Dagster log lines")
+    run.add_argument("--wait", action="store_true", help="wait for another run in this project instead of stopping")
     with_params(run)
     stage = add("stage", cmd_stage, "Run one pipeline step (what each DVC stage calls).")
     stage.add_argument("name", help="step name, e.g. raw_dataset or trained_model")
+    stage.add_argument("--wait", action="store_true", help="wait for another run in this project instead of stopping")
     with_params(stage)
     expectations = add("expectations", cmd_expectations, "Manage the Great Expectations suite.")
     expectations.add_argument("action", choices=["build"], help="build: regenerate validate.suite from the current data")

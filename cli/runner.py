@@ -11,7 +11,9 @@ from rich.console import Console
 from rich.table import Table
 
 from cli.quiet import dagster_home
+from pipelines.catalog import output_folders
 from pipelines.core.config import load_settings
+from pipelines.core.lock import project_lock, remove_leftovers
 from pipelines.core.errors import PipelineError
 from pipelines.core.stores import check_sqlite
 
@@ -94,13 +96,23 @@ def _summary(records: dict[str, dict]) -> Table:
     return table
 
 
-def run_all(params: Path, overrides: dict, debug: bool = False, verbose: bool = False) -> int:
-    """Materialize every asset; exit code 0 on success, 1 with one line on failure."""
+def run_all(params: Path, overrides: dict, debug: bool = False, verbose: bool = False, wait: bool = False) -> int:
+    """Materialize every asset; exit code 0 on success, 1 with one line on failure. One run per project at a time."""
     settings = load_settings(params, overrides)  # bad params stop here, before Dagster starts
     home = dagster_home(Path(os.environ.setdefault("DAGSTER_HOME", str(settings.root / ".dagster"))))
     for store in sorted(home.glob("history/*.db")) + sorted(home.glob("history/runs/*.db")) + sorted(
             home.glob("schedules/*.db")):
         check_sqlite(store, "Dagster home's store")
+    with project_lock(settings.root, wait=wait, say=console.print):
+        removed = remove_leftovers(output_folders(settings))
+        if removed:
+            console.print(f"removed {len(removed)} temp folder(s) a stopped run left behind: "
+                          + ", ".join(str(p.relative_to(settings.root)) if p.is_relative_to(settings.root) else str(p)
+                                      for p in removed[:3]) + (" ..." if len(removed) > 3 else ""))
+        return _run(settings, params, home, debug, verbose)
+
+
+def _run(settings, params: Path, home: Path, debug: bool, verbose: bool) -> int:
     from assets.definitions import build_definitions  # after the quiet settings: it imports Dagster's world
 
     defs = build_definitions(settings, loggers={"progress": progress_logger, "console": colored_console_logger})

@@ -175,6 +175,13 @@ def pipeline_outputs() -> list[str]:
     return sorted({path for stage in STAGES.values() for path in stage.writes} | {"dvc.lock"})
 
 
+def output_folders(settings) -> list:
+    """The folders stages write into, and the model's release folder: where a killed run's temp folders lie."""
+    release = settings.params.release
+    folders = {(settings.root / path).parent for stage in STAGES.values() for path in stage.writes}
+    return sorted(folders | {settings.resolve(release.directory) / release.model_name})
+
+
 def producers() -> dict[str, str]:
     """Artifact path -> the stage that writes it."""
     return {path: stage.name for stage in STAGES.values() for path in stage.writes}
