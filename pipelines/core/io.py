@@ -3,31 +3,58 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import errno
 import io
 import json
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from pipelines.core.errors import PipelineError
+
+
+STORAGE_ERRORS = {errno.ENOSPC: "the disk is full", errno.EDQUOT: "the disk quota is used up",
+                  errno.EROFS: "the file system is read-only", errno.EACCES: "permission denied"}
+
+
+def storage_problem(exc: BaseException) -> str | None:
+    """What a failed write says in one line, when the cause is the storage (full, read-only, no permission)."""
+    if isinstance(exc, shutil.Error):  # copytree collects every failed file: one line for all of them
+        failures = exc.args[0] if exc.args and isinstance(exc.args[0], list) else []
+        reasons = {(re.search(r"\] ([^:]+)", str(reason)) or re.search(r"(.*)", str(reason))).group(1)
+                   for *_, reason in failures}
+        return f"{len(failures)} file(s) could not be copied ({', '.join(sorted(reasons))[:80]})"
+    if isinstance(exc, OSError) and exc.errno in STORAGE_ERRORS:
+        return STORAGE_ERRORS[exc.errno]
+    return None
+
 
 @contextlib.contextmanager
 def atomic_path(target: Path) -> Iterator[Path]:
-    """Yield a temp path beside `target`; rename it into place only on success."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
-    staged = tmp / target.name
+    """Yield a temp path beside `target`; rename it into place only on success. A write that fails for lack of
+    space or permission is one line naming the target, and leaves nothing behind."""
+    tmp: Path | None = None
     try:
-        yield staged
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+        yield tmp / target.name
         if target.is_dir() and not target.is_symlink():
             shutil.rmtree(target)
         elif target.exists():
             target.unlink()
-        os.replace(staged, target)
+        os.replace(tmp / target.name, target)
+    except (OSError, shutil.Error) as exc:
+        problem = storage_problem(exc)
+        if problem is None:
+            raise
+        raise PipelineError(f"{target}: cannot write it: {problem}") from exc
     finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 def write_json(target: Path, payload: Any) -> None:

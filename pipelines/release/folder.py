@@ -11,6 +11,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from pipelines.core.errors import PipelineError
+from pipelines.core.io import storage_problem
 from pipelines.core.hashing import tree_sha256
 from pipelines.release.signing import SIGNATURE, verify_folder
 
@@ -110,6 +111,13 @@ def publish(staged: Path, releases: Path, model_name: str, version: str,
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.parent / f".{version}.tmp-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
-    shutil.copytree(staged, tmp)
-    os.replace(tmp, target)
+    try:
+        shutil.copytree(staged, tmp)
+        os.replace(tmp, target)
+    except (OSError, shutil.Error) as exc:
+        shutil.rmtree(tmp, ignore_errors=True)  # nothing half-published stays behind
+        problem = storage_problem(exc)
+        if problem is None:
+            raise
+        raise PipelineError(f"{target}: cannot publish the release: {problem}") from exc
     return target
