@@ -132,8 +132,8 @@ _STAGES = [
     _stage("model_card", "governance",
            "The model card (Markdown and JSON): use, lineage, per-group metrics, mitigation, limits, privacy, "
            "compliance.",
-           [p.RAW_DATASET, p.VALIDATION_REPORT, *_MODEL_INPUTS, p.FAIRNESS_REPORT, p.FAIRNESS_TRADEOFF,
-            p.IMPORTANCE_REPORT, p.FOOTPRINT_REPORT],
+           [p.RAW_DATASET, p.VALIDATION_REPORT, *_MODEL_INPUTS, p.EVALUATION_REPORT, p.FAIRNESS_REPORT,
+            p.FAIRNESS_TRADEOFF, p.IMPORTANCE_REPORT, p.FOOTPRINT_REPORT],
            ["data", "train.hidden_units", "train.threshold", "governance"],
            reports=[p.MODEL_CARD_MARKDOWN, p.MODEL_CARD_JSON], tools=["markdown"]),
     _stage("finops_report", "finops",

@@ -129,6 +129,7 @@ def build_card(settings: Settings) -> dict[str, Any]:
     spec = feature_spec["spec"]
     mitigation = read_json(paths.trained_model / MITIGATION_FILE)
     fairness, tradeoff = read_json(paths.fairness_report), read_json(paths.fairness_tradeoff)
+    evaluation = read_json(paths.evaluation_report)
     importance, validation = read_json(paths.importance_report), read_json(paths.validation_report)
     footprint = read_json(paths.footprint_report) if paths.footprint_report.is_file() else {"platforms": {}}
     released = {p: f.get("selected") for p, f in footprint["platforms"].items()}
@@ -156,6 +157,8 @@ def build_card(settings: Settings) -> dict[str, Any]:
                      "flagged_groups": fairness["flagged_groups"], "gates": fairness["gates"],
                      "gates_passed": all(g["passed"] for g in fairness["gates"])},
         "mitigation": {**mitigation, "sweep": tradeoff["sweep"], "plot": paths.fairness_tradeoff_plot.name},
+        "simple_baselines": {"keras": evaluation["overall"]["accuracy"],
+                             **{k: v["accuracy"] for k, v in evaluation.get("baselines", {}).items()}},
         "baseline_comparison": _comparison(fairness, tradeoff, headline) | {"baseline_method": {
             k: tradeoff["baseline"][k] for k in ("method", "estimator", "constraint", "eps", "predictors", "inputs")}},
         "quantization": {m: e["quantization"] for m, e in fairness["models"].items() if "quantization" in e},
@@ -214,6 +217,11 @@ def render_markdown(card: dict[str, Any]) -> str:
     out += ["", f"![trade-off]({mitigation['plot']})", "", "## Baseline comparison", "",
             f"Baseline: {base['method']} with {base['estimator']}, constraint {base['constraint']}, eps {base['eps']}, "
             f"on {base['inputs']}; the same split. {comparison['statement']}", ""]
+    simple = card["simple_baselines"]
+    if len(simple) > 1:
+        out += [f"Simple baselines on the same test rows and inputs: Keras accuracy {simple['keras']:.4f}; "
+                + "; ".join(f"{name.replace('_', ' ')} {value:.4f}" for name, value in simple.items() if name != "keras")
+                + ".", ""]
     out += ["## Quantization effects per group", "", "Accuracy change from Keras per group (variant minus Keras, "
             f"{level} paired bootstrap interval); worst group among gated groups.", "",
             "| variant | grouping | worst group | change | groups (change) |", "|---|---|---|---|---|"]

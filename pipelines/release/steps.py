@@ -64,6 +64,7 @@ def release_candidate(settings: Settings) -> StepResult:
     }
     metrics = {
         "keras": evaluation["overall"],
+        "simple_baselines": {k: v["accuracy"] for k, v in evaluation.get("baselines", {}).items()},
         "tflite": {n: {k: v[k] for k in ("accuracy", "auc", "agreement_with_keras", "size_bytes")}
                    for n, v in tflite["variants"].items()},
         "coreml": {n: {k: v[k] for k in ("accuracy", "agreement_with_keras", "size_bytes", "op_total")}

@@ -47,6 +47,11 @@ def test_whole_graph_materializes_to_a_verified_release(small_project: Path):
     checks = [e.event_specific_data for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"]
     assert {"accuracy_gate", "agreement_gate", "expectations", "footprint_gate", "fairness_gate"} <= {c.check_name for c in checks}
     assert all(c.passed for c in checks), [c.check_name for c in checks if not c.passed]
+    # the simple baselines of the same split, in the card and the signed manifest the pull request shows
+    card = (releases[0] / "model_card.md").read_text()
+    assert "Simple baselines on the same test rows and inputs: Keras accuracy " in card
+    assert "logistic regression 0." in card and "majority class 0." in card
+    assert set(manifest.metrics["simple_baselines"]) == {"logistic_regression", "majority_class"}
 
 
 def test_missing_source_fails_before_training_with_one_line(small_project: Path):
