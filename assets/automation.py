@@ -14,8 +14,15 @@ from dagster import (
     schedule,
     sensor,
 )
-from dagster._core.asset_graph_view.asset_graph_view import AssetGraphView, TemporalContext
-from dagster._core.definitions.data_version import DATA_VERSION_TAG, CachingStaleStatusResolver, StaleStatus
+from dagster._core.asset_graph_view.asset_graph_view import (
+    AssetGraphView,
+    TemporalContext,
+)
+from dagster._core.definitions.data_version import (
+    DATA_VERSION_TAG,
+    CachingStaleStatusResolver,
+    StaleStatus,
+)
 from dagster._time import get_current_datetime
 
 from assets.resources import SettingsResource

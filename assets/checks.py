@@ -5,7 +5,13 @@ from dagster import AssetCheckResult, AssetCheckSeverity, MetadataValue, asset_c
 
 from assets.resources import SettingsResource
 from pipelines.core.config import Settings
-from pipelines.core.gates import GateResult, footprint_gates, gates_table, model_gates, variant_gates
+from pipelines.core.gates import (
+    GateResult,
+    footprint_gates,
+    gates_table,
+    model_gates,
+    variant_gates,
+)
 from pipelines.core.io import read_json
 from pipelines.core.paths import ArtifactPaths
 from pipelines.core.plots import data_uri_markdown

@@ -21,7 +21,6 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_stage(args: argparse.Namespace) -> int:
     from pipelines.catalog import step_function
-
     from pipelines.core.lock import project_lock
 
     step = step_function(args.name)  # an unknown name is a one-line error listing the stages

@@ -13,8 +13,8 @@ from rich.table import Table
 from cli.quiet import dagster_home
 from pipelines.catalog import output_folders
 from pipelines.core.config import load_settings
-from pipelines.core.lock import project_lock, remove_leftovers
 from pipelines.core.errors import PipelineError
+from pipelines.core.lock import project_lock, remove_leftovers
 from pipelines.core.stores import check_sqlite
 
 console = Console(stderr=True, soft_wrap=True)  # one line per message, however long
@@ -113,7 +113,9 @@ def run_all(params: Path, overrides: dict, debug: bool = False, verbose: bool = 
 
 
 def _run(settings, params: Path, home: Path, debug: bool, verbose: bool) -> int:
-    from assets.definitions import build_definitions  # after the quiet settings: it imports Dagster's world
+    from assets.definitions import (
+        build_definitions,  # after the quiet settings: it imports Dagster's world
+    )
 
     defs = build_definitions(settings, loggers={"progress": progress_logger, "console": colored_console_logger})
     loggers = {"progress": {}} | ({"console": {"config": {"log_level": "INFO"}}} if verbose else {})

@@ -16,7 +16,6 @@ from typing import Any
 
 from pipelines.core.errors import PipelineError
 
-
 STORAGE_ERRORS = {errno.ENOSPC: "the disk is full", errno.EDQUOT: "the disk quota is used up",
                   errno.EROFS: "the file system is read-only", errno.EACCES: "permission denied"}
 

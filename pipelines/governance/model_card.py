@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from pipelines.core.config import Settings
 from pipelines.catalog import pipeline_outputs
+from pipelines.core.config import Settings
 from pipelines.core.git_state import git_state
 from pipelines.core.io import read_json
 from pipelines.core.paths import (

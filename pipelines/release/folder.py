@@ -11,8 +11,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from pipelines.core.errors import PipelineError
-from pipelines.core.io import storage_problem
 from pipelines.core.hashing import tree_sha256
+from pipelines.core.io import storage_problem
 from pipelines.release.signing import SIGNATURE, verify_folder
 
 MANIFEST = "manifest.json"

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import shutil
 
+from pipelines.catalog import pipeline_outputs
 from pipelines.core.config import Settings
 from pipelines.core.gates import (
     footprint_gates,
@@ -11,7 +12,6 @@ from pipelines.core.gates import (
     require_all,
     variant_gates,
 )
-from pipelines.catalog import pipeline_outputs
 from pipelines.core.git_state import git_state
 from pipelines.core.hashing import dvc_md5
 from pipelines.core.io import atomic_path, read_json, write_json
@@ -34,6 +34,7 @@ from pipelines.release.signing import project_key, sign_folder, trusted_keys
 from pipelines.training.tracking import (
     log_files,
     log_to_run,
+    mark_released,
     model_version_url,
     run_url,
 )
@@ -94,6 +95,8 @@ def release_candidate(settings: Settings) -> StepResult:
         sign_folder(staged, project_key(settings))  # covers every file, manifest.json included
     released = publish(paths.release_candidate, settings.resolve(settings.params.release.directory),
                        record["model_name"], record["model_version"], trusted_keys(settings))
+    shown = released.relative_to(settings.root) if released.is_relative_to(settings.root) else released
+    mark_released(settings, record["model_name"], record["model_version"], str(shown))  # alias `candidate`
     # the signed release (models, manifest, signature) and the model card beside the run's other artifacts
     log_to_run(settings, record["run_id"], {}, {"release": released})
     log_files(settings, record["run_id"], "reports", [paths.model_card_markdown, paths.model_card_json])

@@ -6,8 +6,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from pipelines.core.config import Settings
 from pipelines.catalog import pipeline_outputs
+from pipelines.core.config import Settings
 from pipelines.core.git_state import git_state
 from pipelines.core.hashing import dvc_md5
 from pipelines.core.io import atomic_path, write_json

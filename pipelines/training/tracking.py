@@ -1,4 +1,5 @@
-"""MLflow: one run per trained model, registered as a new version with the `candidate` alias."""
+"""MLflow: one run per trained model, registered as a new version; the `candidate` alias moves to a version only
+when its signed release is published, and a version whose run stopped before that is tagged as never released."""
 from __future__ import annotations
 
 import os
@@ -9,6 +10,9 @@ from pipelines.core.config import Settings
 from pipelines.core.stores import check_sqlite
 
 CANDIDATE_ALIAS = "candidate"
+RELEASE_TAG = "mobile-mlops.release"  # pending -> the published release folder, or `never released` (an orphan)
+PENDING = "pending"
+NEVER_RELEASED = "never released: its run stopped before a release was published"
 
 
 def tracking_uri(settings: Settings) -> str:
@@ -83,7 +87,10 @@ def flatten(payload: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 def log_training_run(
     settings: Settings, history: dict[str, list[float]], artifacts: Path, tags: dict[str, str]
 ) -> dict[str, str]:
-    """Log params, per-epoch metrics and the model folder; register a version aliased `candidate`."""
+    """Log params, per-epoch metrics and the model folder; register a version pending its release.
+
+    Earlier versions still pending are orphans (their run was killed or stopped at a gate): they are tagged so,
+    and keep no alias, so the version sequence has no silent gaps and an orphan is never promoted."""
     from mlflow.entities import Metric, Param
 
     client = _client(settings)
@@ -101,8 +108,11 @@ def log_training_run(
         client.get_registered_model(name)
     except Exception:  # noqa: BLE001 - MLflow raises a generic RestException when absent
         client.create_registered_model(name, tags=tags)
-    version = client.create_model_version(name, source=f"{run.info.artifact_uri}/model", run_id=run_id, tags=tags)
-    client.set_registered_model_alias(name, CANDIDATE_ALIAS, version.version)
+    for earlier in client.search_model_versions(f"name='{name}'"):
+        if earlier.tags.get(RELEASE_TAG) == PENDING:
+            client.set_model_version_tag(name, earlier.version, RELEASE_TAG, NEVER_RELEASED)
+    version = client.create_model_version(name, source=f"{run.info.artifact_uri}/model", run_id=run_id,
+                                          tags={**tags, RELEASE_TAG: PENDING})
     client.set_terminated(run_id)
     return {"run_id": run_id, "model_name": name, "model_version": str(version.version),
             "tracking_uri": tracking_uri(settings), "experiment_id": experiment_id}
@@ -142,6 +152,13 @@ def alias_version(settings: Settings, name: str, alias: str) -> str | None:
         return str(_client(settings).get_model_version_by_alias(name, alias).version)
     except MlflowException:
         return None
+
+
+def mark_released(settings: Settings, name: str, version: str, release: str) -> None:
+    """A version's signed release is published: tag it with the folder and point `candidate` at it."""
+    client = _client(settings)
+    client.set_model_version_tag(name, version, RELEASE_TAG, release)
+    client.set_registered_model_alias(name, CANDIDATE_ALIAS, version)
 
 
 def set_alias(settings: Settings, name: str, alias: str, version: str, tags: dict[str, str]) -> str | None:

@@ -10,6 +10,7 @@ from dagster import AssetKey
 
 from assets.definitions import defs
 
+
 def test_graph_keeps_the_rules_the_release_relies_on():
     """The edges themselves are declared once, in the catalog (tests/test_catalog.py compares); these are the rules
     they must keep: every gated asset is upstream of the release, and the cost report follows every other step."""

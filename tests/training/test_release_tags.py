@@ -1,0 +1,41 @@
+"""MLflow versions and releases: `candidate` moves only to a published release; a version whose run stopped
+before publishing is tagged as never released on the next registration (a real SQLite MLflow store)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from pipelines.core.config import load_settings
+from pipelines.training.tracking import (
+    CANDIDATE_ALIAS,
+    NEVER_RELEASED,
+    PENDING,
+    RELEASE_TAG,
+    _client,
+    alias_version,
+    log_training_run,
+    mark_released,
+)
+
+
+def test_only_published_versions_become_candidates_and_orphans_are_tagged(tmp_path: Path, monkeypatch):
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    (tmp_path / "params.yaml").write_text("data:\n  source: d.csv\n  label: y\n  positive_label: 1\n"
+                                          "  sensitive_features: [s]\nrelease:\n  model_name: m\n")
+    settings = load_settings(tmp_path / "params.yaml")
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "weights.bin").write_bytes(b"\x00" * 16)
+
+    def register() -> str:
+        return log_training_run(settings, {"loss": [0.5, 0.4]}, model, {"git_commit": "x"})["model_version"]
+
+    first = register()
+    assert alias_version(settings, "m", CANDIDATE_ALIAS) is None  # registered, not yet released
+    mark_released(settings, "m", first, "releases/m/1")
+    assert alias_version(settings, "m", CANDIDATE_ALIAS) == first
+    killed = register()  # its run dies before publishing
+    latest = register()
+    client = _client(settings)
+    tags = {v: client.get_model_version("m", v).tags[RELEASE_TAG] for v in (first, killed, latest)}
+    assert tags == {first: "releases/m/1", killed: NEVER_RELEASED, latest: PENDING}
+    assert alias_version(settings, "m", CANDIDATE_ALIAS) == first  # never an unreleased version
