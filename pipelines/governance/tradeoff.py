@@ -9,8 +9,8 @@ import pandas as pd
 
 from pipelines.core.config import FairnessConfig
 from pipelines.training.metrics import group_metrics, intersection_name
+from pipelines.training.strength import DISPARITY
 
-DISPARITY = {"demographic_parity": "demographic_parity_difference", "equalized_odds": "equalized_odds_difference"}
 
 
 def point(
