@@ -1,6 +1,7 @@
 """Release candidates: a folder of model files with a manifest of hashes and lineage, signed, and its check."""
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shutil
@@ -101,23 +102,36 @@ def verify_release(folder: Path, public_keys: list[Path] | None = None) -> Manif
     return manifest
 
 
-def publish(staged: Path, releases: Path, model_name: str, version: str,
-            public_keys: list[Path] | None = None) -> Path:
-    """Copy a verified candidate to releases/<model>/<version>/ atomically; never overwrite."""
+def release_numbers(folder: Path) -> list[int]:
+    """The release numbers published under releases/<model>/, in order."""
+    return sorted(int(p.name) for p in folder.glob("*") if p.name.isdigit() and p.is_dir()) if folder.is_dir() else []
+
+
+def publish(staged: Path, releases: Path, model_name: str, public_keys: list[Path] | None = None) -> Path:
+    """Copy a verified candidate to releases/<model>/<N>/, N the next free number, claimed atomically.
+
+    The copy is made in a temp folder and renamed onto <N>; the rename fails when <N> exists (another run
+    claimed it first), and the copy moves on to N+1. So numbers have no gaps and nothing is overwritten.
+    """
     verify_release(staged, public_keys)
-    target = releases / model_name / version
-    if target.exists():
-        raise PipelineError(f"{target}: release already exists; nothing was overwritten")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.parent / f".{version}.tmp-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
+    folder = releases / model_name
     try:
-        shutil.copytree(staged, tmp)
-        os.replace(tmp, target)
-    except (OSError, shutil.Error) as exc:
-        shutil.rmtree(tmp, ignore_errors=True)  # nothing half-published stays behind
-        problem = storage_problem(exc)
-        if problem is None:
-            raise
-        raise PipelineError(f"{target}: cannot publish the release: {problem}") from exc
-    return target
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise PipelineError(f"{folder}: cannot create the releases folder: {storage_problem(exc) or exc}") from exc
+    while True:
+        number = (release_numbers(folder) or [0])[-1] + 1
+        target, tmp = folder / str(number), folder / f".{number}.tmp-{os.getpid()}"
+        shutil.rmtree(tmp, ignore_errors=True)
+        try:
+            shutil.copytree(staged, tmp)
+            os.rename(tmp, target)  # atomic; refuses a non-empty target
+            return target
+        except OSError as exc:  # shutil.Error (a failed copytree) included
+            shutil.rmtree(tmp, ignore_errors=True)  # nothing half-published stays behind
+            if exc.errno in (errno.EEXIST, errno.ENOTEMPTY) and target.exists():
+                continue  # another run published <N> meanwhile: take the next number
+            problem = storage_problem(exc)
+            if problem is None:
+                raise
+            raise PipelineError(f"{target}: cannot publish the release: {problem}") from exc

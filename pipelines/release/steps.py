@@ -94,14 +94,15 @@ def release_candidate(settings: Settings) -> StepResult:
         build_manifest(staged, lineage, metrics, tags=settings.params.project.tags())  # FinOps tags
         sign_folder(staged, project_key(settings))  # covers every file, manifest.json included
     released = publish(paths.release_candidate, settings.resolve(settings.params.release.directory),
-                       record["model_name"], record["model_version"], trusted_keys(settings))
+                       record["model_name"], trusted_keys(settings))
     shown = released.relative_to(settings.root) if released.is_relative_to(settings.root) else released
     mark_released(settings, record["model_name"], record["model_version"], str(shown))  # alias `candidate`
     # the signed release (models, manifest, signature) and the model card beside the run's other artifacts
     log_to_run(settings, record["run_id"], {}, {"release": released})
     log_files(settings, record["run_id"], "reports", [paths.model_card_markdown, paths.model_card_json])
     sizes = {n: v["size_bytes"] for n, v in tflite["variants"].items()}
-    return StepResult(summary={"release": str(released), "model_version": record["model_version"],
+    return StepResult(summary={"release": str(released), "release_number": int(released.name),
+                               "model_version": record["model_version"],
                                "mlflow_model": model_version_url(settings, record["model_name"], record["model_version"]),
                                "mlflow_run": run_url(settings, record["experiment_id"], record["run_id"]),
                                **{f"tflite_{n}_bytes": s for n, s in sizes.items()},

@@ -52,6 +52,13 @@ def test_whole_graph_materializes_to_a_verified_release(small_project: Path):
     assert "Simple baselines on the same test rows and inputs: Keras accuracy " in card
     assert "logistic regression 0." in card and "majority class 0." in card
     assert set(manifest.metrics["simple_baselines"]) == {"logistic_regression", "majority_class"}
+    # re-running only the release (as `dvc repro` does after a change to release code) publishes the next number
+    from pipelines.release.steps import release_candidate
+
+    again = release_candidate(load_settings(small_project / "params.yaml"))
+    assert again.summary["release_number"] == 2 and again.summary["model_version"] == manifest.lineage.model_version
+    assert sorted(p.name for p in (small_project / "releases" / "adult-income").iterdir()) == ["1", "2"]
+    verify_release(small_project / "releases" / "adult-income" / "2", keys)
 
 
 def test_missing_source_fails_before_training_with_one_line(small_project: Path):

@@ -128,31 +128,43 @@ def test_not_a_folder_fails(tmp_path):
         verify_release(tmp_path / "nothing")
 
 
-def test_publish_copies_to_model_and_version(candidate, tmp_path):
+def test_publish_numbers_releases_from_one(candidate, tmp_path):
     releases = tmp_path / "releases"
-    target = publish(candidate, releases, "adult-income", "3")
-    assert target == releases / "adult-income" / "3"
+    target = publish(candidate, releases, "adult-income")
+    assert target == releases / "adult-income" / "1"
     assert (target / "tflite" / "model_int8.tflite").read_bytes() == bytes(range(256))
     verify_release(target)
     # nothing else (no temp folders) is left beside the release
-    assert [p.name for p in (releases / "adult-income").iterdir()] == ["3"]
+    assert [p.name for p in (releases / "adult-income").iterdir()] == ["1"]
 
 
-def test_publish_never_overwrites_an_existing_version(candidate, tmp_path):
+def test_publish_never_overwrites_and_takes_the_next_number(candidate, tmp_path):
     releases = tmp_path / "releases"
-    target = publish(candidate, releases, "adult-income", "3")
-    before = {p.relative_to(target): p.read_bytes() for p in target.rglob("*") if p.is_file()}
+    first = publish(candidate, releases, "adult-income")
+    before = {p.relative_to(first): p.read_bytes() for p in first.rglob("*") if p.is_file()}
     (candidate / "model_card.md").write_text("# a different model\n")
     build_manifest(candidate, LINEAGE, {"accuracy": 0.9})
-    with pytest.raises(PipelineError, match="release already exists; nothing was overwritten"):
-        publish(candidate, releases, "adult-income", "3")
-    after = {p.relative_to(target): p.read_bytes() for p in target.rglob("*") if p.is_file()}
-    assert after == before
-    assert sorted(p.name for p in (releases / "adult-income").iterdir()) == ["3"]
+    second = publish(candidate, releases, "adult-income")
+    assert second.name == "2"
+    assert {p.relative_to(first): p.read_bytes() for p in first.rglob("*") if p.is_file()} == before
+    assert sorted(p.name for p in (releases / "adult-income").iterdir()) == ["1", "2"]
+
+
+def test_publish_claims_numbers_atomically_across_processes(candidate, tmp_path):
+    """Eight processes publish at once: eight releases numbered 1..8, none lost, none overwritten."""
+    import multiprocessing
+
+    releases = tmp_path / "releases"
+    with multiprocessing.get_context("fork").Pool(8) as pool:
+        targets = pool.starmap(publish, [(candidate, releases, "adult-income")] * 8)
+    assert sorted(int(Path(t).name) for t in targets) == list(range(1, 9))
+    assert sorted(p.name for p in (releases / "adult-income").iterdir()) == [str(n) for n in range(1, 9)]
+    for target in targets:
+        verify_release(Path(target))
 
 
 def test_publish_refuses_a_tampered_candidate(candidate, tmp_path):
     (candidate / "model_card.md").write_text("tampered\n")
     with pytest.raises(PipelineError, match="sha256 differs"):
-        publish(candidate, tmp_path / "releases", "adult-income", "4")
-    assert not (tmp_path / "releases" / "adult-income" / "4").exists()
+        publish(candidate, tmp_path / "releases", "adult-income")
+    assert not (tmp_path / "releases" / "adult-income" / "1").exists()

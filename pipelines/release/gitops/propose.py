@@ -120,8 +120,8 @@ def propose_release(settings: Settings, release: Path | None = None, provider: s
     if not base_branch or not base:
         raise PipelineError(f"release.base_branch: no branch {base_branch or '(detached HEAD)'} in {repo}")
     prefix = project_prefix(settings, repo)
-    name, version = lineage.model_name, lineage.model_version
-    branch, release_rel = f"release/{name}-{version}", f"{config.directory}/{name}/{version}"
+    name, version, number = lineage.model_name, lineage.model_version, folder.name  # release N holds MLflow version
+    branch, release_rel = f"release/{name}-{number}", f"{config.directory}/{name}/{number}"
     current = show(repo, base, prefix + PRODUCTION_FILE)
     production = parse(current, f"{PRODUCTION_FILE} on {base_branch}") if current else None
     if production and (production.model.name, production.model.version) == (name, version):
@@ -136,7 +136,7 @@ def propose_release(settings: Settings, release: Path | None = None, provider: s
         deployment=deployment, signer=f"`{key_path}` (sha256 `{fingerprint(key)[:16]}…`)",
         link_base=_link_base(settings, repo, provider_name, branch))
     body = render_report(context)
-    report_path = f"{prefix}{config.directory}/{name}/{version}.md"
+    report_path = f"{prefix}{config.directory}/{name}/{number}.md"
     with tempfile.TemporaryDirectory(prefix="mobile-mlops-propose-") as tmp:
         written = {report_path: body, prefix + PRODUCTION_FILE: render(deployment)}
         if not show(repo, base, f"{prefix}{config.directory}/.gitattributes"):
@@ -147,9 +147,9 @@ def propose_release(settings: Settings, release: Path | None = None, provider: s
             files[path] = Path(tmp) / f"{index}.txt"
             files[path].write_text(text)
         parent = rev(repo, f"refs/heads/{branch}") or base
-        message = (f"Release {name} v{version}\n\nAdds the signed release folder {prefix}{release_rel}/ "
+        message = (f"Release {name} {number} (model version {version})\n\nAdds the signed release folder {prefix}{release_rel}/ "
                    f"({len(manifest.files)} files), its report {report_path}, and points {PRODUCTION_FILE} at it.\n")
         commit, changed = commit_files(repo, branch, parent, files, message, replace=(prefix + release_rel,))
     comment = f"{MARKER}\n_Release report for `{commit[:12]}` (updated on every re-run)._\n\n{body}"
-    pull = publisher.publish(repo, branch, base_branch, f"Release {name} v{version}", body, comment)
+    pull = publisher.publish(repo, branch, base_branch, f"Release {name} {number} (model version {version})", body, comment)
     return Proposal(branch, base_branch, commit, changed, report_path, body, pull)

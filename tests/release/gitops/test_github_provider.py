@@ -27,7 +27,7 @@ def test_pushes_the_branch_and_opens_one_pull_request_with_the_report(ready: Pat
     assert done.pull_request.created and done.pull_request.number == 1
     assert done.pull_request.url == f"{fake_github.url}/acme/mobile/pull/1"
     (pull,) = fake_github.pulls
-    assert (pull["title"], pull["head"]["ref"], pull["base"]["ref"]) == (f"Release {MODEL} v1", f"release/{MODEL}-1", "main")
+    assert (pull["title"], pull["head"]["ref"], pull["base"]["ref"]) == (f"Release {MODEL} 1 (model version 1)", f"release/{MODEL}-1", "main")
     assert pull["body"] == done.body and "## Gates" in pull["body"]
     card = f"{fake_github.url}/acme/mobile/blob/release/{MODEL}-1/releases/{MODEL}/1/model_card.md"
     assert f"| model card | [`model_card.md`]({card}) |" in pull["body"]
