@@ -7,6 +7,7 @@ from pathlib import Path
 
 from cli.options import settings
 from pipelines.core.errors import PipelineError
+from pipelines.release.gitops.git import remove_stale_scratch
 
 Add = Callable[[str, Callable[[argparse.Namespace], int], str], argparse.ArgumentParser]
 
@@ -40,6 +41,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_propose(args: argparse.Namespace) -> int:
+    remove_stale_scratch()  # what a killed propose, promote or rollback left in the temp folder
     from pipelines.release.gitops.propose import propose_release
 
     done = propose_release(settings(args), Path(args.release) if args.release else None, args.provider,
@@ -58,6 +60,7 @@ def cmd_propose(args: argparse.Namespace) -> int:
 
 
 def cmd_promote(args: argparse.Namespace) -> int:
+    remove_stale_scratch()  # what a killed propose, promote or rollback left in the temp folder
     from pipelines.release.gitops.promote import promote
 
     done = promote(settings(args), dry_run=args.dry_run)
@@ -70,6 +73,7 @@ def cmd_promote(args: argparse.Namespace) -> int:
 
 
 def cmd_rollback(args: argparse.Namespace) -> int:
+    remove_stale_scratch()  # what a killed propose, promote or rollback left in the temp folder
     from pipelines.release.gitops.promote import rollback
 
     done = rollback(settings(args), to=args.to, as_pull_request=args.pr)
@@ -118,8 +122,8 @@ def register(add: Add, with_params: Callable[[argparse.ArgumentParser], None]) -
 
     release = add("release", lambda a: 2, "Release pull requests (GitOps).")
     propose = _leaf(release, "propose", cmd_propose,
-                    "commit the latest (or given) release to release/<model>-<version> and open its PR",
-                    "Commit a signed release, its report and deploy/production.yaml to release/<model>-<version> "
+                    "commit the latest (or given) release to release/<model>-<N> and open its PR",
+                    "Commit a signed release, its report and deploy/production.yaml to release/<model>-<N> "
                     "without touching the working tree, then open or update its pull request.")
     propose.add_argument("release", nargs="?", help="release folder (default: the latest under releases/<model>/)")
     propose.add_argument("--provider", choices=["local", "github"], help="override params release.provider")

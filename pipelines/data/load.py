@@ -47,6 +47,20 @@ def sniffed_format(path: Path) -> str:
     return next((kind for magic, kind in _MAGIC.items() if head.startswith(magic)), path.suffix)
 
 
+_NOT_TABLES = {b"PK\x03\x04": "a ZIP archive (unzip it and point at the file inside)",
+               b"SQLite format 3": "a SQLite database", b"\x89HDF": "an HDF5 file", b"%PDF": "a PDF document"}
+
+
+def not_a_table(path: Path) -> str | None:
+    """What the file is when it is neither CSV (plain or compressed) nor Parquet, from its first bytes."""
+    with open(path, "rb") as handle:
+        head = handle.read(4096)
+    known = next((what for magic, what in _NOT_TABLES.items() if head.startswith(magic)), None)
+    if known is None and sniffed_format(path) not in _MAGIC.values() and b"\x00" in head:
+        known = "binary, not text"
+    return known
+
+
 def _open(path: Path, mode: str = "rt"):
     opener = _OPENERS.get(sniffed_format(path), open)
     return opener(path, mode, encoding="utf-8", newline="") if "t" in mode else opener(path, mode)
@@ -106,7 +120,9 @@ def read_table(path: Path, config: DataConfig, key: str) -> pd.DataFrame:
     """Read one CSV/Parquet file with every value as text; problems name the file."""
     if not path.is_file():
         raise PipelineError(f"data.{key}: file not found: {path}")
-    kind = sniffed_format(path)
+    kind, other = sniffed_format(path), not_a_table(path)
+    if other:
+        raise PipelineError(f"data.{key}: {path.name} is {other}; expected CSV (plain or gzip/bz2/xz) or Parquet")
     try:
         if kind == ".parquet":
             frame = pd.read_parquet(path).astype("string")

@@ -78,6 +78,11 @@ CASES = [
     Case("formula injection", "formula_injection.csv", VALIDATED,
          "validation failed: column 'occupation': expect_column_values_to_be_in_set "
          "(20 of 300 rows; e.g. \"'=cmd|' /C calc'!A0\")"),
+    Case("truncated gzip", "truncated.csv.gz", RAW,
+         "data.source: truncated.csv.gz is cut short (its compressed stream ends early)"),
+    Case("ZIP archive named .csv", "zipped.csv", RAW,
+         "data.source: zipped.csv is a ZIP archive (unzip it and point at the file inside); "
+         "expected CSV (plain or gzip/bz2/xz) or Parquet"),
 ]
 BY_ID = {case.id: case for case in CASES}
 
@@ -137,7 +142,7 @@ def test_committed_corpus_is_what_make_corpus_writes():
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     expected = module.corpus()
-    assert {f.name for f in CORPUS.glob("*.csv")} == set(expected) == {c.file for c in CASES} | {"good_control.csv"}
+    assert {f.name for f in CORPUS.glob("*.csv*")} == set(expected) == {c.file for c in CASES} | {"good_control.csv"}
     for name, content in expected.items():
         assert (CORPUS / name).read_bytes() == content, f"{name}: rerun tests/data/bad/make_corpus.py"
         assert len(content) < 100_000

@@ -5,7 +5,6 @@ Each check returns a list of problems, one line each, naming the mismatch; empty
 """
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 
 import yaml
@@ -15,7 +14,7 @@ from pipelines.core.errors import PipelineError
 from pipelines.core.paths import PRODUCTION_FILE
 from pipelines.release.folder import MANIFEST, verify_release
 from pipelines.release.gitops.deploy import check_artifacts
-from pipelines.release.gitops.git import list_files, rev, show
+from pipelines.release.gitops.git import list_files, rev, scratch, show
 
 
 def lock_md5(lock_text: bytes | str, path: str) -> str | None:
@@ -42,7 +41,7 @@ def _export(repo: Path, revision: str, folder: str, target: Path) -> None:
 
 def check_release(repo: Path, revision: str, folder: str, keys_folder: str, lock_path: str) -> list[str]:
     """One committed release: hashes and signature as committed, data md5 as dvc.lock had it at build time."""
-    with tempfile.TemporaryDirectory(prefix="mobile-mlops-lineage-") as tmp:
+    with scratch("lineage") as tmp:
         release, keys = Path(tmp) / "release", Path(tmp) / "keys"
         _export(repo, revision, folder, release)
         _export(repo, revision, keys_folder, keys)
@@ -76,7 +75,7 @@ def check_committed(repo: Path, revision: str, prefix: str, directory: str, keys
             folder = prefix + deployment.model.release
             if folder not in releases:
                 return problems + [f"{PRODUCTION_FILE}: model.release {deployment.model.release} is not committed"]
-            with tempfile.TemporaryDirectory(prefix="mobile-mlops-lineage-") as tmp:
+            with scratch("lineage") as tmp:
                 _export(repo, revision, folder, Path(tmp))
                 check_artifacts(deployment, Path(tmp), PRODUCTION_FILE)
         except PipelineError as exc:

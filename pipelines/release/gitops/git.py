@@ -6,6 +6,8 @@ write-tree, commit-tree, update-ref), so the working tree, the real index and HE
 from __future__ import annotations
 
 import os
+import re
+import shutil
 import subprocess
 import tempfile
 from pathlib import Path
@@ -14,6 +16,35 @@ from pipelines.core.errors import PipelineError
 
 ZERO = "0" * 40
 FALLBACK_NAME, FALLBACK_EMAIL = "mobile-mlops", "mobile-mlops@localhost"
+
+
+SCRATCH = re.compile(r"mobile-mlops-([a-z]+)-(\d+)-")  # mobile-mlops-<kind>-<pid>-<random>
+
+
+def scratch(kind: str) -> tempfile.TemporaryDirectory:
+    """A temp folder named with this process's pid, so a later command can tell it is left over."""
+    return tempfile.TemporaryDirectory(prefix=f"mobile-mlops-{kind}-{os.getpid()}-")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_stale_scratch(base: Path | None = None) -> list[Path]:
+    """Remove this user's GitOps temp folders whose process is gone (a killed propose, promote or rollback)."""
+    removed = []
+    for path in Path(base or tempfile.gettempdir()).glob("mobile-mlops-*"):
+        match = SCRATCH.match(path.name)
+        if match and path.is_dir() and path.stat().st_uid == os.getuid() and not _alive(int(match.group(2))):
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
+    return removed
 
 
 def git(repo: Path, *args: str, stdin: bytes | None = None, env: dict[str, str] | None = None,
@@ -78,7 +109,7 @@ def commit_files(repo: Path, branch: str, parent: str, files: dict[str, Path], m
     Paths below each `replace` folder are dropped first, so the folder ends up exactly as given.
     Returns (commit, changed); when the tree would not change, no commit is made.
     """
-    with tempfile.TemporaryDirectory(prefix="mobile-mlops-index-") as tmp:
+    with scratch("index") as tmp:
         env = {"GIT_INDEX_FILE": str(Path(tmp) / "index")}
         git(repo, "read-tree", parent, env=env)
         for folder in replace:

@@ -1,7 +1,6 @@
 """Promotion (CI, after a release PR merges) and rollback (a commit restoring the previous production.yaml)."""
 from __future__ import annotations
 
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +20,7 @@ from pipelines.release.gitops.git import (
     identity_env,
     repo_root,
     rev,
+    scratch,
     show,
 )
 from pipelines.release.gitops.propose import project_prefix
@@ -114,7 +114,7 @@ def rollback(settings: Settings, to: str | None = None, as_pull_request: bool = 
     branch = current_branch(repo) or "HEAD"
     if as_pull_request:
         branch = f"rollback/{name}-{current.model.version}-to-{target}"
-        with tempfile.TemporaryDirectory(prefix="mobile-mlops-rollback-") as tmp:
+        with scratch("rollback") as tmp:
             (Path(tmp) / "production.yaml").write_bytes(raw)
             commit, _ = commit_files(repo, branch, rev(repo, "HEAD") or "HEAD", {path: Path(tmp) / "production.yaml"},
                                      message)

@@ -6,7 +6,6 @@ tree, index and checked-out branch are untouched. Re-running updates the same br
 """
 from __future__ import annotations
 
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +23,7 @@ from pipelines.release.gitops.git import (
     list_files,
     repo_root,
     rev,
+    scratch,
     show,
 )
 from pipelines.release.gitops.providers import (
@@ -74,7 +74,7 @@ def _committed_key(repo: Path, base: str, base_branch: str, prefix: str, setting
     wanted = fingerprint(key)
     public = settings.params.release.signing.public_key
     folder = f"{prefix}{public.rsplit('/', 1)[0]}" if "/" in public else prefix or "."
-    with tempfile.TemporaryDirectory(prefix="mobile-mlops-keys-") as tmp:
+    with scratch("keys") as tmp:
         for path in list_files(repo, base, folder):
             if path.endswith(".pub"):
                 copy = Path(tmp) / "key.pub"
@@ -137,7 +137,7 @@ def propose_release(settings: Settings, release: Path | None = None, provider: s
         link_base=_link_base(settings, repo, provider_name, branch))
     body = render_report(context)
     report_path = f"{prefix}{config.directory}/{name}/{number}.md"
-    with tempfile.TemporaryDirectory(prefix="mobile-mlops-propose-") as tmp:
+    with scratch("propose") as tmp:
         written = {report_path: body, prefix + PRODUCTION_FILE: render(deployment)}
         if not show(repo, base, f"{prefix}{config.directory}/.gitattributes"):
             # release bytes must check out exactly as signed, whatever core.autocrlf says

@@ -9,6 +9,8 @@ deterministic (no randomness); rerun after changing this script and commit the f
 from __future__ import annotations
 
 import gzip
+import io
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -77,7 +79,18 @@ def corpus() -> dict[str, bytes]:
         # a header naming `age` twice: pandas would read the second as `age.1` and train on both
         "repeated_column_names.csv": (", ".join(c if c != "education-num" else "age" for c in COLUMNS) + "\n").encode()
         + text(base),
+        # half of a gzip stream, as an interrupted download leaves it
+        "truncated.csv.gz": gzip.compress(text(base), mtime=0)[: len(gzip.compress(text(base), mtime=0)) // 2],
+        "zipped.csv": zipped("adult.csv", text(base)),  # a ZIP archive saved under a .csv name
     }
+
+
+def zipped(name: str, content: bytes) -> bytes:
+    """A ZIP archive holding one file, with a fixed timestamp so the corpus is deterministic."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr(zipfile.ZipInfo(name, date_time=(2020, 1, 1, 0, 0, 0)), content)
+    return buffer.getvalue()
 
 
 def main() -> None:
