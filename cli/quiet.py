@@ -12,11 +12,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 DAGSTER_YAML = """\
-# Written by mobile-mlops: no usage telemetry, no first-run dialog in the UI.
+# Written by mobile-mlops: no usage telemetry, no first-run dialog in the UI, and one queued run at a time
+# (UI, schedule and sensor runs of this project write the same files; `mobile-mlops run` takes a file lock).
 telemetry:
   enabled: false
 nux:
   enabled: false
+concurrency:
+  runs:
+    max_concurrent_runs: 1
 """
 
 
