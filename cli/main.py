@@ -20,12 +20,15 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_stage(args: argparse.Namespace) -> int:
-    from pipelines.catalog import step_function
-    from pipelines.core.lock import project_lock
+    from pipelines.catalog import output_folders, step_function
+    from pipelines.core.lock import project_lock, remove_leftovers
 
     step = step_function(args.name)  # an unknown name is a one-line error listing the stages
     loaded = settings(args)
     with project_lock(loaded.root, wait=args.wait, say=lambda text: print(text, file=sys.stderr)):
+        removed = remove_leftovers(output_folders(loaded))  # what a killed run or stage left behind
+        if removed:
+            print(f"removed {len(removed)} temp folder(s) a stopped run left behind", file=sys.stderr)
         result = step(loaded)
     for key, value in result.summary.items():
         print(f"{args.name}: {key} = {value}")

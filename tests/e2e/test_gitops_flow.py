@@ -44,6 +44,9 @@ def test_clone_run_commit_run_propose(tmp_path: Path):
     _sh(repo, "git", "commit", "-qam", "small data for this project")
 
     _sh(repo, CLI, "run")
+    # the clone's first run made this developer's signing key; its public half is committed once, as the
+    # proposal asks, beside the maintainers' keys
+    (repo / "keys" / "dev.pub").write_bytes((repo / "keys" / "private" / "release-signing.pub").read_bytes())
     _sh(repo, "git", "add", "-A")  # everything the run wrote that git does not ignore
     _sh(repo, "git", "commit", "-qm", "first run")
     _sh(repo, CLI, "run")
