@@ -85,6 +85,7 @@ CASES = [
          "expected CSV (plain or gzip/bz2/xz) or Parquet"),
 ]
 BY_ID = {case.id: case for case in CASES}
+GOOD = {"good_control.csv", "integer_label.csv", "boolean_label.csv"}  # files that must pass
 
 
 @pytest.fixture
@@ -142,7 +143,7 @@ def test_committed_corpus_is_what_make_corpus_writes():
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     expected = module.corpus()
-    assert {f.name for f in CORPUS.glob("*.csv*")} == set(expected) == {c.file for c in CASES} | {"good_control.csv"}
+    assert {f.name for f in CORPUS.glob("*.csv*")} == set(expected) == {c.file for c in CASES} | GOOD
     for name, content in expected.items():
         assert (CORPUS / name).read_bytes() == content, f"{name}: rerun tests/data/bad/make_corpus.py"
         assert len(content) < 100_000
@@ -153,6 +154,22 @@ def test_control_file_passes(trusted: Path):
     data_steps.raw_dataset(settings)
     step = data_steps.validated_dataset(settings)  # the unbroken rows pass: each file fails for its defect
     assert step.summary["raw_rows"] == 300
+
+
+@pytest.mark.parametrize(("file", "positive"), [("integer_label.csv", 1), ("boolean_label.csv", True)])
+def test_integer_and_boolean_labels_of_a_new_model_get_their_own_suite(trusted: Path, file: str, positive):
+    """A new model (another release.model_name) on a 0/1 or true/false label: its suite is built on its first
+    run from its data, not borrowed from another model's, and the label reads as the same classes."""
+    control = load_settings(point_at(trusted, "good_control.csv"), {})
+    data_steps.raw_dataset(control)
+    expected = data_steps.validated_dataset(control).summary["positive_rate"]
+    params = point_at(trusted, file, {"positive_label": positive})
+    settings = load_settings(params, {"release.model_name": f"income-{file.split('_')[0]}"})
+    data_steps.raw_dataset(settings)
+    step = data_steps.validated_dataset(settings)
+    assert "built from this data on the model's first run" in step.summary["suite"]
+    assert suite_path(settings) != suite_path(control) and suite_path(settings).is_file()
+    assert step.summary["positive_rate"] == expected
 
 
 @pytest.mark.parametrize("case", CASES, ids=[case.id for case in CASES])

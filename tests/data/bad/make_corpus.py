@@ -82,6 +82,9 @@ def corpus() -> dict[str, bytes]:
         # half of a gzip stream, as an interrupted download leaves it
         "truncated.csv.gz": gzip.compress(text(base), mtime=0)[: len(gzip.compress(text(base), mtime=0)) // 2],
         "zipped.csv": zipped("adult.csv", text(base)),  # a ZIP archive saved under a .csv name
+        # not defects: the same rows with the label as 0/1 and as true/false, what most other data sets use
+        "integer_label.csv": text([setting(list(r), "income", "1" if r[label] == ">50K" else "0") for r in base]),
+        "boolean_label.csv": text([setting(list(r), "income", "true" if r[label] == ">50K" else "false") for r in base]),
     }
 
 
