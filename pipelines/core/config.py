@@ -312,9 +312,6 @@ class SigningConfig(_Section):
     public_key: str = "keys/release-signing.pub"  # committed: the key `verify` and CI trust
 
 
-STREAMING_TEMPLATES = ("AES256_GCM_HKDF_1MB", "AES256_GCM_HKDF_4KB", "AES128_GCM_HKDF_1MB", "AES128_GCM_HKDF_4KB")
-
-
 class KeysetConfig(_Section):
     """Where the Tink streaming AEAD keyset of encrypted releases comes from (the key itself never goes in params)."""
 
@@ -322,7 +319,8 @@ class KeysetConfig(_Section):
     file: str = "keys/private/release-keyset.json"  # local: cleartext, made on first use (0600, git-ignored)
     env: str = "MOBILE_MLOPS_RELEASE_KEYSET"  # source env: the variable holding the JSON keyset
     kms_uri: str | None = None  # source kms: gcp-kms://... or aws-kms://... (needs tink[gcpkms] / tink[awskms])
-    template: Literal[STREAMING_TEMPLATES] = "AES256_GCM_HKDF_1MB"  # new keys (first use, rotation)
+    template: Literal["AES256_GCM_HKDF_1MB", "AES256_GCM_HKDF_4KB", "AES128_GCM_HKDF_1MB",
+                      "AES128_GCM_HKDF_4KB"] = "AES256_GCM_HKDF_1MB"  # Tink streaming AEAD templates for new keys
 
     @model_validator(mode="after")
     def _kms_needs_uri(self) -> "KeysetConfig":

@@ -305,3 +305,95 @@ def _token():
     from tink import secret_key_access
 
     return secret_key_access.TOKEN
+
+
+def _decrypt_like_the_ios_snippet(ciphertext: bytes, key: bytes, segment_size: int, path: str) -> bytes:
+    """The README's Swift (CryptoKit) decoder, step for step, in Python: Tink's AES-GCM-HKDF streaming format.
+    Header: length byte, salt (derived key size), 7-byte nonce prefix; key = HKDF-SHA256(key, salt, info=path);
+    segment i: AES-GCM, nonce = prefix || i (4 bytes, big-endian) || 1 if last else 0, 16-byte tag."""
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+    header = ciphertext[0]
+    salt, prefix = ciphertext[1:header - 7], ciphertext[header - 7:header]
+    derived = AESGCM(HKDF(hashes.SHA256(), len(salt), salt, path.encode()).derive(key))
+    plaintext, start, index = b"", header, 0
+    while start < len(ciphertext):
+        end = min(start + (segment_size - header if index == 0 else segment_size), len(ciphertext))
+        nonce = prefix + index.to_bytes(4, "big") + bytes([end == len(ciphertext)])
+        plaintext += derived.decrypt(nonce, ciphertext[start:end], None)
+        start, index = end, index + 1
+    return plaintext
+
+
+@pytest.mark.parametrize("template", ["AES256_GCM_HKDF_4KB", "AES128_GCM_HKDF_4KB", "AES256_GCM_HKDF_1MB"])
+def test_the_ios_decoder_reads_tinks_ciphertext(tmp_path, template):
+    from tink.proto import aes_gcm_hkdf_streaming_pb2
+
+    from pipelines.core.keyset import _keyset_proto, encrypt_file, primary_parameters
+
+    handle = new_keyset(template)
+    plain = tmp_path / "model_int8.tflite"
+    plain.write_bytes(random.Random(template).randbytes(3 * 4096 + 100))  # several 4 KB segments, a short last one
+    encrypt_file(handle, plain, tmp_path / "sealed", b"model_int8.tflite")
+    key = aes_gcm_hkdf_streaming_pb2.AesGcmHkdfStreamingKey.FromString(_keyset_proto(handle).key[0].key_data.value)
+    segment = primary_parameters(handle)["segment_size"]
+    sealed = (tmp_path / "sealed").read_bytes()
+    assert _decrypt_like_the_ios_snippet(sealed, key.key_value, segment, "model_int8.tflite") == plain.read_bytes()
+    from cryptography.exceptions import InvalidTag
+
+    with pytest.raises(InvalidTag):  # the path is bound in: another file name does not decrypt
+        _decrypt_like_the_ios_snippet(sealed, key.key_value, segment, "model_float16.tflite")
+
+
+def test_a_missing_keyset_stops_the_run_at_the_drift_check_before_training(project, monkeypatch):
+    from pipelines.data.steps import data_drift
+
+    write_params(project, {"encryption": "tink", "keyset": {"source": "env"}})
+    with pytest.raises(PipelineError, match=r"^release.keyset: \$MOBILE_MLOPS_RELEASE_KEYSET is not set"):
+        data_drift(load_settings(project / "params.yaml"))
+    assert not (project / "data").exists() and not (project / "reports").exists()
+
+
+@pytest.mark.slow
+def test_the_pipeline_ships_an_encrypted_release_that_decrypts_to_working_models(small_project, capsys, monkeypatch):
+    """The whole graph with release.encryption tink: the real TFLite and Core ML files ship encrypted, decrypt to
+    the manifest's hashes, the decrypted TFLite model scores rows, and the next drift check reads the encrypted
+    reference model with the keyset."""
+    from dagster import DagsterInstance
+
+    from assets.definitions import materialize_all
+    from pipelines.core.litert import predict_tflite
+    from pipelines.data.features import FeatureSpec, encode_features
+    from pipelines.data.steps import data_drift
+
+    monkeypatch.delenv(KEY_ENV, raising=False)
+    params = yaml.safe_load((small_project / "params.yaml").read_text())
+    params["release"]["encryption"] = "tink"
+    (small_project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    settings = load_settings(small_project / "params.yaml")
+    assert materialize_all(settings, instance=DagsterInstance.ephemeral()).success
+    [release] = (small_project / "releases" / "adult-income").iterdir()
+    manifest = verify_release(release, [small_project / "keys" / "release-signing.pub"])
+    encrypted = set(manifest.encryption.files)
+    assert {n for n in encrypted if n.endswith(".tflite")} and {n for n in encrypted if n.startswith("model.mlpackage/")}
+    assert not list(release.rglob("*.tflite")) and not [p for p in release.rglob("*") if p.is_file()
+                                                        and "mlpackage" in p.as_posix() and p.suffix != SUFFIX]
+    monkeypatch.chdir(small_project)
+    code, _, err = cli(capsys, "decrypt", str(release), "--out", "restored")
+    assert code == 0, err
+    restored = small_project / "restored"
+    assert {n: file_digest(restored / n) for n in encrypted} == {n: e.sha256 for n, e in manifest.encryption.files.items()}
+    import pandas as pd
+
+    spec = FeatureSpec.model_validate(json.loads((restored / "feature_spec.json").read_text())["spec"])
+    rows = pd.read_parquet(small_project / "data/prepared/validated.parquet").head(20)
+    scores = predict_tflite((restored / "model_int8.tflite").read_bytes(), encode_features(rows, spec))
+    assert len(scores) == 20 and ((scores >= 0) & (scores <= 1)).all()
+    report = json.loads((small_project / "reports" / "drift.json").read_text())
+    assert report["reference"] is None  # the first run had nothing to compare against
+    data_drift(settings, raise_on_drift=False)  # the next run: the encrypted release is the reference
+    report = json.loads((small_project / "reports" / "drift.json").read_text())
+    assert report["reference"] == str(release.relative_to(small_project))
+    assert report["predictions"]["model"].endswith(".tflite") and report["predictions"]["psi"] < 0.1
