@@ -397,3 +397,11 @@ def test_the_pipeline_ships_an_encrypted_release_that_decrypts_to_working_models
     report = json.loads((small_project / "reports" / "drift.json").read_text())
     assert report["reference"] == str(release.relative_to(small_project))
     assert report["predictions"]["model"].endswith(".tflite") and report["predictions"]["psi"] < 0.1
+    import tink
+    from tink import secret_key_access
+
+    keyset = small_project / KEYSET_FILE  # another key: one line, nothing written
+    keyset.write_text(tink.json_proto_keyset_format.serialize(new_keyset("AES256_GCM_HKDF_1MB"), secret_key_access.TOKEN))
+    code, _, err = cli(capsys, "decrypt", str(release), "--out", "again")
+    assert code == 1 and "wrong key" in err and err.count("\n") == 1
+    assert not (small_project / "again").exists()
