@@ -12,19 +12,30 @@ from pipelines.release.gitops.git import remove_stale_scratch
 Add = Callable[[str, Callable[[argparse.Namespace], int], str], argparse.ArgumentParser]
 
 
-def _verify_keys(args: argparse.Namespace, release: Path) -> list[Path]:
-    """--public-key files; else the trusted keys of the project (--params, ./params.yaml, or the release's)."""
+def project_settings(args: argparse.Namespace, release: Path):  # noqa: ANN201 - Settings, imported lazily
+    """The release's project: --params, else ./params.yaml, else the first params.yaml above the release."""
     from pipelines.core.config import load_settings
-    from pipelines.release.signing import trusted_keys
 
-    if args.public_key:
-        return [Path(p) for p in args.public_key]
     candidates = [Path(args.params)] if args.params else [Path("params.yaml")]
     candidates += [parent / "params.yaml" for parent in release.resolve().parents]
     for params in candidates:
         if params.is_file():
-            return trusted_keys(load_settings(params))
-    raise PipelineError(f"{release}: no project params.yaml found for its trusted keys; pass --public-key FILE")
+            return load_settings(params)
+    raise PipelineError(f"{release}: no project params.yaml found; pass --params FILE")
+
+
+def verify_keys(args: argparse.Namespace, release: Path) -> list[Path]:
+    """--public-key files; else the trusted keys of the project (--params, ./params.yaml, or the release's)."""
+    from pipelines.release.signing import trusted_keys
+
+    if args.public_key:
+        return [Path(p) for p in args.public_key]
+    try:
+        return trusted_keys(project_settings(args, release))
+    except PipelineError as exc:
+        if "no project params.yaml" not in str(exc):
+            raise
+        raise PipelineError(f"{release}: no project params.yaml found for its trusted keys; pass --public-key FILE") from exc
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
@@ -33,10 +44,12 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
     folder = Path(args.path)
     manifest = verify_release(folder)
-    key = verify_folder(folder, _verify_keys(args, folder))
+    key = verify_folder(folder, verify_keys(args, folder))
     lineage = manifest.lineage
     print(f"OK {args.path}: {len(manifest.files)} files verified, signature by {key} (sha256 {fingerprint(key)[:16]}); "
-          f"{lineage.model_name} v{lineage.model_version}, run {lineage.mlflow_run_id}, commit {lineage.git_commit[:12]}")
+          f"{lineage.model_name} v{lineage.model_version}, run {lineage.mlflow_run_id}, commit {lineage.git_commit[:12]}"
+          + (f"; {len(manifest.encryption.files)} model files encrypted (Tink key {manifest.encryption.key_id}), "
+             "not decrypted" if manifest.encryption else ""))
     return 0
 
 
@@ -102,7 +115,7 @@ def cmd_lineage_check(args: argparse.Namespace) -> int:
     return 0
 
 
-def _leaf(parent: argparse.ArgumentParser, name: str, handler: Callable[[argparse.Namespace], int],
+def leaf(parent: argparse.ArgumentParser, name: str, handler: Callable[[argparse.Namespace], int],
           help_text: str, description: str) -> argparse.ArgumentParser:
     """A sub-sub-command (`release propose`, `lineage check`) with its own --debug."""
     sub = parent.add_subparsers(dest="action", required=True, metavar="ACTION").add_parser(
@@ -114,14 +127,15 @@ def _leaf(parent: argparse.ArgumentParser, name: str, handler: Callable[[argpars
 
 def register(add: Add, with_params: Callable[[argparse.ArgumentParser], None]) -> None:
     """Add the GitOps commands to the `mobile-mlops` parser."""
-    verify = add("verify", cmd_verify, "Check a release folder's signature and every file's hash.")
+    verify = add("verify", cmd_verify, "Check a release folder's signature and every file's hash (no key needed "
+                                       "for an encrypted release).")
     verify.add_argument("path", help="release folder, e.g. releases/adult-income/1")
     verify.add_argument("--public-key", action="append", default=[], metavar="FILE",
                         help="trust only this PEM public key (repeatable); default: the project's keys/")
     verify.add_argument("--params", default=None, help="project params file whose keys/ to trust")
 
     release = add("release", lambda a: 2, "Release pull requests (GitOps).")
-    propose = _leaf(release, "propose", cmd_propose,
+    propose = leaf(release, "propose", cmd_propose,
                     "commit the latest (or given) release to release/<model>-<N> and open its PR",
                     "Commit a signed release, its report and deploy/production.yaml to release/<model>-<N> "
                     "without touching the working tree, then open or update its pull request.")
@@ -140,7 +154,7 @@ def register(add: Add, with_params: Callable[[argparse.ArgumentParser], None]) -
     with_params(rollback)
 
     lineage = add("lineage", lambda a: 2, "Lineage checks CI runs.")
-    check = _leaf(lineage, "check", cmd_lineage_check,
+    check = leaf(lineage, "check", cmd_lineage_check,
                   "Definitions, asset metadata, asset graph vs dvc.yaml, committed releases",
                   "Fail, naming the mismatch, unless the Definitions load, every asset has a description, group, "
                   "owner and code version, the asset graph matches dvc.yaml, and every committed release verifies "

@@ -7,7 +7,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from cli import gitops
+from cli import gitops, keys
 from cli.options import overrides, settings, with_params
 from cli.quiet import library_output_to_log, quiet_libraries
 from pipelines.core.errors import PipelineError
@@ -74,6 +74,7 @@ EXAMPLES = """Examples:
   mobile-mlops stage trained_model              one step, as its DVC stage runs it
   mobile-mlops dvc generate                     rewrite dvc.yaml from the stage catalog (pipelines/catalog.py)
   mobile-mlops verify releases/adult-income/1   check a release's signature and hashes
+  mobile-mlops decrypt releases/adult-income/1 --out /tmp/v1   an encrypted release's model files, decrypted
 
 Errors print one line and exit 1; add --debug for the traceback. `mobile-mlops COMMAND --help` for more.
 The Dagster UI: `make ui`; MLflow: `make mlflow-ui`; DVC: `dvc repro`, `dvc exp run -S train.epochs=5`."""
@@ -113,6 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench = add("bench", cmd_bench, "Run the benchmarks; write reports/benchmarks.json and docs/benchmarks.md.")
     bench.add_argument("--quick", action="store_true", help="every benchmark at a tiny size (under two minutes)")
     gitops.register(add, with_params)  # verify, release propose, promote, rollback, lineage check
+    keys.register(add, gitops.leaf, with_params)  # decrypt, keys rotate
     return parser
 
 

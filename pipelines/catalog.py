@@ -71,7 +71,8 @@ _STAGES = [
            outs=[p.VALIDATED_DATASET], reports=[p.VALIDATION_REPORT], tools=["greatexpectations", "parquet"]),
     _stage("data_drift", "data",
            "PSI and KS / chi-squared drift of today's data (and reference-model scores) against the reference release.",
-           [p.VALIDATED_DATASET], ["drift", "release.model_name", "release.directory"],
+           [p.VALIDATED_DATASET], ["drift", "release.model_name", "release.directory", "release.encryption",
+                                    "release.keyset"],
            outs=[p.DATA_PROFILE], reports=[p.DRIFT_REPORT], plots=[Plot(p.DRIFT_PLOT)], tools=["scipy", "matplotlib"]),
     _stage("dataset_splits", "data", "Seeded, label-stratified train / validation / test splits as Parquet.",
            [p.VALIDATED_DATASET], ["data.label", "split"], outs=[p.DATASET_SPLITS], tools=["parquet"]),
@@ -148,7 +149,7 @@ _STAGES = [
             p.COREML_REPORT, p.FOOTPRINT_REPORT, p.OFFLOAD_REPORT, p.DRIFT_REPORT, p.FAIRNESS_REPORT,
             p.FAIRNESS_TRADEOFF, p.FAIRNESS_TRADEOFF_PLOT, p.MODEL_CARD_MARKDOWN, p.MODEL_CARD_JSON, p.COST_REPORT,
             p.OFFLOAD_ENDPOINT, p.TFLITE_MODEL, p.COREML_MODEL],
-           ["gates", "release.model_name", "release.directory", "project"],
+           ["gates", "release.model_name", "release.directory", "release.encryption", "release.keyset", "project"],
            outs=[p.RELEASE_CANDIDATE], tools=["json"]),
 ]
 

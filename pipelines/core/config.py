@@ -312,6 +312,23 @@ class SigningConfig(_Section):
     public_key: str = "keys/release-signing.pub"  # committed: the key `verify` and CI trust
 
 
+class KeysetConfig(_Section):
+    """Where the Tink streaming AEAD keyset of encrypted releases comes from (the key itself never goes in params)."""
+
+    source: Literal["local", "env", "kms"] = "local"  # local: dev file; env: JSON in $env; kms: `file` wrapped by kms_uri
+    file: str = "keys/private/release-keyset.json"  # local: cleartext, made on first use (0600, git-ignored)
+    env: str = "MOBILE_MLOPS_RELEASE_KEYSET"  # source env: the variable holding the JSON keyset
+    kms_uri: str | None = None  # source kms: gcp-kms://... or aws-kms://... (needs tink[gcpkms] / tink[awskms])
+    template: Literal["AES256_GCM_HKDF_1MB", "AES256_GCM_HKDF_4KB", "AES128_GCM_HKDF_1MB",
+                      "AES128_GCM_HKDF_4KB"] = "AES256_GCM_HKDF_1MB"  # Tink streaming AEAD templates for new keys
+
+    @model_validator(mode="after")
+    def _kms_needs_uri(self) -> "KeysetConfig":
+        if self.source == "kms" and not self.kms_uri:
+            raise ValueError("source kms needs kms_uri")
+        return self
+
+
 class GithubConfig(_Section):
     api_url: str = "https://api.github.com"  # GitHub Enterprise: https://HOST/api/v3
     repository: str | None = None  # owner/name; default: parsed from the remote's URL
@@ -354,6 +371,8 @@ class ReleaseConfig(_Section):
     remote: str = "origin"  # the git remote the github provider pushes to
     base_branch: str | None = None  # the pull request's target; default: the checked-out branch
     signing: SigningConfig = SigningConfig()
+    encryption: Literal["none", "tink"] = "none"  # tink: model files encrypted with release.keyset (streaming AEAD)
+    keyset: KeysetConfig = KeysetConfig()
     github: GithubConfig = GithubConfig()
     rollout: RolloutConfig = RolloutConfig()
 

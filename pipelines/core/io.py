@@ -56,6 +56,19 @@ def atomic_path(target: Path) -> Iterator[Path]:
             shutil.rmtree(tmp, ignore_errors=True)
 
 
+def write_private(path: Path, content: bytes) -> None:
+    """Write a secret (a private key, a keyset) readable by its owner only from the first byte, atomically."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(content)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
 def write_json(target: Path, payload: Any) -> None:
     """Write JSON atomically with stable formatting (diff-friendly, DVC metrics-friendly)."""
     with atomic_path(target) as tmp:

@@ -54,6 +54,7 @@ def sweep_model_file(strength: float) -> str:
     return f"{SWEEP_FOLDER}/strength_{strength:g}.keras"
 
 # Inside a release folder
+RELEASE_MANIFEST_FILE = "manifest.json"  # hashes, lineage and (encrypted releases) the encryption record
 RELEASE_PROFILE_FILE = "reference_profile.json"  # what the next run's drift check compares against
 RELEASE_COREML_PACKAGE = "model.mlpackage"  # the released Core ML variant, whatever its compression
 PRODUCTION_FILE = "deploy/production.yaml"  # the release production runs (GitOps: merging it deploys)

@@ -48,7 +48,8 @@ def sniffed_format(path: Path) -> str:
 
 
 _NOT_TABLES = {b"PK\x03\x04": "a ZIP archive (unzip it and point at the file inside)",
-               b"SQLite format 3": "a SQLite database", b"\x89HDF": "an HDF5 file", b"%PDF": "a PDF document"}
+               b"SQLite format 3": "a SQLite database", b"\xff\xfe": "UTF-16 text, not UTF-8 (save it as UTF-8)",
+               b"\xfe\xff": "UTF-16 text, not UTF-8 (save it as UTF-8)", b"\x89HDF": "an HDF5 file", b"%PDF": "a PDF document"}
 
 
 def not_a_table(path: Path) -> str | None:

@@ -10,6 +10,7 @@ from pipelines.core.config import Settings
 from pipelines.core.errors import PipelineError
 from pipelines.core.hashing import dvc_md5
 from pipelines.core.io import atomic_path, read_json, write_json
+from pipelines.core.keyset import load_keyset
 from pipelines.core.paths import (
     FEATURE_SPEC_FILE,
     RELEASE_PROFILE_FILE,
@@ -26,7 +27,7 @@ from pipelines.data.load import load_dataset, source_files
 from pipelines.data.reference import (
     current_profile,
     find_reference,
-    reference_model,
+    reference_model_bytes,
     reference_predictions,
 )
 from pipelines.data.split import SPLITS, split_dataset
@@ -118,6 +119,8 @@ def expectations_table(outcome: dict) -> str:
 @records_metrics
 def data_drift(settings: Settings, raise_on_drift: bool = True) -> StepResult:
     paths, config = ArtifactPaths(settings.root), settings.params.drift
+    if settings.params.release.encryption == "tink":
+        load_keyset(settings, create=True)  # this run's release will need it: a missing keyset stops before training
     frame = pd.read_parquet(paths.validated_dataset)
     today = current_profile(frame)
     write_json(paths.data_profile, today)
@@ -132,11 +135,11 @@ def data_drift(settings: Settings, raise_on_drift: bool = True) -> StepResult:
     if reference is not None:
         profile = read_json(reference / RELEASE_PROFILE_FILE)
         report |= compare(profile, frame, config)
-        model = reference_model(reference)
-        if "predictions" in profile and model is not None:
+        model = reference_model_bytes(settings, reference) if "predictions" in profile else None
+        if model is not None:
             spec = FeatureSpec.model_validate(read_json(reference / FEATURE_SPEC_FILE)["spec"])
-            proba = reference_predictions(model.read_bytes(), spec, frame, config.sample_rows)
-            report["predictions"] = prediction_drift(profile["predictions"], proba, config) | {"model": model.name}
+            proba = reference_predictions(model[1], spec, frame, config.sample_rows)
+            report["predictions"] = prediction_drift(profile["predictions"], proba, config) | {"model": model[0]}
             if report["predictions"]["drifted"]:
                 report["drifted"].append("(reference model predictions)")
                 report["drift"] = True

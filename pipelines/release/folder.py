@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from pipelines.core.errors import PipelineError
 from pipelines.core.hashing import tree_sha256
 from pipelines.core.io import storage_problem
+from pipelines.release.encryption import Encryption, check_record
 from pipelines.release.signing import SIGNATURE, verify_folder
 
 MANIFEST = "manifest.json"
@@ -43,11 +44,12 @@ class Manifest(BaseModel):
     lineage: Lineage
     metrics: dict[str, Any]
     tags: dict[str, str] = {}  # FinOps tags (params project): project, owner, cost_center, environment
+    encryption: Encryption | None = None  # release.encryption tink: the model files' ciphertexts and plaintext hashes
 
 
 def build_manifest(folder: Path, lineage: dict[str, Any], metrics: dict[str, Any],
-                   tags: dict[str, str] | None = None) -> dict[str, Any]:
-    """Hash every file in the folder and attach the lineage (and the FinOps tags)."""
+                   tags: dict[str, str] | None = None, encryption: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Hash every file in the folder and attach the lineage (and the FinOps tags, and the encryption record)."""
     files = {k: v for k, v in tree_sha256(folder).items() if k not in UNHASHED}
     manifest = {
         "schema_": SCHEMA,
@@ -57,6 +59,8 @@ def build_manifest(folder: Path, lineage: dict[str, Any], metrics: dict[str, Any
         "metrics": metrics,
         "tags": dict(tags or {}),
     }
+    if encryption is not None:  # only then: an unencrypted release's manifest is what it always was
+        manifest["encryption"] = encryption
     (folder / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     return manifest
 
@@ -97,6 +101,8 @@ def verify_release(folder: Path, public_keys: list[Path] | None = None) -> Manif
             raise PipelineError(f"{folder / name}: sha256 differs from the manifest")
     for name in sorted(set(actual) - set(manifest.files)):
         raise PipelineError(f"{folder / name}: not listed in the manifest")
+    if manifest.encryption is not None:
+        check_record(folder, manifest.encryption, manifest.files)
     if public_keys is not None:
         verify_folder(folder, public_keys)
     return manifest

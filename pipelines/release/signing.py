@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from pipelines.core.errors import PipelineError
 from pipelines.core.hashing import tree_sha256
+from pipelines.core.io import write_private
 
 if TYPE_CHECKING:
     from pipelines.core.config import Settings
@@ -51,22 +52,13 @@ def fingerprint(public_key_file: Path) -> str:
     return hashlib.sha256(_public_pem(key)).hexdigest()
 
 
-def _write_private(path: Path, content: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # owner-only from the first byte
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(content)
-    os.replace(tmp, path)
-
-
 def generate_key_pair(private: Path, public: Path) -> None:
     """A new P-256 key pair: PKCS#8 private key (mode 600) and PEM public key."""
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import ec
 
     key = ec.generate_private_key(ec.SECP256R1())
-    _write_private(private, key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+    write_private(private, key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                               serialization.NoEncryption()))
     public.parent.mkdir(parents=True, exist_ok=True)
     public.write_bytes(_public_pem(key.public_key()))

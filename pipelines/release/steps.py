@@ -15,6 +15,7 @@ from pipelines.core.gates import (
 from pipelines.core.git_state import git_state
 from pipelines.core.hashing import dvc_md5
 from pipelines.core.io import atomic_path, read_json, write_json
+from pipelines.core.keyset import load_keyset
 from pipelines.core.paths import (
     FEATURE_SPEC_FILE,
     MLFLOW_RECORD_FILE,
@@ -29,6 +30,7 @@ from pipelines.data.load import source_files
 from pipelines.data.reference import reference_model, release_profile
 from pipelines.finops.cost import release_gates
 from pipelines.governance.fairness import fairness_gates
+from pipelines.release.encryption import encrypt_models, encryption_summary
 from pipelines.release.folder import build_manifest, publish
 from pipelines.release.signing import project_key, sign_folder, trusted_keys
 from pipelines.training.tracking import (
@@ -91,8 +93,12 @@ def release_candidate(settings: Settings) -> StepResult:
                        paths.model_card_markdown, paths.model_card_json, paths.fairness_tradeoff_plot,
                        paths.cost_report, paths.offload_endpoint):
             shutil.copy2(report, staged / report.name)  # the card's Markdown shows fairness_tradeoff.png
-        build_manifest(staged, lineage, metrics, tags=settings.params.project.tags())  # FinOps tags
-        sign_folder(staged, project_key(settings))  # covers every file, manifest.json included
+        encryption = None  # release.encryption tink: model files become .tink ciphertexts, reports stay readable
+        if settings.params.release.encryption == "tink":
+            encryption = encrypt_models(staged, load_keyset(settings, create=True))
+        build_manifest(staged, lineage, metrics, tags=settings.params.project.tags(),  # FinOps tags
+                       encryption=encryption)
+        sign_folder(staged, project_key(settings))  # covers every file (ciphertexts), manifest.json included
     released = publish(paths.release_candidate, settings.resolve(settings.params.release.directory),
                        record["model_name"], trusted_keys(settings))
     shown = released.relative_to(settings.root) if released.is_relative_to(settings.root) else released
@@ -106,7 +112,7 @@ def release_candidate(settings: Settings) -> StepResult:
                                "mlflow_model": model_version_url(settings, record["model_name"], record["model_version"]),
                                "mlflow_run": run_url(settings, record["experiment_id"], record["run_id"]),
                                **{f"tflite_{n}_bytes": s for n, s in sizes.items()},
-                               "gates_passed": len(gates)},
+                               "gates_passed": len(gates), **encryption_summary(encryption)},
                       tables={"gates": gates_table(gates), "files": files_table(released)})
 
 

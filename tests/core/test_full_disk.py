@@ -49,7 +49,7 @@ def test_a_release_on_a_full_disk_is_one_line_and_nothing_is_published(tiny_disk
     build_manifest(staged, lineage, {})
     sign_folder(staged, key)
     with pytest.raises(PipelineError) as caught:
-        publish(staged, tiny_disk / "releases", "m", "1", [tmp_path / "keys/release-signing.pub"])
+        publish(staged, tiny_disk / "releases", "m", [tmp_path / "keys/release-signing.pub"])
     message = str(caught.value)
     assert message.startswith(f"{tiny_disk / 'releases' / 'm' / '1'}: cannot publish the release: ")
     assert "No space left on device" in message and len(message) < 300
