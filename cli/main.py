@@ -16,7 +16,8 @@ from pipelines.core.errors import PipelineError
 def cmd_run(args: argparse.Namespace) -> int:
     from cli.runner import run_all
 
-    return run_all(Path(args.params), overrides(args.set), debug=args.debug, verbose=args.verbose, wait=args.wait)
+    return run_all(Path(args.params), overrides(args.set), debug=args.debug, verbose=args.verbose, wait=args.wait,
+                   profile=args.profile)
 
 
 def cmd_stage(args: argparse.Namespace) -> int:
@@ -99,6 +100,8 @@ def build_parser() -> argparse.ArgumentParser:
     run = add("run", cmd_run, "Materialize every asset with Dagster and print a summary.")
     run.add_argument("--verbose", action="store_true", help="also show library and Dagster log lines")
     run.add_argument("--wait", action="store_true", help="wait for another run in this project instead of stopping")
+    run.add_argument("--profile", action="store_true",
+                     help="run each step under cProfile; write reports/profile/profile.md (wall, CPU, imports, hot spots)")
     with_params(run)
     stage = add("stage", cmd_stage, "Run one pipeline step (what each DVC stage calls).")
     stage.add_argument("name", help="step name, e.g. raw_dataset or trained_model")

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import time
 from pathlib import Path
 
@@ -96,9 +97,16 @@ def _summary(records: dict[str, dict]) -> Table:
     return table
 
 
-def run_all(params: Path, overrides: dict, debug: bool = False, verbose: bool = False, wait: bool = False) -> int:
+def run_all(params: Path, overrides: dict, debug: bool = False, verbose: bool = False, wait: bool = False,
+            profile: bool = False) -> int:
     """Materialize every asset; exit code 0 on success, 1 with one line on failure. One run per project at a time."""
     settings = load_settings(params, overrides)  # bad params stop here, before Dagster starts
+    if profile:  # every step (pipelines.core.compute.measured) runs under cProfile into this folder
+        from pipelines.core.profiling import PROFILE_ENV
+
+        folder = settings.root / "reports" / "profile"
+        shutil.rmtree(folder, ignore_errors=True)
+        os.environ[PROFILE_ENV] = str(folder)
     home = dagster_home(Path(os.environ.setdefault("DAGSTER_HOME", str(settings.root / ".dagster"))))
     for store in sorted(home.glob("history/*.db")) + sorted(home.glob("history/runs/*.db")) + sorted(
             home.glob("schedules/*.db")):
@@ -135,4 +143,11 @@ def _run(settings, params: Path, home: Path, debug: bool, verbose: bool) -> int:
             records["_data_version"] = materialization.tags.get("dagster/data_version", "")
     Console().print(_summary(records))
     console.print(f"finished in {time.perf_counter() - started:.1f} s")
+    from pipelines.core.profiling import profile_folder, write_report
+
+    if profile_folder():
+        from pipelines.catalog import STAGES
+
+        report = write_report(profile_folder(), list(STAGES))
+        console.print(f"profile: {report.relative_to(settings.root)} (per step; the .prof files beside it)")
     return 0

@@ -29,8 +29,12 @@ def compute_cost_usd(cpu: float, vcpu_hour_price: float) -> float:
 
 def measured(step: Callable[..., Any], settings, *args: Any, **kwargs: Any):
     """Run a step; add `cpu_seconds`, `wall_seconds` and `compute_cost_usd` to its summary."""
+    from pipelines.core.profiling import profile_folder, profiled
+
     cpu_before, wall_before = cpu_seconds(), time.perf_counter()
-    result = step(settings, *args, **kwargs)
+    folder = profile_folder()  # `mobile-mlops run --profile`
+    result = profiled(step.__name__, folder, lambda: step(settings, *args, **kwargs)) if folder else \
+        step(settings, *args, **kwargs)
     cpu = max(cpu_seconds() - cpu_before, 0.0)
     price = settings.params.finops.prices.compute_vcpu_hour
     result.summary.update({"cpu_seconds": round(cpu, 3), "wall_seconds": round(time.perf_counter() - wall_before, 3),
