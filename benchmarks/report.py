@@ -40,8 +40,10 @@ def render(result: dict) -> str:
         _table(["step", "seconds"], sorted(result["end_to_end"]["steps_s"].items(), key=lambda kv: -kv[1])),
         "## Orchestration overhead",
         "Same work as (a) a plain script calling pipelines/ steps, (b) a Dagster materialization, (c) `dvc repro -f`; "
-        "runs interleaved a b c, each a fresh process; medians.",
-        _table(["way", "median s", "runs"], [[k, over["median_s"][k], over["runs"][k]] for k in over["median_s"]]),
+        f"runs interleaved a b c, {len(over['runs']['plain'])} times, each a fresh process; median, min and max.",
+        _table(["way", "median s", "min s", "max s", "runs"],
+               [[k, over["median_s"][k], over.get("min_s", {}).get(k, "-"), over.get("max_s", {}).get(k, "-"),
+                 over["runs"][k]] for k in over["median_s"]]),
         "Ratios: " + ", ".join(f"{k} = {v}" for k, v in over["ratios"].items()) + f" (goal: {over['goal']}).",
         "## No-op cost",
         _table(["what", "value"], [["nightly check with nothing stale (s)", noop["noop_check_s"]],

@@ -19,6 +19,8 @@ def test_quick_bench_writes_every_section(tmp_path: Path):
     assert result["end_to_end"]["wall_s"] > 0 and result["end_to_end"]["steps_s"]
     over = result["overhead"]
     assert set(over["median_s"]) >= {"plain", "dagster"} and "dagster/plain" in over["ratios"]
+    assert all(len(runs) == 3 for runs in over["runs"].values() if runs)  # each way three times, interleaved
+    assert all(over["min_s"][k] <= over["median_s"][k] <= over["max_s"][k] for k in over["median_s"])
     noop = result["noop"]
     assert noop["stale"] == [] and noop["trainings_executed"] == 0 and noop["training_cpu_s"] == 0.0
     sizes = result["scale"]["sizes"]
