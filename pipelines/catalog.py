@@ -166,7 +166,7 @@ def _expand(stages: list[Stage]) -> dict[str, Stage]:
 
 
 STAGES: dict[str, Stage] = _expand(_STAGES)  # in execution order
-GROUPS = ("data", "training", "mobile", "governance", "finops", "release")  # bottom to top: imports go down only
+GROUPS = ("data", "training", "mobile", "governance", "finops", "release", "fleet")  # bottom to top: imports go down only
 
 
 def pipeline_outputs() -> list[str]:
