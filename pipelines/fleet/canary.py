@@ -73,8 +73,8 @@ def ratio(a: np.ndarray, b: np.ndarray) -> tuple[float, float, int]:
     r = a.sum() / b.sum()
     influence = (a - r * b) / b.mean()
     se = influence.std(ddof=1) / np.sqrt(n)
-    if np.all(a >= 0) and np.all(b >= 0):  # counts: never tighter than Poisson with at least one event
-        se = max(se, np.sqrt(max(abs(r), 1 / b.sum()) / b.sum()) if b.sum() > 1 else se)
+    if np.all(a >= 0) and a.sum() < 1:  # no events yet: a zero spread says nothing; one event's worth instead
+        se = max(se, 1 / b.sum())
     return float(r), float(se), n
 
 
