@@ -19,6 +19,7 @@ from pipelines.fleet.ingest import Ingestor
 from pipelines.fleet.schema import Refused
 
 PATH = "/v1/telemetry"
+DRAIN_LIMIT = 64 << 20  # larger bodies are not even drained: the connection closes
 READ_LIMIT = 4  # bodies up to this many times max_body_bytes are read to count their records, larger ones not
 
 
@@ -62,6 +63,9 @@ def make_server(directory: Path, config: FleetTelemetryConfig, host: str | None 
                 return
             if length > config.max_body_bytes * READ_LIMIT:
                 self.close_connection = True
+                if length <= DRAIN_LIMIT:  # read and drop it, so the client hears the answer, not a reset
+                    while length > 0:
+                        length -= len(self.rfile.read(min(length, 1 << 16)) or b"\0" * length)
                 self._reply(413, {"error": f"body is {length} bytes; fleet.max_body_bytes is "
                                            f"{config.max_body_bytes}", "rejected": 0})
                 return
