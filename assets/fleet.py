@@ -1,9 +1,9 @@
 """Post-release assets (group `fleet`): daily telemetry partitions, the canary / A-B decision, observed FinOps
 and production drift. They are not catalog stages (pipelines.catalog.POST_RELEASE): no dvc.yaml stage."""
-from __future__ import annotations
 
 from dagster import (
     AssetCheckResult,
+    AssetCheckSeverity,
     AssetCheckSpec,
     AssetExecutionContext,
     AssetKey,
@@ -18,6 +18,7 @@ from dagster import (
 )
 
 from assets.resources import SettingsResource
+from assets.stages import _tags
 from pipelines.code_versions import package_code_version
 from pipelines.core.config import Settings
 from pipelines.core.plots import data_uri_markdown
@@ -38,7 +39,7 @@ def _md_table(rows: list[dict]) -> str:
 
 def fleet_assets(settings: Settings) -> list:
     owners, version = [settings.params.project.owner], package_code_version("fleet")
-    common = {"group_name": GROUP, "owners": owners, "code_version": version}
+    common = {"group_name": GROUP, "owners": owners, "code_version": version, "tags": _tags(settings)}
 
     @asset(partitions_def=DAYS, kinds={"parquet"}, **common)
     def fleet_telemetry(context: AssetExecutionContext, settings: SettingsResource) -> MaterializeResult:
@@ -67,7 +68,7 @@ def fleet_assets(settings: Settings) -> list:
                                metadata={"decision": report["decision"]})
 
     @asset(deps=[AssetKey("fleet_telemetry")], kinds={"pandas"}, check_specs=[AssetCheckSpec(
-        "observed_budget", asset="observed_finops", blocking=settings.params.gates.budgets.blocking,
+        "observed_budget", asset="observed_finops", blocking=True,
         description="Observed spend and traffic stay within gates.budgets.")], **common)
     def observed_finops(settings: SettingsResource):
         """Observed monthly cost, traffic and battery from telemetry beside cost.json's estimates."""
@@ -79,10 +80,12 @@ def fleet_assets(settings: Settings) -> list:
             "chart": MetadataValue.md(data_uri_markdown(chart, "observed vs estimated cost")),
             "budgets": MetadataValue.md(_md_table(report["budgets"]))})
         yield AssetCheckResult(check_name="observed_budget", passed=not report["over_budget"],
+                               severity=AssetCheckSeverity.ERROR if loaded.params.gates.budgets.blocking
+                               else AssetCheckSeverity.WARN,
                                metadata={"over_budget": ", ".join(report["over_budget"]) or "none"})
 
     @asset(deps=[AssetKey("fleet_telemetry")], kinds={"scipy"}, check_specs=[AssetCheckSpec(
-        "no_production_drift", asset="production_drift",
+        "no_production_drift", asset="production_drift", blocking=True,
         description="DP-noised production inputs match the release's reference profile.")], **common)
     def production_drift(settings: SettingsResource):
         """PSI of DP-noised production input histograms against the release's reference profile."""
