@@ -185,7 +185,7 @@ class Simulator:
     def _feature_counts(self, owner: np.ndarray, rows: np.ndarray, devices: int) -> dict[str, list[int]]:
         """Bucket counts of the inputs of `devices` devices (the first inference of each), on the reference bins."""
         first = np.unique(owner, return_index=True)[1][:devices]
-        return bucket_counts(self.frame.iloc[rows[first]], self.profile)
+        return bucket_counts(self.frame.iloc[rows[first]][self.inputs], self.profile)  # model inputs only
 
     @property
     def profile(self) -> dict:
@@ -263,6 +263,7 @@ def build(settings: Settings, candidate: Path, production: Path | None = None, d
                     dict(faults or {}))
     profile_path = candidate / RELEASE_PROFILE_FILE
     sim._profile = read_json(profile_path) if profile_path.is_file() else {"features": {}}
+    sim.inputs = [f.name for f in [*spec.numeric, *spec.categorical]]  # never the label or a sensitive column
     return sim
 
 
