@@ -89,6 +89,7 @@ class Simulator:
     rng: np.random.Generator
     faults: dict[str, float] = field(default_factory=dict)
     salt: str = "epoch-0"
+    cohorts: tuple[str, str] = ("canary", "production")  # (new model, current model); A/B: (arm B, arm A)
 
     def day(self, date: str, canary_percent: int, feature_devices: int = 0) -> tuple[pd.DataFrame, dict]:
         """One day of telemetry: (device-day records, the day's input-bucket counts per device sampled)."""
@@ -165,7 +166,7 @@ class Simulator:
             have[active[new]] = True
         records = pd.DataFrame({
             "device_id": fleet.device_id[active], "salt_epoch": 0, "day": date, "app_version": "1.0.0",
-            "model_version": version, "variant": np.where(canary, "canary", "production"), "platform": platform,
+            "model_version": version, "variant": np.where(canary, *self.cohorts), "platform": platform,
             "tier": tiers, "group_rr": fleet.reported[active], "sessions": sessions, "inferences": inferences,
             "crashes": crashes, "download_bytes_wifi": download_wifi, "download_bytes_cellular": download_cell,
             "offload_calls": per_device(offload.astype(float)).round(),
@@ -226,8 +227,9 @@ def held_out(settings: Settings) -> pd.DataFrame:
 
 def build(settings: Settings, candidate: Path, production: Path | None = None, devices: int = 10_000,
           seed: int = 0, faults: dict[str, float] | None = None, frame: pd.DataFrame | None = None,
-          models: tuple[Model, Model] | None = None) -> Simulator:
-    """A simulator of `devices` devices; `models` reuses already scored releases (seed sweeps)."""
+          models: tuple[Model, Model] | None = None, experiment: tuple[str, str, str] | None = None) -> Simulator:
+    """A simulator of `devices` devices; `models` reuses already scored releases (seed sweeps); `experiment`
+    (name, arm A, arm B) labels the cohorts as A/B arms assigned by a hash salted with the experiment name."""
     config = settings.params.fleet
     unknown = sorted(set(faults or {}) - set(FAULTS))
     if unknown:
@@ -257,10 +259,11 @@ def build(settings: Settings, candidate: Path, production: Path | None = None, d
         platform=np.array(platforms)[rng.choice(len(platforms), devices, p=platform_p / platform_p.sum())],
         tier=np.array(tiers)[rng.choice(len(tiers), devices, p=tier_p / tier_p.sum())], truth=truth,
         reported=ldp.randomize(truth, config.epsilon, len(config.groups), rng),
-        bucket=np.array([ldp.bucket(i, f"rollout-{models[0].version}") for i in install]),
+        bucket=np.array([ldp.bucket(i, experiment[0] if experiment else f"rollout-{models[0].version}")
+                         for i in install]),
         device_effect=rng.normal(0, 0.15, devices))
     sim = Simulator(settings, frame, encode_labels(frame, spec), group_rows, models[0], models[1], fleet, rng,
-                    dict(faults or {}))
+                    dict(faults or {}), cohorts=(experiment[2], experiment[1]) if experiment else ("canary", "production"))
     profile_path = candidate / RELEASE_PROFILE_FILE
     sim._profile = read_json(profile_path) if profile_path.is_file() else {"features": {}}
     sim.inputs = [f.name for f in [*spec.numeric, *spec.categorical]]  # never the label or a sensitive column

@@ -90,3 +90,20 @@ def test_a_100k_device_30_day_rollout_is_analysed_in_under_two_minutes(fleet_mod
           f"{outcome.seconds_analysis:.1f} s, one analysis of all stored days {stored:.1f} s, total {total:.1f} s")
     assert outcome.days == 30 and outcome.final != "rollback"
     assert outcome.seconds_analysis < 120 and stored < 120
+
+
+@pytest.mark.parametrize(("faults", "decision"), [({}, "promote"), ({"fairness": 0.35}, "rollback")])
+def test_the_same_analysis_compares_two_ab_arms(fleet_models, faults, decision):
+    from pipelines.fleet import canary
+
+    settings, frame, models = fleet_models
+    sim = simulate.build(settings, fleet_models_release(settings), devices=8000, seed=21, frame=frame,
+                         models=models, faults=faults, experiment=("threshold-test", "A", "B"))
+    total = None
+    for day in ("2026-02-01", "2026-02-02", "2026-02-03"):
+        records, _ = sim.day(day, 50)
+        assert set(records["variant"]) == {"A", "B"}
+        total = canary.add_units(total, records)
+    tests = canary.evaluate(total, "B", "A", settings.params.release.rollout.guardrails, settings.params)
+    assert canary.decide(tests, True, True)[0] == decision
+    assert 0.4 < len(total.loc["B"]) / len(total) < 0.6  # 50% assigned by device hash

@@ -130,3 +130,23 @@ def test_production_drift_from_dp_histograms(fleet_release, fleet_models, settin
 
     profile = read_json(fleet_release.release / "reference_profile.json")
     assert production_drift.drift(shifted, profile, 1.0, 0.2)["drifted"] == ["age"]
+
+
+def test_an_ab_experiment_declared_in_production_yaml_is_analysed(fleet_release, fleet_models, settings_for):
+    import yaml
+
+    settings = settings_for()
+    path = fleet_release.root / PRODUCTION_FILE
+    state = yaml.safe_load(path.read_text())
+    state["experiment"] = {"name": "threshold-test", "variants": [{"name": "A", "version": "1", "percent": 50},
+                                                                  {"name": "B", "version": "1", "percent": 50}]}
+    path.write_text(yaml.safe_dump(state))
+    _, frame, models = fleet_models
+    sim = simulate.build(settings, fleet_release.release, devices=6000, seed=8, frame=frame, models=models,
+                         faults={"latency": 3.0}, experiment=("threshold-test", "A", "B"))
+    for day in ("2026-05-01", "2026-05-02"):
+        records, _ = sim.day(day, 50)
+        store.write_batch(steps.telemetry_dir(settings), f"ab-{day}", records)
+    report = steps.canary_analysis(settings)
+    assert report["ab"]["decision"] == "rollback"
+    assert any(t["guardrail"] == "latency" and t["status"] == "breach" for t in report["ab"]["tests"])
