@@ -66,9 +66,11 @@ def test_debiased_gap_covers_the_simulators_true_gap_at_the_default_epsilon(flee
 
 @pytest.mark.slow
 def test_false_rollback_rate_over_50_clean_seeds_and_gap_coverage(fleet_models):
-    rollbacks = sum(_play(fleet_models, seed=100 + s, devices=10_000)[1].final == "rollback" for s in range(50))
-    assert rollbacks / 50 <= 0.05, rollbacks
+    finals = [_play(fleet_models, seed=100 + s, devices=10_000)[1].final for s in range(50)]
     covered = [_gap_covered(fleet_models, seed) for seed in range(200, 250)]
+    print(f"50 clean seeds: {finals.count('rollback')} rolled back, {finals.count('promoted')} promoted; "
+          f"debiased gap interval covered the true gap in {sum(covered)}/50 seeds")
+    assert finals.count("rollback") / 50 <= 0.05
     assert np.mean(covered) >= 0.9
 
 
@@ -78,7 +80,7 @@ def test_a_100k_device_30_day_rollout_is_analysed_in_under_two_minutes(fleet_mod
     sim = simulate.build(settings, fleet_models_release(settings), devices=100_000, seed=7, frame=frame,
                          models=models)
     rollout_config = settings.params.release.rollout.model_copy(update={"stages": [
-        s.model_copy(update={"min_hours": 24 * 14}) for s in settings.params.release.rollout.stages]})
+        s.model_copy(update={"min_hours": 24 * 15}) for s in settings.params.release.rollout.stages]})
     began = time.perf_counter()
     outcome = rollout.play(sim, rollout_config, settings.params, days=30, directory=tmp_path / "telemetry")
     total = time.perf_counter() - began
@@ -88,7 +90,7 @@ def test_a_100k_device_30_day_rollout_is_analysed_in_under_two_minutes(fleet_mod
     stored = time.perf_counter() - stored_began
     print(f"100k devices x {outcome.days} days: simulation {outcome.seconds_simulation:.1f} s, daily analyses "
           f"{outcome.seconds_analysis:.1f} s, one analysis of all stored days {stored:.1f} s, total {total:.1f} s")
-    assert outcome.days == 30 and outcome.final != "rollback"
+    assert outcome.days == 30 and outcome.final == "promoted"  # 15 days canary, 15 days early
     assert outcome.seconds_analysis < 120 and stored < 120
 
 
