@@ -63,6 +63,8 @@ def canary_analysis(settings: Settings, until: str | None = None, act: bool = Fa
     in_stage = frame.loc[frame["model_version"] == deployment.model.version, "day"].nunique()
     decision, reasons, tests, quarantined = rollout.analyse_day(
         directory, until, deployment.rollout, settings.params, index, int(in_stage))
+    if decision == "promote" and index == len(deployment.rollout.stages) - 1:
+        decision = "complete"  # already at 100%: nothing left to promote
     report = {"model": deployment.model.name, "version": deployment.model.version,
               "stage": deployment.rollout.stages[index].name, "until": until, "days_in_stage": int(in_stage),
               "decision": decision, "reasons": reasons, "tests": [t.as_dict() for t in tests],
