@@ -26,7 +26,10 @@ def main() -> None:
     parser.add_argument("--devices", type=int, default=100_000)
     parser.add_argument("--days", type=int, default=30)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--size", action="append", default=[], metavar="FAULT=SIZE", help="e.g. latency=1.5")
+    parser.add_argument("--no-timing", action="store_true", help="only the detection table")
     args = parser.parse_args()
+    sizes = {**FAULTS, **{k: float(v) for k, v in (s.split("=", 1) for s in args.size)}}
     settings = load_settings(args.params)
     release = Path(args.release) if args.release else production_or_latest(settings, "footprint.json")[0]
     frame = simulate.held_out(settings)
@@ -35,13 +38,15 @@ def main() -> None:
     print(f"release {release}, {args.devices} devices, rollout {[(s.name, s.percent) for s in config.stages]}\n")
     print("| fault | size | decision | stage | days to decision | canary devices seen | breached |")
     print("|---|---:|---|---|---:|---:|---|")
-    for fault, size in [("none", None), *FAULTS.items()]:
+    for fault, size in [("none", None), *sizes.items()]:
         sim = simulate.build(settings, release, devices=args.devices, seed=args.seed, frame=frame,
                              models=(model, model), faults={fault: size} if size else None)
         out = rollout.play(sim, config, params, days=args.days)
         breached = sorted({t.guardrail for t in out.looks[-1].tests if t.status == "breach"})
         print(f"| {fault} | {size or ''} | {out.final} | {out.looks[-1].stage} | {out.days} | {out.devices_seen} | "
               f"{', '.join(breached)} |")
+    if args.no_timing:
+        return
     with tempfile.TemporaryDirectory() as tmp:
         long = config.model_copy(update={"stages": [s.model_copy(update={"min_hours": 24 * 365}) for s in config.stages]})
         sim = simulate.build(settings, release, devices=args.devices, seed=args.seed, frame=frame, models=(model, model))
