@@ -97,7 +97,8 @@ def parse_batch(payload: object, config: FleetTelemetryConfig) -> Batch:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "(top level)"
         bad = len({e["loc"][1] for e in exc.errors() if len(e["loc"]) > 1 and e["loc"][0] == "records"})
-        raise Refused(400, f"{where}: {first['msg']} ({bad or count} of {count} records invalid)", count) from None
+        detail = f"{bad} of {count} records invalid" if bad else f"batch of {count} records refused"
+        raise Refused(400, f"{where}: {first['msg']} ({detail})", count) from None
     return batch
 
 

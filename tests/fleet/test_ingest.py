@@ -59,6 +59,7 @@ def test_a_valid_batch_is_stored_in_its_day_partition(ingestor: Ingestor):
     (lambda: (body([{k: v for k, v in record(0).items() if k != "platform"}]), True), 400, 1, "platform"),
     (lambda: (body([record(0) | {"extra": 1}]), True), 400, 1, "extra"),
     (lambda: (b"{not json", True), 400, 0, "not JSON"),
+    (lambda: (body([record(0)] * 2, batch_id="x"), True), 400, 2, "batch of 2 records refused"),
     (lambda: (body([record(0)] * 3), False), 401, 3, "X-Signature"),
     (lambda: (body([record(0)] * 2) + b" " * CONFIG.max_body_bytes, True), 413, 2, "max_body_bytes"),
 ])
@@ -161,3 +162,18 @@ def test_a_crash_mid_write_leaves_no_partial_batch_and_a_retry_is_accepted(inges
     assert not store.seen(ingestor.directory, "batch-0001")  # not in the ledger: the app retries
     done = ingestor.accept(data, signature(KEY, data))
     assert done.accepted == 2 and len(store.read_days(ingestor.directory)) == 2  # no duplicate of the first day
+
+
+def test_a_quarantined_device_is_left_out_of_the_analysis_on_every_day(ingestor: Ingestor):
+    from pipelines.core.config import load_settings
+    from pipelines.fleet import rollout
+
+    params = load_settings(Path(__file__).resolve().parents[2] / "params.yaml").params
+    good = body([record(i, day="2026-01-01") for i in range(4)], "batch-day-one")
+    ingestor.accept(good, signature(KEY, good))
+    bad = body([record(0, day="2026-01-02", crashes=99)], "batch-day-two")  # device 0 reports the impossible later
+    ingestor.accept(bad, signature(KEY, bad))
+    _, _, tests, quarantined = rollout.analyse_day(ingestor.directory, "2026-01-02", params.release.rollout, params,
+                                                   0, 2)
+    assert quarantined == 1
+    assert {t.units for t in tests} == {3}  # its clean first day is dropped too
