@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from dagster import AssetKey, DagsterInstance, build_schedule_context, build_sensor_context, instance_for_test, materialize
+from dagster import AssetKey, build_schedule_context, build_sensor_context, instance_for_test, materialize
 
 from assets.definitions import build_definitions
 from assets.fleet import DAYS
