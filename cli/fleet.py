@@ -100,18 +100,26 @@ def cmd_drift(args: argparse.Namespace) -> int:
     return 0
 
 
+def _leaf(parent, name: str, handler: Callable[[argparse.Namespace], int], help_text: str) -> argparse.ArgumentParser:
+    """`telemetry serve`, `fleet simulate`...: help, a description, its own --debug and the handler."""
+    sub = parent.add_parser(name, help=help_text, description=help_text[0].upper() + help_text[1:] + ".")
+    sub.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks")
+    sub.set_defaults(handler=handler)
+    return sub
+
+
 def register(add: Add, with_params: Callable[[argparse.ArgumentParser], None]) -> None:
     telemetry = add("telemetry", lambda a: 2, "Fleet telemetry ingestion.")
     leaves = telemetry.add_subparsers(dest="action", required=True, metavar="ACTION")
-    serve = leaves.add_parser("serve", help="serve POST /v1/telemetry (HMAC-signed batches)")
-    serve.set_defaults(handler=cmd_serve)
+    serve = _leaf(leaves, "serve", cmd_serve,
+                 "serve POST /v1/telemetry (HMAC-signed batches)")
     serve.add_argument("--host", default=None, help="bind address (default: fleet.host, loopback)")
     serve.add_argument("--port", type=int, default=None, help="port (default: fleet.port)")
     with_params(serve)
     fleet = add("fleet", lambda a: 2, "Post-release fleet analysis.")
     actions = fleet.add_subparsers(dest="action", required=True, metavar="ACTION")
-    simulate = actions.add_parser("simulate", help="simulated telemetry from a release (and its rollout)")
-    simulate.set_defaults(handler=cmd_simulate)
+    simulate = _leaf(actions, "simulate", cmd_simulate,
+                 "simulated telemetry from a release (and its rollout)")
     simulate.add_argument("--release", help="release folder (default: production, else the latest)")
     simulate.add_argument("--devices", type=int, default=10_000)
     simulate.add_argument("--days", type=int, default=14)
@@ -124,14 +132,14 @@ def register(add: Add, with_params: Callable[[argparse.ArgumentParser], None]) -
     simulate.add_argument("--batch", type=int, default=500, help="records per posted batch")
     simulate.add_argument("--feature-devices", type=int, default=500, help="devices reporting input buckets a day")
     with_params(simulate)
-    analyse = actions.add_parser("analyse", help="canary / A-B decision from stored telemetry")
-    analyse.set_defaults(handler=cmd_analyse)
+    analyse = _leaf(actions, "analyse", cmd_analyse,
+                 "canary / A-B decision from stored telemetry")
     analyse.add_argument("--until", help="last day to include (default: the latest)")
     analyse.add_argument("--act", action="store_true", help="open the promote PR or roll back")
     with_params(analyse)
-    finops = actions.add_parser("finops", help="observed vs estimated cost; budgets on observed spend")
-    finops.set_defaults(handler=cmd_finops)
+    finops = _leaf(actions, "finops", cmd_finops,
+                 "observed vs estimated cost; budgets on observed spend")
     with_params(finops)
-    drift = actions.add_parser("drift", help="DP-noised production input histograms vs the reference profile")
-    drift.set_defaults(handler=cmd_drift)
+    drift = _leaf(actions, "drift", cmd_drift,
+                 "DP-noised production input histograms vs the reference profile")
     with_params(drift)
