@@ -43,7 +43,8 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     faults = dict(f.split("=", 1) if "=" in f else (f, None) for f in args.fault)
     defaults = {"latency": 3.0, "crash": 25.0, "data": 8.0, "fairness": 0.35, "accuracy": 0.12}
     faults = {k: float(v) if v is not None else defaults.get(k, 1.0) for k, v in faults.items()}
-    sim = simulate.build(loaded, release, devices=args.devices, seed=args.seed, faults=faults)
+    production = Path(args.production) if args.production else None
+    sim = simulate.build(loaded, release, production, devices=args.devices, seed=args.seed, faults=faults)
     if args.url:
         key = os.environ.get(loaded.params.fleet.hmac_key_env, "").encode() or None
         sent = 0
@@ -121,6 +122,7 @@ def register(add: Add, with_params: Callable[[argparse.ArgumentParser], None]) -
     simulate = _leaf(actions, "simulate", cmd_simulate,
                  "simulated telemetry from a release (and its rollout)")
     simulate.add_argument("--release", help="release folder (default: production, else the latest)")
+    simulate.add_argument("--production", help="release the production cohort runs (default: the same one)")
     simulate.add_argument("--devices", type=int, default=10_000)
     simulate.add_argument("--days", type=int, default=14)
     simulate.add_argument("--seed", type=int, default=0)
