@@ -26,6 +26,7 @@ from dagster._core.definitions.data_version import (
 from dagster._time import get_current_datetime
 
 from assets.resources import SettingsResource
+from pipelines.catalog import POST_RELEASE
 from pipelines.catalog import SOURCE as SOURCE_NAME
 from pipelines.core.config import Settings
 from pipelines.data.load import source_files
@@ -46,7 +47,8 @@ def stale_asset_keys(instance, asset_graph) -> list[AssetKey]:
     view = AssetGraphView(temporal_context=TemporalContext(effective_dt=get_current_datetime(), last_event_id=None),
                           instance=instance, asset_graph=asset_graph)
     resolver = CachingStaleStatusResolver(instance=instance, asset_graph=asset_graph, loading_context=view)
-    keys = sorted(asset_graph.materializable_asset_keys, key=lambda k: k.to_user_string())
+    keys = sorted((k for k in asset_graph.materializable_asset_keys if k.to_user_string() not in POST_RELEASE),
+                  key=lambda k: k.to_user_string())  # fleet assets follow telemetry, not the nightly run
     return [k for k in keys if resolver.get_status(k) in (StaleStatus.STALE, StaleStatus.MISSING)]
 
 
@@ -54,13 +56,33 @@ def refresh_selection(asset_graph, stale: list[AssetKey]) -> list[AssetKey]:
     """Stale assets plus everything downstream of them: Dagster marks only the direct dependents of a
     change stale, and the rest would otherwise need one run per level."""
     closure = AssetSelection.assets(*stale).downstream().resolve(asset_graph)
-    keys = closure & set(asset_graph.materializable_asset_keys)
+    keys = {k for k in closure & set(asset_graph.materializable_asset_keys) if k.to_user_string() not in POST_RELEASE}
     return sorted(keys, key=lambda k: k.to_user_string())
 
 
-def _request(context, reason: str, run_key: str | None = None) -> RunRequest | SkipReason:
+def production_drift_marker(settings: Settings) -> str | None:
+    """A key for the latest production-drift report when it found drift (fleet telemetry moved away from the
+    release's reference): the nightly run then retrains even though the DVC data did not change."""
+    import hashlib
+    import json
+
+    from pipelines.fleet.steps import reports_dir
+
+    path = reports_dir(settings) / "production_drift.json"
+    if not path.is_file():
+        return None
+    report = json.loads(path.read_text())
+    return "production-drift-" + hashlib.sha256(path.read_bytes()).hexdigest()[:12] if report.get("drift") else None
+
+
+def _request(context, reason: str, run_key: str | None = None, settings: Settings | None = None
+             ) -> RunRequest | SkipReason:
     graph = context.repository_def.asset_graph
     stale = stale_asset_keys(context.instance, graph)
+    drift = production_drift_marker(settings) if settings is not None else None
+    if drift:  # production inputs drifted from the release's reference: retrain on today's data (once per report)
+        stale = stale if AssetKey("trained_model") in stale else [*stale, AssetKey("trained_model")]
+        reason, run_key = f"{reason}; production drift ({drift})", run_key or drift
     if not stale:
         return SkipReason(f"nothing is stale ({reason}): data, code and params unchanged; no training")
     return RunRequest(run_key=run_key, asset_selection=refresh_selection(graph, stale),
@@ -74,8 +96,9 @@ def automation(settings: Settings) -> tuple:
     @schedule(job_name=JOB, cron_schedule=config.cron, execution_timezone=config.timezone,
               description="Nightly retraining: observes the data's DVC version and runs only stale assets.")
     def nightly_retraining(context: ScheduleEvaluationContext, settings: SettingsResource):
-        version = observe_source(context.instance, settings.load())
-        return _request(context, f"nightly, data version {version}")
+        loaded = settings.load()
+        version = observe_source(context.instance, loaded)
+        return _request(context, f"nightly, data version {version}", settings=loaded)
 
     @sensor(job_name=JOB, minimum_interval_seconds=config.sensor_interval_seconds,
             default_status=DefaultSensorStatus.STOPPED,

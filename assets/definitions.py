@@ -12,9 +12,10 @@ from dagster import Definitions, define_asset_job, multiprocess_executor
 
 from assets.automation import JOB, automation
 from assets.checks import GATES
+from assets.fleet import fleet_assets, telemetry_sensor
 from assets.resources import SettingsResource
 from assets.stages import pipeline_assets
-from pipelines.catalog import STAGES
+from pipelines.catalog import POST_RELEASE, STAGES
 from pipelines.core.config import Settings, load_settings
 
 PARAMS_ENV = "MOBILE_MLOPS_PARAMS"
@@ -29,8 +30,8 @@ def build_definitions(settings: Settings, **extra) -> Definitions:
     """Assets from the stage catalog, the gates, the release job, schedule and sensor, bound to these settings."""
     nightly, sensor = automation(settings)
     job = define_asset_job(JOB, selection=list(STAGES), description="Data to release candidate.")
-    return Definitions(assets=pipeline_assets(settings), asset_checks=GATES, jobs=[job], schedules=[nightly],
-                       sensors=[sensor], resources={"settings": SettingsResource.of(settings)}, executor=EXECUTOR,
+    return Definitions(assets=[*pipeline_assets(settings), *fleet_assets(settings)], asset_checks=GATES, jobs=[job],
+                       schedules=[nightly], sensors=[sensor, telemetry_sensor(settings)], resources={"settings": SettingsResource.of(settings)}, executor=EXECUTOR,
                        **extra)
 
 
@@ -42,4 +43,5 @@ def materialize_all(settings: Settings, **kwargs):
     from dagster import materialize
 
     built = build_definitions(settings)
-    return materialize([*built.assets, *built.asset_checks], resources=built.resources, **kwargs)
+    stages = [a for a in built.assets if not set(k.to_user_string() for k in a.keys) & set(POST_RELEASE)]
+    return materialize([*stages, *built.asset_checks], resources=built.resources, **kwargs)

@@ -43,10 +43,13 @@ def compare(name: str, found: dict[str, set[str]], expected: dict[str, set[str]]
 def graph_problems(graph, settings: Settings) -> list[str]:
     """The Dagster asset graph and dvc.yaml are the catalog's graph, and dvc.yaml is what the catalog generates."""
     expected = {name: catalog.parents(name) for name in catalog.STAGES}
-    dagster = {k: v for k, v in asset_parents(graph).items() if k != catalog.SOURCE}
+    found = asset_parents(graph)
+    post = [f"Dagster: post-release asset {name} is missing" for name in catalog.POST_RELEASE if name not in found]
+    dagster = {k: v for k, v in found.items() if k != catalog.SOURCE and k not in catalog.POST_RELEASE}
     dvc = {name: ups | ({catalog.SOURCE} if catalog.SOURCE in expected[name] else set())
            for name, ups in dvc_stages.stage_parents(settings.root / "dvc.yaml").items()}
-    return compare("Dagster", dagster, expected) + compare("dvc.yaml", dvc, expected) + dvc_stages.problems(settings)
+    return post + compare("Dagster", dagster, expected) + compare("dvc.yaml", dvc, expected) + \
+        dvc_stages.problems(settings)
 
 
 def release_problems(settings: Settings, revision: str) -> list[str]:

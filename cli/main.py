@@ -7,7 +7,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from cli import gitops, keys
+from cli import fleet, gitops, keys
 from cli.options import overrides, settings, with_params
 from cli.quiet import library_output_to_log, quiet_libraries
 from pipelines.core.errors import PipelineError
@@ -118,6 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--quick", action="store_true", help="every benchmark at a tiny size (under two minutes)")
     gitops.register(add, with_params)  # verify, release propose, promote, rollback, lineage check
     keys.register(add, gitops.leaf, with_params)  # decrypt, keys rotate
+    fleet.register(add, with_params)  # telemetry serve, fleet simulate / analyse / finops / drift
     return parser
 
 

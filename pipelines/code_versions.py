@@ -85,3 +85,11 @@ def stage_code_version(stage: str, settings: Settings) -> str:
     for key in STAGES[stage].params:
         digest.update(key.encode() + json.dumps(_lookup(params, key), sort_keys=True, default=str).encode())
     return digest.hexdigest()[:16]
+
+
+def package_code_version(package: str) -> str:
+    """sha256 of a package's code and everything it imports (assets that are not catalog stages)."""
+    digest = hashlib.sha256(package.encode())
+    for name in code_packages(package):
+        digest.update(_package_digest(name, _stamp(name)).encode())
+    return digest.hexdigest()[:16]

@@ -42,9 +42,23 @@ def test_a_declaration_that_disagrees_with_the_catalog_is_named(tmp_path: Path):
     assert compare("dvc.yaml", found, expected) == [
         f"dvc.yaml: model_card upstream {sorted(expected['model_card'] - {'feature_importance'})} "
         f"!= catalog {sorted(expected['model_card'])}"]
-    dagster = {k: v for k, v in asset_parents(defs.resolve_asset_graph()).items() if k != catalog.SOURCE}
+    dagster = {k: v for k, v in asset_parents(defs.resolve_asset_graph()).items()
+               if k != catalog.SOURCE and k not in catalog.POST_RELEASE}
     del dagster["offload_policy"]
     assert compare("Dagster", dagster, expected) == ["Dagster: catalog stage offload_policy is missing"]
+
+
+def test_post_release_assets_are_declared_and_outside_dvc_yaml():
+    dagster = asset_parents(defs.resolve_asset_graph())
+    assert set(catalog.POST_RELEASE) <= set(dagster)
+    assert not set(catalog.POST_RELEASE) & (set(STAGES) | set(catalog.STAGES))
+    assert all(dagster[name] <= set(catalog.POST_RELEASE) for name in catalog.POST_RELEASE)  # telemetry, not stages
+
+
+def test_the_fleet_package_sits_above_release():
+    order = code_versions.PACKAGES
+    assert order[-2:] == ("release", "fleet")
+    assert "release" in code_versions._imports("fleet")  # it opens pull requests through the release providers
 
 
 def test_every_params_key_a_stage_reads_exists():

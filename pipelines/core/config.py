@@ -425,6 +425,38 @@ class FinopsConfig(_Section):
     privacy_class: Literal["public", "internal", "confidential", "pii"] | None = None  # None: pii if data.pii
 
 
+class FleetMargins(_Section):
+    """How much worse than the production cohort the canary may be (the absolute limits are the rollout's
+    guardrails in deploy/production.yaml)."""
+
+    crash_rate_increase: float = Field(0.0005, ge=0, le=1)  # crashes per session, canary minus production
+    latency_ratio: float = Field(1.2, ge=1)  # canary / production mean on-device latency (geometric)
+    accuracy_drop: float | None = Field(None, ge=0, le=1)  # None: the guardrail max_accuracy_drop
+
+
+class FleetTelemetryConfig(_Section):
+    """After release: telemetry ingestion, privacy, the canary/A-B analysis and observed FinOps (`fleet:`)."""
+
+    directory: str = "telemetry"  # daily-partitioned Parquet: <directory>/day=YYYY-MM-DD/<batch>.parquet
+    host: str = "127.0.0.1"  # `mobile-mlops telemetry serve` binds here (loopback unless changed)
+    port: int = Field(8787, ge=0, le=65535)
+    hmac_key_env: str = "MOBILE_MLOPS_TELEMETRY_KEY"  # the variable holding the apps' HMAC key; never in params
+    max_body_bytes: int = Field(1_048_576, ge=1024)
+    max_records: int = Field(5000, ge=1)  # device-day records per batch
+    max_latency_ms: float = Field(3_600_000.0, gt=0)  # a device reporting more is quarantined (impossible)
+    epsilon: float = Field(1.0, gt=0)  # local DP: randomized response on the sensitive attribute
+    histogram_epsilon: float = Field(1.0, gt=0)  # DP (Laplace) on each production-drift feature histogram
+    sensitive_feature: str = "sex"  # reported only through randomized response
+    groups: list[str] = Field(["Female", "Male"], min_length=2)  # its categories, in the contract's order
+    alpha: float = Field(0.05, gt=0, lt=1)  # anytime-valid error rate of the sequential test, all guardrails
+    tuning_devices: int = Field(1000, ge=1)  # the confidence sequence is tightest near this many devices
+    min_devices: int = Field(200, ge=1)  # per cohort, before a promote decision
+    margins: FleetMargins = FleetMargins()
+    rollback_commit: bool = False  # true: a rollback decision commits the revert; false: opens a pull request
+    webhook_url: str | None = None  # budget alerts are POSTed here as JSON; None: no alert
+    drift_psi_threshold: float | None = None  # None: drift.psi_threshold
+
+
 class Params(_Section):
     project: ProjectConfig = ProjectConfig()
     data: DataConfig
@@ -443,6 +475,7 @@ class Params(_Section):
     finops: FinopsConfig = FinopsConfig()
     mlflow: MlflowConfig = MlflowConfig()
     release: ReleaseConfig = ReleaseConfig()
+    fleet: FleetTelemetryConfig = FleetTelemetryConfig()
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 

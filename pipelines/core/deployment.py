@@ -34,12 +34,37 @@ class ModelRef(_Strict):
     signer: str  # sha256 fingerprint of the public key the signature verifies with
 
 
+class Variant(_Strict):
+    name: str
+    version: str  # the model version the arm runs
+    percent: int = Field(ge=1, le=99)  # share of devices, assigned by device hash
+
+
+class Experiment(_Strict):
+    """An A/B comparison of two model versions, assigned by a salted hash of the device (fleet analysis)."""
+
+    name: str
+    variants: list[Variant] = Field(min_length=2, max_length=2)
+
+
 class Deployment(_Strict):
     schema_: str = Field(SCHEMA, alias="schema")
     model: ModelRef
     artifacts: dict[str, str]  # every file of the release folder -> sha256 (manifest and signature too)
     rollout: RolloutConfig
     previous: Previous | None = None  # what `mobile-mlops rollback` restores
+    stage: str | None = None  # the rollout stage reached (a promote decision advances it); None: the first
+    experiment: Experiment | None = None  # an A/B test the fleet analysis evaluates
+
+
+def stage_index(deployment: Deployment) -> int:
+    """Position of the deployment's current rollout stage (0 when none is recorded)."""
+    names = [s.name for s in deployment.rollout.stages]
+    if deployment.stage is None:
+        return 0
+    if deployment.stage not in names:
+        raise PipelineError(f"{PRODUCTION_FILE}: key 'stage': {deployment.stage!r} is not a rollout stage {names}")
+    return names.index(deployment.stage)
 
 
 def parse(text: str | bytes, where: str) -> Deployment:

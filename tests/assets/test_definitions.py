@@ -9,6 +9,7 @@ from pathlib import Path
 from dagster import AssetKey
 
 from assets.definitions import defs
+from pipelines.catalog import POST_RELEASE
 
 
 def test_graph_keeps_the_rules_the_release_relies_on():
@@ -19,9 +20,10 @@ def test_graph_keeps_the_rules_the_release_relies_on():
     ancestors = set(upstream)
     for name in list(upstream):
         ancestors |= {k.to_user_string() for k in graph.get(AssetKey(name)).parent_keys}
-    gated = {key.asset_key.to_user_string() for key in graph.asset_check_keys}
+    gated = {key.asset_key.to_user_string() for key in graph.asset_check_keys} - set(POST_RELEASE)  # after release
     assert gated <= ancestors | upstream, gated - ancestors
-    steps = [k.to_user_string() for k in graph.toposorted_asset_keys if graph.get(k).is_materializable]
+    steps = [k.to_user_string() for k in graph.toposorted_asset_keys if graph.get(k).is_materializable
+             and k.to_user_string() not in POST_RELEASE]
     before = steps[:steps.index("finops_report")]
     finops = {key.to_user_string() for key in graph.get(AssetKey("finops_report")).parent_keys}
     assert set(before) <= finops  # the cost report sums the measured compute of every step before it
@@ -33,7 +35,7 @@ def test_every_materializable_asset_has_description_group_and_code_version():
     for key in graph.materializable_asset_keys:
         node = graph.get(key)
         assert node.description, key
-        assert node.group_name in {"data", "training", "mobile", "finops", "governance", "release"}, key
+        assert node.group_name in {"data", "training", "mobile", "finops", "governance", "release", "fleet"}, key
         assert node.code_version, key
 
 
@@ -69,8 +71,11 @@ def test_definitions_and_cli_help_load_without_heavy_imports():
 def test_groups_tags_and_kinds_for_the_ui():
     graph = defs.resolve_asset_graph()
     groups = {graph.get(k).group_name for k in graph.get_all_asset_keys()}
-    assert {"data", "training", "mobile", "finops", "governance", "release"} <= groups
+    assert {"data", "training", "mobile", "finops", "governance", "release", "fleet"} <= groups
     for key in graph.get_all_asset_keys():
         tags = graph.get(key).tags
         assert {"project", "cost_center", "environment"} <= set(tags), key  # params `project` FinOps tags
     assert "dagster/kind/keras" in graph.get(AssetKey("trained_model")).tags
+    assert {k.to_user_string() for k in graph.get_all_asset_keys() if graph.get(k).group_name == "fleet"} == \
+        set(POST_RELEASE)
+    assert graph.get(AssetKey("fleet_telemetry")).partitions_def is not None  # one partition per telemetry day

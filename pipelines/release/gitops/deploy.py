@@ -39,6 +39,9 @@ def desired_state(manifest: Manifest, folder: Path, release: str, rollout: Rollo
 
 def render(deployment: Deployment) -> str:
     body: dict[str, Any] = deployment.model_dump(by_alias=True, mode="json")
+    for optional in ("stage", "experiment"):  # written only once a fleet decision or an A/B test sets them
+        if body.get(optional) is None:
+            body.pop(optional, None)
     return HEADER + yaml.safe_dump(body, sort_keys=False, width=120)
 
 

@@ -89,7 +89,7 @@ def _state_of(repo: Path, path: str, version: str) -> bytes:
     raise PipelineError(f"{PRODUCTION_FILE}: version {version} was never production on this branch; nothing to restore")
 
 
-def rollback(settings: Settings, to: str | None = None, as_pull_request: bool = False) -> Rollback:
+def rollback(settings: Settings, to: str | None = None, as_pull_request: bool = False, note: str = "") -> Rollback:
     """Restore the previous production.yaml in a commit (or a PR) and move the alias back.
 
     Committed directly, the current branch gets the commit and the alias moves now (the emergency
@@ -110,7 +110,8 @@ def rollback(settings: Settings, to: str | None = None, as_pull_request: bool = 
     verify_deployment(settings, restored)
     name = current.model.name
     message = (f"Roll back {name} to v{target} (from v{current.model.version})\n\n"
-               f"Restores {PRODUCTION_FILE} as it was when v{target} was production.\n")
+               f"Restores {PRODUCTION_FILE} as it was when v{target} was production.\n"
+               + (f"\n{note.rstrip()}\n" if note else ""))
     branch = current_branch(repo) or "HEAD"
     if as_pull_request:
         branch = f"rollback/{name}-{current.model.version}-to-{target}"

@@ -1,0 +1,130 @@
+"""Observed FinOps: what the fleet's telemetry says a month costs, beside the release's cost.json estimates.
+
+Per month of telemetry: CDN egress (model downloads) and its price, MB per device (downloads + offload
+traffic) and cellular MB per device, offload API calls and their serverless cost, battery share per day.
+Per-device figures are normalized to a 30-day month of the devices seen, then scaled to the fleet size in
+params (finops.fleet.monthly_active_devices), so they compare with the estimates whatever share of the fleet
+reports. Budgets (gates.budgets) are evaluated on the observed figures; an overrun can be POSTed to a webhook.
+"""
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from typing import Any
+
+import pandas as pd
+
+from pipelines.core.config import Params
+from pipelines.core.errors import PipelineError
+from pipelines.core.gates import GateResult
+from pipelines.finops.cost import DAYS_PER_MONTH, MB, request_cost_usd
+
+
+def _estimates(cost: dict[str, Any], params: Params) -> dict[str, float | None]:
+    platforms = cost["release"]["platforms"]
+    devices = sum(p["devices"] for p in platforms.values()) or 1.0
+
+    def weighted(key: str) -> float | None:
+        values = [(p[key], p["devices"]) for p in platforms.values() if p.get(key) is not None]
+        return sum(v * d for v, d in values) / sum(d for _, d in values) if values else None
+
+    energy = weighted("energy_j_per_device")
+    battery_j = _battery_j(params)
+    return {
+        "download_mb_per_device": sum(p["download_gb"] * 1000 for p in platforms.values()) / devices,
+        "device_mb_per_month": weighted("device_mb_per_month"),
+        "cellular_mb_per_device": weighted("cellular_mb_per_device"),
+        "offload_calls_per_device": sum(p["cloud_requests"] for p in platforms.values()) / devices,
+        "cdn_usd": sum(p["download_usd"] for p in platforms.values()),
+        "cloud_usd": sum(p["cloud_usd"] for p in platforms.values()),
+        "serving_usd": cost["release"]["serving_usd"],
+        "battery_share_per_day": None if energy is None else energy / DAYS_PER_MONTH / battery_j,
+    }
+
+
+def _battery_j(params: Params) -> float:
+    """Mean battery capacity in joules over the fleet's tiers."""
+    tiers = params.devices.tiers
+    share = params.finops.fleet.tier_share or {t: 1.0 for t in tiers}
+    total = sum(share.get(t, 0.0) for t in tiers) or 1.0
+    return sum(share.get(t, 0.0) * tier.battery_mah * tier.battery_voltage * 3.6 for t, tier in tiers.items()) / total
+
+
+def observed(frame: pd.DataFrame, params: Params) -> list[dict[str, Any]]:
+    """One row per month of telemetry: the observed figures, per device-month and at fleet scale."""
+    finops = params.finops
+    rows = []
+    for month, days in frame.groupby(frame["day"].str.slice(0, 7)):
+        device_days = len(days)
+        devices = days["device_id"].nunique()
+        device_months = device_days / DAYS_PER_MONTH  # the observed exposure, in device-months
+        downloads = float(days["download_bytes_wifi"].sum() + days["download_bytes_cellular"].sum())
+        offload_bytes = float(days["offload_bytes"].sum())
+        calls = float(days["offload_calls"].sum())
+        fleet = finops.fleet.monthly_active_devices
+        # downloads happen once per update: per device seen, times updates per month; traffic accrues daily
+        download_mb = downloads / MB / devices * finops.fleet.updates_per_month
+        traffic_mb = offload_bytes / MB / device_months
+        cellular_share = finops.fleet.connectivity_share["cellular"] / max(
+            finops.fleet.connectivity_share["cellular"] + finops.fleet.connectivity_share["wifi"], 1e-12)
+        calls_per_device = calls / device_months
+        cdn_usd = download_mb * fleet / 1000 * finops.prices.cdn_egress_per_gb
+        cloud_usd = request_cost_usd(calls_per_device * fleet, finops)
+        rows.append({
+            "month": month, "devices": int(devices), "device_days": int(device_days),
+            "download_mb_per_device": download_mb,
+            "device_mb_per_month": download_mb + traffic_mb,
+            # offload traffic is not split by network in v1 of the contract: the offline-free cellular share
+            "cellular_mb_per_device": float(days["download_bytes_cellular"].sum()) / MB / devices
+            * finops.fleet.updates_per_month + traffic_mb * cellular_share,
+            "offload_calls_per_device": calls_per_device,
+            "cdn_usd": cdn_usd, "cloud_usd": cloud_usd, "serving_usd": cdn_usd + cloud_usd,
+            "battery_share_per_day": float(days["battery_mj"].sum()) / 1000 / device_days / _battery_j(params),
+        })
+    return rows
+
+
+def compare(rows: list[dict[str, Any]], cost: dict[str, Any], params: Params) -> list[dict[str, Any]]:
+    """Observed beside estimated, per month and metric, with the ratio observed / estimated."""
+    estimates = _estimates(cost, params)
+    table = []
+    for row in rows:
+        for metric, estimate in estimates.items():
+            value = row[metric]
+            ratio = value / estimate if estimate not in (None, 0) else None
+            table.append({"month": row["month"], "metric": metric, "observed": value, "estimated": estimate,
+                          "ratio": ratio})
+    return table
+
+
+def budget_results(rows: list[dict[str, Any]], cost: dict[str, Any], params: Params) -> list[GateResult]:
+    """gates.budgets on the observed months (training compute from cost.json is added to the monthly total)."""
+    budgets = params.gates.budgets
+    training = cost["release"].get("training_usd_per_month", 0.0)
+    results = []
+    for row in rows:
+        if budgets.max_monthly_usd is not None:
+            spend = row["serving_usd"] + training
+            results.append(GateResult(
+                f"observed max_monthly_usd[{row['month']}]", spend <= budgets.max_monthly_usd, spend,
+                budgets.max_monthly_usd, f"observed {row['month']}: ${spend:.2f} at fleet scale vs "
+                                         f"gates.budgets.max_monthly_usd ${budgets.max_monthly_usd:.2f}"))
+        if budgets.max_device_mb_per_month is not None:
+            mb = row["device_mb_per_month"]
+            results.append(GateResult(
+                f"observed max_device_mb_per_month[{row['month']}]", mb <= budgets.max_device_mb_per_month, mb,
+                budgets.max_device_mb_per_month, f"observed {row['month']}: {mb:.4g} MB per device vs "
+                                                 f"gates.budgets.max_device_mb_per_month {budgets.max_device_mb_per_month:g}"))
+    return results
+
+
+def alert(url: str, payload: dict[str, Any], timeout: float = 10) -> int:
+    """POST an over-budget alert as JSON; the HTTP status, or a one-line error."""
+    request = urllib.request.Request(url, data=json.dumps(payload).encode(), method="POST",
+                                     headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.status
+    except (urllib.error.URLError, OSError) as exc:
+        raise PipelineError(f"fleet.webhook_url: alert not delivered to {url} ({exc})") from None

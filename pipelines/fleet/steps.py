@@ -1,0 +1,153 @@
+"""Fleet steps (post-release, outside dvc.yaml): read telemetry, call the logic, write reports atomically."""
+from __future__ import annotations
+
+import json
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from pipelines.core.config import Settings
+from pipelines.core.deployment import production_or_latest, read_production, stage_index
+from pipelines.core.errors import PipelineError
+from pipelines.core.io import read_json, write_json
+from pipelines.core.paths import RELEASE_PROFILE_FILE
+from pipelines.fleet import canary, observed_finops, production_drift, rollout, store
+from pipelines.fleet.schema import HIST, SCHEMA
+
+REPORTS = "reports/fleet"  # canary.json, observed_finops.json, production_drift.json and their charts
+
+
+def telemetry_dir(settings: Settings) -> Path:
+    return settings.resolve(settings.params.fleet.directory)
+
+
+def reports_dir(settings: Settings) -> Path:
+    return settings.resolve(REPORTS)
+
+
+def telemetry_day(settings: Settings, day: str) -> dict[str, Any]:
+    """What one day partition holds (the fleet_telemetry asset's metadata)."""
+    directory = telemetry_dir(settings)
+    frame = store.read_days(directory, only=day)
+    quarantine = store.read_days(directory, only=day, folder="quarantine")
+    if frame.empty and quarantine.empty:
+        raise PipelineError(f"{directory}/day={day}: no telemetry for that day")
+    cohorts = frame.groupby("variant").agg(devices=("device_id", "nunique"), inferences=("inferences", "sum"),
+                                           crashes=("crashes", "sum")).reset_index() if not frame.empty else None
+    return {"day": day, "rows": len(frame), "devices": int(frame["device_id"].nunique()) if len(frame) else 0,
+            "quarantined_rows": len(quarantine), "files": len(list((directory / f"day={day}").glob("*.parquet"))),
+            "cohorts": [] if cohorts is None else cohorts.to_dict("records")}
+
+
+def _release_folder(settings: Settings, holding: str) -> Path:
+    folder, why = production_or_latest(settings, holding)
+    if folder is None:
+        raise PipelineError(f"fleet: {why}")
+    return folder
+
+
+def canary_analysis(settings: Settings, until: str | None = None, act: bool = False) -> dict[str, Any]:
+    """The decision for the deployed release's current stage from telemetry up to `until` (default: last day)."""
+    deployment = read_production(settings)
+    if deployment is None:
+        raise PipelineError("deploy/production.yaml: not found; nothing is rolling out")
+    directory = telemetry_dir(settings)
+    days = store.days(directory)
+    if not days:
+        raise PipelineError(f"{directory}: no telemetry yet (`mobile-mlops telemetry serve` stores it)")
+    until = until or days[-1]
+    index = stage_index(deployment)
+    frame = store.read_days(directory, until=until)
+    in_stage = frame.loc[frame["model_version"] == deployment.model.version, "day"].nunique()
+    decision, reasons, tests, quarantined = rollout.analyse_day(
+        directory, until, deployment.rollout, settings.params, index, int(in_stage))
+    if decision == "promote" and index == len(deployment.rollout.stages) - 1:
+        decision = "complete"  # already at 100%: nothing left to promote
+    report = {"model": deployment.model.name, "version": deployment.model.version,
+              "stage": deployment.rollout.stages[index].name, "until": until, "days_in_stage": int(in_stage),
+              "decision": decision, "reasons": reasons, "tests": [t.as_dict() for t in tests],
+              "quarantined_devices": quarantined, "table": canary.table(tests),
+              "history": _history(frame)}
+    if experiment := deployment.experiment:
+        a, b = (v.name for v in experiment.variants)
+        ab = canary.evaluate(canary.units(frame), b, a, deployment.rollout.guardrails, settings.params)
+        report["ab"] = {"experiment": experiment.name, "control": a, "treatment": b,
+                        "decision": canary.decide(ab, True, True)[0], "tests": [t.as_dict() for t in ab],
+                        "table": canary.table(ab)}
+    if act and decision in ("promote", "rollback"):
+        from pipelines.fleet.actions import act as gitops
+
+        done = gitops(settings, decision, report["table"], reasons)
+        report["action"] = {"kind": done.kind, "branch": done.branch, "commit": done.commit,
+                            "pull_request": done.pull_request.url if done.pull_request else None}
+    write_json(reports_dir(settings) / "canary.json", report)
+    return report
+
+
+def _history(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """Daily guardrail point values per cohort (the charts of guardrails over time)."""
+    import numpy as np
+
+    from pipelines.fleet.canary import LOG_CENTRES
+
+    rows = []
+    for (day, cohort), part in frame.groupby(["day", "variant"]):
+        hist = part[list(HIST)].to_numpy(float)
+        rows.append({"day": day, "cohort": cohort, "devices": int(part["device_id"].nunique()),
+                     "crash_rate": float(part["crashes"].sum() / max(part["sessions"].sum(), 1)),
+                     "latency_ms": float(np.exp((hist @ LOG_CENTRES).sum() / max(hist.sum(), 1))),
+                     "accuracy": float(part["feedback_correct"].sum() / max(part["feedback_count"].sum(), 1))})
+    return rows
+
+
+def fleet_observed_finops(settings: Settings) -> dict[str, Any]:
+    """Observed cost per month beside cost.json, budgets on observed spend, and the webhook alert on overrun."""
+    folder = _release_folder(settings, "cost.json")
+    cost = read_json(folder / "cost.json")
+    frame = store.read_days(telemetry_dir(settings))
+    if frame.empty:
+        raise PipelineError(f"{telemetry_dir(settings)}: no telemetry yet")
+    rows = observed_finops.observed(frame, settings.params)
+    results = observed_finops.budget_results(rows, cost, settings.params)
+    report = {"release": str(folder.relative_to(settings.root)) if folder.is_relative_to(settings.root) else str(folder),
+              "months": rows, "comparison": observed_finops.compare(rows, cost, settings.params),
+              "budgets": [r.as_dict() for r in results], "over_budget": [r.name for r in results if not r.passed]}
+    url = settings.params.fleet.webhook_url
+    if report["over_budget"] and url:
+        report["alert_status"] = observed_finops.alert(url, {"event": "fleet.budget_exceeded", "release": report[
+            "release"], "over_budget": [r.as_dict() for r in results if not r.passed]})
+    write_json(reports_dir(settings) / "observed_finops.json", report)
+    return report
+
+
+def fleet_production_drift(settings: Settings) -> dict[str, Any]:
+    """DP-noised production input histograms against the release's reference profile; drift marks data stale."""
+    folder = _release_folder(settings, RELEASE_PROFILE_FILE)
+    counts = store.feature_counts(telemetry_dir(settings))
+    if not counts:
+        raise PipelineError(f"{telemetry_dir(settings)}: no input histograms in telemetry yet")
+    config = settings.params.fleet
+    threshold = config.drift_psi_threshold or settings.params.drift.psi_threshold
+    result = production_drift.drift(counts, read_json(folder / RELEASE_PROFILE_FILE), config.histogram_epsilon,
+                                    threshold, seed=len(store.days(telemetry_dir(settings), "features")))
+    result["reference"] = folder.name
+    write_json(reports_dir(settings) / "production_drift.json", result)
+    return result
+
+
+def to_records(frame: pd.DataFrame, features: dict[int, dict[str, list[int]]] | None = None) -> list[dict]:
+    """Stored rows back as contract records (what an app posts)."""
+    base = frame.drop(columns=list(HIST)).to_dict("records")
+    hists = frame[list(HIST)].to_numpy().tolist()
+    for i, (record, hist) in enumerate(zip(base, hists, strict=True)):
+        record["latency_hist"] = hist
+        if features and i in features:
+            record["features"] = features[i]
+    return base
+
+
+def batch_body(records: list[dict]) -> bytes:
+    return json.dumps({"schema": SCHEMA, "batch_id": uuid.uuid4().hex, "records": records},
+                      default=lambda v: v.item() if hasattr(v, "item") else str(v)).encode()
