@@ -143,8 +143,8 @@ class FederatedConfig(_Section):
 
     @model_validator(mode="after")
     def _threshold_within_shares(self) -> "FederatedConfig":
-        if self.secagg_threshold > self.secagg_shares:
-            raise ValueError("secagg_threshold must be <= secagg_shares")
+        if self.secagg_threshold >= self.secagg_shares:
+            raise ValueError("secagg_threshold must be below secagg_shares (SecAgg+)")
         return self
 
 
