@@ -36,9 +36,13 @@ def epsilon(noise_multiplier: float, sampling_rate: float, steps: int, delta: fl
         return 0.0
     mechanism = PoissonSubsampledGaussianMechanism(noise_multiplier=noise_multiplier,
                                                    sampling_probability=min(1.0, sampling_rate))
-    accountant = PRVAccountant(prvs=mechanism, max_self_compositions=steps, eps_error=EPS_ERROR,
-                               delta_error=delta / 1000)
-    return float(accountant.compute_epsilon(delta=delta, num_self_compositions=[steps])[2])
+    try:
+        accountant = PRVAccountant(prvs=mechanism, max_self_compositions=steps, eps_error=EPS_ERROR,
+                                   delta_error=delta / 1000)
+        return float(accountant.compute_epsilon(delta=delta, num_self_compositions=[steps])[2])
+    except (RuntimeError, OverflowError, ValueError, FloatingPointError):
+        # so little noise that the privacy loss cannot be discretized: no meaningful guarantee
+        return float("inf")
 
 
 def noise_for(target_epsilon: float, sampling_rate: float, steps: int, delta: float) -> float:

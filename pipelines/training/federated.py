@@ -110,7 +110,7 @@ class Traffic:
                               for r in sorted({r for _, r in pairs})}}
 
 
-def client_epsilon(config: FederatedConfig) -> dict[str, Any] | None:
+def client_epsilon(config: FederatedConfig, delta: float = 1e-5) -> dict[str, Any] | None:
     """Device-level (user-level) DP of the aggregate: each round is a Gaussian mechanism on the sum of clipped
     updates (std noise_multiplier x clipping_norm), devices sampled with probability fraction_fit."""
     if not config.client_dp:
@@ -118,9 +118,10 @@ def client_epsilon(config: FederatedConfig) -> dict[str, Any] | None:
     from pipelines.training.accountant import epsilon
 
     if config.noise_multiplier == 0:
-        return {"epsilon": float("inf"), "unit": "device", "noise_multiplier": 0.0}
-    return {"epsilon": epsilon(config.noise_multiplier, config.fraction_fit, config.rounds, 1e-5),
-            "delta": 1e-5, "unit": "device", "noise_multiplier": config.noise_multiplier,
+        return {"epsilon": float("inf"), "delta": delta, "unit": "device", "noise_multiplier": 0.0,
+                "sampling_rate": config.fraction_fit, "steps": config.rounds, "clipping_norm": config.clipping_norm}
+    return {"epsilon": epsilon(config.noise_multiplier, config.fraction_fit, config.rounds, delta),
+            "delta": delta, "unit": "device", "noise_multiplier": config.noise_multiplier,
             "sampling_rate": config.fraction_fit, "steps": config.rounds, "clipping_norm": config.clipping_norm,
             "accountant": "prv-accountant PRVAccountant(PoissonSubsampledGaussianMechanism), upper bound"}
 
@@ -128,7 +129,7 @@ def client_epsilon(config: FederatedConfig) -> dict[str, Any] | None:
 def train_federated(x_train: np.ndarray, y_train: np.ndarray, parts: list[np.ndarray], x_val: np.ndarray,
                     y_val: np.ndarray, config: TrainConfig, fed: FederatedConfig, *,
                     sample_weight: np.ndarray | None = None, groups: np.ndarray | None = None,
-                    penalty: float = 0.0, constraint: str = "demographic_parity",
+                    penalty: float = 0.0, constraint: str = "demographic_parity", delta: float = 1e-5,
                     ) -> tuple[Any, dict[str, list[float]], dict[str, Any]]:
     """FedAvg rounds with Flower; returns the global Keras model, per-round history and the facts of the run.
 
@@ -233,6 +234,6 @@ def train_federated(x_train: np.ndarray, y_train: np.ndarray, parts: list[np.nda
              "partition_column": fed.partition_column, "alpha": fed.alpha, "rounds": fed.rounds,
              "local_epochs": fed.local_epochs, "sampled_per_round": sampled, "rows_per_device": rows,
              "wall_seconds": seconds, "traffic": traffic.summary(fed.devices, fed.rounds),
-             "client_dp": client_epsilon(fed)}
+             "client_dp": client_epsilon(fed, delta)}
     history.pop("wall_seconds", None)
     return server_model, {k: list(v) for k, v in history.items()}, facts

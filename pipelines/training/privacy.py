@@ -11,6 +11,7 @@ The fairness gate then decides on the test rows as for any model.
 """
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import pandas as pd
@@ -69,7 +70,7 @@ def fit_private(settings: Settings, train: pd.DataFrame, validation: pd.DataFram
         model, history, facts = train_federated(
             x, y, parts, x_val, y_val, params.train, privacy.federated, sample_weight=extra.get("sample_weight"),
             groups=extra.get("groups"), penalty=extra.get("penalty", 0.0),
-            constraint=extra.get("constraint", params.fairness.constraint))
+            constraint=extra.get("constraint", params.fairness.constraint), delta=privacy.dp.delta)
     return model, history, strength, why, facts
 
 
@@ -87,4 +88,4 @@ def headline(facts: dict[str, Any]) -> dict[str, float]:
                "federated_bytes_down_per_device_round": traffic["mean_bytes_down_per_device_round"]}
         if facts.get("client_dp"):
             out |= {"privacy_epsilon": facts["client_dp"]["epsilon"], "privacy_delta": facts["client_dp"]["delta"]}
-    return out
+    return {k: v for k, v in out.items() if math.isfinite(v)}  # epsilon inf: no guarantee, stated in privacy.json
