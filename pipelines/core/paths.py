@@ -47,8 +47,6 @@ MLFLOW_RECORD_FILE = "mlflow.json"
 MITIGATION_FILE = "mitigation.json"
 HISTORY_FILE = "history.json"
 PRIVACY_FILE = "privacy.json"  # DP-SGD budget or federated facts (only when train.privacy is not none)
-PRIVACY_TRADEOFF = "reports/privacy_tradeoff.json"  # `mobile-mlops privacy compare` (not a pipeline stage)
-PRIVACY_TRADEOFF_TABLE = "reports/privacy_tradeoff.md"
 SWEEP_FOLDER = "sweep"  # every mitigation strength trained, one Keras file each (the trade-off reads them)
 
 

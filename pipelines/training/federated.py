@@ -147,7 +147,7 @@ def train_federated(x_train: np.ndarray, y_train: np.ndarray, parts: list[np.nda
     from pipelines.training.train import _penalized, build_model, seed_everything
 
     seed_everything(config.seed)
-    local = config.model_copy(update={"dropout": config.dropout})
+    local = config
     server_model = build_model(x_train.shape[1], local)
     initial = server_model.get_weights()
     traffic, history = Traffic(), defaultdict(list)
