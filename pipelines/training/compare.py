@@ -96,18 +96,24 @@ def privacy_tradeoff(settings: Settings, rows: tuple[str, ...] = ROWS) -> dict[s
             "bytes_down_per_client_round": traffic.get("mean_bytes_down_per_device_round"),
             "facts": {k: v for k, v in facts.items() if k not in ("rows_per_device",)},
         })
+        _write(settings, results, len(train), len(test))  # each finished row is kept if a later one fails
+    return _write(settings, results, len(train), len(test))
+
+
+def _write(settings: Settings, results: list[dict[str, Any]], train_rows: int, test_rows: int) -> dict[str, Any]:
+    """The report of the rows measured so far, with the issue's targets where both rows exist."""
+    params = settings.params
     by_row = {r["row"]: r for r in results}
     targets = {row: {"compared_with": ref, "max_accuracy_drop": drop,
                      "accuracy_drop": by_row[ref]["accuracy"] - by_row[row]["accuracy"],
                      "met": by_row[ref]["accuracy"] - by_row[row]["accuracy"] <= drop
                      and (row != "dp_sgd" or (by_row[row]["epsilon"] or 0) <= params.privacy.dp.max_epsilon)}
                for row, (ref, drop) in TARGETS.items() if row in by_row and ref in by_row}
-    report = {"schema": "mobile-mlops/privacy-tradeoff/v1", "test_rows": int(len(test)),
-              "train_rows": int(len(train)), "rows": results, "targets": targets,
-              "privacy": params.privacy.model_dump(), "fairness_strength": params.fairness.strength}
-    paths = settings.resolve(PRIVACY_TRADEOFF), settings.resolve(PRIVACY_TRADEOFF_TABLE)
-    write_json(paths[0], report)
-    with atomic_path(paths[1]) as tmp:
+    report = {"schema": "mobile-mlops/privacy-tradeoff/v1", "test_rows": test_rows, "train_rows": train_rows,
+              "rows": results, "targets": targets, "privacy": params.privacy.model_dump(),
+              "fairness_strength": params.fairness.strength}
+    write_json(settings.resolve(PRIVACY_TRADEOFF), report)
+    with atomic_path(settings.resolve(PRIVACY_TRADEOFF_TABLE)) as tmp:
         tmp.write_text(markdown(report) + "\n")
     return report
 

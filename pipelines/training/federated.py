@@ -159,13 +159,14 @@ def train_federated(x_train: np.ndarray, y_train: np.ndarray, parts: list[np.nda
             self.index, self.rows = index, parts[index]
 
         def fit(self, parameters, run_config):  # noqa: ANN001, ANN201
-            if self.index not in models:  # one Keras model per device, kept between rounds (as on a phone)
-                models[self.index] = build_model(x_train.shape[1], local)
-            network = models[self.index]
+            if self.index not in models:  # one Keras model per device, kept between rounds (as on a phone);
+                network = build_model(x_train.shape[1], local)  # built and traced once, not every round
+                models[self.index] = (network, _penalized(network, penalty, constraint, local)
+                                      if penalty > 0 and groups is not None else network)
+            network, fitted = models[self.index]
             network.set_weights(parameters)
-            fitted, y_fit = network, y_train[self.rows]
-            if penalty > 0 and groups is not None:
-                fitted = _penalized(network, penalty, constraint, local)
+            y_fit = y_train[self.rows]
+            if fitted is not network:
                 y_fit = np.column_stack([y_fit, groups[self.rows]]).astype(np.float32)
             weights = None if sample_weight is None else sample_weight[self.rows]
             out = fitted.fit(x_train[self.rows], y_fit, sample_weight=weights, epochs=fed.local_epochs,
