@@ -137,7 +137,7 @@ class FederatedConfig(_Section):
     noise_multiplier: float = Field(0.1, ge=0)  # client DP: noise std = noise_multiplier x clipping_norm
     clipping_norm: float = Field(1.0, gt=0)  # client DP: bound on each device's update (L2)
     secagg: bool = False  # Flower SecAgg+: the server sees only the sum of masked updates
-    secagg_shares: int = Field(4, ge=2)  # SecAgg+ shares per secret (neighbours)
+    secagg_shares: int = Field(5, ge=3)  # SecAgg+ shares per secret: odd (the device and (n-1)/2 neighbours each side)
     secagg_threshold: int = Field(3, ge=2)  # shares needed to reconstruct a dropped device's mask
     seed: int = 42
 
@@ -145,6 +145,8 @@ class FederatedConfig(_Section):
     def _threshold_within_shares(self) -> "FederatedConfig":
         if self.secagg_threshold >= self.secagg_shares:
             raise ValueError("secagg_threshold must be below secagg_shares (SecAgg+)")
+        if self.secagg_shares % 2 == 0:  # Flower 1.42 fails mid-round on an even integer (its ring needs odd)
+            raise ValueError("secagg_shares must be odd (SecAgg+ shares with (n-1)/2 neighbours on each side)")
         return self
 
 

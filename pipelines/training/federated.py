@@ -213,7 +213,7 @@ def train_federated(x_train: np.ndarray, y_train: np.ndarray, parts: list[np.nda
                 strategy, noise_multiplier=fed.noise_multiplier, clipping_norm=fed.clipping_norm,
                 num_sampled_clients=sampled)
         legacy = LegacyContext(context=context, config=ServerConfig(num_rounds=fed.rounds), strategy=strategy)
-        shares = min(fed.secagg_shares, sampled)
+        shares = min(fed.secagg_shares, sampled)  # all devices when fewer are sampled than shares
         fit_workflow = SecAggPlusWorkflow(num_shares=shares,
                                           reconstruction_threshold=min(fed.secagg_threshold, shares - 1)) \
             if fed.secagg else None

@@ -115,7 +115,9 @@ def test_bad_privacy_params_are_one_line(small_project: Path):
     with pytest.raises(PipelineError, match="key 'train.privacy'"):
         load_settings(small_project / "params.yaml", {"train.privacy": "homomorphic"})
     with pytest.raises(PipelineError, match="secagg_threshold must be below secagg_shares"):
-        load_settings(small_project / "params.yaml", {"privacy.federated.secagg_threshold": 4})
+        load_settings(small_project / "params.yaml", {"privacy.federated.secagg_threshold": 5})
+    with pytest.raises(PipelineError, match="secagg_shares must be odd"):
+        load_settings(small_project / "params.yaml", {"privacy.federated.secagg_shares": 6})
     assert load_settings(small_project / "params.yaml").params.train.privacy == "none"  # today's behaviour
 
 
