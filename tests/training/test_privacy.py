@@ -212,3 +212,26 @@ def test_private_models_go_through_the_same_steps(small_project: Path, mode: str
     else:
         assert summary["federated_mb_per_device_round"] > 0
     assert result.summary  # converted and scored by LiteRT like any model
+
+
+def test_the_model_card_states_the_budget_and_the_federation(small_project: Path):
+    from pipelines.core.io import write_json
+    from pipelines.core.paths import PRIVACY_FILE, ArtifactPaths
+    from pipelines.governance.model_card import _training_privacy
+
+    settings = load_settings(small_project / "params.yaml")
+    assert _training_privacy(settings)[1] == ["Training is central and not differentially private (train.privacy: none)."]
+    target = ArtifactPaths(small_project).trained_model / PRIVACY_FILE
+    target.parent.mkdir(parents=True)
+    planned = accountant.Budget(epsilon=2.97, delta=1e-5, noise_multiplier=1.05, sampling_rate=0.019, steps=790)
+    write_json(target, {"method": "dp_sgd", **planned.facts(), "l2_clip": 1.0, "max_epsilon": 3.0})
+    facts, lines = _training_privacy(settings)
+    assert facts["epsilon"] == 2.97 and "(2.970, 1e-05)-differential privacy per training row" in lines[0]
+    write_json(target, {"method": "federated", "strategy": "FedAvg", "devices": 10, "partition_column": "workclass",
+                        "alpha": 0.5, "rounds": 20, "secure_aggregation": "SecAgg+",
+                        "traffic": {"mb_per_device_round": 0.068},
+                        "client_dp": {"epsilon": 12.5, "delta": 1e-5, "steps": 20, "clipping_norm": 1.0,
+                                      "noise_multiplier": 0.8}})
+    _, lines = _training_privacy(settings)
+    assert "0.068 MB per device per round" in lines[0] and lines[1].startswith("Secure aggregation (SecAgg+)")
+    assert lines[2].startswith("Client-level DP: (12.5, 1e-05) per device over 20 rounds")
