@@ -62,7 +62,8 @@ def _epsilon(facts: dict[str, Any]) -> tuple[float | None, float | None, str | N
 
 
 def privacy_tradeoff(settings: Settings, rows: tuple[str, ...] = ROWS) -> dict[str, Any]:
-    """Train every row on the current splits and write reports/privacy_tradeoff.json and .md."""
+    """Train the rows on the current splits and write reports/privacy_tradeoff.json and .md; rows not asked for
+    are kept from the existing report when it was made with the same params."""
     from pipelines.training.mitigation import constrained_features
     from pipelines.training.strength import DISPARITY
     from pipelines.training.train import predict_keras
@@ -76,7 +77,7 @@ def privacy_tradeoff(settings: Settings, rows: tuple[str, ...] = ROWS) -> dict[s
     x_test, y_test = encode_features(test, spec), encode_labels(test, spec)
     features = constrained_features(params.fairness, params.data)
     grouping, key = intersection_name(features), DISPARITY[params.fairness.constraint]
-    results: list[dict[str, Any]] = []
+    results = _kept(settings, rows)
     for row in rows:
         started = time.perf_counter()
         model, strength, facts = _train(settings, row, train, validation, spec)
@@ -96,8 +97,22 @@ def privacy_tradeoff(settings: Settings, rows: tuple[str, ...] = ROWS) -> dict[s
             "bytes_down_per_client_round": traffic.get("mean_bytes_down_per_device_round"),
             "facts": {k: v for k, v in facts.items() if k not in ("rows_per_device",)},
         })
+        results.sort(key=lambda r: ROWS.index(r["row"]))
         _write(settings, results, len(train), len(test))  # each finished row is kept if a later one fails
     return _write(settings, results, len(train), len(test))
+
+
+def _kept(settings: Settings, rows: tuple[str, ...]) -> list[dict[str, Any]]:
+    """Rows of the existing report not being re-measured, when it was made with the same params (sha256)."""
+    from pipelines.core.io import read_json
+
+    path = settings.resolve(PRIVACY_TRADEOFF)
+    if not path.is_file():
+        return []
+    earlier = read_json(path)
+    if earlier.get("params_sha256") != settings.section_hash():
+        return []
+    return [r for r in earlier.get("rows", []) if r["row"] not in rows]
 
 
 def _write(settings: Settings, results: list[dict[str, Any]], train_rows: int, test_rows: int) -> dict[str, Any]:
@@ -111,7 +126,7 @@ def _write(settings: Settings, results: list[dict[str, Any]], train_rows: int, t
                for row, (ref, drop) in TARGETS.items() if row in by_row and ref in by_row}
     report = {"schema": "mobile-mlops/privacy-tradeoff/v1", "test_rows": test_rows, "train_rows": train_rows,
               "rows": results, "targets": targets, "privacy": params.privacy.model_dump(),
-              "fairness_strength": params.fairness.strength}
+              "fairness_strength": params.fairness.strength, "params_sha256": settings.section_hash()}
     write_json(settings.resolve(PRIVACY_TRADEOFF), report)
     with atomic_path(settings.resolve(PRIVACY_TRADEOFF_TABLE)) as tmp:
         tmp.write_text(markdown(report) + "\n")

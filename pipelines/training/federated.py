@@ -214,8 +214,11 @@ def train_federated(x_train: np.ndarray, y_train: np.ndarray, parts: list[np.nda
                 num_sampled_clients=sampled)
         legacy = LegacyContext(context=context, config=ServerConfig(num_rounds=fed.rounds), strategy=strategy)
         shares = min(fed.secagg_shares, sampled)  # all devices when fewer are sampled than shares
+        # max_weight bounds a device's example count: SecAgg+ scales each update by count / max_weight before
+        # quantizing it into [-8, 8], so a device above the bound would have its weights clipped in the sum
         fit_workflow = SecAggPlusWorkflow(num_shares=shares,
-                                          reconstruction_threshold=min(fed.secagg_threshold, shares - 1)) \
+                                          reconstruction_threshold=min(fed.secagg_threshold, shares - 1),
+                                          max_weight=float(max(len(p) for p in parts))) \
             if fed.secagg else None
         DefaultWorkflow(fit_workflow=fit_workflow)(grid, legacy)
 
