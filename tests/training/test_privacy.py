@@ -121,10 +121,10 @@ def test_bad_privacy_params_are_one_line(small_project: Path):
     assert load_settings(small_project / "params.yaml").params.train.privacy == "none"  # today's behaviour
 
 
-def _toy() -> tuple[np.ndarray, np.ndarray]:
+def _toy(rows: int = 300) -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng(0)
-    x = rng.normal(size=(300, 4)).astype(np.float32)
-    return x, (x[:, 0] + 0.3 * rng.normal(size=300) > 0).astype(np.float32)
+    x = rng.normal(size=(rows, 4)).astype(np.float32)
+    return x, (x[:, 0] + 0.3 * rng.normal(size=rows) > 0).astype(np.float32)
 
 
 def test_flower_fedavg_rounds_on_this_machine():
@@ -143,24 +143,31 @@ def test_flower_fedavg_rounds_on_this_machine():
 
 
 @pytest.mark.slow
-def test_flower_rounds_with_secagg_and_client_dp_on_this_machine():
-    """3 devices, 2 FedAvg rounds through Flower's runtime, SecAgg+ and client-side clipping + noise."""
+def test_secagg_sums_what_fedavg_sums_and_client_dp_adds_noise():
+    """3 devices, 1 round through Flower's runtime: SecAgg+'s masked, quantized sum gives FedAvg's model; client-side
+    clipping + noise changes it; traffic and device-level epsilon are reported."""
     from pipelines.training.federated import train_federated
 
-    x, y = _toy()
-    fed = FederatedConfig(devices=3, rounds=2, local_epochs=1, client_dp=True, noise_multiplier=0.05,
-                          clipping_norm=1.0, secagg=True, secagg_shares=3, secagg_threshold=2)
-    parts = [np.arange(0, 120), np.arange(120, 200), np.arange(200, 260)]
-    model, history, facts = train_federated(x, y, parts, x[260:], y[260:], TrainConfig(hidden_units=[4], dropout=0.0,
-                                                                                        batch_size=32), fed)
-    assert len(history["val_accuracy"]) == 2 and len(history["loss"]) == 2
-    traffic = facts["traffic"]
-    assert traffic["device_rounds"] == 6  # every device in every round
-    weights = sum(w.size for w in model.get_weights())
-    assert traffic["mean_bytes_down_per_device_round"] >= 4 * weights  # the float32 global model, at least
-    assert traffic["mean_bytes_up_per_device_round"] >= 4 * weights  # masked vectors (SecAgg+) and key shares
-    assert facts["secure_aggregation"] == "SecAgg+" and facts["client_dp"]["epsilon"] > 0
-    assert float(np.mean((model.predict(x[260:], verbose=0)[:, 0] >= 0.5) == y[260:])) > 0.6
+    # SecAgg+ scales an update by rows / max_weight (default 1000) before quantizing it into [-8, 8]: a 22,000-row
+    # device's weights above 8 / 22 would be clipped in the sum unless max_weight covers it
+    x, y = _toy(24_300)
+    parts = [np.arange(0, 22_000), np.arange(22_000, 23_000), np.arange(23_000, 24_000)]
+    config = TrainConfig(hidden_units=[4], dropout=0.0, batch_size=32_768, learning_rate=0.05)  # one batch an epoch
+
+    def run(**switches):
+        fed = FederatedConfig(devices=3, rounds=1, local_epochs=3, secagg_shares=3, secagg_threshold=2, **switches)
+        return train_federated(x, y, parts, x[24_000:], y[24_000:], config, fed)
+
+    plain, _, _ = run()
+    masked, _, facts = run(secagg=True)
+    for a, b in zip(plain.get_weights(), masked.get_weights()):
+        np.testing.assert_allclose(a, b, atol=1e-4)  # quantization error only
+    noisy, _, noisy_facts = run(secagg=True, client_dp=True, noise_multiplier=0.5, clipping_norm=0.5)
+    assert not all(np.allclose(a, b, atol=1e-3) for a, b in zip(masked.get_weights(), noisy.get_weights()))
+    weights = 4 * sum(w.size for w in plain.get_weights())
+    assert facts["traffic"]["mean_bytes_up_per_device_round"] > weights  # masked vectors and key shares
+    assert facts["secure_aggregation"] == "SecAgg+" and facts["client_dp"] is None
+    assert noisy_facts["client_dp"]["epsilon"] > 0 and noisy_facts["client_dp"]["unit"] == "device"
 
 
 def _small_private_project(small_project: Path, overrides: dict) -> object:
