@@ -69,6 +69,15 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_privacy(args: argparse.Namespace) -> int:
+    from pipelines.training.compare import ROWS, markdown, privacy_tradeoff
+
+    report = privacy_tradeoff(settings(args), tuple(args.rows or ROWS))
+    print(markdown(report))
+    print("wrote reports/privacy_tradeoff.json and reports/privacy_tradeoff.md")
+    return 0
+
+
 EXAMPLES = """Examples:
   mobile-mlops run                              the whole pipeline on params.yaml, progress and a summary
   mobile-mlops run --set train.epochs=5         the same with one params key overridden
@@ -116,6 +125,12 @@ def build_parser() -> argparse.ArgumentParser:
     with_params(dvc)
     bench = add("bench", cmd_bench, "Run the benchmarks; write reports/benchmarks.json and docs/benchmarks.md.")
     bench.add_argument("--quick", action="store_true", help="every benchmark at a tiny size (under two minutes)")
+    privacy = add("privacy", cmd_privacy, "Privacy trade-off: central, DP-SGD, federated, federated + DP + SecAgg+.")
+    privacy.add_argument("action", choices=["compare"], help="compare: train every row on the current splits and "
+                         "write reports/privacy_tradeoff.json and .md")
+    privacy.add_argument("--rows", nargs="+", metavar="ROW",
+                         help="only these rows (central central_mitigated dp_sgd federated federated_dp_secagg)")
+    with_params(privacy)
     gitops.register(add, with_params)  # verify, release propose, promote, rollback, lineage check
     keys.register(add, gitops.leaf, with_params)  # decrypt, keys rotate
     fleet.register(add, with_params)  # telemetry serve, fleet simulate / analyse / finops / drift

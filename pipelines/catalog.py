@@ -80,8 +80,8 @@ _STAGES = [
            "The seeded Keras model (every mitigation strength of the sweep; the deployed one chosen on validation "
            "rows) with its feature spec, logged and registered in MLflow as `candidate`.",
            [p.DATASET_SPLITS, p.DRIFT_REPORT],
-           ["data", "train", "fairness.constraint", "fairness.features", "fairness.method", "fairness.strength",
-            "fairness.sweep", "gates.fairness", "mlflow", "release.model_name"],
+           ["data", "train", "privacy", "fairness.constraint", "fairness.features", "fairness.method",
+            "fairness.strength", "fairness.sweep", "gates.fairness", "mlflow", "release.model_name"],
            outs=[p.TRAINED_MODEL], reports=[p.TRAINING_HISTORY], plots=[Plot(p.TRAINING_PLOT)],
            tools=["keras", "mlflow"]),
     _stage("model_evaluation", "training", "Test-split metrics of the Keras model, overall and per sensitive group.",

@@ -101,6 +101,60 @@ class TrainConfig(_Section):
     dropout: float = Field(0.2, ge=0, lt=1)  # after each hidden layer: small data sets overfit without it
     seed: int = 42
     threshold: float = Field(0.5, gt=0, lt=1)
+    privacy: Literal["none", "dp_sgd", "federated"] = "none"  # how trained_model trains: privacy.dp / .federated
+
+
+class DpConfig(_Section):
+    """DP-SGD (train.privacy: dp_sgd): per-example clipping + Gaussian noise, Poisson sampling, PRV accountant."""
+
+    target_epsilon: float = Field(3.0, gt=0)  # noise_multiplier auto: the smallest noise reaching this epsilon
+    delta: float = Field(1e-5, gt=0, lt=1)
+    max_epsilon: float = Field(3.0, gt=0)  # the gate: a configuration whose epsilon exceeds it never trains
+    l2_clip: float = Field(1.0, gt=0)  # per-example gradient norm bound C
+    noise_multiplier: float | Literal["auto"] = "auto"  # sigma: noise std = sigma x C on the summed gradients
+    epochs: int = Field(15, ge=1)  # expected passes (steps = epochs / sampling rate); fixed, for the accountant
+    batch_size: int = Field(512, ge=1)  # expected Poisson batch (sampling rate = batch_size / rows)
+    learning_rate: float = Field(0.002, gt=0)
+
+    @field_validator("noise_multiplier")
+    @classmethod
+    def _positive_noise(cls, value: float | str) -> float | str:
+        if value != "auto" and value <= 0:
+            raise ValueError("must be auto or a number > 0")
+        return value
+
+
+class FederatedConfig(_Section):
+    """Federated averaging with Flower (train.privacy: federated) over simulated devices."""
+
+    devices: int = Field(10, ge=2)
+    partition_column: str = "workclass"  # non-IID: each value's rows spread over devices by Dirichlet(alpha)
+    alpha: float = Field(0.5, gt=0)  # smaller: more skewed devices
+    rounds: int = Field(20, ge=1)
+    local_epochs: int = Field(2, ge=1)
+    fraction_fit: float = Field(1.0, gt=0, le=1)  # share of devices sampled each round
+    client_dp: bool = False  # Flower client-side fixed clipping of each update + Gaussian noise on the sum
+    noise_multiplier: float = Field(0.1, ge=0)  # client DP: noise std = noise_multiplier x clipping_norm
+    clipping_norm: float = Field(1.0, gt=0)  # client DP: bound on each device's update (L2)
+    secagg: bool = False  # Flower SecAgg+: the server sees only the sum of masked updates
+    secagg_shares: int = Field(5, ge=3)  # SecAgg+ shares per secret: odd (the device and (n-1)/2 neighbours each side)
+    secagg_threshold: int = Field(3, ge=2)  # shares needed to reconstruct a dropped device's mask
+    seed: int = 42
+
+    @model_validator(mode="after")
+    def _threshold_within_shares(self) -> "FederatedConfig":
+        if self.secagg_threshold >= self.secagg_shares:
+            raise ValueError("secagg_threshold must be below secagg_shares (SecAgg+)")
+        if self.secagg_shares % 2 == 0:  # Flower 1.42 fails mid-round on an even integer (its ring needs odd)
+            raise ValueError("secagg_shares must be odd (SecAgg+ shares with (n-1)/2 neighbours on each side)")
+        return self
+
+
+class PrivacyConfig(_Section):
+    """Privacy-preserving training: DP-SGD and federated learning (train.privacy picks one)."""
+
+    dp: DpConfig = DpConfig()
+    federated: FederatedConfig = FederatedConfig()
 
 
 TfliteVariant = Literal["float32", "float16", "dynamic_int8", "int8", "int8_float_io"]
@@ -465,6 +519,7 @@ class Params(_Section):
     drift: DriftConfig = DriftConfig()
     automation: AutomationConfig = AutomationConfig()
     train: TrainConfig = TrainConfig()
+    privacy: PrivacyConfig = PrivacyConfig()
     convert: ConvertConfig = ConvertConfig()
     gates: GatesConfig = GatesConfig()
     benchmark: BenchmarkConfig = BenchmarkConfig()

@@ -46,6 +46,7 @@ FEATURE_SPEC_FILE = "feature_spec.json"
 MLFLOW_RECORD_FILE = "mlflow.json"
 MITIGATION_FILE = "mitigation.json"
 HISTORY_FILE = "history.json"
+PRIVACY_FILE = "privacy.json"  # DP-SGD budget or federated facts (only when train.privacy is not none)
 SWEEP_FOLDER = "sweep"  # every mitigation strength trained, one Keras file each (the trade-off reads them)
 
 

@@ -200,3 +200,22 @@ def cost_delta(candidate: dict[str, Any], production: dict[str, Any] | None, ref
             "serving_usd": pair(candidate["serving_usd"], production["serving_usd"]),
             "device_mb_per_month": {p: pair(f["device_mb_per_month"], production["platforms"][p]["device_mb_per_month"])
                                     for p, f in candidate["platforms"].items() if p in production["platforms"]}}
+
+
+def federated_training(facts: dict[str, Any] | None, finops: FinopsConfig) -> dict[str, Any] | None:
+    """Device data spent by federated training (models/trained/privacy.json): measured bytes per device per round,
+    the cellular share of it (fleet.cellular_share, as for downloads) and per model update (one training run)."""
+    if not facts or facts.get("method") != "federated":
+        return None
+    traffic = facts["traffic"]
+    per_round = traffic["mb_per_device_round"]
+    rounds = facts["rounds"] * facts["sampled_per_round"] / facts["devices"]  # rounds a device takes part in
+    return {"mb_per_device_round": per_round, "cellular_mb_per_device_round": per_round * finops.fleet.cellular_share,
+            "bytes_up_per_device_round": traffic["mean_bytes_up_per_device_round"],
+            "bytes_down_per_device_round": traffic["mean_bytes_down_per_device_round"],
+            "rounds": facts["rounds"], "expected_rounds_per_device": rounds,
+            "mb_per_device_per_training_run": per_round * rounds,
+            "cellular_mb_per_device_per_month": per_round * rounds * finops.fleet.cellular_share
+            * finops.fleet.updates_per_month,
+            "note": "measured on the simulated devices of this run (serialized Flower records in and out of each "
+                    "ClientApp); not yet added to device_mb_per_month or its budget"}

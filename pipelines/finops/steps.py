@@ -9,13 +9,14 @@ from pipelines.core.config import Params, Settings
 from pipelines.core.deployment import production_or_latest
 from pipelines.core.errors import PipelineError
 from pipelines.core.io import atomic_path, read_json, write_csv, write_json
-from pipelines.core.paths import FOOTPRINT_REPORT, MLFLOW_RECORD_FILE, ArtifactPaths
+from pipelines.core.paths import FOOTPRINT_REPORT, MLFLOW_RECORD_FILE, PRIVACY_FILE, ArtifactPaths
 from pipelines.core.step import StepResult, records_metrics
 from pipelines.data.features import encode_features, encode_labels
 from pipelines.data.split import load_split
 from pipelines.finops.cost import (
     budget_gates,
     cost_delta,
+    federated_training,
     normalized,
     release_cost,
     run_compute,
@@ -181,6 +182,9 @@ def finops_report(settings: Settings) -> StepResult:
         "run_compute": run, "decision_matrix": result["matrix"], "delta_vs_production": delta,
         "budgets": {"blocking": blocking, "verdicts": [g.as_dict() for g in gates]},
     }
+    private = paths.trained_model / PRIVACY_FILE
+    if (federated := federated_training(read_json(private) if private.is_file() else None, params.finops)):
+        report["federated_training"] = federated
     write_json(paths.cost_report, report)
     with atomic_path(paths.offload_endpoint) as tmp:
         tmp.write_text(render_manifests(manifests))

@@ -15,6 +15,7 @@ from pipelines.core.paths import (
     FEATURE_SPEC_FILE,
     MITIGATION_FILE,
     MLFLOW_RECORD_FILE,
+    PRIVACY_FILE,
     ArtifactPaths,
 )
 from pipelines.governance.tradeoff import DISPARITY
@@ -99,8 +100,35 @@ def _limitations(settings: Settings, fairness: dict[str, Any], tradeoff: dict[st
     return items + list(settings.params.governance.limitations)
 
 
+def _training_privacy(settings: Settings) -> tuple[dict[str, Any] | None, list[str]]:
+    """What the private training spent (models/trained/privacy.json), and the card's sentences about it."""
+    path = ArtifactPaths(settings.root).trained_model / PRIVACY_FILE
+    if not path.is_file():
+        return None, ["Training is central and not differentially private (train.privacy: none)."]
+    facts = read_json(path)
+    if facts["method"] == "dp_sgd":
+        return facts, [
+            f"Trained with DP-SGD: ({facts['epsilon']:.3f}, {facts['delta']:g})-differential privacy per training "
+            f"row (the accountant's upper bound, {facts['accountant']}), {facts['steps']} steps of Poisson sampling "
+            f"at rate {facts['sampling_rate']:.4g}, noise multiplier {facts['noise_multiplier']:.3g}, per-example "
+            f"L2 clip {facts['l2_clip']:g}; gate max_epsilon {facts['max_epsilon']:g}.",
+            "Validation and test rows are not protected by this guarantee; they only measure the model."]
+    traffic, dp = facts["traffic"], facts.get("client_dp")
+    lines = [f"Trained by federated averaging (Flower, {facts['strategy']}) over {facts['devices']} simulated "
+             f"devices, non-IID by '{facts['partition_column']}' (Dirichlet alpha {facts['alpha']:g}), "
+             f"{facts['rounds']} rounds: rows stay on their device; only model updates travel "
+             f"({traffic['mb_per_device_round']:.3f} MB per device per round).",
+             "Secure aggregation (SecAgg+): the server sees only the sum of masked updates."
+             if facts.get("secure_aggregation") else "No secure aggregation: the server sees each device's update."]
+    if dp:
+        lines.append(f"Client-level DP: ({dp['epsilon']:.3g}, {dp['delta']:g}) per device over {dp['steps']} rounds "
+                     f"(update clip {dp['clipping_norm']:g}, noise multiplier {dp['noise_multiplier']:g}).")
+    return facts, lines
+
+
 def _privacy(settings: Settings, spec: dict[str, Any]) -> dict[str, Any]:
     data = settings.params.data
+    training, training_lines = _training_privacy(settings)
     inputs = [f["name"] for f in spec["numeric"] + spec["categorical"]]
     role = "model inputs (sensitive_as_inputs: true)" if data.sensitive_as_inputs else "evaluation-only"
     return {
@@ -113,7 +141,9 @@ def _privacy(settings: Settings, spec: dict[str, Any]) -> dict[str, Any]:
             + ("and as inputs." if data.sensitive_as_inputs else
                "and, during training only, by the mitigation; the deployed model does not take them and an app need not collect them."),
             "Reports, MLflow and this card hold aggregates per group (counts and rates), never rows.",
+            *training_lines,
         ],
+        "training": training,
     }
 
 

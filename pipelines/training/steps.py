@@ -17,6 +17,7 @@ from pipelines.core.paths import (
     KERAS_MODEL_FILE,
     MITIGATION_FILE,
     MLFLOW_RECORD_FILE,
+    PRIVACY_FILE,
     SWEEP_FOLDER,
     ArtifactPaths,
     sweep_model_file,
@@ -32,6 +33,7 @@ from pipelines.data.features import (
 from pipelines.data.split import load_split
 from pipelines.training.keras_model import fit_mitigated, load_trained, mitigation_facts
 from pipelines.training.metrics import classification_metrics, group_metrics
+from pipelines.training.privacy import headline as privacy_headline
 from pipelines.training.tracking import log_files, log_to_run, log_training_run, run_url
 
 
@@ -98,7 +100,15 @@ def trained_model(settings: Settings) -> StepResult:
     data = settings.params.data
     train, validation = load_split(settings, "train"), load_split(settings, "validation")
     spec = fit_feature_spec(train, data)
-    fitted, points, strength, chosen_by = sweep(settings, train, validation, spec)
+    private: dict[str, Any] = {}
+    if settings.params.train.privacy == "none":
+        fitted, points, strength, chosen_by = sweep(settings, train, validation, spec)
+    else:  # DP-SGD or federated: one model (pipelines.training.privacy says why no sweep)
+        from pipelines.training.privacy import check_private, fit_private
+
+        check_private(settings, train)
+        network, trained, strength, chosen_by, private = fit_private(settings, train, validation, spec)
+        fitted, points = {strength: (network, trained)}, []
     model, history = fitted[strength]
     target = ArtifactPaths(settings.root).trained_model
     with atomic_path(target) as tmp:
@@ -110,8 +120,13 @@ def trained_model(settings: Settings) -> StepResult:
         write_json(tmp / FEATURE_SPEC_FILE, {"spec": spec.model_dump(), "app_contract": spec.app_contract()})
         write_json(tmp / HISTORY_FILE, history)
         write_json(tmp / MITIGATION_FILE, mitigation_facts(settings, strength, chosen_by, points))
+        if private:
+            write_json(tmp / PRIVACY_FILE, private)
         record = log_training_run(settings, history, tmp, run_tags(settings))
         write_json(tmp / MLFLOW_RECORD_FILE, record)
+    headline = privacy_headline(private)
+    if headline:
+        log_to_run(settings, record["run_id"], headline, {})
     last = {k: round(v[-1], 4) for k, v in history.items()}
     plots = training_plots(settings.root, history)
     paths = ArtifactPaths(settings.root)
@@ -120,6 +135,7 @@ def trained_model(settings: Settings) -> StepResult:
     return StepResult(
         summary={"input_width": spec.width, "epochs": len(history["loss"]), "fairness_strength": strength,
                  "strength_chosen_by": chosen_by, "strengths_trained": len(fitted), **last, **record,
+                 **({"privacy": settings.params.train.privacy} if private else {}), **headline,
                  "mlflow_run": run_url(settings, record["experiment_id"], record["run_id"]), "path": str(target)},
         plots=plots,
     )
