@@ -237,21 +237,33 @@ def down(folder: Path) -> None:
     state.unlink()
 
 
-def run(folder: Path, timeout: float = 3600, say=print) -> tuple[str, str, float]:
-    """Submit the release job to the stack's queue and wait for it: (run id, final status, seconds)."""
+def _client(stack: Stack):
     from dagster_graphql import DagsterGraphQLClient
 
+    return DagsterGraphQLClient("127.0.0.1", port_number=stack.ports["dagster"], timeout=60)
+
+
+def submit(folder: Path) -> str:
+    """Queue one run of the release job on the stack; its id."""
     from assets.automation import JOB
 
-    stack = Stack.load(folder)
-    client = DagsterGraphQLClient("127.0.0.1", port_number=stack.ports["dagster"], timeout=60)
-    started = time.perf_counter()
-    run_id = client.submit_job_execution(JOB)
-    say(f"submitted run {run_id} ({stack.url('dagster')}/runs/{run_id})")
-    status = ""
-    while time.perf_counter() - started < timeout:
+    return _client(Stack.load(folder)).submit_job_execution(JOB)
+
+
+def wait(folder: Path, run_id: str, timeout: float = 3600) -> str:
+    """Poll until the run ends; its final status (SUCCESS, FAILURE, CANCELED), or the last one seen at timeout."""
+    client, deadline, status = _client(Stack.load(folder)), time.monotonic() + timeout, ""
+    while time.monotonic() < deadline:
         status = client.get_run_status(run_id).value
         if status in ("SUCCESS", "FAILURE", "CANCELED"):
             break
         time.sleep(2)
-    return run_id, status, time.perf_counter() - started
+    return status
+
+
+def run(folder: Path, timeout: float = 3600, say=print) -> tuple[str, str, float]:
+    """Submit the release job to the stack's queue and wait for it: (run id, final status, seconds)."""
+    started = time.perf_counter()
+    run_id = submit(folder)
+    say(f"submitted run {run_id} ({Stack.load(folder).url('dagster')}/runs/{run_id})")
+    return run_id, wait(folder, run_id, timeout), time.perf_counter() - started
