@@ -26,9 +26,10 @@ def releases(project: Path) -> list[Path]:
 
 
 def verifies(folder: Path) -> bool:
+    """`mobile-mlops verify` against the keys its project trusts."""
     from cli.main import main
 
-    return main(["verify", str(folder)]) == 0
+    return main(["verify", str(folder), "--params", str(folder.parents[2] / "params.yaml")]) == 0
 
 
 def lineage(folder: Path) -> dict:
