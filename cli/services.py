@@ -24,7 +24,20 @@ from pipelines.core.io import write_json
 
 PROJECT = Path(__file__).resolve().parents[1]
 TEMPLATE = PROJECT / "deploy" / "services" / "dagster.yaml"
-PG_BIN = Path("/usr/lib/postgresql/15/bin")
+
+
+def postgres_bin() -> Path | None:
+    """PostgreSQL's server tools: $MOBILE_MLOPS_PG_BIN, else the newest /usr/lib/postgresql/N/bin (Debian, Ubuntu),
+    else the folder of `initdb` on PATH."""
+    if folder := os.environ.get("MOBILE_MLOPS_PG_BIN"):
+        return Path(folder)
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"), key=lambda p: int(p.parts[-3]) if p.parts[-3].isdigit() else 0)
+    if found:
+        return found[-1].parent
+    return Path(which).resolve().parent if (which := shutil.which("initdb")) else None
+
+
+PG_BIN = postgres_bin() or Path("/usr/lib/postgresql/15/bin")
 PG_USER = "mobile"  # the cluster's superuser; trust auth on loopback and the socket folder only
 CELERY_CONFIG_MODULE = "dagster_celery_config"
 VENV_BIN = Path(sys.executable).parent

@@ -11,7 +11,10 @@ import pytest
 
 from tests.conftest import write_small_project
 
-NEEDS = {"redis-server": shutil.which("redis-server"), "initdb": Path("/usr/lib/postgresql/15/bin/initdb").is_file()}
+def needs() -> dict[str, bool]:
+    from cli.services import PG_BIN
+
+    return {"redis-server": bool(shutil.which("redis-server")), "initdb": (PG_BIN / "initdb").is_file()}
 
 
 @pytest.fixture(scope="module")
@@ -19,9 +22,9 @@ def stack():
     """A small project (1,500 + 600 Adult rows) and the stack serving it; yields (project, Stack)."""
     from cli import services
 
-    missing = [name for name, found in NEEDS.items() if not found]
+    missing = [name for name, found in needs().items() if not found]
     if missing:
-        pytest.skip(f"the services suite needs {', '.join(missing)} (apt-get install redis-server postgresql-15)")
+        pytest.skip(f"the services suite needs {', '.join(missing)} (apt-get install redis-server postgresql)")
     # Not under pytest's 0700 tmp: PostgreSQL runs as `postgres` when the suite runs as root and must reach it.
     project = Path(tempfile.mkdtemp(prefix="mobile-mlops-services-"))
     write_small_project(project)
