@@ -19,7 +19,7 @@ KERAS_ARTIFACT = "keras_model"
 SPEC_ARTIFACT = "feature_spec"
 EXAMPLE_ROWS = 5
 # What loading and predicting imports; pinned to this environment's versions so the server matches training.
-REQUIREMENTS = ("keras", "tensorflow-cpu", "numpy", "pandas", "pydantic", "cloudpickle")
+REQUIREMENTS = ("keras", "tensorflow-cpu", "numpy", "pandas", "pydantic", "pyyaml", "cloudpickle")
 
 
 class ProbabilityModel(mlflow.pyfunc.PythonModel):

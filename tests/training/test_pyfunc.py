@@ -74,6 +74,8 @@ def test_the_candidate_loads_as_a_pyfunc_with_a_signature_and_matches_keras(trai
     assert inputs == {"age", "workclass", "education", "education-num", "marital-status", "occupation",
                       "relationship", "capital-gain", "capital-loss", "hours-per-week", "native-country"}
     assert model.metadata.saved_input_example_info is not None
+    pins = Path(mlflow.pyfunc.get_model_dependencies(uri)).read_text().split()
+    assert {"tensorflow-cpu", "keras", "pandas", "pyyaml"} <= {pin.split("==")[0] for pin in pins}  # what serving imports
     rows = raw_rows(settings)
     served = np.asarray(model.predict(rows), dtype=np.float64).reshape(-1)
     assert served.shape == (len(rows),)
