@@ -82,7 +82,6 @@ def test_the_candidate_loads_as_a_pyfunc_with_a_signature_and_matches_keras(trai
     np.testing.assert_allclose(served, keras_probabilities(settings, rows), atol=1e-6, rtol=0)
 
 
-@pytest.mark.slow
 def test_mlflow_models_serve_answers_invocations_with_the_keras_probabilities(trained):
     from pipelines.training.tracking import tracking_uri
 
