@@ -7,7 +7,7 @@ DVC_STAMP := $(DVC_VENV)/.installed
 PIP_FLAGS := -q --disable-pip-version-check
 export DAGSTER_HOME ?= $(CURDIR)/.dagster
 
-.PHONY: venv run test test-slow ui mlflow-ui dvc repro bench dvc-yaml clean
+.PHONY: venv run test test-slow test-services ui mlflow-ui dvc repro bench dvc-yaml clean services services-down run-prod
 
 $(STAMP): requirements.lock pyproject.toml
 	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
@@ -29,7 +29,23 @@ test: venv
 	$(VENV)/bin/pytest -q
 
 test-slow: venv $(DVC_STAMP)
-	PATH="$(CURDIR)/$(DVC_VENV)/bin:$$PATH" $(VENV)/bin/pytest -q -m slow
+	PATH="$(CURDIR)/$(DVC_VENV)/bin:$$PATH" $(VENV)/bin/pytest -q -m "slow and not services"
+
+# The integration suite starts its own PostgreSQL, Redis, MLflow server and Celery workers (needs redis-server).
+test-services: venv
+	$(VENV)/bin/pytest -q -s -m services tests/services
+
+# The production profile on loopback (docs/deployment.md): PostgreSQL cluster in .services/, Redis, MLflow server,
+# two Celery workers, Dagster daemon and webserver. run-prod queues the release job on it and waits.
+SERVICES := $(CURDIR)/.services
+services: venv
+	@$(VENV)/bin/mobile-mlops services up --folder $(SERVICES)
+
+services-down: venv
+	@$(VENV)/bin/mobile-mlops services down --folder $(SERVICES)
+
+run-prod: venv
+	@$(VENV)/bin/mobile-mlops services run --folder $(SERVICES)
 
 ui: venv $(DAGSTER_HOME)/dagster.yaml
 	$(VENV)/bin/dagster dev -w workspace.yaml

@@ -78,6 +78,26 @@ def cmd_privacy(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_services(args: argparse.Namespace) -> int:
+    from cli import services
+
+    folder = Path(args.folder)
+    if args.action == "up":
+        stack = services.up(folder, Path(args.params), args.workers)
+        print(f"stack up in {stack.folder}: Dagster {stack.url('dagster')}, MLflow {stack.url('mlflow')}, "
+              f"{stack.workers} Celery workers; `make run-prod` runs the pipeline on it, `make services-down` stops it")
+        return 0
+    if args.action == "down":
+        services.down(folder)
+        print(f"stack in {folder} stopped")
+        return 0
+    run_id, status, seconds = services.run(folder)
+    print(f"run {run_id}: {status} in {seconds:.1f} s")
+    if status != "SUCCESS":
+        raise PipelineError(f"run {run_id} ended {status}: see the Dagster UI or {folder / 'logs'}")
+    return 0
+
+
 EXAMPLES = """Examples:
   mobile-mlops run                              the whole pipeline on params.yaml, progress and a summary
   mobile-mlops run --set train.epochs=5         the same with one params key overridden
@@ -131,6 +151,13 @@ def build_parser() -> argparse.ArgumentParser:
     privacy.add_argument("--rows", nargs="+", metavar="ROW",
                          help="only these rows (central central_mitigated dp_sgd federated federated_dp_secagg)")
     with_params(privacy)
+    services = add("services", cmd_services, "The production profile on loopback: PostgreSQL, Redis, MLflow server, "
+                   "Celery workers, Dagster daemon and webserver (docs/deployment.md).")
+    services.add_argument("action", choices=["up", "down", "run"],
+                          help="up: start the stack; down: stop it; run: submit the release job to it and wait")
+    services.add_argument("--folder", default=".services", help="where the stack keeps its data and logs")
+    services.add_argument("--workers", type=int, default=2, help="Celery workers (up)")
+    with_params(services)
     gitops.register(add, with_params)  # verify, release propose, promote, rollback, lineage check
     keys.register(add, gitops.leaf, with_params)  # decrypt, keys rotate
     fleet.register(add, with_params)  # telemetry serve, fleet simulate / analyse / finops / drift

@@ -1,6 +1,8 @@
 """Model steps: the trained Keras model (MLflow-registered) and its evaluation."""
 from __future__ import annotations
 
+import tempfile
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -97,6 +99,8 @@ def sweep(settings: Settings, train: pd.DataFrame, validation: pd.DataFrame, spe
 
 @records_metrics
 def trained_model(settings: Settings) -> StepResult:
+    from pipelines.training.pyfunc import save_pyfunc  # imports mlflow.pyfunc: only this step needs it
+
     data = settings.params.data
     train, validation = load_split(settings, "train"), load_split(settings, "validation")
     spec = fit_feature_spec(train, data)
@@ -122,7 +126,10 @@ def trained_model(settings: Settings) -> StepResult:
         write_json(tmp / MITIGATION_FILE, mitigation_facts(settings, strength, chosen_by, points))
         if private:
             write_json(tmp / PRIVACY_FILE, private)
-        record = log_training_run(settings, history, tmp, run_tags(settings))
+        with tempfile.TemporaryDirectory() as scratch:  # the MLflow Model copy lives in MLflow only
+            pyfunc = save_pyfunc(Path(scratch) / "pyfunc", tmp / KERAS_MODEL_FILE, tmp / FEATURE_SPEC_FILE, spec,
+                                 model, validation)
+            record = log_training_run(settings, history, tmp, run_tags(settings), mlflow_model=pyfunc)
         write_json(tmp / MLFLOW_RECORD_FILE, record)
     headline = privacy_headline(private)
     if headline:

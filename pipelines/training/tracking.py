@@ -68,6 +68,8 @@ def _experiment_id(client, settings: Settings) -> str:
     experiment = client.get_experiment_by_name(name)
     if experiment is not None:
         return experiment.experiment_id
+    if tracking_uri(settings).startswith(("http://", "https://")):  # a tracking server stores (proxies) artifacts
+        return client.create_experiment(name)
     location = settings.resolve(settings.params.mlflow.artifact_root).resolve().as_uri()
     return client.create_experiment(name, artifact_location=location)
 
@@ -85,9 +87,13 @@ def flatten(payload: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 
 
 def log_training_run(
-    settings: Settings, history: dict[str, list[float]], artifacts: Path, tags: dict[str, str]
+    settings: Settings, history: dict[str, list[float]], artifacts: Path, tags: dict[str, str],
+    mlflow_model: Path | None = None,
 ) -> dict[str, str]:
     """Log params, per-epoch metrics and the model folder; register a version pending its release.
+
+    `mlflow_model` (an MLflow Model folder, pipelines.training.pyfunc) is merged into the same `model` artifact
+    folder, so the registered version loads with `mlflow.pyfunc.load_model("models:/NAME@candidate")`.
 
     Earlier versions still pending are orphans (their run was killed or stopped at a gate): they are tagged so,
     and keep no alias, so the version sequence has no silent gaps and an orphan is never promoted."""
@@ -103,6 +109,8 @@ def log_training_run(
     ]
     client.log_batch(run_id, metrics=metrics, params=params, tags=[])
     client.log_artifacts(run_id, str(artifacts), artifact_path="model")
+    if mlflow_model is not None:
+        client.log_artifacts(run_id, str(mlflow_model), artifact_path="model")
     name = settings.params.release.model_name
     try:
         client.get_registered_model(name)

@@ -83,8 +83,10 @@ def test_mode_shares_weight_tiers_and_connectivity():
 
 
 def test_endpoint_manifests_carry_the_finops_tags_as_valid_labels():
-    docs = yaml.safe_load_all(render_manifests(endpoint_manifests(PARAMS, "adult-income", "7")))
-    deployment, service = list(docs)
+    text = render_manifests(endpoint_manifests(PARAMS, "adult-income", "7"))
+    assert "# build: mlflow models build-docker -m models:/adult-income/7 -n mobile-mlops-offload:7" in text
+    assert "# serve: mlflow models serve -m models:/adult-income/7 --env-manager local" in text
+    deployment, service = list(yaml.safe_load_all(text))
     assert (deployment["kind"], service["kind"]) == ("Deployment", "Service")
     expected = {"project": "mobile-mlops", "owner": "team_ml-platform", "cost_center": "ml-platform", "environment": "dev"}
     for labels in (deployment["metadata"]["labels"], deployment["spec"]["template"]["metadata"]["labels"],
@@ -95,6 +97,7 @@ def test_endpoint_manifests_carry_the_finops_tags_as_valid_labels():
     assert container["image"] == "mobile-mlops-offload:7"
     assert container["resources"]["requests"] == {"cpu": "500m", "memory": "512Mi"}
     assert deployment["metadata"]["annotations"][f"{LABEL_PREFIX}owner"] == "team:ml-platform"
+    assert deployment["metadata"]["annotations"][f"{LABEL_PREFIX}model"] == "models:/adult-income/7"
     assert label_value("alice@example.com") == "alice_example.com" and label_value("-x:") == "x"
 
 

@@ -1,0 +1,142 @@
+"""The whole graph on PostgreSQL + Celery + an MLflow server: a release that verifies, the served model, a worker
+killed mid-step, two runs queued at once. The tests share one stack and run in this order (each builds on the
+releases before it); ~6 minutes on 2 cores."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from cli import services
+from tests.training.test_pyfunc import free_port
+
+pytestmark = [pytest.mark.services, pytest.mark.slow]
+MODEL = "adult-income"
+
+
+def releases(project: Path) -> list[Path]:
+    return sorted((project / "releases" / MODEL).glob("[0-9]*"), key=lambda p: int(p.name))
+
+
+def verifies(folder: Path) -> bool:
+    """`mobile-mlops verify` against the keys its project trusts."""
+    from cli.main import main
+
+    return main(["verify", str(folder), "--params", str(folder.parents[2] / "params.yaml")]) == 0
+
+
+def lineage(folder: Path) -> dict:
+    return json.loads((folder / "manifest.json").read_text())["lineage"]
+
+
+def test_the_whole_graph_on_the_stack_publishes_a_release_that_verifies(stack, instance):
+    project, started = stack
+    run_id, status, seconds = services.run(started.folder, timeout=900)
+    assert status == "SUCCESS", f"run {run_id}: {status} (logs in {started.folder / 'logs'})"
+    published = releases(project)
+    assert [p.name for p in published] == ["1"] and verifies(published[0])
+    record = json.loads((project / "models" / "trained" / "mlflow.json").read_text())
+    assert record["tracking_uri"] == started.url("mlflow")  # tracked on the server, not a local SQLite file
+    assert not (project / "mlflow.db").exists() and not (project / "mlartifacts").exists()
+    assert any((started.folder / "mlartifacts").rglob("MLmodel"))  # artifacts went through the server's proxy
+    steps = {e.step_key for e in instance.all_logs(run_id) if e.is_dagster_event and e.dagster_event.is_step_success}
+    assert {"raw_dataset", "trained_model", "release_candidate"} <= steps  # the run and its events are in Postgres
+    done_by = {name: (started.folder / "logs" / f"{name}.log").read_text().count("succeeded in")
+               for name in ("worker1", "worker2")}
+    assert sum(done_by.values()) >= len(steps) and all(done_by.values()), done_by  # both workers took steps
+    print(f"\nstack run: {seconds:.1f} s ({done_by})")
+
+
+def test_mlflow_models_serve_answers_with_the_released_float_model(stack):
+    from pipelines.core.config import load_settings
+    from tests.training.test_pyfunc import keras_probabilities, raw_rows
+
+    project, started = stack
+    version = lineage(releases(project)[-1])["model_version"]
+    settings = load_settings(project / "params.yaml")
+    port = free_port()
+    server = subprocess.Popen(
+        ["mlflow", "models", "serve", "-m", f"models:/{MODEL}@candidate", "--env-manager", "local",
+         "-h", "127.0.0.1", "-p", str(port), "-w", "1"],
+        env=started.env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=2).read()
+                break
+            except OSError:
+                assert server.poll() is None, server.stderr.read().decode()[-2000:]
+                assert time.monotonic() < deadline, "mlflow models serve did not answer within 180 s"
+                time.sleep(1)
+        rows = raw_rows(settings, 300)
+        body = json.dumps({"dataframe_split": json.loads(rows.to_json(orient="split", index=False))}).encode()
+        request = urllib.request.Request(f"http://127.0.0.1:{port}/invocations", data=body,
+                                         headers={"Content-Type": "application/json"})
+        served = np.asarray(json.loads(urllib.request.urlopen(request, timeout=60).read())["predictions"]).reshape(-1)
+        np.testing.assert_allclose(served, keras_probabilities(settings, rows), atol=1e-6, rtol=0)
+        endpoint = (releases(project)[-1] / "offload_endpoint.yaml").read_text()
+        assert f"models:/{MODEL}/{version}" in endpoint  # the release's endpoint manifest names this model version
+    finally:
+        services.stop(server.pid)
+
+
+def test_a_worker_killed_mid_step_ends_in_a_complete_run_or_a_clean_failure(stack, instance):
+    from celery import Celery
+    from dagster import DagsterEventType
+
+    project, started = stack
+    before = releases(project)
+    run_id = services.submit(started.folder)
+    deadline = time.monotonic() + 600
+    while not any(e.step_key == "trained_model" for e in instance.all_logs(run_id, of_type=DagsterEventType.STEP_START)):
+        assert time.monotonic() < deadline, "trained_model never started"
+        time.sleep(0.5)
+    app = Celery(broker=started.url("broker"), backend=started.url("backend"))
+    victims: list[int] = []
+    while not victims:  # the pool process running the step: what dies when a worker machine does
+        active = app.control.inspect(timeout=3).active() or {}
+        victims = [task["worker_pid"] for tasks in active.values() for task in tasks]
+        assert time.monotonic() < deadline, "no Celery task was active during trained_model"
+    os.kill(victims[0], signal.SIGKILL)
+    status = services.wait(started.folder, run_id, timeout=900)
+    after = releases(project)
+    assert status in ("SUCCESS", "FAILURE"), status
+    if status == "SUCCESS":  # the broker gave the step to a worker again and the run completed
+        assert len(after) == len(before) + 1 and verifies(after[-1])
+    else:  # a clean failure: no new release, every published one intact
+        assert after == before
+    assert all(verifies(folder) for folder in after)
+    from pipelines.training.tracking import _client  # the registry names every version it holds, none half-made
+    from pipelines.core.config import load_settings
+
+    os.environ["MLFLOW_TRACKING_URI"] = started.url("mlflow")
+    try:
+        client = _client(load_settings(project / "params.yaml"))
+        for release in after:
+            version = lineage(release)["model_version"]
+            assert client.get_model_version(MODEL, version).tags["mobile-mlops.release"].endswith(release.name)
+    finally:
+        os.environ.pop("MLFLOW_TRACKING_URI", None)
+    print(f"\nkilled pid {victims[0]} during trained_model: run {status}")
+
+
+def test_two_runs_queued_at_once_never_overlap_and_both_publish(stack, instance):
+    project, started = stack
+    before = releases(project)
+    ids = [services.submit(started.folder), services.submit(started.folder)]
+    statuses = [services.wait(started.folder, run_id, timeout=900) for run_id in ids]
+    assert statuses == ["SUCCESS", "SUCCESS"], statuses
+    first, second = sorted((instance.get_run_record_by_id(i) for i in ids), key=lambda r: r.start_time)
+    assert first.end_time <= second.start_time  # the queue's per-model limit: one run of a model at a time
+    published = releases(project)[len(before):]
+    assert len(published) == 2 and all(verifies(folder) for folder in published)
+    versions = [lineage(folder)["model_version"] for folder in published]
+    assert len(set(versions)) == 2  # each release names its own registered version

@@ -1,0 +1,122 @@
+"""The registered version is a real MLflow Model: raw rows in, the Keras model's probabilities out, in-process and
+over HTTP from `mlflow models serve` (the cloud offload endpoint)."""
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pipelines.core.config import load_settings
+from pipelines.core.paths import ArtifactPaths
+from tests.conftest import write_small_project
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A small project trained up to trained_model, its version released as `candidate`."""
+    from pipelines.data import steps as data_steps
+    from pipelines.training.steps import trained_model
+    from pipelines.training.tracking import CANDIDATE_ALIAS, mark_released
+
+    folder = tmp_path_factory.mktemp("pyfunc")
+    write_small_project(folder)
+    saved = os.environ.pop("MLFLOW_TRACKING_URI", None)
+    settings = load_settings(folder / "params.yaml", {"fairness.strength": 0})
+    for step in (data_steps.raw_dataset, data_steps.validated_dataset, data_steps.data_drift, data_steps.dataset_splits):
+        step(settings)
+    record = trained_model(settings).summary
+    mark_released(settings, record["model_name"], record["model_version"], "releases/x/1")
+    yield settings, record, CANDIDATE_ALIAS
+    if saved is not None:
+        os.environ["MLFLOW_TRACKING_URI"] = saved
+
+
+def keras_probabilities(settings, rows: pd.DataFrame) -> np.ndarray:
+    from pipelines.data.features import encode_features
+    from pipelines.training.keras_model import load_trained
+    from pipelines.training.train import predict_keras
+
+    model, spec, _ = load_trained(settings)
+    return predict_keras(model, encode_features(rows, spec))
+
+
+def raw_rows(settings, count: int = 200) -> pd.DataFrame:
+    from pipelines.data.split import load_split
+
+    return load_split(settings, "test").head(count).drop(columns=[settings.params.data.label])
+
+
+def test_the_candidate_loads_as_a_pyfunc_with_a_signature_and_matches_keras(trained, monkeypatch):
+    import mlflow.pyfunc
+
+    from pipelines.training.tracking import tracking_uri
+
+    settings, record, alias = trained
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", tracking_uri(settings))
+    uri = f"models:/{record['model_name']}@{alias}"
+    model = mlflow.pyfunc.load_model(uri)
+    inputs = {c.name for c in model.metadata.get_input_schema().inputs}
+    assert inputs == {"age", "workclass", "education", "education-num", "marital-status", "occupation",
+                      "relationship", "capital-gain", "capital-loss", "hours-per-week", "native-country"}
+    assert model.metadata.saved_input_example_info is not None
+    pins = Path(mlflow.pyfunc.get_model_dependencies(uri)).read_text().split()
+    assert {"tensorflow-cpu", "keras", "pandas", "pyyaml"} <= {pin.split("==")[0] for pin in pins}  # what serving imports
+    rows = raw_rows(settings)
+    served = np.asarray(model.predict(rows), dtype=np.float64).reshape(-1)
+    assert served.shape == (len(rows),)
+    np.testing.assert_allclose(served, keras_probabilities(settings, rows), atol=1e-6, rtol=0)
+
+
+def test_mlflow_models_serve_answers_invocations_with_the_keras_probabilities(trained):
+    from pipelines.training.tracking import tracking_uri
+
+    settings, record, alias = trained
+    port = free_port()
+    venv = Path(sys.executable).parent  # the server execs `uvicorn` from PATH
+    env = {**os.environ, "MLFLOW_TRACKING_URI": tracking_uri(settings), "PATH": f"{venv}:{os.environ['PATH']}"}
+    mlflow = venv / "mlflow"
+    server = subprocess.Popen(
+        [str(mlflow), "models", "serve", "-m", f"models:/{record['model_name']}@{alias}", "--env-manager", "local",
+         "-h", "127.0.0.1", "-p", str(port), "-w", "1"],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=2).read()
+                break
+            except OSError:
+                assert server.poll() is None, server.stderr.read().decode()[-2000:]
+                assert time.monotonic() < deadline, "mlflow models serve did not answer /ping within 120 s"
+                time.sleep(1)
+        rows = raw_rows(settings)
+        body = json.dumps({"dataframe_split": json.loads(rows.to_json(orient="split", index=False))}).encode()
+        request = urllib.request.Request(f"http://127.0.0.1:{port}/invocations", data=body,
+                                         headers={"Content-Type": "application/json"})
+        answer = json.loads(urllib.request.urlopen(request, timeout=60).read())
+        served = np.asarray(answer["predictions"], dtype=np.float64).reshape(-1)
+        np.testing.assert_allclose(served, keras_probabilities(settings, rows), atol=1e-6, rtol=0)
+        bad = urllib.request.Request(f"http://127.0.0.1:{port}/invocations", headers={"Content-Type": "application/json"},
+                                     data=json.dumps({"dataframe_split": {"columns": ["age"], "data": [[30]]}}).encode())
+        with pytest.raises(urllib.error.HTTPError) as refused:  # a row without the spec's columns is refused
+            urllib.request.urlopen(bad, timeout=60)
+        assert refused.value.code == 400
+    finally:
+        if server.poll() is None:
+            os.killpg(server.pid, 15)
+            server.wait(timeout=30)
