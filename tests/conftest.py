@@ -42,6 +42,21 @@ def write_small_project(folder: Path, data_dir: str = ".") -> Path:
     return folder / "params.yaml"
 
 
+@pytest.fixture(autouse=True)
+def _no_stale_dagster_instance_state():
+    """Each test starts without a current Dagster defs-state storage: an instance a test entered holds it in a
+    context variable, and a later Definitions load in the same process would reach for that dead instance."""
+    import sys
+
+    if "dagster" not in sys.modules:  # nothing to reset in a test that never imported Dagster
+        yield
+        return
+    from dagster._core.storage.defs_state.base import set_defs_state_storage
+
+    with set_defs_state_storage(None):
+        yield
+
+
 @pytest.fixture
 def small_project(tmp_path: Path) -> Path:
     """A project folder with params.yaml pointing at 1,500 + 600 real Adult rows, tuned to run fast."""
