@@ -151,13 +151,16 @@ def test_materialize_all_from_the_ui_then_asset_pages_show_plots_and_checks(webs
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
             page.set_default_timeout(60_000)
 
-            # The asset graph, in its groups; launch everything with the button a user clicks.
+            # The asset graph, in its groups (the post-release fleet group beside the pipeline's).
             page.goto(f"{base}/asset-groups")
-            materialize_all = page.get_by_role("button", name="Materialize all")
-            materialize_all.wait_for(timeout=120_000)
-            for group in ("data", "training", "mobile", "finops", "governance", "release"):
+            page.get_by_role("button", name="Materialize all").wait_for(timeout=120_000)
+            for group in ("data", "training", "mobile", "finops", "governance", "release", "fleet"):
                 expect(page.get_by_text(group, exact=True).first).to_be_visible()
             page.screenshot(path=str(SHOTS / "01-asset-graph.png"))
+            # The pipeline is the release job: launch it with the button a user clicks on its page.
+            page.goto(f"{base}/locations/assets.definitions/jobs/release_job")
+            materialize_all = page.get_by_role("button", name="Materialize all")
+            materialize_all.wait_for(timeout=120_000)
             materialize_all.click()
             launched = page.get_by_text("Launched run")
             for _ in range(30):  # a dialog asks first when the launch needs confirming; confirm it
