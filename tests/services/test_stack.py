@@ -6,16 +6,13 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
 import time
-import urllib.request
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from cli import services
-from tests.training.test_pyfunc import free_port
 
 pytestmark = [pytest.mark.services, pytest.mark.slow]
 MODEL = "adult-income"
@@ -56,36 +53,16 @@ def test_the_whole_graph_on_the_stack_publishes_a_release_that_verifies(stack, i
 
 def test_mlflow_models_serve_answers_with_the_released_float_model(stack):
     from pipelines.core.config import load_settings
-    from tests.training.test_pyfunc import keras_probabilities, raw_rows
+    from tests.training.test_pyfunc import invocations, keras_probabilities, raw_rows, serving
 
     project, started = stack
     version = lineage(releases(project)[-1])["model_version"]
     settings = load_settings(project / "params.yaml")
-    port = free_port()
-    server = subprocess.Popen(
-        ["mlflow", "models", "serve", "-m", f"models:/{MODEL}@candidate", "--env-manager", "local",
-         "-h", "127.0.0.1", "-p", str(port), "-w", "1"],
-        env=started.env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
-    try:
-        deadline = time.monotonic() + 180
-        while True:
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=2).read()
-                break
-            except OSError:
-                assert server.poll() is None, server.stderr.read().decode()[-2000:]
-                assert time.monotonic() < deadline, "mlflow models serve did not answer within 180 s"
-                time.sleep(1)
+    with serving(f"models:/{MODEL}@candidate", started.env(), 180) as port:
         rows = raw_rows(settings, 300)
-        body = json.dumps({"dataframe_split": json.loads(rows.to_json(orient="split", index=False))}).encode()
-        request = urllib.request.Request(f"http://127.0.0.1:{port}/invocations", data=body,
-                                         headers={"Content-Type": "application/json"})
-        served = np.asarray(json.loads(urllib.request.urlopen(request, timeout=60).read())["predictions"]).reshape(-1)
-        np.testing.assert_allclose(served, keras_probabilities(settings, rows), atol=1e-6, rtol=0)
+        np.testing.assert_allclose(invocations(port, rows), keras_probabilities(settings, rows), atol=1e-6, rtol=0)
         endpoint = (releases(project)[-1] / "offload_endpoint.yaml").read_text()
         assert f"models:/{MODEL}/{version}" in endpoint  # the release's endpoint manifest names this model version
-    finally:
-        services.stop(server.pid)
 
 
 def test_a_worker_killed_mid_step_ends_in_a_complete_run_or_a_clean_failure(stack, instance):

@@ -2,6 +2,7 @@
 over HTTP from `mlflow models serve` (the cloud offload endpoint)."""
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -9,6 +10,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -82,41 +84,52 @@ def test_the_candidate_loads_as_a_pyfunc_with_a_signature_and_matches_keras(trai
     np.testing.assert_allclose(served, keras_probabilities(settings, rows), atol=1e-6, rtol=0)
 
 
-def test_mlflow_models_serve_answers_invocations_with_the_keras_probabilities(trained):
-    from pipelines.training.tracking import tracking_uri
-
-    settings, record, alias = trained
+@contextlib.contextmanager
+def serving(model_uri: str, env: dict[str, str], seconds: int) -> Iterator[int]:
+    """`mlflow models serve` of `model_uri` on a free loopback port, once it answers /ping; stopped after."""
     port = free_port()
-    venv = Path(sys.executable).parent  # the server execs `uvicorn` from PATH
-    env = {**os.environ, "MLFLOW_TRACKING_URI": tracking_uri(settings), "PATH": f"{venv}:{os.environ['PATH']}"}
-    mlflow = venv / "mlflow"
+    mlflow = Path(sys.executable).parent / "mlflow"
     server = subprocess.Popen(
-        [str(mlflow), "models", "serve", "-m", f"models:/{record['model_name']}@{alias}", "--env-manager", "local",
+        [str(mlflow), "models", "serve", "-m", model_uri, "--env-manager", "local",
          "-h", "127.0.0.1", "-p", str(port), "-w", "1"],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
     try:
-        deadline = time.monotonic() + 120
+        deadline = time.monotonic() + seconds
         while True:
             try:
                 urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=2).read()
                 break
             except OSError:
                 assert server.poll() is None, server.stderr.read().decode()[-2000:]
-                assert time.monotonic() < deadline, "mlflow models serve did not answer /ping within 120 s"
+                assert time.monotonic() < deadline, f"mlflow models serve did not answer /ping within {seconds} s"
                 time.sleep(1)
+        yield port
+    finally:
+        if server.poll() is None:
+            os.killpg(server.pid, 15)
+            server.wait(timeout=30)
+
+
+def invocations(port: int, rows) -> np.ndarray:
+    """The served model's predictions for raw rows, as a flat float array."""
+    body = json.dumps({"dataframe_split": json.loads(rows.to_json(orient="split", index=False))}).encode()
+    request = urllib.request.Request(f"http://127.0.0.1:{port}/invocations", data=body,
+                                     headers={"Content-Type": "application/json"})
+    answer = json.loads(urllib.request.urlopen(request, timeout=60).read())
+    return np.asarray(answer["predictions"], dtype=np.float64).reshape(-1)
+
+
+def test_mlflow_models_serve_answers_invocations_with_the_keras_probabilities(trained):
+    from pipelines.training.tracking import tracking_uri
+
+    settings, record, alias = trained
+    venv = Path(sys.executable).parent  # the server execs `uvicorn` from PATH
+    env = {**os.environ, "MLFLOW_TRACKING_URI": tracking_uri(settings), "PATH": f"{venv}:{os.environ['PATH']}"}
+    with serving(f"models:/{record['model_name']}@{alias}", env, 120) as port:
         rows = raw_rows(settings)
-        body = json.dumps({"dataframe_split": json.loads(rows.to_json(orient="split", index=False))}).encode()
-        request = urllib.request.Request(f"http://127.0.0.1:{port}/invocations", data=body,
-                                         headers={"Content-Type": "application/json"})
-        answer = json.loads(urllib.request.urlopen(request, timeout=60).read())
-        served = np.asarray(answer["predictions"], dtype=np.float64).reshape(-1)
-        np.testing.assert_allclose(served, keras_probabilities(settings, rows), atol=1e-6, rtol=0)
+        np.testing.assert_allclose(invocations(port, rows), keras_probabilities(settings, rows), atol=1e-6, rtol=0)
         bad = urllib.request.Request(f"http://127.0.0.1:{port}/invocations", headers={"Content-Type": "application/json"},
                                      data=json.dumps({"dataframe_split": {"columns": ["age"], "data": [[30]]}}).encode())
         with pytest.raises(urllib.error.HTTPError) as refused:  # a row without the spec's columns is refused
             urllib.request.urlopen(bad, timeout=60)
         assert refused.value.code == 400
-    finally:
-        if server.poll() is None:
-            os.killpg(server.pid, 15)
-            server.wait(timeout=30)
