@@ -57,3 +57,28 @@ def fit_mitigated(settings: Settings, train: pd.DataFrame, validation: pd.DataFr
     extra = training_inputs(train, validation, y_train, fairness, features, strength)
     return train_model(encode_features(train, spec), y_train, encode_features(validation, spec),
                        encode_labels(validation, spec), settings.params.train, **extra)
+
+
+def fit_sweep(settings: Settings, train: pd.DataFrame, validation: pd.DataFrame, spec: FeatureSpec,
+              strengths: list[float]) -> dict[float, tuple[Any, dict[str, list[float]]]]:
+    """The Keras model at every strength, trained together (pipelines.training.stacked): strength -> (model, history)."""
+    import numpy as np
+
+    from pipelines.training.mitigation import constrained_features, training_inputs
+    from pipelines.training.stacked import train_stacked
+    from pipelines.training.train import class_weights
+
+    params = settings.params
+    fairness, y_train = params.fairness, encode_labels(train, spec)
+    features = constrained_features(fairness, params.data)
+    inputs = [training_inputs(train, validation, y_train, fairness, features, s) for s in strengths]
+    weights = np.stack([extra.get("sample_weight", np.ones(len(y_train), np.float32)) for extra in inputs], axis=1)
+    balance = class_weights(y_train, params.train)
+    if balance is not None:
+        weights = weights * balance[:, None]
+    penalized = next((extra for extra in inputs if "groups" in extra), {})
+    trained = train_stacked(encode_features(train, spec), y_train, encode_features(validation, spec),
+                            encode_labels(validation, spec), params.train, strengths, sample_weights=weights,
+                            groups=penalized.get("groups"), val_groups=penalized.get("val_groups"),
+                            constraint=fairness.constraint)
+    return dict(zip(strengths, trained))

@@ -33,7 +33,7 @@ from pipelines.data.features import (
     fit_feature_spec,
 )
 from pipelines.data.split import load_split
-from pipelines.training.keras_model import fit_mitigated, load_trained, mitigation_facts
+from pipelines.training.keras_model import fit_sweep, load_trained, mitigation_facts
 from pipelines.training.metrics import classification_metrics, group_metrics
 from pipelines.training.privacy import headline as privacy_headline
 from pipelines.training.tracking import log_files, log_to_run, log_training_run, run_url
@@ -54,8 +54,8 @@ def sweep(settings: Settings, train: pd.DataFrame, validation: pd.DataFrame, spe
     on the constrained grouping is within the fairness gate's limit. The disparity is measured on the training and
     validation rows together (groups of at least gates.fairness.min_group_size), since a validation split alone
     is too small for stable group rates; a strength whose model answers one class only is never chosen. When no
-    strength qualifies, the sweep doubles its top strength up to three times, then deploys the least disparate
-    and says so.
+    strength qualifies, the sweep tries three doublings of its top strength (trained together), then deploys the
+    least disparate and says so. All strengths of a round train at once (pipelines.training.stacked).
     """
     from pipelines.training import strength as choice
     from pipelines.training.metrics import group_metrics, intersection_name
@@ -74,8 +74,8 @@ def sweep(settings: Settings, train: pd.DataFrame, validation: pd.DataFrame, spe
     points: list[dict[str, Any]] = []
 
     def fit(strengths: list[float]) -> None:
+        fitted.update(fit_sweep(settings, train, validation, spec, strengths))  # all at once: about one training
         for each in strengths:
-            fitted[each] = fit_mitigated(settings, train, validation, spec, each)
             proba = predict_keras(fitted[each][0], x_val)
             facts = group_metrics(y_rows, predict_keras(fitted[each][0], x_rows), rows[features], threshold,
                                   intersection=True, min_group_size=params.gates.fairness.min_group_size)[grouping]
@@ -87,9 +87,7 @@ def sweep(settings: Settings, train: pd.DataFrame, validation: pd.DataFrame, spe
     if fairness.strength != "auto":
         return fitted, points, float(fairness.strength), "pinned in params fairness.strength"
     best, why = choice.choose(points, limit, key)
-    for _ in range(choice.MAX_EXTENSIONS):
-        if best is not None:
-            break
+    if best is None:
         fit(choice.extension(list(fitted)))
         best, why = choice.choose(points, limit, key)
     if best is None:

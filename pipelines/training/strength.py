@@ -7,7 +7,7 @@ from typing import Any
 from pipelines.core.config import FairnessConfig, FairnessGates
 
 DISPARITY = {"demographic_parity": "demographic_parity_difference", "equalized_odds": "equalized_odds_difference"}
-MAX_EXTENSIONS = 3  # when no strength meets the limit, the sweep doubles its top strength this many times
+MAX_EXTENSIONS = 3  # when no strength meets the limit, the sweep adds this many doublings of its top strength
 
 
 def gate_limit(gates: FairnessGates, constraint: str, grouping: str) -> float | None:
@@ -23,9 +23,11 @@ def strengths(config: FairnessConfig) -> list[float]:
 
 
 def extension(tried: list[float]) -> list[float]:
-    """Stronger points to try next: double the top strength (1 when only 0 was tried)."""
+    """Stronger points to try next, trained together: the top strength doubled MAX_EXTENSIONS times
+    (from 1 when only 0 was tried)."""
     top = max(tried)
-    return [top * 2 if top > 0 else 1.0]
+    first = top * 2 if top > 0 else 1.0
+    return [first * 2 ** i for i in range(MAX_EXTENSIONS)]
 
 
 def choose(points: list[dict[str, Any]], limit: float | None, key: str) -> tuple[dict[str, Any] | None, str]:

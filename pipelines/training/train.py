@@ -43,16 +43,18 @@ def fairness_gap(proba, labels, groups, constraint: str = "demographic_parity"):
 
     Demographic parity: the share-weighted mean |group mean probability - overall mean probability|.
     Equalized odds: the same within the true positives and within the true negatives, summed.
-    Rows with no group (all-zero indicators) take no part.
+    Rows with no group (all-zero indicators) take no part. `proba` may be [rows] or [heads, rows] (one gap per
+    head, pipelines.training.stacked).
     """
     from keras import ops
 
     def gap(p, member):
         sizes = ops.sum(member, axis=0)
         total = ops.maximum(ops.sum(sizes), 1.0)
-        sums = ops.squeeze(ops.matmul(ops.expand_dims(p, 0), member), 0)
+        sums = ops.matmul(p, member)  # [..., groups]
         means = sums / ops.maximum(sizes, 1.0)
-        return ops.sum(sizes / total * ops.abs(means - ops.sum(sums) / total))
+        overall = ops.sum(sums, axis=-1, keepdims=True) / total
+        return ops.sum(sizes / total * ops.abs(means - overall), axis=-1)
 
     proba, labels, groups = (ops.cast(t, "float32") for t in (proba, labels, groups))
     if constraint == "demographic_parity":

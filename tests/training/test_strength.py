@@ -30,7 +30,7 @@ def test_the_most_accurate_point_within_the_limit_is_chosen():
 def test_no_point_within_the_limit_extends_then_deploys_the_least_disparate_and_says_so():
     points = [point(0, 0.85, 0.30), point(1, 0.84, None), point(2, 0.83, 0.20)]
     assert choice.choose(points, 0.1, KEY) == (None, "")
-    assert choice.extension([0.0, 1.0, 2.0]) == [4.0] and choice.extension([0.0]) == [1.0]
+    assert choice.extension([0.0, 1.0, 2.0]) == [4.0, 8.0, 16.0] and choice.extension([0.0]) == [1.0, 2.0, 4.0]
     best, why = choice.least_disparate(points, 0.1, KEY)
     assert best["strength"] == 2
     assert why.startswith("strength 2: no strength tried (0, 1, 2) meets demographic parity difference <= 0.1")

@@ -1,0 +1,168 @@
+"""Every sweep strength trained at once: K copies of the MLP stacked into one set of tensors.
+
+Head k is the project's network (pipelines.training.train.build_model) with its own weights, its own loss
+(binary cross-entropy + strength_k x the batch's group gap, or Kamiran-Calders weights ^ strength_k) and its
+own early stopping. The heads share only the input pipeline: the same shuffled batches go through all of them
+in one einsum per layer, so K strengths cost about one training on a CPU, where a small MLP's step is
+dominated by per-step overhead rather than arithmetic. The summed loss has no cross terms, so each head's
+gradient, and its Adam update (elementwise), is the one it would get trained alone; every head starts from the
+same seeded initial weights a lone training would. What differs from training the strengths one by one is only
+the random draws (shuffling order and dropout masks), so results agree within run-to-run noise
+(tests/training/test_stacked.py states the tolerance).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from pipelines.core.config import TrainConfig
+
+
+@dataclass
+class _Stopping:
+    """Keras EarlyStopping(monitor="val_loss", restore_best_weights=True) for one head."""
+
+    patience: int | None
+    best: float = math.inf
+    best_weights: list[np.ndarray] | None = None
+    wait: int = 0
+    stopped_after: int | None = None  # epochs run when it stopped (None: still training)
+    history: dict[str, list[float]] = field(default_factory=dict)
+
+    def update(self, epoch: int, val_loss: float, weights: list[np.ndarray]) -> None:
+        if val_loss < self.best or self.best_weights is None:
+            self.best, self.best_weights, self.wait = val_loss, weights, 0
+        else:
+            self.wait += 1
+            if self.patience is not None and self.wait >= self.patience:
+                self.stopped_after = epoch + 1
+
+
+def _bce(labels, proba):
+    """Per-row binary cross-entropy with Keras's clipping, for every head: [heads, rows]."""
+    from keras import ops
+
+    return ops.binary_crossentropy(ops.broadcast_to(labels[None, :], ops.shape(proba)), proba)
+
+
+def _auc(y: np.ndarray, proba: np.ndarray) -> float:
+    from sklearn.metrics import roc_auc_score
+
+    return float(roc_auc_score(y, proba)) if len(np.unique(y)) == 2 else float("nan")
+
+
+def train_stacked(
+    x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, y_val: np.ndarray, config: TrainConfig,
+    strengths: list[float], *, sample_weights: np.ndarray | None = None, groups: np.ndarray | None = None,
+    val_groups: np.ndarray | None = None, constraint: str = "demographic_parity",
+) -> list[tuple[Any, dict[str, list[float]]]]:
+    """Train one network per strength together; return each as (plain Keras network, per-epoch history).
+
+    `sample_weights` is [rows, heads] (reweighing, class weights) or None; with `groups` (one-hot, [rows, groups])
+    head k's loss adds strengths[k] x the batch's group gap, as pipelines.training.train._penalized does.
+    History per head, like Keras fit's: loss, accuracy and auc running over the epoch's batches (dropout on),
+    val_loss (with the penalty on the whole validation split), val_accuracy and val_auc; it ends when that head's
+    early stopping fired, and the network holds its best weights.
+    """
+    import keras
+    import tensorflow as tf
+    from keras import ops
+
+    from pipelines.training.train import build_model, fairness_gap, planned_epochs, seed_everything
+
+    heads, rows, width = len(strengths), len(x_train), x_train.shape[1]
+    seed_everything(config.seed)
+    start = build_model(width, config).get_weights()  # what a lone training of any strength starts from
+    variables = [keras.Variable(np.stack([w] * heads), name=f"stacked_{i}") for i, w in enumerate(start)]
+    optimizer = keras.optimizers.Adam(config.learning_rate)
+    optimizer.build(variables)
+    dropout_seed = keras.random.SeedGenerator(config.seed)
+    penalty = np.asarray(strengths, np.float32) if groups is not None else np.zeros(heads, np.float32)
+    weights = np.ones((rows, heads), np.float32) if sample_weights is None else sample_weights.astype(np.float32)
+    groups = np.zeros((rows, 1), np.float32) if groups is None else groups.astype(np.float32)
+    val_groups = np.zeros((len(x_val), groups.shape[1]), np.float32) if val_groups is None else \
+        val_groups.astype(np.float32)
+
+    def forward(x, training: bool):
+        hidden = ops.einsum("bi,kio->kbo", x, variables[0]) + variables[1][:, None, :]
+        layer = 0
+        while True:
+            layer += 2
+            last = layer + 2 == len(variables)
+            hidden = ops.relu(hidden)
+            if training and config.dropout:
+                hidden = keras.random.dropout(hidden, config.dropout, seed=dropout_seed)
+            hidden = ops.einsum("kbi,kio->kbo", hidden, variables[layer]) + variables[layer + 1][:, None, :]
+            if last:
+                return ops.sigmoid(hidden[:, :, 0])  # [heads, rows]
+
+    def gaps(proba, labels, members):
+        return fairness_gap(proba, labels, members, constraint)  # [heads]
+
+    strength_t = ops.convert_to_tensor(penalty)
+    signature = [tf.TensorSpec([None, width], tf.float32), tf.TensorSpec([None], tf.float32),
+                 tf.TensorSpec([None, heads], tf.float32), tf.TensorSpec([None, groups.shape[1]], tf.float32)]
+
+    def step(x, y, w, members):
+        with tf.GradientTape() as tape:
+            proba = forward(x, training=True)
+            per_head = ops.sum(_bce(y, proba) * ops.transpose(w), axis=1) / ops.cast(ops.shape(x)[0], "float32")
+            per_head = per_head + strength_t * gaps(proba, y, members)
+            total = ops.sum(per_head)
+        optimizer.apply_gradients(zip(tape.gradient(total, variables), variables))
+        return per_head, proba
+
+    x_train, y_train = x_train.astype(np.float32), y_train.astype(np.float32)
+    x_all, y_all = tf.constant(x_train), tf.constant(y_train)
+    w_all, g_all = tf.constant(weights), tf.constant(groups)
+    batches = math.ceil(rows / config.batch_size)
+
+    @tf.function(input_signature=[tf.TensorSpec([rows], tf.int32)])
+    def epoch_pass(order):
+        """One epoch in the graph (no Python per batch): per-head summed batch losses, predictions in `order`."""
+        sums = tf.zeros([heads])
+        predictions = tf.TensorArray(tf.float32, size=batches, infer_shape=False)
+        for index in tf.range(batches):
+            batch = order[index * config.batch_size:(index + 1) * config.batch_size]
+            per_head, proba = step(tf.gather(x_all, batch), tf.gather(y_all, batch), tf.gather(w_all, batch),
+                                   tf.gather(g_all, batch))
+            sums += per_head * tf.cast(tf.shape(batch)[0], tf.float32)
+            predictions = predictions.write(index, tf.transpose(proba))
+        return sums, tf.transpose(predictions.concat())
+
+    @tf.function(input_signature=signature[:2] + [signature[3]])
+    def evaluate(x, y, members):
+        proba = forward(x, training=False)
+        return ops.mean(_bce(y, proba), axis=1) + strength_t * gaps(proba, y, members), proba
+
+    stops = [_Stopping(config.early_stopping_patience) for _ in range(heads)]
+    rng = np.random.default_rng(config.seed)
+    x_val_t, y_val_t = x_val.astype(np.float32), y_val.astype(np.float32)
+    for epoch in range(planned_epochs(rows, config)):
+        order = rng.permutation(rows).astype(np.int32)
+        sums, predicted = (t.numpy() for t in epoch_pass(order))
+        losses, seen = sums, rows
+        val_loss, val_proba = (t.numpy() for t in evaluate(x_val_t, y_val_t, val_groups))
+        y_seen = y_train[order]
+        snapshot = [v.numpy() for v in variables]
+        for k, stop in enumerate(stops):
+            if stop.stopped_after is not None:
+                continue
+            figures = {"loss": losses[k] / seen, "accuracy": np.mean((predicted[k] >= 0.5) == (y_seen > 0.5)),
+                       "auc": _auc(y_seen, predicted[k]), "val_loss": val_loss[k],
+                       "val_accuracy": np.mean((val_proba[k] >= 0.5) == (y_val_t > 0.5)),
+                       "val_auc": _auc(y_val_t, val_proba[k])}
+            for name, value in figures.items():
+                stop.history.setdefault(name, []).append(float(value))
+            stop.update(epoch, float(val_loss[k]), [w[k] for w in snapshot])
+        if all(stop.stopped_after is not None for stop in stops):
+            break
+    trained = []
+    for stop in stops:
+        network = build_model(width, config)
+        network.set_weights(stop.best_weights)
+        trained.append((network, stop.history))
+    return trained
