@@ -53,6 +53,19 @@ def group_indicators(labels: np.ndarray, vocabulary: list[str]) -> np.ndarray:
     return onehot
 
 
+def stratified_sample(frame: pd.DataFrame, columns: list[str], rows: int | None, seed: int) -> pd.DataFrame:
+    """At most about `rows` rows, each (label, group) cell keeping its share (at least one row of each cell);
+    the frame itself when it is not larger."""
+    if rows is None or len(frame) <= rows:
+        return frame
+    cells = frame[columns].astype("string").fillna("(missing)").agg(":".join, axis=1)
+    shuffled = frame.sample(frac=1.0, random_state=seed)
+    quota = (cells.value_counts() * rows / len(frame)).round().clip(lower=1).astype(int)
+    rank = shuffled.groupby(cells.loc[shuffled.index], sort=False).cumcount()
+    kept = shuffled[rank.to_numpy() < quota.reindex(cells.loc[shuffled.index]).to_numpy()]
+    return kept.sort_index()
+
+
 def reweighing_weights(labels: np.ndarray, y: np.ndarray, strength: float = 1.0) -> np.ndarray:
     """Kamiran & Calders (2012): weight P(g) P(y) / P(g, y), so label and group are independent once weighted.
 

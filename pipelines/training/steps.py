@@ -48,7 +48,8 @@ def run_tags(settings: Settings) -> dict[str, str]:
 
 
 def sweep(settings: Settings, train: pd.DataFrame, validation: pd.DataFrame, spec: FeatureSpec):
-    """Train every sweep strength; return the models, their validation points, the deployed strength and why.
+    """Train every sweep strength; return the models, their validation points, the deployed strength, why, and
+    how many training rows the sweep used.
 
     With `fairness.strength: auto` the deployed one is the most accurate on the validation rows whose disparity
     on the constrained grouping is within the fairness gate's limit. The disparity is measured on the training and
@@ -56,10 +57,12 @@ def sweep(settings: Settings, train: pd.DataFrame, validation: pd.DataFrame, spe
     is too small for stable group rates; a strength whose model answers one class only is never chosen. When no
     strength qualifies, the sweep tries three doublings of its top strength (trained together), then deploys the
     least disparate and says so. All strengths of a round train at once (pipelines.training.stacked).
+    Above `fairness.sample_rows` training rows the sweep trains on a stratified sample (label x constrained
+    groups) and the deployed strength is then trained again on every training row.
     """
     from pipelines.training import strength as choice
     from pipelines.training.metrics import group_metrics, intersection_name
-    from pipelines.training.mitigation import constrained_features
+    from pipelines.training.mitigation import constrained_features, stratified_sample
     from pipelines.training.train import predict_keras
 
     params = settings.params
@@ -67,14 +70,15 @@ def sweep(settings: Settings, train: pd.DataFrame, validation: pd.DataFrame, spe
     features = constrained_features(fairness, params.data)
     grouping, key = intersection_name(features), choice.DISPARITY[fairness.constraint]
     limit = choice.gate_limit(params.gates.fairness, fairness.constraint, grouping)
+    sample = stratified_sample(train, [params.data.label, *features], fairness.sample_rows, fairness.seed)
     x_val, y_val = encode_features(validation, spec), encode_labels(validation, spec)
-    rows = pd.concat([train, validation], ignore_index=True)
+    rows = pd.concat([sample, validation], ignore_index=True)
     x_rows, y_rows = encode_features(rows, spec), encode_labels(rows, spec)
     fitted: dict[float, tuple] = {}
     points: list[dict[str, Any]] = []
 
     def fit(strengths: list[float]) -> None:
-        fitted.update(fit_sweep(settings, train, validation, spec, strengths))  # all at once: about one training
+        fitted.update(fit_sweep(settings, sample, validation, spec, strengths))  # all at once: about one training
         for each in strengths:
             proba = predict_keras(fitted[each][0], x_val)
             facts = group_metrics(y_rows, predict_keras(fitted[each][0], x_rows), rows[features], threshold,
@@ -85,14 +89,20 @@ def sweep(settings: Settings, train: pd.DataFrame, validation: pd.DataFrame, spe
 
     fit(choice.strengths(fairness))
     if fairness.strength != "auto":
-        return fitted, points, float(fairness.strength), "pinned in params fairness.strength"
-    best, why = choice.choose(points, limit, key)
-    if best is None:
-        fit(choice.extension(list(fitted)))
+        chosen, why = float(fairness.strength), "pinned in params fairness.strength"
+    else:
         best, why = choice.choose(points, limit, key)
-    if best is None:
-        best, why = choice.least_disparate(points, limit, key)
-    return fitted, points, best["strength"], why
+        if best is None:
+            fit(choice.extension(list(fitted)))
+            best, why = choice.choose(points, limit, key)
+        if best is None:
+            best, why = choice.least_disparate(points, limit, key)
+        chosen = best["strength"]
+    if len(sample) < len(train):
+        fitted[chosen] = fit_sweep(settings, train, validation, spec, [chosen])[chosen]
+        why += (f"; the sweep trained on a stratified sample of {len(sample)} of the {len(train)} training rows, "
+                "the deployed model on all of them")
+    return fitted, points, chosen, why, len(sample)
 
 
 @records_metrics
@@ -104,13 +114,13 @@ def trained_model(settings: Settings) -> StepResult:
     spec = fit_feature_spec(train, data)
     private: dict[str, Any] = {}
     if settings.params.train.privacy == "none":
-        fitted, points, strength, chosen_by = sweep(settings, train, validation, spec)
+        fitted, points, strength, chosen_by, sweep_rows = sweep(settings, train, validation, spec)
     else:  # DP-SGD or federated: one model (pipelines.training.privacy says why no sweep)
         from pipelines.training.privacy import check_private, fit_private
 
         check_private(settings, train)
         network, trained, strength, chosen_by, private = fit_private(settings, train, validation, spec)
-        fitted, points = {strength: (network, trained)}, []
+        fitted, points, sweep_rows = {strength: (network, trained)}, [], len(train)
     model, history = fitted[strength]
     target = ArtifactPaths(settings.root).trained_model
     with atomic_path(target) as tmp:
@@ -121,7 +131,8 @@ def trained_model(settings: Settings) -> StepResult:
             network.save(tmp / sweep_model_file(each))
         write_json(tmp / FEATURE_SPEC_FILE, {"spec": spec.model_dump(), "app_contract": spec.app_contract()})
         write_json(tmp / HISTORY_FILE, history)
-        write_json(tmp / MITIGATION_FILE, mitigation_facts(settings, strength, chosen_by, points))
+        write_json(tmp / MITIGATION_FILE, mitigation_facts(settings, strength, chosen_by, points)
+                   | {"training_rows": len(train), "sweep_rows": sweep_rows})
         if private:
             write_json(tmp / PRIVACY_FILE, private)
         with tempfile.TemporaryDirectory() as scratch:  # the MLflow Model copy lives in MLflow only

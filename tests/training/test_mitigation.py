@@ -125,3 +125,17 @@ def test_reductions_baseline_decides_and_narrows_the_gap():
     gap = lambda d: abs(d[member == 1].mean() - d[member == 0].mean())  # noqa: E731
     assert gap(decisions) < gap(plain) / 2
     assert facts["randomized"] and facts["constraint"] == "demographic_parity" and facts["predictors"] >= 1
+
+
+def test_a_stratified_sample_keeps_each_label_and_group_share():
+    from pipelines.training.mitigation import stratified_sample
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"y": rng.integers(0, 2, 50_000), "g": rng.choice(["a", "b", "c"], 50_000, p=[0.7, 0.29, 0.01])})
+    frame.loc[7, "g"] = None  # a one-row cell keeps its row
+    sample = stratified_sample(frame, ["y", "g"], 5_000, seed=1)
+    assert abs(len(sample) - 5_000) <= 5 and sample.index.is_monotonic_increasing
+    shares = lambda f: f.groupby(["y", "g"]).size() / len(f)  # noqa: E731
+    assert (shares(sample) - shares(frame)).abs().max() < 0.002
+    assert sample["g"].isna().sum() == 1
+    assert stratified_sample(frame, ["y"], None, 1) is frame and stratified_sample(frame, ["y"], 60_000, 1) is frame

@@ -52,7 +52,7 @@ def test_auto_strength_is_chosen_recorded_and_reused_by_the_trade_off(small_proj
 
     path = small_project / "params.yaml"
     params = yaml.safe_load(path.read_text())
-    params["fairness"] |= {"strength": "auto", "sweep": [0, 1]}
+    params["fairness"] |= {"strength": "auto", "sweep": [0, 1], "sample_rows": 1000}  # ~1,260 training rows
     path.write_text(yaml.safe_dump(params))
     settings = load_settings(path)
     for name in ("raw_dataset", "validated_dataset", "data_drift", "dataset_splits", "trained_model"):
@@ -60,6 +60,8 @@ def test_auto_strength_is_chosen_recorded_and_reused_by_the_trade_off(small_proj
     folder = ArtifactPaths(small_project).trained_model
     facts = read_json(folder / MITIGATION_FILE)
     assert facts["auto"] is True and facts["chosen_by"].startswith(f"strength {facts['strength']:g}: ")
+    assert abs(facts["sweep_rows"] - 1000) <= 10 and facts["training_rows"] > facts["sweep_rows"] + 100
+    assert f"stratified sample of {facts['sweep_rows']} of the {facts['training_rows']}" in facts["chosen_by"]
     trained = sorted(p.name for p in (folder / "sweep").glob("*.keras"))
     assert {"strength_0.keras", "strength_1.keras"} <= set(trained)
     assert {p["strength"] for p in facts["validation"]} == {float(p.stem.split("_")[1]) for p in (folder / "sweep").glob("*.keras")}
