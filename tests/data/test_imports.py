@@ -53,8 +53,7 @@ def _child(code: str, *args: str, cwd: Path = REPO) -> set[str]:
     """Run `code` in a fresh interpreter on this checkout; the heavy modules it had imported when it ended."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
     done = subprocess.run([sys.executable, "-c", code, *args], cwd=cwd, env=env, capture_output=True, text=True,
-                          check=False,
-                          timeout=600)
+                          check=False, timeout=600)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     line = done.stdout.strip().splitlines()[-1]
     assert line.startswith("imported:"), done.stdout[-2000:]
