@@ -10,7 +10,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from pipelines.core.config import DriftConfig
 
@@ -61,6 +60,9 @@ def psi(expected: np.ndarray, actual: np.ndarray) -> float:
 
 
 def _numeric_drift(ref: dict[str, Any], values: np.ndarray) -> dict[str, Any]:
+    # imported here: scipy.stats takes a second to import, and a run without a reference release never needs it
+    from scipy import stats
+
     counts = np.histogram(values, bins=_open_edges(np.asarray(ref["edges"])))[0]
     actual = counts / max(counts.sum(), 1)
     test = stats.ks_2samp(np.asarray(ref["quantiles"]), values)
@@ -69,6 +71,8 @@ def _numeric_drift(ref: dict[str, Any], values: np.ndarray) -> dict[str, Any]:
 
 
 def _categorical_drift(ref: dict[str, Any], values: pd.Series) -> dict[str, Any]:
+    from scipy import stats
+
     new = values.astype(str).value_counts()
     categories = sorted(set(ref["counts"]) | set(new.index))
     ref_counts = np.array([ref["counts"].get(c, 0) for c in categories], dtype=float)

@@ -1,6 +1,7 @@
 """Great Expectations suite: built from params and a trusted data profile, stored as a reviewed file."""
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 from typing import Any
@@ -133,21 +134,34 @@ def _not_numbers(failure: dict[str, Any], frame: pd.DataFrame) -> dict[str, Any]
                       "examples": [csv_cell(e) for e in examples]}
 
 
-def run_suite(frame: pd.DataFrame, suite: dict[str, Any]) -> dict[str, Any]:
-    """Validate the frame with Great Expectations; return the verdict and every failed expectation."""
+_NOT_IDENTITY = {"id", "rendered_content", "notes", "meta"}  # what GX ignores when a suite drops a repeated expectation
+
+
+@functools.cache
+def _whole_frame_batches():
+    """One ephemeral GX context per process and its whole-dataframe batch definition, reused by every validation
+    (a Dagster run or a test validates many frames in one process)."""
     import great_expectations as gx
     from great_expectations.data_context.types.base import ProgressBarsConfig
+
+    context = gx.get_context(mode="ephemeral")
+    context.variables.progress_bars = ProgressBarsConfig(globally=False)
+    return context.data_sources.add_pandas("frame").add_dataframe_asset("data").add_batch_definition_whole_dataframe("all")
+
+
+def _gx_suite(suite: dict[str, Any], present: set[str]):
+    """The GX suite of the expectations whose columns exist, built in one go, and those skipped for missing columns.
+
+    A repeated expectation counts once, as ExpectationSuite.add_expectation would have it, compared once per
+    expectation instead of against every earlier one (add_expectation's pairwise check is quadratic). The suite
+    is validated without being saved to the context: a store round trip adds nothing to the results.
+    """
+    import great_expectations as gx
     from great_expectations.expectations.expectation_configuration import (
         ExpectationConfiguration,
     )
 
-    context = gx.get_context(mode="ephemeral")
-    context.variables.progress_bars = ProgressBarsConfig(globally=False)
-    batch = (context.data_sources.add_pandas("frame").add_dataframe_asset("data")
-             .add_batch_definition_whole_dataframe("all").get_batch(batch_parameters={"dataframe": frame}))
-    present = set(frame.columns)
-    gx_suite = gx.ExpectationSuite(name="mobile-mlops")
-    missing = []
+    kept, seen, missing = [], [], []
     for item in suite["expectations"]:
         column = item["kwargs"].get("column")
         if column is not None and column not in present and item["type"] != "expect_column_to_exist":
@@ -155,8 +169,20 @@ def run_suite(frame: pd.DataFrame, suite: dict[str, Any]) -> dict[str, Any]:
         if item["type"] == "expect_compound_columns_to_be_unique" and not set(item["kwargs"]["column_list"]) <= present:
             missing.append(item)
             continue
-        gx_suite.add_expectation(ExpectationConfiguration(type=item["type"], kwargs=item["kwargs"]).to_domain_obj())
-    result = batch.validate(context.suites.add(gx_suite), result_format="SUMMARY")
+        expectation = ExpectationConfiguration(type=item["type"], kwargs=item["kwargs"]).to_domain_obj()
+        identity = (expectation.expectation_type, expectation.dict(exclude=_NOT_IDENTITY))
+        if identity not in seen:
+            seen.append(identity)
+            kept.append(expectation)
+    return gx.ExpectationSuite(name="mobile-mlops", expectations=kept), missing
+
+
+def run_suite(frame: pd.DataFrame, suite: dict[str, Any]) -> dict[str, Any]:
+    """Validate the frame with Great Expectations; return the verdict and every failed expectation."""
+    batch = _whole_frame_batches().get_batch(batch_parameters={"dataframe": frame})
+    present = set(frame.columns)
+    gx_suite, missing = _gx_suite(suite, present)
+    result = batch.validate(gx_suite, result_format="SUMMARY")  # the whole suite in one validation
     order = {_key(item["type"], item["kwargs"]): i for i, item in enumerate(suite["expectations"])}
     failed = sorted((r for r in result.results if not r.success),  # GX reorders; report in suite order
                     key=lambda r: order.get(_key(r.expectation_config.type, r.expectation_config.kwargs), len(order)))

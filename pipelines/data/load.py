@@ -77,6 +77,8 @@ def check_fields(path: Path, config: DataConfig, key: str) -> None:
     with _open(path) as handle:
         reader = csv.reader(handle, **CSV_DIALECT)
         for row in reader:
+            if len(row) == expected:  # the common case first: a full row needs no other look
+                continue
             if not any(field.strip() for field in row):  # blank lines are skipped, as pandas does
                 continue
             if len(row) == 1 and row[0].startswith("|"):  # a UCI comment line (adult.test starts with one)
@@ -181,6 +183,14 @@ def check_columns(frame: pd.DataFrame, config: DataConfig, source: str) -> None:
         raise PipelineError(f"data.numeric: column '{sorted(overlap)[0]}' is also listed as categorical")
 
 
+_PROBE = 200  # rows looked at before a whole text column is parsed as numbers
+
+
+def _has_text(values: pd.Series) -> bool:
+    """Whether any value is not a number: parsing a few rows tells a text column apart without parsing it all."""
+    return bool((values.notna() & pd.to_numeric(values, errors="coerce").isna()).any())
+
+
 def type_columns(frame: pd.DataFrame, config: DataConfig) -> pd.DataFrame:
     """Numeric columns to float64, the rest to text; listed types win over inference."""
     typed = {}
@@ -188,6 +198,9 @@ def type_columns(frame: pd.DataFrame, config: DataConfig) -> pd.DataFrame:
         values = frame[column]
         if column in (config.label, ORIGIN) or column in config.categorical:
             typed[column] = values.str.strip()
+            continue
+        if column not in config.numeric and _has_text(values.head(_PROBE)):
+            typed[column] = values.str.strip()  # one value that is not a number makes the column text
             continue
         numbers = pd.to_numeric(values, errors="coerce")
         bad = values.notna() & numbers.isna()

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import pandas as pd
-from sklearn.model_selection import train_test_split
 
 from pipelines.core.config import DataConfig, Settings, SplitConfig
 from pipelines.core.paths import ArtifactPaths
@@ -13,6 +12,9 @@ SPLITS = ("train", "validation", "test")
 
 def split_dataset(frame: pd.DataFrame, data: DataConfig, config: SplitConfig) -> dict[str, pd.DataFrame]:
     """Use the shipped test file as the test split when there is one; else carve one out."""
+    # imported here, not at the top: scikit-learn takes 0.5 s to import, and most stages import this module
+    from sklearn.model_selection import train_test_split
+
     labels = frame[data.label]
     if ORIGIN in frame and (frame[ORIGIN] == "test_source").any():
         is_test = frame[ORIGIN] == "test_source"
