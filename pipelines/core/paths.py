@@ -45,6 +45,7 @@ KERAS_MODEL_FILE = "model.keras"
 FEATURE_SPEC_FILE = "feature_spec.json"
 MLFLOW_RECORD_FILE = "mlflow.json"
 MITIGATION_FILE = "mitigation.json"
+PREDICTIONS_FILE = "predictions.parquet"  # Keras probabilities on the validation and test rows, every strength
 HISTORY_FILE = "history.json"
 PRIVACY_FILE = "privacy.json"  # DP-SGD budget or federated facts (only when train.privacy is not none)
 SWEEP_FOLDER = "sweep"  # every mitigation strength trained, one Keras file each (the trade-off reads them)

@@ -28,7 +28,7 @@ from pipelines.finops.placement import (
     mode_shares,
     privacy_class,
 )
-from pipelines.training.keras_model import load_trained
+from pipelines.training.keras_model import load_predictions, load_spec
 from pipelines.training.tracking import log_to_run
 
 STEP = "finops_report"
@@ -112,7 +112,6 @@ def offload_policy(settings: Settings) -> StepResult:
     from pipelines.core.litert import predict_tflite
     from pipelines.finops.offload import app_config, choose_delta, offload_grid
     from pipelines.training.metrics import classification_metrics
-    from pipelines.training.train import predict_keras
 
     config, threshold = settings.params.offload, settings.params.train.threshold
     paths = ArtifactPaths(settings.root)
@@ -120,12 +119,12 @@ def offload_policy(settings: Settings) -> StepResult:
     if config.device_variant not in tflite["variants"]:
         raise PipelineError(f"offload.device_variant: '{config.device_variant}' was not built "
                             f"(convert.tflite_variants: {', '.join(tflite['variants'])})")
-    model, spec, record = load_trained(settings)
+    spec, record = load_spec(settings)
     test = load_split(settings, "test")
     x, y = encode_features(test, spec), encode_labels(test, spec)
     device_file = tflite["variants"][config.device_variant]["file"]
     device = predict_tflite((paths.tflite_model / device_file).read_bytes(), x)
-    cloud = predict_keras(model, x)
+    cloud = load_predictions(settings, "test", len(test))["keras"].to_numpy()  # the float model the cloud serves
     deltas = config.deltas + ([config.delta] if config.delta is not None else [])
     grid = offload_grid(device, cloud, y, threshold, deltas, config.daily_inferences)
     cloud_accuracy = classification_metrics(y, cloud, threshold)["accuracy"]

@@ -11,6 +11,7 @@ from pipelines.core.paths import (
     FEATURE_SPEC_FILE,
     KERAS_MODEL_FILE,
     MLFLOW_RECORD_FILE,
+    PREDICTIONS_FILE,
     SWEEP_FOLDER,
     ArtifactPaths,
 )
@@ -24,6 +25,47 @@ def load_trained(settings: Settings) -> tuple[Any, FeatureSpec, dict[str, str]]:
     folder = ArtifactPaths(settings.root).trained_model
     spec = FeatureSpec.model_validate(read_json(folder / FEATURE_SPEC_FILE)["spec"])
     return keras.models.load_model(folder / KERAS_MODEL_FILE), spec, read_json(folder / MLFLOW_RECORD_FILE)
+
+
+def load_spec(settings: Settings) -> tuple[FeatureSpec, dict[str, str]]:
+    """The trained model's feature spec and MLflow record, without loading Keras (and TensorFlow)."""
+    folder = ArtifactPaths(settings.root).trained_model
+    return FeatureSpec.model_validate(read_json(folder / FEATURE_SPEC_FILE)["spec"]), \
+        read_json(folder / MLFLOW_RECORD_FILE)
+
+
+def strength_column(strength: float) -> str:
+    return f"strength_{strength:g}"
+
+
+def prediction_frame(fitted: dict[float, Any], deployed: Any, splits: dict[str, Any]) -> pd.DataFrame:
+    """Keras probabilities of the deployed model (`keras`) and of every sweep strength, for each split's rows in
+    order: later steps read them instead of loading Keras and TensorFlow again."""
+    from pipelines.training.train import predict_keras
+
+    parts = []
+    for split, x in splits.items():
+        columns = {"split": split, "keras": predict_keras(deployed, x)}
+        columns |= {strength_column(s): predict_keras(network, x) for s, (network, _) in sorted(fitted.items())}
+        parts.append(pd.DataFrame(columns))
+    return pd.concat(parts, ignore_index=True)
+
+
+def load_predictions(settings: Settings, split: str, rows: int) -> pd.DataFrame:
+    """The saved Keras probabilities for a split (columns `keras`, `strength_<s>`), checked against its row count."""
+    frame = pd.read_parquet(ArtifactPaths(settings.root).trained_model / PREDICTIONS_FILE)
+    frame = frame[frame["split"] == split].drop(columns="split").reset_index(drop=True)
+    if len(frame) != rows:
+        from pipelines.core.errors import PipelineError
+
+        raise PipelineError(f"models/trained/{PREDICTIONS_FILE} holds {len(frame)} {split} rows, the split has {rows}: "
+                            "re-run trained_model")
+    return frame
+
+
+def sweep_strengths(predictions: pd.DataFrame) -> list[float]:
+    """The strengths whose probabilities a predictions frame holds."""
+    return sorted(float(c.removeprefix("strength_")) for c in predictions.columns if c.startswith("strength_"))
 
 
 def mitigation_facts(settings: Settings, strength: float, chosen_by: str,

@@ -164,5 +164,6 @@ def train_stacked(
     for stop in stops:
         network = build_model(width, config)
         network.set_weights(stop.best_weights)
+        network.optimizer.build(network.trainable_variables)  # saved and reloaded with matching optimizer slots
         trained.append((network, stop.history))
     return trained

@@ -19,6 +19,7 @@ from pipelines.core.paths import (
     KERAS_MODEL_FILE,
     MITIGATION_FILE,
     MLFLOW_RECORD_FILE,
+    PREDICTIONS_FILE,
     PRIVACY_FILE,
     SWEEP_FOLDER,
     ArtifactPaths,
@@ -33,7 +34,13 @@ from pipelines.data.features import (
     fit_feature_spec,
 )
 from pipelines.data.split import load_split
-from pipelines.training.keras_model import fit_sweep, load_trained, mitigation_facts
+from pipelines.training.keras_model import (
+    fit_sweep,
+    load_predictions,
+    load_spec,
+    mitigation_facts,
+    prediction_frame,
+)
 from pipelines.training.metrics import classification_metrics, group_metrics
 from pipelines.training.privacy import headline as privacy_headline
 from pipelines.training.tracking import log_files, log_to_run, log_training_run, run_url
@@ -135,6 +142,9 @@ def trained_model(settings: Settings) -> StepResult:
                    | {"training_rows": len(train), "sweep_rows": sweep_rows})
         if private:
             write_json(tmp / PRIVACY_FILE, private)
+        splits = {"validation": encode_features(validation, spec),
+                  "test": encode_features(load_split(settings, "test"), spec)}
+        prediction_frame(fitted, model, splits).to_parquet(tmp / PREDICTIONS_FILE, index=False)
         with tempfile.TemporaryDirectory() as scratch:  # the MLflow Model copy lives in MLflow only
             pyfunc = save_pyfunc(Path(scratch) / "pyfunc", tmp / KERAS_MODEL_FILE, tmp / FEATURE_SPEC_FILE, spec,
                                  model, validation)
@@ -160,13 +170,12 @@ def trained_model(settings: Settings) -> StepResult:
 @records_metrics
 def model_evaluation(settings: Settings) -> StepResult:
     from pipelines.training.baselines import baselines
-    from pipelines.training.train import predict_keras
 
-    model, spec, record = load_trained(settings)
+    spec, record = load_spec(settings)
     train, test = load_split(settings, "train"), load_split(settings, "test")
     y_true, threshold = encode_labels(test, spec), settings.params.train.threshold
     x_test = encode_features(test, spec)
-    proba = predict_keras(model, x_test)
+    proba = load_predictions(settings, "test", len(test))["keras"].to_numpy()
     report = {
         "overall": classification_metrics(y_true, proba, threshold),
         "groups": group_metrics(y_true, proba, test[settings.params.data.sensitive_features], threshold),
