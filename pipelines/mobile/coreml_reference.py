@@ -40,11 +40,6 @@ def load_program(package: Path):
     return program.functions["main"]
 
 
-def _f32(x: np.ndarray) -> np.ndarray:
-    """float32 view of an op input: float16 values widen exactly; float32 ones are used as they are, uncopied."""
-    return x.astype(np.float32, copy=False)
-
-
 def _run_op(op, value: Callable[[str], np.ndarray]) -> np.ndarray:
     kind = op.op_type
     if kind == "const":
@@ -52,19 +47,19 @@ def _run_op(op, value: Callable[[str], np.ndarray]) -> np.ndarray:
     if kind.startswith("constexpr_"):
         return np.asarray(op.materialized_val_inference())
     if kind == "cast":
-        return _f32(value(op.x.name))
+        return value(op.x.name).astype(np.float32)
     if kind == "linear":
-        result = _f32(value(op.x.name)) @ _f32(value(op.weight.name)).T
-        return result + _f32(value(op.bias.name)) if op.bias is not None else result
+        result = value(op.x.name).astype(np.float32) @ value(op.weight.name).astype(np.float32).T
+        return result + value(op.bias.name).astype(np.float32) if op.bias is not None else result
     if kind == "matmul":
-        x, y = _f32(value(op.x.name)), _f32(value(op.y.name))
+        x, y = value(op.x.name).astype(np.float32), value(op.y.name).astype(np.float32)
         x = np.swapaxes(x, -1, -2) if op.transpose_x.val else x
         y = np.swapaxes(y, -1, -2) if op.transpose_y.val else y
         return x @ y
     if kind in _UNARY:
-        return _UNARY[kind](_f32(value(op.x.name)))
+        return _UNARY[kind](value(op.x.name).astype(np.float32))
     if kind in _BINARY:
-        return _BINARY[kind](_f32(value(op.x.name)), _f32(value(op.y.name)))
+        return _BINARY[kind](value(op.x.name).astype(np.float32), value(op.y.name).astype(np.float32))
     raise PipelineError(f"Core ML reference run: op '{kind}' is not supported (Core ML prediction needs macOS)")
 
 
@@ -74,15 +69,15 @@ def reference_predict(package: Path, x: np.ndarray) -> np.ndarray:
 
     function = load_program(package)
     (input_name, input_var), = function.inputs.items()
-    values: dict[str, np.ndarray] = {input_name: x.astype(types.nptype_from_builtin(input_var.dtype), copy=False)}
+    values: dict[str, np.ndarray] = {input_name: x.astype(types.nptype_from_builtin(input_var.dtype))}
     for op in function.operations:
         if op.op_type == "const" and not isinstance(op.outputs[0].val, np.ndarray | np.generic):
             continue  # names, dtypes and flags, read by the op that uses them
         result = _run_op(op, values.__getitem__)
         if op.op_type == "cast":
-            result = result.astype(_CAST[op.dtype.val], copy=False)
+            result = result.astype(_CAST[op.dtype.val])
         elif not op.op_type.startswith(("const", "constexpr_")):
-            result = result.astype(types.nptype_from_builtin(op.outputs[0].dtype), copy=False)
+            result = result.astype(types.nptype_from_builtin(op.outputs[0].dtype))
         values[op.outputs[0].name] = result
     (output,) = function.outputs
     return values[output.name].astype(np.float32).reshape(len(x), -1)[:, 0]
