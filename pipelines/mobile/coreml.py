@@ -6,7 +6,10 @@ Core ML predictions with the TFLite float model is tested on macOS only (tests/p
 """
 from __future__ import annotations
 
+import gc
 import platform
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +27,26 @@ WEIGHT_PRECISION = {  # what each variant stores; every variant computes in floa
 SPEC_VERSION_TARGET = {5: "iOS14", 6: "iOS15", 7: "iOS16", 8: "iOS17", 9: "iOS18"}
 
 
+@contextmanager
+def _collections_skip_older_objects() -> Iterator[None]:
+    """Full garbage collections inside the block walk only the objects created in it.
+
+    ct.convert runs gc.collect() three times. With TensorFlow, Keras, Dagster and MLflow loaded a full
+    collection walks millions of objects (~1 s each after training); the conversion's garbage is among
+    the objects it creates. gc.freeze moves every object that exists now to the permanent generation for
+    the block (they stay alive and are collectable again after it); the conversion and its output are
+    unchanged. A caller that already froze objects (a pre-fork server) is left as it is.
+    """
+    if gc.get_freeze_count():
+        yield
+        return
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
+
+
 def convert_coreml(model, width: int, deployment_target: str):
     """Float16 ML Program with a float32 [1, width] input named `features`."""
     import coremltools as ct
@@ -31,15 +54,16 @@ def convert_coreml(model, width: int, deployment_target: str):
     import tensorflow as tf
 
     concrete = tf.function(model).get_concrete_function(tf.TensorSpec([1, width], tf.float32))
-    mlmodel = ct.convert(
-        [concrete],
-        source="tensorflow",
-        convert_to="mlprogram",
-        inputs=[ct.TensorType(shape=(1, width), dtype=np.float32)],
-        outputs=[ct.TensorType(dtype=np.float32)],
-        compute_precision=ct.precision.FLOAT16,
-        minimum_deployment_target=getattr(ct.target, deployment_target),
-    )
+    with _collections_skip_older_objects():
+        mlmodel = ct.convert(
+            [concrete],
+            source="tensorflow",
+            convert_to="mlprogram",
+            inputs=[ct.TensorType(shape=(1, width), dtype=np.float32)],
+            outputs=[ct.TensorType(dtype=np.float32)],
+            compute_precision=ct.precision.FLOAT16,
+            minimum_deployment_target=getattr(ct.target, deployment_target),
+        )
     spec = mlmodel.get_spec()
     ct.utils.rename_feature(spec, spec.description.input[0].name, INPUT_NAME)
     ct.utils.rename_feature(spec, spec.description.output[0].name, OUTPUT_NAME)

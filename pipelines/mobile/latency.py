@@ -52,7 +52,8 @@ def litert_latency(content: bytes, x: np.ndarray, config: BenchmarkConfig) -> di
     from pipelines.core.litert import runner, to_input
 
     detail, call = runner(content, batch_size=1, num_threads=1)
-    rows = [to_input(detail, x[i:i + 1]) for i in range(min(len(x), config.runs))]
+    inputs = to_input(detail, x[:min(len(x), config.runs)])  # converted once; each call gets one row of it
+    rows = [inputs[i:i + 1] for i in range(len(inputs))]
     single = summarize(time_calls(call, rows, config.runs, config.warmup))
     detail, call = runner(content, batch_size=config.batch_size, num_threads=1)
     batch = to_input(detail, x[np.arange(config.batch_size) % len(x)])

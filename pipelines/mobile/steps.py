@@ -40,7 +40,7 @@ def tflite_model(settings: Settings) -> StepResult:
     from pipelines.mobile.tflite import (
         WEIGHT_PRECISION,
         check_builtin_ops,
-        convert_variant,
+        convert_variants,
         weight_bytes,
     )
     from pipelines.training.train import predict_keras
@@ -57,7 +57,7 @@ def tflite_model(settings: Settings) -> StepResult:
     keras = {**classification_metrics(y_test, keras_proba, threshold),
              "groups": group_metrics(y_test, keras_proba, groups, threshold),
              "latency": keras_latency(model, x_test, params.benchmark)}
-    flatbuffers = {name: convert_variant(model, spec.width, name, representative) for name in params.convert.tflite_variants}
+    flatbuffers = convert_variants(model, spec.width, params.convert.tflite_variants, representative)
     report: dict[str, Any] = {"host": host_info(), "benchmark": params.benchmark.model_dump(), "keras": keras,
                               "keras_accuracy": keras["accuracy"], "variants": {}}
     for name, content in flatbuffers.items():

@@ -18,8 +18,11 @@ WEIGHT_PRECISION = {  # what each variant stores and computes, for reports
 }
 
 
-def _frozen_function(model, width: int):
-    """The model as a graph with constant weights (calibration cannot read variables)."""
+def frozen_function(model, width: int):
+    """The model as a graph with constant weights (calibration cannot read variables).
+
+    Tracing and freezing cost more than a small model's conversion; convert_variants freezes once and hands the
+    same graph to every variant's converter (a converter reads the graph, it does not change it)."""
     import tensorflow as tf
     from tensorflow.python.framework.convert_to_constants import (
         convert_variables_to_constants_v2,
@@ -39,13 +42,27 @@ def convert_int8(model, width: int, representative: np.ndarray) -> bytes:
     return convert_variant(model, width, "int8", representative)
 
 
-def convert_variant(model, width: int, variant: str, representative: np.ndarray | None = None) -> bytes:
-    """One TFLite variant, builtin ops only; full-integer variants calibrate on `representative` rows."""
-    import tensorflow as tf
-
+def _check_variant(variant: str) -> None:
     if variant not in TFLITE_VARIANTS:
         raise PipelineError(f"convert.tflite_variants: unknown variant '{variant}' (known: {', '.join(TFLITE_VARIANTS)})")
-    converter = tf.lite.TFLiteConverter.from_concrete_functions([_frozen_function(model, width)])
+
+
+def convert_variants(model, width: int, variants, representative: np.ndarray | None = None) -> dict[str, bytes]:
+    """Every named variant from one frozen graph of the model (the same bytes as converting each on its own)."""
+    for variant in variants:
+        _check_variant(variant)
+    frozen = frozen_function(model, width)
+    return {variant: convert_variant(model, width, variant, representative, frozen=frozen) for variant in variants}
+
+
+def convert_variant(model, width: int, variant: str, representative: np.ndarray | None = None, *, frozen=None) -> bytes:
+    """One TFLite variant, builtin ops only; full-integer variants calibrate on `representative` rows.
+
+    `frozen`: the model's frozen_function, when the caller converts several variants of it."""
+    import tensorflow as tf
+
+    _check_variant(variant)
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([frozen or frozen_function(model, width)])
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
     if variant != "float32":
         converter.optimizations = [tf.lite.Optimize.DEFAULT]

@@ -65,6 +65,42 @@ def test_each_variant_declares_its_spec_and_scores_close_to_keras(packages, name
     np.testing.assert_allclose(proba, expected, atol=TOLERANCE[name])
 
 
+def test_reference_run_leaves_its_input_alone_and_repeats_exactly(packages):
+    """Float32 values are used without copies inside the run; the caller's rows are never written."""
+    from pipelines.mobile.coreml_reference import reference_predict
+
+    paths, x, _ = packages
+    before = x.copy()
+    for name in ("float16", "palette4"):
+        first = reference_predict(paths[name], x)
+        np.testing.assert_array_equal(x, before)
+        assert not np.shares_memory(first, x)
+        np.testing.assert_array_equal(reference_predict(paths[name], x), first)
+
+
+def test_conversion_gc_freeze_is_scoped(monkeypatch):
+    """The conversion's collections skip older objects only inside the block; an outer freeze is kept."""
+    import gc
+
+    from pipelines.mobile.coreml import _collections_skip_older_objects
+
+    assert gc.get_freeze_count() == 0
+    with _collections_skip_older_objects():
+        assert gc.get_freeze_count() > 0
+    assert gc.get_freeze_count() == 0
+    with pytest.raises(RuntimeError), _collections_skip_older_objects():
+        raise RuntimeError("conversion failed")
+    assert gc.get_freeze_count() == 0
+    gc.freeze()
+    try:
+        frozen = gc.get_freeze_count()
+        with _collections_skip_older_objects():
+            pass
+        assert gc.get_freeze_count() == frozen
+    finally:
+        gc.unfreeze()
+
+
 def test_compressed_variants_are_smaller(packages):
     from pipelines.mobile.coreml import package_size
 

@@ -26,10 +26,29 @@ def tiny():
 
 @pytest.fixture(scope="module")
 def flatbuffers(tiny):
+    from pipelines.mobile.tflite import TFLITE_VARIANTS, convert_variants
+
+    model, x, _ = tiny
+    return convert_variants(model, WIDTH, TFLITE_VARIANTS, x)
+
+
+def test_variants_from_one_frozen_graph_are_the_bytes_of_separate_conversions(tiny, flatbuffers):
+    """convert_variants freezes the model once for all variants: the flatbuffers are those of converting each alone."""
     from pipelines.mobile.tflite import TFLITE_VARIANTS, convert_variant
 
     model, x, _ = tiny
-    return {name: convert_variant(model, WIDTH, name, x) for name in TFLITE_VARIANTS}
+    assert list(flatbuffers) == list(TFLITE_VARIANTS)
+    for name in TFLITE_VARIANTS:
+        assert convert_variant(model, WIDTH, name, x) == flatbuffers[name], name
+
+
+def test_unknown_variant_fails_before_any_conversion(tiny, monkeypatch):
+    from pipelines.mobile import tflite
+
+    model, x, _ = tiny
+    monkeypatch.setattr(tflite, "frozen_function", lambda *_: pytest.fail("froze before checking the names"))
+    with pytest.raises(PipelineError, match="unknown variant 'int4'"):
+        tflite.convert_variants(model, WIDTH, ["float32", "int4"], x)
 
 
 EXPECTED_IO = {"float32": "float32", "float16": "float32", "dynamic_int8": "float32", "int8": "int8",
@@ -117,6 +136,31 @@ def test_latency_is_measured_not_asserted(tiny, flatbuffers):
     keras = keras_latency(model, x, config)
     assert keras["runs"] == 10 and keras["p50_ms"] > 0 and "tf.function" in keras["method"]
     assert host_info()["cpu"]
+
+
+@pytest.mark.parametrize("name", ["float32", "int8"])
+def test_latency_rows_are_what_the_app_would_pass(tiny, flatbuffers, name, monkeypatch):
+    """The timed single-row inputs are converted in one batch: each equals converting that row alone."""
+    from pipelines.core import litert
+    from pipelines.mobile.latency import litert_latency
+
+    _, x, _ = tiny
+    seen: list[np.ndarray] = []
+    make = litert.runner
+
+    def recording(content, batch_size=1, num_threads=1):
+        detail, call = make(content, batch_size=batch_size, num_threads=num_threads)
+        return detail, (lambda rows: (seen.append(rows.copy()), call(rows))[1]) if batch_size == 1 else call
+
+    monkeypatch.setattr(litert, "runner", recording)
+    config = BenchmarkConfig(warmup=0, runs=len(x) + 6, keras_runs=10, batch_size=4, batch_repeats=1)
+    litert_latency(flatbuffers[name], x, config)
+    detail = litert.interpreter(flatbuffers[name]).get_input_details()[0]
+    assert len(seen) == config.runs
+    for i, rows in enumerate(seen):
+        expected = litert.to_input(detail, x[i % len(x):i % len(x) + 1])
+        assert rows.dtype == expected.dtype and rows.shape == (1, WIDTH)
+        np.testing.assert_array_equal(rows, expected)
 
 
 def test_float32_stays_in_the_variant_list():
