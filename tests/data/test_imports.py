@@ -26,6 +26,8 @@ DATA_STAGES = {
 }
 # Stages after training that read reports and models as files: stage -> what they must not import.
 LATER_STAGES = {
+    "model_evaluation": FRAMEWORKS | {"great_expectations"},  # trained_model saved the Keras probabilities
+    "offload_policy": FRAMEWORKS | {"great_expectations"},
     "footprint_report": FRAMEWORKS | {"great_expectations"},
     "model_card": FRAMEWORKS | {"great_expectations", "mlflow"},
     "finops_report": FRAMEWORKS | {"great_expectations"},  # it logs its cost metrics to the MLflow run
