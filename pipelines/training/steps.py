@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -157,14 +158,16 @@ def model_evaluation(settings: Settings) -> StepResult:
     train, test = load_split(settings, "train"), load_split(settings, "test")
     y_true, threshold = encode_labels(test, spec), settings.params.train.threshold
     x_test = encode_features(test, spec)
-    proba = predict_keras(model, x_test)
-    report = {
-        "overall": classification_metrics(y_true, proba, threshold),
-        "groups": group_metrics(y_true, proba, test[settings.params.data.sensitive_features], threshold),
-        "threshold": threshold,
-        "baselines": baselines(encode_features(train, spec), encode_labels(train, spec), x_test, y_true, threshold,
-                               settings.params.train.seed),
-    }
+    with ThreadPoolExecutor(max_workers=1) as pool:  # the logistic regression's fit (numpy, GIL released)
+        fitting = pool.submit(baselines, encode_features(train, spec), encode_labels(train, spec), x_test, y_true,
+                              threshold, settings.params.train.seed)  # runs beside the Keras predictions
+        proba = predict_keras(model, x_test)
+        report = {
+            "overall": classification_metrics(y_true, proba, threshold),
+            "groups": group_metrics(y_true, proba, test[settings.params.data.sensitive_features], threshold),
+            "threshold": threshold,
+            "baselines": fitting.result(),
+        }
     path = ArtifactPaths(settings.root).evaluation_report
     write_json(path, report)
     simple = {f"baseline_{name}_accuracy": facts["accuracy"] for name, facts in report["baselines"].items()}
