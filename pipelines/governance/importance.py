@@ -10,6 +10,17 @@ import pandas as pd
 from pipelines.data.features import FeatureSpec, encode_features, encode_labels
 
 
+def input_blocks(spec: FeatureSpec) -> dict[str, slice]:
+    """Each raw column's columns in the encoded matrix: numeric ones first, then each one-hot block
+    (the layout of pipelines.data.features.encode_features and FeatureSpec.input_names)."""
+    blocks, start = {}, 0
+    for feature in spec.numeric:
+        blocks[feature.name], start = slice(start, start + 1), start + 1
+    for feature in spec.categorical:
+        blocks[feature.name], start = slice(start, start + len(feature.vocabulary)), start + len(feature.vocabulary)
+    return blocks
+
+
 def permutation_importance(
     predict: Callable[[np.ndarray], np.ndarray], frame: pd.DataFrame, spec: FeatureSpec, threshold: float,
     repeats: int, seed: int,
@@ -20,15 +31,19 @@ def permutation_importance(
     would encode it. Columns come as a list sorted by mean drop; a drop near 0 means the model barely uses it.
     """
     y = encode_labels(frame, spec).astype(int)
-    baseline = float((((predict(encode_features(frame, spec)) >= threshold).astype(int)) == y).mean())
+    encoded = encode_features(frame, spec)
+    baseline = float((((predict(encoded) >= threshold).astype(int)) == y).mean())
     rng = np.random.default_rng(seed)
     columns: list[dict[str, Any]] = []
-    for column in [f.name for f in [*spec.numeric, *spec.categorical]]:
+    for column, block in input_blocks(spec).items():
         drops = []
         for _ in range(repeats):
-            shuffled = frame.copy()
-            shuffled[column] = rng.permutation(frame[column].to_numpy())
-            accuracy = float((((predict(encode_features(shuffled, spec)) >= threshold).astype(int)) == y).mean())
+            # each row encodes on its own, so encoding the shuffled column = shuffling its encoded block's rows
+            # (the same permutation rng.permutation(values) draws; tests check it against re-encoding)
+            order = rng.permutation(len(frame))
+            shuffled = encoded.copy()
+            shuffled[:, block] = encoded[order, block]
+            accuracy = float((((predict(shuffled) >= threshold).astype(int)) == y).mean())
             drops.append(baseline - accuracy)
         columns.append({"column": column, "mean_accuracy_drop": float(np.mean(drops)), "std": float(np.std(drops)),
                         "drops": [round(d, 6) for d in drops]})

@@ -2,6 +2,7 @@
 importance on the int8 variant, and the model card."""
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -13,7 +14,7 @@ from pipelines.core.paths import MITIGATION_FILE, ArtifactPaths
 from pipelines.core.step import StepResult, records_metrics
 from pipelines.data.features import encode_features, encode_labels
 from pipelines.data.split import load_split
-from pipelines.training.keras_model import load_sweep, load_trained
+from pipelines.training.keras_model import load_predictions, load_spec, strength_column, sweep_strengths
 from pipelines.training.tracking import log_to_run
 
 
@@ -27,30 +28,36 @@ def fairness_tradeoff(settings: Settings) -> StepResult:
         constrained_features,
         constraint_labels,
         reductions_baseline,
+        stratified_sample,
     )
-    from pipelines.training.train import predict_keras
 
     params, fairness = settings.params, settings.params.fairness
     features = constrained_features(fairness, params.data)
     train, validation, test = (load_split(settings, s) for s in ("train", "validation", "test"))
     for frame, split in ((train, "train"), (validation, "validation"), (test, "test")):
         check_groups(frame, features, split)
-    model, spec, record = load_trained(settings)
+    spec, record = load_spec(settings)
     threshold, min_size = params.train.threshold, params.gates.fairness.min_group_size
     x_val, y_val = encode_features(validation, spec), encode_labels(validation, spec)
     x_test, y_test = encode_features(test, spec), encode_labels(test, spec)
+    val_proba, test_proba = load_predictions(settings, "validation", len(x_val)), load_predictions(settings, "test", len(x_test))
 
-    def measured(val_proba: np.ndarray, test_proba: np.ndarray) -> dict[str, Any]:
-        return {"validation": tradeoff.point(y_val, val_proba, validation, features, fairness, threshold, min_size),
-                "test": tradeoff.point(y_test, test_proba, test, features, fairness, threshold, min_size,
+    def measured(val: np.ndarray, tested: np.ndarray) -> dict[str, Any]:
+        return {"validation": tradeoff.point(y_val, val, validation, features, fairness, threshold, min_size),
+                "test": tradeoff.point(y_test, tested, test, features, fairness, threshold, min_size,
                                        fairness.bootstrap)}
 
     deployed_strength = read_json(ArtifactPaths(settings.root).trained_model / MITIGATION_FILE)["strength"]
-    sweep = [{"strength": strength, "deployed": strength == deployed_strength,
-              **measured(predict_keras(network, x_val), predict_keras(network, x_test))}
-             for strength, network in load_sweep(settings).items()]  # trained once, by trained_model
-    x_train = encode_features(train, spec)
-    reduction, facts = reductions_baseline(x_train, encode_labels(train, spec), constraint_labels(train, features), fairness)
+    sample = stratified_sample(train, [params.data.label, *features], fairness.sample_rows, fairness.seed)
+    with ThreadPoolExecutor(max_workers=1) as pool:  # the baseline's liblinear fits release the GIL: they run
+        fitting = pool.submit(reductions_baseline, encode_features(sample, spec), encode_labels(sample, spec),
+                              constraint_labels(sample, features), fairness)  # beside the sweep's measurement
+        sweep = [{"strength": strength, "deployed": strength == deployed_strength,
+                  **measured(val_proba[strength_column(strength)].to_numpy(),
+                             test_proba[strength_column(strength)].to_numpy())}
+                 for strength in sweep_strengths(test_proba)]  # trained once, and predicted, by trained_model
+        reduction, facts = fitting.result()
+    facts |= {"training_rows": len(sample), "of_training_rows": len(train)}  # a stratified sample above sample_rows
     baseline = {**facts, **measured(reduction(x_val), reduction(x_test))}
     deployed = next(e for e in sweep if e["deployed"])
     report = {"constraint": fairness.constraint, "method": fairness.method, "features": features,
@@ -86,14 +93,13 @@ def fairness_report(settings: Settings) -> StepResult:
         models_table,
     )
     from pipelines.training.mitigation import check_groups
-    from pipelines.training.train import predict_keras
 
     params, paths = settings.params, ArtifactPaths(settings.root)
-    model, spec, record = load_trained(settings)
+    spec, record = load_spec(settings)
     test = load_split(settings, "test")
     check_groups(test, params.data.sensitive_features, "test")
     x, y = encode_features(test, spec), encode_labels(test, spec)
-    probas = {"keras": predict_keras(model, x)}
+    probas = {"keras": load_predictions(settings, "test", len(test))["keras"].to_numpy()}
     variants = read_json(paths.tflite_report)["variants"]
     for name, facts in variants.items():
         probas[name] = predict_tflite((paths.tflite_model / facts["file"]).read_bytes(), x)
@@ -126,7 +132,7 @@ def feature_importance(settings: Settings) -> StepResult:
     if governance.importance_variant not in variants:
         raise PipelineError(f"governance.importance_variant: '{governance.importance_variant}' was not built "
                             f"(convert.tflite_variants: {', '.join(variants)})")
-    _, spec, record = load_trained(settings)
+    spec, record = load_spec(settings)
     test = load_split(settings, "test")
     sample = test.sample(min(governance.importance_rows, len(test)), random_state=params.fairness.seed)
     content = (paths.tflite_model / variants[governance.importance_variant]["file"]).read_bytes()

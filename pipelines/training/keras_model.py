@@ -79,15 +79,6 @@ def mitigation_facts(settings: Settings, strength: float, chosen_by: str,
             "auto": fairness.strength == "auto", "chosen_by": chosen_by, "validation": validation}
 
 
-def load_sweep(settings: Settings) -> dict[float, Any]:
-    """Every strength's Keras model that trained_model kept (models/trained/sweep/)."""
-    import keras
-
-    folder = ArtifactPaths(settings.root).trained_model / SWEEP_FOLDER
-    return {float(path.stem.removeprefix("strength_")): keras.models.load_model(path)
-            for path in sorted(folder.glob("strength_*.keras"))}
-
-
 def fit_mitigated(settings: Settings, train: pd.DataFrame, validation: pd.DataFrame, spec: FeatureSpec,
                   strength: float) -> tuple[Any, dict[str, list[float]]]:
     """The Keras model trained with the fairness mitigation at `strength` (0: unmitigated)."""
