@@ -12,7 +12,6 @@ from pipelines.core.paths import (
     KERAS_MODEL_FILE,
     MLFLOW_RECORD_FILE,
     PREDICTIONS_FILE,
-    SWEEP_FOLDER,
     ArtifactPaths,
 )
 from pipelines.data.features import FeatureSpec, encode_features, encode_labels

@@ -18,7 +18,6 @@ import pandas as pd
 import pytest
 
 from pipelines.core.config import load_settings
-from pipelines.core.paths import ArtifactPaths
 from tests.conftest import write_small_project
 
 
