@@ -3,6 +3,7 @@ promote, rollback, lineage check) live in cli/gitops.py."""
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -187,5 +188,24 @@ def _handle(args: argparse.Namespace) -> int:
         return 130
 
 
+PROMPT_EXIT = {"run", "stage"}  # commands whose process may skip the interpreter's teardown
+
+
+def entry() -> None:
+    """The `mobile-mlops` console script. After `run` and `stage` the process ends at once: every output is
+    written, closed and renamed into place by then, and the interpreter's teardown of TensorFlow's native state
+    takes seconds (3.7 s of a 38 s `make run` here) with nothing left to do."""
+    argv = sys.argv[1:]
+    code = main(argv)
+    if next((a for a in argv if not a.startswith("-")), None) in PROMPT_EXIT:
+        import logging
+
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    entry()

@@ -49,9 +49,16 @@ def _bce(labels, proba):
 
 
 def _auc(y: np.ndarray, proba: np.ndarray) -> float:
-    from sklearn.metrics import roc_auc_score
+    """ROC AUC as the Mann-Whitney statistic (ties counted half, as sklearn's roc_auc_score), NaN with one class."""
+    from scipy.stats import rankdata
 
-    return float(roc_auc_score(y, proba)) if len(np.unique(y)) == 2 else float("nan")
+    positive = y > 0.5
+    n_pos = int(positive.sum())
+    n_neg = len(y) - n_pos
+    if n_pos == 0 or n_neg == 0:
+        return float("nan")
+    ranks = rankdata(proba)
+    return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 
 def train_stacked(

@@ -152,6 +152,14 @@ def train_model(
     return model, {k: [float(v) for v in vals] for k, vals in history.history.items()}
 
 
+PREDICT_CHUNK = 65_536  # rows per call: bounded memory on large splits
+
+
 def predict_keras(model, x: np.ndarray) -> np.ndarray:
-    """Positive-class probabilities from the Keras model."""
-    return model.predict(x, batch_size=4096, verbose=0).reshape(-1)
+    """Positive-class probabilities from the Keras model: the model called on chunks of rows (inference mode).
+    `model.predict` builds a dataset and a predict function on every call, which costs more than the rows."""
+    if len(x) == 0:
+        return np.zeros(0, np.float32)
+    x = np.asarray(x, np.float32)
+    return np.concatenate([np.asarray(model(x[i:i + PREDICT_CHUNK], training=False)).reshape(-1)
+                           for i in range(0, len(x), PREDICT_CHUNK)])

@@ -125,3 +125,15 @@ def test_on_adult_the_stacked_sweep_matches_training_each_strength_alone(tmp_pat
         (acc_stacked, dpd_stacked), (acc_alone, dpd_alone) = figures
         assert abs(acc_stacked - acc_alone) <= 0.015, (strength, figures)
         assert abs(dpd_stacked - dpd_alone) <= 0.03, (strength, figures)
+
+
+def test_the_epoch_auc_equals_sklearn():
+    from sklearn.metrics import roc_auc_score
+
+    from pipelines.training.stacked import _auc
+
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 5000).astype(np.float32)
+    proba = np.round(rng.random(5000) * 0.5 + 0.3 * y, 2).astype(np.float32)  # rounded: many ties
+    assert _auc(y, proba) == pytest.approx(roc_auc_score(y, proba), abs=1e-12)
+    assert np.isnan(_auc(np.ones(10, np.float32), proba[:10]))
