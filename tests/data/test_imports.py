@@ -28,6 +28,9 @@ DATA_STAGES = {
 LATER_STAGES = {
     "model_evaluation": FRAMEWORKS | {"great_expectations"},  # trained_model saved the Keras probabilities
     "offload_policy": FRAMEWORKS | {"great_expectations"},
+    "fairness_tradeoff": FRAMEWORKS | {"great_expectations"},
+    "fairness_report": FRAMEWORKS | {"great_expectations"},  # the TFLite variants run in LiteRT
+    "feature_importance": FRAMEWORKS | {"great_expectations"},
     "footprint_report": FRAMEWORKS | {"great_expectations"},
     "model_card": FRAMEWORKS | {"great_expectations", "mlflow"},
     "finops_report": FRAMEWORKS | {"great_expectations"},  # it logs its cost metrics to the MLflow run
