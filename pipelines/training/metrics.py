@@ -6,17 +6,18 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import (
-    accuracy_score,
-    f1_score,
-    precision_score,
-    recall_score,
-    roc_auc_score,
-)
 
 
 def classification_metrics(y_true: np.ndarray, proba: np.ndarray, threshold: float) -> dict[str, float]:
     """Accuracy, AUC, precision, recall, F1 and selection rate at the decision threshold."""
+    from sklearn.metrics import (  # here, not at import: the stages that only read reports never load sklearn
+        accuracy_score,
+        f1_score,
+        precision_score,
+        recall_score,
+        roc_auc_score,
+    )
+
     y_pred = (proba >= threshold).astype(int)
     both_classes = len(np.unique(y_true)) == 2
     return {

@@ -54,16 +54,19 @@ def group_indicators(labels: np.ndarray, vocabulary: list[str]) -> np.ndarray:
 
 
 def stratified_sample(frame: pd.DataFrame, columns: list[str], rows: int | None, seed: int) -> pd.DataFrame:
-    """At most about `rows` rows, each (label, group) cell keeping its share (at least one row of each cell);
-    the frame itself when it is not larger."""
+    """At most about `rows` rows, each (label, group) cell keeping its share (at least one row of each cell; a
+    missing value is a cell of its own); the frame itself when it is not larger. Rows keep their order."""
     if rows is None or len(frame) <= rows:
         return frame
-    cells = frame[columns].astype("string").fillna("(missing)").agg(":".join, axis=1)
-    shuffled = frame.sample(frac=1.0, random_state=seed)
-    quota = (cells.value_counts() * rows / len(frame)).round().clip(lower=1).astype(int)
-    rank = shuffled.groupby(cells.loc[shuffled.index], sort=False).cumcount()
-    kept = shuffled[rank.to_numpy() < quota.reindex(cells.loc[shuffled.index]).to_numpy()]
-    return kept.sort_index()
+    codes = frame.groupby(columns, dropna=False, sort=False, observed=True).ngroup().to_numpy()
+    quota = np.maximum(1, np.round(np.bincount(codes) * rows / len(frame))).astype(int)
+    order = np.random.default_rng(seed).permutation(len(frame))  # a random order, then each cell's first rows
+    shuffled = codes[order]
+    by_cell = np.argsort(shuffled, kind="stable")
+    starts = np.searchsorted(shuffled[by_cell], np.arange(len(quota)))
+    rank = np.empty(len(frame), dtype=np.int64)
+    rank[by_cell] = np.arange(len(frame)) - starts[shuffled[by_cell]]
+    return frame.iloc[np.sort(order[rank < quota[shuffled]])]
 
 
 def reweighing_weights(labels: np.ndarray, y: np.ndarray, strength: float = 1.0) -> np.ndarray:

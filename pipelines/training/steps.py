@@ -95,6 +95,8 @@ def sweep(settings: Settings, train: pd.DataFrame, validation: pd.DataFrame, spe
                            "one_class": bool(len(np.unique(proba >= threshold)) < 2)})
 
     fit(choice.strengths(fairness))
+    if fairness.strength == "auto" and fairness.target == "baseline":
+        limit, bound = choice.baseline_limit(limit, baseline_disparity(settings, sample, rows, spec, features))
     if fairness.strength != "auto":
         chosen, why = float(fairness.strength), "pinned in params fairness.strength"
     else:
@@ -105,11 +107,29 @@ def sweep(settings: Settings, train: pd.DataFrame, validation: pd.DataFrame, spe
         if best is None:
             best, why = choice.least_disparate(points, limit, key)
         chosen = best["strength"]
+        if fairness.target == "baseline":
+            why += f" ({bound})"
     if len(sample) < len(train):
         fitted[chosen] = fit_sweep(settings, train, validation, spec, [chosen])[chosen]
         why += (f"; the sweep trained on a stratified sample of {len(sample)} of the {len(train)} training rows, "
                 "the deployed model on all of them")
     return fitted, points, chosen, why, len(sample)
+
+
+def baseline_disparity(settings: Settings, sample: pd.DataFrame, rows: pd.DataFrame, spec: FeatureSpec,
+                       features: list[str]) -> float | None:
+    """The reductions baseline (fit on the sweep's training rows) measured like the sweep points: its disparity on
+    the constrained grouping over the sample and validation rows."""
+    from pipelines.training import strength as choice
+    from pipelines.training.metrics import group_metrics, intersection_name
+    from pipelines.training.mitigation import constraint_labels, reductions_baseline
+
+    params = settings.params
+    decide, _ = reductions_baseline(encode_features(sample, spec), encode_labels(sample, spec),
+                                    constraint_labels(sample, features), params.fairness)
+    facts = group_metrics(encode_labels(rows, spec), decide(encode_features(rows, spec)), rows[features], 0.5,
+                          intersection=True, min_group_size=params.gates.fairness.min_group_size)
+    return facts[intersection_name(features)][choice.DISPARITY[params.fairness.constraint]]
 
 
 @records_metrics

@@ -16,6 +16,16 @@ def gate_limit(gates: FairnessGates, constraint: str, grouping: str) -> float | 
     return limit.get(grouping) if isinstance(limit, dict) else limit
 
 
+def baseline_limit(gate: float | None, baseline: float | None) -> tuple[float | None, str]:
+    """`fairness.target: baseline`: the limit is the smaller of the gate's and the reductions baseline's disparity
+    (an undefined baseline disparity leaves the gate's), and the phrase saying which."""
+    if baseline is None:
+        return gate, "the reductions baseline's disparity is undefined: the gate's limit applies"
+    if gate is not None and gate < baseline:
+        return gate, f"the gate's limit {gate:g} is below the reductions baseline's disparity {baseline:.4f}"
+    return baseline, f"limit: the reductions baseline's disparity {baseline:.4f}"
+
+
 def strengths(config: FairnessConfig) -> list[float]:
     """The sweep, plus the pinned strength when params fix one."""
     pinned = [] if config.strength == "auto" else [float(config.strength)]
@@ -51,6 +61,6 @@ def least_disparate(points: list[dict[str, Any]], limit: float | None, key: str)
     best = min(measured, key=lambda p: (p[key] if p[key] is not None else float("inf"), -p["accuracy"]))
     tried = ", ".join(f"{p['strength']:g}" for p in points)
     shown = "undefined" if best[key] is None else f"{best[key]:.4f}"
-    return best, (f"strength {best['strength']:g}: no strength tried ({tried}) meets {key.replace('_', ' ')} <= "
-                  f"{limit:g}; the least disparate ({shown}) is deployed and the fairness "
-                  "gate decides on the test rows")
+    wanted = "answers both classes" if limit is None else f"meets {key.replace('_', ' ')} <= {limit:g}"
+    return best, (f"strength {best['strength']:g}: no strength tried ({tried}) {wanted}; the least disparate "
+                  f"({shown}) is deployed and the fairness gate decides on the test rows")

@@ -67,3 +67,35 @@ def test_auto_strength_is_chosen_recorded_and_reused_by_the_trade_off(small_proj
     assert {p["strength"] for p in facts["validation"]} == {float(p.stem.split("_")[1]) for p in (folder / "sweep").glob("*.keras")}
     report = step_function("fairness_tradeoff")(settings)
     assert report.summary["deployed_strength"] == facts["strength"]
+
+
+def test_the_baseline_target_takes_the_smaller_limit_and_says_which():
+    assert choice.baseline_limit(0.05, 0.012) == (0.012, "limit: the reductions baseline's disparity 0.0120")
+    assert choice.baseline_limit(0.05, 0.08)[0] == 0.05 and "gate's limit 0.05 is below" in choice.baseline_limit(0.05, 0.08)[1]
+    assert choice.baseline_limit(None, 0.03)[0] == 0.03
+    assert choice.baseline_limit(0.05, None) == (0.05, "the reductions baseline's disparity is undefined: the gate's limit applies")
+
+
+def test_one_class_models_without_a_limit_still_get_a_reason():
+    best, why = choice.least_disparate([{**point(0.0, 0.7, None), "one_class": True}], None, KEY)
+    assert best["strength"] == 0.0 and "answers both classes" in why
+
+
+def test_baseline_target_limits_auto_to_the_baseline_disparity(small_project: Path):
+    from pipelines.catalog import step_function
+    from pipelines.core.io import read_json
+    from pipelines.core.paths import MITIGATION_FILE, ArtifactPaths
+
+    path = small_project / "params.yaml"
+    params = yaml.safe_load(path.read_text())
+    params["fairness"] |= {"strength": "auto", "sweep": [0, 2], "target": "baseline", "baseline_max_iter": 10}
+    path.write_text(yaml.safe_dump(params))
+    settings = load_settings(path)
+    for name in ("raw_dataset", "validated_dataset", "data_drift", "dataset_splits", "trained_model"):
+        step_function(name)(settings)
+    facts = read_json(ArtifactPaths(small_project).trained_model / MITIGATION_FILE)
+    assert "reductions baseline's disparity" in facts["chosen_by"]
+    chosen = next(p for p in facts["validation"] if p["strength"] == facts["strength"])
+    if "no strength tried" not in facts["chosen_by"]:  # within the limit: at most the baseline's disparity
+        limit = float(facts["chosen_by"].split("disparity ")[-1].rstrip(")"))
+        assert chosen[KEY] <= limit
