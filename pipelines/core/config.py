@@ -561,7 +561,7 @@ class Settings(BaseModel):
 
 # Keys that describe one data set rather than the pipeline: params.yaml holds Adult's values for them, and
 # the code's defaults are what a new data set starts from (tests/core/test_config.py compares the rest).
-DATASET_KEYS = ("data", "gates.keras.min_accuracy", "fairness.features", "fairness.strength", "gates.fairness.max_demographic_parity_difference",
+DATASET_KEYS = ("data", "gates.keras.min_accuracy", "fairness.features", "fairness.strength", "fairness.target", "gates.fairness.max_demographic_parity_difference",
                 "gates.fairness.max_equalized_odds_difference", "gates.fairness.min_group_size", "governance.intended_use", "governance.out_of_scope",
                 "governance.limitations", "governance.compliance", "release.model_name")
 

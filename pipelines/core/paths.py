@@ -45,6 +45,7 @@ KERAS_MODEL_FILE = "model.keras"
 FEATURE_SPEC_FILE = "feature_spec.json"
 MLFLOW_RECORD_FILE = "mlflow.json"
 MITIGATION_FILE = "mitigation.json"
+BASELINE_FILE = "baseline.joblib"  # the reductions baseline, when trained_model fitted it (fairness.target: baseline)
 PREDICTIONS_FILE = "predictions.parquet"  # Keras probabilities on the validation and test rows, every strength
 HISTORY_FILE = "history.json"
 PRIVACY_FILE = "privacy.json"  # DP-SGD budget or federated facts (only when train.privacy is not none)

@@ -10,7 +10,7 @@ import numpy as np
 from pipelines.core.config import Settings
 from pipelines.core.errors import PipelineError
 from pipelines.core.io import atomic_path, read_json, write_json
-from pipelines.core.paths import MITIGATION_FILE, ArtifactPaths
+from pipelines.core.paths import BASELINE_FILE, MITIGATION_FILE, ArtifactPaths
 from pipelines.core.step import StepResult, records_metrics
 from pipelines.data.features import encode_features, encode_labels
 from pipelines.data.split import load_split
@@ -27,6 +27,7 @@ def fairness_tradeoff(settings: Settings) -> StepResult:
         check_groups,
         constrained_features,
         constraint_labels,
+        load_baseline,
         reductions_baseline,
         stratified_sample,
     )
@@ -49,15 +50,17 @@ def fairness_tradeoff(settings: Settings) -> StepResult:
 
     deployed_strength = read_json(ArtifactPaths(settings.root).trained_model / MITIGATION_FILE)["strength"]
     sample = stratified_sample(train, [params.data.label, *features], fairness.sample_rows, fairness.seed)
+    saved = load_baseline(ArtifactPaths(settings.root).trained_model / BASELINE_FILE, fairness)
     with ThreadPoolExecutor(max_workers=1) as pool:  # the baseline's liblinear fits release the GIL: they run
-        fitting = pool.submit(reductions_baseline, encode_features(sample, spec), encode_labels(sample, spec),
-                              constraint_labels(sample, features), fairness)  # beside the sweep's measurement
+        fitting = None if saved else pool.submit(  # beside the sweep's measurement
+            reductions_baseline, encode_features(sample, spec), encode_labels(sample, spec),
+            constraint_labels(sample, features), fairness)
         sweep = [{"strength": strength, "deployed": strength == deployed_strength,
                   **measured(val_proba[strength_column(strength)].to_numpy(),
                              test_proba[strength_column(strength)].to_numpy())}
                  for strength in sweep_strengths(test_proba)]  # trained once, and predicted, by trained_model
-        reduction, facts = fitting.result()
-    facts |= {"training_rows": len(sample), "of_training_rows": len(train)}  # a stratified sample above sample_rows
+        reduction, facts = saved or fitting.result()
+    facts = {k: v for k, v in facts.items() if k != "fitted"} | {"training_rows": len(sample), "of_training_rows": len(train)}  # a stratified sample above sample_rows
     baseline = {**facts, **measured(reduction(x_val), reduction(x_test))}
     deployed = next(e for e in sweep if e["deployed"])
     report = {"constraint": fairness.constraint, "method": fairness.method, "features": features,

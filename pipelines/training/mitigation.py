@@ -120,11 +120,36 @@ def reductions_baseline(
     reduction = ExponentiatedGradient(estimator, moment, eps=config.baseline_eps, max_iter=config.baseline_max_iter)
     reduction.fit(x_train.astype(np.float64), np.asarray(y_train).astype(int), sensitive_features=labels)
 
-    def decide(x: np.ndarray) -> np.ndarray:
-        return np.asarray(reduction.predict(x.astype(np.float64), random_state=config.seed), dtype=np.float32)
-
     facts = {"method": "fairlearn ExponentiatedGradient", "estimator": "LogisticRegression(solver='liblinear')",
              "constraint": config.constraint, "eps": config.baseline_eps, "max_iter": config.baseline_max_iter,
              "oracle_calls": int(reduction.n_oracle_calls_), "predictors": int(len(reduction.predictors_)),
              "randomized": True, "inputs": "the Keras model's encoded features (sensitive features only in the constraint)"}
-    return decide, facts
+    return baseline_decider(reduction, config.seed), facts | {"fitted": reduction}
+
+
+def baseline_decider(reduction: Any, seed: int) -> Callable[[np.ndarray], np.ndarray]:
+    """0/1 decisions of a fitted ExponentiatedGradient: one seeded draw from its randomized ensemble."""
+    def decide(x: np.ndarray) -> np.ndarray:
+        return np.asarray(reduction.predict(x.astype(np.float64), random_state=seed), dtype=np.float32)
+
+    return decide
+
+
+def save_baseline(facts: dict[str, Any], target) -> None:
+    """The fitted baseline (joblib) beside the model, so the trade-off step does not fit it again."""
+    import joblib
+
+    joblib.dump(facts, target)
+
+
+def load_baseline(source, config: FairnessConfig) -> tuple[Callable[[np.ndarray], np.ndarray], dict[str, Any]] | None:
+    """The baseline trained_model fitted under these params, or None (then the caller fits it)."""
+    import joblib
+
+    if not source.exists():
+        return None
+    facts = joblib.load(source)
+    if (facts["constraint"], facts["eps"], facts["max_iter"]) != (config.constraint, config.baseline_eps,
+                                                                  config.baseline_max_iter):
+        return None
+    return baseline_decider(facts["fitted"], config.seed), facts

@@ -14,6 +14,7 @@ from pipelines.core.git_state import git_state
 from pipelines.core.hashing import dvc_md5
 from pipelines.core.io import atomic_path, write_json
 from pipelines.core.paths import (
+    BASELINE_FILE,
     FEATURE_SPEC_FILE,
     HISTORY_FILE,
     KERAS_MODEL_FILE,
@@ -94,9 +95,17 @@ def sweep(settings: Settings, train: pd.DataFrame, validation: pd.DataFrame, spe
                            key: facts[key], "grouping": grouping,
                            "one_class": bool(len(np.unique(proba >= threshold)) < 2)})
 
-    fit(choice.strengths(fairness))
+    baseline = None
     if fairness.strength == "auto" and fairness.target == "baseline":
-        limit, bound = choice.baseline_limit(limit, baseline_disparity(settings, sample, rows, spec, features))
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=1) as pool:  # liblinear and TensorFlow both release the GIL
+            fitting = pool.submit(baseline_disparity, settings, sample, rows, spec, features)
+            fit(choice.strengths(fairness))
+            disparity, baseline = fitting.result()
+        limit, bound = choice.baseline_limit(limit, disparity)
+    else:
+        fit(choice.strengths(fairness))
     if fairness.strength != "auto":
         chosen, why = float(fairness.strength), "pinned in params fairness.strength"
     else:
@@ -113,23 +122,23 @@ def sweep(settings: Settings, train: pd.DataFrame, validation: pd.DataFrame, spe
         fitted[chosen] = fit_sweep(settings, train, validation, spec, [chosen])[chosen]
         why += (f"; the sweep trained on a stratified sample of {len(sample)} of the {len(train)} training rows, "
                 "the deployed model on all of them")
-    return fitted, points, chosen, why, len(sample)
+    return fitted, points, chosen, why, len(sample), baseline
 
 
 def baseline_disparity(settings: Settings, sample: pd.DataFrame, rows: pd.DataFrame, spec: FeatureSpec,
-                       features: list[str]) -> float | None:
+                       features: list[str]) -> tuple[float | None, dict[str, Any]]:
     """The reductions baseline (fit on the sweep's training rows) measured like the sweep points: its disparity on
-    the constrained grouping over the sample and validation rows."""
+    the constrained grouping over the sample and validation rows; and the fitted baseline."""
     from pipelines.training import strength as choice
     from pipelines.training.metrics import group_metrics, intersection_name
     from pipelines.training.mitigation import constraint_labels, reductions_baseline
 
     params = settings.params
-    decide, _ = reductions_baseline(encode_features(sample, spec), encode_labels(sample, spec),
-                                    constraint_labels(sample, features), params.fairness)
+    decide, fitted = reductions_baseline(encode_features(sample, spec), encode_labels(sample, spec),
+                                         constraint_labels(sample, features), params.fairness)
     facts = group_metrics(encode_labels(rows, spec), decide(encode_features(rows, spec)), rows[features], 0.5,
                           intersection=True, min_group_size=params.gates.fairness.min_group_size)
-    return facts[intersection_name(features)][choice.DISPARITY[params.fairness.constraint]]
+    return facts[intersection_name(features)][choice.DISPARITY[params.fairness.constraint]], fitted
 
 
 @records_metrics
@@ -141,13 +150,13 @@ def trained_model(settings: Settings) -> StepResult:
     spec = fit_feature_spec(train, data)
     private: dict[str, Any] = {}
     if settings.params.train.privacy == "none":
-        fitted, points, strength, chosen_by, sweep_rows = sweep(settings, train, validation, spec)
+        fitted, points, strength, chosen_by, sweep_rows, baseline = sweep(settings, train, validation, spec)
     else:  # DP-SGD or federated: one model (pipelines.training.privacy says why no sweep)
         from pipelines.training.privacy import check_private, fit_private
 
         check_private(settings, train)
         network, trained, strength, chosen_by, private = fit_private(settings, train, validation, spec)
-        fitted, points, sweep_rows = {strength: (network, trained)}, [], len(train)
+        fitted, points, sweep_rows, baseline = {strength: (network, trained)}, [], len(train), None
     model, history = fitted[strength]
     target = ArtifactPaths(settings.root).trained_model
     with atomic_path(target) as tmp:
@@ -162,6 +171,10 @@ def trained_model(settings: Settings) -> StepResult:
                    | {"training_rows": len(train), "sweep_rows": sweep_rows})
         if private:
             write_json(tmp / PRIVACY_FILE, private)
+        if baseline is not None:  # fitted to choose the strength: the trade-off reuses it
+            from pipelines.training.mitigation import save_baseline
+
+            save_baseline(baseline, tmp / BASELINE_FILE)
         splits = {"validation": encode_features(validation, spec),
                   "test": encode_features(load_split(settings, "test"), spec)}
         prediction_frame(fitted, model, splits).to_parquet(tmp / PREDICTIONS_FILE, index=False)

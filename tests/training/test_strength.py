@@ -99,3 +99,11 @@ def test_baseline_target_limits_auto_to_the_baseline_disparity(small_project: Pa
     if "no strength tried" not in facts["chosen_by"]:  # within the limit: at most the baseline's disparity
         limit = float(facts["chosen_by"].split("disparity ")[-1].rstrip(")"))
         assert chosen[KEY] <= limit
+    import joblib
+
+    from pipelines.core.paths import BASELINE_FILE
+
+    saved = joblib.load(ArtifactPaths(small_project).trained_model / BASELINE_FILE)  # the trade-off reuses it
+    step_function("fairness_tradeoff")(settings)
+    report = read_json(ArtifactPaths(small_project).fairness_tradeoff)
+    assert "fitted" not in report["baseline"] and report["baseline"]["oracle_calls"] == saved["oracle_calls"]
