@@ -74,6 +74,12 @@ def privacy_tradeoff(settings: Settings, rows: tuple[str, ...] = ROWS) -> dict[s
     params = settings.params
     train, validation, test = (load_split(settings, s) for s in ("train", "validation", "test"))
     spec = fit_feature_spec(train, params.data)
+    if params.fairness.strength == "auto":  # resolved once, by the central sweep, for every row
+        from pipelines.training.steps import sweep
+
+        chosen = sweep(settings, train, validation, spec)[2]
+        settings = load_settings(settings.path, {**settings.overrides, "fairness.strength": chosen})
+        params = settings.params
     x_test, y_test = encode_features(test, spec), encode_labels(test, spec)
     features = constrained_features(params.fairness, params.data)
     grouping, key = intersection_name(features), DISPARITY[params.fairness.constraint]
