@@ -155,8 +155,13 @@ def test_publish_claims_numbers_atomically_across_processes(candidate, tmp_path)
     import multiprocessing
 
     releases = tmp_path / "releases"
-    with multiprocessing.get_context("fork").Pool(8) as pool:
+    pool = multiprocessing.get_context("fork").Pool(8)
+    try:
         targets = pool.starmap(publish, [(candidate, releases, "adult-income")] * 8)
+    finally:  # close + join: every worker takes its sentinel and exits. The `with` form terminates the workers
+        pool.close()  # by SIGTERM, which a handler a library installed in this process (inherited by the fork)
+        pool.join()  # can swallow, leaving a worker blocked on the queue lock its killed neighbour held
+
     assert sorted(int(Path(t).name) for t in targets) == list(range(1, 9))
     assert sorted(p.name for p in (releases / "adult-income").iterdir()) == [str(n) for n in range(1, 9)]
     for target in targets:
