@@ -29,7 +29,7 @@ def fairness_tradeoff(settings: Settings) -> StepResult:
         constraint_labels,
         load_baseline,
         reductions_baseline,
-        stratified_sample,
+        sweep_sample,
     )
 
     params, fairness = settings.params, settings.params.fairness
@@ -49,7 +49,7 @@ def fairness_tradeoff(settings: Settings) -> StepResult:
                                        fairness.bootstrap)}
 
     deployed_strength = read_json(ArtifactPaths(settings.root).trained_model / MITIGATION_FILE)["strength"]
-    sample = stratified_sample(train, [params.data.label, *features], fairness.sample_rows, fairness.seed)
+    sample = sweep_sample(train, params.data.label, features, fairness)
     saved = load_baseline(ArtifactPaths(settings.root).trained_model / BASELINE_FILE, fairness)
     with ThreadPoolExecutor(max_workers=1) as pool:  # the baseline's liblinear fits release the GIL: they run
         fitting = None if saved else pool.submit(  # beside the sweep's measurement

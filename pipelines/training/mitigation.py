@@ -69,6 +69,12 @@ def stratified_sample(frame: pd.DataFrame, columns: list[str], rows: int | None,
     return frame.iloc[np.sort(order[rank < quota[shuffled]])]
 
 
+def sweep_sample(train: pd.DataFrame, label: str, features: list[str], config: FairnessConfig) -> pd.DataFrame:
+    """The training rows the sweep and the reductions baseline fit on (both must use the same ones: the trade-off
+    reuses the baseline trained_model fitted): a stratified sample above `fairness.sample_rows`."""
+    return stratified_sample(train, [label, *features], config.sample_rows, config.seed)
+
+
 def reweighing_weights(labels: np.ndarray, y: np.ndarray, strength: float = 1.0) -> np.ndarray:
     """Kamiran & Calders (2012): weight P(g) P(y) / P(g, y), so label and group are independent once weighted.
 

@@ -70,7 +70,7 @@ def sweep(settings: Settings, train: pd.DataFrame, validation: pd.DataFrame, spe
     """
     from pipelines.training import strength as choice
     from pipelines.training.metrics import group_metrics, intersection_name
-    from pipelines.training.mitigation import constrained_features, stratified_sample
+    from pipelines.training.mitigation import constrained_features, sweep_sample
     from pipelines.training.train import predict_keras
 
     params = settings.params
@@ -78,7 +78,7 @@ def sweep(settings: Settings, train: pd.DataFrame, validation: pd.DataFrame, spe
     features = constrained_features(fairness, params.data)
     grouping, key = intersection_name(features), choice.DISPARITY[fairness.constraint]
     limit = choice.gate_limit(params.gates.fairness, fairness.constraint, grouping)
-    sample = stratified_sample(train, [params.data.label, *features], fairness.sample_rows, fairness.seed)
+    sample = sweep_sample(train, params.data.label, features, fairness)
     x_val, y_val = encode_features(validation, spec), encode_labels(validation, spec)
     rows = pd.concat([sample, validation], ignore_index=True)
     x_rows, y_rows = encode_features(rows, spec), encode_labels(rows, spec)
