@@ -17,7 +17,8 @@ def repo_copy(target: Path, quick: bool) -> Path:
     """The repo's files in `target`, a git repo of its own, whose bin/stage reuses the installed .venv."""
     shutil.copytree(REPO, target, ignore=IGNORE, copy_function=shutil.copy2)
     (target / ".venv" / "bin").mkdir(parents=True)
-    (target / ".venv" / "bin" / "mobile-mlops").symlink_to(REPO / ".venv" / "bin" / "mobile-mlops")
+    for script in ("mobile-mlops", "mobile-mlops-stage"):
+        (target / ".venv" / "bin" / script).symlink_to(REPO / ".venv" / "bin" / script)
     (target / ".venv" / ".installed").touch()  # newer than the lock: `make venv` is a no-op
     for stale in (target / "reports").glob("*.*"):  # figures must come from this run, not the repo's
         stale.unlink()
