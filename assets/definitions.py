@@ -11,7 +11,6 @@ from pathlib import Path
 from dagster import Definitions, define_asset_job, multiprocess_executor
 
 from assets.automation import JOB, automation
-from assets.checks import GATES
 from assets.fleet import fleet_assets, telemetry_sensor
 from assets.resources import SettingsResource
 from assets.stages import pipeline_assets
@@ -52,7 +51,7 @@ def build_definitions(settings: Settings, **extra) -> Definitions:
     nightly, sensor = automation(settings)
     job = define_asset_job(JOB, selection=list(STAGES), description="Data to release candidate.",
                            tags={MODEL_TAG: settings.params.release.model_name})
-    return Definitions(assets=[*pipeline_assets(settings), *fleet_assets(settings)], asset_checks=GATES, jobs=[job],
+    return Definitions(assets=[*pipeline_assets(settings), *fleet_assets(settings)], jobs=[job],
                        schedules=[nightly], sensors=[sensor, telemetry_sensor(settings)],
                        resources={"settings": SettingsResource.of(settings)}, executor=executor(),
                        **extra)
@@ -67,4 +66,4 @@ def materialize_all(settings: Settings, **kwargs):
 
     built = build_definitions(settings)
     stages = [a for a in built.assets if not set(k.to_user_string() for k in a.keys) & set(POST_RELEASE)]
-    return materialize([*stages, *built.asset_checks], resources=built.resources, **kwargs)
+    return materialize(stages, resources=built.resources, **kwargs)

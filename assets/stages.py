@@ -16,7 +16,7 @@ from dagster import (
     multi_observable_source_asset,
 )
 
-from assets.checks import expectations_check
+from assets.checks import GATES, expectations_check, gate_spec
 from assets.metadata import to_result
 from assets.resources import SettingsResource
 from pipelines.catalog import SOURCE, STAGES, parents, step_function
@@ -28,7 +28,9 @@ from pipelines.data.validate import ValidationFailed
 
 def _run(name: str, **step_args) -> Callable[..., MaterializeResult]:
     def compute(settings: SettingsResource) -> MaterializeResult:
-        return to_result(step_function(name)(settings.load(), **step_args))
+        loaded = settings.load()
+        step = step_function(name)(loaded, **step_args)
+        return to_result(step, check_results=[GATES[name](loaded)] if name in GATES else None)
 
     return compute
 
@@ -47,7 +49,7 @@ def _validated(settings: SettingsResource):
 COMPUTE: dict[str, Callable] = {
     "raw_dataset": _run("raw_dataset"),
     "validated_dataset": _validated,  # records the expectations check even when validation fails
-    "data_drift": _run("data_drift", raise_on_drift=False),  # the drift_gate check blocks, per drift.blocking
+    "data_drift": _run("data_drift", raise_on_drift=False),  # its drift_gate check blocks, per drift.blocking
     "dataset_splits": _run("dataset_splits"),
     "trained_model": _run("trained_model"),
     "model_evaluation": _run("model_evaluation"),
@@ -64,7 +66,8 @@ COMPUTE: dict[str, Callable] = {
 }
 EXTRA = {"validated_dataset": {"check_specs": [AssetCheckSpec(
     "expectations", asset="validated_dataset", blocking=True,
-    description="The Great Expectations suite (validate.suite) passes on the raw rows.")]}}
+    description="The Great Expectations suite (validate.suite) passes on the raw rows.")]}} | {
+    name: {"check_specs": [gate_spec(name)]} for name in GATES}
 
 
 def _tags(settings: Settings) -> dict[str, str]:

@@ -102,6 +102,9 @@ def run(quick: bool) -> dict:
     work = Path(tempfile.mkdtemp(prefix="mobile-mlops-bench-"))
     try:
         project = repo_copy(work / "project", quick)
+        home = work / "dagster-home"  # one instance for every Dagster run, as a project keeps .dagster/
+        subprocess.run([sys.executable, "-m", "cli.quiet", str(home)], check=True, cwd=REPO)
+        os.environ["DAGSTER_HOME"] = str(home)
         steps = DATA_STEPS if quick else []
         params = project / "params.yaml"
         result = {"mode": "quick" if quick else "full", "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),

@@ -49,10 +49,11 @@ def _job_run(instance, params: Path, steps: list[str]):
 
 
 def dagster(params: Path, steps: list[str]) -> dict:
-    """A Dagster materialization of the same steps (in-process executor, persistent temp instance)."""
-    from dagster import instance_for_test
+    """A Dagster materialization of the same steps, as `mobile-mlops run` does it: in-process executor, the
+    instance in $DAGSTER_HOME (the benchmark keeps one for its runs, as a project keeps .dagster/)."""
+    from dagster import DagsterInstance, instance_for_test
 
-    with instance_for_test() as instance:
+    with (DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else instance_for_test()) as instance:
         return {"steps": _job_run(instance, params, steps)}
 
 
@@ -92,8 +93,10 @@ def main(argv: list[str]) -> None:
     started = time.perf_counter()
     result = KINDS[kind](params, steps)
     result |= {"wall_s": round(time.perf_counter() - started, 3)} | _usage()
-    print("BENCH " + json.dumps(result))
+    print("BENCH " + json.dumps(result), flush=True)
 
 
 if __name__ == "__main__":
     main(sys.argv[1:])
+    sys.stderr.flush()
+    os._exit(0)  # as `mobile-mlops run` and `stage` end: TensorFlow's teardown at exit does nothing useful

@@ -92,9 +92,10 @@ def test_unchanged_data_skips_and_changed_data_reruns_what_is_stale(project_env:
 
 
 def test_sensor_fires_once_per_data_version(project_env: Path):
-    defs, _, _, data_version_sensor, resources = _bound(project_env)
-    repository = defs.get_repository_def()
     with instance_for_test() as instance:  # persistent (temp dir): schedules need an instance ref
+        # Bound inside the instance: Dagster reads its definitions state from the current instance's storage.
+        defs, _, _, data_version_sensor, resources = _bound(project_env)
+        repository = defs.get_repository_def()
         context = build_sensor_context(instance=instance, repository_def=repository, resources=resources)
         first = data_version_sensor(context)
         assert isinstance(first, RunRequest) and first.run_key.startswith("data-")

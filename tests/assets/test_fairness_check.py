@@ -31,7 +31,7 @@ def _project(root: Path, keras: np.ndarray) -> SettingsResource:
 
 def test_check_fails_naming_the_groups_and_lists_the_flagged_ones(tmp_path: Path):
     biased = np.array([0.1] * 100 + [0.9] * 105)
-    result = fairness_gate(settings=_project(tmp_path, biased))
+    result = fairness_gate(_project(tmp_path, biased).load())
     assert not result.passed
     assert "keras sex: demographic parity difference 1.0000 (selection rate M 1.000 vs F 0.000" in result.description
     assert "sex=X (5)" in result.metadata["flagged groups"].value
@@ -39,6 +39,6 @@ def test_check_fails_naming_the_groups_and_lists_the_flagged_ones(tmp_path: Path
 
 
 def test_check_passes_and_still_reports_small_groups(tmp_path: Path):
-    result = fairness_gate(settings=_project(tmp_path, np.full(205, 0.2)))
+    result = fairness_gate(_project(tmp_path, np.full(205, 0.2)).load())
     assert result.passed
     assert result.description.startswith("all gates passed; 1 group(s) under 30 test rows")

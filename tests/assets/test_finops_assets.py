@@ -42,6 +42,6 @@ def test_over_budget_check_fails_with_the_severity_params_ask_for(tmp_path: Path
     (tmp_path / "reports").mkdir()
     release = {"monthly_usd": 250.0, "platforms": {"android": {"device_mb_per_month": 0.1, "model_bytes": 10_000}}}
     (tmp_path / "reports" / "cost.json").write_text(json.dumps({"release": release}))
-    result = budget_gate(settings=SettingsResource(params_path=str(tmp_path / "params.yaml")))
+    result = budget_gate(SettingsResource(params_path=str(tmp_path / "params.yaml")).load())
     assert not result.passed and result.severity == severity
     assert "monthly cost $250.00 exceeds gates.budgets.max_monthly_usd = $100.00 by $150.00" in result.description
