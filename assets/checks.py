@@ -27,6 +27,17 @@ def _result(gates: list[GateResult], **extra) -> AssetCheckResult:
     )
 
 
+@asset_check(asset="trained_model", name="fairness_gate", blocking=True)
+def strength_gate(settings: SettingsResource) -> AssetCheckResult:
+    """With fairness.strength auto, a strength met the fairness limit and gates.keras on the validation rows."""
+    from pipelines.core.paths import MITIGATION_FILE
+    from pipelines.training.strength import strength_gate as gate
+
+    result = gate(read_json(ArtifactPaths(settings.load().root).trained_model / MITIGATION_FILE))
+    return AssetCheckResult(passed=result.passed, description=result.detail,
+                            metadata={"gates": MetadataValue.md(gates_table([result]))})
+
+
 @asset_check(asset="model_evaluation", blocking=True)
 def accuracy_gate(settings: SettingsResource) -> AssetCheckResult:
     """The Keras model's test accuracy meets gates.keras.min_accuracy."""
@@ -93,7 +104,7 @@ def budget_gate(settings: SettingsResource) -> AssetCheckResult:
                             description=result.description + " (warning: gates.budgets.blocking is false)")
 
 
-GATES = [accuracy_gate, agreement_gate, drift_gate, footprint_gate, fairness_gate, budget_gate]
+GATES = [strength_gate, accuracy_gate, agreement_gate, drift_gate, footprint_gate, fairness_gate, budget_gate]
 
 
 def expectations_check(settings: Settings) -> AssetCheckResult:
