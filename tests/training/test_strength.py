@@ -39,7 +39,7 @@ def test_no_point_within_the_limit_extends_then_keeps_the_least_disparate_and_sa
                    "undefined, strength 2 reaches 0.8300 at 0.2000; strength 2 (the least disparate) is kept, not released")
 
 
-# Boston's validation points (measured: examples/boston-mortgage, race:male, 286 validation rows)
+# Boston's validation points (measured: examples/boston-mortgage, race:male, 143 validation rows)
 BOSTON = [point(0, 0.9021, 0.2541), point(1, 0.9021, 0.1300), point(2, 0.8951, 0.0393),
           point(4, 0.8741, 0.0159) | {"one_class": True}]
 
