@@ -33,6 +33,16 @@ def _result(name: str, gates: list[GateResult], **extra) -> AssetCheckResult:
     )
 
 
+def strength_gate(loaded: Settings) -> AssetCheckResult:
+    """With fairness.strength auto, a strength met the fairness limit and gates.keras on the validation rows."""
+    from pipelines.core.paths import MITIGATION_FILE
+    from pipelines.training.strength import strength_gate as gate
+
+    result = gate(read_json(ArtifactPaths(loaded.root).trained_model / MITIGATION_FILE))
+    return AssetCheckResult(check_name="fairness_gate", passed=result.passed, description=result.detail,
+                            metadata={"gates": MetadataValue.md(gates_table([result]))})
+
+
 def accuracy_gate(loaded: Settings) -> AssetCheckResult:
     """The Keras model's test accuracy meets gates.keras.min_accuracy."""
     return _result("accuracy_gate", model_gates(read_json(ArtifactPaths(loaded.root).evaluation_report), loaded.params.gates.keras))
@@ -91,16 +101,23 @@ def budget_gate(loaded: Settings) -> AssetCheckResult:
                             description=result.description + " (warning: gates.budgets.blocking is false)")
 
 
-# The asset each gate judges.
-GATES: dict[str, Callable[[Settings], AssetCheckResult]] = {
-    "model_evaluation": accuracy_gate, "tflite_model": agreement_gate, "data_drift": drift_gate,
-    "footprint_report": footprint_gate, "fairness_report": fairness_gate, "finops_report": budget_gate}
+# The asset each gate judges, and the check's name there.
+GATES: dict[str, tuple[str, Callable[[Settings], AssetCheckResult]]] = {
+    "trained_model": ("fairness_gate", strength_gate), "model_evaluation": ("accuracy_gate", accuracy_gate),
+    "tflite_model": ("agreement_gate", agreement_gate), "data_drift": ("drift_gate", drift_gate),
+    "footprint_report": ("footprint_gate", footprint_gate), "fairness_report": ("fairness_gate", fairness_gate),
+    "finops_report": ("budget_gate", budget_gate)}
 
 
 def gate_spec(asset: str) -> AssetCheckSpec:
     """The blocking check spec of the asset's gate (its docstring is the description the UI shows)."""
-    gate = GATES[asset]
-    return AssetCheckSpec(gate.__name__, asset=asset, blocking=True, description=gate.__doc__)
+    name, gate = GATES[asset]
+    return AssetCheckSpec(name, asset=asset, blocking=True, description=gate.__doc__)
+
+
+def gate_result(asset: str, loaded: Settings) -> AssetCheckResult:
+    """The asset's gate evaluated on what its step just wrote."""
+    return GATES[asset][1](loaded)
 
 
 def expectations_check(settings: Settings) -> AssetCheckResult:

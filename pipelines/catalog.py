@@ -82,7 +82,7 @@ _STAGES = [
            [p.DATASET_SPLITS, p.DRIFT_REPORT],
            ["data", "train", "privacy", "fairness.constraint", "fairness.features", "fairness.method",
             "fairness.strength", "fairness.sweep", "fairness.sample_rows", "fairness.target",
-            "fairness.baseline_eps", "fairness.baseline_max_iter", "gates.fairness", "mlflow",
+            "fairness.baseline_eps", "fairness.baseline_max_iter", "gates.fairness", "gates.keras", "mlflow",
             "release.model_name"],
            outs=[p.TRAINED_MODEL], reports=[p.TRAINING_HISTORY], plots=[Plot(p.TRAINING_PLOT)],
            tools=["keras", "mlflow"]),

@@ -18,6 +18,7 @@ from pipelines.core.io import atomic_path, read_json, write_json
 from pipelines.core.keyset import load_keyset
 from pipelines.core.paths import (
     FEATURE_SPEC_FILE,
+    MITIGATION_FILE,
     MLFLOW_RECORD_FILE,
     RELEASE_COREML_PACKAGE,
     RELEASE_PROFILE_FILE,
@@ -33,6 +34,7 @@ from pipelines.governance.fairness import fairness_gates
 from pipelines.release.encryption import encrypt_models, encryption_summary
 from pipelines.release.folder import build_manifest, publish
 from pipelines.release.signing import project_key, sign_folder, trusted_keys
+from pipelines.training.strength import strength_gate
 from pipelines.training.tracking import (
     log_files,
     log_to_run,
@@ -47,7 +49,8 @@ def release_candidate(settings: Settings) -> StepResult:
     paths = ArtifactPaths(settings.root)
     evaluation, tflite = read_json(paths.evaluation_report), read_json(paths.tflite_report)
     gates_config = settings.params.gates
-    gates = model_gates(evaluation, gates_config.keras) + variant_gates(tflite, gates_config.conversion)
+    gates = [strength_gate(read_json(paths.trained_model / MITIGATION_FILE))]  # auto found a strength within both
+    gates += model_gates(evaluation, gates_config.keras) + variant_gates(tflite, gates_config.conversion)
     footprint, offload = read_json(paths.footprint_report), read_json(paths.offload_report)
     gates += footprint_gates(footprint, gates_config.on_device)  # a released variant per platform
     gates += fairness_gates(read_json(paths.fairness_report), gates_config.fairness)  # Keras + every TFLite variant

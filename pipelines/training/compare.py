@@ -75,7 +75,7 @@ def privacy_tradeoff(settings: Settings, rows: tuple[str, ...] = ROWS) -> dict[s
     train, validation, test = (load_split(settings, s) for s in ("train", "validation", "test"))
     spec = fit_feature_spec(train, params.data)
     if params.fairness.strength == "auto":  # resolved once, by the central sweep, for every row
-        from pipelines.training.steps import sweep
+        from pipelines.training.sweep import sweep
 
         chosen = sweep(settings, train, validation, spec)[2]
         settings = load_settings(settings.path, {**settings.overrides, "fairness.strength": chosen})

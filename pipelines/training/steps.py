@@ -5,9 +5,6 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import pandas as pd
-
 from pipelines.catalog import pipeline_outputs
 from pipelines.core.config import Settings
 from pipelines.core.git_state import git_state
@@ -29,14 +26,12 @@ from pipelines.core.paths import (
 from pipelines.core.plots import confusion_matrix_chart, training_plots
 from pipelines.core.step import StepResult, records_metrics
 from pipelines.data.features import (
-    FeatureSpec,
     encode_features,
     encode_labels,
     fit_feature_spec,
 )
 from pipelines.data.split import load_split
 from pipelines.training.keras_model import (
-    fit_sweep,
     load_predictions,
     load_spec,
     mitigation_facts,
@@ -55,92 +50,6 @@ def run_tags(settings: Settings) -> dict[str, str]:
             **settings.params.project.tags()}  # FinOps: project, owner, cost_center, environment
 
 
-def sweep(settings: Settings, train: pd.DataFrame, validation: pd.DataFrame, spec: FeatureSpec):
-    """Train every sweep strength; return the models, their validation points, the deployed strength, why, and
-    how many training rows the sweep used.
-
-    With `fairness.strength: auto` the deployed one is the most accurate on the validation rows whose disparity
-    on the constrained grouping is within the fairness gate's limit. The disparity is measured on the training and
-    validation rows together (groups of at least gates.fairness.min_group_size), since a validation split alone
-    is too small for stable group rates; a strength whose model answers one class only is never chosen. When no
-    strength qualifies, the sweep tries three doublings of its top strength (trained together), then deploys the
-    least disparate and says so. All strengths of a round train at once (pipelines.training.stacked).
-    Above `fairness.sample_rows` training rows the sweep trains on a stratified sample (label x constrained
-    groups) and the deployed strength is then trained again on every training row.
-    """
-    from pipelines.training import strength as choice
-    from pipelines.training.metrics import group_metrics, intersection_name
-    from pipelines.training.mitigation import constrained_features, sweep_sample
-    from pipelines.training.train import predict_keras
-
-    params = settings.params
-    fairness, threshold = params.fairness, params.train.threshold
-    features = constrained_features(fairness, params.data)
-    grouping, key = intersection_name(features), choice.DISPARITY[fairness.constraint]
-    limit = choice.gate_limit(params.gates.fairness, fairness.constraint, grouping)
-    sample = sweep_sample(train, params.data.label, features, fairness)
-    x_val, y_val = encode_features(validation, spec), encode_labels(validation, spec)
-    rows = pd.concat([sample, validation], ignore_index=True)
-    x_rows, y_rows = encode_features(rows, spec), encode_labels(rows, spec)
-    fitted: dict[float, tuple] = {}
-    points: list[dict[str, Any]] = []
-
-    def fit(strengths: list[float]) -> None:
-        fitted.update(fit_sweep(settings, sample, validation, spec, strengths))  # all at once: about one training
-        for each in strengths:
-            proba = predict_keras(fitted[each][0], x_val)
-            facts = group_metrics(y_rows, predict_keras(fitted[each][0], x_rows), rows[features], threshold,
-                                  intersection=True, min_group_size=params.gates.fairness.min_group_size)[grouping]
-            points.append({"strength": each, "accuracy": float(np.mean((proba >= threshold) == (y_val > 0.5))),
-                           key: facts[key], "grouping": grouping,
-                           "one_class": bool(len(np.unique(proba >= threshold)) < 2)})
-
-    baseline = None
-    if fairness.strength == "auto" and fairness.target == "baseline":
-        from concurrent.futures import ThreadPoolExecutor
-
-        with ThreadPoolExecutor(max_workers=1) as pool:  # liblinear and TensorFlow both release the GIL
-            fitting = pool.submit(baseline_disparity, settings, sample, rows, spec, features)
-            fit(choice.strengths(fairness))
-            disparity, baseline = fitting.result()
-        limit, bound = choice.baseline_limit(limit, disparity)
-    else:
-        fit(choice.strengths(fairness))
-    if fairness.strength != "auto":
-        chosen, why = float(fairness.strength), "pinned in params fairness.strength"
-    else:
-        best, why = choice.choose(points, limit, key)
-        if best is None:
-            fit(choice.extension(list(fitted)))
-            best, why = choice.choose(points, limit, key)
-        if best is None:
-            best, why = choice.least_disparate(points, limit, key)
-        chosen = best["strength"]
-        if fairness.target == "baseline":
-            why += f" ({bound})"
-    if len(sample) < len(train):
-        fitted[chosen] = fit_sweep(settings, train, validation, spec, [chosen])[chosen]
-        why += (f"; the sweep trained on a stratified sample of {len(sample)} of the {len(train)} training rows, "
-                "the deployed model on all of them")
-    return fitted, points, chosen, why, len(sample), baseline
-
-
-def baseline_disparity(settings: Settings, sample: pd.DataFrame, rows: pd.DataFrame, spec: FeatureSpec,
-                       features: list[str]) -> tuple[float | None, dict[str, Any]]:
-    """The reductions baseline (fit on the sweep's training rows) measured like the sweep points: its disparity on
-    the constrained grouping over the sample and validation rows; and the fitted baseline."""
-    from pipelines.training import strength as choice
-    from pipelines.training.metrics import group_metrics, intersection_name
-    from pipelines.training.mitigation import constraint_labels, reductions_baseline
-
-    params = settings.params
-    decide, fitted = reductions_baseline(encode_features(sample, spec), encode_labels(sample, spec),
-                                         constraint_labels(sample, features), params.fairness)
-    facts = group_metrics(encode_labels(rows, spec), decide(encode_features(rows, spec)), rows[features], 0.5,
-                          intersection=True, min_group_size=params.gates.fairness.min_group_size)
-    return facts[intersection_name(features)][choice.DISPARITY[params.fairness.constraint]], fitted
-
-
 @records_metrics
 def trained_model(settings: Settings) -> StepResult:
     from pipelines.training.pyfunc import save_pyfunc  # imports mlflow.pyfunc: only this step needs it
@@ -150,13 +59,15 @@ def trained_model(settings: Settings) -> StepResult:
     spec = fit_feature_spec(train, data)
     private: dict[str, Any] = {}
     if settings.params.train.privacy == "none":
-        fitted, points, strength, chosen_by, sweep_rows, baseline = sweep(settings, train, validation, spec)
+        from pipelines.training.sweep import sweep
+
+        fitted, points, strength, chosen_by, sweep_rows, baseline, choice = sweep(settings, train, validation, spec)
     else:  # DP-SGD or federated: one model (pipelines.training.privacy says why no sweep)
         from pipelines.training.privacy import check_private, fit_private
 
         check_private(settings, train)
         network, trained, strength, chosen_by, private = fit_private(settings, train, validation, spec)
-        fitted, points, sweep_rows, baseline = {strength: (network, trained)}, [], len(train), None
+        fitted, points, sweep_rows, baseline, choice = {strength: (network, trained)}, [], len(train), None, {}
     model, history = fitted[strength]
     target = ArtifactPaths(settings.root).trained_model
     with atomic_path(target) as tmp:
@@ -168,7 +79,7 @@ def trained_model(settings: Settings) -> StepResult:
         write_json(tmp / FEATURE_SPEC_FILE, {"spec": spec.model_dump(), "app_contract": spec.app_contract()})
         write_json(tmp / HISTORY_FILE, history)
         write_json(tmp / MITIGATION_FILE, mitigation_facts(settings, strength, chosen_by, points)
-                   | {"training_rows": len(train), "sweep_rows": sweep_rows})
+                   | choice | {"training_rows": len(train), "sweep_rows": sweep_rows})
         if private:
             write_json(tmp / PRIVACY_FILE, private)
         if baseline is not None:  # fitted to choose the strength: the trade-off reuses it

@@ -1,5 +1,6 @@
 """The examples end to end (slow): data sets the pipeline was not tuned for, with only their data block and
-model name set, run to a signed release (or stop at a gate with one clear line)."""
+model name set (Boston also `fairness.target: baseline`), run to a signed release or stop at the fairness gate
+with one clear line."""
 from __future__ import annotations
 
 import json
@@ -37,20 +38,36 @@ def _figures(project: Path) -> dict:
             "majority": evaluation["baselines"]["majority_class"]["accuracy"]}
 
 
-@pytest.mark.parametrize("name", ["german-credit", "boston-mortgage"])
-def test_example_runs_to_a_release_or_a_clear_gate(name: str, tmp_path: Path):
+def _stage(params: Path, name: str) -> None:
+    """One step without the gates (as its DVC stage runs it): the figures of a run that stopped before it."""
+    env = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "DAGSTER_HOME")}
+    subprocess.run([sys.executable, "-m", "cli.main", "stage", name, "--params", str(params)], cwd=params.parent,
+                   capture_output=True, text=True, timeout=600, env=env, check=True)
+
+
+# German credit releases; Boston: no strength keeps the accuracy gates at the reductions baseline's disparity
+# on the validation rows (measured: strength 2 reaches 0.8951 at DPD 0.0393, the limit is 0.0232)
+@pytest.mark.parametrize("name, stop", [("german-credit", None),
+                                        ("boston-mortgage", "error: gate fairness_gate failed on trained_model: "
+                                                            "no strength meets demographic parity difference <= ")])
+def test_example_runs_to_a_release_or_a_clear_gate(name: str, stop: str | None, tmp_path: Path):
     params = _copy(name, tmp_path / name)
     if (params.parent / "extract.py").is_file():
         subprocess.run([sys.executable, str(params.parent / "extract.py")], check=True, capture_output=True)
     done = _run(params)
     errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
     assert "Traceback" not in done.stderr
-    if done.returncode == 0:
+    if stop is None:
+        assert done.returncode == 0, done.stderr[-2000:]
         release = next((params.parent / "releases").glob("*/*"))
         assert subprocess.run([sys.executable, "-m", "cli.main", "verify", str(release)], cwd=params.parent,
                               capture_output=True, text=True).returncode == 0
     else:
-        assert done.returncode == 1 and len(errors) == 1 and errors[0].startswith("error: gate "), done.stderr[-2000:]
+        assert done.returncode == 1 and len(errors) == 1 and errors[0].startswith(stop), done.stderr[-2000:]
+        assert "and accuracy within 0.03 of logistic regression (" in errors[0]  # both figures, one line
+        assert not (params.parent / "releases").exists()
+        for step in ("model_evaluation", "fairness_tradeoff"):
+            _stage(params, step)
     figures = _figures(params.parent)
     assert figures["unmitigated"] >= figures["logistic"] - 0.015, figures  # the network learned what LR learns
     assert figures["keras"] > figures["majority"], figures
