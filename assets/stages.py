@@ -16,7 +16,7 @@ from dagster import (
     multi_observable_source_asset,
 )
 
-from assets.checks import GATES, expectations_check, gate_spec
+from assets.checks import GATES, expectations_check, gate_result, gate_spec
 from assets.metadata import to_result
 from assets.resources import SettingsResource
 from pipelines.catalog import SOURCE, STAGES, parents, step_function
@@ -30,7 +30,7 @@ def _run(name: str, **step_args) -> Callable[..., MaterializeResult]:
     def compute(settings: SettingsResource) -> MaterializeResult:
         loaded = settings.load()
         step = step_function(name)(loaded, **step_args)
-        return to_result(step, check_results=[GATES[name](loaded)] if name in GATES else None)
+        return to_result(step, check_results=[gate_result(name, loaded)] if name in GATES else None)
 
     return compute
 

@@ -165,7 +165,6 @@ def test_baseline_target_limits_auto_to_the_baseline_disparity(small_project: Pa
 
 def test_auto_with_no_strength_within_the_accuracy_gates_stops_at_the_fairness_gate(small_project: Path):
     from assets.checks import strength_gate
-    from assets.resources import SettingsResource
     from pipelines.catalog import step_function
     from pipelines.core.io import read_json
     from pipelines.core.paths import MITIGATION_FILE, ArtifactPaths
@@ -185,7 +184,7 @@ def test_auto_with_no_strength_within_the_accuracy_gates_stops_at_the_fairness_g
     point = facts["validation"][0]
     assert point["accuracy"] < logistic  # one epoch (seeded) stays below logistic regression
     assert facts["within_gates"] is False and facts["accuracy_floor"] == logistic
-    result = strength_gate(settings=SettingsResource(params_path=str(path)))
+    result = strength_gate(settings)
     assert not result.passed
     assert result.description.startswith(f"no strength meets demographic parity difference <= 0.5 and accuracy >= "
                                          f"0.6, accuracy within 0 of logistic regression ({logistic:.4f}) on the "
