@@ -53,7 +53,12 @@ def dagster(params: Path, steps: list[str]) -> dict:
     instance in $DAGSTER_HOME (the benchmark keeps one for its runs, as a project keeps .dagster/)."""
     from dagster import DagsterInstance, instance_for_test
 
-    with (DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else instance_for_test()) as instance:
+    from pipelines.core.stores import quick_sqlite
+
+    if not os.environ.get("DAGSTER_HOME"):
+        with instance_for_test() as instance:
+            return {"steps": _job_run(instance, params, steps)}
+    with quick_sqlite(Path(os.environ["DAGSTER_HOME"])), DagsterInstance.get() as instance:
         return {"steps": _job_run(instance, params, steps)}
 
 

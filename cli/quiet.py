@@ -21,6 +21,14 @@ nux:
 concurrency:
   runs:
     max_concurrent_runs: 1
+# Every run's events in one SQLite file ($DAGSTER_HOME/event_log.db), not a new database per run: a run's
+# ~100 event writes cost a third as much (docs/benchmarks.md). PostgreSQL replaces it in production.
+event_log_storage:
+  module: dagster._core.storage.event_log
+  class: ConsolidatedSqliteEventLogStorage
+  config:
+    base_dir:
+      env: DAGSTER_HOME
 """
 
 

@@ -16,7 +16,7 @@ from pipelines.catalog import output_folders
 from pipelines.core.config import load_settings
 from pipelines.core.errors import PipelineError
 from pipelines.core.lock import project_lock, remove_leftovers
-from pipelines.core.stores import check_sqlite
+from pipelines.core.stores import check_sqlite, quick_sqlite
 
 console = Console(stderr=True, soft_wrap=True)  # one line per message, however long
 
@@ -108,8 +108,8 @@ def run_all(params: Path, overrides: dict, debug: bool = False, verbose: bool = 
         shutil.rmtree(folder, ignore_errors=True)
         os.environ[PROFILE_ENV] = str(folder)
     home = dagster_home(Path(os.environ.setdefault("DAGSTER_HOME", str(settings.root / ".dagster"))))
-    for store in sorted(home.glob("history/*.db")) + sorted(home.glob("history/runs/*.db")) + sorted(
-            home.glob("schedules/*.db")):
+    for store in sorted(home.glob("*.db")) + sorted(home.glob("history/*.db")) + sorted(
+            home.glob("history/runs/*.db")) + sorted(home.glob("schedules/*.db")):
         check_sqlite(store, "Dagster home's store")
     with project_lock(settings.root, wait=wait, say=console.print):
         removed = remove_leftovers(output_folders(settings))
@@ -129,7 +129,7 @@ def _run(settings, params: Path, home: Path, debug: bool, verbose: bool) -> int:
     loggers = {"progress": {}} | ({"console": {"config": {"log_level": "INFO"}}} if verbose else {})
     started = time.perf_counter()
     console.print(f"[bold]mobile-mlops run[/] ({params}) with Dagster home {home}")
-    with DagsterInstance.get() as instance:
+    with quick_sqlite(home), DagsterInstance.get() as instance:
         result = defs.resolve_job_def("release_job").execute_in_process(
             run_config={"loggers": loggers}, instance=instance, raise_on_error=debug
         )
