@@ -47,6 +47,7 @@ def quick_sqlite(folder: Path) -> Iterator[None]:
         if path not in keepers:
             connection.execute("PRAGMA journal_mode=WAL")
             keepers[path] = sqlite3.connect(path, check_same_thread=False)
+            keepers[path].execute("SELECT count(*) FROM sqlite_master").fetchall()  # joins the log: it stays
         connection.execute("PRAGMA synchronous=NORMAL")
 
     event.listen(Engine, "connect", tune)
