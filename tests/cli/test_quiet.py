@@ -41,14 +41,17 @@ def test_a_failed_command_keeps_its_library_log():
         log.unlink()
 
 
-def test_dagster_home_turns_off_telemetry_and_the_community_dialog_and_queues_one_run(tmp_path: Path):
+def test_dagster_home_turns_off_telemetry_and_the_community_dialog_and_queues_one_run(tmp_path: Path, monkeypatch):
     config = yaml.safe_load((dagster_home(tmp_path / "home") / "dagster.yaml").read_text())
-    assert config == {"telemetry": {"enabled": False}, "nux": {"enabled": False},
-                      "concurrency": {"runs": {"max_concurrent_runs": 1}}}
+    assert {k: config[k] for k in ("telemetry", "nux", "concurrency")} == {
+        "telemetry": {"enabled": False}, "nux": {"enabled": False}, "concurrency": {"runs": {"max_concurrent_runs": 1}}}
     from dagster import DagsterInstance
 
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home"))
     with DagsterInstance.from_config(str(tmp_path / "home")) as instance:  # what the run queue daemon reads
         assert instance.get_concurrency_config().run_queue_config.max_concurrent_runs == 1
+        assert type(instance.event_log_storage).__name__ == "ConsolidatedSqliteEventLogStorage"
+    assert (tmp_path / "home" / "event_log.db").is_file()  # every run's events in one file
     edited = tmp_path / "home" / "dagster.yaml"
     edited.write_text("run_queue:\n  max_concurrent_runs: 2\n")
     dagster_home(tmp_path / "home")
