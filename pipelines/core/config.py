@@ -4,6 +4,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 
@@ -24,8 +25,13 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class IncomingConfig(_Section):
+    folder: str = "data/incoming"  # an upstream system drops one file a day here: YYYY-MM-DD.parquet (or .csv)
+    start_date: date = date(2026, 1, 1)  # the first daily partition (Dagster's daily_batch asset)
+
+
 class DataConfig(_Section):
-    source: str
+    source: str  # a CSV or Parquet file, or a folder of daily files (the accepted days in it, data.incoming)
     label: str
     positive_label: str | bool | int | float  # compared by value: 1 matches "1" and "1.0"; true matches "True"
     sensitive_features: list[str] = Field(min_length=1)
@@ -38,6 +44,7 @@ class DataConfig(_Section):
     pii: list[str] = []
     drop_missing_rows: bool = True
     sensitive_as_inputs: bool = False
+    incoming: IncomingConfig = IncomingConfig()
 
     @field_validator("source")
     @classmethod
