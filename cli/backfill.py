@@ -17,16 +17,24 @@ from pipelines.core.errors import PipelineError
 LAUNCH = """mutation($params: LaunchBackfillParams!) { launchPartitionBackfill(backfillParams: $params) {
   __typename ... on LaunchBackfillSuccess { backfillId } ... on Error { message } } }"""
 STATUS = """query($id: String!) { partitionBackfillOrError(backfillId: $id) { __typename
-  ... on PartitionBackfill { status timestamp endTimestamp
-    runs(limit: 10000) { runId status creationTime startTime endTime
-      stepStats { stepKey status startTime endTime } } }
+  ... on PartitionBackfill { status timestamp runs(limit: 10000) { runId status creationTime } }
   ... on Error { message } } }"""
 DONE = {"COMPLETED", "COMPLETED_SUCCESS", "COMPLETED_FAILED", "FAILED", "CANCELED"}
 
 
+EVENTS = """query($id: ID!) { runOrError(runId: $id) { ... on Run { status
+  eventConnection(afterCursor: null) { events { __typename ... on MessageEvent { timestamp } } } } } }"""
+# Where a run's time goes, as (phase, first event, last event) of its event log.
+PHASES = (("queued", "RunEnqueuedEvent", "RunStartingEvent"),  # waiting for a slot, then handed to the launcher
+          ("process start", "RunStartingEvent", "RunStartEvent"),  # a new Python process loads Dagster and the code
+          ("celery dispatch", "RunStartEvent", "ExecutionStepStartEvent"),  # the step task reaches a worker
+          ("step", "ExecutionStepStartEvent", "ExecutionStepSuccessEvent"),  # validation, drift, the .dvc record
+          ("run end", "ExecutionStepSuccessEvent", "RunSuccessEvent"))
+
+
 @dataclass
 class Backfill:
-    """What a finished backfill did and where its time went (seconds; medians are per run)."""
+    """What a finished backfill did and where its time went (seconds)."""
 
     backfill_id: str
     status: str
@@ -34,17 +42,14 @@ class Backfill:
     succeeded: int
     failed: int
     workers: int
-    launch_median: float  # run created -> run process started (queue, launch, code load)
-    dispatch_median: float  # run started -> its step started on a worker (Celery)
-    step_median: float  # the step itself, on the worker
-    step_total: float  # every step's time summed: the workers' busy time
+    pickup: float  # backfill launched -> its first run created (the daemon's backfill loop wakes every 30 s)
+    phases: dict[str, float]  # median seconds per run of each phase
 
     def line(self) -> str:
-        busy = self.step_total / max(self.seconds * self.workers, 1e-9)
+        split = ", ".join(f"{name} {value:.1f} s" for name, value in self.phases.items())
         return (f"backfill {self.backfill_id}: {self.status}, {self.succeeded} partitions succeeded, {self.failed} "
-                f"failed, in {self.seconds:.1f} s with {self.workers} worker(s); per run (median): queue + run "
-                f"process start {self.launch_median:.1f} s, Celery dispatch {self.dispatch_median:.1f} s, step "
-                f"{self.step_median:.1f} s; steps took {self.step_total:.1f} s in all ({busy:.0%} of the workers' time)")
+                f"failed, in {self.seconds:.1f} s with {self.workers} worker(s); the daemon created the runs after "
+                f"{self.pickup:.1f} s; per run (median): {split}")
 
 
 def launch(client, days: list[str]) -> str:
@@ -67,21 +72,25 @@ def status(client, backfill_id: str) -> dict:
     return answer
 
 
-def summarize(backfill_id: str, answer: dict, seconds: float, workers: int) -> Backfill:
+def run_phases(client, run_id: str) -> dict[str, float]:
+    """Seconds of each phase of one run, from its event log (a phase whose events are missing is left out)."""
+    events = client._execute(EVENTS, {"id": run_id})["runOrError"]["eventConnection"]["events"]
+    first: dict[str, float] = {}
+    for event in events:
+        if event.get("timestamp"):
+            first.setdefault(event["__typename"], float(event["timestamp"]) / 1000)
+    return {name: first[end] - first[begin] for name, begin, end in PHASES if begin in first and end in first}
+
+
+def summarize(client, backfill_id: str, answer: dict, seconds: float, workers: int) -> Backfill:
     """The timing split of a finished backfill's runs."""
     runs = answer["runs"]
-    launch_s, dispatch_s, step_s = [], [], []
-    for run in runs:
-        steps = [s for s in run["stepStats"] if s["startTime"] and s["endTime"]]
-        if run["startTime"]:
-            launch_s.append(run["startTime"] - run["creationTime"])
-        if steps and run["startTime"]:
-            dispatch_s.append(min(s["startTime"] for s in steps) - run["startTime"])
-        step_s += [s["endTime"] - s["startTime"] for s in steps]
-    median = (lambda xs: statistics.median(xs) if xs else 0.0)
+    per_run = [run_phases(client, run["runId"]) for run in runs]
+    phases = {name: statistics.median(values) for name, *_ in PHASES
+              if (values := [p[name] for p in per_run if name in p])}
+    pickup = min((r["creationTime"] for r in runs), default=answer["timestamp"]) - answer["timestamp"]
     return Backfill(backfill_id, answer["status"], seconds, sum(r["status"] == "SUCCESS" for r in runs),
-                    sum(r["status"] in ("FAILURE", "CANCELED") for r in runs), workers, median(launch_s),
-                    median(dispatch_s), median(step_s), sum(step_s))
+                    sum(r["status"] in ("FAILURE", "CANCELED") for r in runs), workers, pickup, phases)
 
 
 def backfill(folder: Path, days: int, start: date | None = None, timeout: float = 3600, say=print) -> Backfill:
@@ -105,6 +114,4 @@ def backfill(folder: Path, days: int, start: date | None = None, timeout: float 
             raise PipelineError(f"backfill {backfill_id} still {answer['status']} after {timeout:.0f} s")
         time.sleep(1)
         answer = status(client, backfill_id)
-    seconds = time.perf_counter() - started
-    # the backfill ends when its last run does; its end time is Dagster's, the wall clock ours
-    return summarize(backfill_id, answer, seconds, stack.workers)
+    return summarize(client, backfill_id, answer, time.perf_counter() - started, stack.workers)

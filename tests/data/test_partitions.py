@@ -17,7 +17,7 @@ from pipelines.core.paths import suite_path
 from pipelines.data import partitions as p
 from pipelines.data.expectations import build_suite, save_suite
 from pipelines.data.load import load_dataset, source_files
-from pipelines.data.steps import daily_batch
+from pipelines.data.steps import daily_batch, raw_dataset
 
 DAYS = ["2026-01-01", "2026-01-02", "2026-01-03"]
 
@@ -67,6 +67,9 @@ def test_training_on_the_folder_reads_only_the_accepted_days(incoming):
     as_source = load_settings(settings.path, {"data.source": "data/incoming"})
     assert sorted(Path(k).name for k in source_files(as_source)) == [f"{DAYS[0]}.parquet", f"{DAYS[2]}.parquet",
                                                                      "test.csv"]
+    step = raw_dataset(as_source)  # the unpartitioned training data, assembled from the accepted days
+    assert step.summary["rows"] == len(frame) + 600  # plus the fixed test split (data.test_source)
+    assert step.summary["source_md5"][f"data/incoming/{DAYS[2]}.parquet"] == recorded_md5(written[2])
 
 
 def test_a_day_changed_after_acceptance_is_one_line_naming_it(incoming):
