@@ -44,12 +44,13 @@ class Backfill:
     workers: int
     pickup: float  # backfill launched -> its first run created (the daemon's backfill loop wakes every 30 s)
     phases: dict[str, float]  # median seconds per run of each phase
+    step_total: float  # every run's step summed: the time the workers were busy with the days' work
 
     def line(self) -> str:
         split = ", ".join(f"{name} {value:.1f} s" for name, value in self.phases.items())
         return (f"backfill {self.backfill_id}: {self.status}, {self.succeeded} partitions succeeded, {self.failed} "
                 f"failed, in {self.seconds:.1f} s with {self.workers} worker(s); the daemon created the runs after "
-                f"{self.pickup:.1f} s; per run (median): {split}")
+                f"{self.pickup:.1f} s; per run (median): {split}; steps in all {self.step_total:.1f} s")
 
 
 def launch(client, days: list[str]) -> str:
@@ -90,7 +91,8 @@ def summarize(client, backfill_id: str, answer: dict, seconds: float, workers: i
               if (values := [p[name] for p in per_run if name in p])}
     pickup = min((r["creationTime"] for r in runs), default=answer["timestamp"]) - answer["timestamp"]
     return Backfill(backfill_id, answer["status"], seconds, sum(r["status"] == "SUCCESS" for r in runs),
-                    sum(r["status"] in ("FAILURE", "CANCELED") for r in runs), workers, pickup, phases)
+                    sum(r["status"] in ("FAILURE", "CANCELED") for r in runs), workers, pickup, phases,
+                    sum(p.get("step", 0.0) for p in per_run))
 
 
 def backfill(folder: Path, days: int, start: date | None = None, timeout: float = 3600, say=print) -> Backfill:
