@@ -23,7 +23,7 @@ INGEST_TAG = "mobile-mlops/ingest"
 
 def days(settings: Settings) -> DailyPartitionsDefinition:
     """One partition per day from data.incoming.start_date (UTC) to yesterday."""
-    return DailyPartitionsDefinition(start_date=settings.params.data.incoming.start_date.isoformat())
+    return DailyPartitionsDefinition(start_date=settings.params.data.incoming.start_date)
 
 
 def partition_assets(settings: Settings) -> list:

@@ -102,7 +102,7 @@ def backfill(folder: Path, days: int, start: date | None = None, timeout: float 
     from pipelines.data.partitions import day_keys
 
     stack = Stack.load(folder)
-    first = start or load_settings(stack.params).params.data.incoming.start_date
+    first = start or load_settings(stack.params).params.data.incoming.first_day
     keys = day_keys(first, days)
     client = _client(stack)
     started = time.perf_counter()

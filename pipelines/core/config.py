@@ -27,7 +27,21 @@ class _Section(BaseModel):
 
 class IncomingConfig(_Section):
     folder: str = "data/incoming"  # an upstream system drops one file a day here: YYYY-MM-DD.parquet (or .csv)
-    start_date: date = date(2026, 1, 1)  # the first daily partition (Dagster's daily_batch asset)
+    start_date: str = "2026-01-01"  # the first daily partition (Dagster's daily_batch asset), YYYY-MM-DD
+
+    @field_validator("start_date", mode="before")
+    @classmethod
+    def _iso_day(cls, value: Any) -> str:
+        text = value.isoformat() if isinstance(value, date) else str(value)  # YAML reads 2026-01-01 as a date
+        try:
+            date.fromisoformat(text)
+        except ValueError as exc:
+            raise ValueError(f"{text!r} is not a YYYY-MM-DD date") from exc
+        return text
+
+    @property
+    def first_day(self) -> date:
+        return date.fromisoformat(self.start_date)
 
 
 class DataConfig(_Section):
@@ -562,7 +576,7 @@ class Settings(BaseModel):
 
     def section_hash(self) -> str:
         """sha256 of the canonical params, for the release lineage."""
-        text = json.dumps(self.raw, sort_keys=True, separators=(",", ":"))
+        text = json.dumps(self.raw, sort_keys=True, separators=(",", ":"), default=str)  # YAML dates as text
         return hashlib.sha256(text.encode()).hexdigest()
 
 

@@ -132,4 +132,4 @@ def split_source(settings: Settings, days: int, start: date | None = None) -> li
         raise PipelineError(f"data.source: {source} is a folder of daily files already; name a file to cut "
                             "(e.g. --set data.source=data/adult/adult.data.gz)")
     frame = read_table(source, data, "source")
-    return split_days(frame, incoming_folder(settings), day_keys(start or data.incoming.start_date, days))
+    return split_days(frame, incoming_folder(settings), day_keys(start or data.incoming.first_day, days))
