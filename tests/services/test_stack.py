@@ -1,6 +1,6 @@
 """The whole graph on PostgreSQL + Celery + an MLflow server: a release that verifies, the served model, a worker
-killed mid-step, two runs queued at once. The tests share one stack and run in this order (each builds on the
-releases before it); ~6 minutes on 2 cores."""
+killed mid-step, two runs queued at once, a backfill of daily partitions. The tests share one stack and run in this
+order (each builds on the releases before it); ~6 minutes on 2 cores, plus ~1 for the three-day backfill."""
 from __future__ import annotations
 
 import json
