@@ -7,7 +7,7 @@ DVC_STAMP := $(DVC_VENV)/.installed
 PIP_FLAGS := -q --disable-pip-version-check
 export DAGSTER_HOME ?= $(CURDIR)/.dagster
 
-.PHONY: venv run test test-slow test-services ui mlflow-ui dvc repro bench dvc-yaml clean services services-down run-prod
+.PHONY: venv run test test-slow test-services ui mlflow-ui dvc repro bench dvc-yaml clean services services-down run-prod backfill
 
 $(STAMP): requirements.lock pyproject.toml
 	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
@@ -46,6 +46,11 @@ services-down: venv
 
 run-prod: venv
 	@$(VENV)/bin/mobile-mlops services run --folder $(SERVICES)
+
+# daily_batch partitions on the stack: DAYS days from data.incoming.start_date, one run per day (README "Daily partitions")
+DAYS ?= 30
+backfill: venv
+	@$(VENV)/bin/mobile-mlops services backfill --folder $(SERVICES) --days $(DAYS)
 
 ui: venv $(DAGSTER_HOME)/dagster.yaml
 	$(VENV)/bin/dagster dev -w workspace.yaml

@@ -26,7 +26,7 @@ from dagster._core.definitions.data_version import (
 from dagster._time import get_current_datetime
 
 from assets.resources import SettingsResource
-from pipelines.catalog import POST_RELEASE
+from pipelines.catalog import NOT_STAGES
 from pipelines.catalog import SOURCE as SOURCE_NAME
 from pipelines.core.config import Settings
 from pipelines.data.load import source_files
@@ -47,8 +47,8 @@ def stale_asset_keys(instance, asset_graph) -> list[AssetKey]:
     view = AssetGraphView(temporal_context=TemporalContext(effective_dt=get_current_datetime(), last_event_id=None),
                           instance=instance, asset_graph=asset_graph)
     resolver = CachingStaleStatusResolver(instance=instance, asset_graph=asset_graph, loading_context=view)
-    keys = sorted((k for k in asset_graph.materializable_asset_keys if k.to_user_string() not in POST_RELEASE),
-                  key=lambda k: k.to_user_string())  # fleet assets follow telemetry, not the nightly run
+    keys = sorted((k for k in asset_graph.materializable_asset_keys if k.to_user_string() not in NOT_STAGES),
+                  key=lambda k: k.to_user_string())  # fleet assets follow telemetry, days their files
     return [k for k in keys if resolver.get_status(k) in (StaleStatus.STALE, StaleStatus.MISSING)]
 
 
@@ -56,7 +56,7 @@ def refresh_selection(asset_graph, stale: list[AssetKey]) -> list[AssetKey]:
     """Stale assets plus everything downstream of them: Dagster marks only the direct dependents of a
     change stale, and the rest would otherwise need one run per level."""
     closure = AssetSelection.assets(*stale).downstream().resolve(asset_graph)
-    keys = {k for k in closure & set(asset_graph.materializable_asset_keys) if k.to_user_string() not in POST_RELEASE}
+    keys = {k for k in closure & set(asset_graph.materializable_asset_keys) if k.to_user_string() not in NOT_STAGES}
     return sorted(keys, key=lambda k: k.to_user_string())
 
 

@@ -12,9 +12,10 @@ from dagster import Definitions, define_asset_job, multiprocess_executor
 
 from assets.automation import JOB, automation
 from assets.fleet import fleet_assets, telemetry_sensor
+from assets.partitions import partition_assets
 from assets.resources import SettingsResource
 from assets.stages import pipeline_assets
-from pipelines.catalog import POST_RELEASE, STAGES
+from pipelines.catalog import NOT_STAGES, STAGES
 from pipelines.core.config import Settings, load_settings
 
 PARAMS_ENV = "MOBILE_MLOPS_PARAMS"
@@ -51,7 +52,8 @@ def build_definitions(settings: Settings, **extra) -> Definitions:
     nightly, sensor = automation(settings)
     job = define_asset_job(JOB, selection=list(STAGES), description="Data to release candidate.",
                            tags={MODEL_TAG: settings.params.release.model_name})
-    return Definitions(assets=[*pipeline_assets(settings), *fleet_assets(settings)], jobs=[job],
+    return Definitions(assets=[*pipeline_assets(settings), *partition_assets(settings), *fleet_assets(settings)],
+                       jobs=[job],
                        schedules=[nightly], sensors=[sensor, telemetry_sensor(settings)],
                        resources={"settings": SettingsResource.of(settings)}, executor=executor(),
                        **extra)
@@ -65,5 +67,5 @@ def materialize_all(settings: Settings, **kwargs):
     from dagster import materialize
 
     built = build_definitions(settings)
-    stages = [a for a in built.assets if not set(k.to_user_string() for k in a.keys) & set(POST_RELEASE)]
+    stages = [a for a in built.assets if not set(k.to_user_string() for k in a.keys) & set(NOT_STAGES)]
     return materialize(stages, resources=built.resources, **kwargs)

@@ -19,10 +19,11 @@ from dagster import (
 from assets.checks import GATES, expectations_check, gate_result, gate_spec
 from assets.metadata import to_result
 from assets.resources import SettingsResource
-from pipelines.catalog import SOURCE, STAGES, parents, step_function
+from pipelines.catalog import INCOMING, SOURCE, STAGES, parents, step_function
 from pipelines.code_versions import stage_code_version
 from pipelines.core.config import Settings
 from pipelines.data.load import source_files
+from pipelines.data.partitions import is_incoming
 from pipelines.data.validate import ValidationFailed
 
 
@@ -78,8 +79,11 @@ def _tags(settings: Settings) -> dict[str, str]:
 def stage_asset(name: str, settings: Settings) -> AssetsDefinition:
     """The asset of one catalog stage."""
     stage = STAGES[name]
+    deps = [AssetKey(p) for p in sorted(parents(name))]
+    if name == "raw_dataset" and is_incoming(settings.params.data, settings):
+        deps += [AssetKey(k) for k in INCOMING]  # data.source is the daily files' folder: it reads accepted days
     return asset(name=name, group_name=stage.group, description=stage.description,
-                 owners=[settings.params.project.owner], deps=[AssetKey(p) for p in sorted(parents(name))],
+                 owners=[settings.params.project.owner], deps=deps,
                  code_version=stage_code_version(name, settings), kinds=set(stage.tools), tags=_tags(settings),
                  **EXTRA.get(name, {}))(COMPUTE[name])
 

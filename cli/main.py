@@ -79,6 +79,16 @@ def cmd_privacy(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_data(args: argparse.Namespace) -> int:
+    from pipelines.data.partitions import parse_day, split_source
+
+    loaded = settings(args)
+    written = split_source(loaded, args.days, parse_day(args.start, '--start') if args.start else None)
+    print(f"wrote {len(written)} daily files to {written[0].parent} ({written[0].stem}..{written[-1].stem}); "
+          "materialize them: daily_batch partitions in the UI, or `mobile-mlops services backfill`")
+    return 0
+
+
 def cmd_services(args: argparse.Namespace) -> int:
     from cli import services
 
@@ -91,6 +101,18 @@ def cmd_services(args: argparse.Namespace) -> int:
     if args.action == "down":
         services.down(folder)
         print(f"stack in {folder} stopped")
+        return 0
+    if args.action == "backfill":
+        from cli.backfill import backfill
+
+        from pipelines.data.partitions import parse_day
+
+        start = parse_day(args.start, '--start') if args.start else None
+        done = backfill(folder, args.days, start)
+        print(done.line())
+        if done.status != "COMPLETED_SUCCESS":
+            raise PipelineError(f"backfill {done.backfill_id} ended {done.status}: {done.failed} partition(s) failed "
+                                f"(the Dagster UI's backfill page names each one's error)")
         return 0
     run_id, status, seconds = services.run(folder)
     print(f"run {run_id}: {status} in {seconds:.1f} s")
@@ -154,11 +176,20 @@ def build_parser() -> argparse.ArgumentParser:
     with_params(privacy)
     services = add("services", cmd_services, "The production profile on loopback: PostgreSQL, Redis, MLflow server, "
                    "Celery workers, Dagster daemon and webserver (docs/deployment.md).")
-    services.add_argument("action", choices=["up", "down", "run"],
-                          help="up: start the stack; down: stop it; run: submit the release job to it and wait")
+    services.add_argument("action", choices=["up", "down", "run", "backfill"],
+                          help="up: start the stack; down: stop it; run: submit the release job to it and wait; "
+                               "backfill: materialize --days daily_batch partitions, one run each, and wait")
     services.add_argument("--folder", default=".services", help="where the stack keeps its data and logs")
     services.add_argument("--workers", type=int, default=2, help="Celery workers (up)")
+    services.add_argument("--days", type=int, default=30, help="daily partitions to backfill (backfill)")
+    services.add_argument("--start", help="first day, YYYY-MM-DD (backfill; default data.incoming.start_date)")
     with_params(services)
+    data = add("data", cmd_data, "Incoming data as daily partitions (README \"Daily partitions\").")
+    data.add_argument("action", choices=["split-days"],
+                      help="split-days: cut data.source into --days daily files in data.incoming.folder")
+    data.add_argument("--days", type=int, default=30, help="how many days (default 30)")
+    data.add_argument("--start", help="first day, YYYY-MM-DD (default data.incoming.start_date)")
+    with_params(data)
     gitops.register(add, with_params)  # verify, release propose, promote, rollback, lineage check
     keys.register(add, gitops.leaf, with_params)  # decrypt, keys rotate
     fleet.register(add, with_params)  # telemetry serve, fleet simulate / analyse / finops / drift

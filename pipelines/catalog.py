@@ -173,6 +173,11 @@ STAGES: dict[str, Stage] = _expand(_STAGES)  # in execution order
 # and decisions about what is deployed, not files a `dvc repro` rebuilds, so they are not stages and dvc.yaml
 # leaves them out on purpose; the lineage check expects exactly these beside the stages.
 POST_RELEASE = ("fleet_telemetry", "canary_analysis", "observed_finops", "production_drift")
+# Incoming data as daily partitions (pipelines/data/partitions.py, assets/partitions.py): a partition is one file
+# with its own `.dvc` record, not a dvc.yaml stage; raw_dataset reads the accepted days when data.source is their
+# folder. Like the post-release assets, outside the stage graph and the release job.
+INCOMING = ("daily_batch",)
+NOT_STAGES = (*INCOMING, *POST_RELEASE)
 
 GROUPS = ("data", "training", "mobile", "governance", "finops", "release", "fleet")  # bottom to top: imports go down only
 

@@ -43,7 +43,7 @@ def test_a_declaration_that_disagrees_with_the_catalog_is_named(tmp_path: Path):
         f"dvc.yaml: model_card upstream {sorted(expected['model_card'] - {'feature_importance'})} "
         f"!= catalog {sorted(expected['model_card'])}"]
     dagster = {k: v for k, v in asset_parents(defs.resolve_asset_graph()).items()
-               if k != catalog.SOURCE and k not in catalog.POST_RELEASE}
+               if k != catalog.SOURCE and k not in catalog.NOT_STAGES}
     del dagster["offload_policy"]
     assert compare("Dagster", dagster, expected) == ["Dagster: catalog stage offload_policy is missing"]
 
@@ -53,6 +53,26 @@ def test_post_release_assets_are_declared_and_outside_dvc_yaml():
     assert set(catalog.POST_RELEASE) <= set(dagster)
     assert not set(catalog.POST_RELEASE) & (set(STAGES) | set(catalog.STAGES))
     assert all(dagster[name] <= set(catalog.POST_RELEASE) for name in catalog.POST_RELEASE)  # telemetry, not stages
+
+
+def test_daily_partitions_are_outside_dvc_yaml_and_feed_raw_dataset_only_from_their_folder(small_project):
+    from dagster import AssetKey
+
+    from assets.definitions import build_definitions
+    from pipelines.core.config import load_settings
+    from pipelines.data.partitions import split_source
+
+    graph = defs.resolve_asset_graph()
+    assert not set(catalog.INCOMING) & (set(STAGES) | set(catalog.STAGES))
+    assert graph.get(AssetKey("daily_batch")).partitions_def is not None and \
+        graph.get(AssetKey("daily_batch")).group_name == "data"
+    assert AssetKey("daily_batch") not in graph.get(AssetKey("raw_dataset")).parent_keys  # default: the Adult file
+    settings = load_settings(small_project / "params.yaml")
+    split_source(settings, 3)
+    dvc_stages.generate(settings)  # the project's dvc.yaml, which the lineage check compares too
+    on_days = build_definitions(load_settings(settings.path, {"data.source": "data/incoming"})).resolve_asset_graph()
+    assert AssetKey("daily_batch") in on_days.get(AssetKey("raw_dataset")).parent_keys
+    assert graph_problems(on_days, settings) == []  # the lineage check accepts the edge
 
 
 def test_the_fleet_package_sits_above_release():

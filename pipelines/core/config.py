@@ -4,6 +4,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 
@@ -24,8 +25,27 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class IncomingConfig(_Section):
+    folder: str = "data/incoming"  # an upstream system drops one file a day here: YYYY-MM-DD.parquet (or .csv)
+    start_date: str = "2026-01-01"  # the first daily partition (Dagster's daily_batch asset), YYYY-MM-DD
+
+    @field_validator("start_date", mode="before")
+    @classmethod
+    def _iso_day(cls, value: Any) -> str:
+        text = value.isoformat() if isinstance(value, date) else str(value)  # YAML reads 2026-01-01 as a date
+        try:
+            date.fromisoformat(text)
+        except ValueError as exc:
+            raise ValueError(f"{text!r} is not a YYYY-MM-DD date") from exc
+        return text
+
+    @property
+    def first_day(self) -> date:
+        return date.fromisoformat(self.start_date)
+
+
 class DataConfig(_Section):
-    source: str
+    source: str  # a CSV or Parquet file, or a folder of daily files (the accepted days in it, data.incoming)
     label: str
     positive_label: str | bool | int | float  # compared by value: 1 matches "1" and "1.0"; true matches "True"
     sensitive_features: list[str] = Field(min_length=1)
@@ -38,6 +58,7 @@ class DataConfig(_Section):
     pii: list[str] = []
     drop_missing_rows: bool = True
     sensitive_as_inputs: bool = False
+    incoming: IncomingConfig = IncomingConfig()
 
     @field_validator("source")
     @classmethod
@@ -555,7 +576,7 @@ class Settings(BaseModel):
 
     def section_hash(self) -> str:
         """sha256 of the canonical params, for the release lineage."""
-        text = json.dumps(self.raw, sort_keys=True, separators=(",", ":"))
+        text = json.dumps(self.raw, sort_keys=True, separators=(",", ":"), default=str)  # YAML dates as text
         return hashlib.sha256(text.encode()).hexdigest()
 
 

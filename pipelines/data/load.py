@@ -211,9 +211,25 @@ def type_columns(frame: pd.DataFrame, config: DataConfig) -> pd.DataFrame:
     return pd.DataFrame(typed, index=frame.index)
 
 
-def load_dataset(config: DataConfig, source: Path, test_source: Path | None = None) -> pd.DataFrame:
+def read_source(source: Path, config: DataConfig, key: str) -> pd.DataFrame:
+    """The source as text: one file, or a folder's accepted daily files concatenated (oldest day first)."""
+    if not source.is_dir():
+        return read_table(source, config, key)
+    from pipelines.data.partitions import accepted_files  # imported here: it imports this module
+
+    files = accepted_files(source)
+    days = [read_table(path, config, key) for path in files]
+    columns = list(days[0].columns)
+    for path, day in zip(files, days, strict=True):
+        if list(day.columns) != columns:
+            raise PipelineError(f"data.{key}: {path.name} has other columns than the first accepted day")
+    return pd.concat(days, ignore_index=True)
+
+
+def load_dataset(config: DataConfig, source: Path, test_source: Path | None = None,
+                 key: str = "source") -> pd.DataFrame:
     """The raw dataset: typed columns, normalized labels, PII and dropped columns removed (nulls kept)."""
-    parts = [read_table(source, config, "source").assign(**{ORIGIN: "source"})]
+    parts = [read_source(source, config, key).assign(**{ORIGIN: "source"})]
     if test_source is not None:
         test = read_table(test_source, config, "test_source")
         if list(test.columns) != list(parts[0].columns[:-1]):
@@ -241,6 +257,16 @@ def load_dataset(config: DataConfig, source: Path, test_source: Path | None = No
 def source_files(settings: Settings) -> dict[str, str]:
     """Source files named in params -> their md5 (what dvc.lock records for the ingest deps)."""
     data = settings.params.data
-    paths = [settings.resolve(data.source)] + ([settings.resolve(data.test_source)] if data.test_source else [])
+    source = settings.resolve(data.source)
+    if source.is_dir():  # a folder of daily files: each accepted day, by the md5 of its .dvc record
+        from pipelines.data.partitions import accepted_files
+
+        try:
+            sources = accepted_files(source)
+        except PipelineError:  # nothing accepted yet, or a changed day: raw_dataset says which; no version here
+            sources = []
+    else:
+        sources = [source]
+    paths = sources + ([settings.resolve(data.test_source)] if data.test_source else [])
     return {str(p.relative_to(settings.root)) if p.is_relative_to(settings.root) else str(p): recorded_md5(p)
             for p in paths if p.is_file()}

@@ -1,4 +1,5 @@
-"""Data steps: the raw dataset, the validated dataset, drift against the reference release, the splits."""
+"""Data steps: the raw dataset, the validated dataset, drift against the reference release, the splits, and the
+accepted daily partitions of incoming data."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -24,6 +25,7 @@ from pipelines.data.drift import compare, prediction_drift, schema_difference
 from pipelines.data.expectations import build_suite, load_suite, save_suite
 from pipelines.data.features import FeatureSpec
 from pipelines.data.load import load_dataset, source_files
+from pipelines.data.partitions import day_file, drop_record, incoming_folder, write_record
 from pipelines.data.reference import (
     current_profile,
     find_reference,
@@ -44,7 +46,7 @@ def _write_parquet(frame: pd.DataFrame, target) -> str:
 def raw_dataset(settings: Settings) -> StepResult:
     data = settings.params.data
     test_source = settings.resolve(data.test_source) if data.test_source else None
-    frame = load_dataset(data, settings.resolve(data.source), test_source)
+    frame = load_dataset(data, settings.resolve(data.source), test_source)  # a folder: its accepted days
     paths = ArtifactPaths(settings.root)
     md5 = _write_parquet(frame, paths.raw_dataset)
     return StepResult(
@@ -182,3 +184,36 @@ def dataset_splits(settings: Settings) -> StepResult:
         for name in SPLITS:
             parts[name].to_parquet(tmp / f"{name}.parquet", index=False)
     return StepResult(summary={f"{name}_rows": len(parts[name]) for name in SPLITS} | {"path": str(paths.dataset_splits)})
+
+
+def daily_batch(settings: Settings, day: str) -> dict[str, Any]:
+    """Accept one day of incoming data: validate its rows (suite + invariants), measure drift against the
+    reference, then write its DVC record. A bad day raises one line naming its file; other days are untouched."""
+    data, paths = settings.params.data, ArtifactPaths(settings.root)
+    path = day_file(incoming_folder(settings), day)
+    suite = suite_path(settings)
+    try:
+        frame = load_dataset(data, path, key="incoming.folder")
+        clean, report = validate_dataset(frame, data, settings.params.validate_,
+                                         load_suite(suite) if suite.is_file() else None)
+    except PipelineError as exc:
+        drop_record(path)  # a day that fails is not accepted, even if an earlier version of it was
+        raise PipelineError(f"daily_batch {day} ({_shown(settings, path)}): {exc}") from exc
+    reference, why = find_reference(settings)
+    source = reference / RELEASE_PROFILE_FILE if reference is not None else paths.data_profile
+    if reference is None and source.is_file():
+        why = "no release yet: the profile of the data last trained on"
+    profile = read_json(source) if source.is_file() else None
+    drift: dict[str, Any] = {"drift": False, "drifted": [], "features": {}}
+    if profile is not None and (differs := schema_difference(profile, current_profile(clean))):
+        profile, why = None, f"no comparable reference: another feature schema ({differs})"
+    if profile is not None:
+        drift = compare(profile, clean, settings.params.drift)
+    md5 = write_record(path)
+    return {"day": day, "path": _shown(settings, path), "md5": md5, "rows": report["rows"],
+            "raw_rows": report["raw_rows"], "positive_rate": report["positive_rate"],
+            "expectations_evaluated": report["expectations"]["evaluated"],
+            "suite": _shown(settings, suite) if suite.is_file() else "none (invariants only)",
+            "reference": _shown(settings, source) if profile is not None else "none", "reason": why,
+            "drift": drift["drift"], "drifted": ", ".join(drift["drifted"]) or "none",
+            "drift_table": drift_table({**drift, "reason": why})}

@@ -33,8 +33,11 @@ def test_the_release_job_carries_the_model_tag_the_queue_limits():
     job = build_definitions(load_settings(REPO / "params.yaml")).resolve_job_def(JOB)
     assert job.tags[MODEL_TAG] == "adult-income"
     limits = yaml.safe_load((REPO / "deploy/services/dagster.yaml").read_text())["run_coordinator"]["config"]
+    from assets.partitions import INGEST_TAG
+
     assert limits["tag_concurrency_limits"] == [{"key": MODEL_TAG, "value": {"applyLimitPerUniqueValue": True},
-                                                 "limit": 1}]
+                                                 "limit": 1}, {"key": INGEST_TAG, "limit": 4}]
+    assert limits["max_concurrent_runs"] > 4  # a backfill's four day runs leave room for a release run
 
 
 def test_the_production_dagster_yaml_is_a_valid_instance_config():

@@ -1,6 +1,6 @@
 """The whole graph on PostgreSQL + Celery + an MLflow server: a release that verifies, the served model, a worker
-killed mid-step, two runs queued at once. The tests share one stack and run in this order (each builds on the
-releases before it); ~6 minutes on 2 cores."""
+killed mid-step, two runs queued at once, a backfill of daily partitions. The tests share one stack and run in this
+order (each builds on the releases before it); ~6 minutes on 2 cores, plus ~1 for the three-day backfill."""
 from __future__ import annotations
 
 import json
@@ -117,3 +117,24 @@ def test_two_runs_queued_at_once_never_overlap_and_both_publish(stack, instance)
     assert len(published) == 2 and all(verifies(folder) for folder in published)
     versions = [lineage(folder)["model_version"] for folder in published]
     assert len(set(versions)) == 2  # each release names its own registered version
+
+
+def test_a_backfill_of_daily_partitions_runs_one_run_per_day_side_by_side(stack, instance):
+    from dagster import AssetKey, RunsFilter
+
+    from assets.partitions import INGEST_TAG
+    from cli.backfill import backfill
+    from pipelines.core.config import load_settings
+    from pipelines.data.partitions import record_path, split_source
+
+    project, started = stack
+    written = split_source(load_settings(project / "params.yaml"), 3)  # the 1,500 training rows as three days
+    done = backfill(started.folder, 3, timeout=600)
+    assert (done.status, done.succeeded, done.failed) == ("COMPLETED_SUCCESS", 3, 0), done.line()
+    assert instance.get_materialized_partitions(AssetKey("daily_batch")) == {f.stem for f in written}
+    assert all(record_path(f).is_file() for f in written)  # each accepted day carries its DVC record
+    runs = instance.get_run_records(RunsFilter(tags={INGEST_TAG: "daily_batch"}))
+    assert len(runs) == 3 and all(r.dagster_run.tags.get("dagster/partition") for r in runs)
+    spans = sorted((r.start_time, r.end_time) for r in runs)
+    assert any(later[0] < earlier[1] for earlier, later in zip(spans, spans[1:])), spans  # days ran side by side
+    print(f"\n{done.line()}")

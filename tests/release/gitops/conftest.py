@@ -71,7 +71,8 @@ def settings_of(root: Path, **overrides: Any) -> Settings:
 
 
 def build_release(root: Path, version: str, accuracy: float = 0.85, run_id: str | None = None,
-                  extra_reports: dict[str, Any] | None = None, card: bool = False) -> Path:
+                  extra_reports: dict[str, Any] | None = None, card: bool = False,
+                  data_md5: dict[str, str] | None = None) -> Path:
     """A signed release folder releases/adult-income/<version>/ built from the current commit."""
     settings = settings_of(root)
     folder = root / "releases" / MODEL / version
@@ -95,7 +96,7 @@ def build_release(root: Path, version: str, accuracy: float = 0.85, run_id: str 
         (folder / name).write_text(json.dumps(content))
     gates = [GateResult("min_accuracy", accuracy >= 0.8, accuracy, 0.8, "test accuracy"),
              GateResult("min_agreement[int8]", True, 0.99, 0.97, "int8 agreement")]
-    lineage = {"data_md5": {"data.csv": dvc_md5(root / "data.csv")}, "raw_dataset_md5": "0" * 32,
+    lineage = {"data_md5": data_md5 or {"data.csv": dvc_md5(root / "data.csv")}, "raw_dataset_md5": "0" * 32,
                **git_state(root), "params_sha256": settings.section_hash(), "mlflow_run_id": run_id or f"run-{version}",
                "model_name": MODEL, "model_version": version}
     metrics = {"keras": evaluation["overall"],

@@ -13,7 +13,7 @@ from cli.main import main
 from pipelines.release.gitops.audit import lock_md5
 from pipelines.release.signing import KEY_ENV, generate_key_pair
 
-from .conftest import MODEL, build_release, commit_key, git, settings_of
+from .conftest import CSV, MODEL, build_release, commit_key, git, settings_of
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -42,6 +42,31 @@ def test_data_md5_must_match_dvc_lock_at_the_build_commit(project: Path):
     (problem,) = release_problems(settings_of(project), "HEAD")
     assert problem.startswith(f"releases/{MODEL}/1: data data.csv md5 ")
     assert problem.endswith(f"but dvc.lock at {built_from[:12]} records {lock_md5((project / 'dvc.lock').read_text(), 'data.csv')}")
+
+
+def test_daily_files_are_checked_against_their_own_dvc_records(project: Path):
+    from pipelines.data.load import source_files
+    from pipelines.data.partitions import write_record
+
+    days = project / "data" / "incoming"
+    days.mkdir(parents=True)
+    for day in ("2026-01-01", "2026-01-02"):
+        (days / f"{day}.csv").write_text(CSV)
+        write_record(days / f"{day}.csv")
+    git(project, "add", "-A")
+    git(project, "commit", "-qm", "two accepted days, their .dvc records committed")
+    md5 = source_files(settings_of(project, **{"data.source": "data/incoming"}))
+    assert sorted(md5) == ["data/incoming/2026-01-01.csv", "data/incoming/2026-01-02.csv"]
+    build_release(project, "1", data_md5=md5)
+    commit_key(project)
+    git(project, "add", "-f", "releases")
+    git(project, "commit", "-qm", "release trained on the days")
+    assert release_problems(settings_of(project), "HEAD") == []
+    build_release(project, "2", data_md5=md5 | {"data/incoming/2026-01-03.csv": "0" * 32})  # never recorded
+    git(project, "add", "-f", "releases")
+    git(project, "commit", "-qm", "a release naming a day nobody accepted")
+    (problem,) = release_problems(settings_of(project), "HEAD")
+    assert problem.startswith(f"releases/{MODEL}/2: data data/incoming/2026-01-03.csv md5 ")
 
 
 def test_build_commit_missing_from_the_repository(project: Path):
