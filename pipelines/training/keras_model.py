@@ -14,7 +14,7 @@ from pipelines.core.paths import (
     PREDICTIONS_FILE,
     ArtifactPaths,
 )
-from pipelines.data.features import FeatureSpec, encode_features, encode_labels
+from pipelines.data.features import FeatureSpec, compact_rows, encode_features, encode_labels
 
 
 def load_trained(settings: Settings) -> tuple[Any, FeatureSpec, dict[str, str]]:
@@ -109,7 +109,7 @@ def fit_sweep(settings: Settings, train: pd.DataFrame, validation: pd.DataFrame,
     if balance is not None:
         weights = weights * balance[:, None]
     penalized = next((extra for extra in inputs if "groups" in extra), {})
-    trained = train_stacked(encode_features(train, spec), y_train, encode_features(validation, spec),
+    trained = train_stacked(compact_rows(train, spec), y_train, compact_rows(validation, spec),
                             encode_labels(validation, spec), params.train, strengths, sample_weights=weights,
                             groups=penalized.get("groups"), val_groups=penalized.get("val_groups"),
                             constraint=fairness.constraint)
