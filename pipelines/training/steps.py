@@ -32,6 +32,7 @@ from pipelines.data.features import (
     FeatureSpec,
     encode_features,
     encode_labels,
+    encoded_chunks,
     fit_feature_spec,
 )
 from pipelines.data.split import load_split
@@ -41,6 +42,7 @@ from pipelines.training.keras_model import (
     load_spec,
     mitigation_facts,
     prediction_frame,
+    predict_rows,
 )
 from pipelines.training.metrics import classification_metrics, group_metrics
 from pipelines.training.privacy import headline as privacy_headline
@@ -71,7 +73,6 @@ def sweep(settings: Settings, train: pd.DataFrame, validation: pd.DataFrame, spe
     from pipelines.training import strength as choice
     from pipelines.training.metrics import group_metrics, intersection_name
     from pipelines.training.mitigation import constrained_features, sweep_sample
-    from pipelines.training.train import predict_keras
 
     params = settings.params
     fairness, threshold = params.fairness, params.train.threshold
@@ -79,17 +80,18 @@ def sweep(settings: Settings, train: pd.DataFrame, validation: pd.DataFrame, spe
     grouping, key = intersection_name(features), choice.DISPARITY[fairness.constraint]
     limit = choice.gate_limit(params.gates.fairness, fairness.constraint, grouping)
     sample = sweep_sample(train, params.data.label, features, fairness)
-    x_val, y_val = encode_features(validation, spec), encode_labels(validation, spec)
+    y_val = encode_labels(validation, spec)
     rows = pd.concat([sample, validation], ignore_index=True)
-    x_rows, y_rows = encode_features(rows, spec), encode_labels(rows, spec)
+    y_rows = encode_labels(rows, spec)
     fitted: dict[float, tuple] = {}
     points: list[dict[str, Any]] = []
 
     def fit(strengths: list[float]) -> None:
         fitted.update(fit_sweep(settings, sample, validation, spec, strengths))  # all at once: about one training
         for each in strengths:
-            proba = predict_keras(fitted[each][0], x_val)
-            facts = group_metrics(y_rows, predict_keras(fitted[each][0], x_rows), rows[features], threshold,
+            (proba,), (on_rows,) = predict_rows([fitted[each][0]], validation, spec), \
+                predict_rows([fitted[each][0]], rows, spec)
+            facts = group_metrics(y_rows, on_rows, rows[features], threshold,
                                   intersection=True, min_group_size=params.gates.fairness.min_group_size)[grouping]
             points.append({"strength": each, "accuracy": float(np.mean((proba >= threshold) == (y_val > 0.5))),
                            key: facts[key], "grouping": grouping,
@@ -136,7 +138,7 @@ def baseline_disparity(settings: Settings, sample: pd.DataFrame, rows: pd.DataFr
     params = settings.params
     decide, fitted = reductions_baseline(encode_features(sample, spec), encode_labels(sample, spec),
                                          constraint_labels(sample, features), params.fairness)
-    facts = group_metrics(encode_labels(rows, spec), decide(encode_features(rows, spec)), rows[features], 0.5,
+    facts = group_metrics(encode_labels(rows, spec), decide(encoded_chunks(rows, spec)), rows[features], 0.5,
                           intersection=True, min_group_size=params.gates.fairness.min_group_size)
     return facts[intersection_name(features)][choice.DISPARITY[params.fairness.constraint]], fitted
 
@@ -175,9 +177,9 @@ def trained_model(settings: Settings) -> StepResult:
             from pipelines.training.mitigation import save_baseline
 
             save_baseline(baseline, tmp / BASELINE_FILE)
-        splits = {"validation": encode_features(validation, spec),
-                  "test": encode_features(load_split(settings, "test"), spec)}
-        prediction_frame(fitted, model, splits).to_parquet(tmp / PREDICTIONS_FILE, index=False)
+        splits = {"validation": validation, "test": load_split(settings, "test")}
+        prediction_frame(fitted, model, splits, spec).to_parquet(tmp / PREDICTIONS_FILE, index=False)
+        del splits  # the test rows are not needed again
         with tempfile.TemporaryDirectory() as scratch:  # the MLflow Model copy lives in MLflow only
             pyfunc = save_pyfunc(Path(scratch) / "pyfunc", tmp / KERAS_MODEL_FILE, tmp / FEATURE_SPEC_FILE, spec,
                                  model, validation)
@@ -203,18 +205,24 @@ def trained_model(settings: Settings) -> StepResult:
 @records_metrics
 def model_evaluation(settings: Settings) -> StepResult:
     from pipelines.training.baselines import baselines
+    from pipelines.training.mitigation import constrained_features, sweep_sample
 
+    params = settings.params
     spec, record = load_spec(settings)
     train, test = load_split(settings, "train"), load_split(settings, "test")
-    y_true, threshold = encode_labels(test, spec), settings.params.train.threshold
-    x_test = encode_features(test, spec)
+    y_true, threshold = encode_labels(test, spec), params.train.threshold
+    # above fairness.sample_rows the regression fits the sweep's stratified sample: a float64 matrix of every
+    # training row would be 8 GB at 10M rows, and a 100k-row fit of 100 coefficients is as accurate
+    fit_rows = sweep_sample(train, params.data.label, constrained_features(params.fairness, params.data),
+                            params.fairness)
+    del train
     proba = load_predictions(settings, "test", len(test))["keras"].to_numpy()
     report = {
         "overall": classification_metrics(y_true, proba, threshold),
         "groups": group_metrics(y_true, proba, test[settings.params.data.sensitive_features], threshold),
         "threshold": threshold,
-        "baselines": baselines(encode_features(train, spec), encode_labels(train, spec), x_test, y_true, threshold,
-                               settings.params.train.seed),
+        "baselines": baselines(encode_features(fit_rows, spec), encode_labels(fit_rows, spec),
+                               encoded_chunks(test, spec), y_true, threshold, params.train.seed),
     }
     path = ArtifactPaths(settings.root).evaluation_report
     write_json(path, report)
