@@ -162,8 +162,7 @@ def test_compact_rows_and_chunked_validation_train_as_the_whole_matrix(monkeypat
 
     reference = train(dense)
     monkeypatch.setattr(stacked, "EVAL_CHUNK", 128)  # five validation chunks instead of one
-    for rows in (compact, dense):
-        for (model, history), (expected, expected_history) in zip(train(rows), reference):
-            np.testing.assert_allclose(predict_keras(model, dense), predict_keras(expected, dense), atol=1e-6)
-            np.testing.assert_allclose(history["val_loss"], expected_history["val_loss"], rtol=1e-6)
-            assert history["loss"] == expected_history["loss"]  # the training pass itself is the same arithmetic
+    for (model, history), (expected, expected_history) in zip(train(compact), reference):
+        np.testing.assert_allclose(predict_keras(model, dense), predict_keras(expected, dense), atol=1e-6)
+        np.testing.assert_allclose(history["val_loss"], expected_history["val_loss"], rtol=1e-6)
+        assert history["loss"] == expected_history["loss"]  # the training pass itself is the same arithmetic
