@@ -149,12 +149,15 @@ def encode_features(frame: pd.DataFrame, spec: FeatureSpec) -> np.ndarray:
     return expand(*encode_compact(frame, spec), spec)
 
 
-ENCODE_CHUNK = 262_144  # rows per piece: the matrix of 10M rows would be ~4 GB
+# rows per piece: the matrix of 10M rows would be ~4 GB. A multiple of train.PREDICT_CHUNK, so Keras sees the
+# same row slices as when it is given the whole matrix
+ENCODE_CHUNK = 262_144
 
 
 def encoded_chunks(frame: pd.DataFrame, spec: FeatureSpec, rows: int = ENCODE_CHUNK):
-    """`encode_features` of the frame, a slice of rows at a time (the same values, in order)."""
-    for start in range(0, len(frame), rows):
+    """`encode_features` of the frame, a slice of rows at a time (the same values, in order; an empty frame gives
+    one empty matrix)."""
+    for start in range(0, max(len(frame), 1), rows):
         yield encode_features(frame.iloc[start:start + rows], spec)
 
 

@@ -131,3 +131,4 @@ def test_compact_rows_expand_to_the_matrix_in_numpy_in_the_graph_and_in_chunks()
     in_graph = expand_tensor(tf.constant(compact.numeric), tf.constant(compact.codes), list(compact.sizes))
     np.testing.assert_array_equal(in_graph.numpy(), whole)
     np.testing.assert_array_equal(np.concatenate(list(encoded_chunks(rows, spec, rows=7))), whole)
+    assert [chunk.shape for chunk in encoded_chunks(rows.iloc[:0], spec)] == [(0, spec.width)]
