@@ -153,7 +153,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--verbose", action="store_true", help="also show library and Dagster log lines")
     run.add_argument("--wait", action="store_true", help="wait for another run in this project instead of stopping")
     run.add_argument("--profile", action="store_true",
-                     help="run each step under cProfile; write reports/profile/profile.md (wall, CPU, imports, hot spots)")
+                     help="run each step under cProfile; write reports/profile/profile.md (wall, CPU, imports, memory, hot spots)")
     with_params(run)
     stage = add("stage", cmd_stage, "Run one pipeline step (what each DVC stage calls).")
     stage.add_argument("name", help="step name, e.g. raw_dataset or trained_model")

@@ -33,8 +33,14 @@ def measured(step: Callable[..., Any], settings, *args: Any, **kwargs: Any):
 
     cpu_before, wall_before = cpu_seconds(), time.perf_counter()
     folder = profile_folder()  # `mobile-mlops run --profile`
-    result = profiled(step.__name__, folder, lambda: step(settings, *args, **kwargs)) if folder else \
-        step(settings, *args, **kwargs)
+    from pipelines.core.memory import memory_kb, release_after
+
+    rss_before = memory_kb().get("VmRSS", 0)
+    try:
+        result = profiled(step.__name__, folder, lambda: step(settings, *args, **kwargs)) if folder else \
+            step(settings, *args, **kwargs)
+    finally:
+        release_after(rss_before)  # one process runs every step: what this one left must not be the next one's floor
     cpu = max(cpu_seconds() - cpu_before, 0.0)
     price = settings.params.finops.prices.compute_vcpu_hour
     result.summary.update({"cpu_seconds": round(cpu, 3), "wall_seconds": round(time.perf_counter() - wall_before, 3),

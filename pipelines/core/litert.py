@@ -39,16 +39,24 @@ def from_output(detail: dict, y: np.ndarray) -> np.ndarray:
     return y.astype(np.float32)
 
 
+PREDICT_CHUNK = 65_536  # rows per invocation: LiteRT holds the batch's input and every activation at once
+
+
 def predict_tflite(content: bytes, x: np.ndarray, num_threads: int = 2) -> np.ndarray:
-    """Probabilities for every row, run as one batch through LiteRT (quantizing int8 inputs)."""
+    """Probabilities for every row through LiteRT (quantizing int8 inputs), up to PREDICT_CHUNK rows an invocation."""
     runtime = interpreter(content, num_threads=num_threads)
-    detail = runtime.get_input_details()[0]
-    runtime.resize_tensor_input(detail["index"], [len(x), x.shape[1]])
-    runtime.allocate_tensors()
-    detail, out = runtime.get_input_details()[0], runtime.get_output_details()[0]
-    runtime.set_tensor(detail["index"], to_input(detail, x))
-    runtime.invoke()
-    return from_output(out, runtime.get_tensor(out["index"]).reshape(-1))
+    parts, size = [], None
+    for start in range(0, max(len(x), 1), PREDICT_CHUNK):
+        rows = x[start:start + PREDICT_CHUNK]
+        if len(rows) != size:  # the first chunk, and a shorter last one
+            detail = runtime.get_input_details()[0]
+            runtime.resize_tensor_input(detail["index"], [len(rows), x.shape[1]])
+            runtime.allocate_tensors()
+            detail, out, size = runtime.get_input_details()[0], runtime.get_output_details()[0], len(rows)
+        runtime.set_tensor(detail["index"], to_input(detail, rows))
+        runtime.invoke()
+        parts.append(from_output(out, runtime.get_tensor(out["index"]).reshape(-1)))
+    return np.concatenate(parts)
 
 
 def runner(content: bytes, batch_size: int = 1, num_threads: int = 1):

@@ -1,6 +1,7 @@
 """Feature spec: the encoding (vocabularies, normalization) an app reproduces on device."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -82,23 +83,82 @@ def fit_feature_spec(train: pd.DataFrame, config: DataConfig) -> FeatureSpec:
     )
 
 
-def encode_features(frame: pd.DataFrame, spec: FeatureSpec) -> np.ndarray:
-    """Vectorized encoding of a frame into the model's float32 matrix."""
+def _check_columns(frame: pd.DataFrame, spec: FeatureSpec) -> None:
     missing = [f.name for f in [*spec.numeric, *spec.categorical] if f.name not in frame.columns]
     if missing:
         raise PipelineError(f"features: column '{missing[0]}' expected by the feature spec is missing")
-    out = np.zeros((len(frame), spec.width), dtype=np.float32)
-    col = 0
-    for feature in spec.numeric:
+
+
+def encode_compact(frame: pd.DataFrame, spec: FeatureSpec) -> tuple[np.ndarray, np.ndarray]:
+    """The encoding before one-hot: normalized numeric columns (float32) and each categorical column's vocabulary
+    index (int32, -1 for an unseen value). At 97 one-hot columns this is ~8x smaller than the matrix, so all of a
+    large training split fits; `expand` (NumPy) and `expand_tensor` (in the training graph) make the matrix."""
+    _check_columns(frame, spec)
+    numeric = np.empty((len(frame), len(spec.numeric)), dtype=np.float32)
+    for i, feature in enumerate(spec.numeric):
         values = pd.to_numeric(frame[feature.name], errors="coerce").to_numpy(dtype=np.float64, na_value=feature.mean)
-        out[:, col] = (values - feature.mean) / feature.std
-        col += 1
-    for feature in spec.categorical:
-        codes = pd.Categorical(frame[feature.name].astype("string"), categories=feature.vocabulary).codes
-        rows = np.flatnonzero(codes >= 0)
-        out[rows, col + codes[rows]] = 1.0
+        numeric[:, i] = (values - feature.mean) / feature.std
+    codes = np.empty((len(frame), len(spec.categorical)), dtype=np.int32)
+    for i, feature in enumerate(spec.categorical):
+        codes[:, i] = pd.Categorical(frame[feature.name].astype("string"), categories=feature.vocabulary).codes
+    return numeric, codes
+
+
+def expand(numeric: np.ndarray, codes: np.ndarray, spec: FeatureSpec) -> np.ndarray:
+    """The model's float32 matrix from `encode_compact`'s parts: numeric columns, then one-hot blocks."""
+    out = np.zeros((len(numeric), spec.width), dtype=np.float32)
+    out[:, :len(spec.numeric)] = numeric
+    col = len(spec.numeric)
+    for i, feature in enumerate(spec.categorical):
+        rows = np.flatnonzero(codes[:, i] >= 0)
+        out[rows, col + codes[rows, i]] = 1.0
         col += len(feature.vocabulary)
     return out
+
+
+def expand_tensor(numeric, codes, sizes: list[int]):
+    """`expand` inside a TensorFlow graph (a batch at a time): tf.one_hot of -1 is all zeros, as unseen values are."""
+    import tensorflow as tf
+
+    return tf.concat([numeric] + [tf.one_hot(codes[:, i], size, dtype=tf.float32) for i, size in enumerate(sizes)],
+                     axis=1)
+
+
+@dataclass(frozen=True)
+class CompactRows:
+    """Rows in `encode_compact`'s form, with the vocabulary sizes that turn them into the model's matrix."""
+
+    numeric: np.ndarray
+    codes: np.ndarray
+    sizes: tuple[int, ...]
+
+    def __len__(self) -> int:
+        return len(self.numeric)
+
+    @property
+    def width(self) -> int:
+        return self.numeric.shape[1] + sum(self.sizes)
+
+
+def compact_rows(frame: pd.DataFrame, spec: FeatureSpec) -> CompactRows:
+    return CompactRows(*encode_compact(frame, spec), tuple(len(c.vocabulary) for c in spec.categorical))
+
+
+def encode_features(frame: pd.DataFrame, spec: FeatureSpec) -> np.ndarray:
+    """Vectorized encoding of a frame into the model's float32 matrix."""
+    return expand(*encode_compact(frame, spec), spec)
+
+
+# rows per piece: the matrix of 10M rows would be ~4 GB. A multiple of train.PREDICT_CHUNK, so Keras sees the
+# same row slices as when it is given the whole matrix
+ENCODE_CHUNK = 262_144
+
+
+def encoded_chunks(frame: pd.DataFrame, spec: FeatureSpec, rows: int = ENCODE_CHUNK):
+    """`encode_features` of the frame, a slice of rows at a time (the same values, in order; an empty frame gives
+    one empty matrix)."""
+    for start in range(0, max(len(frame), 1), rows):
+        yield encode_features(frame.iloc[start:start + rows], spec)
 
 
 def encode_labels(frame: pd.DataFrame, spec: FeatureSpec) -> np.ndarray:

@@ -192,10 +192,11 @@ def _has_text(values: pd.Series) -> bool:
 
 
 def type_columns(frame: pd.DataFrame, config: DataConfig) -> pd.DataFrame:
-    """Numeric columns to float64, the rest to text; listed types win over inference."""
-    typed = {}
-    for column in frame.columns:
-        values = frame[column]
+    """Numeric columns to float64, the rest to text; listed types win over inference. Empties `frame`: each raw
+    column is dropped once its typed copy exists, so the raw and the typed table never coexist whole."""
+    typed, index = {}, frame.index
+    for column in list(frame.columns):
+        values = frame.pop(column)
         if column in (config.label, ORIGIN) or column in config.categorical:
             typed[column] = values.str.strip()
             continue
@@ -208,7 +209,7 @@ def type_columns(frame: pd.DataFrame, config: DataConfig) -> pd.DataFrame:
             example = values[bad].iloc[0]
             raise PipelineError(f"data.numeric: column '{column}' has non-numeric value {example!r}")
         typed[column] = numbers.astype("float64") if not bad.any() and values.notna().any() else values.str.strip()
-    return pd.DataFrame(typed, index=frame.index)
+    return pd.DataFrame(typed, index=index)
 
 
 def read_source(source: Path, config: DataConfig, key: str) -> pd.DataFrame:
@@ -236,10 +237,13 @@ def load_dataset(config: DataConfig, source: Path, test_source: Path | None = No
             raise PipelineError("data.test_source: columns differ from data.source")
         parts.append(test.assign(**{ORIGIN: "test_source"}))
     frame = pd.concat(parts, ignore_index=True)
+    del parts  # else the raw text outlives its typed copy (type_columns frees it column by column)
     check_columns(frame, config, source.name)
     frame = frame.drop(columns=[*config.drop, *config.pii])
     frame[config.label] = normalize_label(frame[config.label])
-    frame = frame[frame[config.label].notna() & (frame[config.label] != "")]
+    labelled = frame[config.label].notna() & (frame[config.label] != "")
+    if not labelled.all():  # a filter copies every column: only when a row goes
+        frame = frame[labelled]
     if frame.empty:
         raise PipelineError(f"data.label: column '{config.label}' has no values")
     values = sorted(frame[config.label].dropna().unique())

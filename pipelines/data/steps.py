@@ -32,7 +32,7 @@ from pipelines.data.reference import (
     reference_model_bytes,
     reference_predictions,
 )
-from pipelines.data.split import SPLITS, split_dataset
+from pipelines.data.split import SPLITS, split_positions, take
 from pipelines.data.validate import ValidationFailed, validate_dataset
 
 
@@ -178,12 +178,13 @@ def drift_table(report: dict[str, Any]) -> str:
 def dataset_splits(settings: Settings) -> StepResult:
     paths = ArtifactPaths(settings.root)
     frame = pd.read_parquet(paths.validated_dataset)
-    parts = split_dataset(frame, settings.params.data, settings.params.split)
+    positions = split_positions(frame, settings.params.data, settings.params.split)
     with atomic_path(paths.dataset_splits) as tmp:
         tmp.mkdir()
-        for name in SPLITS:
-            parts[name].to_parquet(tmp / f"{name}.parquet", index=False)
-    return StepResult(summary={f"{name}_rows": len(parts[name]) for name in SPLITS} | {"path": str(paths.dataset_splits)})
+        for name in SPLITS:  # one split's copy at a time
+            take(frame, positions[name]).to_parquet(tmp / f"{name}.parquet", index=False)
+    return StepResult(summary={f"{name}_rows": len(positions[name]) for name in SPLITS}
+                      | {"path": str(paths.dataset_splits)})
 
 
 def daily_batch(settings: Settings, day: str) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from pipelines.core.errors import PipelineError
 from pipelines.core.io import atomic_path, read_json, write_json
 from pipelines.core.paths import BASELINE_FILE, MITIGATION_FILE, ArtifactPaths
 from pipelines.core.step import StepResult, records_metrics
-from pipelines.data.features import encode_features, encode_labels
+from pipelines.data.features import encode_features, encode_labels, encoded_chunks
 from pipelines.data.split import load_split
 from pipelines.training.keras_model import load_predictions, load_spec, strength_column, sweep_strengths
 from pipelines.training.tracking import log_to_run
@@ -39,9 +39,8 @@ def fairness_tradeoff(settings: Settings) -> StepResult:
         check_groups(frame, features, split)
     spec, record = load_spec(settings)
     threshold, min_size = params.train.threshold, params.gates.fairness.min_group_size
-    x_val, y_val = encode_features(validation, spec), encode_labels(validation, spec)
-    x_test, y_test = encode_features(test, spec), encode_labels(test, spec)
-    val_proba, test_proba = load_predictions(settings, "validation", len(x_val)), load_predictions(settings, "test", len(x_test))
+    y_val, y_test = encode_labels(validation, spec), encode_labels(test, spec)
+    val_proba, test_proba = load_predictions(settings, "validation", len(validation)), load_predictions(settings, "test", len(test))
 
     def measured(val: np.ndarray, tested: np.ndarray) -> dict[str, Any]:
         return {"validation": tradeoff.point(y_val, val, validation, features, fairness, threshold, min_size),
@@ -49,7 +48,8 @@ def fairness_tradeoff(settings: Settings) -> StepResult:
                                        fairness.bootstrap)}
 
     deployed_strength = read_json(ArtifactPaths(settings.root).trained_model / MITIGATION_FILE)["strength"]
-    sample = sweep_sample(train, params.data.label, features, fairness)
+    sample, training_rows = sweep_sample(train, params.data.label, features, fairness), len(train)
+    del train  # only the sample is needed: at 10M rows the split alone is gigabytes
     saved = load_baseline(ArtifactPaths(settings.root).trained_model / BASELINE_FILE, fairness)
     with ThreadPoolExecutor(max_workers=1) as pool:  # the baseline's liblinear fits release the GIL: they run
         fitting = None if saved else pool.submit(  # beside the sweep's measurement
@@ -60,8 +60,8 @@ def fairness_tradeoff(settings: Settings) -> StepResult:
                              test_proba[strength_column(strength)].to_numpy())}
                  for strength in sweep_strengths(test_proba)]  # trained once, and predicted, by trained_model
         reduction, facts = saved or fitting.result()
-    facts = {k: v for k, v in facts.items() if k != "fitted"} | {"training_rows": len(sample), "of_training_rows": len(train)}  # a stratified sample above sample_rows
-    baseline = {**facts, **measured(reduction(x_val), reduction(x_test))}
+    facts = {k: v for k, v in facts.items() if k != "fitted"} | {"training_rows": len(sample), "of_training_rows": training_rows}  # a stratified sample above sample_rows
+    baseline = {**facts, **measured(reduction(encoded_chunks(validation, spec)), reduction(encoded_chunks(test, spec)))}
     deployed = next(e for e in sweep if e["deployed"])
     report = {"constraint": fairness.constraint, "method": fairness.method, "features": features,
               "grouping": intersection_name(features), "threshold": threshold, "min_group_size": min_size,

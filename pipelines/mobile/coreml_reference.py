@@ -63,11 +63,19 @@ def _run_op(op, value: Callable[[str], np.ndarray]) -> np.ndarray:
     raise PipelineError(f"Core ML reference run: op '{kind}' is not supported (Core ML prediction needs macOS)")
 
 
+CHUNK = 65_536  # rows run as one batch: every op's result for the batch is held until the end
+
+
 def reference_predict(package: Path, x: np.ndarray) -> np.ndarray:
-    """The program's single output for every row of `x` (rows run as one batch), as float32."""
+    """The program's single output for every row of `x` (up to CHUNK rows as one batch), as float32."""
+    function = load_program(package)
+    return np.concatenate([_run_program(function, x[start:start + CHUNK])
+                           for start in range(0, max(len(x), 1), CHUNK)])
+
+
+def _run_program(function, x: np.ndarray) -> np.ndarray:
     from coremltools.converters.mil.mil import types
 
-    function = load_program(package)
     (input_name, input_var), = function.inputs.items()
     values: dict[str, np.ndarray] = {input_name: x.astype(types.nptype_from_builtin(input_var.dtype))}
     for op in function.operations:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from pipelines.core.config import Settings
@@ -14,7 +15,7 @@ from pipelines.core.paths import (
     PREDICTIONS_FILE,
     ArtifactPaths,
 )
-from pipelines.data.features import FeatureSpec, encode_features, encode_labels
+from pipelines.data.features import FeatureSpec, compact_rows, encode_features, encode_labels, encoded_chunks
 
 
 def load_trained(settings: Settings) -> tuple[Any, FeatureSpec, dict[str, str]]:
@@ -37,15 +38,27 @@ def strength_column(strength: float) -> str:
     return f"strength_{strength:g}"
 
 
-def prediction_frame(fitted: dict[float, Any], deployed: Any, splits: dict[str, Any]) -> pd.DataFrame:
-    """Keras probabilities of the deployed model (`keras`) and of every sweep strength, for each split's rows in
-    order: later steps read them instead of loading Keras and TensorFlow again."""
+def predict_rows(models: list[Any], frame: pd.DataFrame, spec: FeatureSpec) -> list[np.ndarray]:
+    """Each model's probabilities for the frame's rows, encoded a chunk at a time (never the whole matrix)."""
     from pipelines.training.train import predict_keras
 
+    parts: list[list[np.ndarray]] = [[] for _ in models]
+    for x in encoded_chunks(frame, spec):
+        for part, model in zip(parts, models):
+            part.append(predict_keras(model, x))
+    return [np.concatenate(part) for part in parts]
+
+
+def prediction_frame(fitted: dict[float, Any], deployed: Any, splits: dict[str, pd.DataFrame],
+                     spec: FeatureSpec) -> pd.DataFrame:
+    """Keras probabilities of the deployed model (`keras`) and of every sweep strength, for each split's rows in
+    order: later steps read them instead of loading Keras and TensorFlow again."""
     parts = []
-    for split, x in splits.items():
-        columns = {"split": split, "keras": predict_keras(deployed, x)}
-        columns |= {strength_column(s): predict_keras(network, x) for s, (network, _) in sorted(fitted.items())}
+    strengths = sorted(fitted)
+    for split, frame in splits.items():
+        probas = predict_rows([deployed] + [fitted[s][0] for s in strengths], frame, spec)
+        columns = {"split": split, "keras": probas[0]}
+        columns |= {strength_column(s): proba for s, proba in zip(strengths, probas[1:])}
         parts.append(pd.DataFrame(columns))
     return pd.concat(parts, ignore_index=True)
 
@@ -109,7 +122,7 @@ def fit_sweep(settings: Settings, train: pd.DataFrame, validation: pd.DataFrame,
     if balance is not None:
         weights = weights * balance[:, None]
     penalized = next((extra for extra in inputs if "groups" in extra), {})
-    trained = train_stacked(encode_features(train, spec), y_train, encode_features(validation, spec),
+    trained = train_stacked(compact_rows(train, spec), y_train, compact_rows(validation, spec),
                             encode_labels(validation, spec), params.train, strengths, sample_weights=weights,
                             groups=penalized.get("groups"), val_groups=penalized.get("val_groups"),
                             constraint=fairness.constraint)

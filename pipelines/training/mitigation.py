@@ -107,7 +107,7 @@ def training_inputs(
 
 def reductions_baseline(
     x_train: np.ndarray, y_train: np.ndarray, labels: np.ndarray, config: FairnessConfig,
-) -> tuple[Callable[[np.ndarray], np.ndarray], dict[str, Any]]:
+) -> tuple[Callable[[Any], np.ndarray], dict[str, Any]]:
     """fairlearn ExponentiatedGradient(LogisticRegression) under the same constraint, fit on the same rows.
 
     Returns a function giving 0/1 decisions (one seeded draw from the randomized ensemble, as a
@@ -133,10 +133,15 @@ def reductions_baseline(
     return baseline_decider(reduction, config.seed), facts | {"fitted": reduction}
 
 
-def baseline_decider(reduction: Any, seed: int) -> Callable[[np.ndarray], np.ndarray]:
-    """0/1 decisions of a fitted ExponentiatedGradient: one seeded draw from its randomized ensemble."""
-    def decide(x: np.ndarray) -> np.ndarray:
-        return np.asarray(reduction.predict(x.astype(np.float64), random_state=seed), dtype=np.float32)
+def baseline_decider(reduction: Any, seed: int) -> Callable[[Any], np.ndarray]:
+    """0/1 decisions of a fitted ExponentiatedGradient: one seeded draw from its randomized ensemble, for a matrix or
+    for consecutive chunks of rows. One RandomState runs through the chunks, so the draws (one uniform per row, in
+    order) and the decisions are those of the whole matrix at once."""
+    def decide(x: Any) -> np.ndarray:
+        state = np.random.RandomState(seed)  # what predict makes of random_state=seed
+        chunks = [x] if isinstance(x, np.ndarray) else x
+        return np.concatenate([np.asarray(reduction.predict(chunk.astype(np.float64), random_state=state),
+                                          dtype=np.float32) for chunk in chunks])
 
     return decide
 

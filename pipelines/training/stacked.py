@@ -13,6 +13,7 @@ the random draws (shuffling order and dropout masks), so results agree within ru
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -61,12 +62,36 @@ def _auc(y: np.ndarray, proba: np.ndarray) -> float:
     return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 
+def _rows_tensors(x) -> Callable[..., Any]:
+    """A function making a batch's model inputs from constant tensors holding all rows: a dense matrix
+    is gathered; CompactRows (pipelines.data.features) are gathered and one-hot expanded in the graph, so millions
+    of training rows never exist as one float matrix."""
+    import tensorflow as tf
+
+    from pipelines.data.features import CompactRows, expand_tensor
+
+    if isinstance(x, CompactRows):
+        numeric, codes = tf.constant(x.numeric, tf.float32), tf.constant(x.codes, tf.int32)
+        return lambda batch: expand_tensor(tf.gather(numeric, batch), tf.gather(codes, batch), list(x.sizes))
+    dense = tf.constant(np.asarray(x, np.float32))
+    return lambda batch: tf.gather(dense, batch)
+
+
+def _width(x) -> int:
+    return x.width if hasattr(x, "width") else x.shape[1]
+
+
+EVAL_CHUNK = 65_536  # validation rows per forward pass: [heads, rows, units] activations stay bounded
+
+
 def train_stacked(
-    x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, y_val: np.ndarray, config: TrainConfig,
+    x_train: Any, y_train: np.ndarray, x_val: Any, y_val: np.ndarray, config: TrainConfig,
     strengths: list[float], *, sample_weights: np.ndarray | None = None, groups: np.ndarray | None = None,
     val_groups: np.ndarray | None = None, constraint: str = "demographic_parity",
 ) -> list[tuple[Any, dict[str, list[float]]]]:
     """Train one network per strength together; return each as (plain Keras network, per-epoch history).
+
+    `x_train` and `x_val` are the encoded matrix or pipelines.data.features.CompactRows (the same values).
 
     `sample_weights` is [rows, heads] (reweighing, class weights) or None; with `groups` (one-hot, [rows, groups])
     head k's loss adds strengths[k] x the batch's group gap, as pipelines.training.train._penalized does.
@@ -80,7 +105,7 @@ def train_stacked(
 
     from pipelines.training.train import build_model, fairness_gap, planned_epochs, seed_everything
 
-    heads, rows, width = len(strengths), len(x_train), x_train.shape[1]
+    heads, rows, width = len(strengths), len(x_train), _width(x_train)
     seed_everything(config.seed)
     start = build_model(width, config).get_weights()  # what a lone training of any strength starts from
     variables = [keras.Variable(np.stack([w] * heads), name=f"stacked_{i}") for i, w in enumerate(start)]
@@ -110,8 +135,6 @@ def train_stacked(
         return fairness_gap(proba, labels, members, constraint)  # [heads]
 
     strength_t = ops.convert_to_tensor(penalty)
-    signature = [tf.TensorSpec([None, width], tf.float32), tf.TensorSpec([None], tf.float32),
-                 tf.TensorSpec([None, heads], tf.float32), tf.TensorSpec([None, groups.shape[1]], tf.float32)]
 
     def step(x, y, w, members):
         with tf.GradientTape() as tape:
@@ -122,8 +145,9 @@ def train_stacked(
         optimizer.apply_gradients(zip(tape.gradient(total, variables), variables))
         return per_head, proba
 
-    x_train, y_train = x_train.astype(np.float32), y_train.astype(np.float32)
-    x_all, y_all = tf.constant(x_train), tf.constant(y_train)
+    y_train = y_train.astype(np.float32)
+    train_batch = _rows_tensors(x_train)
+    y_all = tf.constant(y_train)
     w_all, g_all = tf.constant(weights), tf.constant(groups)
     batches = math.ceil(rows / config.batch_size)
 
@@ -134,25 +158,38 @@ def train_stacked(
         predictions = tf.TensorArray(tf.float32, size=batches, infer_shape=False)
         for index in tf.range(batches):
             batch = order[index * config.batch_size:(index + 1) * config.batch_size]
-            per_head, proba = step(tf.gather(x_all, batch), tf.gather(y_all, batch), tf.gather(w_all, batch),
+            per_head, proba = step(train_batch(batch), tf.gather(y_all, batch), tf.gather(w_all, batch),
                                    tf.gather(g_all, batch))
             sums += per_head * tf.cast(tf.shape(batch)[0], tf.float32)
             predictions = predictions.write(index, tf.transpose(proba))
         return sums, tf.transpose(predictions.concat())
 
-    @tf.function(input_signature=signature[:2] + [signature[3]])
-    def evaluate(x, y, members):
-        proba = forward(x, training=False)
-        return ops.mean(_bce(y, proba), axis=1) + strength_t * gaps(proba, y, members), proba
+    val_rows = len(x_val)
+    val_batch = _rows_tensors(x_val)
+
+    @tf.function(input_signature=[tf.TensorSpec([], tf.int32), tf.TensorSpec([], tf.int32)])
+    def predict_val(start, stop):
+        return forward(val_batch(tf.range(start, stop)), training=False)
+
+    @tf.function(input_signature=[tf.TensorSpec([heads, None], tf.float32), tf.TensorSpec([None], tf.float32),
+                                  tf.TensorSpec([None, groups.shape[1]], tf.float32)])
+    def penalized(proba, y, members):
+        return ops.mean(_bce(y, proba), axis=1) + strength_t * gaps(proba, y, members)
+
+    def evaluate(y, members):
+        """Validation loss (penalty over the whole split) and probabilities, the forward pass in chunks."""
+        proba = np.concatenate([predict_val(i, min(i + EVAL_CHUNK, val_rows)).numpy()
+                                for i in range(0, val_rows, EVAL_CHUNK)], axis=1)
+        return penalized(proba, y, members).numpy(), proba
 
     stops = [_Stopping(config.early_stopping_patience) for _ in range(heads)]
     rng = np.random.default_rng(config.seed)
-    x_val_t, y_val_t = x_val.astype(np.float32), y_val.astype(np.float32)
+    y_val_t = y_val.astype(np.float32)
     for epoch in range(planned_epochs(rows, config)):
         order = rng.permutation(rows).astype(np.int32)
         sums, predicted = (t.numpy() for t in epoch_pass(order))
         losses, seen = sums, rows
-        val_loss, val_proba = (t.numpy() for t in evaluate(x_val_t, y_val_t, val_groups))
+        val_loss, val_proba = evaluate(y_val_t, val_groups)
         y_seen = y_train[order]
         snapshot = [v.numpy() for v in variables]
         for k, stop in enumerate(stops):

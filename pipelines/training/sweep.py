@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 
 from pipelines.core.config import Settings
-from pipelines.data.features import FeatureSpec, encode_features, encode_labels
-from pipelines.training.keras_model import fit_sweep
+from pipelines.data.features import FeatureSpec, encode_features, encode_labels, encoded_chunks
+from pipelines.training.keras_model import fit_sweep, predict_rows
 
 
 class Sweep(NamedTuple):
@@ -41,7 +41,6 @@ def sweep(settings: Settings, train: pd.DataFrame, validation: pd.DataFrame, spe
     from pipelines.training import strength as choice
     from pipelines.training.metrics import group_metrics, intersection_name
     from pipelines.training.mitigation import constrained_features, sweep_sample
-    from pipelines.training.train import predict_keras
 
     params = settings.params
     fairness, threshold = params.fairness, params.train.threshold
@@ -49,17 +48,18 @@ def sweep(settings: Settings, train: pd.DataFrame, validation: pd.DataFrame, spe
     grouping, key = intersection_name(features), choice.DISPARITY[fairness.constraint]
     limit = choice.gate_limit(params.gates.fairness, fairness.constraint, grouping)
     sample = sweep_sample(train, params.data.label, features, fairness)
-    x_val, y_val = encode_features(validation, spec), encode_labels(validation, spec)
+    y_val = encode_labels(validation, spec)
     rows = pd.concat([sample, validation], ignore_index=True)
-    x_rows, y_rows = encode_features(rows, spec), encode_labels(rows, spec)
+    y_rows = encode_labels(rows, spec)
     fitted: dict[float, tuple] = {}
     points: list[dict[str, Any]] = []
 
     def fit(strengths: list[float]) -> None:
         fitted.update(fit_sweep(settings, sample, validation, spec, strengths))  # all at once: about one training
         for each in strengths:
-            proba = predict_keras(fitted[each][0], x_val)
-            facts = group_metrics(y_rows, predict_keras(fitted[each][0], x_rows), rows[features], threshold,
+            (proba,), (on_rows,) = predict_rows([fitted[each][0]], validation, spec), \
+                predict_rows([fitted[each][0]], rows, spec)
+            facts = group_metrics(y_rows, on_rows, rows[features], threshold,
                                   intersection=True, min_group_size=params.gates.fairness.min_group_size)[grouping]
             points.append({"strength": each, "accuracy": float(np.mean((proba >= threshold) == (y_val > 0.5))),
                            key: facts[key], "grouping": grouping,
@@ -105,7 +105,7 @@ def validation_baselines(settings: Settings, sample: pd.DataFrame, validation: p
     rows: the same baselines the accuracy gate judges on the test rows (pipelines.training.baselines)."""
     from pipelines.training.baselines import baselines
 
-    return baselines(encode_features(sample, spec), encode_labels(sample, spec), encode_features(validation, spec),
+    return baselines(encode_features(sample, spec), encode_labels(sample, spec), encoded_chunks(validation, spec),
                      encode_labels(validation, spec), settings.params.train.threshold, settings.params.train.seed)
 
 
@@ -120,6 +120,6 @@ def baseline_disparity(settings: Settings, sample: pd.DataFrame, rows: pd.DataFr
     params = settings.params
     decide, fitted = reductions_baseline(encode_features(sample, spec), encode_labels(sample, spec),
                                          constraint_labels(sample, features), params.fairness)
-    facts = group_metrics(encode_labels(rows, spec), decide(encode_features(rows, spec)), rows[features], 0.5,
+    facts = group_metrics(encode_labels(rows, spec), decide(encoded_chunks(rows, spec)), rows[features], 0.5,
                           intersection=True, min_group_size=params.gates.fairness.min_group_size)
     return facts[intersection_name(features)][choice.DISPARITY[params.fairness.constraint]], fitted

@@ -27,3 +27,18 @@ def test_a_profiled_step_reports_wall_cpu_imports_and_its_hot_function(tmp_path:
     assert any("_busy" in where for _, where in figures["top"])
     report = write_report(tmp_path, ["absent_step", "busy_step"]).read_text()
     assert "| busy_step |" in report and "## busy_step" in report and "absent_step" not in report
+
+
+def test_a_step_that_holds_200_mib_shows_it_as_its_peak_not_the_runs(tmp_path: Path):
+    import numpy as np
+
+    def hold() -> int:
+        block = np.ones(200 * 2**20 // 8)  # 200 MiB, touched, then freed when the step ends
+        return int(block[-1])
+
+    profiled("big_step", tmp_path, hold)
+    profiled("small_step", tmp_path, lambda: 1)
+    big, small = step_profile(tmp_path / "big_step.prof"), step_profile(tmp_path / "small_step.prof")
+    assert big["peak_rss_mib"] - big["rss_before_mib"] >= 190
+    assert small["peak_rss_mib"] - small["rss_before_mib"] < 50  # the mark was reset: not the big step's peak
+    assert "| big_step |" in write_report(tmp_path, ["big_step", "small_step"]).read_text()

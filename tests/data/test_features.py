@@ -104,3 +104,31 @@ def test_app_contract_carries_the_recipe_and_vocabulary():
     assert contract["input_names"] == ["age", "city=a", "city=b"]
     assert contract["categorical"] == [{"name": "city", "vocabulary": ["a", "b"]}]
     assert "unseen -> zeros" in contract["recipe"]
+
+
+def _mixed_rows(n: int = 50, seed: int = 3) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    age = rng.normal(40, 10, n)
+    age[::7] = np.nan  # missing numbers encode as the training mean
+    city = rng.choice(["a", "b", "c", "unseen"], n).astype(object)
+    city[::5] = None  # missing and unseen categories encode as all zeros
+    return pd.DataFrame({"age": age, "city": pd.array(city, dtype="string"),
+                         "job": pd.array(rng.choice(["x", "y"], n), dtype="string")})
+
+
+def test_compact_rows_expand_to_the_matrix_in_numpy_in_the_graph_and_in_chunks():
+    import tensorflow as tf
+
+    from pipelines.data.features import compact_rows, encoded_chunks, expand, expand_tensor
+
+    train = _mixed_rows().assign(income=">50K", sex="F")
+    spec = fit_feature_spec(train[train["city"] != "unseen"], config())
+    rows = _mixed_rows(seed=4)
+    whole = encode_features(rows, spec)
+    compact = compact_rows(rows, spec)
+    assert compact.width == spec.width and compact.codes.min() == -1  # an unseen value is in there
+    np.testing.assert_array_equal(expand(compact.numeric, compact.codes, spec), whole)
+    in_graph = expand_tensor(tf.constant(compact.numeric), tf.constant(compact.codes), list(compact.sizes))
+    np.testing.assert_array_equal(in_graph.numpy(), whole)
+    np.testing.assert_array_equal(np.concatenate(list(encoded_chunks(rows, spec, rows=7))), whole)
+    assert [chunk.shape for chunk in encoded_chunks(rows.iloc[:0], spec)] == [(0, spec.width)]

@@ -61,3 +61,22 @@ def test_origin_without_test_rows_falls_back_to_a_carved_test_split():
     parts = split_dataset(data, DATA, SplitConfig(test_size=0.2, seed=3))
     assert len(parts["test"]) == 20
     assert all(ORIGIN not in parts[s].columns for s in SPLITS)
+
+
+@pytest.mark.parametrize("shipped", [False, True])
+def test_splitting_positions_gives_the_rows_splitting_the_frame_gives(shipped):
+    """The step copies one split at a time from row positions: the same rows, in the same order, as scikit-learn
+    splitting the whole frame (what the step did before, at twice the memory)."""
+    from sklearn.model_selection import train_test_split
+
+    data = frame(200, 70).assign(**{ORIGIN: ["source"] * 150 + ["test_source" if shipped else "source"] * 50})
+    data["income"] = pd.array(data["income"], dtype="string")
+    config = SplitConfig(test_size=0.2, validation_size=0.25, seed=5)
+    if shipped:
+        rest, test = data[data[ORIGIN] == "source"], data[data[ORIGIN] == "test_source"]
+    else:
+        rest, test = train_test_split(data, test_size=0.2, random_state=5, stratify=data["income"])
+    train, validation = train_test_split(rest, test_size=0.25, random_state=5, stratify=rest["income"])
+    parts = split_dataset(data, DATA, config)
+    for name, expected in (("train", train), ("validation", validation), ("test", test)):
+        assert list(parts[name]["id"]) == list(expected["id"]), name

@@ -137,3 +137,32 @@ def test_the_epoch_auc_equals_sklearn():
     proba = np.round(rng.random(5000) * 0.5 + 0.3 * y, 2).astype(np.float32)  # rounded: many ties
     assert _auc(y, proba) == pytest.approx(roc_auc_score(y, proba), abs=1e-12)
     assert np.isnan(_auc(np.ones(10, np.float32), proba[:10]))
+
+
+def test_compact_rows_and_chunked_validation_train_as_the_whole_matrix(monkeypatch):
+    """Large splits go in as vocabulary codes, one-hot expanded per batch in the graph, and validation runs in
+    chunks: the same weights and history as the dense matrix in one piece."""
+    import pandas as pd
+
+    from pipelines.core.config import DataConfig
+    from pipelines.data.features import compact_rows, encode_features, fit_feature_spec
+    from pipelines.training import stacked
+    from pipelines.training.train import predict_keras
+
+    x, y, groups, member = _synthetic(600)
+    frame = pd.DataFrame({"a": x[:, 0], "b": x[:, 1], "g": pd.array(np.where(member, "p", "q"), dtype="string"),
+                          "c": pd.array(np.where(x[:, 2] > 0, "hi", "lo"), dtype="string"), "income": "x"})
+    spec = fit_feature_spec(frame.assign(sex="F"), DataConfig(source="t.csv", label="income", positive_label="x",
+                                                              sensitive_features=["sex"]))
+    dense, compact = encode_features(frame, spec), compact_rows(frame, spec)
+    config = TrainConfig(hidden_units=[8], epochs=3, batch_size=64, early_stopping_patience=None)
+
+    def train(rows):
+        return stacked.train_stacked(rows, y, rows, y, config, [0.0, 2.0], groups=groups, val_groups=groups)
+
+    reference = train(dense)
+    monkeypatch.setattr(stacked, "EVAL_CHUNK", 128)  # five validation chunks instead of one
+    for (model, history), (expected, expected_history) in zip(train(compact), reference):
+        np.testing.assert_allclose(predict_keras(model, dense), predict_keras(expected, dense), atol=1e-6)
+        np.testing.assert_allclose(history["val_loss"], expected_history["val_loss"], rtol=1e-6)
+        assert history["loss"] == expected_history["loss"]  # the training pass itself is the same arithmetic
