@@ -35,7 +35,7 @@ def plain(params: Path, steps: list[str]) -> dict:
 def _job_run(instance, params: Path, steps: list[str]):
     from dagster import AssetKey
 
-    from assets.definitions import build_definitions
+    from assets.build import build_definitions
     from pipelines.core.config import load_settings
 
     defs = build_definitions(load_settings(params))
@@ -67,7 +67,7 @@ def noop(params: Path, steps: list[str]) -> dict:
     from dagster import AssetKey, instance_for_test
 
     from assets.automation import observe_source, stale_asset_keys
-    from assets.definitions import build_definitions
+    from assets.build import build_definitions
     from pipelines.core.config import load_settings
 
     settings = load_settings(params)

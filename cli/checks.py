@@ -68,7 +68,7 @@ def release_problems(settings: Settings, revision: str) -> list[str]:
 def run_checks(settings: Settings, revision: str = "HEAD") -> list[tuple[str, list[str]]]:
     """(check name, problems) for each check, in order; a check that cannot run is one problem."""
     try:
-        from assets.definitions import build_definitions
+        from assets.build import build_definitions
 
         graph = build_definitions(settings).resolve_asset_graph()
     except PipelineError:

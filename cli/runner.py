@@ -121,7 +121,7 @@ def run_all(params: Path, overrides: dict, debug: bool = False, verbose: bool = 
 
 
 def _run(settings, params: Path, home: Path, debug: bool, verbose: bool) -> int:
-    from assets.definitions import (
+    from assets.build import (
         build_definitions,  # after the quiet settings: it imports Dagster's world
     )
 

@@ -185,7 +185,7 @@ def start_worker(stack: Stack, index: int) -> int:
 
 def up(folder: Path, params: Path, workers: int = 2) -> Stack:
     """Start every server; on any failure stop what was started and raise."""
-    from assets.definitions import CELERY_SETTINGS
+    from assets.build import CELERY_SETTINGS
 
     if (folder / "stack.json").is_file():
         raise PipelineError(f"{folder / 'stack.json'}: a stack is already running here (`make services-down`)")

@@ -58,7 +58,7 @@ def test_post_release_assets_are_declared_and_outside_dvc_yaml():
 def test_daily_partitions_are_outside_dvc_yaml_and_feed_raw_dataset_only_from_their_folder(small_project):
     from dagster import AssetKey
 
-    from assets.definitions import build_definitions
+    from assets.build import build_definitions
     from pipelines.core.config import load_settings
     from pipelines.data.partitions import split_source
 

@@ -15,7 +15,7 @@ from dagster import (
 )
 
 from assets.automation import observe_source, stale_asset_keys
-from assets.definitions import build_definitions
+from assets.build import build_definitions
 from assets.resources import SettingsResource
 from pipelines.core.config import load_settings
 

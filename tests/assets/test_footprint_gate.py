@@ -7,7 +7,7 @@ from pathlib import Path
 import yaml
 from dagster import DagsterEventType, DagsterInstance
 
-from assets.definitions import materialize_all
+from assets.build import materialize_all
 from cli.runner import _failure_message
 from pipelines.core.config import load_settings
 from pipelines.core.paths import MLFLOW_RECORD_FILE, ArtifactPaths

@@ -13,7 +13,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def test_the_executor_is_chosen_by_the_environment(monkeypatch):
-    from assets.definitions import EXECUTOR_ENV, executor
+    from assets.build import EXECUTOR_ENV, executor
 
     monkeypatch.delenv(EXECUTOR_ENV, raising=False)
     assert executor().name == "multiprocess"
@@ -28,7 +28,7 @@ def test_the_release_job_carries_the_model_tag_the_queue_limits():
     import yaml
 
     from assets.automation import JOB
-    from assets.definitions import MODEL_TAG, build_definitions
+    from assets.build import MODEL_TAG, build_definitions
 
     job = build_definitions(load_settings(REPO / "params.yaml")).resolve_job_def(JOB)
     assert job.tags[MODEL_TAG] == "adult-income"

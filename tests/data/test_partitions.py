@@ -124,7 +124,7 @@ def test_split_source_refuses_a_folder_source(incoming):
 def test_daily_batch_partitions_materialize_and_a_bad_day_fails_alone(incoming):
     from dagster import AssetKey, DagsterInstance, materialize
 
-    from assets.definitions import build_definitions
+    from assets.build import build_definitions
 
     settings, written = incoming
     bad = pd.read_parquet(written[1]).assign(income=">50K")  # one class only: the invariants refuse the day

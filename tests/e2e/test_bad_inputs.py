@@ -220,7 +220,7 @@ def test_cli_run_prints_one_error_line_and_exits_1(trusted: Path, case_id: str):
 def test_dagster_check_records_failed_expectations_with_escaped_examples(trusted: Path):
     from dagster import DagsterInstance
 
-    from assets.definitions import materialize_all
+    from assets.build import materialize_all
 
     params = point_at(trusted, "formula_injection.csv")
     result = materialize_all(load_settings(params), instance=DagsterInstance.ephemeral(), raise_on_error=False,

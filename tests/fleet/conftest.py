@@ -21,7 +21,7 @@ def fleet_release(tmp_path_factory: pytest.TempPathFactory) -> Built:
     """A project with a real signed release (TFLite model, footprint, offload policy, cost.json, profile)."""
     from dagster import DagsterInstance
 
-    from assets.definitions import materialize_all
+    from assets.build import materialize_all
     from pipelines.core.config import load_settings
 
     root = tmp_path_factory.mktemp("fleet") / "project"

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from dagster import AssetKey, build_schedule_context, build_sensor_context, instance_for_test, materialize
 
-from assets.definitions import build_definitions
+from assets.build import build_definitions
 from assets.fleet import DAYS
 from assets.resources import SettingsResource
 from pipelines.core.config import load_settings

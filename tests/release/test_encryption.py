@@ -363,7 +363,7 @@ def test_the_pipeline_ships_an_encrypted_release_that_decrypts_to_working_models
     reference model with the keyset."""
     from dagster import DagsterInstance
 
-    from assets.definitions import materialize_all
+    from assets.build import materialize_all
     from pipelines.core.litert import predict_tflite
     from pipelines.data.features import FeatureSpec, encode_features
     from pipelines.data.steps import data_drift

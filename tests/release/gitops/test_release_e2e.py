@@ -11,7 +11,7 @@ import pytest
 import yaml
 from dagster import DagsterInstance
 
-from assets.definitions import materialize_all
+from assets.build import materialize_all
 from cli.main import main
 from pipelines.core.config import load_settings
 from pipelines.core.hashing import dvc_md5
