@@ -304,7 +304,7 @@ class FairnessConfig(_Section):
     method: Literal["penalty", "reweighing"] = "penalty"
     strength: float | Literal["auto"] = "auto"  # auto: chosen on validation rows; 0: unmitigated; else pinned
     sweep: list[float] = Field([0.0, 1.0, 2.0, 4.0], min_length=1)  # strengths in the trade-off table
-    target: Literal["gate", "baseline"] = "gate"  # auto's limit: the gate's; baseline: also <= the baseline's disparity
+    target: Literal["gate", "baseline"] = "baseline"  # auto's limit: also <= the reductions baseline's disparity; gate: the gate's only
     sample_rows: int | None = Field(100_000, ge=1000)  # sweep, baselines on a stratified sample above this; None: all
     baseline_eps: float = Field(0.01, gt=0)  # ExponentiatedGradient's allowed constraint violation
     baseline_max_iter: int = Field(50, ge=1)

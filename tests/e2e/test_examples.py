@@ -1,5 +1,5 @@
 """The examples end to end (slow): data sets the pipeline was not tuned for, with only their data block and
-model name set (Boston also `fairness.target: baseline`), run to a signed release or stop at the fairness gate
+model name set, run to a signed release or stop at the fairness gate
 with one clear line."""
 from __future__ import annotations
 
