@@ -54,8 +54,6 @@ def build_definitions(settings: Settings, **extra) -> Definitions:
                        **extra)
 
 
-
-
 def materialize_all(settings: Settings, **kwargs):
     """Every asset and gate, bound to these settings, materialized in this process (tests and benchmarks)."""
     from dagster import materialize

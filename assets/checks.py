@@ -45,12 +45,14 @@ def strength_gate(loaded: Settings) -> AssetCheckResult:
 
 def accuracy_gate(loaded: Settings) -> AssetCheckResult:
     """The Keras model's test accuracy meets gates.keras.min_accuracy."""
-    return _result("accuracy_gate", model_gates(read_json(ArtifactPaths(loaded.root).evaluation_report), loaded.params.gates.keras))
+    report = read_json(ArtifactPaths(loaded.root).evaluation_report)
+    return _result("accuracy_gate", model_gates(report, loaded.params.gates.keras))
 
 
 def agreement_gate(loaded: Settings) -> AssetCheckResult:
     """Every TFLite variant agrees with the Keras model on at least gates.conversion.min_agreement_with_keras."""
-    return _result("agreement_gate", variant_gates(read_json(ArtifactPaths(loaded.root).tflite_report), loaded.params.gates.conversion))
+    report = read_json(ArtifactPaths(loaded.root).tflite_report)
+    return _result("agreement_gate", variant_gates(report, loaded.params.gates.conversion))
 
 
 def drift_gate(loaded: Settings) -> AssetCheckResult:
@@ -93,7 +95,8 @@ def budget_gate(loaded: Settings) -> AssetCheckResult:
 
     budgets = loaded.params.gates.budgets
     gates = budget_gates(read_json(ArtifactPaths(loaded.root).cost_report)["release"], budgets)
-    result = _result("budget_gate", gates, severity=AssetCheckSeverity.ERROR if budgets.blocking else AssetCheckSeverity.WARN)
+    severity = AssetCheckSeverity.ERROR if budgets.blocking else AssetCheckSeverity.WARN
+    result = _result("budget_gate", gates, severity=severity)
     if budgets.blocking or result.passed:
         return result
     return AssetCheckResult(check_name="budget_gate", passed=False, severity=AssetCheckSeverity.WARN,
