@@ -37,8 +37,10 @@ def _job_run(instance, params: Path, steps: list[str]):
 
     from assets.build import build_definitions
     from pipelines.core.config import load_settings
+    from pipelines.core.memory import freeze_startup
 
     defs = build_definitions(load_settings(params))
+    freeze_startup()  # as `mobile-mlops run` does
     selection = [AssetKey(s) for s in steps] if steps else None
     result = defs.resolve_job_def("release_job").execute_in_process(instance=instance, asset_selection=selection)
     durations = {}
@@ -51,6 +53,9 @@ def _job_run(instance, params: Path, steps: list[str]):
 def dagster(params: Path, steps: list[str]) -> dict:
     """A Dagster materialization of the same steps, as `mobile-mlops run` does it: in-process executor, the
     instance in $DAGSTER_HOME (the benchmark keeps one for its runs, as a project keeps .dagster/)."""
+    from pipelines.core.memory import tune_collector
+
+    tune_collector()  # as `mobile-mlops run` does before importing Dagster
     from dagster import DagsterInstance, instance_for_test
 
     from pipelines.core.stores import quick_sqlite

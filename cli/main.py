@@ -15,6 +15,9 @@ from pipelines.core.errors import PipelineError
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from pipelines.core.memory import tune_collector
+
+    tune_collector()  # before Dagster's world is imported
     from cli.runner import run_all
 
     return run_all(Path(args.params), overrides(args.set), debug=args.debug, verbose=args.verbose, wait=args.wait,

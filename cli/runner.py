@@ -16,6 +16,7 @@ from pipelines.catalog import output_folders
 from pipelines.core.config import load_settings
 from pipelines.core.errors import PipelineError
 from pipelines.core.lock import project_lock, remove_leftovers
+from pipelines.core.memory import freeze_startup
 from pipelines.core.stores import check_sqlite, quick_sqlite
 
 console = Console(stderr=True, soft_wrap=True)  # one line per message, however long
@@ -126,6 +127,7 @@ def _run(settings, params: Path, home: Path, debug: bool, verbose: bool) -> int:
     )
 
     defs = build_definitions(settings, loggers={"progress": progress_logger, "console": colored_console_logger})
+    freeze_startup()
     loggers = {"progress": {}} | ({"console": {"config": {"log_level": "INFO"}}} if verbose else {})
     started = time.perf_counter()
     console.print(f"[bold]mobile-mlops run[/] ({params}) with Dagster home {home}")

@@ -149,6 +149,24 @@ def test_one_changed_line_changes_the_code_version_of_exactly_its_package_stages
     assert {n for n, s in STAGES.items() if "pipelines/governance" in s["deps"]} == changed
 
 
+def test_every_form_of_import_is_found(monkeypatch, project_copy: Path):
+    package = project_copy / "pipelines" / "mobile"
+    (package / "extra.py").write_text(
+        "def late():\n"
+        "    from pipelines.governance.fairness import (\n"
+        "        fairness_gates,\n"
+        "    )\n"
+        "    import pipelines.fleet.canary as canary\n"
+        "    return fairness_gates, canary\n")
+    monkeypatch.setattr(code_versions, "PIPELINES", project_copy / "pipelines")
+    monkeypatch.setattr(code_versions, "PROJECT", project_copy)
+    code_versions._imports.cache_clear()
+    try:
+        assert {"governance", "fleet"} <= code_versions._imports("mobile")
+    finally:
+        code_versions._imports.cache_clear()
+
+
 def test_code_versions_see_params_overrides():
     base = code_versions.stage_code_version("trained_model", SETTINGS)
     changed = load_settings(REPO / "params.yaml", {"train.epochs": 3})

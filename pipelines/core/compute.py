@@ -33,8 +33,9 @@ def measured(step: Callable[..., Any], settings, *args: Any, **kwargs: Any):
 
     cpu_before, wall_before = cpu_seconds(), time.perf_counter()
     folder = profile_folder()  # `mobile-mlops run --profile`
-    from pipelines.core.memory import memory_kb, release_after
+    from pipelines.core.memory import memory_kb, release_after, settle_heap
 
+    settle_heap()
     rss_before = memory_kb().get("VmRSS", 0)
     try:
         result = profiled(step.__name__, folder, lambda: step(settings, *args, **kwargs)) if folder else \

@@ -619,14 +619,16 @@ def _key(loc: tuple) -> str:
     return ".".join(parts) or "(top level)"
 
 
-class _NoAliases(yaml.SafeLoader):
-    """YAML without aliases: a few nested aliases expand to gigabytes (a "billion laughs"), and params never
-    need them."""
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's parser: 6x faster; every step reads params
 
-    def compose_node(self, parent, index):  # noqa: ANN001, ANN201 - PyYAML's signature
-        if self.check_event(yaml.AliasEvent):
-            raise _AliasFound(self.peek_event().start_mark.line + 1)
-        return super().compose_node(parent, index)
+
+def _without_aliases(text: str) -> Any:
+    """YAML without aliases: a few nested aliases expand to gigabytes (a "billion laughs"), and params never
+    need them. The events are read first, so an alias is refused before anything is built."""
+    for event in yaml.parse(text, Loader=_LOADER):
+        if isinstance(event, yaml.AliasEvent):
+            raise _AliasFound(event.start_mark.line + 1)
+    return yaml.load(text, Loader=_LOADER)
 
 
 class _AliasFound(Exception):
@@ -667,7 +669,7 @@ def load_settings(path: str | Path = "params.yaml", overrides: dict[str, Any] | 
     if not path.is_file():
         raise PipelineError(f"{path}: params file not found")
     try:
-        raw = yaml.load(path.read_text(), Loader=_NoAliases) or {}
+        raw = _without_aliases(path.read_text()) or {}
     except _AliasFound as found:
         raise PipelineError(f"{path.name}: YAML aliases (*name) are not allowed in params (line {found.line}); "
                             "write the value out") from None

@@ -56,6 +56,31 @@ def release_memory() -> None:
         _LIBC.malloc_trim(0)
 
 
+YOUNG_THRESHOLD = 10_000  # allocations between young collections (Python's default, 700, suits small programs)
+
+
+def tune_collector() -> None:
+    """Collect garbage cycles less often: a run imports millions of long-lived objects (TensorFlow, Dagster,
+    MLflow), and at the default thresholds the collector rescanned them for 2.5 s of a 20 s run here."""
+    gc.set_threshold(YOUNG_THRESHOLD, 10, 10)
+
+
+def freeze_startup() -> None:
+    """After an orchestrator's start-up (imports, definitions): freeze what it built, uncollected. Start-up makes
+    almost no garbage, and a collection of Dagster's objects here took 0.17 s."""
+    gc.freeze()
+
+
+def settle_heap() -> None:
+    """Before a step: collect the garbage cycles earlier steps left, then freeze every surviving object.
+
+    Frozen objects are skipped by later collections (reference counting still frees them), so a step's
+    collections scan only what it made itself, not everything the earlier steps imported."""
+    tune_collector()
+    gc.collect()
+    gc.freeze()
+
+
 RETAINED_MB = 512  # a step that keeps more than this after returning is searched for garbage cycles
 
 
@@ -66,5 +91,5 @@ def release_after(rss_before_kb: int) -> None:
     imported (on a busy machine), so steps that keep little skip it."""
     release_memory()
     if rss_before_kb and memory_kb().get("VmRSS", 0) - rss_before_kb > RETAINED_MB * 1024:
-        gc.collect()
+        settle_heap()  # collected and frozen: the next step's settle_heap has nothing left to rescan
         release_memory()

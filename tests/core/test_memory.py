@@ -46,3 +46,25 @@ def test_a_step_that_kept_little_is_not_collected():
     finally:
         if enabled:
             gc.enable()
+
+
+def test_settle_heap_collects_the_garbage_before_it_freezes_the_rest():
+    import weakref
+
+    class Node:
+        pass
+
+    dead, alive = Node(), Node()
+    dead.me, alive.me = dead, alive  # two cycles: one is garbage, one is still used
+    gone = weakref.ref(dead)
+    del dead
+    try:
+        memory.settle_heap()
+        assert gone() is None  # collected, not frozen forever
+        assert gc.get_freeze_count() > 0
+        frozen = gc.get_freeze_count()
+        memory.settle_heap()
+        assert gc.get_freeze_count() >= frozen  # the living cycle stays frozen; later collections skip it
+        assert alive.me is alive
+    finally:
+        gc.unfreeze()
