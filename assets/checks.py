@@ -22,10 +22,9 @@ from pipelines.core.paths import ArtifactPaths
 from pipelines.core.plots import data_uri_markdown
 
 
-def _result(name: str, gates: list[GateResult], **extra) -> AssetCheckResult:
+def _result(gates: list[GateResult], **extra) -> AssetCheckResult:
     failed = [g for g in gates if not g.passed]
     return AssetCheckResult(
-        check_name=name,
         passed=not failed,
         description="; ".join(g.detail for g in failed) or "all gates passed",
         metadata={"gates": MetadataValue.md(gates_table(gates)), "failed": MetadataValue.int(len(failed))},
@@ -39,20 +38,20 @@ def strength_gate(loaded: Settings) -> AssetCheckResult:
     from pipelines.training.strength import strength_gate as gate
 
     result = gate(read_json(ArtifactPaths(loaded.root).trained_model / MITIGATION_FILE))
-    return AssetCheckResult(check_name="fairness_gate", passed=result.passed, description=result.detail,
+    return AssetCheckResult(passed=result.passed, description=result.detail,
                             metadata={"gates": MetadataValue.md(gates_table([result]))})
 
 
 def accuracy_gate(loaded: Settings) -> AssetCheckResult:
     """The Keras model's test accuracy meets gates.keras.min_accuracy."""
     report = read_json(ArtifactPaths(loaded.root).evaluation_report)
-    return _result("accuracy_gate", model_gates(report, loaded.params.gates.keras))
+    return _result(model_gates(report, loaded.params.gates.keras))
 
 
 def agreement_gate(loaded: Settings) -> AssetCheckResult:
     """Every TFLite variant agrees with the Keras model on at least gates.conversion.min_agreement_with_keras."""
     report = read_json(ArtifactPaths(loaded.root).tflite_report)
-    return _result("agreement_gate", variant_gates(report, loaded.params.gates.conversion))
+    return _result(variant_gates(report, loaded.params.gates.conversion))
 
 
 def drift_gate(loaded: Settings) -> AssetCheckResult:
@@ -67,14 +66,14 @@ def drift_gate(loaded: Settings) -> AssetCheckResult:
     metadata = {"drift": MetadataValue.md(drift_table(report)), "reference": MetadataValue.text(report["reason"])}
     if paths.drift_plot.is_file():
         metadata["psi_chart"] = MetadataValue.md(data_uri_markdown(paths.drift_plot, "PSI per feature"))
-    return AssetCheckResult(check_name="drift_gate", passed=not report["drift"], severity=severity,
+    return AssetCheckResult(passed=not report["drift"], severity=severity,
                             description=description, metadata=metadata)
 
 
 def footprint_gate(loaded: Settings) -> AssetCheckResult:
     """Each platform has a released variant: the smallest passing gates.on_device."""
     report = read_json(ArtifactPaths(loaded.root).footprint_report)
-    return _result("footprint_gate", footprint_gates(report, loaded.params.gates.on_device))
+    return _result(footprint_gates(report, loaded.params.gates.on_device))
 
 
 def fairness_gate(loaded: Settings) -> AssetCheckResult:
@@ -82,9 +81,9 @@ def fairness_gate(loaded: Settings) -> AssetCheckResult:
     from pipelines.governance.fairness import fairness_gates, flagged_text
 
     report = read_json(ArtifactPaths(loaded.root).fairness_report)
-    result = _result("fairness_gate", fairness_gates(report, loaded.params.gates.fairness))
+    result = _result(fairness_gates(report, loaded.params.gates.fairness))
     flagged = flagged_text(report)
-    return AssetCheckResult(check_name="fairness_gate", passed=result.passed,
+    return AssetCheckResult(passed=result.passed,
                             description=f"{result.description}; {flagged}",
                             metadata={**result.metadata, "flagged groups": MetadataValue.text(flagged)})
 
@@ -96,15 +95,15 @@ def budget_gate(loaded: Settings) -> AssetCheckResult:
     budgets = loaded.params.gates.budgets
     gates = budget_gates(read_json(ArtifactPaths(loaded.root).cost_report)["release"], budgets)
     severity = AssetCheckSeverity.ERROR if budgets.blocking else AssetCheckSeverity.WARN
-    result = _result("budget_gate", gates, severity=severity)
+    result = _result(gates, severity=severity)
     if budgets.blocking or result.passed:
         return result
-    return AssetCheckResult(check_name="budget_gate", passed=False, severity=AssetCheckSeverity.WARN,
+    return AssetCheckResult(passed=False, severity=AssetCheckSeverity.WARN,
                             metadata=result.metadata,
                             description=result.description + " (warning: gates.budgets.blocking is false)")
 
 
-# The asset each gate judges, and the check's name there.
+# The asset each gate judges, and the check's name there (the one place a gate's name is written).
 GATES: dict[str, tuple[str, Callable[[Settings], AssetCheckResult]]] = {
     "trained_model": ("fairness_gate", strength_gate), "model_evaluation": ("accuracy_gate", accuracy_gate),
     "tflite_model": ("agreement_gate", agreement_gate), "data_drift": ("drift_gate", drift_gate),
@@ -119,8 +118,9 @@ def gate_spec(asset: str) -> AssetCheckSpec:
 
 
 def gate_result(asset: str, loaded: Settings) -> AssetCheckResult:
-    """The asset's gate evaluated on what its step just wrote."""
-    return GATES[asset][1](loaded)
+    """The asset's gate evaluated on what its step just wrote, under the check name GATES gives it."""
+    name, gate = GATES[asset]
+    return gate(loaded)._replace(check_name=name)
 
 
 def expectations_check(settings: Settings) -> AssetCheckResult:
