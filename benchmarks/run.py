@@ -19,7 +19,7 @@ from benchmarks.report import render
 
 DATA_STEPS = ["raw_dataset", "validated_dataset", "dataset_splits"]
 SCALE_STEPS = ["raw_dataset", "validated_dataset", "dataset_splits", "trained_model", "model_evaluation", "tflite_model"]
-FULL = {"reps": 3, "sizes": [10_000, 100_000, 1_000_000]}  # each way 3 times, interleaved: median, min, max
+FULL = {"reps": 5, "sizes": [10_000, 100_000, 1_000_000]}  # each way 5 times, interleaved: median, min, max
 QUICK = {"reps": 3, "sizes": [500, 2_000]}
 
 

@@ -127,11 +127,11 @@ def _run(settings, params: Path, home: Path, debug: bool, verbose: bool) -> int:
     )
 
     defs = build_definitions(settings, loggers={"progress": progress_logger, "console": colored_console_logger})
-    freeze_startup()
     loggers = {"progress": {}} | ({"console": {"config": {"log_level": "INFO"}}} if verbose else {})
     started = time.perf_counter()
     console.print(f"[bold]mobile-mlops run[/] ({params}) with Dagster home {home}")
     with quick_sqlite(home), DagsterInstance.get() as instance:
+        freeze_startup()  # Dagster, the definitions and the instance's storage: built once, never garbage
         result = defs.resolve_job_def("release_job").execute_in_process(
             run_config={"loggers": loggers}, instance=instance, raise_on_error=debug
         )
