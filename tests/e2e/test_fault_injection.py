@@ -5,10 +5,12 @@ After the run that completes: no temp folder is left, release numbers run 1..k w
 version is either tagged with its release folder or as never released (none stays pending)."""
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -25,27 +27,38 @@ CLI = str(Path(sys.executable).with_name("mobile-mlops"))
 
 
 def _run(project: Path, kill_in: str | None = None, after: float = 0.0) -> tuple[int, str]:
-    """Run the pipeline; with `kill_in`, SIGKILL it `after` seconds into that step (or as soon as the step's
-    temp folder appears, for the release). Returns the exit code and what it printed."""
+    """Run the pipeline; with `kill_in`, SIGKILL it `after` seconds into that step. The release is killed the
+    moment its temp folder appears: a thread watches for it from the start, as the step takes a fraction of a
+    second and its "start" line can reach this process after the folder is gone. Returns the exit code and output."""
     env = {**os.environ, "DAGSTER_HOME": str(project / ".dagster")}
+    folders = output_folders(load_settings(project / "params.yaml"))  # once: the watch must poll fast
     process = subprocess.Popen([CLI, "run", "--params", str(project / "params.yaml")], cwd=project, env=env,
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    if kill_in == "release_candidate":
+        threading.Thread(target=_kill_when_release_temp_appears, args=(process, folders), daemon=True).start()
     printed = []
     for line in process.stdout:
         printed.append(line)
-        if kill_in and line.strip() == f"start {kill_in}":
-            deadline = time.monotonic() + (after or 20)
-            while time.monotonic() < deadline and not (after == 0 and _release_temp(project)):
-                time.sleep(0.01)
+        if kill_in and kill_in != "release_candidate" and line.strip() == f"start {kill_in}":
+            time.sleep(after)
             os.killpg(process.pid, signal.SIGKILL)
             break
     process.wait(timeout=600)
     return process.returncode, "".join(printed)
 
 
-def _release_temp(project: Path) -> list[Path]:
+def _kill_when_release_temp_appears(process: subprocess.Popen, folders: list[Path]) -> None:
+    while process.poll() is None:
+        if _release_temp(folders):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            return
+        time.sleep(0.002)
+
+
+def _release_temp(folders: list[Path]) -> list[Path]:
     """The release's temp folders: the candidate being assembled, or the copy being published."""
-    return [p for p in _temp_folders(project) if p.name.startswith(".release_candidate.") or ".tmp-" in p.name]
+    return [p for p in leftover_temp_folders(folders) if p.name.startswith(".release_candidate.") or ".tmp-" in p.name]
 
 
 def _temp_folders(project: Path) -> list[Path]:
