@@ -254,7 +254,7 @@ def serve(root: Path) -> None:
         configure_mappers()
     except Exception as exc:
         print(f"preload mappers: {exc}", flush=True)
-    gc.collect()
+    gc.collect()  # inline, not pipelines.core.memory: the server imports no project code
     gc.freeze()  # each stage's collections skip the preloaded objects, and never write to (so copy) their pages
     print(f"{time.strftime('%H:%M:%S')} pid {os.getpid()} ready for {root} "
           f"({time.perf_counter() - started:.1f} s of imports)", flush=True)
