@@ -7,12 +7,12 @@ DVC_STAMP := $(DVC_VENV)/.installed
 PIP_FLAGS := -q --disable-pip-version-check
 export DAGSTER_HOME ?= $(CURDIR)/.dagster
 
-.PHONY: venv run test test-slow test-services ui mlflow-ui dvc repro bench dvc-yaml clean services services-down run-prod backfill
+.PHONY: venv run test lint docs docs-serve test-slow test-services ui mlflow-ui dvc repro bench dvc-yaml clean services services-down run-prod backfill
 
-$(STAMP): requirements.lock pyproject.toml
+$(STAMP): requirements.lock requirements-dev.lock pyproject.toml
 	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
 	@echo "installing locked dependencies into $(VENV) (first time only)"
-	@$(VENV)/bin/pip install $(PIP_FLAGS) -r requirements.lock
+	@$(VENV)/bin/pip install $(PIP_FLAGS) -r requirements-dev.lock
 	@$(VENV)/bin/pip install $(PIP_FLAGS) --no-deps -e .
 	@touch $@
 
@@ -27,6 +27,20 @@ run: venv $(DAGSTER_HOME)/dagster.yaml
 
 test: venv
 	$(VENV)/bin/pytest -q
+
+# ruff (lint) and mypy (types) on the project's code; both configured in pyproject.toml.
+lint: venv
+	$(VENV)/bin/ruff check pipelines assets cli benchmarks tests
+	$(VENV)/bin/mypy
+
+# The documentation site (mkdocs.yml): reference pages regenerated from the code, then built with --strict.
+docs: venv
+	$(VENV)/bin/mobile-mlops docs generate
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict
+
+docs-serve: venv
+	$(VENV)/bin/mobile-mlops docs generate
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs serve -a 127.0.0.1:8001
 
 test-slow: venv $(DVC_STAMP)
 	PATH="$(CURDIR)/$(DVC_VENV)/bin:$$PATH" $(VENV)/bin/pytest -q -m "slow and not services"

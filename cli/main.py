@@ -8,7 +8,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from cli import fleet, gitops, keys
+from cli import fleet, gitops, keys, reference
 from cli.options import overrides, settings, with_params
 from cli.quiet import library_output_to_log, quiet_libraries
 from pipelines.core.errors import PipelineError
@@ -193,6 +193,10 @@ def build_parser() -> argparse.ArgumentParser:
     data.add_argument("--days", type=int, default=30, help="how many days (default 30)")
     data.add_argument("--start", help="first day, YYYY-MM-DD (default data.incoming.start_date)")
     with_params(data)
+    docs = add("docs", reference.cmd_docs, "The documentation's generated reference pages (docs/reference/).")
+    docs.add_argument("action", choices=["generate", "check"],
+                      help="generate: write the params, CLI and stage pages; check: fail when one is stale or a "
+                           "params key has no description")
     gitops.register(add, with_params)  # verify, release propose, promote, rollback, lineage check
     keys.register(add, gitops.leaf, with_params)  # decrypt, keys rotate
     fleet.register(add, with_params)  # telemetry serve, fleet simulate / analyse / finops / drift

@@ -308,7 +308,7 @@ def _token():
 
 
 def _decrypt_like_the_ios_snippet(ciphertext: bytes, key: bytes, segment_size: int, path: str) -> bytes:
-    """The README's Swift (CryptoKit) decoder, step for step, in Python: Tink's AES-GCM-HKDF streaming format.
+    """The Swift (CryptoKit) decoder of docs/guides/encryption.md, step for step, in Python: Tink's AES-GCM-HKDF streaming format.
     Header: length byte, salt (derived key size), 7-byte nonce prefix; key = HKDF-SHA256(key, salt, info=path);
     segment i: AES-GCM, nonce = prefix || i (4 bytes, big-endian) || 1 if last else 0, 16-byte tag."""
     from cryptography.hazmat.primitives import hashes
