@@ -8,8 +8,9 @@ are cached by path, mtime and size, so an edited file is read again and an uncha
 
 `cycles` and `upward_imports` keep the graph a layered tree: no import circle, no import up LAYERS.
 
-Only step functions are parsed (`function_modules`): one steps.py holds all steps of a group, and a stage depends
-on the modules its own function (and the module's helpers it calls) uses, not on its neighbours' imports.
+A step module is also read statement by statement (`function_modules`): one steps.py holds all steps of a group,
+and a stage depends on the modules its own function (and the module's helpers it calls) uses, not on the imports
+of the other steps beside it.
 """
 from __future__ import annotations
 
@@ -65,17 +66,6 @@ def module_files(root: Path = PROJECT) -> dict[str, Path]:
     return _modules(root)
 
 
-def module_file(name: str, root: Path = PROJECT) -> Path | None:
-    """The file of a project module (pipelines.a.b -> pipelines/a/b.py or pipelines/a/b/__init__.py), if any."""
-    return _modules(root).get(name)
-
-
-def module_name(path: Path, root: Path = PROJECT) -> str:
-    """pipelines/a/b.py -> pipelines.a.b; pipelines/a/__init__.py -> pipelines.a."""
-    parts = path.relative_to(root).with_suffix("").parts
-    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
-
-
 def project_modules(root: Path = PROJECT) -> list[str]:
     """Every module under pipelines/, sorted."""
     return sorted(_modules(root))
@@ -86,10 +76,10 @@ def _stamp(path: Path) -> tuple[int, int]:
     return stat.st_mtime_ns, stat.st_size
 
 
-def _names(listed: str) -> list[str]:
-    """The names of `a, b as c, (d,\n e)`, comments dropped."""
+def _aliases(listed: str) -> list[tuple[str, str]]:
+    """(name, bound name) of `a, b as c, (d,\n e)`, comments dropped."""
     text = " ".join(line.split("#", 1)[0] for line in listed.strip("()").splitlines())
-    return [item.split()[0] for item in text.split(",") if item.strip()]
+    return [(words[0], words[-1]) for words in (item.split() for item in text.split(",")) if words]
 
 
 def _resolve(base: str, names: list[str], modules: dict[str, Path]) -> set[str]:
@@ -104,9 +94,9 @@ def _read_imports(path: Path, name: str, stamp: tuple[int, int], modules: frozen
     known = dict.fromkeys(modules)
     found: set[str] = set()
     for base, listed in _FROM.findall(text):
-        found |= _resolve(base, _names(listed), known)
+        found |= _resolve(base, [name for name, _ in _aliases(listed)], known)
     for listed in _IMPORT.findall(text):
-        found |= {n for n in _names(listed) if n in known}
+        found |= {name for name, _ in _aliases(listed) if name in known}
     return frozenset(found - {name})
 
 
@@ -159,12 +149,6 @@ def _blocks(text: str) -> list[str]:
         else:
             joined.append(text[begin:end])
     return joined
-
-
-def _aliases(listed: str) -> list[tuple[str, str]]:
-    """(name, bound name) of `a, b as c, (d,\n e)`, comments dropped."""
-    text = " ".join(line.split("#", 1)[0] for line in listed.strip("()").splitlines())
-    return [(words[0], words[-1]) for words in (item.split() for item in text.split(",")) if words]
 
 
 def _block_imports(block: str, modules: dict) -> dict[str, set[str]]:
