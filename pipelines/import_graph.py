@@ -154,6 +154,8 @@ def _blocks(text: str) -> list[str]:
 def _block_imports(block: str, modules: dict) -> dict[str, set[str]]:
     """The names a statement's import lines bind -> the project modules each stands for."""
     bound: dict[str, set[str]] = {}
+    if "import" not in block:
+        return bound
     for base, listed in _FROM.findall(block):
         for name, alias in _aliases(listed):
             bound.setdefault(alias, set()).update(_resolve(base, [name], modules))
