@@ -183,6 +183,10 @@ def _bindings(path: Path, stamp: tuple[int, int], names: frozenset[str]) -> dict
         defined = _DEFINES.search(block) if block.startswith(("@", "def", "async", "class")) else None
         assigned = _ASSIGNS.match(block) if defined is None else None
         bound = [defined.group(1)] if defined else _WORD.findall(assigned.group(1)) if assigned else []
+        if not bound:  # `try:` / `if ...:` at the top: the names its imports bind
+            for name, imported in imports_.items():
+                found.setdefault(name, (set(), set()))[1].update(imported)
+            continue
         inner = {m for modules_ in imports_.values() for m in modules_}  # imported inside a function
         for name in bound:
             uses, imported = found.setdefault(name, (set(), set()))

@@ -75,3 +75,34 @@ def test_every_form_of_import_is_read(pipelines_copy: Path):
         "pipelines.core.paths", "pipelines.fleet", "pipelines.fleet.canary", "pipelines.fleet.store",
         "pipelines.data.split", "pipelines.governance.fairness", "pipelines.release.signing", "pipelines",
         "pipelines.catalog"}
+
+
+def test_a_function_runs_only_the_modules_its_own_code_and_helpers_use(pipelines_copy: Path):
+    (pipelines_copy / "pipelines" / "data" / "extra.py").write_text(
+        "from pipelines.core.io import read_json\n"
+        "from pipelines.data import split, drift as unused_here\n"
+        "try:\n"
+        "    from pipelines.data.validate import validate_dataset\n"
+        "except ImportError:\n"
+        "    validate_dataset = None\n"
+        "LIMIT = read_json\n"
+        "\n\n"
+        "@staticmethod\n"
+        "def helper():\n"
+        "    return split.take, LIMIT  # drift: a word, not a name bound here\n"
+        "\n\n"
+        "def first():\n"
+        "    from pipelines.data.features import FeatureSpec\n"
+        "    return helper(), FeatureSpec\n"
+        "\n\n"
+        "def second():\n"
+        "    return unused_here, validate_dataset\n")
+    first = import_graph.function_modules("pipelines.data.extra", "first", pipelines_copy)
+    assert {"pipelines.data.extra", "pipelines.data.split", "pipelines.data.features", "pipelines.core.io",
+            "pipelines.data", "pipelines"} <= first
+    assert not {"pipelines.data.drift", "pipelines.data.validate"} & first
+    second = import_graph.function_modules("pipelines.data.extra", "second", pipelines_copy)
+    assert {"pipelines.data.drift", "pipelines.data.validate"} <= second
+    assert not {"pipelines.data.split", "pipelines.data.features"} & second
+    with pytest.raises(KeyError, match="no function third"):
+        import_graph.function_modules("pipelines.data.extra", "third", pipelines_copy)
