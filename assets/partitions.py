@@ -12,7 +12,7 @@ from dagster import (
 
 from assets.resources import SettingsResource
 from assets.stages import _tags
-from pipelines.code_versions import package_code_version
+from pipelines.code_versions import functions_code_version
 from pipelines.core.config import Settings
 from pipelines.data import steps
 
@@ -30,7 +30,7 @@ def partition_assets(settings: Settings) -> list:
     """The daily_batch asset bound to these settings."""
 
     @asset(partitions_def=days(settings), group_name="data", owners=[settings.params.project.owner],
-           code_version=package_code_version("data"), kinds={"parquet", "dvc", "greatexpectations"},
+           code_version=functions_code_version("pipelines.data.steps.daily_batch"), kinds={"parquet", "dvc", "greatexpectations"},
            tags=_tags(settings))  # no backfill policy: a backfill runs one run per day, spread over the workers
     def daily_batch(context: AssetExecutionContext, settings: SettingsResource) -> MaterializeResult:
         """One day of incoming data (data.incoming.folder/YYYY-MM-DD), validated, drift-checked and DVC-recorded."""

@@ -12,9 +12,9 @@ import time
 from pathlib import Path
 
 from pipelines.core.config import load_settings
-from pipelines.core.deployment import production_or_latest
 from pipelines.core.io import read_json
 from pipelines.fleet import observed_finops, rollout, simulate, store
+from pipelines.release_format.deployment import production_or_latest
 
 FAULTS = {"latency": 3.0, "crash": 25.0, "data": 8.0, "fairness": 0.35, "accuracy": 0.12}
 

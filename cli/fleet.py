@@ -30,7 +30,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def cmd_simulate(args: argparse.Namespace) -> int:
     import os
 
-    from pipelines.core.deployment import production_or_latest
+    from pipelines.release_format.deployment import production_or_latest
     from pipelines.core.errors import PipelineError
     from pipelines.fleet import rollout, simulate
     from pipelines.fleet.server import post

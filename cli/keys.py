@@ -13,7 +13,7 @@ Add = Callable[[str, Callable[[argparse.Namespace], int], str], argparse.Argumen
 
 def cmd_decrypt(args: argparse.Namespace) -> int:
     from cli.gitops import project_settings, verify_keys
-    from pipelines.core.keyset import load_keyset, origin
+    from pipelines.release_format.keyset import load_keyset, origin
     from pipelines.release.encryption import decrypt_release
     from pipelines.release.folder import verify_release
     from pipelines.release.signing import verify_folder
@@ -32,7 +32,7 @@ def cmd_decrypt(args: argparse.Namespace) -> int:
 
 
 def cmd_rotate(args: argparse.Namespace) -> int:
-    from pipelines.core.keyset import origin, rotate_keyset
+    from pipelines.release_format.keyset import origin, rotate_keyset
 
     loaded = settings(args)
     previous, new = rotate_keyset(loaded)

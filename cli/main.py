@@ -83,7 +83,8 @@ def cmd_privacy(args: argparse.Namespace) -> int:
 
 
 def cmd_data(args: argparse.Namespace) -> int:
-    from pipelines.data.partitions import parse_day, split_source
+    from pipelines.data.landing import split_source
+    from pipelines.data.partitions import parse_day
 
     loaded = settings(args)
     written = split_source(loaded, args.days, parse_day(args.start, '--start') if args.start else None)

@@ -102,7 +102,7 @@ def run_all(params: Path, overrides: dict, debug: bool = False, verbose: bool = 
             profile: bool = False) -> int:
     """Materialize every asset; exit code 0 on success, 1 with one line on failure. One run per project at a time."""
     settings = load_settings(params, overrides)  # bad params stop here, before Dagster starts
-    if profile:  # every step (pipelines.core.compute.measured) runs under cProfile into this folder
+    if profile:  # every step (pipelines.core.step.measured) runs under cProfile into this folder
         from pipelines.core.profiling import PROFILE_ENV
 
         folder = settings.root / "reports" / "profile"

@@ -1,64 +1,61 @@
 """Which code each stage runs, and its code version: the same files DVC tracks as the stage's code deps.
 
-A stage's code is its package, pipelines/core, and every domain package its package imports (found by
-reading the imports, so a helper moved to another package can never be forgotten). Dagster's code version
-hashes those files and the params values the stage reads, so Dagster and `dvc status` see the same change.
+A stage's code is the modules its step function imports, transitively (pipelines.import_graph): its step module,
+the modules that function and the module's helpers it calls import, every project module those import (at their
+top or inside a function), and the package __init__ files on the way. Dagster's code version hashes those files and
+the params values the stage reads, so Dagster and `dvc status` see the same change, and an edit reruns only the
+stages that can run the edited line.
 """
 from __future__ import annotations
 
 import functools
 import hashlib
 import json
-import re
 from pathlib import Path
 from typing import Any
 
-from pipelines.catalog import GROUPS, STAGES
+from pipelines.catalog import STAGES
 from pipelines.core.config import Settings
-
-PIPELINES = Path(__file__).resolve().parent
-PROJECT = PIPELINES.parent
-PACKAGES = ("core", *GROUPS)
+from pipelines.import_graph import PROJECT, ROOT, function_modules, module_files
 
 
-def _files(package: str) -> list[Path]:
-    """A package's files as DVC hashes a directory dep (.dvcignore leaves out __pycache__)."""
-    folder = PIPELINES / package
-    return sorted(f for f in folder.rglob("*") if f.is_file() and "__pycache__" not in f.parts)
+def step_module(stage: str) -> str:
+    """The module holding a stage's step function (as pipelines.catalog.step_function imports it)."""
+    return f"{ROOT}.{STAGES[stage].group}.steps"
 
 
-_IMPORT_LINE = re.compile(r"^[ \t]*(?:from|import)[ \t]+[^\n]*", re.MULTILINE)
-_PROJECT_PACKAGE = re.compile(r"\bpipelines\.(\w+)")
+def functions_files(functions: tuple[str, ...], root: Path = PROJECT) -> list[Path]:
+    """The files the dotted functions (pipelines.x.steps.f) run, sorted."""
+    modules = set()
+    for dotted in functions:
+        module, _, function = dotted.rpartition(".")
+        modules |= function_modules(module, function, root)
+    files = module_files(root)
+    return sorted(files[m] for m in modules)
 
 
-@functools.cache
-def _imports(package: str) -> frozenset[str]:
-    """The project packages a package's modules import, at the top or inside functions.
+def stage_files(stage: str, root: Path = PROJECT) -> list[Path]:
+    """The files a stage's step function runs."""
+    return functions_files((f"{step_module(stage)}.{stage}",), root)
 
-    Read from the import lines (a regular expression, 40x faster than parsing every module here): a line in a
-    docstring that looks like an import can only add a package, which makes the code version stricter, never laxer."""
-    found: set[str] = set()
-    for path in _files(package):
-        if path.suffix == ".py":
-            for line in _IMPORT_LINE.findall(path.read_text()):
-                found |= {name for name in _PROJECT_PACKAGE.findall(line) if name in PACKAGES}
-    return frozenset(found - {package})
+
+def code_deps(stage: str, root: Path = PROJECT) -> list[str]:
+    """The stage's code deps as dvc.yaml lists them: each file, relative to the project."""
+    return [f.relative_to(root).as_posix() for f in stage_files(stage, root)]
 
 
 @functools.cache
-def code_packages(group: str) -> tuple[str, ...]:
-    """`group`, core, and every package they import, transitively, bottom first."""
-    closed, todo = {"core", group}, [group, "core"]
-    while todo:
-        for imported in _imports(todo.pop()) - closed:
-            closed.add(imported)
-            todo.append(imported)
-    return tuple(p for p in PACKAGES if p in closed)
+def _file_digest(path: Path, stamp: tuple[int, int]) -> bytes:
+    return hashlib.sha256(path.read_bytes()).digest()
 
 
-def code_dirs(stage: str) -> list[str]:
-    """The stage's code deps, relative to the project (what dvc.yaml lists)."""
-    return [f"pipelines/{package}" for package in code_packages(STAGES[stage].group)]
+def _code_digest(files: list[Path], root: Path) -> hashlib._Hash:
+    digest = hashlib.sha256()
+    for path in files:
+        stat = path.stat()
+        digest.update(path.relative_to(root).as_posix().encode() + b"\0" +
+                      _file_digest(path, (stat.st_mtime_ns, stat.st_size)))
+    return digest
 
 
 def _lookup(params: dict[str, Any], dotted: str) -> Any:
@@ -68,32 +65,18 @@ def _lookup(params: dict[str, Any], dotted: str) -> Any:
     return node
 
 
-@functools.cache
-def _package_digest(package: str, stamp: tuple) -> str:
-    digest = hashlib.sha256()
-    for path in _files(package):
-        digest.update(path.relative_to(PROJECT).as_posix().encode() + b"\0" + path.read_bytes())
-    return digest.hexdigest()
-
-
-def _stamp(package: str) -> tuple:
-    return tuple((f.name, f.stat().st_mtime_ns, f.stat().st_size) for f in _files(package))
-
-
-def stage_code_version(stage: str, settings: Settings) -> str:
+def stage_code_version(stage: str, settings: Settings, root: Path = PROJECT) -> str:
     """sha256 of the stage's code files and of the params values it reads (overrides included)."""
     params = settings.params.model_dump(by_alias=True, mode="json")
-    digest = hashlib.sha256(stage.encode())
-    for package in code_packages(STAGES[stage].group):
-        digest.update(_package_digest(package, _stamp(package)).encode())
+    digest = _code_digest(stage_files(stage, root), root)
+    digest.update(stage.encode())
     for key in STAGES[stage].params:
         digest.update(key.encode() + json.dumps(_lookup(params, key), sort_keys=True, default=str).encode())
     return digest.hexdigest()[:16]
 
 
-def package_code_version(package: str) -> str:
-    """sha256 of a package's code and everything it imports (assets that are not catalog stages)."""
-    digest = hashlib.sha256(package.encode())
-    for name in code_packages(package):
-        digest.update(_package_digest(name, _stamp(name)).encode())
+def functions_code_version(*functions: str, root: Path = PROJECT) -> str:
+    """sha256 of the code the dotted functions run (assets that are not catalog stages)."""
+    digest = _code_digest(functions_files(functions, root), root)
+    digest.update("\0".join(functions).encode())
     return digest.hexdigest()[:16]

@@ -10,15 +10,16 @@ from typing import Any
 import yaml
 
 from pipelines.catalog import STAGES, SUITE, Stage
-from pipelines.code_versions import code_dirs
+from pipelines.code_versions import code_deps
 from pipelines.core.config import Settings
+from pipelines.core.io import atomic_path
 from pipelines.core.paths import suite_path
 
 HEADER = """\
 # GENERATED from the stage catalog (pipelines/catalog.py) by `mobile-mlops dvc generate`: edit the catalog, not this.
 # One stage per pipeline step, the same graph as the Dagster assets. Each stage runs `bin/stage NAME` in the
-# project's .venv; DVC itself lives in .venv-dvc (see README). A stage's code deps are its package, core and the
-# packages it imports.
+# project's .venv; DVC itself lives in .venv-dvc (see README). A stage's code deps are the modules its step function
+# imports, transitively (pipelines/code_versions.py).
 """
 TOP_LEVEL_PLOTS = """
 # Plots drawn from data series (`dvc plots show`, and `dvc plots diff` across experiments);
@@ -55,7 +56,7 @@ def _uncached(path: str, extra: dict[str, Any] | None = None) -> list[str]:
 
 def stage_yaml(stage: Stage, settings: Settings) -> list[str]:
     lines = [f"  {stage.name}:", f"    cmd: bin/stage {stage.name}", "    deps:"]
-    lines += [f"      - {dep}" for dep in _inputs(stage, settings) + code_dirs(stage.name)]
+    lines += [f"      - {dep}" for dep in _inputs(stage, settings) + code_deps(stage.name)]
     lines += ["    params:"] + [f"      - {key}" for key in stage.params]
     outs = [f"      - {path}" for path in stage.outs]
     outs += [line for path in stage.reports for line in _uncached(path)]
@@ -77,8 +78,6 @@ def render(settings: Settings) -> str:
 
 def generate(settings: Settings) -> Path:
     """Write dvc.yaml beside the params file."""
-    from pipelines.core.io import atomic_path
-
     target = settings.root / "dvc.yaml"
     with atomic_path(target) as tmp:
         tmp.write_text(render(settings))

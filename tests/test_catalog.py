@@ -2,10 +2,8 @@
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
-import pytest
 import yaml
 
 from assets.definitions import defs
@@ -60,7 +58,7 @@ def test_daily_partitions_are_outside_dvc_yaml_and_feed_raw_dataset_only_from_th
 
     from assets.build import build_definitions
     from pipelines.core.config import load_settings
-    from pipelines.data.partitions import split_source
+    from pipelines.data.landing import split_source
 
     graph = defs.resolve_asset_graph()
     assert not set(catalog.INCOMING) & (set(STAGES) | set(catalog.STAGES))
@@ -73,12 +71,6 @@ def test_daily_partitions_are_outside_dvc_yaml_and_feed_raw_dataset_only_from_th
     on_days = build_definitions(load_settings(settings.path, {"data.source": "data/incoming"})).resolve_asset_graph()
     assert AssetKey("daily_batch") in on_days.get(AssetKey("raw_dataset")).parent_keys
     assert graph_problems(on_days, settings) == []  # the lineage check accepts the edge
-
-
-def test_the_fleet_package_sits_above_release():
-    order = code_versions.PACKAGES
-    assert order[-2:] == ("release", "fleet")
-    assert "release" in code_versions._imports("fleet")  # it opens pull requests through the release providers
 
 
 def test_every_params_key_a_stage_reads_exists():
@@ -104,67 +96,6 @@ def test_every_artifact_path_is_written_by_exactly_one_stage():
     written = [p for stage in catalog.STAGES.values() for p in stage.writes]
     assert len(written) == len(set(written)), "two stages write one path"
     assert declared <= set(written), sorted(declared - set(written))
-
-
-def test_a_stages_code_deps_are_its_package_core_and_what_it_imports():
-    assert code_versions.code_packages("data") == ("core", "data")
-    for name, stage in catalog.STAGES.items():
-        deps = [d for d in STAGES[name]["deps"] if d.startswith("pipelines/")]
-        assert deps == code_versions.code_dirs(name)
-        assert {"pipelines/core", f"pipelines/{stage.group}"} <= set(deps)
-
-
-def test_packages_import_only_downward():
-    order = code_versions.PACKAGES
-    for package in order:
-        for imported in code_versions._imports(package):
-            assert order.index(imported) < order.index(package), f"pipelines/{package} imports {imported}"
-
-
-@pytest.fixture
-def project_copy(tmp_path: Path) -> Path:
-    """The project's code and params in a temp folder, to change one line without touching the repo."""
-    for item in ("pipelines", "params.yaml"):
-        source = REPO / item
-        (shutil.copytree if source.is_dir() else shutil.copy2)(source, tmp_path / item,
-                                                                **({"ignore": shutil.ignore_patterns("__pycache__")}
-                                                                   if source.is_dir() else {}))
-    return tmp_path
-
-
-def test_one_changed_line_changes_the_code_version_of_exactly_its_package_stages(monkeypatch, project_copy: Path):
-    settings = load_settings(project_copy / "params.yaml")
-    monkeypatch.setattr(code_versions, "PIPELINES", project_copy / "pipelines")
-    monkeypatch.setattr(code_versions, "PROJECT", project_copy)
-    code_versions._imports.cache_clear()
-    before = {n: code_versions.stage_code_version(n, settings) for n in catalog.STAGES}
-    step_module = project_copy / "pipelines" / "governance" / "steps.py"
-    step_module.write_text(step_module.read_text() + "\n# one changed line\n")
-    after = {n: code_versions.stage_code_version(n, settings) for n in catalog.STAGES}
-    changed = {n for n in catalog.STAGES if before[n] != after[n]}
-    using = {n for n, s in catalog.STAGES.items() if "governance" in code_versions.code_packages(s.group)}
-    assert changed == using == {"fairness_tradeoff", "fairness_report", "feature_importance", "model_card",
-                                "release_candidate"}
-    # and exactly those stages list pipelines/governance as a dep in dvc.yaml, so `dvc status` names the same set
-    assert {n for n, s in STAGES.items() if "pipelines/governance" in s["deps"]} == changed
-
-
-def test_every_form_of_import_is_found(monkeypatch, project_copy: Path):
-    package = project_copy / "pipelines" / "mobile"
-    (package / "extra.py").write_text(
-        "def late():\n"
-        "    from pipelines.governance.fairness import (\n"
-        "        fairness_gates,\n"
-        "    )\n"
-        "    import pipelines.fleet.canary as canary\n"
-        "    return fairness_gates, canary\n")
-    monkeypatch.setattr(code_versions, "PIPELINES", project_copy / "pipelines")
-    monkeypatch.setattr(code_versions, "PROJECT", project_copy)
-    code_versions._imports.cache_clear()
-    try:
-        assert {"governance", "fleet"} <= code_versions._imports("mobile")
-    finally:
-        code_versions._imports.cache_clear()
 
 
 def test_code_versions_see_params_overrides():

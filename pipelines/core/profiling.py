@@ -18,7 +18,7 @@ from typing import Any
 from pipelines.core.compute import cpu_seconds
 from pipelines.core.memory import memory_kb, reset_peak
 
-_WRAPPER = str(Path(__file__).with_name("compute.py"))  # the step wrapper: every step's top line, no news
+_WRAPPER = str(Path(__file__).with_name("step.py"))  # the step wrapper: every step's top line, no news
 PROFILE_ENV = "MOBILE_MLOPS_PROFILE"  # a folder: set by `run --profile`, read by every step
 TOP = 8
 

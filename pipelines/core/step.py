@@ -7,12 +7,18 @@ from __future__ import annotations
 
 import functools
 import math
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pipelines.core.compute import compute_cost_usd, cpu_seconds
 from pipelines.core.config import Settings
+from pipelines.core.io import write_json
+from pipelines.core.memory import memory_kb, release_after, settle_heap
+from pipelines.core.paths import ArtifactPaths
+from pipelines.core.profiling import profile_folder, profiled
 
 
 @dataclass
@@ -34,15 +40,30 @@ def headline_metrics(summary: dict[str, Any]) -> dict[str, float | int | bool]:
             if isinstance(v, bool) or (isinstance(v, int | float) and not (isinstance(v, float) and math.isnan(v)))}
 
 
+def measured(step: Callable[..., Any], settings, *args: Any, **kwargs: Any):
+    """Run a step; add `cpu_seconds`, `wall_seconds` and `compute_cost_usd` to its summary."""
+    cpu_before, wall_before = cpu_seconds(), time.perf_counter()
+    folder = profile_folder()  # `mobile-mlops run --profile`
+    settle_heap()
+    rss_before = memory_kb().get("VmRSS", 0)
+    try:
+        result = profiled(step.__name__, folder, lambda: step(settings, *args, **kwargs)) if folder else \
+            step(settings, *args, **kwargs)
+    finally:
+        release_after(rss_before)  # one process runs every step: what this one left must not be the next one's floor
+    cpu = max(cpu_seconds() - cpu_before, 0.0)
+    price = settings.params.finops.prices.compute_vcpu_hour
+    result.summary.update({"cpu_seconds": round(cpu, 3), "wall_seconds": round(time.perf_counter() - wall_before, 3),
+                           "compute_cost_usd": round(compute_cost_usd(cpu, price), 8)})
+    return result
+
+
 def records_metrics(step: Callable[..., StepResult]) -> Callable[..., StepResult]:
     """Decorate a step: on success, write its headline metrics to reports/metrics/<step>.json (a DVC metric).
 
-    The step's CPU seconds and their compute cost are measured here too (pipelines.core.compute), so every
-    orchestrator records them the same way and the cost report can sum them.
+    The step's CPU seconds and their compute cost are measured here too (`measured`), so every orchestrator
+    records them the same way and the cost report can sum them.
     """
-    from pipelines.core.compute import measured
-    from pipelines.core.io import write_json
-    from pipelines.core.paths import ArtifactPaths
 
     @functools.wraps(step)
     def run(settings: Settings, *args: Any, **kwargs: Any) -> StepResult:

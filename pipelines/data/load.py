@@ -12,6 +12,7 @@ import pandas as pd
 from pipelines.core.config import DataConfig, Settings
 from pipelines.core.errors import PipelineError
 from pipelines.core.hashing import recorded_md5
+from pipelines.data.partitions import accepted_files
 
 ORIGIN = "_origin"  # which source file a row came from; dropped at the split
 CSV_DIALECT = {"delimiter": ",", "quotechar": '"', "skipinitialspace": True}  # as read_csv below parses
@@ -216,8 +217,6 @@ def read_source(source: Path, config: DataConfig, key: str) -> pd.DataFrame:
     """The source as text: one file, or a folder's accepted daily files concatenated (oldest day first)."""
     if not source.is_dir():
         return read_table(source, config, key)
-    from pipelines.data.partitions import accepted_files  # imported here: it imports this module
-
     files = accepted_files(source)
     days = [read_table(path, config, key) for path in files]
     columns = list(days[0].columns)
@@ -263,8 +262,6 @@ def source_files(settings: Settings) -> dict[str, str]:
     data = settings.params.data
     source = settings.resolve(data.source)
     if source.is_dir():  # a folder of daily files: each accepted day, by the md5 of its .dvc record
-        from pipelines.data.partitions import accepted_files
-
         try:
             sources = accepted_files(source)
         except PipelineError:  # nothing accepted yet, or a changed day: raw_dataset says which; no version here

@@ -11,8 +11,6 @@ import re
 from datetime import date, timedelta
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
 import yaml
 
 from pipelines.core.config import DataConfig, Settings
@@ -103,33 +101,6 @@ def day_keys(start: date, days: int) -> list[str]:
     return [(start + timedelta(days=i)).isoformat() for i in range(days)]
 
 
-def split_days(frame: pd.DataFrame, folder: Path, keys: list[str]) -> list[Path]:
-    """Cut a frame (rows in file order) into one Parquet file per day, written atomically; their paths."""
-    if len(frame) < len(keys):
-        raise PipelineError(f"--days {len(keys)}: the source has only {len(frame)} rows")
-    folder.mkdir(parents=True, exist_ok=True)
-    written = []
-    for key, rows in zip(keys, np.array_split(np.arange(len(frame)), len(keys)), strict=True):
-        target = folder / f"{key}.parquet"
-        with atomic_path(target) as tmp:
-            frame.iloc[rows].reset_index(drop=True).to_parquet(tmp, index=False)
-        written.append(target)
-    return written
-
-
 def is_incoming(config: DataConfig, settings: Settings) -> bool:
     """Whether data.source is a folder of daily files (training reads the accepted days)."""
     return settings.resolve(config.source).is_dir()
-
-
-def split_source(settings: Settings, days: int, start: date | None = None) -> list[Path]:
-    """Cut data.source into `days` daily files in the landing folder (demo and tests: an upstream drop)."""
-    from pipelines.data.load import read_table
-
-    data = settings.params.data
-    source = settings.resolve(data.source)
-    if source.is_dir():
-        raise PipelineError(f"data.source: {source} is a folder of daily files already; name a file to cut "
-                            "(e.g. --set data.source=data/adult/adult.data.gz)")
-    frame = read_table(source, data, "source")
-    return split_days(frame, incoming_folder(settings), day_keys(start or data.incoming.first_day, days))

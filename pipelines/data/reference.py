@@ -1,7 +1,6 @@
 """The reference a drift check compares today's data with: a published release's data profile and model."""
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 from typing import Any
 
@@ -9,42 +8,14 @@ import numpy as np
 import pandas as pd
 
 from pipelines.core.config import Settings
-from pipelines.core.deployment import production_or_latest
 from pipelines.core.errors import PipelineError
 from pipelines.core.io import read_json
-from pipelines.core.keyset import decrypt_bytes, load_keyset
-from pipelines.core.keyset import origin as keyset_origin
-from pipelines.core.litert import predict_tflite
-from pipelines.core.paths import RELEASE_MANIFEST_FILE, RELEASE_PROFILE_FILE, ArtifactPaths, tflite_file
+from pipelines.core.paths import RELEASE_PROFILE_FILE, ArtifactPaths
 from pipelines.data.drift import profile_frame
 from pipelines.data.features import FeatureSpec, encode_features
 from pipelines.data.load import ORIGIN
-
-# A release ships its selected variants, not all of them: the drift check runs the most precise one it has.
-REFERENCE_MODELS = tuple(tflite_file(v) for v in ("float32", "float16", "dynamic_int8", "int8"))
-
-
-def reference_model(release: Path) -> Path | None:
-    """The most precise TFLite model a release carries."""
-    return next((release / name for name in REFERENCE_MODELS if (release / name).is_file()), None)
-
-
-def reference_model_bytes(settings: Settings, release: Path) -> tuple[str, bytes] | None:
-    """(file name, content) of the most precise TFLite model a release carries; an encrypted release's model is
-    decrypted in memory with the release keyset (a missing or wrong key is one line)."""
-    if (plain := reference_model(release)) is not None:
-        return plain.name, plain.read_bytes()
-    manifest = release / RELEASE_MANIFEST_FILE
-    encrypted = (read_json(manifest).get("encryption") or {}).get("files", {}) if manifest.is_file() else {}
-    name = next((n for n in REFERENCE_MODELS if n in encrypted), None)
-    if name is None:
-        return None
-    where = keyset_origin(settings.params.release.keyset, settings)
-    content = decrypt_bytes(load_keyset(settings), release / encrypted[name]["ciphertext"], name.encode(), where)
-    if hashlib.sha256(content).hexdigest() != encrypted[name]["sha256"]:
-        raise PipelineError(f"{release / encrypted[name]['ciphertext']}: decrypts to content whose sha256 differs "
-                            f"from {RELEASE_MANIFEST_FILE}")
-    return name, content
+from pipelines.release_format.deployment import production_or_latest
+from pipelines.release_format.litert import predict_tflite
 
 
 def find_reference(settings: Settings) -> tuple[Path | None, str]:

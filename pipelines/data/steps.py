@@ -11,14 +11,12 @@ from pipelines.core.config import Settings
 from pipelines.core.errors import PipelineError
 from pipelines.core.hashing import dvc_md5
 from pipelines.core.io import atomic_path, read_json, write_json
-from pipelines.core.keyset import load_keyset
 from pipelines.core.paths import (
     FEATURE_SPEC_FILE,
     RELEASE_PROFILE_FILE,
     ArtifactPaths,
     suite_path,
 )
-from pipelines.core.plots import psi_chart
 from pipelines.core.safe_text import md_cell
 from pipelines.core.step import StepResult, records_metrics
 from pipelines.data.drift import compare, prediction_drift, schema_difference
@@ -26,14 +24,12 @@ from pipelines.data.expectations import build_suite, load_suite, save_suite
 from pipelines.data.features import FeatureSpec
 from pipelines.data.load import load_dataset, source_files
 from pipelines.data.partitions import day_file, drop_record, incoming_folder, write_record
-from pipelines.data.reference import (
-    current_profile,
-    find_reference,
-    reference_model_bytes,
-    reference_predictions,
-)
+from pipelines.data.plots import psi_chart
+from pipelines.data.reference import current_profile, find_reference, reference_predictions
 from pipelines.data.split import SPLITS, split_positions, take
 from pipelines.data.validate import ValidationFailed, validate_dataset
+from pipelines.release_format.keyset import load_keyset
+from pipelines.release_format.reference import reference_model_bytes
 
 
 def _write_parquet(frame: pd.DataFrame, target) -> str:

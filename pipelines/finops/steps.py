@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Any
 
 from pipelines.core.config import Params, Settings
-from pipelines.core.deployment import production_or_latest
 from pipelines.core.errors import PipelineError
 from pipelines.core.io import atomic_path, read_json, write_csv, write_json
 from pipelines.core.paths import FOOTPRINT_REPORT, MLFLOW_RECORD_FILE, PRIVACY_FILE, ArtifactPaths
@@ -28,6 +27,7 @@ from pipelines.finops.placement import (
     mode_shares,
     privacy_class,
 )
+from pipelines.release_format.deployment import production_or_latest
 from pipelines.training.keras_model import load_predictions, load_spec
 from pipelines.training.tracking import log_to_run
 
@@ -109,7 +109,7 @@ def summary_table(release: dict[str, Any], run: dict[str, Any], gates: list, del
 
 @records_metrics
 def offload_policy(settings: Settings) -> StepResult:
-    from pipelines.core.litert import predict_tflite
+    from pipelines.release_format.litert import predict_tflite
     from pipelines.finops.offload import app_config, choose_delta, offload_grid
     from pipelines.training.metrics import classification_metrics
 

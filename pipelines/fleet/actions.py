@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pipelines.core.config import Settings
-from pipelines.core.deployment import stage_index
 from pipelines.core.errors import PipelineError
 from pipelines.core.paths import PRODUCTION_FILE
 from pipelines.release.gitops.deploy import render
@@ -16,6 +15,7 @@ from pipelines.release.gitops.git import commit_files, current_branch, repo_root
 from pipelines.release.gitops.promote import read_deployment, rollback
 from pipelines.release.gitops.propose import project_prefix
 from pipelines.release.gitops.providers import MARKER, PullRequest, provider_for
+from pipelines.release_format.deployment import stage_index
 
 
 @dataclass

@@ -17,11 +17,11 @@ import pandas as pd
 from pipelines.core.config import Settings
 from pipelines.core.errors import PipelineError
 from pipelines.core.io import read_json
-from pipelines.core.litert import predict_tflite
 from pipelines.core.paths import FEATURE_SPEC_FILE, RELEASE_PROFILE_FILE, ArtifactPaths, tflite_file
 from pipelines.data.features import FeatureSpec, encode_features, encode_labels
 from pipelines.fleet import ldp
 from pipelines.fleet.schema import BUCKETS, HIST, LATENCY_EDGES_MS, typed
+from pipelines.release_format.litert import predict_tflite
 
 FAULTS = ("latency", "crash", "data", "fairness", "accuracy")
 CRASH_PER_SESSION = 0.0002

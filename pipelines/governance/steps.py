@@ -87,7 +87,7 @@ def fairness_tradeoff(settings: Settings) -> StepResult:
 
 @records_metrics
 def fairness_report(settings: Settings) -> StepResult:
-    from pipelines.core.litert import predict_tflite
+    from pipelines.release_format.litert import predict_tflite
     from pipelines.governance.fairness import (
         evaluate_models,
         fairness_gates,
@@ -126,7 +126,7 @@ def fairness_report(settings: Settings) -> StepResult:
 
 @records_metrics
 def feature_importance(settings: Settings) -> StepResult:
-    from pipelines.core.litert import predict_tflite
+    from pipelines.release_format.litert import predict_tflite
     from pipelines.governance.importance import importance_table, permutation_importance
 
     params, paths = settings.params, ArtifactPaths(settings.root)

@@ -49,7 +49,7 @@ def time_calls(call: Callable[[Any], Any], inputs: list, runs: int, warmup: int)
 
 def litert_latency(content: bytes, x: np.ndarray, config: BenchmarkConfig) -> dict[str, Any]:
     """Single-thread LiteRT: per-sample latency (set input, invoke, read output) and batch throughput."""
-    from pipelines.core.litert import runner, to_input
+    from pipelines.release_format.litert import runner, to_input
 
     detail, call = runner(content, batch_size=1, num_threads=1)
     inputs = to_input(detail, x[:min(len(x), config.runs)])  # converted once; each call gets one row of it

@@ -35,7 +35,7 @@ def _scored(y: np.ndarray, proba: np.ndarray, keras_proba: np.ndarray, groups, t
 
 @records_metrics
 def tflite_model(settings: Settings) -> StepResult:
-    from pipelines.core.litert import io_spec, op_names, predict_tflite
+    from pipelines.release_format.litert import io_spec, op_names, predict_tflite
     from pipelines.mobile.latency import host_info, keras_latency, litert_latency
     from pipelines.mobile.tflite import (
         WEIGHT_PRECISION,

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict
 from pipelines.core.errors import PipelineError
 from pipelines.core.hashing import file_digest, tree_files
 from pipelines.core.io import atomic_path
-from pipelines.core.keyset import decrypt_file, encrypt_file, primary_parameters
+from pipelines.release_format.keyset import decrypt_file, encrypt_file, primary_parameters
 
 if TYPE_CHECKING:
     import tink

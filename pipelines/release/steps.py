@@ -15,7 +15,6 @@ from pipelines.core.gates import (
 from pipelines.core.git_state import git_state
 from pipelines.core.hashing import dvc_md5
 from pipelines.core.io import atomic_path, read_json, write_json
-from pipelines.core.keyset import load_keyset
 from pipelines.core.paths import (
     FEATURE_SPEC_FILE,
     MITIGATION_FILE,
@@ -28,12 +27,14 @@ from pipelines.core.paths import (
 from pipelines.core.step import StepResult, records_metrics
 from pipelines.data.features import FeatureSpec
 from pipelines.data.load import source_files
-from pipelines.data.reference import reference_model, release_profile
+from pipelines.data.reference import release_profile
 from pipelines.finops.cost import release_gates
 from pipelines.governance.fairness import fairness_gates
 from pipelines.release.encryption import encrypt_models, encryption_summary
 from pipelines.release.folder import build_manifest, publish
 from pipelines.release.signing import project_key, sign_folder, trusted_keys
+from pipelines.release_format.keyset import load_keyset
+from pipelines.release_format.reference import reference_model
 from pipelines.training.strength import strength_gate
 from pipelines.training.tracking import (
     log_files,

@@ -23,7 +23,6 @@ from pipelines.core.paths import (
     ArtifactPaths,
     sweep_model_file,
 )
-from pipelines.core.plots import confusion_matrix_chart, training_plots
 from pipelines.core.step import StepResult, records_metrics
 from pipelines.data.features import (
     encode_features,
@@ -39,6 +38,7 @@ from pipelines.training.keras_model import (
     prediction_frame,
 )
 from pipelines.training.metrics import classification_metrics, group_metrics
+from pipelines.training.plots import confusion_matrix_chart, training_plots
 from pipelines.training.privacy import headline as privacy_headline
 from pipelines.training.tracking import log_files, log_to_run, log_training_run, run_url
 

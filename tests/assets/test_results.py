@@ -6,8 +6,8 @@ from pathlib import Path
 from dagster import MarkdownMetadataValue, PathMetadataValue, UrlMetadataValue
 
 from assets.metadata import to_result
-from pipelines.core.plots import psi_chart
 from pipelines.core.step import StepResult
+from pipelines.data.plots import psi_chart
 
 
 def test_links_paths_tables_and_plots_become_typed_metadata(tmp_path: Path):

@@ -9,14 +9,10 @@ import numpy as np
 import yaml
 
 from pipelines.core.config import load_settings
-from pipelines.core.plots import (
-    confusion_matrix_chart,
-    data_uri_markdown,
-    history_rows,
-    psi_chart,
-    training_plots,
-)
+from pipelines.core.plots import data_uri_markdown
 from pipelines.core.step import StepResult, headline_metrics, records_metrics
+from pipelines.data.plots import psi_chart
+from pipelines.training.plots import confusion_matrix_chart, history_rows, training_plots
 from pipelines.training.tracking import model_version_url, run_url
 
 PNG = b"\x89PNG\r\n\x1a\n"

@@ -11,13 +11,13 @@ import pytest
 import yaml
 
 from pipelines.core.config import DriftConfig, RolloutConfig, load_settings
-from pipelines.core.deployment import Deployment, ModelRef
 from pipelines.core.errors import PipelineError
 from pipelines.core.paths import RELEASE_PROFILE_FILE as PROFILE_FILE
 from pipelines.data.drift import compare, prediction_drift, profile_frame, psi
 from pipelines.data.reference import find_reference
 from pipelines.data.steps import data_drift
 from pipelines.release.gitops.deploy import render
+from pipelines.release_format.deployment import Deployment, ModelRef
 
 CONFIG = DriftConfig()
 

@@ -14,6 +14,7 @@ from pipelines.core.config import load_settings
 from pipelines.core.errors import PipelineError
 from pipelines.core.hashing import recorded_md5
 from pipelines.core.paths import suite_path
+from pipelines.data import landing
 from pipelines.data import partitions as p
 from pipelines.data.expectations import build_suite, save_suite
 from pipelines.data.load import load_dataset, source_files
@@ -26,7 +27,7 @@ DAYS = ["2026-01-01", "2026-01-02", "2026-01-03"]
 def incoming(small_project: Path):
     """The small project's 1,500 rows cut into three days, and its expectation suite built from those rows."""
     settings = load_settings(small_project / "params.yaml")
-    written = p.split_source(settings, 3)
+    written = landing.split_source(settings, 3)
     frame = load_dataset(settings.params.data, settings.resolve(settings.params.data.source))
     save_suite(suite_path(settings), build_suite(frame, settings.params.data, settings.params.validate_, "test"))
     return settings, written
@@ -111,14 +112,14 @@ def test_day_keys_and_split_limits(tmp_path):
     with pytest.raises(PipelineError, match="--days 0"):
         p.day_keys(date(2026, 1, 1), 0)
     with pytest.raises(PipelineError, match="only 2 rows"):
-        p.split_days(pd.DataFrame({"a": [1, 2]}), tmp_path, p.day_keys(date(2026, 1, 1), 3))
+        landing.split_days(pd.DataFrame({"a": [1, 2]}), tmp_path, p.day_keys(date(2026, 1, 1), 3))
 
 
 def test_split_source_refuses_a_folder_source(incoming):
     settings, _ = incoming
     as_source = load_settings(settings.path, {"data.source": "data/incoming"})
     with pytest.raises(PipelineError, match="is a folder of daily files already"):
-        p.split_source(as_source, 3)
+        landing.split_source(as_source, 3)
 
 
 def test_daily_batch_partitions_materialize_and_a_bad_day_fails_alone(incoming):

@@ -3,11 +3,11 @@ from __future__ import annotations
 
 import pytest
 
-from pipelines.core.compute import compute_cost_usd, measured
+from pipelines.core.compute import compute_cost_usd
 from pipelines.core.config import BudgetGates, FinopsConfig
 from pipelines.core.errors import PipelineError
 from pipelines.core.gates import require_all
-from pipelines.core.step import StepResult
+from pipelines.core.step import StepResult, measured
 from pipelines.finops.cost import (
     budget_gates,
     cost_delta,

@@ -58,7 +58,7 @@ TOLERANCE = {"float32": 1e-5, "float16": 5e-3, "dynamic_int8": 0.05, "int8": 0.0
 
 @pytest.mark.parametrize("name", list(EXPECTED_IO))
 def test_each_variant_is_builtin_only_and_close_to_keras(tiny, flatbuffers, name):
-    from pipelines.core.litert import io_spec, op_names, predict_tflite
+    from pipelines.release_format.litert import io_spec, op_names, predict_tflite
     from pipelines.mobile.tflite import check_builtin_ops, weight_bytes
 
     _, x, expected = tiny
@@ -87,7 +87,7 @@ def test_variants_shrink_as_promised(flatbuffers):
 
 
 def op_names_of(content: bytes) -> list[str]:
-    from pipelines.core.litert import op_names
+    from pipelines.release_format.litert import op_names
 
     return op_names(content)
 
@@ -107,7 +107,7 @@ def test_builtin_check_fails_on_a_model_that_needs_select_tf_ops():
     import keras
     import tensorflow as tf
 
-    from pipelines.core.litert import op_names
+    from pipelines.release_format.litert import op_names
     from pipelines.mobile.tflite import check_builtin_ops
 
     inputs = keras.Input(shape=(3,), batch_size=1)
@@ -141,7 +141,7 @@ def test_latency_is_measured_not_asserted(tiny, flatbuffers):
 @pytest.mark.parametrize("name", ["float32", "int8"])
 def test_latency_rows_are_what_the_app_would_pass(tiny, flatbuffers, name, monkeypatch):
     """The timed single-row inputs are converted in one batch: each equals converting that row alone."""
-    from pipelines.core import litert
+    from pipelines.release_format import litert
     from pipelines.mobile.latency import litert_latency
 
     _, x, _ = tiny

@@ -20,10 +20,10 @@ from cli.main import main
 from pipelines.core.config import load_settings
 from pipelines.core.errors import PipelineError
 from pipelines.core.hashing import file_digest
-from pipelines.core.keyset import load_keyset, new_keyset, rotate_keyset
 from pipelines.release.encryption import SUFFIX, decrypt_release, encrypt_models
 from pipelines.release.folder import build_manifest, verify_release
 from pipelines.release.signing import KEY_ENV, project_key, sign_folder
+from pipelines.release_format.keyset import load_keyset, new_keyset, rotate_keyset
 
 LINEAGE = {"data_md5": {"data.csv": "0" * 32}, "raw_dataset_md5": "1" * 32, "git_commit": "a" * 40,
            "git_dirty": False, "params_sha256": "2" * 64, "mlflow_run_id": "run1", "model_name": "adult-income",
@@ -331,7 +331,7 @@ def _decrypt_like_the_ios_snippet(ciphertext: bytes, key: bytes, segment_size: i
 def test_the_ios_decoder_reads_tinks_ciphertext(tmp_path, template):
     from tink.proto import aes_gcm_hkdf_streaming_pb2
 
-    from pipelines.core.keyset import _keyset_proto, encrypt_file, primary_parameters
+    from pipelines.release_format.keyset import _keyset_proto, encrypt_file, primary_parameters
 
     handle = new_keyset(template)
     plain = tmp_path / "model_int8.tflite"
@@ -364,7 +364,7 @@ def test_the_pipeline_ships_an_encrypted_release_that_decrypts_to_working_models
     from dagster import DagsterInstance
 
     from assets.build import materialize_all
-    from pipelines.core.litert import predict_tflite
+    from pipelines.release_format.litert import predict_tflite
     from pipelines.data.features import FeatureSpec, encode_features
     from pipelines.data.steps import data_drift
 

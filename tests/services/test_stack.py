@@ -125,7 +125,8 @@ def test_a_backfill_of_daily_partitions_runs_one_run_per_day_side_by_side(stack,
     from assets.partitions import INGEST_TAG
     from cli.backfill import backfill
     from pipelines.core.config import load_settings
-    from pipelines.data.partitions import record_path, split_source
+    from pipelines.data.landing import split_source
+    from pipelines.data.partitions import record_path
 
     project, started = stack
     written = split_source(load_settings(project / "params.yaml"), 3)  # the 1,500 training rows as three days

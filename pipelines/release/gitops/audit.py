@@ -9,12 +9,12 @@ from pathlib import Path
 
 import yaml
 
-from pipelines.core.deployment import parse
 from pipelines.core.errors import PipelineError
 from pipelines.core.paths import PRODUCTION_FILE
 from pipelines.release.folder import MANIFEST, verify_release
 from pipelines.release.gitops.deploy import check_artifacts
 from pipelines.release.gitops.git import list_files, rev, scratch, show
+from pipelines.release_format.deployment import parse
 
 
 def lock_md5(lock_text: bytes | str, path: str) -> str | None:

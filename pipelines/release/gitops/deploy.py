@@ -8,11 +8,11 @@ from typing import Any
 import yaml
 
 from pipelines.core.config import RolloutConfig
-from pipelines.core.deployment import Deployment, ModelRef, Previous
 from pipelines.core.errors import PipelineError
 from pipelines.core.hashing import file_digest
 from pipelines.release.folder import MANIFEST, Manifest
 from pipelines.release.signing import SIGNATURE
+from pipelines.release_format.deployment import Deployment, ModelRef, Previous
 
 HEADER = """\
 # Desired production state (GitOps): changed only by release pull requests and rollbacks.

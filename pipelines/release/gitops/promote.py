@@ -5,7 +5,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pipelines.core.config import Settings
-from pipelines.core.deployment import Deployment, parse, read_production
 from pipelines.core.errors import PipelineError
 from pipelines.core.git_state import git_state
 from pipelines.core.io import atomic_path
@@ -26,6 +25,7 @@ from pipelines.release.gitops.git import (
 from pipelines.release.gitops.propose import project_prefix
 from pipelines.release.gitops.providers import MARKER, PullRequest, provider_for
 from pipelines.release.signing import signature_hint, trusted_keys
+from pipelines.release_format.deployment import Deployment, parse, read_production
 from pipelines.training.tracking import PRODUCTION_ALIAS, set_alias
 
 

@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pipelines.core.config import Settings
-from pipelines.core.deployment import parse
 from pipelines.core.errors import PipelineError
 from pipelines.core.hashing import tree_files
 from pipelines.core.paths import PRODUCTION_FILE
@@ -36,6 +35,7 @@ from pipelines.release.gitops.providers import (
 from pipelines.release.gitops.report import ReportContext, render_report
 from pipelines.release.gitops.views import view_from_folder, view_from_git
 from pipelines.release.signing import KEY_ENV, fingerprint, trusted_keys, verify_folder
+from pipelines.release_format.deployment import parse
 
 
 @dataclass

@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pipelines.core.deployment import Deployment
 from pipelines.core.paths import (
     COREML_REPORT,
     FEATURE_SPEC_FILE,
@@ -29,6 +28,7 @@ from pipelines.release.gitops.tables import (
     table,
 )
 from pipelines.release.gitops.views import ReleaseView
+from pipelines.release_format.deployment import Deployment
 
 MARKER = "<!-- mobile-mlops:release-report -->"  # marks the one report comment on a pull request
 MAX_CHARS = 60000  # GitHub rejects bodies over 65,536 characters

@@ -8,12 +8,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pipelines.core.deployment import parse
 from pipelines.core.errors import PipelineError
 from pipelines.core.hashing import tree_sha256
 from pipelines.core.paths import PRODUCTION_FILE
 from pipelines.release.gitops.propose import propose_release
 from pipelines.release.signing import fingerprint
+from pipelines.release_format.deployment import parse
 
 from .conftest import MODEL, build_release, commit_key, git, settings_of
 

@@ -2,10 +2,10 @@
 from __future__ import annotations
 
 from pipelines.core.config import RolloutConfig
-from pipelines.core.deployment import Deployment, ModelRef
 from pipelines.release.gitops.report import ReportContext, render_report
 from pipelines.release.gitops.tables import MAX_ROWS, NOT_AVAILABLE
 from pipelines.release.gitops.views import ReleaseView
+from pipelines.release_format.deployment import Deployment, ModelRef
 
 GATES = [{"name": "min_accuracy", "passed": True, "measured": 0.85, "threshold": 0.8, "detail": "ok"},
          {"name": "max_parity_gap", "passed": False, "measured": 0.21, "threshold": 0.2, "detail": "too wide"}]

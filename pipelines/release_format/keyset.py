@@ -14,13 +14,12 @@ import secrets
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
+from pipelines.core.config import KeysetConfig, Settings
 from pipelines.core.errors import PipelineError
 from pipelines.core.io import write_private
 
 if TYPE_CHECKING:
     import tink
-
-    from pipelines.core.config import KeysetConfig, Settings
 
 GCM_HKDF_TYPE_URL = "type.googleapis.com/google.crypto.tink.AesGcmHkdfStreamingKey"
 KEYSET_AD = b""  # associated data of a KMS-wrapped keyset: empty, as `tinkey create-keyset --master-key-uri` writes
