@@ -241,3 +241,41 @@ def test_a_port_in_use_is_one_line(serve, tmp_path: Path):
                           env={**__import__("os").environ, FAST.hmac_key_env: KEY.decode()})
     assert done.returncode == 1 and "Traceback" not in done.stderr
     assert done.stderr.strip().splitlines()[-1].endswith(str(error.value))
+
+
+def scrape(address: tuple[str, int]) -> dict[tuple[str, tuple], float]:
+    """GET /metrics parsed by prometheus-client's own parser: {(sample name, sorted labels): value}."""
+    import urllib.request
+
+    from prometheus_client.parser import text_string_to_metric_families
+
+    with urllib.request.urlopen(url(address) + "/metrics", timeout=10) as response:
+        assert response.headers["Content-Type"].startswith("text/plain; version=")
+        text = response.read().decode()
+    return {(s.name, tuple(sorted(s.labels.items()))): s.value
+            for family in text_string_to_metric_families(text) for s in family.samples}
+
+
+def test_metrics_count_requests_records_bytes_and_latency(serve):
+    address = serve()
+    good = body([record(0), record(1), record(2, crashes=9)], "metrics-good")  # one quarantined
+    unsigned = body([record(3), record(4)], "metrics-unsigned")
+    assert post(url(address), good, KEY)[0] == 202
+    assert post(url(address), unsigned, None)[0] == 401
+    assert post(url(address), b"[" * 1000, KEY)[0] == 400
+    assert raw(address, b"NONSENSE\r\n\r\n")[0] == 400
+    got = scrape(address)
+    assert got[("telemetry_requests_total", (("route", "/v1/telemetry"), ("status", "202")))] == 1
+    assert got[("telemetry_requests_total", (("route", "/v1/telemetry"), ("status", "401")))] == 1
+    assert got[("telemetry_requests_total", (("route", "/v1/telemetry"), ("status", "400")))] == 1
+    assert got[("telemetry_requests_total", (("route", "other"), ("status", "400")))] == 1
+    assert got[("telemetry_records_total", (("outcome", "accepted"),))] == 2
+    assert got[("telemetry_records_total", (("outcome", "quarantined"),))] == 1
+    assert got[("telemetry_records_total", (("outcome", "rejected"),))] == 2
+    assert got[("telemetry_received_bytes_total", ())] == len(good) + len(unsigned) + 1000
+    assert got[("telemetry_batch_seconds_count", ())] == 3
+    assert 0 < got[("telemetry_batch_seconds_sum", ())] < 30
+    assert got[("telemetry_batch_seconds_bucket", (("le", "+Inf"),))] == 3
+    assert got[("telemetry_open_connections", ())] >= 1  # the scrape's own
+    again = scrape(address)
+    assert again[("telemetry_requests_total", (("route", "/metrics"), ("status", "200")))] == 1
