@@ -90,8 +90,9 @@ json_values = st.recursive(
     st.none() | st.booleans() | st.integers(min_value=-(10**40), max_value=10**40) | st.floats() | st.text(max_size=20),
     lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4),
     max_leaves=12)
-hostile_values = (st.integers(min_value=-(10**40), max_value=10**40) | st.sampled_from([MAX_INT, MAX_INT + 1, -MAX_INT - 1,
-                  10**30, 2**63, -(2**63) - 1]) | st.floats() | st.text(max_size=40) | st.none() | st.booleans()
+hostile_values = (st.integers(min_value=-(10**40), max_value=10**40)
+                  | st.sampled_from([MAX_INT, MAX_INT + 1, -MAX_INT - 1, 10**30, 2**63, -(2**63) - 1])
+                  | st.floats() | st.text(max_size=40) | st.none() | st.booleans()
                   | st.lists(st.integers(min_value=-(2**70), max_value=2**70), max_size=20)
                   | st.sampled_from(["9999-12-31", "0001-01-01", "2026-02-30", "", "\x00", "<script>", "[[[[", "1e999",
                                      "NaN", "\ud800"]))
