@@ -16,7 +16,7 @@ from typing import Any
 
 from pipelines.core.errors import PipelineError
 from pipelines.fleet.ingest import Ingestor
-from pipelines.fleet.metrics import ServerMetrics
+from pipelines.fleet.metrics import CONTENT_TYPE, ServerMetrics
 from pipelines.fleet.schema import Refused
 
 PATH = "/v1/telemetry"
@@ -76,7 +76,7 @@ class TelemetryApp:
             status, payload, close = 500, {"error": "internal error (the server log has the traceback)",
                                            "rejected": 0}, True
         if isinstance(payload, bytes):
-            body, content_type = payload, self.metrics.exposition()[1]
+            body, content_type = payload, CONTENT_TYPE
         else:
             body = _json(payload)
             if status >= 400 and "rejected" in payload:
@@ -103,7 +103,7 @@ class TelemetryApp:
         if path == "/healthz":
             return 200, {"status": "ok"}
         if path == "/metrics":
-            return 200, self.metrics.exposition()[0]
+            return 200, self.metrics.exposition()
         body = await self.read(scope, receive, keep=self.config.max_body_bytes)
         loop = asyncio.get_running_loop()
         try:

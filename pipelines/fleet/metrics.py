@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
+CONTENT_TYPE = CONTENT_TYPE_LATEST  # the text format's content type, version included
 ROUTES = ("/v1/telemetry", "/healthz", "/metrics")  # any other path is counted as "other": labels stay bounded
 # batch answers take milliseconds (a refusal) to seconds (5,000 records parsed and written with fsync)
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
@@ -34,6 +35,6 @@ class ServerMetrics:
     def answered(self, path: str, status: int) -> None:
         self.requests.labels(path if path in ROUTES else "other", str(status)).inc()
 
-    def exposition(self) -> tuple[bytes, str]:
-        """The text format and its content type."""
-        return generate_latest(self.registry), CONTENT_TYPE_LATEST
+    def exposition(self) -> bytes:
+        """Every metric in the Prometheus text format (served as CONTENT_TYPE)."""
+        return generate_latest(self.registry)

@@ -16,6 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pipelines.core.config import FleetTelemetryConfig
+from pipelines.core.errors import PipelineError
 from pipelines.fleet import store
 from pipelines.fleet.app import TelemetryApp
 from pipelines.fleet.ingest import Ingestor, signature
@@ -187,3 +188,21 @@ def test_random_bytes_on_the_wire_get_a_json_answer(live, head: bytes, noise: by
     status, answer = parse(response)
     if status != 200:
         answered(status, answer)
+
+
+@pytest.mark.parametrize(("fault", "status", "error"), [
+    (RuntimeError("a bug"), 500, "internal error (the server log has the traceback)"),
+    (PipelineError("telemetry: no space left on device"), 507, "telemetry: no space left on device"),
+])
+def test_a_failure_inside_the_server_is_still_a_json_answer(tmp_path: Path, monkeypatch, caplog, fault, status, error):
+    made = Endpoint(tmp_path / "telemetry")
+
+    def fails(body: bytes, sent: str | None):
+        raise fault
+
+    monkeypatch.setattr(made.app.ingestor, "accept", fails)
+    try:
+        assert post(made, body([record(0)]), True) == (status, {"error": error, "rejected": 0})
+    finally:
+        made.close()
+    assert (status == 500) == ("a bug" in caplog.text)  # the traceback goes to the log, not to the client
