@@ -43,10 +43,13 @@ def records_metrics(step: Callable[..., StepResult]) -> Callable[..., StepResult
     from pipelines.core.compute import measured
     from pipelines.core.io import write_json
     from pipelines.core.paths import ArtifactPaths
+    from pipelines.core.tracing import record, step_span
 
     @functools.wraps(step)
     def run(settings: Settings, *args: Any, **kwargs: Any) -> StepResult:
-        result = measured(step, settings, *args, **kwargs)
+        with step_span(step.__name__) as span:  # an OpenTelemetry span when OTEL_* asks for one
+            result = measured(step, settings, *args, **kwargs)
+            record(span, headline_metrics(result.summary))
         write_json(ArtifactPaths(settings.root).metrics(step.__name__), headline_metrics(result.summary))
         return result
 
