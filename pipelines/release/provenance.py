@@ -9,7 +9,7 @@ from pipelines.catalog import STAGES, parents
 from pipelines.core.config import Settings
 from pipelines.core.hashing import file_digest
 from pipelines.release.attest import gates_predicate, provenance_predicate, run_details
-from pipelines.release.sbom import ENDPOINT_SBOM, ENVIRONMENT_SBOM
+from pipelines.release.sbom import CODE_ROOT, ENDPOINT_SBOM, ENVIRONMENT_SBOM
 
 LOCK_FILES = ("requirements.lock", "requirements-dev.lock", "requirements-dvc.lock")
 
@@ -19,8 +19,8 @@ def stage_graph() -> dict[str, list[str]]:
     return {name: sorted(parents(name)) for name in STAGES}
 
 
-def lock_digests(root: Path) -> dict[str, str]:
-    """sha256 of each lock file the project has: the environment the code ran in."""
+def lock_digests(root: Path = CODE_ROOT) -> dict[str, str]:
+    """sha256 of each lock file of the code's checkout: the environment the code ran in."""
     return {name: file_digest(root / name) for name in LOCK_FILES if (root / name).is_file()}
 
 
@@ -46,14 +46,14 @@ def release_provenance(settings: Settings, lineage: dict[str, Any], staged: Path
         "external": {"params": {"path": settings.path.name, "sha256": lineage["params_sha256"],
                                 "overrides": {k: str(v) for k, v in settings.overrides.items()}},
                      "model": lineage["model_name"]},
-        "internal": {"stageGraph": stage_graph(), "lockFiles": lock_digests(settings.root),
+        "internal": {"stageGraph": stage_graph(), "lockFiles": lock_digests(),
                      "code": {"commit": lineage["git_commit"], "dirty": lineage["git_dirty"]}},
     }
     return provenance_predicate(build, dependencies(lineage, staged, drift_reference),
                                 run_details(lineage["mlflow_run_id"], mlflow_run_url, started))
 
 
-def release_gates(gates: list[dict[str, Any]], lineage: dict[str, Any]) -> dict[str, Any]:
+def gate_verdicts(gates: list[dict[str, Any]], lineage: dict[str, Any]) -> dict[str, Any]:
     """The gate-verdicts predicate of the release."""
     return gates_predicate(gates, lineage["model_name"], lineage["model_version"])
 

@@ -35,12 +35,18 @@ def canonical(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
-def lock_packages(root: Path) -> dict[str, str]:
-    """The packages requirements.lock pins (what a release's build environment runs)."""
-    lock = root / "requirements.lock"
-    if not lock.is_file():
-        raise PipelineError(f"{lock}: missing; the SBOM is made from the lock file")
-    return pinned(lock.read_text().splitlines(), lock.name)
+CODE_ROOT = Path(__file__).resolve().parents[2]  # the checkout the running code comes from (holds the lock files)
+
+
+def environment_packages(code_root: Path = CODE_ROOT) -> dict[str, str]:
+    """The build environment's packages: what requirements.lock pins in a checkout; for an installed package
+    without its lock, the distributions this interpreter has."""
+    lock = code_root / "requirements.lock"
+    if lock.is_file():
+        return pinned(lock.read_text().splitlines(), str(lock))
+    from importlib import metadata
+
+    return {d.metadata["Name"]: d.version for d in metadata.distributions() if d.metadata["Name"]}
 
 
 def bom(name: str, version: str, packages: dict[str, str], description: str) -> dict:
@@ -68,9 +74,9 @@ def bom(name: str, version: str, packages: dict[str, str], description: str) -> 
     return payload
 
 
-def write_sboms(folder: Path, root: Path, model_name: str, model_version: str, endpoint_requirements: list[str]) -> list[str]:
+def write_sboms(folder: Path, model_name: str, model_version: str, endpoint_requirements: list[str]) -> list[str]:
     """Write both SBOMs into a release folder; return their paths inside it."""
-    environment = bom("mobile-mlops-build-environment", model_version, lock_packages(root),
+    environment = bom("mobile-mlops-build-environment", model_version, environment_packages(),
                       f"the environment that built {model_name} version {model_version} (requirements.lock)")
     endpoint = bom(f"{model_name}-offload-endpoint", model_version, pinned(endpoint_requirements, "MLflow Model"),
                    "the offload endpoint image: the registered MLflow Model's pinned requirements")

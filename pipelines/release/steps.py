@@ -31,12 +31,11 @@ from pipelines.data.load import source_files
 from pipelines.data.reference import reference_model, release_profile
 from pipelines.finops.cost import release_gates
 from pipelines.governance.fairness import fairness_gates
-from pipelines.release.attest import write_attestations
 from pipelines.release.encryption import encrypt_models, encryption_summary
-from pipelines.release.folder import build_manifest, publish
-from pipelines.release.provenance import now, release_gates, release_provenance
-from pipelines.release.sbom import write_sboms
-from pipelines.release.signing import project_key, sign_folder, trusted_keys
+from pipelines.release.folder import publish
+from pipelines.release.provenance import now
+from pipelines.release.seal import seal
+from pipelines.release.signing import trusted_keys
 from pipelines.training.strength import strength_gate
 from pipelines.training.pyfunc import requirements as endpoint_requirements
 from pipelines.training.tracking import (
@@ -103,14 +102,9 @@ def release_candidate(settings: Settings) -> StepResult:
         encryption = None  # release.encryption tink: model files become .tink ciphertexts, reports stay readable
         if settings.params.release.encryption == "tink":
             encryption = encrypt_models(staged, load_keyset(settings, create=True))
-        write_sboms(staged, settings.root, record["model_name"], record["model_version"], endpoint_requirements())
-        build_manifest(staged, lineage, metrics, tags=settings.params.project.tags(),  # FinOps tags
-                       encryption=encryption)
-        key = project_key(settings)  # attestations (over every file, the manifest included), then model.sig
-        write_attestations(staged, key, release_provenance(
-            settings, lineage, staged, read_json(paths.drift_report).get("reference"),
-            run_url(settings, record["experiment_id"], record["run_id"]), started), release_gates(metrics["gates"], lineage))
-        sign_folder(staged, key)  # covers every file (ciphertexts), manifest.json and attestations included
+        seal(staged, settings, lineage, metrics, endpoint_requirements=endpoint_requirements(),
+             mlflow_run_url=run_url(settings, record["experiment_id"], record["run_id"]),
+             drift_reference=read_json(paths.drift_report).get("reference"), encryption=encryption, started=started)
     released = publish(paths.release_candidate, settings.resolve(settings.params.release.directory),
                        record["model_name"], trusted_keys(settings))
     shown = released.relative_to(settings.root) if released.is_relative_to(settings.root) else released

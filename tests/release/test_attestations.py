@@ -40,7 +40,7 @@ def release(tmp_path):
     folder.mkdir()
     (folder / "model.tflite").write_bytes(b"\x00model bytes")
     (folder / "feature_spec.json").write_text("{}\n")
-    write_sboms(folder, ROOT, "m", "3", ["numpy==2.4.6", "pandas==3.1.1"])
+    write_sboms(folder, "m", "3", ["numpy==2.4.6", "pandas==3.1.1"])
     build_manifest(folder, LINEAGE, {"gates": GATES})
     attest.write_attestations(folder, keys / "release.pem", _provenance(folder), attest.gates_predicate(GATES, "m", "3"))
     sign_folder(folder, keys / "release.pem")
