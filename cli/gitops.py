@@ -39,17 +39,27 @@ def verify_keys(args: argparse.Namespace, release: Path) -> list[Path]:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
+    from pipelines.release.attest import GATES, PROVENANCE, verify_attestations
     from pipelines.release.folder import verify_release
     from pipelines.release.signing import fingerprint, verify_folder
 
     folder = Path(args.path)
     manifest = verify_release(folder)
-    key = verify_folder(folder, verify_keys(args, folder))
+    keys = verify_keys(args, folder)
+    key = verify_folder(folder, keys)
+    attested = verify_attestations(folder, keys)  # provenance and gate verdicts, signed, naming these files
     lineage = manifest.lineage
     print(f"OK {args.path}: {len(manifest.files)} files verified, signature by {key} (sha256 {fingerprint(key)[:16]}); "
           f"{lineage.model_name} v{lineage.model_version}, run {lineage.mlflow_run_id}, commit {lineage.git_commit[:12]}"
           + (f"; {len(manifest.encryption.files)} model files encrypted (Tink key {manifest.encryption.key_id}), "
              "not decrypted" if manifest.encryption else ""))
+    gates = attested[GATES].statement["predicate"]
+    print(f"attestations: SLSA provenance and {len(gates['gates'])} gate verdicts, signed by {attested[PROVENANCE].key}")
+    if args.policy:
+        from pipelines.release.policy import check, load_policy
+
+        held = check(load_policy(Path(args.policy)), attested[PROVENANCE].statement["predicate"], gates)
+        print(f"policy {args.policy}: all {len(held)} rules hold")
     return 0
 
 
@@ -133,6 +143,8 @@ def register(add: Add, with_params: Callable[[argparse.ArgumentParser], None]) -
     verify.add_argument("--public-key", action="append", default=[], metavar="FILE",
                         help="trust only this PEM public key (repeatable); default: the project's keys/")
     verify.add_argument("--params", default=None, help="project params file whose keys/ to trust")
+    verify.add_argument("--policy", metavar="FILE",
+                        help="also check these rules on the attestations (docs/guides/supply-chain.md)")
 
     release = add("release", lambda a: 2, "Release pull requests (GitOps).")
     propose = leaf(release, "propose", cmd_propose,

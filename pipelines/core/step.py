@@ -19,6 +19,7 @@ from pipelines.core.io import write_json
 from pipelines.core.memory import memory_kb, release_after, settle_heap
 from pipelines.core.paths import ArtifactPaths
 from pipelines.core.profiling import profile_folder, profiled
+from pipelines.core.tracing import record, step_span
 
 
 @dataclass
@@ -67,7 +68,9 @@ def records_metrics(step: Callable[..., StepResult]) -> Callable[..., StepResult
 
     @functools.wraps(step)
     def run(settings: Settings, *args: Any, **kwargs: Any) -> StepResult:
-        result = measured(step, settings, *args, **kwargs)
+        with step_span(step.__name__) as span:  # an OpenTelemetry span when OTEL_* asks for one
+            result = measured(step, settings, *args, **kwargs)
+            record(span, headline_metrics(result.summary))
         write_json(ArtifactPaths(settings.root).metrics(step.__name__), headline_metrics(result.summary))
         return result
 

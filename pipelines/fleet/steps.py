@@ -12,7 +12,7 @@ import pandas as pd
 from pipelines.core.config import Settings
 <<<<<<< HEAD
 =======
-from pipelines.core.deployment import model_releases, production_or_latest, read_production, stage_index
+from pipelines.release_format.deployment import model_releases, production_or_latest, read_production, stage_index
 >>>>>>> telemetry
 from pipelines.core.errors import PipelineError
 from pipelines.core.io import read_json, write_json

@@ -14,12 +14,18 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from pipelines.core.errors import PipelineError
 from pipelines.core.hashing import tree_sha256
 from pipelines.core.io import storage_problem
+from pipelines.release.attest import FOLDER as ATTESTATIONS
 from pipelines.release.encryption import Encryption, check_record
 from pipelines.release.signing import SIGNATURE, verify_folder
 
 MANIFEST = "manifest.json"
 SCHEMA = "mobile-mlops/release-manifest/v1"
 UNHASHED = {MANIFEST, SIGNATURE}  # the manifest cannot hash itself; the signature covers both
+
+
+def _hashed(name: str) -> bool:
+    """Whether the manifest lists a file: not itself, the signature or the attestations (which name the manifest)."""
+    return name not in UNHASHED and not name.startswith(ATTESTATIONS + "/")
 
 
 class Lineage(BaseModel):
@@ -50,7 +56,7 @@ class Manifest(BaseModel):
 def build_manifest(folder: Path, lineage: dict[str, Any], metrics: dict[str, Any],
                    tags: dict[str, str] | None = None, encryption: dict[str, Any] | None = None) -> dict[str, Any]:
     """Hash every file in the folder and attach the lineage (and the FinOps tags, and the encryption record)."""
-    files = {k: v for k, v in tree_sha256(folder).items() if k not in UNHASHED}
+    files = {k: v for k, v in tree_sha256(folder).items() if _hashed(k)}
     manifest = {
         "schema_": SCHEMA,
         "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -93,7 +99,7 @@ def verify_release(folder: Path, public_keys: list[Path] | None = None) -> Manif
     manifest = load_manifest(folder)
     if manifest.schema_ != SCHEMA:
         raise PipelineError(f"{folder / MANIFEST}: field 'schema_': unknown schema {manifest.schema_!r}")
-    actual = {k: v for k, v in tree_sha256(folder).items() if k not in UNHASHED}
+    actual = {k: v for k, v in tree_sha256(folder).items() if _hashed(k)}
     for name, digest in sorted(manifest.files.items()):
         if name not in actual:
             raise PipelineError(f"{folder / name}: listed in the manifest but missing")

@@ -31,11 +31,14 @@ from pipelines.data.reference import release_profile
 from pipelines.finops.cost import release_gates
 from pipelines.governance.fairness import fairness_gates
 from pipelines.release.encryption import encrypt_models, encryption_summary
-from pipelines.release.folder import build_manifest, publish
-from pipelines.release.signing import project_key, sign_folder, trusted_keys
+from pipelines.release.folder import publish
+from pipelines.release.provenance import now
+from pipelines.release.seal import seal
+from pipelines.release.signing import trusted_keys
 from pipelines.release_format.keyset import load_keyset
 from pipelines.release_format.reference import reference_model
 from pipelines.training.strength import strength_gate
+from pipelines.training.pyfunc import requirements as endpoint_requirements
 from pipelines.training.tracking import (
     log_files,
     log_to_run,
@@ -47,7 +50,7 @@ from pipelines.training.tracking import (
 
 @records_metrics
 def release_candidate(settings: Settings) -> StepResult:
-    paths = ArtifactPaths(settings.root)
+    paths, started = ArtifactPaths(settings.root), now()
     evaluation, tflite = read_json(paths.evaluation_report), read_json(paths.tflite_report)
     gates_config = settings.params.gates
     gates = [strength_gate(read_json(paths.trained_model / MITIGATION_FILE))]  # auto found a strength within both
@@ -100,9 +103,9 @@ def release_candidate(settings: Settings) -> StepResult:
         encryption = None  # release.encryption tink: model files become .tink ciphertexts, reports stay readable
         if settings.params.release.encryption == "tink":
             encryption = encrypt_models(staged, load_keyset(settings, create=True))
-        build_manifest(staged, lineage, metrics, tags=settings.params.project.tags(),  # FinOps tags
-                       encryption=encryption)
-        sign_folder(staged, project_key(settings))  # covers every file (ciphertexts), manifest.json included
+        seal(staged, settings, lineage, metrics, endpoint_requirements=endpoint_requirements(),
+             mlflow_run_url=run_url(settings, record["experiment_id"], record["run_id"]),
+             drift_reference=read_json(paths.drift_report).get("reference"), encryption=encryption, started=started)
     released = publish(paths.release_candidate, settings.resolve(settings.params.release.directory),
                        record["model_name"], trusted_keys(settings))
     shown = released.relative_to(settings.root) if released.is_relative_to(settings.root) else released

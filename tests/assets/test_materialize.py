@@ -19,8 +19,25 @@ def _materialize(project: Path):
 
 
 def test_whole_graph_materializes_to_a_verified_release(small_project: Path):
-    result = _materialize(small_project)
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from pipelines.catalog import STAGES
+    from pipelines.core import tracing
+
+    spans, provider = InMemorySpanExporter(), TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(spans))
+    tracing.use(provider)  # the SDK's in-memory exporter: what OTEL_TRACES_EXPORTER=otlp would send
+    try:
+        result = _materialize(small_project)
+    finally:
+        tracing.use(None)
     assert result.success
+    finished = {span.name: span for span in spans.get_finished_spans()}
+    assert sorted(finished) == sorted(f"step {name}" for name in STAGES)  # one span per step, each once
+    assert 0.5 < finished["step model_evaluation"].attributes["mobile_mlops.accuracy"] <= 1
+    assert finished["step release_candidate"].attributes["mobile_mlops.release_number"] == 1
     releases = list((small_project / "releases" / "adult-income").iterdir())
     assert len(releases) == 1
     # signed with the key pair generated on first use inside the project; its public half is at the committed path

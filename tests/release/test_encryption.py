@@ -22,6 +22,7 @@ from pipelines.core.errors import PipelineError
 from pipelines.core.hashing import file_digest
 from pipelines.release.encryption import SUFFIX, decrypt_release, encrypt_models
 from pipelines.release.folder import build_manifest, verify_release
+from pipelines.release.seal import seal
 from pipelines.release.signing import KEY_ENV, project_key, sign_folder
 from pipelines.release_format.keyset import load_keyset, new_keyset, rotate_keyset
 
@@ -61,8 +62,8 @@ def build_release(root: Path, version: str = "1") -> Path:
         (folder / name).write_bytes(rng.randbytes(3000) if name in MODELS else b'{"readable": true}\n')
     plaintext = {name: file_digest(folder / name) for name in MODELS}
     encryption = encrypt_models(folder, load_keyset(settings, create=True))
-    build_manifest(folder, LINEAGE | {"model_version": version}, {}, encryption=encryption)
-    sign_folder(folder, project_key(settings))
+    seal(folder, settings, LINEAGE | {"model_version": version}, {}, endpoint_requirements=["numpy==2.4.6"],
+         mlflow_run_url="http://mlflow/run", encryption=encryption)
     (folder.parent / f".plaintext-{version}.json").write_text(json.dumps(plaintext))  # what the test expects back
     return folder
 
@@ -89,7 +90,7 @@ def test_models_ship_as_ciphertext_reports_stay_readable_and_the_manifest_keeps_
         assert entry.ciphertext_size == (folder / entry.ciphertext).stat().st_size > entry.size
         assert entry.ciphertext_sha256 != entry.sha256
     assert all((folder / n).read_text() == '{"readable": true}\n' for n in READABLE)
-    assert {n for n in manifest.files if not n.endswith(SUFFIX)} == set(READABLE)
+    assert {n for n in manifest.files if not n.endswith(SUFFIX) and not n.startswith("sbom/")} == set(READABLE)
     keyset = project / KEYSET_FILE  # the development keyset: made on first use, owner-only, under git-ignored keys/private
     assert stat.S_IMODE(keyset.stat().st_mode) == 0o600
     assert manifest.encryption.key_id == json.loads(keyset.read_text())["primaryKeyId"]

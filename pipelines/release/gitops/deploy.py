@@ -10,6 +10,7 @@ import yaml
 from pipelines.core.config import RolloutConfig
 from pipelines.core.errors import PipelineError
 from pipelines.core.hashing import file_digest
+from pipelines.release.attest import KINDS as ATTESTATIONS
 from pipelines.release.folder import MANIFEST, Manifest
 from pipelines.release.signing import SIGNATURE
 from pipelines.release_format.deployment import Deployment, ModelRef, Previous
@@ -26,8 +27,9 @@ def desired_state(manifest: Manifest, folder: Path, release: str, rollout: Rollo
                   signer: str, previous: Deployment | None) -> Deployment:
     """The production.yaml that deploys the release in `folder` (committed at path `release`)."""
     artifacts = dict(manifest.files)
-    for name in (MANIFEST, SIGNATURE):
-        artifacts[name] = file_digest(folder / name)
+    for name in (MANIFEST, SIGNATURE, *ATTESTATIONS):  # what the manifest cannot list: it, and what names it
+        if name in (MANIFEST, SIGNATURE) or (folder / name).is_file():
+            artifacts[name] = file_digest(folder / name)
     lineage = manifest.lineage
     return Deployment(
         model=ModelRef(name=lineage.model_name, version=lineage.model_version, release=release,

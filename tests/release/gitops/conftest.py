@@ -1,6 +1,6 @@
 """GitOps fixtures: a real git project in tmp, signed release folders, a bare remote and a fake GitHub API.
 
-The release folders are built with the project's own build_manifest and sign_folder (small stand-in model
+The release folders are sealed with the project's own seal() (SBOMs, manifest, attestations, signature) (small stand-in model
 files, so tests stay fast); the whole pipeline producing a real one is covered by tests/assets.
 """
 from __future__ import annotations
@@ -25,8 +25,7 @@ from pipelines.core.config import Settings, load_settings
 from pipelines.core.gates import GateResult
 from pipelines.core.git_state import git_state
 from pipelines.core.hashing import dvc_md5
-from pipelines.release.folder import build_manifest
-from pipelines.release.signing import project_key, sign_folder
+from pipelines.release.seal import seal
 
 MODEL = "adult-income"
 CSV = "age,sex,income\n" + "".join(f"{20 + i % 50},{'Female' if i % 3 else 'Male'},{'>50K' if i % 4 else '<=50K'}\n"
@@ -103,8 +102,7 @@ def build_release(root: Path, version: str, accuracy: float = 0.85, run_id: str 
                "tflite": {"float32": {"accuracy": accuracy, "size_bytes": 4096}, "int8": {"accuracy": accuracy - 0.01,
                                                                                         "size_bytes": 1100}},
                "coreml": {"size_bytes": 900}, "gates": [g.as_dict() for g in gates]}
-    build_manifest(folder, lineage, metrics)
-    sign_folder(folder, project_key(settings))
+    seal(folder, settings, lineage, metrics, endpoint_requirements=["numpy==2.4.6"], mlflow_run_url="http://mlflow/run")
     return folder
 
 
