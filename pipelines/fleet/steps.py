@@ -10,16 +10,12 @@ from typing import Any
 import pandas as pd
 
 from pipelines.core.config import Settings
-<<<<<<< HEAD
-=======
-from pipelines.release_format.deployment import model_releases, production_or_latest, read_production, stage_index
->>>>>>> telemetry
 from pipelines.core.errors import PipelineError
 from pipelines.core.io import read_json, write_json
 from pipelines.core.paths import RELEASE_MANIFEST_FILE, RELEASE_PROFILE_FILE
 from pipelines.fleet import canary, observed_finops, production_drift, rollout, store
 from pipelines.fleet.schema import HIST, SCHEMA
-from pipelines.release_format.deployment import production_or_latest, read_production, stage_index
+from pipelines.release_format.deployment import model_releases, production_or_latest, read_production, stage_index
 
 REPORTS = "reports/fleet"  # canary.json, observed_finops.json, production_drift.json and their charts
 
