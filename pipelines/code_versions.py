@@ -13,7 +13,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from pipelines.catalog import GROUPS, STAGES
+from pipelines.catalog import ASSETS, GROUPS, STAGES
 from pipelines.core.config import Settings
 
 PIPELINES = Path(__file__).resolve().parent
@@ -84,9 +84,9 @@ def stage_code_version(stage: str, settings: Settings) -> str:
     """sha256 of the stage's code files and of the params values it reads (overrides included)."""
     params = settings.params.model_dump(by_alias=True, mode="json")
     digest = hashlib.sha256(stage.encode())
-    for package in code_packages(STAGES[stage].group):
+    for package in code_packages(ASSETS[stage].group):
         digest.update(_package_digest(package, _stamp(package)).encode())
-    for key in STAGES[stage].params:
+    for key in ASSETS[stage].params:
         digest.update(key.encode() + json.dumps(_lookup(params, key), sort_keys=True, default=str).encode())
     return digest.hexdigest()[:16]
 
