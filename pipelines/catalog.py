@@ -97,15 +97,15 @@ _STAGES = [
            [p.RAW_DATASET, SUITE],
            ["data.label", "data.positive_label", "data.sensitive_features", "data.drop_missing_rows", "validate"],
            outs=[p.VALIDATED_DATASET], reports=[p.VALIDATION_REPORT], tools=["greatexpectations", "parquet"],
-           gates=[Gate("expectations", "expectations", "The Great Expectations suite (validate.suite) passes on the raw "
-                       "rows.", after_failure=True)]),
+           gates=[Gate("expectations", "expectations",
+                       "The Great Expectations suite (validate.suite) passes on the raw rows.", after_failure=True)]),
     _stage("data_drift", "data",
            "PSI and KS / chi-squared drift of today's data (and reference-model scores) against the reference release.",
            [p.VALIDATED_DATASET], ["drift", "release.model_name", "release.directory", "release.encryption",
                                     "release.keyset"],
            outs=[p.DATA_PROFILE], reports=[p.DRIFT_REPORT], plots=[Plot(p.DRIFT_PLOT)], tools=["scipy", "matplotlib"],
-           gates=[Gate("drift_gate", "drift", "Today's data has not drifted from the reference release (blocks only when "
-                       "drift.blocking).")]),
+           gates=[Gate("drift_gate", "drift",
+                       "Today's data has not drifted from the reference release (blocks only when drift.blocking).")]),
     _stage("dataset_splits", "data", "Seeded, label-stratified train / validation / test splits as Parquet.",
            [p.VALIDATED_DATASET], ["data.label", "split"], outs=[p.DATASET_SPLITS], tools=["parquet"]),
     _stage("trained_model", "training",
@@ -209,7 +209,8 @@ _TELEMETRY = "${fleet.directory}"
 _OTHER_ASSETS = [
     _stage("daily_batch", "data",
            "One day of incoming data (data.incoming.folder/YYYY-MM-DD), validated, drift-checked and DVC-recorded.",
-           [], ["data", "validate", "drift", "release.model_name", "release.directory"], outs=["${data.incoming.folder}"],
+           [], ["data", "validate", "drift", "release.model_name", "release.directory"],
+           outs=["${data.incoming.folder}"],
            tools=["parquet", "dvc", "greatexpectations"], kind="incoming", partitions="daily"),
     _stage("fleet_telemetry", "fleet", "One day of accepted fleet telemetry (device-day records, daily-partitioned "
            "Parquet).", [], ["fleet.directory"], outs=[_TELEMETRY], tools=["parquet"], kind="post_release",
@@ -241,9 +242,10 @@ def _expand(stages: list[Stage]) -> dict[str, Stage]:
     for stage in stages:
         if stage.name in result:
             raise PipelineError(f"stage catalog: {stage.name} is declared twice")
+        verdicts = [e.verdict for e in result.values() if e.verdict]
         inputs = tuple(i for s in stage.inputs
                        for i in ([e.metrics for e in result.values()] if s.startswith("@metrics") else
-                                 [e.verdict for e in result.values() if e.verdict] if s.startswith("@verdicts") else [s]))
+                                 verdicts if s.startswith("@verdicts") else [s]))
         result[stage.name] = Stage(**{**stage.__dict__, "inputs": inputs})
     return result
 

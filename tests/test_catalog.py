@@ -145,7 +145,8 @@ def test_one_changed_line_changes_the_code_version_of_exactly_its_package_stages
     after = {n: code_versions.stage_code_version(n, settings) for n in catalog.STAGES}
     changed = {n for n in catalog.STAGES if before[n] != after[n]}
     using = {n for n, s in catalog.STAGES.items() if "governance" in code_versions.code_packages(s.group)}
-    assert changed == using == {"fairness_tradeoff", "fairness_report", "feature_importance", "model_card"}  # the release reads verdicts: not governance code
+    # (the release reads verdicts: it runs no governance code)
+    assert changed == using == {"fairness_tradeoff", "fairness_report", "feature_importance", "model_card"}
     # and exactly those stages list pipelines/governance as a dep in dvc.yaml, so `dvc status` names the same set
     assert {n for n, s in STAGES.items() if "pipelines/governance" in s["deps"]} == changed
 

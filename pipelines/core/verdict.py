@@ -82,7 +82,8 @@ def write_verdict(stage: str, outcomes: dict[str, Outcome], settings: Settings) 
     return verdict
 
 
-def gated(stage: str, step: Callable[..., StepResult], gates: Sequence[tuple[str, GateFn, bool]]) -> Callable[..., StepResult]:
+def gated(stage: str, step: Callable[..., StepResult],
+          gates: Sequence[tuple[str, GateFn, bool]]) -> Callable[..., StepResult]:
     """The step, then its gates (name, function, also when the step fails) and the verdict; a failed blocking
     gate raises GateFailed with the one line. Without gates, the step unchanged."""
     if not gates:
@@ -120,7 +121,8 @@ def read_verdict(root: Path, stage: str) -> dict[str, Any]:
         raise PipelineError(f"{verdict_file(stage)}: not found; run the {stage} stage first")
     verdict = read_json(path)
     if not isinstance(verdict, dict) or verdict.get("schema") != SCHEMA or verdict.get("stage") != stage:
-        raise PipelineError(f"{verdict_file(stage)}: not a verdict of stage {stage} (schema {SCHEMA}); run the stage again")
+        raise PipelineError(f"{verdict_file(stage)}: not a verdict of stage {stage} (schema {SCHEMA}); "
+                            "run the stage again")
     return verdict
 
 

@@ -15,4 +15,5 @@ def budget(settings: Settings) -> Outcome:
                     blocking=budgets.blocking)
     if budgets.blocking or found.passed:
         return found
-    return Outcome(found.results, blocking=False, description=found.line() + " (warning: gates.budgets.blocking is false)")
+    return Outcome(found.results, blocking=False,
+                   description=found.line() + " (warning: gates.budgets.blocking is false)")

@@ -22,7 +22,8 @@ def guardrails(settings: Settings) -> Outcome:
 def observed_budget(settings: Settings) -> Outcome:
     """Observed spend and traffic stay within gates.budgets; blocks when gates.budgets.blocking."""
     report = read_json(settings.resolve(FLEET_FINOPS_REPORT))
-    results = [GateResult(b["name"], b["passed"], b["measured"], b["threshold"], b["detail"]) for b in report["budgets"]]
+    results = [GateResult(b["name"], b["passed"], b["measured"], b["threshold"], b["detail"])
+               for b in report["budgets"]]
     return Outcome(results, blocking=settings.params.gates.budgets.blocking,
                    tables={"over_budget": ", ".join(report["over_budget"]) or "none"})
 

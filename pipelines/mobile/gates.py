@@ -10,7 +10,8 @@ from pipelines.core.verdict import Outcome
 
 def agreement(settings: Settings) -> Outcome:
     """Every TFLite variant agrees with the Keras model on at least gates.conversion.min_agreement_with_keras."""
-    return Outcome(variant_gates(read_json(ArtifactPaths(settings.root).tflite_report), settings.params.gates.conversion))
+    report = read_json(ArtifactPaths(settings.root).tflite_report)
+    return Outcome(variant_gates(report, settings.params.gates.conversion))
 
 
 def footprint(settings: Settings) -> Outcome:
