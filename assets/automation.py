@@ -66,9 +66,9 @@ def production_drift_marker(settings: Settings) -> str | None:
     import hashlib
     import json
 
-    from pipelines.fleet.steps import reports_dir
+    from pipelines.core.paths import FLEET_DRIFT_REPORT
 
-    path = reports_dir(settings) / "production_drift.json"
+    path = settings.resolve(FLEET_DRIFT_REPORT)
     if not path.is_file():
         return None
     report = json.loads(path.read_text())

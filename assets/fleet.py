@@ -1,105 +1,27 @@
 """Post-release assets (group `fleet`): daily telemetry partitions, the canary / A-B decision, observed FinOps
-and production drift. They are not catalog stages (pipelines.catalog.POST_RELEASE): no dvc.yaml stage."""
+and production drift: catalog entries of kind post_release (pipelines/catalog.py), built like every stage; dvc.yaml
+and the release job leave them out. The sensor adds a partition per telemetry day."""
 
 from dagster import (
-    AssetCheckResult,
-    AssetCheckSeverity,
-    AssetCheckSpec,
-    AssetExecutionContext,
     AssetKey,
-    DynamicPartitionsDefinition,
-    MaterializeResult,
-    MetadataValue,
     RunRequest,
     SensorEvaluationContext,
     SensorResult,
-    asset,
     sensor,
 )
 
 from assets.resources import SettingsResource
-from assets.stages import _tags
-from pipelines.code_versions import functions_code_version
+from assets.stages import FLEET_DAYS, stage_asset
+from pipelines.catalog import POST_RELEASE
 from pipelines.core.config import Settings
-from pipelines.core.plots import data_uri_markdown
-from pipelines.fleet import charts, steps, store
+from pipelines.fleet import steps, store
 
-DAYS = DynamicPartitionsDefinition(name="fleet_day")
-GROUP = "fleet"
-# What the fleet assets below run: their code version covers these functions and what they import.
-FUNCTIONS = tuple(f"pipelines.fleet.{name}" for name in (
-    "steps.telemetry_day", "steps.canary_analysis", "steps.fleet_observed_finops", "steps.fleet_production_drift",
-    "steps.reports_dir", "steps.telemetry_dir", "charts.guardrail_chart", "charts.cost_chart", "store.days"))
-
-
-def _md_table(rows: list[dict]) -> str:
-    if not rows:
-        return "(none)"
-    keys = list(rows[0])
-    fmt = (lambda v: f"{v:.4g}" if isinstance(v, float) else "" if v is None else str(v))
-    return "\n".join(["| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)] +
-                     ["| " + " | ".join(fmt(r[k]) for k in keys) + " |" for r in rows])
+DAYS = FLEET_DAYS  # one partition per telemetry day
 
 
 def fleet_assets(settings: Settings) -> list:
-    owners, version = [settings.params.project.owner], functions_code_version(*FUNCTIONS)
-    common = {"group_name": GROUP, "owners": owners, "code_version": version, "tags": _tags(settings)}
-
-    @asset(partitions_def=DAYS, kinds={"parquet"}, **common)
-    def fleet_telemetry(context: AssetExecutionContext, settings: SettingsResource) -> MaterializeResult:
-        """One day of accepted fleet telemetry (device-day records, daily-partitioned Parquet)."""
-        facts = steps.telemetry_day(settings.load(), context.partition_key)
-        return MaterializeResult(metadata={
-            "rows": facts["rows"], "devices": facts["devices"], "quarantined_rows": facts["quarantined_rows"],
-            "batch_files": facts["files"], "cohorts": MetadataValue.md(_md_table(facts["cohorts"]))})
-
-    @asset(deps=[AssetKey("fleet_telemetry")], kinds={"scipy"}, check_specs=[AssetCheckSpec(
-        "guardrails", asset="canary_analysis", blocking=True,
-        description="No guardrail is breached (a breach decides rollback).")], **common)
-    def canary_analysis(settings: SettingsResource):
-        """Canary vs production (and A/B) on every guardrail with an anytime-valid sequential test."""
-        loaded = settings.load()
-        report = steps.canary_analysis(loaded)
-        chart = charts.guardrail_chart(report["history"], steps.reports_dir(loaded) / "guardrails.png")
-        metadata = {"decision": report["decision"], "stage": report["stage"], "version": report["version"],
-                    "until": report["until"], "guardrails": MetadataValue.md(report["table"]),
-                    "reasons": MetadataValue.md("\n".join(f"- {r}" for r in report["reasons"])),
-                    "guardrails over time": MetadataValue.md(data_uri_markdown(chart, "guardrails over time"))}
-        if "ab" in report:
-            metadata["a/b"] = MetadataValue.md(report["ab"]["table"])
-        yield MaterializeResult(metadata=metadata)
-        yield AssetCheckResult(check_name="guardrails", passed=report["decision"] != "rollback",
-                               metadata={"decision": report["decision"]})
-
-    @asset(deps=[AssetKey("fleet_telemetry")], kinds={"pandas"}, check_specs=[AssetCheckSpec(
-        "observed_budget", asset="observed_finops", blocking=True,
-        description="Observed spend and traffic stay within gates.budgets.")], **common)
-    def observed_finops(settings: SettingsResource):
-        """Observed monthly cost, traffic and battery from telemetry beside cost.json's estimates."""
-        loaded = settings.load()
-        report = steps.fleet_observed_finops(loaded)
-        chart = charts.cost_chart(report["comparison"], steps.reports_dir(loaded) / "observed_cost.png")
-        yield MaterializeResult(metadata={
-            "observed vs estimated": MetadataValue.md(_md_table(report["comparison"])),
-            "chart": MetadataValue.md(data_uri_markdown(chart, "observed vs estimated cost")),
-            "budgets": MetadataValue.md(_md_table(report["budgets"]))})
-        yield AssetCheckResult(check_name="observed_budget", passed=not report["over_budget"],
-                               severity=AssetCheckSeverity.ERROR if loaded.params.gates.budgets.blocking
-                               else AssetCheckSeverity.WARN,
-                               metadata={"over_budget": ", ".join(report["over_budget"]) or "none"})
-
-    @asset(deps=[AssetKey("fleet_telemetry")], kinds={"scipy"}, check_specs=[AssetCheckSpec(
-        "no_production_drift", asset="production_drift", blocking=True,
-        description="DP-noised production inputs match the release's reference profile.")], **common)
-    def production_drift(settings: SettingsResource):
-        """PSI of DP-noised production input histograms against the release's reference profile."""
-        report = steps.fleet_production_drift(settings.load())
-        rows = [{"feature": n, "psi": f.get("psi"), "drift": f.get("drift")} for n, f in report["features"].items()]
-        yield MaterializeResult(metadata={"drift": report["drift"], "psi": MetadataValue.md(_md_table(rows))})
-        yield AssetCheckResult(check_name="no_production_drift", passed=not report["drift"],
-                               metadata={"drifted": ", ".join(report["drifted"]) or "none"})
-
-    return [fleet_telemetry, canary_analysis, observed_finops, production_drift]
+    """fleet_telemetry, canary_analysis, observed_finops and production_drift bound to these settings."""
+    return [stage_asset(name, settings) for name in POST_RELEASE]
 
 
 def telemetry_sensor(settings: Settings):

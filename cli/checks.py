@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from dagster import AssetKey
+
 from pipelines import catalog, dvc_stages
 from pipelines.core.config import Settings
 from pipelines.core.errors import PipelineError
@@ -40,18 +42,34 @@ def compare(name: str, found: dict[str, set[str]], expected: dict[str, set[str]]
     return problems
 
 
+def spec_problems(graph) -> list[str]:
+    """Each catalog asset's group, description, partitioning and checks in Dagster are the catalog's."""
+    problems = []
+    for name, entry in catalog.ASSETS.items():
+        key = AssetKey(name)
+        if not graph.has(key):
+            continue  # compare() names a missing asset
+        node, checks = graph.get(key), {k.name for k in graph.asset_check_keys if k.asset_key == key}
+        found = {"group": node.group_name, "description": node.description,
+                 "partitioned": node.partitions_def is not None, "checks": sorted(checks)}
+        wanted = {"group": entry.group, "description": entry.description, "partitioned": entry.partitions is not None,
+                  "checks": sorted(g.name for g in entry.gates)}
+        problems += [f"Dagster: asset {name} {field} {found[field]!r} != catalog {wanted[field]!r}"
+                     for field in found if found[field] != wanted[field]]
+    return problems
+
+
 def graph_problems(graph, settings: Settings) -> list[str]:
-    """The Dagster asset graph and dvc.yaml are the catalog's graph, and dvc.yaml is what the catalog generates."""
+    """The Dagster asset graph is the catalog's (every asset: stages, incoming and post-release), dvc.yaml its stage
+    graph, and dvc.yaml is what the catalog generates."""
     expected = {name: catalog.parents(name) for name in catalog.STAGES}
-    found = asset_parents(graph)
-    post = [f"Dagster: asset {name} (not a stage) is missing" for name in catalog.NOT_STAGES if name not in found]
     # raw_dataset reads the daily partitions only when data.source is their folder: not an edge of the stage graph
-    dagster = {k: v - set(catalog.INCOMING) for k, v in found.items()
-               if k != catalog.SOURCE and k not in catalog.NOT_STAGES}
+    dagster = {k: (v - set(catalog.INCOMING) if k in catalog.STAGES else v) for k, v in asset_parents(graph).items()
+               if k != catalog.SOURCE}
     dvc = {name: ups | ({catalog.SOURCE} if catalog.SOURCE in expected[name] else set())
            for name, ups in dvc_stages.stage_parents(settings.root / "dvc.yaml").items()}
-    return post + compare("Dagster", dagster, expected) + compare("dvc.yaml", dvc, expected) + \
-        dvc_stages.problems(settings)
+    return compare("Dagster", dagster, {name: catalog.parents(name) for name in catalog.ASSETS}) + \
+        spec_problems(graph) + compare("dvc.yaml", dvc, expected) + dvc_stages.problems(settings)
 
 
 def release_problems(settings: Settings, revision: str) -> list[str]:

@@ -75,9 +75,9 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
 
 def cmd_analyse(args: argparse.Namespace) -> int:
-    from pipelines.fleet.steps import canary_analysis
+    from pipelines.fleet.steps import canary_report
 
-    report = canary_analysis(settings(args), args.until, act=args.act)
+    report = canary_report(settings(args), args.until, act=args.act)
     print(report["table"])
     print(f"{report['model']} v{report['version']} stage {report['stage']}: {report['decision']}")
     if "action" in report:

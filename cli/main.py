@@ -25,10 +25,12 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_stage(args: argparse.Namespace) -> int:
-    from pipelines.catalog import output_folders, step_function
+    from pipelines.catalog import STAGES, output_folders, step_function
     from pipelines.core.lock import project_lock, remove_leftovers
 
-    step = step_function(args.name)  # an unknown name is a one-line error listing the stages
+    if args.name not in STAGES:  # the partitioned and post-release assets run under Dagster only
+        raise PipelineError(f"unknown stage '{args.name}' (stages: {', '.join(STAGES)})")
+    step = step_function(args.name)  # the step, then its gates: a failed blocking gate is the one error line
     loaded = settings(args)
     with project_lock(loaded.root, wait=args.wait, say=lambda text: print(text, file=sys.stderr)):
         removed = remove_leftovers(output_folders(loaded))  # what a killed run or stage left behind

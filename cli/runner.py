@@ -7,7 +7,7 @@ import shutil
 import time
 from pathlib import Path
 
-from dagster import DagsterEventType, DagsterInstance, colored_console_logger, logger
+from dagster import AssetCheckSeverity, DagsterEventType, DagsterInstance, colored_console_logger, logger
 from rich.console import Console
 from rich.table import Table
 
@@ -48,9 +48,11 @@ def progress_logger(_init_context):
 
 
 def _failure_message(result) -> str:
-    """The user-facing line: a failed gate's reason, else the failed step's PipelineError text."""
+    """The user-facing line: a failed blocking gate's (as its stage's verdict says it), else the failed step's
+    PipelineError text."""
     for event in result.all_events:
-        if event.event_type == DagsterEventType.ASSET_CHECK_EVALUATION and not event.event_specific_data.passed:
+        if event.event_type == DagsterEventType.ASSET_CHECK_EVALUATION and not event.event_specific_data.passed \
+                and event.event_specific_data.severity == AssetCheckSeverity.ERROR:  # a warning stops nothing
             data = event.event_specific_data
             return f"gate {data.check_name} failed on {data.asset_key.to_user_string()}: {data.description}"
     for event in result.all_events:

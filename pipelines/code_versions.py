@@ -14,14 +14,14 @@ import json
 from pathlib import Path
 from typing import Any
 
-from pipelines.catalog import STAGES
+from pipelines.catalog import ASSETS
 from pipelines.core.config import Settings
 from pipelines.import_graph import PROJECT, ROOT, function_modules, module_files
 
 
 def step_module(stage: str) -> str:
     """The module holding a stage's step function (as pipelines.catalog.step_function imports it)."""
-    return f"{ROOT}.{STAGES[stage].group}.steps"
+    return f"{ROOT}.{ASSETS[stage].group}.steps"
 
 
 def functions_files(functions: tuple[str, ...], root: Path = PROJECT) -> list[Path]:
@@ -70,13 +70,7 @@ def stage_code_version(stage: str, settings: Settings, root: Path = PROJECT) -> 
     params = settings.params.model_dump(by_alias=True, mode="json")
     digest = _code_digest(stage_files(stage, root), root)
     digest.update(stage.encode())
-    for key in STAGES[stage].params:
+    for key in ASSETS[stage].params:
         digest.update(key.encode() + json.dumps(_lookup(params, key), sort_keys=True, default=str).encode())
     return digest.hexdigest()[:16]
 
-
-def functions_code_version(*functions: str, root: Path = PROJECT) -> str:
-    """sha256 of the code the dotted functions run (assets that are not catalog stages)."""
-    digest = _code_digest(functions_files(functions, root), root)
-    digest.update("\0".join(functions).encode())
-    return digest.hexdigest()[:16]

@@ -59,7 +59,7 @@ def stage_yaml(stage: Stage, settings: Settings) -> list[str]:
     lines += [f"      - {dep}" for dep in _inputs(stage, settings) + code_deps(stage.name)]
     lines += ["    params:"] + [f"      - {key}" for key in stage.params]
     outs = [f"      - {path}" for path in stage.outs]
-    outs += [line for path in stage.reports for line in _uncached(path)]
+    outs += [line for path in stage.reports + ((stage.verdict,) if stage.verdict else ()) for line in _uncached(path)]
     if outs:
         lines += ["    outs:", *outs]
     lines += ["    metrics:", *_uncached(stage.metrics)]

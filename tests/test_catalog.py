@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import yaml
+from dagster import AssetKey
 
 from assets.definitions import defs
 from cli.checks import asset_parents, compare, graph_problems
@@ -74,7 +76,7 @@ def test_daily_partitions_are_outside_dvc_yaml_and_feed_raw_dataset_only_from_th
 
 
 def test_every_params_key_a_stage_reads_exists():
-    for name, stage in catalog.STAGES.items():
+    for name, stage in catalog.ASSETS.items():
         for dotted in stage.params:
             node = PARAMS
             for part in dotted.split("."):
@@ -93,7 +95,7 @@ def test_every_stage_has_a_step_function_in_its_package_that_records_metrics():
 def test_every_artifact_path_is_written_by_exactly_one_stage():
     declared = {v for k, v in vars(paths).items() if k.isupper() and isinstance(v, str) and "/" in v
                 and not k.endswith(("_DIR", "_FILE"))}
-    written = [p for stage in catalog.STAGES.values() for p in stage.writes]
+    written = [p for stage in catalog.ASSETS.values() for p in stage.writes]
     assert len(written) == len(set(written)), "two stages write one path"
     assert declared <= set(written), sorted(declared - set(written))
 
@@ -128,3 +130,59 @@ def test_top_level_plots_draw_from_stage_outputs():
         (title, props), = definition.items()
         for source in (props.get("y") or {}):
             assert source in produced, f"plot {title!r}: {source} is no stage's output"
+
+
+def test_the_catalog_declares_every_asset_of_the_definitions():
+    graph = defs.resolve_asset_graph()
+    names = {k.to_user_string() for k in graph.get_all_asset_keys()}
+    assert names == set(catalog.ASSETS) | {catalog.SOURCE}
+    assert set(catalog.ASSETS) == set(catalog.STAGES) | set(catalog.NOT_STAGES)
+    assert catalog.INCOMING == ("daily_batch",)
+    assert catalog.POST_RELEASE == ("fleet_telemetry", "canary_analysis", "observed_finops", "production_drift")
+    from cli.checks import spec_problems
+
+    assert spec_problems(graph) == []  # group, description, partitioning and checks as the catalog says
+    for name, entry in catalog.ASSETS.items():
+        node = graph.get(AssetKey(name))
+        assert node.code_version == code_versions.stage_code_version(name, SETTINGS), name
+        assert (node.partitions_def is not None) == (entry.partitions is not None), name
+        step = catalog.step_function(name)
+        assert step.__module__ == f"pipelines.{entry.group}.steps", name
+
+
+def test_the_lineage_check_names_an_asset_whose_group_differs_from_the_catalog(monkeypatch):
+    from cli.checks import spec_problems
+
+    moved = {**catalog.ASSETS, "canary_analysis": replace(catalog.ASSETS["canary_analysis"], group="release")}
+    monkeypatch.setattr(catalog, "ASSETS", moved)
+    assert spec_problems(defs.resolve_asset_graph()) == [
+        "Dagster: asset canary_analysis group 'fleet' != catalog 'release'"]
+
+
+def test_each_gate_lives_with_its_stage_and_writes_a_verdict_dvc_yaml_lists():
+    gated = {name: [g.name for g in s.gates] for name, s in catalog.ASSETS.items() if s.gates}
+    assert gated == {
+        "validated_dataset": ["expectations"], "data_drift": ["drift_gate"], "trained_model": ["fairness_gate"],
+        "model_evaluation": ["accuracy_gate"], "tflite_model": ["agreement_gate"],
+        "footprint_report": ["footprint_gate"], "fairness_report": ["fairness_gate"], "finops_report": ["budget_gate"],
+        "canary_analysis": ["guardrails"], "observed_finops": ["observed_budget"],
+        "production_drift": ["no_production_drift"]}
+    for name in gated:
+        for gate in catalog.ASSETS[name].gates:
+            function = catalog.gate_function(name, gate)
+            assert function.__module__ == f"pipelines.{catalog.ASSETS[name].group}.gates" and function.__doc__
+    for name, stage in catalog.STAGES.items():
+        outs = [next(iter(o)) if isinstance(o, dict) else o for o in STAGES[name].get("outs", [])]
+        assert (paths.verdict_file(name) in outs) == bool(stage.gates), name
+    # the release reads every verdict upstream of it, and dvc.yaml lists them as its deps
+    assert catalog.verdicts_read("release_candidate") == [n for n, s in catalog.STAGES.items() if s.gates]
+    assert {paths.verdict_file(n) for n in catalog.verdicts_read("release_candidate")} <= \
+        set(STAGES["release_candidate"]["deps"])
+    assert "gates" not in catalog.STAGES["release_candidate"].params  # it no longer judges
+
+
+def test_the_stage_command_runs_stages_only(capsys):
+    from cli.main import main
+
+    assert main(["stage", "daily_batch"]) == 1
+    assert capsys.readouterr().err.startswith("error: unknown stage 'daily_batch' (stages: raw_dataset, ")

@@ -15,6 +15,8 @@ from pipelines.core.config import load_settings
 REPO = Path(__file__).resolve().parents[1]
 DVC_STAGES = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
 
+SETTINGS = load_settings(REPO / "params.yaml")
+
 
 @pytest.fixture
 def project_copy(tmp_path: Path) -> Path:
@@ -86,15 +88,15 @@ def test_dvc_code_deps_are_the_files_the_code_version_hashes():
         assert f"pipelines/{catalog.STAGES[name].group}/steps.py" in deps
 
 
-def test_assets_outside_the_catalog_version_the_functions_they_call(project_copy: Path):
+def test_partitioned_and_post_release_assets_version_the_code_their_steps_run(project_copy: Path):
     def version() -> tuple[str, str]:
-        return (code_versions.functions_code_version("pipelines.data.steps.daily_batch", root=project_copy),
-                code_versions.functions_code_version("pipelines.fleet.steps.telemetry_day", root=project_copy))
+        return (code_versions.stage_code_version("daily_batch", SETTINGS, root=project_copy),
+                code_versions.stage_code_version("fleet_telemetry", SETTINGS, root=project_copy))
 
     batch, telemetry = version()
     canary = project_copy / "pipelines" / "fleet" / "canary.py"
     canary.write_text(canary.read_text() + "\n# one changed line\n")
-    assert version() == (batch, telemetry)  # telemetry_day does not run the canary analysis
+    assert version() == (batch, telemetry)  # fleet_telemetry does not run the canary analysis
     store = project_copy / "pipelines" / "fleet" / "store.py"
     store.write_text(store.read_text() + "\n# one changed line\n")
     assert version()[0] == batch and version()[1] != telemetry
@@ -102,4 +104,4 @@ def test_assets_outside_the_catalog_version_the_functions_they_call(project_copy
 
 def test_an_unknown_step_function_is_named(project_copy: Path):
     with pytest.raises(KeyError, match="no function nothing"):
-        code_versions.functions_code_version("pipelines.data.steps.nothing", root=project_copy)
+        code_versions.functions_files(("pipelines.data.steps.nothing",), root=project_copy)

@@ -39,6 +39,13 @@ CONFUSION_MATRIX_PLOT = "reports/confusion_matrix.png"
 COST_REPORT = "reports/cost.json"  # FinOps: cost per variant and of the release, decision matrix, budgets
 OFFLOAD_ENDPOINT = "build/offload_endpoint.yaml"  # Kubernetes manifests of the cloud offload endpoint
 METRICS_DIR = "reports/metrics"  # one <stage>.json per stage: its headline numbers for `dvc metrics show`
+FLEET_REPORTS_DIR = "reports/fleet"  # the post-release assets' reports and charts
+FLEET_CANARY_REPORT = "reports/fleet/canary.json"
+FLEET_GUARDRAILS_PLOT = "reports/fleet/guardrails.png"
+FLEET_FINOPS_REPORT = "reports/fleet/observed_finops.json"
+FLEET_COST_PLOT = "reports/fleet/observed_cost.png"
+FLEET_DRIFT_REPORT = "reports/fleet/production_drift.json"
+GATES_DIR = "reports/gates"  # one <stage>.json per gated stage: its gates' verdict (pipelines/core/verdict.py)
 
 # Inside models/trained/ (and, for the feature spec, inside a release)
 KERAS_MODEL_FILE = "model.keras"
@@ -84,6 +91,11 @@ def metrics_file(stage: str) -> str:
     return f"{METRICS_DIR}/{stage}.json"
 
 
+def verdict_file(stage: str) -> str:
+    """A gated stage's verdict (written right after its step, read by the stages downstream of it)."""
+    return f"{GATES_DIR}/{stage}.json"
+
+
 @dataclass(frozen=True)
 class ArtifactPaths:
     """Absolute artifact paths under one project root."""
@@ -92,6 +104,9 @@ class ArtifactPaths:
 
     def metrics(self, stage: str) -> Path:
         return self.root / metrics_file(stage)
+
+    def verdict(self, stage: str) -> Path:
+        return self.root / verdict_file(stage)
 
     def __getattr__(self, name: str) -> Path:
         relative = globals().get(name.upper())

@@ -76,6 +76,7 @@ def validated_dataset(settings: Settings) -> StepResult:
     built = not suite.is_file()
     if built:  # a model's first run: this data version becomes its trusted baseline
         build_expectations(settings)
+    paths.validation_report.unlink(missing_ok=True)  # its expectations gate judges only what this run writes
     frame = pd.read_parquet(paths.raw_dataset)
     try:
         clean, report = validate_dataset(frame, settings.params.data, settings.params.validate_, load_suite(suite))
@@ -115,7 +116,7 @@ def expectations_table(outcome: dict) -> str:
 
 
 @records_metrics
-def data_drift(settings: Settings, raise_on_drift: bool = True) -> StepResult:
+def data_drift(settings: Settings) -> StepResult:
     paths, config = ArtifactPaths(settings.root), settings.params.drift
     if settings.params.release.encryption == "tink":
         load_keyset(settings, create=True)  # this run's release will need it: a missing keyset stops before training
@@ -146,8 +147,6 @@ def data_drift(settings: Settings, raise_on_drift: bool = True) -> StepResult:
     if "predictions" in report:
         psi["(predictions)"] = report["predictions"]["psi"]
     psi_chart(psi, config.psi_threshold, paths.drift_plot, f"Drift vs {Path(report['reference'] or '-').name}")
-    if report["drift"] and config.blocking and raise_on_drift:
-        raise PipelineError(drift_message(report))
     return StepResult(summary={"reference": report["reference"] or "none", "reason": why,
                                "drift": report["drift"], "drifted": ", ".join(report["drifted"]) or "none",
                                "path": str(paths.drift_report)},
@@ -183,7 +182,7 @@ def dataset_splits(settings: Settings) -> StepResult:
                       | {"path": str(paths.dataset_splits)})
 
 
-def daily_batch(settings: Settings, day: str) -> dict[str, Any]:
+def daily_batch(settings: Settings, day: str) -> StepResult:
     """Accept one day of incoming data: validate its rows (suite + invariants), measure drift against the
     reference, then write its DVC record. A bad day raises one line naming its file; other days are untouched."""
     data, paths = settings.params.data, ArtifactPaths(settings.root)
@@ -207,10 +206,11 @@ def daily_batch(settings: Settings, day: str) -> dict[str, Any]:
     if profile is not None:
         drift = compare(profile, clean, settings.params.drift)
     md5 = write_record(path)
-    return {"day": day, "path": _shown(settings, path), "md5": md5, "rows": report["rows"],
-            "raw_rows": report["raw_rows"], "positive_rate": report["positive_rate"],
-            "expectations_evaluated": report["expectations"]["evaluated"],
-            "suite": _shown(settings, suite) if suite.is_file() else "none (invariants only)",
-            "reference": _shown(settings, source) if profile is not None else "none", "reason": why,
-            "drift": drift["drift"], "drifted": ", ".join(drift["drifted"]) or "none",
-            "drift_table": drift_table({**drift, "reason": why})}
+    return StepResult(
+        summary={"day": day, "path": _shown(settings, path), "md5": md5, "rows": report["rows"],
+                 "raw_rows": report["raw_rows"], "positive_rate": report["positive_rate"],
+                 "expectations_evaluated": report["expectations"]["evaluated"],
+                 "suite": _shown(settings, suite) if suite.is_file() else "none (invariants only)",
+                 "reference": _shown(settings, source) if profile is not None else "none", "reason": why,
+                 "drift": drift["drift"], "drifted": ", ".join(drift["drifted"]) or "none"},
+        tables={"drift_table": drift_table({**drift, "reason": why})}, data_version=md5)

@@ -1,4 +1,7 @@
-"""Fleet steps (post-release, outside dvc.yaml): read telemetry, call the logic, write reports atomically."""
+"""Fleet steps (post-release, outside dvc.yaml): read telemetry, call the logic, write reports atomically.
+
+The four assets' steps (fleet_telemetry, canary_analysis, observed_finops, production_drift: catalog entries of kind
+post_release) return a StepResult like every stage; the report functions they call also serve the CLI."""
 from __future__ import annotations
 
 import datetime as dt
@@ -12,12 +15,24 @@ import pandas as pd
 from pipelines.core.config import Settings
 from pipelines.core.errors import PipelineError
 from pipelines.core.io import read_json, write_json
-from pipelines.core.paths import RELEASE_MANIFEST_FILE, RELEASE_PROFILE_FILE
-from pipelines.fleet import canary, observed_finops, production_drift, rollout, store
+from pipelines.core.paths import (
+    FLEET_CANARY_REPORT,
+    FLEET_COST_PLOT,
+    FLEET_DRIFT_REPORT,
+    FLEET_FINOPS_REPORT,
+    FLEET_GUARDRAILS_PLOT,
+    FLEET_REPORTS_DIR,
+    RELEASE_MANIFEST_FILE,
+    RELEASE_PROFILE_FILE,
+)
+from pipelines.core.safe_text import md_cell
+from pipelines.core.step import StepResult
+from pipelines.fleet import canary, charts, rollout, store
+from pipelines.fleet import observed_finops as observed
+from pipelines.fleet import production_drift as input_drift
 from pipelines.fleet.schema import HIST, SCHEMA
 from pipelines.release_format.deployment import model_releases, production_or_latest, read_production, stage_index
 
-REPORTS = "reports/fleet"  # canary.json, observed_finops.json, production_drift.json and their charts
 
 
 def telemetry_dir(settings: Settings) -> Path:
@@ -40,7 +55,7 @@ def first_day(settings: Settings) -> dt.date | None:
 
 
 def reports_dir(settings: Settings) -> Path:
-    return settings.resolve(REPORTS)
+    return settings.resolve(FLEET_REPORTS_DIR)
 
 
 def telemetry_day(settings: Settings, day: str) -> dict[str, Any]:
@@ -64,7 +79,7 @@ def _release_folder(settings: Settings, holding: str) -> Path:
     return folder
 
 
-def canary_analysis(settings: Settings, until: str | None = None, act: bool = False) -> dict[str, Any]:
+def canary_report(settings: Settings, until: str | None = None, act: bool = False) -> dict[str, Any]:
     """The decision for the deployed release's current stage from telemetry up to `until` (default: last day)."""
     deployment = read_production(settings)
     if deployment is None:
@@ -98,7 +113,7 @@ def canary_analysis(settings: Settings, until: str | None = None, act: bool = Fa
         done = gitops(settings, decision, report["table"], reasons)
         report["action"] = {"kind": done.kind, "branch": done.branch, "commit": done.commit,
                             "pull_request": done.pull_request.url if done.pull_request else None}
-    write_json(reports_dir(settings) / "canary.json", report)
+    write_json(settings.resolve(FLEET_CANARY_REPORT), report)
     return report
 
 
@@ -125,16 +140,16 @@ def fleet_observed_finops(settings: Settings) -> dict[str, Any]:
     frame = store.read_days(telemetry_dir(settings))
     if frame.empty:
         raise PipelineError(f"{telemetry_dir(settings)}: no telemetry yet")
-    rows = observed_finops.observed(frame, settings.params)
-    results = observed_finops.budget_results(rows, cost, settings.params)
+    rows = observed.observed(frame, settings.params)
+    results = observed.budget_results(rows, cost, settings.params)
     report = {"release": str(folder.relative_to(settings.root)) if folder.is_relative_to(settings.root) else str(folder),
-              "months": rows, "comparison": observed_finops.compare(rows, cost, settings.params),
+              "months": rows, "comparison": observed.compare(rows, cost, settings.params),
               "budgets": [r.as_dict() for r in results], "over_budget": [r.name for r in results if not r.passed]}
     url = settings.params.fleet.webhook_url
     if report["over_budget"] and url:
-        report["alert_status"] = observed_finops.alert(url, {"event": "fleet.budget_exceeded", "release": report[
+        report["alert_status"] = observed.alert(url, {"event": "fleet.budget_exceeded", "release": report[
             "release"], "over_budget": [r.as_dict() for r in results if not r.passed]})
-    write_json(reports_dir(settings) / "observed_finops.json", report)
+    write_json(settings.resolve(FLEET_FINOPS_REPORT), report)
     return report
 
 
@@ -146,10 +161,10 @@ def fleet_production_drift(settings: Settings) -> dict[str, Any]:
         raise PipelineError(f"{telemetry_dir(settings)}: no input histograms in telemetry yet")
     config = settings.params.fleet
     threshold = config.drift_psi_threshold or settings.params.drift.psi_threshold
-    result = production_drift.drift(counts, read_json(folder / RELEASE_PROFILE_FILE), config.histogram_epsilon,
+    result = input_drift.drift(counts, read_json(folder / RELEASE_PROFILE_FILE), config.histogram_epsilon,
                                     threshold, seed=len(store.days(telemetry_dir(settings), "features")))
     result["reference"] = folder.name
-    write_json(reports_dir(settings) / "production_drift.json", result)
+    write_json(settings.resolve(FLEET_DRIFT_REPORT), result)
     return result
 
 
@@ -167,3 +182,51 @@ def to_records(frame: pd.DataFrame, features: dict[int, dict[str, list[int]]] | 
 def batch_body(records: list[dict]) -> bytes:
     return json.dumps({"schema": SCHEMA, "batch_id": uuid.uuid4().hex, "records": records},
                       default=lambda v: v.item() if hasattr(v, "item") else str(v)).encode()
+
+
+def md_rows(rows: list[dict[str, Any]]) -> str:
+    """Records as a Markdown table; cells escaped (cohort and variant names come from devices)."""
+    if not rows:
+        return "(none)"
+    keys = list(rows[0])
+    cell = (lambda v: f"{v:.4g}" if isinstance(v, float) else "" if v is None else md_cell(v))
+    return "\n".join(["| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)] +
+                     ["| " + " | ".join(cell(r[k]) for k in keys) + " |" for r in rows])
+
+
+def fleet_telemetry(settings: Settings, day: str) -> StepResult:
+    """One day partition of accepted telemetry: rows, devices, quarantined rows and cohorts."""
+    facts = telemetry_day(settings, day)
+    return StepResult(summary={"rows": facts["rows"], "devices": facts["devices"],
+                               "quarantined_rows": facts["quarantined_rows"], "batch_files": facts["files"]},
+                      tables={"cohorts": md_rows(facts["cohorts"])})
+
+
+def canary_analysis(settings: Settings) -> StepResult:
+    """The deployed release's canary / A-B decision on every guardrail, and the guardrails-over-time chart."""
+    report = canary_report(settings)
+    chart = charts.guardrail_chart(report["history"], settings.resolve(FLEET_GUARDRAILS_PLOT))
+    tables = {"guardrails": report["table"], "reasons": "\n".join(f"- {md_cell(r, 400)}" for r in report["reasons"])}
+    if "ab" in report:
+        tables["a/b"] = report["ab"]["table"]
+    return StepResult(summary={k: report[k] for k in ("decision", "stage", "version", "until")}, tables=tables,
+                      plots={"guardrails over time": chart})
+
+
+def observed_finops(settings: Settings) -> StepResult:
+    """Observed monthly cost, traffic and battery beside cost.json's estimates, and the budgets on them."""
+    report = fleet_observed_finops(settings)
+    chart = charts.cost_chart(report["comparison"], settings.resolve(FLEET_COST_PLOT))
+    return StepResult(summary={"release": report["release"], "over_budget": ", ".join(report["over_budget"]) or "none"},
+                      tables={"observed vs estimated": md_rows(report["comparison"]),
+                              "budgets": md_rows(report["budgets"])},
+                      plots={"observed vs estimated cost": chart})
+
+
+def production_drift(settings: Settings) -> StepResult:
+    """PSI of DP-noised production input histograms against the release's reference profile."""
+    report = fleet_production_drift(settings)
+    rows = [{"feature": n, "psi": f.get("psi"), "drift": f.get("drift")} for n, f in report["features"].items()]
+    return StepResult(summary={"drift": report["drift"], "drifted": ", ".join(report["drifted"]) or "none",
+                               "reference": report["reference"]},
+                      tables={"psi": md_rows(rows)})

@@ -1,23 +1,16 @@
-"""Release step: gates re-checked, candidate assembled with its manifest, then published."""
+"""Release step: the upstream stages' gate verdicts read, candidate assembled with its manifest, then published."""
 from __future__ import annotations
 
 import shutil
 
-from pipelines.catalog import pipeline_outputs
+from pipelines.catalog import pipeline_outputs, verdicts_read
 from pipelines.core.config import Settings
-from pipelines.core.gates import (
-    footprint_gates,
-    gates_table,
-    model_gates,
-    require_all,
-    variant_gates,
-)
+from pipelines.core.gates import gates_table
 from pipelines.core.git_state import git_state
 from pipelines.core.hashing import dvc_md5
 from pipelines.core.io import atomic_path, read_json, write_json
 from pipelines.core.paths import (
     FEATURE_SPEC_FILE,
-    MITIGATION_FILE,
     MLFLOW_RECORD_FILE,
     RELEASE_COREML_PACKAGE,
     RELEASE_PROFILE_FILE,
@@ -25,11 +18,10 @@ from pipelines.core.paths import (
     coreml_package,
 )
 from pipelines.core.step import StepResult, records_metrics
+from pipelines.core.verdict import read_verdict, require_passed, results
 from pipelines.data.features import FeatureSpec
 from pipelines.data.load import source_files
 from pipelines.data.reference import release_profile
-from pipelines.finops.cost import release_gates
-from pipelines.governance.fairness import fairness_gates
 from pipelines.release.encryption import encrypt_models, encryption_summary
 from pipelines.release.folder import publish
 from pipelines.release.provenance import now
@@ -37,7 +29,6 @@ from pipelines.release.seal import seal
 from pipelines.release.signing import trusted_keys
 from pipelines.release_format.keyset import load_keyset
 from pipelines.release_format.reference import reference_model
-from pipelines.training.strength import strength_gate
 from pipelines.training.pyfunc import requirements as endpoint_requirements
 from pipelines.training.tracking import (
     log_files,
@@ -51,17 +42,14 @@ from pipelines.training.tracking import (
 @records_metrics
 def release_candidate(settings: Settings) -> StepResult:
     paths, started = ArtifactPaths(settings.root), now()
+    # the upstream stages' verdicts, as their gates judged them (a failed blocking gate stopped the run there)
+    verdicts = [read_verdict(settings.root, stage) for stage in verdicts_read("release_candidate")]
+    require_passed(verdicts)  # the same line, when a stage is run on its own after a failed one
     evaluation, tflite = read_json(paths.evaluation_report), read_json(paths.tflite_report)
-    gates_config = settings.params.gates
-    gates = [strength_gate(read_json(paths.trained_model / MITIGATION_FILE))]  # auto found a strength within both
-    gates += model_gates(evaluation, gates_config.keras) + variant_gates(tflite, gates_config.conversion)
+    gates = [g for verdict in verdicts for g in results(verdict, blocking=True)]
+    warnings = [g for verdict in verdicts for g in results(verdict, blocking=False) if not g.passed]
     footprint, offload = read_json(paths.footprint_report), read_json(paths.offload_report)
-    gates += footprint_gates(footprint, gates_config.on_device)  # a released variant per platform
-    gates += fairness_gates(read_json(paths.fairness_report), gates_config.fairness)  # Keras + every TFLite variant
     cost = read_json(paths.cost_report)
-    budgets, warnings = release_gates(cost["release"], gates_config.budgets)  # FinOps: blocking, or warnings only
-    gates += budgets
-    require_all(gates)
     record = read_json(paths.trained_model / MLFLOW_RECORD_FILE)
     lineage = {
         "data_md5": source_files(settings),
@@ -83,7 +71,7 @@ def release_candidate(settings: Settings) -> StepResult:
         "offload": {k: offload["chosen"][k] for k in ("delta", "offload_rate", "hybrid_accuracy")},
         "gates": [g.as_dict() for g in gates],
         "finops": {"monthly_usd": cost["release"]["monthly_usd"], "run_cpu_seconds": cost["run_compute"]["cpu_seconds"],
-                   "budget_warnings": [g.detail for g in warnings]},
+                   "gate_warnings": [g.detail for g in warnings]},  # failed gates that only warn
     }
     with atomic_path(paths.release_candidate) as staged:
         staged.mkdir()

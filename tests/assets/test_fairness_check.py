@@ -7,8 +7,9 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from assets.checks import fairness_gate
+from assets.checks import gate_checks
 from assets.resources import SettingsResource
+from pipelines.catalog import judge
 from pipelines.core.config import load_settings
 from pipelines.core.io import write_json
 from pipelines.core.paths import ArtifactPaths
@@ -27,6 +28,13 @@ def _project(root: Path, keras: np.ndarray) -> SettingsResource:
                              settings.params.gates.fairness.min_group_size)
     write_json(ArtifactPaths(root).fairness_report, report)
     return SettingsResource(params_path=str(root / "params.yaml"))
+
+
+def fairness_gate(settings):
+    """The fairness_report stage's verdict, as its step wrapper writes it, and the Dagster check built from it."""
+    judge("fairness_report", settings)
+    (check,) = gate_checks("fairness_report", settings.root)
+    return check
 
 
 def test_check_fails_naming_the_groups_and_lists_the_flagged_ones(tmp_path: Path):

@@ -8,9 +8,10 @@ import pytest
 import yaml
 from dagster import AssetCheckSeverity, AssetKey
 
-from assets.checks import budget_gate
+from assets.checks import gate_checks
 from assets.definitions import defs
 from assets.resources import SettingsResource
+from pipelines.catalog import judge
 from pipelines.core.config import load_settings
 
 REPO = Path(__file__).resolve().parents[2]
@@ -42,6 +43,11 @@ def test_over_budget_check_fails_with_the_severity_params_ask_for(tmp_path: Path
     (tmp_path / "reports").mkdir()
     release = {"monthly_usd": 250.0, "platforms": {"android": {"device_mb_per_month": 0.1, "model_bytes": 10_000}}}
     (tmp_path / "reports" / "cost.json").write_text(json.dumps({"release": release}))
-    result = budget_gate(SettingsResource(params_path=str(tmp_path / "params.yaml")).load())
+    settings = SettingsResource(params_path=str(tmp_path / "params.yaml")).load()
+    verdict = judge("finops_report", settings)
+    (result,) = gate_checks("finops_report", tmp_path)
     assert not result.passed and result.severity == severity
+    assert verdict["stops"] is blocking and verdict["checks"][0]["blocking"] is blocking
+    if not blocking:
+        assert result.description.endswith(" (warning: gates.budgets.blocking is false)")
     assert "monthly cost $250.00 exceeds gates.budgets.max_monthly_usd = $100.00 by $150.00" in result.description

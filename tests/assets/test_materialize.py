@@ -69,6 +69,18 @@ def test_whole_graph_materializes_to_a_verified_release(small_project: Path):
     assert "Simple baselines on the same test rows and inputs: Keras accuracy " in card
     assert "logistic regression 0." in card and "majority class 0." in card
     assert set(manifest.metrics["simple_baselines"]) == {"logistic_regression", "majority_class"}
+    # the release read the gated stages' verdicts: its manifest lists their blocking gates, judged once upstream
+    from pipelines.catalog import verdicts_read
+    from pipelines.core.verdict import read_verdict
+
+    verdicts = {name: read_verdict(small_project, name) for name in verdicts_read("release_candidate")}
+    assert set(verdicts) == {"validated_dataset", "data_drift", "trained_model", "model_evaluation", "tflite_model",
+                             "footprint_report", "fairness_report", "finops_report"}
+    judged = [g["name"] for v in verdicts.values() for c in v["checks"] if c["blocking"] for g in c["gates"]]
+    assert [g["name"] for g in manifest.metrics["gates"]] == judged and "min_accuracy" in judged
+    for check in checks:  # each Dagster check is its stage's verdict entry
+        entry = next(c for c in verdicts[check.asset_key.to_user_string()]["checks"] if c["name"] == check.check_name)
+        assert (check.passed, check.description) == (entry["passed"], entry["description"])
     # re-running only the release (as `dvc repro` does after a change to release code) publishes the next number
     from pipelines.release.steps import release_candidate
 
@@ -96,5 +108,7 @@ def test_failed_gate_blocks_release(small_project: Path):
     result = _materialize(small_project)
     assert not result.success
     assert "min_accuracy" in _failure_message(result)
+    verdict = json.loads((small_project / "reports/gates/model_evaluation.json").read_text())
+    assert _failure_message(result) == verdict["message"]  # the line `mobile-mlops stage` / `dvc repro` stops with
     assert not (small_project / "releases").exists()
     assert not (small_project / "models" / "tflite").exists()

@@ -45,7 +45,7 @@ def test_split_source_cuts_the_rows_in_order_into_one_parquet_file_per_day(incom
 
 def test_accepting_a_day_writes_the_record_dvc_add_writes(incoming):
     settings, written = incoming
-    facts = daily_batch(settings, DAYS[0])
+    facts = daily_batch(settings, DAYS[0]).summary
     record = yaml.safe_load(p.record_path(written[0]).read_text())
     md5 = hashlib.md5(written[0].read_bytes()).hexdigest()
     assert record == {"outs": [{"md5": md5, "size": written[0].stat().st_size, "hash": "md5",

@@ -42,3 +42,46 @@ def test_dvc_repro_reproduces_and_is_then_up_to_date(repo_copy: Path, dvc_bin: s
     changed = set(json.loads(status.stdout))
     expected = {name for name in STAGES if "pipelines/governance/steps.py" in code_deps(name)}
     assert changed == expected == {"fairness_tradeoff", "fairness_report", "feature_importance", "model_card"}
+
+
+def test_dvc_repro_stops_at_model_evaluation_on_a_failed_accuracy_gate_as_dagster_does(repo_copy: Path, dvc_bin: str):
+    import yaml
+    from dagster import DagsterEventType, DagsterInstance
+
+    from assets.build import materialize_all
+    from cli.runner import _failure_message
+    from pipelines.catalog import downstream
+    from pipelines.core.config import load_settings
+
+    params = yaml.safe_load((repo_copy / "params.yaml").read_text())
+    params["gates"]["keras"]["min_accuracy"] = 0.99
+    # a pinned strength: with `auto`, the floor also judges the sweep on the validation rows and the fairness gate
+    # would stop both orchestrators one stage earlier, at trained_model
+    params["fairness"]["strength"] = 1
+    (repo_copy / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    done = subprocess.run([dvc_bin, "repro"], cwd=repo_copy, capture_output=True, text=True, env=env, timeout=1200)
+    assert done.returncode != 0
+    assert (repo_copy / "reports/gates/model_evaluation.json").is_file(), done.stderr[-3000:]
+    verdict = json.loads((repo_copy / "reports/gates/model_evaluation.json").read_text())
+    line = verdict["message"]
+    assert line.startswith("gate accuracy_gate failed on model_evaluation: test accuracy 0.")
+    assert line.endswith(" is below gates.keras.min_accuracy = 0.9900")
+    errors = [text for text in done.stderr.splitlines() if text.startswith("error:")]
+    assert errors == [f"error: {line}"], done.stderr[-3000:]  # the stage's one line, then DVC's own report
+    assert "Traceback" not in done.stderr
+    assert "model_evaluation" in done.stderr.split(line)[-1]  # DVC names the stage whose command failed
+    after = downstream({"model_evaluation"}) - {"model_evaluation"}
+    assert {"tflite_model", "finops_report", "release_candidate"} <= after
+    assert not (repo_copy / "models/tflite").exists() and not (repo_copy / "reports/cost.json").exists()
+    assert not (repo_copy / "build/release_candidate").exists()
+
+    # Dagster on the same params: the same stage stops it, with the same line, and nothing after it runs
+    for path in ("models", "reports/gates", "data/raw"):
+        subprocess.run(["rm", "-rf", str(repo_copy / path)], check=True)
+    result = materialize_all(load_settings(repo_copy / "params.yaml"), instance=DagsterInstance.ephemeral(),
+                             raise_on_error=False)
+    assert not result.success
+    assert _failure_message(result) == line  # seeded: the same accuracy, so the very same line
+    ran = {e.step_key for e in result.all_events if e.event_type == DagsterEventType.STEP_START}
+    assert "model_evaluation" in ran and not ran & after

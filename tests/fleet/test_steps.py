@@ -62,7 +62,7 @@ def test_apps_post_over_http_and_the_canary_analysis_reads_the_partitions(fleet_
     assert store.days(steps.telemetry_dir(settings)) == ["2026-03-01", "2026-03-02"]
     facts = steps.telemetry_day(settings, "2026-03-02")
     assert facts["rows"] > 2000 and {c["variant"] for c in facts["cohorts"]} == {"canary", "production"}
-    report = steps.canary_analysis(settings)
+    report = steps.canary_report(settings)
     assert report["decision"] == "rollback" and report["stage"] == "canary"
     assert any(r.startswith("crash_rate: breached") for r in report["reasons"])
     assert "| crash_rate |" in report["table"]
@@ -147,6 +147,6 @@ def test_an_ab_experiment_declared_in_production_yaml_is_analysed(fleet_release,
     for day in ("2026-05-01", "2026-05-02"):
         records, _ = sim.day(day, 50)
         store.write_batch(steps.telemetry_dir(settings), f"ab-{day}", records)
-    report = steps.canary_analysis(settings)
+    report = steps.canary_report(settings)
     assert report["ab"]["decision"] == "rollback"
     assert any(t["guardrail"] == "latency" and t["status"] == "breach" for t in report["ab"]["tests"])

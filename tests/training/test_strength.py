@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 import yaml
 
 from pipelines.core.config import FairnessConfig, FairnessGates, KerasGates, load_settings
@@ -140,14 +141,19 @@ def test_baseline_target_limits_auto_to_the_baseline_disparity(small_project: Pa
     from pipelines.catalog import step_function
     from pipelines.core.io import read_json
     from pipelines.core.paths import MITIGATION_FILE, ArtifactPaths
+    from pipelines.core.verdict import GateFailed
 
     path = small_project / "params.yaml"
     params = yaml.safe_load(path.read_text())
     params["fairness"] |= {"strength": "auto", "sweep": [0, 2], "target": "baseline", "baseline_max_iter": 10}
     path.write_text(yaml.safe_dump(params))
     settings = load_settings(path)
-    for name in ("raw_dataset", "validated_dataset", "data_drift", "dataset_splits", "trained_model"):
+    for name in ("raw_dataset", "validated_dataset", "data_drift", "dataset_splits"):
         step_function(name)(settings)
+    try:  # the step runs either way; its fairness gate stops the run here when no strength was within the limit
+        step_function("trained_model")(settings)
+    except GateFailed as stopped:
+        assert str(stopped).startswith("gate fairness_gate failed on trained_model: ")
     facts = read_json(ArtifactPaths(small_project).trained_model / MITIGATION_FILE)
     assert "reductions baseline's disparity" in facts["chosen_by"]
     chosen = next(p for p in facts["validation"] if p["strength"] == facts["strength"])
@@ -164,10 +170,10 @@ def test_baseline_target_limits_auto_to_the_baseline_disparity(small_project: Pa
 
 
 def test_auto_with_no_strength_within_the_accuracy_gates_stops_at_the_fairness_gate(small_project: Path):
-    from assets.checks import strength_gate
     from pipelines.catalog import step_function
     from pipelines.core.io import read_json
     from pipelines.core.paths import MITIGATION_FILE, ArtifactPaths
+    from pipelines.core.verdict import GateFailed, read_verdict
 
     path = small_project / "params.yaml"
     params = yaml.safe_load(path.read_text())
@@ -176,17 +182,20 @@ def test_auto_with_no_strength_within_the_accuracy_gates_stops_at_the_fairness_g
     params["train"]["epochs"] = 1  # one epoch stays below logistic regression on the validation rows
     path.write_text(yaml.safe_dump(params))
     settings = load_settings(path)
-    for name in ("raw_dataset", "validated_dataset", "data_drift", "dataset_splits", "trained_model"):
+    for name in ("raw_dataset", "validated_dataset", "data_drift", "dataset_splits"):
         step_function(name)(settings)
+    with pytest.raises(GateFailed) as stopped:  # the step ran; its gate stops the run at this stage
+        step_function("trained_model")(settings)
     facts = read_json(ArtifactPaths(small_project).trained_model / MITIGATION_FILE)
     logistic = facts["validation_baselines"]["logistic_regression"]
     assert 0.7 < logistic < 0.95 and 0.5 < facts["validation_baselines"]["majority_class"] < 0.9
     point = facts["validation"][0]
     assert point["accuracy"] < logistic  # one epoch (seeded) stays below logistic regression
     assert facts["within_gates"] is False and facts["accuracy_floor"] == logistic
-    result = strength_gate(settings)
-    assert not result.passed
-    assert result.description.startswith(f"no strength meets demographic parity difference <= 0.5 and accuracy >= "
+    (result,) = read_verdict(small_project, "trained_model")["checks"]
+    assert not result["passed"] and result["name"] == "fairness_gate"
+    assert str(stopped.value) == f"gate fairness_gate failed on trained_model: {result['description']}"
+    assert result["description"].startswith(f"no strength meets demographic parity difference <= 0.5 and accuracy >= "
                                          f"0.6, accuracy within 0 of logistic regression ({logistic:.4f}) on the "
                                          f"validation rows")
-    assert f"strength 0 reaches {point['accuracy']:.4f} at " in result.description
+    assert f"strength 0 reaches {point['accuracy']:.4f} at " in result["description"]
