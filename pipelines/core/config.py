@@ -131,9 +131,9 @@ class TrainConfig(_Section):
 class DistillConfig(_Section):
     """The teacher (teacher_model stage) and how the student network learns from it (train.distill)."""
 
-    num_leaves: int = Field(31, ge=2, description="LightGBM leaves per tree")
-    n_estimators: int = Field(300, ge=1, description="LightGBM boosting rounds")
-    learning_rate: float = Field(0.05, gt=0, description="LightGBM shrinkage")
+    num_leaves: int = Field(15, ge=2, description="LightGBM leaves per tree")
+    n_estimators: int = Field(200, ge=1, description="LightGBM boosting rounds")
+    learning_rate: float = Field(0.1, gt=0, description="LightGBM shrinkage")
     min_child_samples: int = Field(20, ge=1, description="LightGBM rows per leaf at least")
     temperature: float = Field(2.0, gt=0, description="the teacher's logit divided by this before the sigmoid: "
                                                       "above 1 softens its labels")
@@ -203,14 +203,14 @@ class PruneConfig(_Section):
 
     sparsity: list[float] = Field([0.5], description="target shares of zero Dense weights; each makes variants "
                                                      "pruned<pct>_<variant> (empty: no pruning)")
-    variants: list[TfliteVariant] = Field(["float32", "int8"], min_length=1,
+    variants: list[TfliteVariant] = Field(["float32", "dynamic_int8"], min_length=1,
                                           description="TFLite variants converted from each pruned network")
-    epochs: int = Field(3, ge=1, description="fine-tune epochs while the sparsity rises")
-    batch_size: int = Field(256, ge=1, description="fine-tune batch size")
-    learning_rate: float = Field(0.0005, gt=0, description="fine-tune Adam learning rate")
+    epochs: int = Field(5, ge=1, description="fine-tune epochs (the sparsity rises, then the network recovers)")
+    batch_size: int = Field(1024, ge=1, description="fine-tune batch size")
+    learning_rate: float = Field(0.002, gt=0, description="fine-tune Adam learning rate")
     begin: float = Field(0.0, ge=0, lt=1, description="share of the fine-tune steps before pruning starts")
-    end: float = Field(0.6, gt=0, le=1, description="share of the steps when the target sparsity is reached")
-    frequency: int = Field(20, ge=1, description="steps between mask updates")
+    end: float = Field(0.5, gt=0, le=1, description="share of the steps when the target sparsity is reached")
+    frequency: int = Field(10, ge=1, description="steps between mask updates")
 
     @field_validator("sparsity")
     @classmethod

@@ -4,8 +4,8 @@ beside this stack: see docs/on-device.md).
 As tfmot.sparsity.keras.prune_low_magnitude does: every Dense kernel keeps its largest-magnitude weights, the
 target sparsity rises along a polynomial schedule (power 3) during a short fine-tune, masks are recomputed every
 `frequency` steps and applied after every optimizer step, so pruned weights stay zero. The fine-tune learns
-from the dense parent's probabilities on the training rows (self-distillation), which keeps its decisions close
-to the parent's.
+from the dense parent's probabilities on the training rows (self-distillation) with dropout off, which keeps its
+decisions close to the parent's (on Adult: agreement 0.9926 against 0.9904 with dropout on).
 """
 from __future__ import annotations
 
@@ -69,7 +69,7 @@ def prune_model(parent, x: np.ndarray, soft: np.ndarray, target: float, config,
     @tf.function
     def step(rows, targets):
         with tf.GradientTape() as tape:
-            proba = tf.reshape(model(rows, training=True), [-1])
+            proba = tf.reshape(model(rows, training=False), [-1])  # no dropout: match the parent's answers
             loss = tf.reduce_mean(keras.losses.binary_crossentropy(targets[:, None], proba[:, None]))
         optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
         for kernel, mask in zip(kernels, masks):  # pruned weights stay zero after every update

@@ -22,7 +22,8 @@ TEACHERS = ("lightgbm",)
 
 
 def fit_teacher(x: np.ndarray, y: np.ndarray, config: DistillConfig, seed: int):
-    """A LightGBM classifier on the encoded training rows (deterministic, one thread per core it is given)."""
+    """A LightGBM classifier on the encoded training rows (deterministic; one thread: on a shared 2-core machine
+    OpenMP threads waiting for each other made 300 rounds take 81 s instead of 2 s)."""
     import lightgbm
 
     if len(np.unique(y)) < 2:
@@ -30,7 +31,7 @@ def fit_teacher(x: np.ndarray, y: np.ndarray, config: DistillConfig, seed: int):
     model = lightgbm.LGBMClassifier(
         n_estimators=config.n_estimators, num_leaves=config.num_leaves, learning_rate=config.learning_rate,
         min_child_samples=config.min_child_samples, random_state=seed, deterministic=True, force_row_wise=True,
-        n_jobs=2, verbose=-1)
+        n_jobs=1, verbose=-1)
     return model.fit(x, y)
 
 
