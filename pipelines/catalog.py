@@ -99,7 +99,8 @@ _STAGES = [
            "TFLite variants (float32, float16, dynamic and full-integer int8), builtin ops only, scored and timed "
            "with LiteRT.",
            [*_MODEL_INPUTS, p.EVALUATION_REPORT],
-           ["convert.representative_samples", "convert.tflite_variants", "convert.prune", "split.seed",
+           ["convert.representative_samples", "convert.tflite_variants", "convert.prune",
+            "convert.litert_quantizer_recipes", "split.seed",
             "train.seed", "train.threshold", "data.sensitive_features", "benchmark"],
            outs=[p.TFLITE_MODEL], reports=[p.TFLITE_REPORT], tools=["tflite"]),
     _stage("coreml_model", "mobile",

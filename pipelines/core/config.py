@@ -232,6 +232,10 @@ class ConvertConfig(_Section):
         ["float32", "float16", "dynamic_int8", "int8"], min_length=1,
         description="ONNX Runtime Mobile variants (ORT format) of the onnx_model stage; float32 is the reference")
     prune: PruneConfig = Field(PruneConfig(), description="magnitude-pruned TFLite variants (tflite_model stage)")
+    litert_quantizer_recipes: list[Literal["dynamic_wi4", "weight_only_wi4", "mixed_wi4_wi8"]] = Field(
+        ["dynamic_wi4", "weight_only_wi4", "mixed_wi4_wi8"],
+        description="ai-edge-quantizer recipes applied to the float32 TFLite model, variants aeq_<recipe> "
+                    "(mixed_wi4_wi8: int4 hidden layers, int8 output layer); empty: none")
 
     @model_validator(mode="after")
     def _compression_needs_ios16(self) -> "ConvertConfig":

@@ -30,7 +30,12 @@ def pruned_variants(model, x_train: np.ndarray, width: int, config: PruneConfig,
 
 
 def precision(name: str, pruning: dict[str, dict[str, Any]]) -> str:
-    """What a variant stores: the TFLite variant's precision, with the sparsity of a pruned one."""
+    """What a variant stores: the TFLite variant's or ai-edge-quantizer recipe's precision, with the sparsity of a
+    pruned one."""
+    if name.startswith("aeq_"):
+        from pipelines.mobile.litert_quantizer import PRECISION
+
+        return PRECISION[name.removeprefix("aeq_")]
     if name not in pruning:
         return WEIGHT_PRECISION[name]
     about = pruning[name]

@@ -39,6 +39,7 @@ def tflite_model(settings: Settings) -> StepResult:
     from pipelines.core.litert import io_spec, op_names, predict_tflite
     from pipelines.mobile.latency import host_info, keras_latency, litert_latency
     from pipelines.mobile.download import gzip_bytes
+    from pipelines.mobile.litert_quantizer import quantizer_variants
     from pipelines.mobile.pruned import precision, pruned_variants
     from pipelines.mobile.tflite import (
         check_builtin_ops,
@@ -62,7 +63,7 @@ def tflite_model(settings: Settings) -> StepResult:
     flatbuffers = convert_variants(model, spec.width, params.convert.tflite_variants, representative)
     pruned, pruning = pruned_variants(model, encode_features(train, spec), spec.width, params.convert.prune,
                                       representative, params.train.seed)
-    flatbuffers |= pruned
+    flatbuffers |= quantizer_variants(flatbuffers["float32"], params.convert.litert_quantizer_recipes) | pruned
     report: dict[str, Any] = {"host": host_info(), "benchmark": params.benchmark.model_dump(), "keras": keras,
                               "keras_accuracy": keras["accuracy"], "pruning": pruning, "variants": {}}
     for name, content in flatbuffers.items():
