@@ -59,10 +59,12 @@ COMPUTE: dict[str, Callable] = {
     "validated_dataset": _run("validated_dataset"),  # records the expectations check even when validation fails
     "data_drift": _run("data_drift"),  # its drift_gate check blocks, per drift.blocking
     "dataset_splits": _run("dataset_splits"),
+    "teacher_model": _run("teacher_model"),
     "trained_model": _run("trained_model"),
     "model_evaluation": _run("model_evaluation"),
     "tflite_model": _run("tflite_model"),
     "coreml_model": _run("coreml_model"),
+    "onnx_model": _run("onnx_model"),
     "footprint_report": _run("footprint_report"),
     "offload_policy": _run("offload_policy"),
     "fairness_tradeoff": _run("fairness_tradeoff"),

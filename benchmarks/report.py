@@ -13,6 +13,10 @@ def _us(ms) -> str:
 
 
 def _variants(variants: dict) -> str:
+    if "platforms" in variants.get("footprint", {}):  # every runtime, with gzip bytes, DPD and verdicts
+        from benchmarks.variants import variants_table
+
+        return variants_table(variants["footprint"])
     tflite = variants.get("tflite", {}).get("variants", {})
     rows = []
     for name, v in tflite.items():

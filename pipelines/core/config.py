@@ -123,6 +123,21 @@ class TrainConfig(_Section):
     seed: int = 42
     threshold: float = Field(0.5, gt=0, lt=1)
     privacy: Literal["none", "dp_sgd", "federated"] = "none"  # how trained_model trains: privacy.dp / .federated
+    distill: Literal["none", "lightgbm"] = Field(
+        "none", description="none: the network learns the labels; lightgbm: it learns the teacher_model stage's "
+                            "soft labels mixed with the labels (distill.temperature, distill.mix)")
+
+
+class DistillConfig(_Section):
+    """The teacher (teacher_model stage) and how the student network learns from it (train.distill)."""
+
+    num_leaves: int = Field(15, ge=2, description="LightGBM leaves per tree")
+    n_estimators: int = Field(200, ge=1, description="LightGBM boosting rounds")
+    learning_rate: float = Field(0.1, gt=0, description="LightGBM shrinkage")
+    min_child_samples: int = Field(20, ge=1, description="LightGBM rows per leaf at least")
+    temperature: float = Field(2.0, gt=0, description="the teacher's logit divided by this before the sigmoid: "
+                                                      "above 1 softens its labels")
+    mix: float = Field(0.7, ge=0, le=1, description="student target = mix x soft label + (1 - mix) x label")
 
 
 class DpConfig(_Section):
@@ -180,6 +195,30 @@ class PrivacyConfig(_Section):
 
 TfliteVariant = Literal["float32", "float16", "dynamic_int8", "int8", "int8_float_io"]
 CoremlVariant = Literal["float16", "linear8", "palette6", "palette4"]
+OnnxVariant = Literal["float32", "float16", "dynamic_int8", "int8"]
+
+
+class PruneConfig(_Section):
+    """Magnitude pruning of the Keras network before TFLite conversion (pipelines.mobile.prune)."""
+
+    sparsity: list[float] = Field([0.5], description="target shares of zero Dense weights; each makes variants "
+                                                     "pruned<pct>_<variant> (empty: no pruning)")
+    variants: list[TfliteVariant] = Field(["float32", "dynamic_int8"], min_length=1,
+                                          description="TFLite variants converted from each pruned network")
+    epochs: int = Field(5, ge=1, description="fine-tune epochs (the sparsity rises, then the network recovers)")
+    batch_size: int = Field(1024, ge=1, description="fine-tune batch size")
+    learning_rate: float = Field(0.002, gt=0, description="fine-tune Adam learning rate")
+    begin: float = Field(0.0, ge=0, lt=1, description="share of the fine-tune steps before pruning starts")
+    end: float = Field(0.5, gt=0, le=1, description="share of the steps when the target sparsity is reached")
+    frequency: int = Field(10, ge=1, description="steps between mask updates")
+
+    @field_validator("sparsity")
+    @classmethod
+    def _fractions(cls, values: list[float]) -> list[float]:
+        for value in values:
+            if not 0 < value < 1:
+                raise ValueError(f"sparsity {value} must be between 0 and 1 (exclusive)")
+        return values
 
 
 class ConvertConfig(_Section):
@@ -189,6 +228,14 @@ class ConvertConfig(_Section):
         ["float32", "float16", "dynamic_int8", "int8", "int8_float_io"], min_length=1)
     coreml_variants: list[CoremlVariant] = Field(["float16", "linear8", "palette6", "palette4"], min_length=1)
     coreml_weight_threshold: int = Field(512, ge=1)  # compress weight tensors with at least this many elements
+    onnx_variants: list[OnnxVariant] = Field(
+        ["float32", "float16", "dynamic_int8", "int8"], min_length=1,
+        description="ONNX Runtime Mobile variants (ORT format) of the onnx_model stage; float32 is the reference")
+    prune: PruneConfig = Field(PruneConfig(), description="magnitude-pruned TFLite variants (tflite_model stage)")
+    litert_quantizer_recipes: list[Literal["dynamic_wi4", "weight_only_wi4", "mixed_wi4_wi8"]] = Field(
+        ["dynamic_wi4", "weight_only_wi4", "mixed_wi4_wi8"],
+        description="ai-edge-quantizer recipes applied to the float32 TFLite model, variants aeq_<recipe> "
+                    "(mixed_wi4_wi8: int4 hidden layers, int8 output layer); empty: none")
 
     @model_validator(mode="after")
     def _compression_needs_ios16(self) -> "ConvertConfig":
@@ -550,6 +597,7 @@ class Params(_Section):
     drift: DriftConfig = DriftConfig()
     automation: AutomationConfig = AutomationConfig()
     train: TrainConfig = TrainConfig()
+    distill: DistillConfig = DistillConfig()
     privacy: PrivacyConfig = PrivacyConfig()
     convert: ConvertConfig = ConvertConfig()
     gates: GatesConfig = GatesConfig()

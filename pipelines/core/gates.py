@@ -103,13 +103,19 @@ def select_variant(sizes: dict[str, int], verdicts: dict[str, list[GateResult]])
     return min(passing, key=lambda name: sizes[name]) if passing else None
 
 
+def download_sizes(variants: dict[str, dict[str, Any]]) -> dict[str, int]:
+    """What each variant costs a phone to download: its gzip bytes where measured, else its file bytes (the size
+    select_variant ranks: a pruned model is as large as its dense parent but compresses better)."""
+    return {name: int(v.get("gzip_bytes") or v["size_bytes"]) for name, v in variants.items()}
+
+
 def footprint_gates(report: dict[str, Any], footprint: OnDeviceGates) -> list[GateResult]:
     """Per platform: the released variant's gates (measured vs budget), or why no variant qualifies."""
     results: list[GateResult] = []
     for platform, facts in report["platforms"].items():
         variants = facts["variants"]
         verdicts = {name: on_device_gates(v, report["reference"], footprint) for name, v in variants.items()}
-        chosen = select_variant({name: v["size_bytes"] for name, v in variants.items()}, verdicts)
+        chosen = select_variant(download_sizes(variants), verdicts)
         if chosen is not None:
             results += [GateResult(f"{platform}/{chosen} {g.name}", *_tail(g)) for g in verdicts[chosen]]
             continue

@@ -20,6 +20,10 @@ TFLITE_MODEL = "models/tflite"
 TFLITE_REPORT = "reports/tflite.json"
 COREML_MODEL = "models/coreml"
 COREML_REPORT = "reports/coreml.json"
+ONNX_MODEL = "models/onnx"  # ONNX Runtime Mobile: <variant>.onnx and the <variant>.ort files apps load
+ONNX_REPORT = "reports/onnx.json"
+TEACHER_MODEL = "models/teacher"  # the distillation teacher (pipelines.training.distill)
+TEACHER_REPORT = "reports/teacher.json"
 FOOTPRINT_REPORT = "reports/footprint.json"
 FOOTPRINT_TABLE = "reports/footprint.csv"
 FOOTPRINT_CHART = "reports/footprint.png"
@@ -67,12 +71,18 @@ def sweep_model_file(strength: float) -> str:
 RELEASE_MANIFEST_FILE = "manifest.json"  # hashes, lineage and (encrypted releases) the encryption record
 RELEASE_PROFILE_FILE = "reference_profile.json"  # what the next run's drift check compares against
 RELEASE_COREML_PACKAGE = "model.mlpackage"  # the released Core ML variant, whatever its compression
+RELEASE_ORT_FILE = "model.ort"  # the released ONNX Runtime Mobile variant (for an app shipping onnxruntime)
 PRODUCTION_FILE = "deploy/production.yaml"  # the release production runs (GitOps: merging it deploys)
 
 
 def tflite_file(variant: str) -> str:
     """A TFLite variant's file name, in models/tflite/ and in a release."""
     return f"model_{variant}.tflite"
+
+
+def ort_file(variant: str) -> str:
+    """An ONNX Runtime Mobile variant's ORT-format file, in models/onnx/ and in a release."""
+    return f"model_{variant}.ort"
 
 
 def coreml_package(variant: str) -> str:

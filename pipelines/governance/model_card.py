@@ -187,6 +187,7 @@ def build_card(settings: Settings) -> dict[str, Any]:
                      "flagged_groups": fairness["flagged_groups"], "gates": fairness["gates"],
                      "gates_passed": all(g["passed"] for g in fairness["gates"])},
         "mitigation": {**mitigation, "sweep": tradeoff["sweep"], "plot": paths.fairness_tradeoff_plot.name},
+        "distillation": _distillation(settings, read_json(paths.teacher_report)),
         "simple_baselines": {"keras": evaluation["overall"]["accuracy"],
                              **{k: v["accuracy"] for k, v in evaluation.get("baselines", {}).items()}},
         "baseline_comparison": _comparison(fairness, tradeoff, headline) | {"baseline_method": {
@@ -198,6 +199,23 @@ def build_card(settings: Settings) -> dict[str, Any]:
         "compliance": params.governance.compliance.model_dump()
         | {"note": "Stated in params (governance.compliance); the pipeline records these statements, it does not assess them."},
     }
+
+
+def _distillation(settings: Settings, teacher: dict[str, Any]) -> dict[str, Any]:
+    """Which teacher taught the released network (train.distill), or that none did; the teacher's test accuracy."""
+    distill, params = settings.params.train.distill, settings.params.distill
+    facts = {"teacher": teacher["teacher"]["library"] if distill != "none" else None, "train.distill": distill,
+             "teacher_test_accuracy": teacher["overall"]["accuracy"], "teacher_mlflow_run_id": teacher["mlflow"]["run_id"]}
+    if distill != "none":
+        facts |= {"temperature": params.temperature, "mix": params.mix,
+                  "statement": f"The network learned from the soft labels of a {teacher['teacher']['library']} teacher "
+                               f"(temperature {params.temperature:g}, mix {params.mix:g} with the labels) trained on "
+                               "the same training rows and inputs."}
+    else:
+        facts["statement"] = ("No teacher: the network learned the labels. A LightGBM teacher trained on the same rows "
+                              f"scored {teacher['overall']['accuracy']:.4f} on the test split (train.distill: lightgbm "
+                              "would distil it).")
+    return facts
 
 
 def _num(value: float | None, ci: list | None = None) -> str:
@@ -233,6 +251,7 @@ def render_markdown(card: dict[str, Any]) -> str:
     out += ["", "## Fairness gates", "", f"{len(fair['gates'])} gates on the Keras model and every TFLite variant: {verdict}.",
             f"Groups under {fair['min_group_size']} test rows are reported but not gated: "
             + (", ".join(f"{f['grouping']}={f['group']} ({f['rows']})" for f in fair["flagged_groups"]) or "none") + ".", ""]
+    out += ["## Distillation", "", card["distillation"]["statement"], ""]
     mitigation = card["mitigation"]
     out += ["## Mitigation and trade-off", "",
             f"Method `{mitigation['method']}`, constraint `{mitigation['constraint']}` on {', '.join(mitigation['features'])}, "

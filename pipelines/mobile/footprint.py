@@ -11,11 +11,11 @@ import io
 from typing import Any
 
 from pipelines.core.config import DevicesConfig, DeviceTier, OnDeviceGates
-from pipelines.core.gates import on_device_gates, select_variant
+from pipelines.core.gates import download_sizes, on_device_gates, select_variant
 
 LABEL = "estimate derived from measured host latency"
-PLATFORMS = {"android": "tflite", "ios": "coreml"}
-CSV_COLUMNS = ("platform", "variant", "size_bytes", "accuracy", "agreement_with_keras", "host_p50_ms",
+PLATFORMS = {"android": "tflite", "ios": "coreml", "onnxruntime": "onnx"}  # onnxruntime: ORT Mobile, on either OS
+CSV_COLUMNS = ("platform", "variant", "size_bytes", "gzip_bytes", "accuracy", "agreement_with_keras", "host_p50_ms",
                "host_p95_ms", "released")
 
 
@@ -37,13 +37,13 @@ def _fairness(groups: dict[str, Any]) -> dict[str, Any]:
             for feature, facts in groups.items()}
 
 
-def _variant(facts: dict[str, Any], tiers: dict[str, DeviceTier]) -> dict[str, Any]:
-    keep = ("size_bytes", "accuracy", "auc", "agreement_with_keras", "precision")
+def _variant(facts: dict[str, Any], tiers: dict[str, DeviceTier], keras_p50: float) -> dict[str, Any]:
+    keep = ("size_bytes", "gzip_bytes", "accuracy", "auc", "agreement_with_keras", "precision", "sparsity")
     variant = {k: facts[k] for k in keep if k in facts} | {"groups": _fairness(facts["groups"])}
     latency = facts.get("latency")
     if latency:
         variant["host_latency"] = {k: latency[k] for k in ("p50_ms", "p95_ms", "mean_ms", "batch_rows_per_s")}
-        variant["keras_to_litert_p50_ratio"] = facts.get("keras_to_litert_p50_ratio")
+        variant["keras_to_litert_p50_ratio"] = facts.get("keras_to_litert_p50_ratio") or keras_p50 / latency["p50_ms"]
         variant["estimates"] = {name: tier_estimate(latency, tier) for name, tier in tiers.items()}
     else:
         variant["estimates"] = None
@@ -52,16 +52,24 @@ def _variant(facts: dict[str, Any], tiers: dict[str, DeviceTier]) -> dict[str, A
 
 
 def build_footprint(tflite: dict[str, Any], coreml: dict[str, Any], devices: DevicesConfig,
-                    gates: OnDeviceGates) -> dict[str, Any]:
-    """Every variant per platform with its gates, and the released (smallest passing) one."""
+                    gates: OnDeviceGates, onnx: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Every variant per platform with its gates, and the released (smallest download passing) one.
+
+    `onnx` (the onnx_model report) adds the onnxruntime platform: the ORT Mobile file an app on Android or iOS
+    that ships onnxruntime would load."""
     reference = {"model": "keras", **{k: tflite["keras"][k] for k in ("accuracy", "auc")},
                  "groups": _fairness(tflite["keras"]["groups"]), "host_latency": tflite["keras"]["latency"]}
     base_sizes = {"tflite": tflite["variants"].get("float32", {}).get("size_bytes"),
-                  "coreml": coreml["variants"].get("float16", {}).get("size_bytes")}
+                  "coreml": coreml["variants"].get("float16", {}).get("size_bytes"),
+                  "onnx": ((onnx or {}).get("variants") or {}).get("float32", {}).get("size_bytes")}
+    reports = {"tflite": tflite, "coreml": coreml, "onnx": onnx}
+    keras_p50 = tflite["keras"]["latency"]["p50_ms"]
     platforms: dict[str, Any] = {}
     for platform, source in PLATFORMS.items():
-        report = tflite if source == "tflite" else coreml
-        variants = {name: _variant(facts, devices.tiers) for name, facts in report["variants"].items()}
+        report = reports[source]
+        if report is None:
+            continue
+        variants = {name: _variant(facts, devices.tiers, keras_p50) for name, facts in report["variants"].items()}
         verdicts = {name: on_device_gates(v, reference, gates) for name, v in variants.items()}
         for name, variant in variants.items():
             variant["file"] = report["variants"][name].get("file") or report["variants"][name].get("package")
@@ -69,7 +77,7 @@ def build_footprint(tflite: dict[str, Any], coreml: dict[str, Any], devices: Dev
                 variant["size_vs_float"] = variant["size_bytes"] / base_sizes[source]
             variant["passed"] = all(g.passed for g in verdicts[name])
             variant["failed_gates"] = [g.detail for g in verdicts[name] if not g.passed]
-        selected = select_variant({n: v["size_bytes"] for n, v in variants.items()}, verdicts)
+        selected = select_variant(download_sizes(variants), verdicts)
         platforms[platform] = {"format": source, "selected": selected, "variants": variants}
     return {
         "label": LABEL, "host": tflite["host"], "reference": reference,
@@ -86,6 +94,7 @@ def footprint_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
         for name, v in facts["variants"].items():
             latency = v.get("host_latency") or {}
             rows.append({"platform": platform, "variant": name, "size_bytes": v["size_bytes"],
+                         "gzip_bytes": v.get("gzip_bytes", v["size_bytes"]),
                          "accuracy": round(v["accuracy"], 6), "agreement_with_keras": round(v["agreement_with_keras"], 6),
                          "host_p50_ms": round(latency.get("p50_ms", float("nan")), 6),
                          "host_p95_ms": round(latency.get("p95_ms", float("nan")), 6),
@@ -96,7 +105,7 @@ def footprint_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
 def footprint_table(report: dict[str, Any]) -> str:
     """Markdown: one row per variant; tier columns are estimates derived from measured host latency."""
     tiers = report.get("tier_order") or list(report["tiers"])
-    head = (["platform", "variant", "KB", "x float", "accuracy", "agreement", "host p50/p95 µs", "Keras/LiteRT p50"]
+    head = (["platform", "variant", "KB", "gzip KB", "x float", "accuracy", "agreement", "host p50/p95 µs", "Keras/LiteRT p50"]
             + [f"{t} p95 ms*" for t in tiers] + [f"{t} mJ*" for t in tiers] + ["max battery %/day*", "verdict"])
     rows = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for platform, facts in report["platforms"].items():
@@ -104,7 +113,8 @@ def footprint_table(report: dict[str, Any]) -> str:
             lat, est = v.get("host_latency"), v.get("estimates") or {}
             verdict = "**released**" if name == facts["selected"] else ("passes" if v["passed"] else
                                                                          "fails: " + "; ".join(v["failed_gates"][:2]))
-            cells = [platform, name, f"{v['size_bytes'] / 1024:.1f}", f"{v.get('size_vs_float', float('nan')):.2f}",
+            cells = [platform, name, f"{v['size_bytes'] / 1024:.1f}", f"{v.get('gzip_bytes', float('nan')) / 1024:.1f}",
+                     f"{v.get('size_vs_float', float('nan')):.2f}",
                      f"{v['accuracy']:.4f}", f"{v['agreement_with_keras']:.4f}",
                      f"{lat['p50_ms'] * 1000:.1f} / {lat['p95_ms'] * 1000:.1f}" if lat else "n/a (macOS only)",
                      f"{v['keras_to_litert_p50_ratio']:.0f}x" if lat else "n/a"]
@@ -113,7 +123,9 @@ def footprint_table(report: dict[str, Any]) -> str:
             cells.append(f"{max(e['daily_battery_share'] for e in est.values()) * 100:.2g}" if est else "n/a")
             rows.append("| " + " | ".join(cells + [verdict]) + " |")
     return "\n".join(rows) + (f"\n\n\\* {LABEL} (host: {report['host']['cpu']}). x float: size relative to the "
-                              "float32 TFLite (Android) or float16 Core ML (iOS) file.")
+                              "float32 TFLite (Android), float16 Core ML (iOS) or float32 ORT (onnxruntime) file; "
+                              "gzip KB: what a phone downloads; the released variant is the smallest download "
+                              "passing every gate. Keras/LiteRT p50: Keras over the variant's runtime.")
 
 
 def footprint_chart(report: dict[str, Any]) -> bytes:

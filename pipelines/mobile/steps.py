@@ -13,6 +13,7 @@ from pipelines.core.paths import (
     MLFLOW_RECORD_FILE,
     ArtifactPaths,
     coreml_package,
+    ort_file,
     tflite_file,
 )
 from pipelines.core.step import StepResult, records_metrics
@@ -37,8 +38,10 @@ def _scored(y: np.ndarray, proba: np.ndarray, keras_proba: np.ndarray, groups, t
 def tflite_model(settings: Settings) -> StepResult:
     from pipelines.release_format.litert import io_spec, op_names, predict_tflite
     from pipelines.mobile.latency import host_info, keras_latency, litert_latency
+    from pipelines.mobile.download import gzip_bytes
+    from pipelines.mobile.litert_quantizer import quantizer_variants
+    from pipelines.mobile.pruned import precision, pruned_variants
     from pipelines.mobile.tflite import (
-        WEIGHT_PRECISION,
         check_builtin_ops,
         convert_variants,
         weight_bytes,
@@ -58,15 +61,19 @@ def tflite_model(settings: Settings) -> StepResult:
              "groups": group_metrics(y_test, keras_proba, groups, threshold),
              "latency": keras_latency(model, x_test, params.benchmark)}
     flatbuffers = convert_variants(model, spec.width, params.convert.tflite_variants, representative)
+    pruned, pruning = pruned_variants(model, encode_features(train, spec), spec.width, params.convert.prune,
+                                      representative, params.train.seed)
+    flatbuffers |= quantizer_variants(flatbuffers["float32"], params.convert.litert_quantizer_recipes) | pruned
     report: dict[str, Any] = {"host": host_info(), "benchmark": params.benchmark.model_dump(), "keras": keras,
-                              "keras_accuracy": keras["accuracy"], "variants": {}}
+                              "keras_accuracy": keras["accuracy"], "pruning": pruning, "variants": {}}
     for name, content in flatbuffers.items():
         ops = op_names(content)
         check_builtin_ops(ops, name)
         latency = litert_latency(content, x_test, params.benchmark)
         report["variants"][name] = {
-            "file": tflite_file(name), "size_bytes": len(content), "weight_bytes": weight_bytes(content),
-            "precision": WEIGHT_PRECISION[name],
+            "file": tflite_file(name), "size_bytes": len(content), "gzip_bytes": gzip_bytes(content),
+            "weight_bytes": weight_bytes(content), "precision": precision(name, pruning),
+            **({"sparsity": pruning[name]["sparsity"]} if name in pruning else {}),
             "ops": ops, "builtin_only": True, "io": io_spec(content),
             **_scored(y_test, predict_tflite(content, x_test), keras_proba, groups, threshold),
             "latency": latency, "keras_to_litert_p50_ratio": keras["latency"]["p50_ms"] / latency["p50_ms"],
@@ -78,9 +85,10 @@ def tflite_model(settings: Settings) -> StepResult:
             (tmp / tflite_file(name)).write_bytes(content)
     write_json(paths.tflite_report, report)
     metrics = {f"tflite_{n}_{k}": v[k] for n, v in report["variants"].items()
-               for k in ("accuracy", "agreement_with_keras", "size_bytes")}
-    metrics |= {f"tflite_{n}_p50_ms": v["latency"]["p50_ms"] for n, v in report["variants"].items()}
-    log_to_run(settings, record["run_id"], metrics | {"keras_p50_ms": keras["latency"]["p50_ms"]},
+               for k in ("accuracy", "agreement_with_keras", "gzip_bytes")}  # the stage's metrics file: short
+    detail = {f"tflite_{n}_size_bytes": v["size_bytes"] for n, v in report["variants"].items()}
+    detail |= {f"tflite_{n}_p50_ms": v["latency"]["p50_ms"] for n, v in report["variants"].items()}
+    log_to_run(settings, record["run_id"], metrics | detail | {"keras_p50_ms": keras["latency"]["p50_ms"]},
                {"tflite": paths.tflite_model, "reports": paths.tflite_report})
     return StepResult(summary=metrics | {"keras_p50_ms": keras["latency"]["p50_ms"], "path": str(paths.tflite_model)},
                       tables={"variants": tflite_table(report)})
@@ -112,6 +120,7 @@ def coreml_model(settings: Settings) -> StepResult:
         spec_summary,
     )
     from pipelines.mobile.coreml_reference import reference_predict
+    from pipelines.mobile.download import gzip_folder_bytes
     from pipelines.training.train import predict_keras
 
     params, convert = settings.params, settings.params.convert
@@ -136,6 +145,7 @@ def coreml_model(settings: Settings) -> StepResult:
             note = summary.pop("prediction_note")
             summary.pop("prediction_checked")
             variants[name] = {"package": package.name, "size_bytes": package_size(package),
+                              "gzip_bytes": gzip_folder_bytes(package),
                               "precision": WEIGHT_PRECISION[name], "compute_precision": "FLOAT16", **summary,
                               **_scored(y_test, reference_predict(package, x_test), keras_proba, groups, threshold)}
         if "float16" not in convert.coreml_variants:
@@ -164,6 +174,75 @@ def coreml_table(report: dict[str, Any]) -> str:
 
 
 @records_metrics
+def onnx_model(settings: Settings) -> StepResult:
+    from pipelines.mobile.download import gzip_bytes
+    from pipelines.mobile.ort import (
+        OPERATORS_CONFIG,
+        WEIGHT_PRECISION,
+        export_onnx,
+        onnx_variants,
+        op_types,
+        ort_latency,
+        predict_ort,
+        to_ort_format,
+    )
+    from pipelines.training.keras_model import load_predictions
+
+    params = settings.params
+    model, spec, record = load_trained(settings)
+    train, test = load_split(settings, "train"), load_split(settings, "test")
+    rng = np.random.default_rng(params.split.seed)
+    sample = rng.choice(len(train), size=min(params.convert.representative_samples, len(train)), replace=False)
+    representative = encode_features(train.iloc[np.sort(sample)], spec)
+    del train
+    x_test, y_test = encode_features(test, spec), encode_labels(test, spec)
+    groups, threshold = test[params.data.sensitive_features], params.train.threshold
+    keras_proba = load_predictions(settings, "test", len(test))["keras"].to_numpy()  # trained_model scored them
+    models = onnx_variants(export_onnx(model, spec.width), params.convert.onnx_variants, representative)
+    ort, operators = to_ort_format(models)
+    report: dict[str, Any] = {"runtime": _ort_version(), "opset": 17, "format": "ORT (onnxruntime mobile packages)",
+                              "variants": {}}
+    for name, content in ort.items():
+        latency = ort_latency(content, x_test, params.benchmark)
+        report["variants"][name] = {
+            "file": ort_file(name), "size_bytes": len(content), "gzip_bytes": gzip_bytes(content),
+            "onnx_bytes": len(models[name]), "precision": WEIGHT_PRECISION[name], "ops": op_types(models[name]),
+            **_scored(y_test, predict_ort(content, x_test), keras_proba, groups, threshold),
+            "latency": latency,
+        }
+    paths = ArtifactPaths(settings.root)
+    with atomic_path(paths.onnx_model) as tmp:
+        tmp.mkdir()
+        for name in ort:
+            (tmp / f"model_{name}.onnx").write_bytes(models[name])
+            (tmp / ort_file(name)).write_bytes(ort[name])
+        (tmp / OPERATORS_CONFIG).write_text(operators)  # for a reduced-size onnxruntime build (docs/on-device.md)
+    write_json(paths.onnx_report, report)
+    metrics = {f"onnx_{n}_{k}": v[k] for n, v in report["variants"].items()
+               for k in ("accuracy", "agreement_with_keras", "size_bytes", "gzip_bytes")}
+    metrics |= {f"onnx_{n}_p50_ms": v["latency"]["p50_ms"] for n, v in report["variants"].items()}
+    log_to_run(settings, record["run_id"], metrics, {"onnx": paths.onnx_model, "reports": paths.onnx_report})
+    return StepResult(summary=metrics | {"path": str(paths.onnx_model)}, tables={"variants": onnx_table(report)})
+
+
+def _ort_version() -> str:
+    import onnxruntime
+
+    return f"onnxruntime {onnxruntime.__version__}"
+
+
+def onnx_table(report: dict[str, Any]) -> str:
+    """Markdown: every ONNX Runtime variant (ORT format), measured on this host through onnxruntime (one thread)."""
+    rows = ["| variant | ORT bytes (gzip) | accuracy | AUC | agreement | p50 / p95 µs | ops |", "|---|---|---|---|---|---|---|"]
+    for name, v in report["variants"].items():
+        lat = v["latency"]
+        rows.append(f"| {name} | {v['size_bytes']} ({v['gzip_bytes']}) | {v['accuracy']:.4f} | {v['auc']:.4f} "
+                    f"| {v['agreement_with_keras']:.4f} | {lat['p50_ms'] * 1000:.1f} / {lat['p95_ms'] * 1000:.1f} "
+                    f"| {', '.join(v['ops'])} |")
+    return "\n".join(rows) + f"\n\nRuntime: {report['runtime']}."
+
+
+@records_metrics
 def footprint_report(settings: Settings) -> StepResult:
     from pipelines.mobile.footprint import (
         LABEL,
@@ -176,7 +255,7 @@ def footprint_report(settings: Settings) -> StepResult:
 
     paths = ArtifactPaths(settings.root)
     report = build_footprint(read_json(paths.tflite_report), read_json(paths.coreml_report), settings.params.devices,
-                             settings.params.gates.on_device)
+                             settings.params.gates.on_device, read_json(paths.onnx_report))
     png = footprint_chart(report)
     write_json(paths.footprint_report, report)
     write_csv(paths.footprint_table, footprint_rows(report))

@@ -48,8 +48,8 @@ class Encryption(BaseModel):
 
 
 def is_model_file(name: str) -> bool:
-    """A file that ships encrypted: a TFLite model or anything inside a Core ML package."""
-    return name.endswith(".tflite") or any(part.endswith(".mlpackage") for part in name.split("/")[:-1])
+    """A file that ships encrypted: a TFLite or ORT Mobile model, or anything inside a Core ML package."""
+    return name.endswith((".tflite", ".ort")) or any(part.endswith(".mlpackage") for part in name.split("/")[:-1])
 
 
 def ad(name: str) -> bytes:

@@ -13,9 +13,11 @@ from pipelines.core.paths import (
     FEATURE_SPEC_FILE,
     MLFLOW_RECORD_FILE,
     RELEASE_COREML_PACKAGE,
+    RELEASE_ORT_FILE,
     RELEASE_PROFILE_FILE,
     ArtifactPaths,
     coreml_package,
+    ort_file,
 )
 from pipelines.core.step import StepResult, records_metrics
 from pipelines.core.verdict import read_verdict, require_passed, results
@@ -67,6 +69,8 @@ def release_candidate(settings: Settings) -> StepResult:
                    for n, v in tflite["variants"].items()},
         "coreml": {n: {k: v[k] for k in ("accuracy", "agreement_with_keras", "size_bytes", "op_total")}
                    for n, v in read_json(paths.coreml_report)["variants"].items()},
+        "onnx": {n: {k: v[k] for k in ("accuracy", "agreement_with_keras", "size_bytes", "gzip_bytes")}
+                 for n, v in read_json(paths.onnx_report)["variants"].items()},
         "released": {p: f["selected"] for p, f in footprint["platforms"].items()},
         "offload": {k: offload["chosen"][k] for k in ("delta", "offload_rate", "hybrid_accuracy")},
         "gates": [g.as_dict() for g in gates],
@@ -79,6 +83,9 @@ def release_candidate(settings: Settings) -> StepResult:
         for name in {footprint["platforms"]["android"]["selected"], offload["device_variant"]}:
             shutil.copy2(paths.tflite_model / tflite["variants"][name]["file"], staged / tflite["variants"][name]["file"])
         shutil.copytree(paths.coreml_model / coreml_package(footprint["platforms"]["ios"]["selected"]), staged / RELEASE_COREML_PACKAGE)
+        ort = (footprint["platforms"].get("onnxruntime") or {}).get("selected")
+        if ort:  # the ORT Mobile file an app shipping onnxruntime (Android or iOS) loads
+            shutil.copy2(paths.onnx_model / ort_file(ort), staged / RELEASE_ORT_FILE)
         shutil.copy2(paths.trained_model / FEATURE_SPEC_FILE, staged / FEATURE_SPEC_FILE)
         write_json(staged / RELEASE_PROFILE_FILE, release_profile(  # what the next run's drift check compares against
             settings, reference_model(staged).read_bytes(),  # the model a later drift check will run
@@ -86,7 +93,7 @@ def release_candidate(settings: Settings) -> StepResult:
         for report in (paths.evaluation_report, paths.tflite_report, paths.coreml_report,
                        paths.footprint_report, paths.offload_report, paths.drift_report,
                        paths.model_card_markdown, paths.model_card_json, paths.fairness_tradeoff_plot,
-                       paths.cost_report, paths.offload_endpoint):
+                       paths.cost_report, paths.offload_endpoint, paths.onnx_report):
             shutil.copy2(report, staged / report.name)  # the card's Markdown shows fairness_tradeoff.png
         encryption = None  # release.encryption tink: model files become .tink ciphertexts, reports stay readable
         if settings.params.release.encryption == "tink":

@@ -100,8 +100,22 @@ def fit_mitigated(settings: Settings, train: pd.DataFrame, validation: pd.DataFr
     fairness, y_train = settings.params.fairness, encode_labels(train, spec)
     features = constrained_features(fairness, settings.params.data)
     extra = training_inputs(train, validation, y_train, fairness, features, strength)
-    return train_model(encode_features(train, spec), y_train, encode_features(validation, spec),
+    return train_model(encode_features(train, spec), loss_targets(settings, train, spec, y_train),
+                       encode_features(validation, spec),
                        encode_labels(validation, spec), settings.params.train, **extra)
+
+
+def loss_targets(settings: Settings, frame: pd.DataFrame, spec: FeatureSpec, labels: np.ndarray) -> np.ndarray:
+    """What the network's cross-entropy aims at per training row: the labels, or with train.distill the teacher's
+    soft labels mixed with them (pipelines.training.distill). Mitigation weights keep using the hard labels."""
+    if settings.params.train.distill == "none":
+        return labels
+    from pipelines.core.paths import ArtifactPaths
+    from pipelines.training.distill import TEACHER_FILE, load_teacher, student_targets, teacher_proba
+
+    teacher = load_teacher(ArtifactPaths(settings.root).teacher_model / TEACHER_FILE)
+    proba = np.concatenate([teacher_proba(teacher, x) for x in encoded_chunks(frame, spec)])
+    return student_targets(labels, proba, settings.params.distill)
 
 
 def fit_sweep(settings: Settings, train: pd.DataFrame, validation: pd.DataFrame, spec: FeatureSpec,
@@ -122,7 +136,8 @@ def fit_sweep(settings: Settings, train: pd.DataFrame, validation: pd.DataFrame,
     if balance is not None:
         weights = weights * balance[:, None]
     penalized = next((extra for extra in inputs if "groups" in extra), {})
-    trained = train_stacked(compact_rows(train, spec), y_train, compact_rows(validation, spec),
+    targets = loss_targets(settings, train, spec, y_train)  # train.distill: the teacher's soft labels, mixed
+    trained = train_stacked(compact_rows(train, spec), targets, compact_rows(validation, spec),
                             encode_labels(validation, spec), params.train, strengths, sample_weights=weights,
                             groups=penalized.get("groups"), val_groups=penalized.get("val_groups"),
                             constraint=fairness.constraint)

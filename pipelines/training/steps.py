@@ -5,11 +5,13 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from pipelines.catalog import pipeline_outputs
 from pipelines.core.config import Settings
 from pipelines.core.git_state import git_state
 from pipelines.core.hashing import dvc_md5
-from pipelines.core.io import atomic_path, write_json
+from pipelines.core.io import atomic_path, read_json, write_json
 from pipelines.core.paths import (
     BASELINE_FILE,
     FEATURE_SPEC_FILE,
@@ -49,6 +51,35 @@ def run_tags(settings: Settings) -> dict[str, str]:
     state = git_state(settings.root, pipeline_outputs())
     return {"data_version": dvc_md5(paths.raw_dataset), "git_commit": str(state["git_commit"]),
             **settings.params.project.tags()}  # FinOps: project, owner, cost_center, environment
+
+
+@records_metrics
+def teacher_model(settings: Settings) -> StepResult:
+    from pipelines.training.distill import TEACHER_FILE, fit_teacher, save_teacher, teacher_facts, teacher_proba
+    from pipelines.training.tracking import log_side_run
+
+    params = settings.params
+    train, test = load_split(settings, "train"), load_split(settings, "test")
+    spec = fit_feature_spec(train, params.data)  # the network's inputs: no sensitive column unless data allows it
+    teacher = fit_teacher(encode_features(train, spec), encode_labels(train, spec), params.distill, params.train.seed)
+    del train
+    y_test, threshold = encode_labels(test, spec), params.train.threshold
+    proba = np.concatenate([teacher_proba(teacher, x) for x in encoded_chunks(test, spec)])
+    report = {"teacher": teacher_facts(params.distill, params.train.seed), "used_by_student": params.train.distill,
+              "overall": classification_metrics(y_test, proba, threshold),
+              "groups": group_metrics(y_test, proba, test[params.data.sensitive_features], threshold)}
+    paths = ArtifactPaths(settings.root)
+    with atomic_path(paths.teacher_model) as tmp:
+        tmp.mkdir()
+        save_teacher(teacher, tmp / TEACHER_FILE)
+        write_json(tmp / FEATURE_SPEC_FILE, {"spec": spec.model_dump()})
+        report["mlflow"] = log_side_run(settings, "teacher", {"distill": params.distill.model_dump()},
+                                        {f"test_{k}": v for k, v in report["overall"].items()}, tmp, run_tags(settings))
+    write_json(paths.teacher_report, report)
+    return StepResult(summary={f"teacher_{k}": round(v, 4) for k, v in report["overall"].items()}
+                      | {"used_by_student": params.train.distill, "path": str(paths.teacher_model),
+                         "mlflow_run": run_url(settings, report["mlflow"]["experiment_id"], report["mlflow"]["run_id"])},
+                      tables={"groups": groups_table(report["groups"])})
 
 
 @records_metrics
@@ -134,6 +165,7 @@ def model_evaluation(settings: Settings) -> StepResult:
         "threshold": threshold,
         "baselines": baselines(encode_features(fit_rows, spec), encode_labels(fit_rows, spec),
                                encoded_chunks(test, spec), y_true, threshold, params.train.seed),
+        "teacher": teacher_summary(read_json(ArtifactPaths(settings.root).teacher_report), params.train.distill),
     }
     path = ArtifactPaths(settings.root).evaluation_report
     write_json(path, report)
@@ -152,14 +184,27 @@ def model_evaluation(settings: Settings) -> StepResult:
     )
 
 
+def teacher_summary(teacher: dict[str, Any], distill: str) -> dict[str, Any]:
+    """The teacher's test figures beside the student's (the same test rows and threshold)."""
+    overall = teacher["overall"]
+    return {"model": teacher["teacher"]["library"], "accuracy": overall["accuracy"], "auc": overall["auc"],
+            "taught_the_network": distill != "none",
+            "demographic_parity_difference": {f: g["demographic_parity_difference"]
+                                              for f, g in teacher["groups"].items()}}
+
+
 def baselines_table(report: dict[str, Any]) -> str:
-    """The model beside the majority class and logistic regression (same split, same encoded inputs)."""
-    simple = report["baselines"]
+    """The model beside its teacher, the majority class and logistic regression (same split, same encoded inputs)."""
+    simple, teacher = report["baselines"], report.get("teacher")
+    student = "Keras (this model, distilled)" if teacher and teacher["taught_the_network"] else "Keras (this model)"
     rows = ["| model | test accuracy | test AUC |", "|---|---|---|",
-            f"| Keras (this model) | {report['overall']['accuracy']:.4f} | {report['overall']['auc']:.4f} |",
-            f"| logistic regression | {simple['logistic_regression']['accuracy']:.4f} | "
-            f"{simple['logistic_regression']['auc'] or float('nan'):.4f} |",
-            f"| majority class ({simple['majority_class']['class']}) | {simple['majority_class']['accuracy']:.4f} | 0.5 |"]
+            f"| {student} | {report['overall']['accuracy']:.4f} | {report['overall']['auc']:.4f} |"]
+    if teacher:
+        rows.append(f"| teacher: {teacher['model']}{' (taught the network)' if teacher['taught_the_network'] else ''} "
+                    f"| {teacher['accuracy']:.4f} | {teacher['auc']:.4f} |")
+    rows += [f"| logistic regression | {simple['logistic_regression']['accuracy']:.4f} | "
+             f"{simple['logistic_regression']['auc'] or float('nan'):.4f} |",
+             f"| majority class ({simple['majority_class']['class']}) | {simple['majority_class']['accuracy']:.4f} | 0.5 |"]
     return "\n".join(rows)
 
 

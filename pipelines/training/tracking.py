@@ -126,6 +126,21 @@ def log_training_run(
             "tracking_uri": tracking_uri(settings), "experiment_id": experiment_id}
 
 
+def log_side_run(settings: Settings, run_name: str, params: dict[str, Any], metrics: dict[str, float],
+                 artifacts: Path, tags: dict[str, str]) -> dict[str, str]:
+    """A finished run beside the training run (the distillation teacher): params, metrics, its model folder."""
+    from mlflow.entities import Metric, Param
+
+    client = _client(settings)
+    experiment_id = _experiment_id(client, settings)
+    run = client.create_run(experiment_id, tags=tags, run_name=run_name)
+    client.log_batch(run.info.run_id, metrics=[Metric(k, float(v), 0, 0) for k, v in metrics.items() if v == v],
+                     params=[Param(k, str(v)[:6000]) for k, v in flatten(params).items()])
+    client.log_artifacts(run.info.run_id, str(artifacts), artifact_path="model")
+    client.set_terminated(run.info.run_id)
+    return {"run_id": run.info.run_id, "experiment_id": experiment_id, "tracking_uri": tracking_uri(settings)}
+
+
 def log_to_run(settings: Settings, run_id: str, metrics: dict[str, float], artifacts: dict[str, Path]) -> None:
     """Add evaluation metrics and files to an existing run."""
     from mlflow.entities import Metric

@@ -41,6 +41,8 @@ def _project(root: Path, max_bytes: int) -> Path:
         "variants": {"float32": _variant(40000, file="model_float32.tflite", latency=LATENCY,
                                          keras_to_litert_p50_ratio=100.0)}}))
     paths.coreml_report.write_text(json.dumps({"variants": {"float16": _variant(21000, package="model_float16.mlpackage")}}))
+    paths.onnx_report.write_text(json.dumps({"variants": {"dynamic_int8": _variant(
+        20000, file="model_dynamic_int8.ort", gzip_bytes=12000, latency=LATENCY)}}))
     return root / "params.yaml"
 
 

@@ -141,9 +141,35 @@ def test_a_tier_without_a_latency_budget_is_a_config_error():
 def test_report_table_rows_and_chart():
     report = build_footprint(*synthetic_reports(), *_sections(params()))
     table = footprint_table(report)
-    assert "| android | float16 | 19.5 | 0.50 |" in table and "**released**" in table
+    assert "| android | float16 | 19.5 | nan | 0.50 |" in table and "**released**" in table  # no gzip measured
     assert LABEL in table and "low p95 ms*" in table
     rows = footprint_rows(report)
     assert len(rows) == 6 and [r["variant"] for r in rows if r["released"]] == ["float16", "palette6"]
     png = footprint_chart(copy.deepcopy(report))
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) < 100_000
+
+
+def test_onnxruntime_platform_and_download_bytes_rank_variants():
+    """With gzip bytes measured the smallest download is released (a pruned file is as large as its parent);
+    the onnx_model report adds the onnxruntime platform."""
+    from pipelines.core.gates import download_sizes
+
+    tflite, coreml = synthetic_reports()
+    tflite["variants"]["pruned50_float16"] = {**tflite["variants"]["float16"], "gzip_bytes": 9000, "sparsity": 0.5}
+    tflite["variants"]["float16"]["gzip_bytes"] = 18000
+    onnx = {"variants": {"float32": {**tflite["variants"]["float32"], "file": "model_float32.ort", "gzip_bytes": 30000},
+                         "dynamic_int8": {**tflite["variants"]["float32"], "size_bytes": 15000, "gzip_bytes": 9000,
+                                          "file": "model_dynamic_int8.ort"}}}
+    for facts in onnx["variants"].values():
+        facts.pop("keras_to_litert_p50_ratio")  # onnx_model leaves the ratio to the footprint
+    report = build_footprint(tflite, coreml, *_sections(params()), onnx)
+    android = report["platforms"]["android"]
+    assert android["selected"] == "pruned50_float16" and android["variants"]["pruned50_float16"]["sparsity"] == 0.5
+    assert download_sizes(android["variants"])["float32"] == 40000  # no gzip measured: the file bytes
+    ort = report["platforms"]["onnxruntime"]
+    assert ort["format"] == "onnx" and ort["selected"] == "dynamic_int8"
+    assert ort["variants"]["dynamic_int8"]["size_vs_float"] == pytest.approx(15000 / 40000)
+    assert ort["variants"]["dynamic_int8"]["keras_to_litert_p50_ratio"] == pytest.approx(100.0)  # 1.0 / 0.010 ms
+    assert all(g.passed for g in footprint_gates(report, params().gates.on_device))
+    assert [r["gzip_bytes"] for r in footprint_rows(report) if r["platform"] == "onnxruntime"] == [30000, 9000]
+    assert "| onnxruntime | dynamic_int8 |" in footprint_table(report)
