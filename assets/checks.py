@@ -9,6 +9,8 @@ from collections.abc import Callable
 
 from dagster import AssetCheckResult, AssetCheckSeverity, AssetCheckSpec, MetadataValue
 
+from assets.metadata import markdown
+
 from pipelines.core.config import Settings
 from pipelines.core.gates import (
     GateResult,
@@ -27,7 +29,7 @@ def _result(gates: list[GateResult], **extra) -> AssetCheckResult:
     return AssetCheckResult(
         passed=not failed,
         description="; ".join(g.detail for g in failed) or "all gates passed",
-        metadata={"gates": MetadataValue.md(gates_table(gates)), "failed": MetadataValue.int(len(failed))},
+        metadata={"gates": markdown(gates_table(gates)), "failed": MetadataValue.int(len(failed))},
         **extra,
     )
 
@@ -39,7 +41,7 @@ def strength_gate(loaded: Settings) -> AssetCheckResult:
 
     result = gate(read_json(ArtifactPaths(loaded.root).trained_model / MITIGATION_FILE))
     return AssetCheckResult(passed=result.passed, description=result.detail,
-                            metadata={"gates": MetadataValue.md(gates_table([result]))})
+                            metadata={"gates": markdown(gates_table([result]))})
 
 
 def accuracy_gate(loaded: Settings) -> AssetCheckResult:
@@ -63,9 +65,9 @@ def drift_gate(loaded: Settings) -> AssetCheckResult:
     severity = AssetCheckSeverity.ERROR if report["blocking"] else AssetCheckSeverity.WARN
     description = drift_message(report) if report["drift"] else (
         f"no drift against {report['reference']}" if report["reference"] else report["reason"])
-    metadata = {"drift": MetadataValue.md(drift_table(report)), "reference": MetadataValue.text(report["reason"])}
+    metadata = {"drift": markdown(drift_table(report)), "reference": MetadataValue.text(report["reason"])}
     if paths.drift_plot.is_file():
-        metadata["psi_chart"] = MetadataValue.md(data_uri_markdown(paths.drift_plot, "PSI per feature"))
+        metadata["psi_chart"] = markdown(data_uri_markdown(paths.drift_plot, "PSI per feature"))
     return AssetCheckResult(passed=not report["drift"], severity=severity,
                             description=description, metadata=metadata)
 
@@ -136,6 +138,6 @@ def expectations_check(settings: Settings) -> AssetCheckResult:
         passed=bool(report["success"]),
         severity=AssetCheckSeverity.ERROR,
         description=describe_failure(outcome) if failed else f"all {outcome['evaluated']} expectations passed",
-        metadata={"expectations": MetadataValue.md(expectations_table(outcome)),
+        metadata={"expectations": markdown(expectations_table(outcome)),
                   "failed": MetadataValue.int(len(failed)), "evaluated": MetadataValue.int(outcome["evaluated"])},
     )

@@ -9,7 +9,6 @@ from dagster import (
     AssetKey,
     DynamicPartitionsDefinition,
     MaterializeResult,
-    MetadataValue,
     RunRequest,
     SensorEvaluationContext,
     SensorResult,
@@ -17,6 +16,7 @@ from dagster import (
     sensor,
 )
 
+from assets.metadata import markdown
 from assets.resources import SettingsResource
 from assets.stages import _tags
 from pipelines.code_versions import package_code_version
@@ -47,7 +47,7 @@ def fleet_assets(settings: Settings) -> list:
         facts = steps.telemetry_day(settings.load(), context.partition_key)
         return MaterializeResult(metadata={
             "rows": facts["rows"], "devices": facts["devices"], "quarantined_rows": facts["quarantined_rows"],
-            "batch_files": facts["files"], "cohorts": MetadataValue.md(_md_table(facts["cohorts"]))})
+            "batch_files": facts["files"], "cohorts": markdown(_md_table(facts["cohorts"]))})
 
     @asset(deps=[AssetKey("fleet_telemetry")], kinds={"scipy"}, check_specs=[AssetCheckSpec(
         "guardrails", asset="canary_analysis", blocking=True,
@@ -58,11 +58,11 @@ def fleet_assets(settings: Settings) -> list:
         report = steps.canary_analysis(loaded)
         chart = charts.guardrail_chart(report["history"], steps.reports_dir(loaded) / "guardrails.png")
         metadata = {"decision": report["decision"], "stage": report["stage"], "version": report["version"],
-                    "until": report["until"], "guardrails": MetadataValue.md(report["table"]),
-                    "reasons": MetadataValue.md("\n".join(f"- {r}" for r in report["reasons"])),
-                    "guardrails over time": MetadataValue.md(data_uri_markdown(chart, "guardrails over time"))}
+                    "until": report["until"], "guardrails": markdown(report["table"]),
+                    "reasons": markdown("\n".join(f"- {r}" for r in report["reasons"])),
+                    "guardrails over time": markdown(data_uri_markdown(chart, "guardrails over time"))}
         if "ab" in report:
-            metadata["a/b"] = MetadataValue.md(report["ab"]["table"])
+            metadata["a/b"] = markdown(report["ab"]["table"])
         yield MaterializeResult(metadata=metadata)
         yield AssetCheckResult(check_name="guardrails", passed=report["decision"] != "rollback",
                                metadata={"decision": report["decision"]})
@@ -76,9 +76,9 @@ def fleet_assets(settings: Settings) -> list:
         report = steps.fleet_observed_finops(loaded)
         chart = charts.cost_chart(report["comparison"], steps.reports_dir(loaded) / "observed_cost.png")
         yield MaterializeResult(metadata={
-            "observed vs estimated": MetadataValue.md(_md_table(report["comparison"])),
-            "chart": MetadataValue.md(data_uri_markdown(chart, "observed vs estimated cost")),
-            "budgets": MetadataValue.md(_md_table(report["budgets"]))})
+            "observed vs estimated": markdown(_md_table(report["comparison"])),
+            "chart": markdown(data_uri_markdown(chart, "observed vs estimated cost")),
+            "budgets": markdown(_md_table(report["budgets"]))})
         yield AssetCheckResult(check_name="observed_budget", passed=not report["over_budget"],
                                severity=AssetCheckSeverity.ERROR if loaded.params.gates.budgets.blocking
                                else AssetCheckSeverity.WARN,
@@ -91,7 +91,7 @@ def fleet_assets(settings: Settings) -> list:
         """PSI of DP-noised production input histograms against the release's reference profile."""
         report = steps.fleet_production_drift(settings.load())
         rows = [{"feature": n, "psi": f.get("psi"), "drift": f.get("drift")} for n, f in report["features"].items()]
-        yield MaterializeResult(metadata={"drift": report["drift"], "psi": MetadataValue.md(_md_table(rows))})
+        yield MaterializeResult(metadata={"drift": report["drift"], "psi": markdown(_md_table(rows))})
         yield AssetCheckResult(check_name="no_production_drift", passed=not report["drift"],
                                metadata={"drifted": ", ".join(report["drifted"]) or "none"})
 

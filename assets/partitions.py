@@ -10,6 +10,7 @@ from dagster import (
     asset,
 )
 
+from assets.metadata import markdown
 from assets.resources import SettingsResource
 from assets.stages import _tags
 from pipelines.code_versions import package_code_version
@@ -40,6 +41,6 @@ def partition_assets(settings: Settings) -> list:
             "md5": facts["md5"], "positive_rate": facts["positive_rate"],
             "expectations_evaluated": facts["expectations_evaluated"], "suite": facts["suite"],
             "reference": facts["reference"], "drift": facts["drift"], "drifted": facts["drifted"],
-            "drift_table": MetadataValue.md(facts["drift_table"])}, data_version=DataVersion(facts["md5"]))
+            "drift_table": markdown(facts["drift_table"])}, data_version=DataVersion(facts["md5"]))
 
     return [daily_batch]

@@ -22,6 +22,7 @@ from assets.resources import SettingsResource
 from pipelines.catalog import INCOMING, SOURCE, STAGES, parents, step_function
 from pipelines.code_versions import stage_code_version
 from pipelines.core.config import Settings
+from pipelines.core.lock import project_lock
 from pipelines.data.load import source_files
 from pipelines.data.partitions import is_incoming
 from pipelines.data.validate import ValidationFailed
@@ -30,7 +31,8 @@ from pipelines.data.validate import ValidationFailed
 def _run(name: str, **step_args) -> Callable[..., MaterializeResult]:
     def compute(settings: SettingsResource) -> MaterializeResult:
         loaded = settings.load()
-        step = step_function(name)(loaded, **step_args)
+        with project_lock(loaded.root, wait=True):  # a UI/schedule run's step waits while a CLI or DVC run works
+            step = step_function(name)(loaded, **step_args)
         return to_result(step, check_results=[gate_result(name, loaded)] if name in GATES else None)
 
     return compute
@@ -39,7 +41,8 @@ def _run(name: str, **step_args) -> Callable[..., MaterializeResult]:
 def _validated(settings: SettingsResource):
     loaded = settings.load()
     try:
-        step = step_function("validated_dataset")(loaded)
+        with project_lock(loaded.root, wait=True):
+            step = step_function("validated_dataset")(loaded)
     except ValidationFailed:
         yield expectations_check(loaded)  # recorded with its failures, then the step fails
         raise

@@ -195,6 +195,11 @@ def output_folders(settings) -> list:
     return sorted(folders | {settings.resolve(release.directory) / release.model_name})
 
 
+def output_roots(settings) -> list:
+    """Where a run may write: the project, and the release directory (outside it only when allowed)."""
+    return [settings.root, settings.resolve(settings.params.release.directory)]
+
+
 def producers() -> dict[str, str]:
     """Artifact path -> the stage that writes it."""
     return {path: stage.name for stage in STAGES.values() for path in stage.writes}

@@ -39,7 +39,7 @@ def atomic_path(target: Path) -> Iterator[Path]:
     tmp: Path | None = None
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-{os.getpid()}-", dir=target.parent))  # lock.TEMP_NAME
         yield tmp / target.name
         if target.is_dir() and not target.is_symlink():
             shutil.rmtree(target)

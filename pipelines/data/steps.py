@@ -90,7 +90,7 @@ def validated_dataset(settings: Settings) -> StepResult:
     write_json(paths.validation_report, report | {"success": True})
     md5 = _write_parquet(clean, paths.validated_dataset)
     table = "| column | type | null fraction | distinct |\n|---|---|---|---|\n" + "\n".join(
-        f"| {name} | {c['type']} | {c['null_fraction']:.4f} | {c['distinct']} |" for name, c in report["columns"].items()
+        f"| {md_cell(name)} | {c['type']} | {c['null_fraction']:.4f} | {c['distinct']} |" for name, c in report["columns"].items()
     )
     return StepResult(
         summary={"rows": report["rows"], "raw_rows": report["raw_rows"], "positive_rate": report["positive_rate"],
@@ -169,7 +169,7 @@ def drift_table(report: dict[str, Any]) -> str:
     rows = ["| feature | PSI | test | statistic | p-value | drift |", "|---|---|---|---|---|---|"]
     items = list(report["features"].items()) + ([("(predictions)", report["predictions"])] if "predictions" in report else [])
     for name, r in items:
-        rows.append(f"| {name} | {r['psi']:.4f} | {r['test']} | {r['statistic']:.4f} | {r['p_value']:.3g} "
+        rows.append(f"| {md_cell(name)} | {r['psi']:.4f} | {r['test']} | {r['statistic']:.4f} | {r['p_value']:.3g} "
                     f"| {'DRIFT' if r['drifted'] else 'ok'} |")
     return "\n".join(rows)
 

@@ -24,6 +24,7 @@ from pipelines.core.paths import (
     sweep_model_file,
 )
 from pipelines.core.plots import confusion_matrix_chart, training_plots
+from pipelines.core.safe_text import md_cell
 from pipelines.core.step import StepResult, records_metrics
 from pipelines.data.features import (
     encode_features,
@@ -159,7 +160,7 @@ def baselines_table(report: dict[str, Any]) -> str:
             f"| Keras (this model) | {report['overall']['accuracy']:.4f} | {report['overall']['auc']:.4f} |",
             f"| logistic regression | {simple['logistic_regression']['accuracy']:.4f} | "
             f"{simple['logistic_regression']['auc'] or float('nan'):.4f} |",
-            f"| majority class ({simple['majority_class']['class']}) | {simple['majority_class']['accuracy']:.4f} | 0.5 |"]
+            f"| majority class ({md_cell(simple['majority_class']['class'])}) | {simple['majority_class']['accuracy']:.4f} | 0.5 |"]
     return "\n".join(rows)
 
 
@@ -168,6 +169,6 @@ def groups_table(groups: dict[str, dict[str, Any]]) -> str:
     rows = ["| feature | group | rows | accuracy | selection rate |", "|---|---|---|---|---|"]
     for feature, facts in groups.items():
         for group, m in facts["groups"].items():
-            rows.append(f"| {feature} | {group} | {m['count']} | {m['accuracy']:.4f} | {m['selection_rate']:.4f} |")
+            rows.append(f"| {md_cell(feature)} | {md_cell(group)} | {m['count']} | {m['accuracy']:.4f} | {m['selection_rate']:.4f} |")
     return "\n".join(rows)
 
