@@ -93,6 +93,9 @@ class DataConfig(_Section):
     test_source: str | None = None  # a fixed test split shipped with the data (UCI Adult has one)
     columns: list[str] | None = None  # names for a header-less file
     na_values: list[str] = ["?"]
+    thousands: Literal[",", ".", "'", "_", " ", "\u00a0", "\u202f"] | None = Field(
+        None, description="the thousands separator of numbers written like 1,234 (removed before parsing; "
+                          "a '.' separator is for data whose decimals are not '.'); None: such a column is refused")
     categorical: list[ColumnName] = []
     numeric: list[ColumnName] = []
     drop: list[str] = []
@@ -129,7 +132,8 @@ class ValidateConfig(_Section):
     max_missing_fraction: float = Field(0.5, ge=0, le=1)
     null_margin: float = Field(0.02, ge=0, le=1)  # allowed rise in a column's null share
     range_margin: float = Field(0.1, ge=0)  # numeric range widened by this share of the trusted range
-    max_categories: int = Field(100, ge=1)  # columns with more distinct values get no allowed-set check
+    max_categories: int = Field(100, ge=1)  # columns with more distinct values get no allowed-set check; one
+    # such column whose values look numeric is refused when the source is read (list it in data.numeric or categorical)
     category_mostly: float = Field(1.0, ge=0, le=1)  # share of values that must be known categories
     duplicate_margin: float = Field(0.05, ge=0, le=1)  # allowed rise in the share of duplicated rows
 

@@ -10,7 +10,7 @@ _ESCAPED = re.compile(r"(?<!\\)((?:\\\\)*)([|\[\]])")  # a pipe or bracket not a
 _HTML = str.maketrans({"<": "&lt;", ">": "&gt;"})
 _BREAKS = re.compile(r"[\r\n\u2028\u2029\x0b\x0c\x85]+")
 _CONTROL = re.compile(r"[\x00-\x08\x0e-\x1f\x7f]")
-_RAW_TAG = re.compile(r"<(?=[A-Za-z/!?])")  # what a renderer would read as the start of an HTML tag
+_RAW_TAG = re.compile(r"<(?!/?(?:details|summary)>)(?=[A-Za-z/!?])")  # an HTML tag's start (but the report's folds)
 _BAD_LINK = re.compile(r"\]\(\s*<?\s*(?:javascript|vbscript|file|data(?!:image/png;base64,))\s*:", re.IGNORECASE)
 
 

@@ -46,7 +46,8 @@ def _write_parquet(frame: pd.DataFrame, target) -> str:
 def raw_dataset(settings: Settings) -> StepResult:
     data = settings.params.data
     test_source = settings.resolve(data.test_source) if data.test_source else None
-    frame = load_dataset(data, settings.resolve(data.source), test_source)  # a folder: its accepted days
+    frame = load_dataset(data, settings.resolve(data.source), test_source,  # a folder: its accepted days
+                         max_categories=settings.params.validate_.max_categories)
     paths = ArtifactPaths(settings.root)
     md5 = _write_parquet(frame, paths.raw_dataset)
     return StepResult(

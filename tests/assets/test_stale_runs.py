@@ -1,0 +1,91 @@
+"""A run whose process died stays STARTED in the Dagster home and would hold the queue (max_concurrent_runs: 1)
+forever: fail_dead_runs marks it failed with a reason; a live run is left alone; the home's monitoring is on."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
+
+from assets.stale_runs import IN_PROGRESS, REASON, fail_dead_runs, gone
+from cli.quiet import dagster_home
+
+STARTED = """
+import os, sys
+from dagster import DagsterEvent, DagsterEventType, DagsterInstance, job, op
+
+@op
+def step():
+    pass
+
+@job
+def release_job():
+    step()
+
+with DagsterInstance.get() as instance:
+    run = instance.create_run_for_job(release_job)
+    event = DagsterEvent(DagsterEventType.RUN_START.value, job_name=run.job_name, pid=os.getpid())
+    instance.report_dagster_event(event, run_id=run.run_id)
+    print(run.run_id, flush=True)
+    if sys.argv[1] == "stay":
+        sys.stdin.readline()  # alive until the test closes stdin
+"""
+
+
+def _started_run(home: Path, stay: bool) -> tuple[str, subprocess.Popen]:
+    process = subprocess.Popen([sys.executable, "-c", STARTED, "stay" if stay else "exit"], text=True,
+                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, env={**os.environ, "DAGSTER_HOME": str(home)})
+    run_id = process.stdout.readline().strip()
+    if not stay:
+        process.wait(timeout=60)
+    return run_id, process
+
+
+def test_a_started_run_of_a_dead_process_is_failed_with_a_reason_and_a_live_one_is_kept(tmp_path: Path, monkeypatch):
+    home = dagster_home(tmp_path / "home")
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    dead, _ = _started_run(home, stay=False)
+    live, holder = _started_run(home, stay=True)
+    try:
+        with DagsterInstance.get() as instance:
+            assert instance.get_run_by_id(dead).status == DagsterRunStatus.STARTED  # what blocked the queue
+            assert fail_dead_runs(instance) == [dead]
+            assert instance.get_run_by_id(dead).status == DagsterRunStatus.FAILURE
+            assert instance.get_run_by_id(live).status == DagsterRunStatus.STARTED
+            messages = [e.message for e in instance.all_logs(dead) if e.message]
+            pid = next(e.dagster_event.pid for e in instance.all_logs(dead) if e.dagster_event and e.dagster_event.pid)
+            assert REASON.format(pid=pid) in messages
+            in_progress = instance.get_run_records(filters=RunsFilter(statuses=IN_PROGRESS))
+            assert [r.dagster_run.run_id for r in in_progress] == [live]  # the queue counts only the live run
+            assert fail_dead_runs(instance) == []  # idempotent
+    finally:
+        holder.stdin.close()
+        holder.wait(timeout=60)
+
+
+def test_a_reused_pid_counts_as_gone():
+    import time
+
+    assert not gone(os.getpid(), since=time.time())  # started before the run it ran: still its process
+    assert gone(os.getpid(), since=0.0)  # a process started after the run began holds the pid: reused
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    assert gone(child.pid, since=time.time())
+
+
+def test_run_monitoring_is_on_in_the_local_home_and_an_old_home_of_ours_is_brought_up_to_date(tmp_path: Path,
+                                                                                              monkeypatch):
+    home = tmp_path / "home"
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    home.mkdir()
+    (home / "dagster.yaml").write_text("# Written by mobile-mlops: no usage telemetry, no first-run dialog in the UI, "
+                                       "and one queued run at a time\ntelemetry:\n  enabled: false\n")
+    config = yaml.safe_load((dagster_home(home) / "dagster.yaml").read_text())
+    assert config["run_monitoring"] == {"enabled": True, "start_timeout_seconds": 180, "max_runtime_seconds": 86400,
+                                        "poll_interval_seconds": 60}
+    with DagsterInstance.from_config(str(home)) as instance:
+        assert instance.run_monitoring_enabled
+        assert instance.run_monitoring_start_timeout_seconds == 180
