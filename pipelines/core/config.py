@@ -690,10 +690,14 @@ _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's parser: 6x 
 def _without_aliases(text: str) -> Any:
     """YAML without aliases: a few nested aliases expand to gigabytes (a "billion laughs"), and params never
     need them. The events are read first, so an alias is refused before anything is built."""
-    for event in yaml.parse(text, Loader=_LOADER):
-        if isinstance(event, yaml.AliasEvent):
-            raise _AliasFound(event.start_mark.line + 1)
+    if _ALIAS_HINT.search(text):  # every alias matches; most params have none and skip the event scan
+        for event in yaml.parse(text, Loader=_LOADER):
+            if isinstance(event, yaml.AliasEvent):
+                raise _AliasFound(event.start_mark.line + 1)
     return yaml.load(text, Loader=_LOADER)
+
+
+_ALIAS_HINT = re.compile(r"\*[^\s,\[\]{}]")  # `*name`: an alias token (a cron's `* * *` is not one)
 
 
 class _AliasFound(Exception):
@@ -740,6 +744,8 @@ def load_settings(path: str | Path = "params.yaml", overrides: dict[str, Any] | 
                             "write the value out") from None
     except yaml.YAMLError as exc:
         raise PipelineError(f"{path.name}: not valid YAML ({str(exc).splitlines()[0]})") from exc
+    except (ValueError, TypeError, OverflowError, RecursionError) as exc:  # a constructor's: e.g. date 2026-13-45
+        raise PipelineError(f"{path.name}: not valid YAML ({_shown(str(exc))})") from exc
     if not isinstance(raw, dict):
         raise PipelineError(f"{path.name}: top level must be a mapping of sections")
     for dotted, value in (overrides or {}).items():

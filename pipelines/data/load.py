@@ -101,6 +101,14 @@ def _unique_header(names: list[str], path: Path, key: str) -> None:
                             "(rename them, or list unique names in data.columns)")
 
 
+def _fields(line: str) -> list[str]:
+    """One line's fields as the reader splits them; a line csv cannot parse (a bare CR) split on commas."""
+    try:
+        return next(csv.reader([line], **CSV_DIALECT), [])
+    except csv.Error:
+        return line.replace("\r", "").split(",")
+
+
 def _undecodable(path: Path, config: DataConfig) -> str:
     """Line, column and value of the first byte that is not UTF-8 (read again, on the error path only)."""
     with _open(path, "rb") as handle:
@@ -111,9 +119,9 @@ def _undecodable(path: Path, config: DataConfig) -> str:
     except UnicodeDecodeError as exc:
         start = exc.start
     line_start = raw.rfind(b"\n", 0, start) + 1
-    before = next(csv.reader([raw[line_start:start].decode("utf-8", "replace")], **CSV_DIALECT), None) or [""]
+    before = _fields(raw[line_start:start].decode("utf-8", "replace")) or [""]
     header = raw[: raw.find(b"\n")].decode("utf-8", "replace")
-    names = config.columns or next(csv.reader([header], **CSV_DIALECT), [])
+    names = config.columns or _fields(header)
     index = len(before) - 1
     column = f", column '{names[index].strip()}'" if index < len(names) else ""
     line = raw.count(b"\n", 0, start) + 1

@@ -42,13 +42,12 @@ def _read(folder, content: bytes, config: DataConfig, name: str = "t.csv") -> No
 
 @CASES
 @given(HEADERS, st.lists(st.lists(CELLS, min_size=0, max_size=6).map(",".join), max_size=12), CONFIGS)
-def test_csv_like_text_reads_or_fails_in_one_line(tmp_path_factory, header, rows, config):
-    _read(tmp_path_factory.mktemp("d", numbered=True), ("\n".join([header, *rows]) + "\n").encode("utf-8"), config)
+def test_csv_like_text_reads_or_fails_in_one_line(tmp_path, header, rows, config):
+    _read(tmp_path, ("\n".join([header, *rows]) + "\n").encode("utf-8"), config)
 
 
 @CASES
 @given(st.binary(max_size=400), st.sampled_from(["t.csv", "t.csv.gz", "t.parquet"]), CONFIGS)
-def test_any_bytes_read_or_fail_in_one_line(tmp_path_factory, content, name, config):
-    folder = tmp_path_factory.mktemp("d", numbered=True)
-    _read(folder, content, config, name)
-    _read(folder, gzip.compress(content), config, "z.csv.gz")
+def test_any_bytes_read_or_fail_in_one_line(tmp_path, content, name, config):
+    _read(tmp_path, content, config, name)
+    _read(tmp_path, gzip.compress(content), config, "z.csv.gz")
