@@ -31,12 +31,30 @@ def gone(pid: int, since: float) -> bool:
     return started is not None and started > since + 1.0
 
 
+HOST_TAG = "mobile-mlops/host"  # `mobile-mlops run` tags its runs with the machine whose pids it names
+
+
+def local_processes(instance: DagsterInstance) -> bool:
+    """Whether this instance's runs are processes of this machine (the local launcher): a pid means something
+    here. A Kubernetes or other launcher's runs are left to Dagster's run monitoring, which asks the launcher."""
+    from dagster._core.launcher import DefaultRunLauncher
+
+    return type(instance.run_launcher) is DefaultRunLauncher
+
+
 def fail_dead_runs(instance: DagsterInstance) -> list[str]:
-    """Mark failed every in-progress run whose process is gone; return their ids. Never raises: a hook."""
+    """Mark failed every in-progress run of this machine whose process is gone; return their ids. Never raises:
+    a hook."""
+    import socket
+
     failed: list[str] = []
     try:
+        if not local_processes(instance):
+            return failed
         for record in instance.get_run_records(filters=RunsFilter(statuses=IN_PROGRESS)):
             run = record.dagster_run
+            if run.tags.get(HOST_TAG, socket.gethostname()) != socket.gethostname():
+                continue  # another machine's run (a shared PostgreSQL home): its pids mean nothing here
             worker = _worker(instance, run.run_id)
             if worker is None or not gone(*worker):
                 continue  # STARTING without a worker yet: run monitoring's start_timeout_seconds handles it

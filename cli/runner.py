@@ -4,6 +4,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import socket
 import time
 from pathlib import Path
 
@@ -131,14 +132,15 @@ def _run(settings, params: Path, home: Path, debug: bool, verbose: bool) -> int:
     started = time.perf_counter()
     console.print(f"[bold]mobile-mlops run[/] ({params}) with Dagster home {home}")
     with quick_sqlite(home), DagsterInstance.get() as instance:
-        from assets.stale_runs import fail_dead_runs
+        from assets.stale_runs import HOST_TAG, fail_dead_runs
 
         stale = fail_dead_runs(instance)
         if stale:
             console.print(f"marked {len(stale)} run(s) failed whose process is gone: {', '.join(stale[:3])}")
         freeze_startup()  # Dagster, the definitions and the instance's storage: built once, never garbage
         result = defs.resolve_job_def("release_job").execute_in_process(
-            run_config={"loggers": loggers}, instance=instance, raise_on_error=debug
+            run_config={"loggers": loggers}, instance=instance, raise_on_error=debug,
+            tags={HOST_TAG: socket.gethostname()},  # whose pids the stale-run check may trust
         )
     if not result.success:
         raise PipelineError(_failure_message(result))

@@ -3,6 +3,7 @@ forever: fail_dead_runs marks it failed with a reason; a live run is left alone;
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -26,7 +27,7 @@ def release_job():
     step()
 
 with DagsterInstance.get() as instance:
-    run = instance.create_run_for_job(release_job)
+    run = instance.create_run_for_job(release_job, tags={"mobile-mlops/host": sys.argv[2]} if sys.argv[2] else None)
     event = DagsterEvent(DagsterEventType.RUN_START.value, job_name=run.job_name, pid=os.getpid())
     instance.report_dagster_event(event, run_id=run.run_id)
     print(run.run_id, flush=True)
@@ -35,8 +36,8 @@ with DagsterInstance.get() as instance:
 """
 
 
-def _started_run(home: Path, stay: bool) -> tuple[str, subprocess.Popen]:
-    process = subprocess.Popen([sys.executable, "-c", STARTED, "stay" if stay else "exit"], text=True,
+def _started_run(home: Path, stay: bool, host: str = "") -> tuple[str, subprocess.Popen]:
+    process = subprocess.Popen([sys.executable, "-c", STARTED, "stay" if stay else "exit", host], text=True,
                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, env={**os.environ, "DAGSTER_HOME": str(home)})
     run_id = process.stdout.readline().strip()
     if not stay:
@@ -47,7 +48,8 @@ def _started_run(home: Path, stay: bool) -> tuple[str, subprocess.Popen]:
 def test_a_started_run_of_a_dead_process_is_failed_with_a_reason_and_a_live_one_is_kept(tmp_path: Path, monkeypatch):
     home = dagster_home(tmp_path / "home")
     monkeypatch.setenv("DAGSTER_HOME", str(home))
-    dead, _ = _started_run(home, stay=False)
+    dead, _ = _started_run(home, stay=False, host=socket.gethostname())
+    elsewhere, _ = _started_run(home, stay=False, host="another-machine")  # a shared home: not ours to judge
     live, holder = _started_run(home, stay=True)
     try:
         with DagsterInstance.get() as instance:
@@ -59,7 +61,7 @@ def test_a_started_run_of_a_dead_process_is_failed_with_a_reason_and_a_live_one_
             pid = next(e.dagster_event.pid for e in instance.all_logs(dead) if e.dagster_event and e.dagster_event.pid)
             assert REASON.format(pid=pid) in messages
             in_progress = instance.get_run_records(filters=RunsFilter(statuses=IN_PROGRESS))
-            assert [r.dagster_run.run_id for r in in_progress] == [live]  # the queue counts only the live run
+            assert sorted(r.dagster_run.run_id for r in in_progress) == sorted([live, elsewhere])
             assert fail_dead_runs(instance) == []  # idempotent
     finally:
         holder.stdin.close()
