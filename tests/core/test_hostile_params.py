@@ -132,3 +132,14 @@ def test_columns_mlflow_would_refuse_stop_the_source_read(small_project: Path):
         raw_dataset(settings)
     assert str(caught.value) == (f"data.source: column {long[:39] + '…'!r} is 5011 characters; MLflow metric names hold "
                                  "at most 250, so a column at most 180 (drop it with data.drop, or rename it)")
+
+
+@pytest.mark.parametrize(("key", "reason"), [
+    ("20260101", "write it as 2026-01-01"), ("2026-W01-1", "write it as 2025-12-29"),
+    ("../2026-01-01", "Invalid isoformat string: '../2026-01-01'"), ("2026-13-01", "month must be in 1..12")])
+def test_partition_days_have_one_spelling(key: str, reason: str):
+    from pipelines.data.partitions import parse_day
+
+    with pytest.raises(PipelineError) as caught:
+        parse_day(key)
+    assert str(caught.value) == f"daily partition {key!r} is not a YYYY-MM-DD date ({reason})"
