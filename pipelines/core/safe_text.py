@@ -7,9 +7,9 @@ import re
 
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _ESCAPED = re.compile(r"(?<!\\)((?:\\\\)*)([|\[\]])")  # a pipe or bracket not already escaped
-_HTML = str.maketrans({"<": "&lt;", ">": "&gt;"})
 _BREAKS = re.compile(r"[\r\n\u2028\u2029\x0b\x0c\x85]+")
 _CONTROL = re.compile(r"[\x00-\x08\x0e-\x1f\x7f]")
+_TAG_START = re.compile(r"<(?=[A-Za-z/!?])")  # what a renderer reads as an HTML tag or autolink (`<=50K` is not)
 _RAW_TAG = re.compile(r"<(?!/?(?:details|summary)>)(?=[A-Za-z/!?])")  # an HTML tag's start (but the report's folds)
 _BAD_LINK = re.compile(r"\]\(\s*<?\s*(?:javascript|vbscript|file|data(?!:image/png;base64,))\s*:", re.IGNORECASE)
 
@@ -21,9 +21,9 @@ def csv_cell(value: object) -> str:
 
 
 def md_text(value: object) -> str:
-    """Inert inside Markdown text, a table cell or a code span: no HTML tags, links or images, table pipes,
-    line breaks or control characters. Escaping twice changes nothing."""
-    text = _CONTROL.sub("", _BREAKS.sub(" ", str(value))).translate(_HTML).replace("`", "'")
+    """Inert inside Markdown text, a table cell or a code span: no HTML tag or autolink, link or image, table
+    pipe, line break or control character (`<=50K` stays as it is). Escaping twice changes nothing."""
+    text = _TAG_START.sub("&lt;", _CONTROL.sub("", _BREAKS.sub(" ", str(value)))).replace("`", "'")
     return _ESCAPED.sub(r"\1\\\2", text)
 
 
