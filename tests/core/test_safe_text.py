@@ -69,3 +69,10 @@ def test_safe_markdown_blocks_raw_tags_and_script_links_and_keeps_plots_and_fold
         "[x](#blocked:alert(1)) [y](#blocked:z) &lt;script>a&lt;/script> a < b\n"
         "![plot](data:image/png;base64,AAAA) ![bad](#blocked:text/html;base64,AAAA)\n"
         "<details><summary>3 files</summary>\n\n</details>")
+
+
+def test_csv_outputs_neutralize_formula_cells_and_keep_numbers(tmp_path):
+    from pipelines.core.io import write_csv
+
+    write_csv(tmp_path / "t.csv", [{"group": "=cmd|' /C calc'!A0", "change": -0.25, "label": "-x"}])
+    assert (tmp_path / "t.csv").read_text() == "group,change,label\n'=cmd|' /C calc'!A0,-0.25,'-x\n"
