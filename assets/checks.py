@@ -10,7 +10,6 @@ from collections.abc import Callable
 from dagster import AssetCheckResult, AssetCheckSeverity, AssetCheckSpec, MetadataValue
 
 from assets.metadata import markdown
-
 from pipelines.core.config import Settings
 from pipelines.core.gates import (
     GateResult,
