@@ -63,7 +63,7 @@ _VARIANT_INPUTS = [*_MODEL_INPUTS, p.TFLITE_MODEL, p.TFLITE_REPORT]
 
 _STAGES = [
     _stage("raw_dataset", "data", "The source data as typed columns, labels normalized, PII and dropped columns removed.",
-           ["${data.source}", "${data.test_source}"], ["data"], outs=[p.RAW_DATASET], tools=["pandas", "parquet"]),
+           ["${data.source}", "${data.test_source}"], ["data", "validate.max_categories"], outs=[p.RAW_DATASET], tools=["pandas", "parquet"]),
     _stage("validated_dataset", "data",
            "The raw dataset after the Great Expectations suite and invariants, incomplete rows dropped.",
            [p.RAW_DATASET, SUITE],
