@@ -91,3 +91,23 @@ def test_run_monitoring_is_on_in_the_local_home_and_an_old_home_of_ours_is_broug
     with DagsterInstance.from_config(str(home)) as instance:
         assert instance.run_monitoring_enabled
         assert instance.run_monitoring_start_timeout_seconds == 180
+
+
+def test_a_schedule_tick_frees_the_queue_of_a_dead_run_before_it_asks_for_a_run(small_project: Path, monkeypatch):
+    from dagster import RunRequest, build_schedule_context
+
+    from assets.build import build_definitions
+    from assets.resources import SettingsResource
+    from pipelines.core.config import load_settings
+
+    home = dagster_home(small_project / ".dagster")
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    dead, _ = _started_run(home, stay=False)
+    settings = load_settings(small_project / "params.yaml")
+    defs = build_definitions(settings)
+    nightly = defs.resolve_schedule_def("nightly_retraining")
+    with DagsterInstance.get() as instance:
+        request = nightly(build_schedule_context(instance=instance, repository_def=defs.get_repository_def(),
+                                                 resources={"settings": SettingsResource.of(settings)}))
+        assert isinstance(request, RunRequest)  # nothing materialized yet: everything is stale
+        assert instance.get_run_by_id(dead).status == DagsterRunStatus.FAILURE  # the queue can launch it
