@@ -26,6 +26,7 @@ from dagster._core.definitions.data_version import (
 from dagster._time import get_current_datetime
 
 from assets.resources import SettingsResource
+from assets.stale_runs import fail_dead_runs
 from pipelines.catalog import NOT_STAGES
 from pipelines.catalog import SOURCE as SOURCE_NAME
 from pipelines.core.config import Settings
@@ -77,6 +78,7 @@ def production_drift_marker(settings: Settings) -> str | None:
 
 def _request(context, reason: str, run_key: str | None = None, settings: Settings | None = None
              ) -> RunRequest | SkipReason:
+    fail_dead_runs(context.instance)  # a killed run must not hold the queue (max_concurrent_runs: 1) for good
     graph = context.repository_def.asset_graph
     stale = stale_asset_keys(context.instance, graph)
     drift = production_drift_marker(settings) if settings is not None else None

@@ -11,6 +11,7 @@ from typing import Any
 
 from dagster import AssetCheckResult, AssetCheckSeverity, AssetCheckSpec, MetadataValue
 
+from assets.metadata import markdown
 from pipelines.catalog import ASSETS
 from pipelines.core.gates import GateResult, gates_table
 from pipelines.core.plots import data_uri_markdown
@@ -24,12 +25,12 @@ def gate_specs(stage: str) -> list[AssetCheckSpec]:
 
 def _check(entry: dict[str, Any], root: Path) -> AssetCheckResult:
     results = [GateResult(g["name"], g["passed"], g["figure"], g["limit"], g["detail"]) for g in entry["gates"]]
-    metadata: dict[str, Any] = {"gates": MetadataValue.md(gates_table(results)),
+    metadata: dict[str, Any] = {"gates": markdown(gates_table(results)),
                                 "failed": MetadataValue.int(sum(not g.passed for g in results))}
-    metadata |= {title: MetadataValue.md(text) for title, text in entry["tables"].items()}
+    metadata |= {title: markdown(text) for title, text in entry["tables"].items()}
     metadata |= {key: (MetadataValue.int(value) if isinstance(value, int) else MetadataValue.float(value))
                  for key, value in entry["facts"].items()}
-    metadata |= {title: MetadataValue.md(data_uri_markdown(root / png, title)) for title, png in entry["plots"].items()
+    metadata |= {title: markdown(data_uri_markdown(root / png, title)) for title, png in entry["plots"].items()
                  if (root / png).is_file()}
     return AssetCheckResult(check_name=entry["name"], passed=entry["passed"], description=entry["description"],
                             severity=AssetCheckSeverity.ERROR if entry["blocking"] else AssetCheckSeverity.WARN,

@@ -6,6 +6,7 @@ import json
 from dagster import DataVersion, MaterializeResult, MetadataValue
 
 from pipelines.core.plots import data_uri_markdown
+from pipelines.core.safe_text import safe_markdown
 from pipelines.core.step import StepResult
 
 
@@ -25,12 +26,17 @@ def _value(key: str, value):
     return MetadataValue.text(str(value))
 
 
+def markdown(text: str) -> MetadataValue:
+    """Markdown metadata the UI renders: never a raw HTML tag or a script link, whatever the data held."""
+    return MetadataValue.md(safe_markdown(text))
+
+
 def to_result(step: StepResult, check_results=None) -> MaterializeResult:
     """Summary facts as typed metadata, tables as Markdown, plots as inline PNG images, the output md5 as
     data version. (The UI shows Markdown over 1,000 characters behind "[Show Markdown]", in a dialog.)"""
     metadata = {key: _value(key, value) for key, value in step.summary.items()}
-    metadata |= {title: MetadataValue.md(table) for title, table in step.tables.items()}
-    metadata |= {title: MetadataValue.md(data_uri_markdown(png, title)) for title, png in step.plots.items()
+    metadata |= {title: markdown(table) for title, table in step.tables.items()}
+    metadata |= {title: markdown(data_uri_markdown(png, title)) for title, png in step.plots.items()
                  if png.is_file()}
     version = DataVersion(step.data_version) if step.data_version else None
     return MaterializeResult(metadata=metadata, data_version=version, check_results=check_results)

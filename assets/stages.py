@@ -3,6 +3,7 @@ owner, code version, description, partitions and gates come from the stage catal
 asset calls its step function (which judges its gates) and returns its metadata and checks."""
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 
 from dagster import (
@@ -23,14 +24,18 @@ from assets.resources import SettingsResource
 from pipelines.catalog import ASSETS, INCOMING, SOURCE, STAGES, Stage, parents, step_function
 from pipelines.code_versions import stage_code_version
 from pipelines.core.config import Settings
+from pipelines.core.lock import project_lock
+from pipelines.core.tracing import RUN_ID_ENV
 from pipelines.core.verdict import GateFailed
 from pipelines.data.load import source_files
 from pipelines.data.partitions import is_incoming
 
 
-def _materialize(name: str, loaded: Settings, *partition: str):
+def _materialize(name: str, loaded: Settings, run_id: str, *partition: str):
+    os.environ[RUN_ID_ENV] = run_id  # the provenance and the step's trace span name the Dagster run
     try:
-        step = step_function(name)(loaded, *partition)  # the step, then its gates and verdict
+        with project_lock(loaded.root, wait=True):  # a UI/schedule run's step waits while a CLI or DVC run works
+            step = step_function(name)(loaded, *partition)  # the step, then its gates and verdict
     except GateFailed as failed:
         if failed.result is None:  # the step itself failed on its gate (validation): the check, then the failure
             yield from gate_checks(name, loaded.root)
@@ -40,15 +45,15 @@ def _materialize(name: str, loaded: Settings, *partition: str):
 
 
 def _run(name: str) -> Callable:
-    def compute(settings: SettingsResource):
-        yield from _materialize(name, settings.load())
+    def compute(context, settings: SettingsResource):  # context unannotated: Dagster refuses a string annotation
+        yield from _materialize(name, settings.load(), context.run_id)
 
     return compute
 
 
 def _run_partition(name: str) -> Callable:
     def compute(context, settings: SettingsResource):  # context unannotated: Dagster refuses a string annotation
-        yield from _materialize(name, settings.load(), context.partition_key)
+        yield from _materialize(name, settings.load(), context.run_id, context.partition_key)
 
     return compute
 

@@ -25,7 +25,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_stage(args: argparse.Namespace) -> int:
-    from pipelines.catalog import STAGES, output_folders, step_function
+    from pipelines.catalog import STAGES, output_folders, output_roots, step_function
     from pipelines.core.lock import project_lock, remove_leftovers
 
     if args.name not in STAGES:  # the partitioned and post-release assets run under Dagster only
@@ -33,7 +33,7 @@ def cmd_stage(args: argparse.Namespace) -> int:
     step = step_function(args.name)  # the step, then its gates: a failed blocking gate is the one error line
     loaded = settings(args)
     with project_lock(loaded.root, wait=args.wait, say=lambda text: print(text, file=sys.stderr)):
-        removed = remove_leftovers(output_folders(loaded))  # what a killed run or stage left behind
+        removed = remove_leftovers(output_folders(loaded), output_roots(loaded))  # what a killed run or stage left behind
         if removed:
             print(f"removed {len(removed)} temp folder(s) a stopped run left behind", file=sys.stderr)
         result = step(loaded)
@@ -211,21 +211,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.debug or getattr(args, "verbose", False):
         return _handle(args)
     quiet_libraries()
-    with library_output_to_log() as log:
-        log.keep = (code := _handle(args)) != 0  # a failed command keeps its library log
+    with library_output_to_log(_project(args)) as log:
+        log.keep = (code := _handle(args, log.note)) != 0  # a failed command keeps its library log (if not empty)
     return code
 
 
-def _handle(args: argparse.Namespace) -> int:
+def _project(args: argparse.Namespace) -> Path:
+    """The project a command works on: its params file's folder (logs go to .mobile-mlops/logs/ there)."""
+    params = Path(getattr(args, "params", None) or "params.yaml")
+    folder = params.resolve().parent
+    return folder if folder.is_dir() else Path.cwd()
+
+
+def _handle(args: argparse.Namespace, note: Callable[[], str] = str) -> int:
+    """Run the command; a project error is one line (naming the library log, when libraries wrote one)."""
     try:
         return args.handler(args)
     except PipelineError as exc:
         if args.debug:
             raise
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {exc}{note()}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+        print(f"interrupted{note()}", file=sys.stderr)
         return 130
 
 

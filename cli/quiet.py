@@ -6,6 +6,7 @@ import logging
 import os
 import sys
 import tempfile
+import time
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -21,6 +22,14 @@ nux:
 concurrency:
   runs:
     max_concurrent_runs: 1
+# A run whose launch never started is failed after start_timeout_seconds; one running longer than
+# max_runtime_seconds is failed too. A run whose process died is failed at the next start or tick
+# (assets/stale_runs.py): the local run launcher cannot report a worker's health to the monitor.
+run_monitoring:
+  enabled: true
+  start_timeout_seconds: 180
+  max_runtime_seconds: 86400
+  poll_interval_seconds: 60
 # Every run's events in one SQLite file ($DAGSTER_HOME/event_log.db), not a new database per run: a run's
 # ~100 event writes cost a third as much (docs/benchmarks.md). PostgreSQL replaces it in production.
 event_log_storage:
@@ -55,16 +64,38 @@ class LibraryLog:
     path: Path
     keep: bool = False  # set by the caller: keep the file (a failed command)
 
+    def note(self) -> str:
+        """What a failure line adds when libraries wrote something: where to read it."""
+        try:
+            written = self.path.stat().st_size > 0
+        except OSError:
+            return ""
+        return f" (library log: {self.path})" if written else ""
+
+
+LOG_FOLDER = Path(".mobile-mlops") / "logs"  # in the project, git-ignored: every failed command's library log
+KEEP_LOGS = 20  # the newest kept; older ones are removed when a command keeps a new one
+
+
+def rotate(folder: Path, keep: int = KEEP_LOGS) -> None:
+    """Keep the `keep` newest logs of `folder`."""
+    logs = sorted(folder.glob("*.log"), key=lambda p: (p.stat().st_mtime, p.name), reverse=True)
+    for old in logs[keep:]:
+        old.unlink(missing_ok=True)
+
 
 @contextlib.contextmanager
-def library_output_to_log() -> Iterator[LibraryLog]:
+def library_output_to_log(project: Path | None = None) -> Iterator[LibraryLog]:
     """Send file descriptor 2 to a log file while Python's sys.stderr stays on the terminal.
 
     TensorFlow, LiteRT and the MLIR quantizer log from C++ straight to fd 2 (absl's pre-init warning, oneDNN
     notices, `fully_quantize: ...`), past every Python switch; this keeps them off the terminal. The log is
     deleted unless the caller sets `keep` (a failed command) or the command raises.
     """
-    handle, name = tempfile.mkstemp(prefix="mobile-mlops-", suffix=".log")
+    folder = (project or Path.cwd()) / LOG_FOLDER
+    folder.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    handle, name = tempfile.mkstemp(prefix=f"{stamp}-{os.getpid()}-", suffix=".log", dir=folder)
     log = LibraryLog(Path(name))
     sys.stderr.flush()
     saved = os.dup(2)
@@ -84,16 +115,20 @@ def library_output_to_log() -> Iterator[LibraryLog]:
         os.close(saved)
         sys.stderr = previous
         terminal.close()
-        if succeeded and not log.keep:
+        empty = not log.path.is_file() or log.path.stat().st_size == 0
+        if (succeeded and not log.keep) or empty:
             log.path.unlink(missing_ok=True)
+        else:
+            rotate(folder)
 
 
 def dagster_home(home: Path) -> Path:
-    """A Dagster home with telemetry and the community dialog off (an existing dagster.yaml is left alone)."""
+    """A Dagster home with telemetry and the community dialog off, run monitoring on (a user's dagster.yaml is left alone)."""
     home.mkdir(parents=True, exist_ok=True)
     config = home / "dagster.yaml"
-    if not config.is_file() or not config.read_text().strip():
-        config.write_text(DAGSTER_YAML)
+    current = config.read_text() if config.is_file() else ""
+    if not current.strip() or (current.startswith(DAGSTER_YAML.splitlines()[0]) and current != DAGSTER_YAML):
+        config.write_text(DAGSTER_YAML)  # ours from an earlier version: brought up to date; a user's is kept
     return home
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import socket
 import time
 from pathlib import Path
 
@@ -12,7 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from cli.quiet import dagster_home
-from pipelines.catalog import output_folders
+from pipelines.catalog import output_folders, output_roots
 from pipelines.core.config import load_settings
 from pipelines.core.errors import PipelineError
 from pipelines.core.lock import project_lock, remove_leftovers
@@ -115,7 +116,7 @@ def run_all(params: Path, overrides: dict, debug: bool = False, verbose: bool = 
             home.glob("history/runs/*.db")) + sorted(home.glob("schedules/*.db")):
         check_sqlite(store, "Dagster home's store")
     with project_lock(settings.root, wait=wait, say=console.print):
-        removed = remove_leftovers(output_folders(settings))
+        removed = remove_leftovers(output_folders(settings), output_roots(settings))
         if removed:
             console.print(f"removed {len(removed)} temp folder(s) a stopped run left behind: "
                           + ", ".join(str(p.relative_to(settings.root)) if p.is_relative_to(settings.root) else str(p)
@@ -133,9 +134,15 @@ def _run(settings, params: Path, home: Path, debug: bool, verbose: bool) -> int:
     started = time.perf_counter()
     console.print(f"[bold]mobile-mlops run[/] ({params}) with Dagster home {home}")
     with quick_sqlite(home), DagsterInstance.get() as instance:
+        from assets.stale_runs import HOST_TAG, fail_dead_runs
+
+        stale = fail_dead_runs(instance)
+        if stale:
+            console.print(f"marked {len(stale)} run(s) failed whose process is gone: {', '.join(stale[:3])}")
         freeze_startup()  # Dagster, the definitions and the instance's storage: built once, never garbage
         result = defs.resolve_job_def("release_job").execute_in_process(
-            run_config={"loggers": loggers}, instance=instance, raise_on_error=debug
+            run_config={"loggers": loggers}, instance=instance, raise_on_error=debug,
+            tags={HOST_TAG: socket.gethostname()},  # whose pids the stale-run check may trust
         )
     if not result.success:
         raise PipelineError(_failure_message(result))

@@ -91,7 +91,7 @@ _VARIANT_INPUTS = [*_MODEL_INPUTS, p.TFLITE_MODEL, p.TFLITE_REPORT]
 
 _STAGES = [
     _stage("raw_dataset", "data", "The source data as typed columns, labels normalized, PII and dropped columns removed.",
-           ["${data.source}", "${data.test_source}"], ["data"], outs=[p.RAW_DATASET], tools=["pandas", "parquet"]),
+           ["${data.source}", "${data.test_source}"], ["data", "validate.max_categories"], outs=[p.RAW_DATASET], tools=["pandas", "parquet"]),
     _stage("validated_dataset", "data",
            "The raw dataset after the Great Expectations suite and invariants, incomplete rows dropped.",
            [p.RAW_DATASET, SUITE],
@@ -290,6 +290,11 @@ def output_folders(settings) -> list:
     release = settings.params.release
     folders = {(settings.root / path).parent for stage in STAGES.values() for path in stage.writes}
     return sorted(folders | {settings.resolve(release.directory) / release.model_name})
+
+
+def output_roots(settings) -> list:
+    """Where a run may write: the project, and the release directory (outside it only when allowed)."""
+    return [settings.root, settings.resolve(settings.params.release.directory)]
 
 
 def producers() -> dict[str, str]:

@@ -6,10 +6,11 @@ import json
 import re
 from datetime import date
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -22,7 +23,47 @@ from pipelines.core.errors import PipelineError
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)  # nan/inf pass `gt=` bounds or break libraries
+
+
+MAX_NAME = 100  # characters in a name that becomes a path component, a git branch or an MLflow model name
+_PATH_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+_BRANCH = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/-]*")
+MAX_COLUMN = 180  # MLflow caps metric/param names at 250; the longest prefix+suffix the pipeline adds is < 70
+_COLUMN_TEXT = re.compile(r"[\w .:/-]+")  # what MLflow accepts in a metric or param name (besides the length)
+
+
+def path_name(value: str) -> str:
+    """A name that becomes a path component: a safe character set, no `..`, a length limit."""
+    if len(value) > MAX_NAME:
+        raise ValueError(f"is {len(value)} characters; at most {MAX_NAME}")
+    if ".." in value or not _PATH_NAME.fullmatch(value):
+        raise ValueError("must be letters, digits, '.', '_' or '-', start with a letter or digit, and hold no '..'")
+    return value
+
+
+def branch_name(value: str) -> str:
+    """A git branch or remote name: path_name's rules, plus '/' between parts (no empty part, no '.lock')."""
+    if len(value) > MAX_NAME:
+        raise ValueError(f"is {len(value)} characters; at most {MAX_NAME}")
+    if (".." in value or "//" in value or not _BRANCH.fullmatch(value) or value.endswith(("/", ".", ".lock"))
+            or "/." in value):
+        raise ValueError("must be letters, digits, '.', '_', '-' or '/', start with a letter or digit, and hold no '..'")
+    return value
+
+
+def column_name(value: str) -> str:
+    """A column name MLflow can log metrics under (pipelines add prefixes such as `importance_`)."""
+    if len(value) > MAX_COLUMN:
+        raise ValueError(f"is {len(value)} characters; MLflow metric names hold at most 250, so a column at most {MAX_COLUMN}")
+    if not value.strip() or not _COLUMN_TEXT.fullmatch(value):
+        raise ValueError("must be letters, digits, '_', '-', '.', ' ', ':' or '/' (what MLflow accepts in a metric name)")
+    return value
+
+
+PathName = Annotated[str, AfterValidator(path_name)]
+ColumnName = Annotated[str, AfterValidator(column_name)]
+Seed = Annotated[int, Field(ge=0, lt=2**32)]  # numpy and TensorFlow seeds are unsigned 32-bit
 
 
 class IncomingConfig(_Section):
@@ -48,12 +89,15 @@ class DataConfig(_Section):
     source: str  # a CSV or Parquet file, or a folder of daily files (the accepted days in it, data.incoming)
     label: str
     positive_label: str | bool | int | float  # compared by value: 1 matches "1" and "1.0"; true matches "True"
-    sensitive_features: list[str] = Field(min_length=1)
+    sensitive_features: list[ColumnName] = Field(min_length=1)
     test_source: str | None = None  # a fixed test split shipped with the data (UCI Adult has one)
     columns: list[str] | None = None  # names for a header-less file
     na_values: list[str] = ["?"]
-    categorical: list[str] = []
-    numeric: list[str] = []
+    thousands: Literal[",", ".", "'", "_", " ", "\u00a0", "\u202f"] | None = Field(
+        None, description="the thousands separator of numbers written like 1,234 (removed before parsing; "
+                          "a '.' separator is for data whose decimals are not '.'); None: such a column is refused")
+    categorical: list[ColumnName] = []
+    numeric: list[ColumnName] = []
     drop: list[str] = []
     pii: list[str] = []
     drop_missing_rows: bool = True
@@ -79,7 +123,7 @@ class DataConfig(_Section):
 class SplitConfig(_Section):
     test_size: float = Field(0.2, gt=0, lt=1)
     validation_size: float = Field(0.1, gt=0, lt=1)
-    seed: int = 42
+    seed: Seed = 42
 
 
 class ValidateConfig(_Section):
@@ -88,7 +132,8 @@ class ValidateConfig(_Section):
     max_missing_fraction: float = Field(0.5, ge=0, le=1)
     null_margin: float = Field(0.02, ge=0, le=1)  # allowed rise in a column's null share
     range_margin: float = Field(0.1, ge=0)  # numeric range widened by this share of the trusted range
-    max_categories: int = Field(100, ge=1)  # columns with more distinct values get no allowed-set check
+    max_categories: int = Field(100, ge=1)  # columns with more distinct values get no allowed-set check; one
+    # such column whose values look numeric is refused when the source is read (list it in data.numeric or categorical)
     category_mostly: float = Field(1.0, ge=0, le=1)  # share of values that must be known categories
     duplicate_margin: float = Field(0.05, ge=0, le=1)  # allowed rise in the share of duplicated rows
 
@@ -97,6 +142,25 @@ class AutomationConfig(_Section):
     cron: str = "0 2 * * *"  # nightly retraining check, in `timezone`
     timezone: str = "UTC"
     sensor_interval_seconds: int = Field(300, ge=30)  # how often the DVC data-version sensor looks
+
+    @field_validator("cron")
+    @classmethod
+    def _five_fields(cls, value: str) -> str:
+        fields = value.split()
+        if len(fields) != 5 or not all(re.fullmatch(r"[0-9A-Za-z*/,?-]+", f) for f in fields):
+            raise ValueError("must be a cron expression of five fields (minute hour day month weekday)")
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo
+
+        try:
+            ZoneInfo(value)
+        except (ValueError, OSError, KeyError) as exc:  # ZoneInfoNotFoundError is a KeyError
+            raise ValueError("must be an IANA time zone such as UTC or Europe/Paris") from exc
+        return value
 
 
 class DriftConfig(_Section):
@@ -111,16 +175,16 @@ class DriftConfig(_Section):
 class TrainConfig(_Section):
     """The Keras MLP and how long it trains; `epochs: auto` sizes training to the data."""
 
-    hidden_units: list[int] = [64, 32]
-    epochs: int | Literal["auto"] = "auto"  # auto: enough epochs for min_steps optimizer steps (at most max_epochs)
+    hidden_units: list[Annotated[int, Field(ge=1, le=65536)]] = Field([64, 32], min_length=1)  # units per hidden layer
+    epochs: Annotated[int, Field(ge=1, le=100_000)] | Literal["auto"] = "auto"  # auto: enough epochs for min_steps optimizer steps (at most max_epochs)
     min_steps: int = Field(1000, ge=1)
-    max_epochs: int = Field(200, ge=1)
+    max_epochs: int = Field(200, ge=1, le=100_000)
     early_stopping_patience: int | None = Field(5, ge=1)  # epochs without a better val loss; best weights kept
     class_weight: Literal["none", "balanced"] = "none"  # balanced: each class weighs as much in the loss
     batch_size: int = Field(256, ge=1)
     learning_rate: float = Field(0.001, gt=0)
     dropout: float = Field(0.2, ge=0, lt=1)  # after each hidden layer: small data sets overfit without it
-    seed: int = 42
+    seed: Seed = 42
     threshold: float = Field(0.5, gt=0, lt=1)
     privacy: Literal["none", "dp_sgd", "federated"] = "none"  # how trained_model trains: privacy.dp / .federated
     distill: Literal["none", "lightgbm"] = Field(
@@ -175,7 +239,7 @@ class FederatedConfig(_Section):
     secagg: bool = False  # Flower SecAgg+: the server sees only the sum of masked updates
     secagg_shares: int = Field(5, ge=3)  # SecAgg+ shares per secret: odd (the device and (n-1)/2 neighbours each side)
     secagg_threshold: int = Field(3, ge=2)  # shares needed to reconstruct a dropped device's mask
-    seed: int = 42
+    seed: Seed = 42
 
     @model_validator(mode="after")
     def _threshold_within_shares(self) -> "FederatedConfig":
@@ -271,7 +335,7 @@ class OnDeviceGates(_Section):
     max_accuracy_drop: float = Field(0.005, ge=0, le=1)  # Keras accuracy minus variant accuracy
     max_parity_increase: float = Field(0.02, ge=0, le=1)  # rise in demographic parity difference, per feature
     max_bytes: int = Field(262144, ge=1)
-    max_p95_ms: dict[str, float] = {"low": 2.0, "mid": 1.0, "high": 0.5}  # per device tier (estimates)
+    max_p95_ms: dict[str, Annotated[float, Field(gt=0)]] = {"low": 2.0, "mid": 1.0, "high": 0.5}  # per device tier (estimates)
     max_energy_mj: float = Field(1.0, gt=0)  # per inference, every tier (estimate)
 
 
@@ -337,7 +401,7 @@ class OffloadConfig(_Section):
     """Hybrid inference: the device model answers unless |p - threshold| < delta, then the cloud float model."""
 
     device_variant: TfliteVariant = "int8"
-    deltas: list[float] = Field([0.0, 0.01, 0.02, 0.05, 0.1, 0.15, 0.2, 0.3], min_length=1)
+    deltas: list[Annotated[float, Field(ge=0, le=1)]] = Field([0.0, 0.01, 0.02, 0.05, 0.1, 0.15, 0.2, 0.3], min_length=1)
     delta: float | None = Field(None, ge=0, le=1)  # fixed delta; None: smallest grid delta meeting the target
     accuracy_target: float | None = Field(None, ge=0, le=1)  # None: the cloud float model's test accuracy
     daily_inferences: int = Field(1_000_000, ge=0)  # fleet-wide, for the cloud request volume
@@ -357,7 +421,7 @@ class FairnessConfig(_Section):
     baseline_max_iter: int = Field(50, ge=1)
     bootstrap: int = Field(200, ge=0)  # resamples for the confidence intervals; 0: none
     confidence: float = Field(0.95, gt=0, lt=1)
-    seed: int = 42
+    seed: Seed = 42
 
     @field_validator("sweep")
     @classmethod
@@ -460,7 +524,7 @@ class GithubConfig(_Section):
 
 
 class RolloutStage(_Section):
-    name: str
+    name: PathName
     percent: int = Field(ge=1, le=100)
     min_hours: int = Field(24, ge=0)  # soak time before the next stage
 
@@ -488,12 +552,12 @@ class RolloutConfig(_Section):
 
 
 class ReleaseConfig(_Section):
-    model_name: str = "adult-income"
+    model_name: PathName = "adult-income"  # a folder under release.directory, a git branch part, the MLflow model
     directory: str = "releases"
     allow_outside_project: bool = False  # a release directory outside the project must be allowed explicitly
     provider: Literal["local", "github"] = "local"  # where release pull requests go
-    remote: str = "origin"  # the git remote the github provider pushes to
-    base_branch: str | None = None  # the pull request's target; default: the checked-out branch
+    remote: PathName = "origin"  # the git remote the github provider pushes to
+    base_branch: Annotated[str, AfterValidator(branch_name)] | None = None  # the pull request's target; default: the checked-out branch
     signing: SigningConfig = SigningConfig()
     encryption: Literal["none", "tink"] = "none"  # tink: model files encrypted with release.keyset (streaming AEAD)
     keyset: KeysetConfig = KeysetConfig()
@@ -671,7 +735,8 @@ _UNION_TAGS = {"int", "float", "str", "bool", "none", "list", "dict"}  # pydanti
 
 
 def _key(loc: tuple) -> str:
-    parts = [str(p) for p in loc if not (isinstance(p, str) and (p in _UNION_TAGS or "[" in p))]
+    parts = [str(p) for p in loc if not (isinstance(p, str) and (p in _UNION_TAGS or "[" in p
+                                                                  or p.startswith("constrained-")))]
     return ".".join(parts) or "(top level)"
 
 
@@ -681,10 +746,14 @@ _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's parser: 6x 
 def _without_aliases(text: str) -> Any:
     """YAML without aliases: a few nested aliases expand to gigabytes (a "billion laughs"), and params never
     need them. The events are read first, so an alias is refused before anything is built."""
-    for event in yaml.parse(text, Loader=_LOADER):
-        if isinstance(event, yaml.AliasEvent):
-            raise _AliasFound(event.start_mark.line + 1)
+    if _ALIAS_HINT.search(text):  # every alias matches; most params have none and skip the event scan
+        for event in yaml.parse(text, Loader=_LOADER):
+            if isinstance(event, yaml.AliasEvent):
+                raise _AliasFound(event.start_mark.line + 1)
     return yaml.load(text, Loader=_LOADER)
+
+
+_ALIAS_HINT = re.compile(r"\*[^\s,\[\]{}]")  # `*name`: an alias token (a cron's `* * *` is not one)
 
 
 class _AliasFound(Exception):
@@ -731,6 +800,8 @@ def load_settings(path: str | Path = "params.yaml", overrides: dict[str, Any] | 
                             "write the value out") from None
     except yaml.YAMLError as exc:
         raise PipelineError(f"{path.name}: not valid YAML ({str(exc).splitlines()[0]})") from exc
+    except (ValueError, TypeError, OverflowError, RecursionError) as exc:  # a constructor's: e.g. date 2026-13-45
+        raise PipelineError(f"{path.name}: not valid YAML ({_shown(str(exc))})") from exc
     if not isinstance(raw, dict):
         raise PipelineError(f"{path.name}: top level must be a mapping of sections")
     for dotted, value in (overrides or {}).items():

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from pipelines.core.errors import PipelineError
+from pipelines.core.safe_text import csv_cell
 
 STORAGE_ERRORS = {errno.ENOSPC: "the disk is full", errno.EDQUOT: "the disk quota is used up",
                   errno.EROFS: "the file system is read-only", errno.EACCES: "permission denied"}
@@ -39,7 +40,7 @@ def atomic_path(target: Path) -> Iterator[Path]:
     tmp: Path | None = None
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-{os.getpid()}-", dir=target.parent))  # lock.TEMP_NAME
         yield tmp / target.name
         if target.is_dir() and not target.is_symlink():
             shutil.rmtree(target)
@@ -80,10 +81,10 @@ def read_json(path: Path) -> Any:
 
 
 def write_csv(target: Path, rows: list[dict[str, Any]]) -> None:
-    """Rows as CSV, atomically (DVC plots files)."""
+    """Rows as CSV, atomically (DVC plots files); a text cell never starts a spreadsheet formula."""
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]), lineterminator="\n")
+    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]) if rows else [], lineterminator="\n")
     writer.writeheader()
-    writer.writerows(rows)
+    writer.writerows({k: csv_cell(v) if isinstance(v, str) else v for k, v in row.items()} for row in rows)
     with atomic_path(target) as tmp:
         tmp.write_text(buffer.getvalue())

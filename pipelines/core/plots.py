@@ -6,7 +6,7 @@ from __future__ import annotations
 import base64
 from pathlib import Path
 
-from pipelines.core.io import atomic_path
+from pipelines.core.io import atomic_path, write_csv
 
 
 def _pyplot():
@@ -36,14 +36,6 @@ def data_uri_markdown(path: Path, alt: str) -> str:
 
 
 def write_csv_rows(rows: list[dict], target: Path) -> Path:
-    """Rows as CSV, atomically (a DVC plots series)."""
-    import csv
-    import io
-
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]) if rows else [], lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    with atomic_path(target) as tmp:
-        tmp.write_text(buffer.getvalue())
+    """Rows as CSV, atomically (a DVC plots series); text cells never start a spreadsheet formula."""
+    write_csv(target, rows)
     return target

@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from pipelines.core.config import DataConfig, Settings
+from pipelines.core.config import DataConfig, Settings, column_name
 from pipelines.core.errors import PipelineError
 from pipelines.core.hashing import recorded_md5
+from pipelines.data.numbers import refuse_numeric_looking, refuse_separated, separated_example, strip_thousands
 from pipelines.data.partitions import accepted_files
 
 ORIGIN = "_origin"  # which source file a row came from; dropped at the split
@@ -101,6 +102,14 @@ def _unique_header(names: list[str], path: Path, key: str) -> None:
                             "(rename them, or list unique names in data.columns)")
 
 
+def _fields(line: str) -> list[str]:
+    """One line's fields as the reader splits them; a line csv cannot parse (a bare CR) split on commas."""
+    try:
+        return next(csv.reader([line], **CSV_DIALECT), [])
+    except csv.Error:
+        return line.replace("\r", "").split(",")
+
+
 def _undecodable(path: Path, config: DataConfig) -> str:
     """Line, column and value of the first byte that is not UTF-8 (read again, on the error path only)."""
     with _open(path, "rb") as handle:
@@ -111,9 +120,9 @@ def _undecodable(path: Path, config: DataConfig) -> str:
     except UnicodeDecodeError as exc:
         start = exc.start
     line_start = raw.rfind(b"\n", 0, start) + 1
-    before = next(csv.reader([raw[line_start:start].decode("utf-8", "replace")], **CSV_DIALECT), None) or [""]
+    before = _fields(raw[line_start:start].decode("utf-8", "replace")) or [""]
     header = raw[: raw.find(b"\n")].decode("utf-8", "replace")
-    names = config.columns or next(csv.reader([header], **CSV_DIALECT), [])
+    names = config.columns or _fields(header)
     index = len(before) - 1
     column = f", column '{names[index].strip()}'" if index < len(names) else ""
     line = raw.count(b"\n", 0, start) + 1
@@ -192,25 +201,39 @@ def _has_text(values: pd.Series) -> bool:
     return bool((values.notna() & pd.to_numeric(values, errors="coerce").isna()).any())
 
 
-def type_columns(frame: pd.DataFrame, config: DataConfig) -> pd.DataFrame:
+def type_columns(frame: pd.DataFrame, config: DataConfig, max_categories: int | None = None) -> pd.DataFrame:
     """Numeric columns to float64, the rest to text; listed types win over inference. Empties `frame`: each raw
-    column is dropped once its typed copy exists, so the raw and the typed table never coexist whole."""
+    column is dropped once its typed copy exists, so the raw and the typed table never coexist whole. Numbers
+    with thousands separators are parsed (data.thousands) or refused; so is a text column with more than
+    `max_categories` values that looks numeric."""
     typed, index = {}, frame.index
     for column in list(frame.columns):
         values = frame.pop(column)
         if column in (config.label, ORIGIN) or column in config.categorical:
             typed[column] = values.str.strip()
             continue
+        if config.thousands:
+            values = strip_thousands(values.str.strip(), config.thousands)
         if column not in config.numeric and _has_text(values.head(_PROBE)):
-            typed[column] = values.str.strip()  # one value that is not a number makes the column text
+            typed[column] = _text(column, values, max_categories)  # a value that is not a number: text
             continue
         numbers = pd.to_numeric(values, errors="coerce")
         bad = values.notna() & numbers.isna()
         if column in config.numeric and bad.any():
             example = values[bad].iloc[0]
             raise PipelineError(f"data.numeric: column '{column}' has non-numeric value {example!r}")
-        typed[column] = numbers.astype("float64") if not bad.any() and values.notna().any() else values.str.strip()
+        typed[column] = (numbers.astype("float64") if not bad.any() and values.notna().any()
+                         else _text(column, values, max_categories))
     return pd.DataFrame(typed, index=index)
+
+
+def _text(column: str, values: pd.Series, max_categories: int | None) -> pd.Series:
+    """A column that holds text: refused when it is numbers with separators, or numeric-looking and huge."""
+    if separated_example(values.head(_PROBE)) or not _has_text(values.head(_PROBE)):
+        refuse_separated(column, values)
+    if max_categories is not None:
+        refuse_numeric_looking(column, values, max_categories)
+    return values.str.strip()
 
 
 def read_source(source: Path, config: DataConfig, key: str) -> pd.DataFrame:
@@ -227,7 +250,7 @@ def read_source(source: Path, config: DataConfig, key: str) -> pd.DataFrame:
 
 
 def load_dataset(config: DataConfig, source: Path, test_source: Path | None = None,
-                 key: str = "source") -> pd.DataFrame:
+                 key: str = "source", max_categories: int | None = None) -> pd.DataFrame:
     """The raw dataset: typed columns, normalized labels, PII and dropped columns removed (nulls kept)."""
     parts = [read_source(source, config, key).assign(**{ORIGIN: "source"})]
     if test_source is not None:
@@ -239,6 +262,13 @@ def load_dataset(config: DataConfig, source: Path, test_source: Path | None = No
     del parts  # else the raw text outlives its typed copy (type_columns frees it column by column)
     check_columns(frame, config, source.name)
     frame = frame.drop(columns=[*config.drop, *config.pii])
+    for column in frame.columns:
+        if column not in (config.label, ORIGIN):
+            try:
+                column_name(column)
+            except ValueError as exc:
+                shown = column if len(column) <= 40 else column[:39] + "…"
+                raise PipelineError(f"data.{key}: column {shown!r} {exc} (drop it with data.drop, or rename it)") from None
     frame[config.label] = normalize_label(frame[config.label])
     labelled = frame[config.label].notna() & (frame[config.label] != "")
     if not labelled.all():  # a filter copies every column: only when a row goes
@@ -254,7 +284,7 @@ def load_dataset(config: DataConfig, source: Path, test_source: Path | None = No
         count = f"{len(values)} distinct value{'s' if len(values) != 1 else ''}"
         raise PipelineError(f"data.label: column '{config.label}' has {count} ({shown}); "
                             "a binary label needs exactly two")
-    return type_columns(frame, config).reset_index(drop=True)
+    return type_columns(frame, config, max_categories).reset_index(drop=True)
 
 
 def source_files(settings: Settings) -> dict[str, str]:

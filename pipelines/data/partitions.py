@@ -31,9 +31,17 @@ def incoming_folder(settings: Settings) -> Path:
 def parse_day(key: str, what: str = "daily partition") -> date:
     """A partition key (YYYY-MM-DD) as a date; anything else is one line naming it."""
     try:
-        return date.fromisoformat(key)
-    except ValueError as exc:
-        raise PipelineError(f"{what} '{key}' is not a YYYY-MM-DD date ({exc})") from exc
+        day = date.fromisoformat(key)
+    except (ValueError, TypeError) as exc:
+        raise PipelineError(f"{what} {_shown_key(key)} is not a YYYY-MM-DD date ({exc})") from exc
+    if day.isoformat() != key:  # 3.11 also reads 20260101 and 2026-W01-1: a day names files, one spelling only
+        raise PipelineError(f"{what} {_shown_key(key)} is not a YYYY-MM-DD date (write it as {day.isoformat()})")
+    return day
+
+
+def _shown_key(key: object) -> str:
+    text = repr(str(key))
+    return text if len(text) <= 40 else text[:39] + "…"
 
 
 def day_file(folder: Path, day: str) -> Path:

@@ -42,7 +42,8 @@ def _write_parquet(frame: pd.DataFrame, target) -> str:
 def raw_dataset(settings: Settings) -> StepResult:
     data = settings.params.data
     test_source = settings.resolve(data.test_source) if data.test_source else None
-    frame = load_dataset(data, settings.resolve(data.source), test_source)  # a folder: its accepted days
+    frame = load_dataset(data, settings.resolve(data.source), test_source,  # a folder: its accepted days
+                         max_categories=settings.params.validate_.max_categories)
     paths = ArtifactPaths(settings.root)
     md5 = _write_parquet(frame, paths.raw_dataset)
     return StepResult(
@@ -87,7 +88,7 @@ def validated_dataset(settings: Settings) -> StepResult:
     write_json(paths.validation_report, report | {"success": True})
     md5 = _write_parquet(clean, paths.validated_dataset)
     table = "| column | type | null fraction | distinct |\n|---|---|---|---|\n" + "\n".join(
-        f"| {name} | {c['type']} | {c['null_fraction']:.4f} | {c['distinct']} |" for name, c in report["columns"].items()
+        f"| {md_cell(name)} | {c['type']} | {c['null_fraction']:.4f} | {c['distinct']} |" for name, c in report["columns"].items()
     )
     return StepResult(
         summary={"rows": report["rows"], "raw_rows": report["raw_rows"], "positive_rate": report["positive_rate"],
@@ -164,7 +165,7 @@ def drift_table(report: dict[str, Any]) -> str:
     rows = ["| feature | PSI | test | statistic | p-value | drift |", "|---|---|---|---|---|---|"]
     items = list(report["features"].items()) + ([("(predictions)", report["predictions"])] if "predictions" in report else [])
     for name, r in items:
-        rows.append(f"| {name} | {r['psi']:.4f} | {r['test']} | {r['statistic']:.4f} | {r['p_value']:.3g} "
+        rows.append(f"| {md_cell(name)} | {r['psi']:.4f} | {r['test']} | {r['statistic']:.4f} | {r['p_value']:.3g} "
                     f"| {'DRIFT' if r['drifted'] else 'ok'} |")
     return "\n".join(rows)
 

@@ -11,6 +11,7 @@ import pandas as pd
 from pipelines.core.config import FairnessConfig, FairnessGates, Limit
 from pipelines.core.errors import PipelineError
 from pipelines.core.gates import GateResult
+from pipelines.core.safe_text import md_cell
 from pipelines.training.metrics import (
     classification_metrics,
     group_metrics,
@@ -150,7 +151,7 @@ def groups_table(groups: dict[str, Any]) -> str:
         for group, m in facts["groups"].items():
             ci = m.get("ci", {})
             flag = " (small)" if group in facts["small_groups"] else ""
-            rows.append(f"| {grouping} | {group}{flag} | {m['count']} | " + " | ".join(
+            rows.append(f"| {md_cell(grouping)} | {md_cell(group)}{flag} | {m['count']} | " + " | ".join(
                 _fmt(m[r], ci.get(r)) for r in ("accuracy", "selection_rate", "true_positive_rate", "false_positive_rate")) + " |")
     return "\n".join(rows)
 
@@ -164,8 +165,8 @@ def models_table(report: dict[str, Any]) -> str:
         for grouping, facts in entry["groups"].items():
             ci = facts.get("ci", {})
             change = entry.get("quantization", {}).get(grouping)
-            worst = (f"{change['worst_group']} {-change['worst_drop']:+.4f}" if change and change["worst_group"] else "")
-            rows.append(f"| {model} | {entry['overall']['accuracy']:.4f} | {grouping} "
+            worst = (f"{md_cell(change['worst_group'])} {-change['worst_drop']:+.4f}" if change and change["worst_group"] else "")
+            rows.append(f"| {model} | {entry['overall']['accuracy']:.4f} | {md_cell(grouping)} "
                         f"| {_fmt(facts['demographic_parity_difference'], ci.get('demographic_parity_difference'))} "
                         f"| {_fmt(facts['equalized_odds_difference'], ci.get('equalized_odds_difference'))} | {worst} |")
     return "\n".join(rows)

@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from pipelines.core.safe_text import md_cell
 from pipelines.data.features import FeatureSpec, encode_features, encode_labels
 
 
@@ -55,5 +56,5 @@ def permutation_importance(
 def importance_table(result: dict[str, Any]) -> str:
     """Markdown: columns by mean accuracy drop."""
     rows = ["| column | mean accuracy drop | std |", "|---|---|---|"]
-    rows += [f"| {c['column']} | {c['mean_accuracy_drop']:.4f} | {c['std']:.4f} |" for c in result["columns"]]
+    rows += [f"| {md_cell(c['column'])} | {c['mean_accuracy_drop']:.4f} | {c['std']:.4f} |" for c in result["columns"]]
     return "\n".join(rows)

@@ -18,6 +18,7 @@ from pipelines.core.paths import (
     PRIVACY_FILE,
     ArtifactPaths,
 )
+from pipelines.core.safe_text import md_cell, md_text, safe_markdown
 from pipelines.governance.tradeoff import DISPARITY
 
 SCHEMA = "mobile-mlops/model-card/v1"
@@ -225,8 +226,21 @@ def _num(value: float | None, ci: list | None = None) -> str:
     return text + (f" ({ci[0]:.3f}–{ci[1]:.3f})" if ci and None not in ci else "")
 
 
+def _escaped(value: Any) -> Any:
+    """Every text of the card (data values, column names, params statements) made inert for Markdown."""
+    if isinstance(value, dict):
+        return {md_text(k) if isinstance(k, str) else k: _escaped(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_escaped(v) for v in value]
+    return md_text(value) if isinstance(value, str) else value
+
+
 def render_markdown(card: dict[str, Any]) -> str:
-    """The card for people: the same facts as the JSON, as sections and tables."""
+    """The card for people: the same facts as the JSON, as sections and tables; every value escaped."""
+    return safe_markdown(_render(_escaped(card)))
+
+
+def _render(card: dict[str, Any]) -> str:
     from pipelines.governance.fairness import groups_table
 
     model, data, fair = card["model"], card["data"], card["fairness"]
@@ -280,14 +294,14 @@ def render_markdown(card: dict[str, Any]) -> str:
             changes = ", ".join(f"{g} {m['change']:+.4f}" for g, m in facts["groups"].items())
             worst = facts["worst_group"] or "n/a"
             drop = f"{-facts['worst_drop']:+.4f}" if facts["worst_drop"] is not None else "n/a"
-            out.append(f"| {variant} | {grouping} | {worst} | {drop} | {changes} |")
+            out.append(f"| {variant} | {md_cell(grouping)} | {md_cell(worst)} | {drop} | {md_cell(changes, 400)} |")
     importance = card["feature_importance"]
     out += ["", "## Feature importance", "",
             f"Permutation importance on the `{importance['variant']}` variant through {importance['runtime']}: accuracy lost when "
             f"a raw column is shuffled ({importance['repeats']} repeats, {importance['rows']} test rows, baseline accuracy "
             f"{importance['baseline_accuracy']:.4f}). Not inputs, so not ranked: {', '.join(importance['not_inputs']) or 'none'}.", "",
             "| column | mean accuracy drop | std |", "|---|---|---|"]
-    out += [f"| {c['column']} | {c['mean_accuracy_drop']:.4f} | {c['std']:.4f} |" for c in importance["columns"]]
+    out += [f"| {md_cell(c['column'])} | {c['mean_accuracy_drop']:.4f} | {c['std']:.4f} |" for c in importance["columns"]]
     out += ["", "## Limitations", ""] + [f"- {item}" for item in card["limitations"]]
     out += ["", "## Privacy", ""] + [f"- {item}" for item in card["privacy"]["statements"]]
     out += [f"- Model inputs: {', '.join(card['privacy']['model_inputs'])}."]

@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from pipelines.core import tracing
 from pipelines.core.errors import PipelineError
 from pipelines.core.hashing import tree_sha256
 
@@ -31,7 +32,7 @@ STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
 SLSA_PROVENANCE = "https://slsa.dev/provenance/v1"
 GATE_VERDICTS = "urn:mobile-mlops:attestation:gate-verdicts:v1"
 BUILD_TYPE = "urn:mobile-mlops:build:stage-catalog:v1"
-RUN_ID_ENV = "MOBILE_MLOPS_RUN_ID"  # the orchestrator's run id (set by the Dagster glue; absent under dvc repro)
+RUN_ID_ENV = tracing.RUN_ID_ENV  # the orchestrator's run id (set by the Dagster glue; absent under dvc repro)
 PASSWORD_ENV = "MOBILE_MLOPS_SIGNING_KEY_PASSWORD"
 KINDS = {PROVENANCE: SLSA_PROVENANCE, GATES: GATE_VERDICTS}
 SKIPPED = (FOLDER + "/", "model.sig")  # what the subjects leave out: the attestations themselves, the signature

@@ -25,6 +25,7 @@ from pipelines.core.paths import (
     ArtifactPaths,
     sweep_model_file,
 )
+from pipelines.core.safe_text import md_cell
 from pipelines.core.step import StepResult, records_metrics
 from pipelines.data.features import (
     encode_features,
@@ -204,7 +205,8 @@ def baselines_table(report: dict[str, Any]) -> str:
                     f"| {teacher['accuracy']:.4f} | {teacher['auc']:.4f} |")
     rows += [f"| logistic regression | {simple['logistic_regression']['accuracy']:.4f} | "
              f"{simple['logistic_regression']['auc'] or float('nan'):.4f} |",
-             f"| majority class ({simple['majority_class']['class']}) | {simple['majority_class']['accuracy']:.4f} | 0.5 |"]
+             f"| majority class ({md_cell(simple['majority_class']['class'])}) | {simple['majority_class']['accuracy']:.4f} "
+             "| 0.5 |"]
     return "\n".join(rows)
 
 
@@ -213,6 +215,6 @@ def groups_table(groups: dict[str, dict[str, Any]]) -> str:
     rows = ["| feature | group | rows | accuracy | selection rate |", "|---|---|---|---|---|"]
     for feature, facts in groups.items():
         for group, m in facts["groups"].items():
-            rows.append(f"| {feature} | {group} | {m['count']} | {m['accuracy']:.4f} | {m['selection_rate']:.4f} |")
+            rows.append(f"| {md_cell(feature)} | {md_cell(group)} | {m['count']} | {m['accuracy']:.4f} | {m['selection_rate']:.4f} |")
     return "\n".join(rows)
 

@@ -86,6 +86,27 @@ def flatten(payload: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return flat
 
 
+def published_versions(settings: Settings, name: str) -> dict[str, str]:
+    """MLflow version -> its published release folder, read from the manifests under release.directory/<name>/
+    (a folder appears whole, by rename, so a manifest there means the release was published)."""
+    import json
+
+    folder = settings.resolve(settings.params.release.directory) / name
+    found: dict[str, str] = {}
+    for manifest in sorted(folder.glob("*/manifest.json"), key=lambda p: (len(p.parent.name), p.parent.name)):
+        if not manifest.parent.name.isdigit():
+            continue
+        try:
+            lineage = json.loads(manifest.read_text()).get("lineage", {})
+        except (OSError, ValueError, AttributeError):
+            continue
+        if isinstance(lineage, dict) and lineage.get("model_name") == name and lineage.get("model_version"):
+            release = manifest.parent
+            shown = release.relative_to(settings.root) if release.is_relative_to(settings.root) else release
+            found[str(lineage["model_version"])] = str(shown)
+    return found
+
+
 def log_training_run(
     settings: Settings, history: dict[str, list[float]], artifacts: Path, tags: dict[str, str],
     mlflow_model: Path | None = None,
@@ -116,9 +137,13 @@ def log_training_run(
         client.get_registered_model(name)
     except Exception:  # noqa: BLE001 - MLflow raises a generic RestException when absent
         client.create_registered_model(name, tags=tags)
-    for earlier in client.search_model_versions(f"name='{name}'"):
+    published = published_versions(settings, name)  # a run killed between publishing and tagging: tag it now
+    for earlier in sorted(client.search_model_versions(f"name='{name}'"), key=lambda v: int(v.version)):
         if earlier.tags.get(RELEASE_TAG) == PENDING:
-            client.set_model_version_tag(name, earlier.version, RELEASE_TAG, NEVER_RELEASED)
+            if str(earlier.version) in published:
+                mark_released(settings, name, str(earlier.version), published[str(earlier.version)])
+            else:
+                client.set_model_version_tag(name, earlier.version, RELEASE_TAG, NEVER_RELEASED)
     version = client.create_model_version(name, source=f"{run.info.artifact_uri}/model", run_id=run_id,
                                           tags={**tags, RELEASE_TAG: PENDING})
     client.set_terminated(run_id)

@@ -56,3 +56,50 @@ def test_dagster_home_turns_off_telemetry_and_the_community_dialog_and_queues_on
     edited.write_text("run_queue:\n  max_concurrent_runs: 2\n")
     dagster_home(tmp_path / "home")
     assert edited.read_text() == "run_queue:\n  max_concurrent_runs: 2\n"  # a user's own settings are kept
+
+
+FAILING = """
+import argparse, os, sys
+from pathlib import Path
+from cli.main import _handle
+from cli.quiet import library_output_to_log
+from pipelines.core.errors import PipelineError
+
+def handler(args):
+    os.write(2, b"W0000 cpu_feature_guard.cc] library noise\\n")
+    raise PipelineError("data.source: bad")
+
+with library_output_to_log(Path(sys.argv[1])) as log:
+    log.keep = _handle(argparse.Namespace(handler=handler, debug=False), log.note) != 0
+"""
+
+
+def test_a_failed_commands_log_is_in_the_project_and_its_line_names_it(tmp_path: Path):
+    import tempfile
+
+    before = set(Path(tempfile.gettempdir()).glob("mobile-mlops-*.log"))
+    done = subprocess.run([sys.executable, "-c", FAILING, str(tmp_path)], capture_output=True, text=True)
+    logs = list((tmp_path / ".mobile-mlops" / "logs").glob("*.log"))
+    assert len(logs) == 1 and "library noise" in logs[0].read_text()
+    assert done.stderr == f"error: data.source: bad (library log: {logs[0]})\n"
+    assert set(Path(tempfile.gettempdir()).glob("mobile-mlops-*.log")) == before  # nothing in /tmp any more
+
+
+def test_old_logs_rotate_keeping_the_newest(tmp_path: Path):
+    import os
+
+    from cli.quiet import KEEP_LOGS, rotate
+
+    for number in range(KEEP_LOGS + 5):
+        log = tmp_path / f"{number:03d}.log"
+        log.write_text("x")
+        os.utime(log, (1_000_000 + number, 1_000_000 + number))
+    rotate(tmp_path)
+    assert sorted(p.name for p in tmp_path.glob("*.log")) == [f"{n:03d}.log" for n in range(5, KEEP_LOGS + 5)]
+
+
+def test_a_command_that_succeeds_or_whose_libraries_were_silent_leaves_no_log(tmp_path: Path):
+    silent = FAILING.replace("os.write(2, ", "(lambda *_: None)(2, ")  # the libraries say nothing
+    done = subprocess.run([sys.executable, "-c", silent, str(tmp_path)], capture_output=True, text=True)
+    assert done.stderr == "error: data.source: bad\n"  # one line, and no empty log to point at
+    assert list((tmp_path / ".mobile-mlops" / "logs").glob("*.log")) == []

@@ -1,6 +1,7 @@
 """One run at a time per project, and the temp folders a killed run left are removed by the next one."""
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -42,8 +43,11 @@ def test_a_second_run_stops_with_one_line_naming_the_holder(small_project: Path)
 
 def test_temp_folders_of_a_killed_run_are_found_and_removed(small_project: Path):
     settings = load_settings(small_project / "params.yaml")
-    stale = [small_project / "models" / ".trained.k3j9x_", small_project / "reports" / ".drift.json.a1b2",
-             small_project / "releases" / "adult-income" / ".7.tmp-4242"]
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()  # a process that is gone: what a killed run is
+    stale = [small_project / "models" / f".trained.tmp-{child.pid}-k3j9x_",
+             small_project / "reports" / f".drift.json.tmp-{child.pid}-a1b2",
+             small_project / "releases" / "adult-income" / f".7.tmp-{child.pid}"]
     for folder in stale:
         (folder / "part").mkdir(parents=True)
     kept = small_project / "models" / "trained"
@@ -51,3 +55,24 @@ def test_temp_folders_of_a_killed_run_are_found_and_removed(small_project: Path)
     assert leftover_temp_folders(output_folders(settings)) == sorted(stale)
     assert remove_leftovers(output_folders(settings)) == sorted(stale)
     assert not any(folder.exists() for folder in stale) and kept.is_dir()
+
+
+WAITER = """
+import sys
+from pathlib import Path
+from pipelines.core.lock import project_lock
+with project_lock(Path(sys.argv[1]), wait=True, say=lambda text: print(text, flush=True)):
+    print("got", flush=True)
+"""
+
+
+def test_a_step_inside_the_holding_run_goes_on_and_a_dagster_step_elsewhere_waits(small_project: Path):
+    from pipelines.core.lock import project_lock
+
+    with project_lock(small_project), project_lock(small_project):  # a step inside `run`: the lock is its run's
+        waiter = subprocess.Popen([sys.executable, "-c", WAITER, str(small_project)], stdout=subprocess.PIPE, text=True)
+        assert waiter.stdout.readline().startswith(f"waiting for the project lock (pid {os.getpid()} since ")
+        time.sleep(0.5)
+        assert waiter.poll() is None  # a UI-launched step waits while the CLI run trains
+    assert waiter.stdout.readline().strip() == "got"
+    assert waiter.wait(timeout=60) == 0

@@ -18,7 +18,7 @@ import pytest
 
 from pipelines.catalog import output_folders
 from pipelines.core.config import load_settings
-from pipelines.core.lock import leftover_temp_folders
+from pipelines.core.lock import TEMP_NAME, leftover_temp_folders
 from pipelines.release.folder import release_numbers, verify_release
 from pipelines.training.tracking import NEVER_RELEASED, PENDING, RELEASE_TAG, _client
 
@@ -58,7 +58,8 @@ def _kill_when_release_temp_appears(process: subprocess.Popen, folders: list[Pat
 
 def _release_temp(folders: list[Path]) -> list[Path]:
     """The release's temp folders: the candidate being assembled, or the copy being published."""
-    return [p for p in leftover_temp_folders(folders) if p.name.startswith(".release_candidate.") or ".tmp-" in p.name]
+    return [p for folder in folders if folder.is_dir() for p in folder.iterdir()  # the live run's too
+            if TEMP_NAME.fullmatch(p.name) and (p.name.startswith(".release_candidate.") or p.parent.name == "adult-income")]
 
 
 def _temp_folders(project: Path) -> list[Path]:

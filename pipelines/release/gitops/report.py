@@ -16,6 +16,7 @@ from pipelines.core.paths import (
     RELEASE_PROFILE_FILE,
     TFLITE_REPORT,
 )
+from pipelines.core.safe_text import md_text, safe_markdown
 from pipelines.release.gitops.tables import (
     NOT_AVAILABLE,
     comparison,
@@ -75,7 +76,7 @@ class _Report:
 
     def lineage(self) -> str:
         lineage = self.new.manifest.get("lineage", {})
-        rows = [[f"data `{path}`", f"md5 `{md5}`"] for path, md5 in lineage.get("data_md5", {}).items()]
+        rows = [[f"data `{md_text(path)}`", f"md5 `{md_text(md5)}`"] for path, md5 in lineage.get("data_md5", {}).items()]
         rows += [["raw dataset", f"md5 `{lineage.get('raw_dataset_md5', '?')}`"],
                  ["code", f"commit `{lineage.get('git_commit', '?')}`" + (" (dirty)" if lineage.get("git_dirty") else "")],
                  ["params", f"sha256 `{lineage.get('params_sha256', '?')}`"],
@@ -181,7 +182,7 @@ def render_report(ctx: ReportContext) -> str:
     report = _Report(ctx)
     sections = [report.header(), report.lineage(), report.gates(), report.metrics(), report.fairness(),
                 report.footprint(), report.drift(), report.others(), report.rollout(), report.files()]
-    body = "\n\n".join(sections) + "\n"
+    body = safe_markdown("\n\n".join(sections) + "\n")  # whatever a report held: no raw HTML, no script link
     if len(body) > MAX_CHARS:
         body = body[:MAX_CHARS] + "\n\n_Report truncated; the full values are in the release folder._\n"
     return body

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from pipelines.core.safe_text import csv_cell, md_text
+
 NOT_AVAILABLE = "_not available_"
 MAX_ROWS = 40
 
@@ -17,7 +19,7 @@ def fmt(value: Any) -> str:
         return "–"
     if isinstance(value, float):
         return f"{value:.4f}" if value == value else "NaN"
-    return str(value).replace("|", "\\|").replace("\n", " ")
+    return md_text(csv_cell(value))
 
 
 def delta(new: Any, old: Any) -> str:
@@ -55,7 +57,7 @@ def flatten(value: Any, prefix: str = "") -> dict[str, Any]:
 def comparison(candidate: dict[str, Any], production: dict[str, Any] | None, label: str) -> str:
     """key | candidate | production | delta, for every scalar of the candidate's structure."""
     new, old = flatten(candidate), flatten(production) if production is not None else None
-    rows = [[f"`{key}`", fmt(value), fmt(old.get(key)) if old is not None else "–",
+    rows = [[f"`{md_text(key)}`", fmt(value), fmt(old.get(key)) if old is not None else "–",
              delta(value, old.get(key)) if old is not None else ""] for key, value in new.items()]
     return table(["", "candidate", label, "Δ"], rows) if rows else NOT_AVAILABLE
 
@@ -67,10 +69,10 @@ def drift_summary(content: dict[str, Any], label: str) -> str | None:
         return None
     drifted = content.get("drifted") or []
     head = (f"Drift: **{'yes' if content.get('drift') else 'no'}** (blocking: {fmt(content.get('blocking'))}); "
-            f"drifted features: {', '.join(map(str, drifted)) or 'none'}; "
+            f"drifted features: {', '.join(map(md_text, drifted)) or 'none'}; "
             f"reference: {fmt(content.get('reason') or content.get('reference'))}.")
     ranked = sorted(features.items(), key=lambda item: -float(item[1].get("psi") or 0))
-    rows = [[f"`{name}`", fmt(f.get("test")), fmt(f.get("statistic")), fmt(f.get("p_value")), fmt(f.get("psi")),
+    rows = [[f"`{md_text(name)}`", fmt(f.get("test")), fmt(f.get("statistic")), fmt(f.get("p_value")), fmt(f.get("psi")),
              "⚠ yes" if f.get("drifted") else "no"] for name, f in ranked]
     return head + "\n\n" + table(["feature", "test", "statistic", "p-value", "PSI", "drifted"], rows)
 
@@ -145,7 +147,7 @@ def group_tables(facts: Any, old: Any, label: str) -> str | None:
     groups = {g: m for g, m in facts["groups"].items() if isinstance(m, dict)}
     columns = sorted({k for m in groups.values() for k, v in m.items() if is_number(v)},
                      key=lambda k: (k != "count", k))
-    rows = [[f"`{g}`", *(cell(m.get(c), (old_groups.get(g) or {}).get(c)) for c in columns)] for g, m in groups.items()]
+    rows = [[f"`{md_text(g)}`", *(cell(m.get(c), (old_groups.get(g) or {}).get(c)) for c in columns)] for g, m in groups.items()]
     by_group = table(["group", *columns], rows)
     return (comparison(gaps, {k: old.get(k) for k in gaps} if old else None, label) + "\n\n"
             + f"Per group (Δ vs {label}):\n\n{by_group}")

@@ -88,3 +88,21 @@ def test_known_report_shapes_get_a_summary_before_all_values():
     assert "| `released variant` | int8 | float16 |  |" in body
     assert "| `size_bytes` | 900 | 1900 | -1000 |" in body and "| `low p95_ms` | 1.5000 | 1.0000 | +0.5000 |" in body
     assert body.count("<details><summary>all values</summary>") == 2
+
+
+def test_hostile_group_names_keys_and_details_are_inert_in_the_report():
+    import re
+
+    hostile = ["<script>alert(1)</script>", "=cmd|' /C calc'!A0", "[x](javascript:alert(1))", "a|b\nc"]
+    reports = {"fairness.json": {"race": {"groups": {h: {"accuracy": 0.8, "count": 30} for h in hostile},
+                                          "gap": 0.1}},
+               "drift.json": {"drift": True, "drifted": hostile, "features": {h: {"psi": 0.3, "drifted": True} for h in hostile}}}
+    new = view("2", 0.86, reports)
+    new.manifest["metrics"]["gates"] = [{"name": hostile[2], "passed": False, "measured": 1.0, "threshold": 0.5,
+                                         "detail": hostile[0] + hostile[1]}]
+    body = render(new, None)
+    assert "<script" not in body and "](javascript:" not in body and "[x](" not in body
+    assert "&lt;script>alert(1)&lt;/script>" in body and "a\\|b c" in body
+    for table in re.findall(r"(?:^\|.*\|$\n?)+", body, flags=re.M):
+        widths = {len(re.findall(r"(?<!\\)\|", line.replace("\\\\", ""))) for line in table.splitlines()}
+        assert len(widths) == 1, table
