@@ -12,12 +12,15 @@ Add = Callable[[str, Callable[[argparse.Namespace], int], str], argparse.Argumen
 
 def cmd_serve(args: argparse.Namespace) -> int:
     from pipelines.fleet.server import make_server
-    from pipelines.fleet.steps import telemetry_dir
+    from pipelines.fleet.steps import first_day, telemetry_dir
 
     loaded = settings(args)
-    server = make_server(telemetry_dir(loaded), loaded.params.fleet, args.host, args.port)
+    fleet, earliest = loaded.params.fleet, first_day(loaded)
+    server = make_server(telemetry_dir(loaded), fleet, args.host, args.port, earliest)
     host, port = server.server_address[:2]
-    print(f"telemetry: POST http://{host}:{port}/v1/telemetry -> {telemetry_dir(loaded)} (Ctrl-C stops)", flush=True)
+    since = f"from {earliest}" if earliest else "from any day (no release yet, no fleet.first_day)"
+    print(f"telemetry: POST http://{host}:{port}/v1/telemetry -> {telemetry_dir(loaded)}; days {since} to "
+          f"tomorrow (UTC); metrics at /metrics (Ctrl-C stops)", flush=True)
     try:
         server.serve_forever()
     except KeyboardInterrupt:

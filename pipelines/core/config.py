@@ -520,6 +520,14 @@ class FleetTelemetryConfig(_Section):
     hmac_key_env: str = "MOBILE_MLOPS_TELEMETRY_KEY"  # the variable holding the apps' HMAC key; never in params
     max_body_bytes: int = Field(1_048_576, ge=1024)
     max_records: int = Field(5000, ge=1)  # device-day records per batch
+    read_timeout_s: float = Field(30.0, gt=0, description="`telemetry serve`: a request's headers must arrive "
+                                  "within this many seconds of the connection opening (or of the previous answer), "
+                                  "and its body within as many again; else 408 and the connection closes")
+    max_connections: int = Field(512, ge=1, description="`telemetry serve`: open connections beyond this are "
+                                 "answered 503 at once and closed (stalled clients cannot exhaust the server)")
+    first_day: date | None = Field(None, description="records dated before this day are refused (400); None: the "
+                                   "day of the model's first release (manifest created_at), no bound without one. "
+                                   "Records dated after tomorrow (UTC) are always refused")
     max_latency_ms: float = Field(3_600_000.0, gt=0)  # a device reporting more is quarantined (impossible)
     epsilon: float = Field(1.0, gt=0)  # local DP: randomized response on the sensitive attribute
     histogram_epsilon: float = Field(1.0, gt=0)  # DP (Laplace) on each production-drift feature histogram

@@ -8,11 +8,11 @@ sensitive attribute arrives only as a randomized-response report (pipelines/flee
 from __future__ import annotations
 
 import datetime as dt
-from typing import Literal
+from typing import Annotated, Literal
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 from pipelines.core.config import FleetTelemetryConfig
 
@@ -22,6 +22,10 @@ SCHEMA = "mobile-mlops/fleet-telemetry/v1"
 LATENCY_EDGES_MS = tuple(float(10 ** (k / 2)) for k in range(-6, 9))
 BUCKETS = len(LATENCY_EDGES_MS) + 1
 MAX_FEATURE_BINS = 128
+# Every integer is checked against the range JSON parsers agree on (I-JSON, RFC 7493) before any arithmetic: so
+# int64 columns, histogram sums and feature sums cannot overflow, and 10**30 is a 400 naming the field.
+MAX_INT = 2**53 - 1
+Int = Annotated[int, Field(ge=-MAX_INT, le=MAX_INT)]
 
 COUNTS = ("sessions", "inferences", "crashes", "download_bytes_wifi", "download_bytes_cellular", "offload_calls",
           "offload_bytes", "predicted_positive", "feedback_count", "feedback_correct")
@@ -37,29 +41,40 @@ class DeviceDay(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=False)
 
     device_id: str = Field(pattern=r"^[0-9a-f]{32}$")  # sha256(salt of the epoch + install id)[:32]
-    salt_epoch: int = Field(ge=0)
+    salt_epoch: int = Field(ge=0, le=MAX_INT)
     day: dt.date
     app_version: str = Field(min_length=1, max_length=32)
     model_version: str = Field(min_length=1, max_length=32)
     variant: str = Field(min_length=1, max_length=32)  # rollout cohort (canary/production) or A/B arm
     platform: Literal["android", "ios"]
     tier: str = Field(min_length=1, max_length=16)
-    group_rr: int  # randomized-response report of the sensitive attribute: an index into fleet.groups
-    sessions: int
-    inferences: int
-    crashes: int
-    latency_hist: list[int] = Field(min_length=BUCKETS, max_length=BUCKETS)
+    group_rr: Int  # randomized-response report of the sensitive attribute: an index into fleet.groups
+    sessions: Int
+    inferences: Int
+    crashes: Int
+    latency_hist: list[Int] = Field(min_length=BUCKETS, max_length=BUCKETS)
     latency_max_ms: float
     battery_mj: float  # energy attributable to inference
-    download_bytes_wifi: int
-    download_bytes_cellular: int
-    offload_calls: int
-    offload_bytes: int
+    download_bytes_wifi: Int
+    download_bytes_cellular: Int
+    offload_calls: Int
+    offload_bytes: Int
     cloud_latency_ms_sum: float
-    predicted_positive: int
-    feedback_count: int = 0  # inferences whose outcome the app later learned
-    feedback_correct: int = 0
-    features: dict[str, list[int]] | None = None  # bucket counts of a few sampled inputs (production drift)
+    predicted_positive: Int
+    feedback_count: Int = 0  # inferences whose outcome the app later learned
+    feedback_correct: Int = 0
+    features: dict[str, list[Int]] | None = None  # bucket counts of a few sampled inputs (production drift)
+
+    @field_validator("day")
+    @classmethod
+    def _in_window(cls, value: dt.date, info: ValidationInfo) -> dt.date:
+        """Not after `last`, not before `first` (the server's window, given as validation context)."""
+        first, last = (info.context or {}).get("days", (None, None))
+        if last is not None and value > last:
+            raise ValueError(f"{value} is after tomorrow ({last}, UTC)")
+        if first is not None and value < first:
+            raise ValueError(f"{value} is before the model's first release ({first}; fleet.first_day)")
+        return value
 
     @field_validator("features")
     @classmethod
@@ -85,14 +100,18 @@ class Refused(Exception):
         self.status, self.message, self.rejected = status, message, rejected
 
 
-def parse_batch(payload: object, config: FleetTelemetryConfig) -> Batch:
-    """A validated batch, or Refused(400/413) naming the first problem and the record count."""
+def parse_batch(payload: object, config: FleetTelemetryConfig,
+                days: tuple[dt.date | None, dt.date | None] = (None, None)) -> Batch:
+    """A validated batch, or Refused(400/413) naming the first problem and the record count.
+
+    `days` is the window (first, last) a record's day must fall in; None leaves that side open.
+    """
     count = len(payload.get("records") or []) if isinstance(payload, dict) and \
         isinstance(payload.get("records"), list) else 0
     if count > config.max_records:
         raise Refused(413, f"batch holds {count} records; fleet.max_records is {config.max_records}", count)
     try:
-        batch = Batch.model_validate(payload)
+        batch = Batch.model_validate(payload, context={"days": days})
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "(top level)"

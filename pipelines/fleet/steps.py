@@ -1,6 +1,7 @@
 """Fleet steps (post-release, outside dvc.yaml): read telemetry, call the logic, write reports atomically."""
 from __future__ import annotations
 
+import datetime as dt
 import json
 import uuid
 from pathlib import Path
@@ -9,10 +10,10 @@ from typing import Any
 import pandas as pd
 
 from pipelines.core.config import Settings
-from pipelines.core.deployment import production_or_latest, read_production, stage_index
+from pipelines.core.deployment import model_releases, production_or_latest, read_production, stage_index
 from pipelines.core.errors import PipelineError
 from pipelines.core.io import read_json, write_json
-from pipelines.core.paths import RELEASE_PROFILE_FILE
+from pipelines.core.paths import RELEASE_MANIFEST_FILE, RELEASE_PROFILE_FILE
 from pipelines.fleet import canary, observed_finops, production_drift, rollout, store
 from pipelines.fleet.schema import HIST, SCHEMA
 
@@ -21,6 +22,21 @@ REPORTS = "reports/fleet"  # canary.json, observed_finops.json, production_drift
 
 def telemetry_dir(settings: Settings) -> Path:
     return settings.resolve(settings.params.fleet.directory)
+
+
+def first_day(settings: Settings) -> dt.date | None:
+    """The earliest day a record may carry: fleet.first_day, else the day of the model's first release, else None."""
+    if settings.params.fleet.first_day is not None:
+        return settings.params.fleet.first_day
+    releases = model_releases(settings, settings.params.release, RELEASE_MANIFEST_FILE)
+    if not releases:
+        return None
+    created = str(read_json(releases[0] / RELEASE_MANIFEST_FILE).get("created_at", ""))
+    try:
+        return dt.date.fromisoformat(created[:10])
+    except ValueError:
+        raise PipelineError(f"{releases[0] / RELEASE_MANIFEST_FILE}: created_at {created[:40]!r} is not a date "
+                            "(set fleet.first_day)") from None
 
 
 def reports_dir(settings: Settings) -> Path:
