@@ -22,7 +22,7 @@ def is_json() -> bool:
 
 def line(level: str, message: str, stream: TextIO | None = None, **fields: Any) -> None:
     """One JSON object (time UTC, level, message, then run_id/step/... where known) on its own line."""
-    record = {"time": dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds"), "level": level,
+    record = {"time": dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds"), "level": level,
               "message": message}
     record.update({key: value for key, value in fields.items() if value is not None})
     out = stream or sys.stderr

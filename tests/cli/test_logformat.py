@@ -5,7 +5,6 @@ import datetime as dt
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -64,8 +63,8 @@ def test_a_run_prints_json_lines_with_its_run_id_and_steps(tmp_path: Path):
     done = run_cli("--log-format", "json", "run", "--params", str(params), cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-2000:]
     lines = objects(done.stderr) + objects(done.stdout)
-    finished = [l for l in lines if l["message"] == "run succeeded"]
+    finished = [e for e in lines if e["message"] == "run succeeded"]
     assert len(finished) == 1 and finished[0]["run_id"]
-    steps = [l for l in lines if l["message"] in ("step started", "step succeeded")]
-    assert {"raw_dataset", "trained_model", "release_candidate"} <= {l["step"] for l in steps}
-    assert {l["run_id"] for l in steps} == {finished[0]["run_id"]}
+    steps = [e for e in lines if e["message"] in ("step started", "step succeeded")]
+    assert {"raw_dataset", "trained_model", "release_candidate"} <= {e["step"] for e in steps}
+    assert {e["run_id"] for e in steps} == {finished[0]["run_id"]}
