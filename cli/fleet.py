@@ -19,8 +19,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
     server = make_server(telemetry_dir(loaded), fleet, args.host, args.port, earliest)
     host, port = server.server_address[:2]
     since = f"from {earliest}" if earliest else "from any day (no release yet, no fleet.first_day)"
-    print(f"telemetry: POST http://{host}:{port}/v1/telemetry -> {telemetry_dir(loaded)}; days {since} to "
-          f"tomorrow (UTC); metrics at /metrics (Ctrl-C stops)", flush=True)
+    from cli import logformat
+
+    if logformat.is_json():
+        logformat.line("info", "telemetry server listening", url=f"http://{host}:{port}/v1/telemetry",
+                       metrics=f"http://{host}:{port}/metrics", folder=str(telemetry_dir(loaded)), days_from=earliest)
+    else:
+        print(f"telemetry: POST http://{host}:{port}/v1/telemetry -> {telemetry_dir(loaded)}; days {since} to "
+              f"tomorrow (UTC); metrics at /metrics (Ctrl-C stops)", flush=True)
     try:
         server.serve_forever()
     except KeyboardInterrupt:

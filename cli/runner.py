@@ -12,6 +12,7 @@ from dagster import AssetCheckSeverity, DagsterEventType, DagsterInstance, color
 from rich.console import Console
 from rich.table import Table
 
+from cli import logformat
 from cli.quiet import dagster_home
 from pipelines.catalog import output_folders, output_roots
 from pipelines.core.config import load_settings
@@ -32,6 +33,14 @@ def progress_logger(_init_context):
             meta = getattr(record, "dagster_meta", None) or {}
             event = meta.get("dagster_event") if isinstance(meta, dict) else getattr(meta, "dagster_event", None)
             if event is None:
+                return
+            if logformat.is_json():
+                kind = {DagsterEventType.STEP_START: ("info", "step started"),
+                        DagsterEventType.STEP_SUCCESS: ("info", "step succeeded"),
+                        DagsterEventType.STEP_FAILURE: ("error", "step failed")}.get(event.event_type)
+                if kind:
+                    logformat.line(*kind, run_id=getattr(record, "run_id", None) or meta.get("run_id"),
+                                   step=event.step_key)
                 return
             if event.event_type == DagsterEventType.STEP_START:
                 self.started[event.step_key] = time.perf_counter()
@@ -132,7 +141,10 @@ def _run(settings, params: Path, home: Path, debug: bool, verbose: bool) -> int:
     defs = build_definitions(settings, loggers={"progress": progress_logger, "console": colored_console_logger})
     loggers = {"progress": {}} | ({"console": {"config": {"log_level": "INFO"}}} if verbose else {})
     started = time.perf_counter()
-    console.print(f"[bold]mobile-mlops run[/] ({params}) with Dagster home {home}")
+    if logformat.is_json():
+        logformat.line("info", "run started", params=str(params), dagster_home=str(home))
+    else:
+        console.print(f"[bold]mobile-mlops run[/] ({params}) with Dagster home {home}")
     with quick_sqlite(home), DagsterInstance.get() as instance:
         from assets.stale_runs import HOST_TAG, fail_dead_runs
 
@@ -152,8 +164,12 @@ def _run(settings, params: Path, home: Path, debug: bool, verbose: bool) -> int:
         records[materialization.asset_key.to_user_string()] = {k: v.value for k, v in materialization.metadata.items()}
         if materialization.asset_key.to_user_string() == "raw_dataset":
             records["_data_version"] = materialization.tags.get("dagster/data_version", "")
-    Console().print(_summary(records))
-    console.print(f"finished in {time.perf_counter() - started:.1f} s")
+    if logformat.is_json():
+        logformat.line("info", "run succeeded", run_id=result.run_id,
+                       seconds=round(time.perf_counter() - started, 1), release=records.get("release_candidate"))
+    else:
+        Console().print(_summary(records))
+        console.print(f"finished in {time.perf_counter() - started:.1f} s")
     from pipelines.core.profiling import profile_folder, write_report
 
     if profile_folder():
