@@ -5,7 +5,7 @@ from pipelines.core.config import Settings
 from pipelines.core.io import read_json
 from pipelines.core.paths import ArtifactPaths
 from pipelines.core.verdict import Outcome
-from pipelines.governance.fairness import fairness_gates, flagged_text
+from pipelines.governance.fairness import compact_failures, fairness_gates, flagged_text
 
 
 def fairness(settings: Settings) -> Outcome:
@@ -13,4 +13,7 @@ def fairness(settings: Settings) -> Outcome:
     report = read_json(ArtifactPaths(settings.root).fairness_report)
     found = Outcome(fairness_gates(report, settings.params.gates.fairness))
     flagged = flagged_text(report)
-    return Outcome(found.results, description=f"{found.line()}; {flagged}", tables={"flagged groups": flagged})
+    line = compact_failures(report, found.results) or found.line()  # one line; every model's detail in the table
+    detail = "\n".join(f"- {g.detail}" for g in found.results if not g.passed) or "all gates passed"
+    return Outcome(found.results, description=f"{line}; {flagged}",
+                   tables={"flagged groups": flagged, "detail": detail})
