@@ -17,12 +17,13 @@ from dagster import (
     sensor,
 )
 
+from assets.automation import sensor_status
 from assets.resources import SettingsResource
 from assets.stages import _tags
 from pipelines.code_versions import package_code_version
 from pipelines.core.config import Settings
 from pipelines.core.plots import data_uri_markdown
-from pipelines.fleet import charts, steps, store
+from pipelines.fleet import steps, store
 
 DAYS = DynamicPartitionsDefinition(name="fleet_day")
 GROUP = "fleet"
@@ -56,7 +57,7 @@ def fleet_assets(settings: Settings) -> list:
         """Canary vs production (and A/B) on every guardrail with an anytime-valid sequential test."""
         loaded = settings.load()
         report = steps.canary_analysis(loaded)
-        chart = charts.guardrail_chart(report["history"], steps.reports_dir(loaded) / "guardrails.png")
+        chart = loaded.resolve(report["chart"])
         metadata = {"decision": report["decision"], "stage": report["stage"], "version": report["version"],
                     "until": report["until"], "guardrails": MetadataValue.md(report["table"]),
                     "reasons": MetadataValue.md("\n".join(f"- {r}" for r in report["reasons"])),
@@ -74,7 +75,7 @@ def fleet_assets(settings: Settings) -> list:
         """Observed monthly cost, traffic and battery from telemetry beside cost.json's estimates."""
         loaded = settings.load()
         report = steps.fleet_observed_finops(loaded)
-        chart = charts.cost_chart(report["comparison"], steps.reports_dir(loaded) / "observed_cost.png")
+        chart = loaded.resolve(report["chart"])
         yield MaterializeResult(metadata={
             "observed vs estimated": MetadataValue.md(_md_table(report["comparison"])),
             "chart": MetadataValue.md(data_uri_markdown(chart, "observed vs estimated cost")),
@@ -100,7 +101,7 @@ def fleet_assets(settings: Settings) -> list:
 
 def telemetry_sensor(settings: Settings):
     @sensor(asset_selection=[AssetKey("fleet_telemetry")], minimum_interval_seconds=
-            settings.params.automation.sensor_interval_seconds,
+            settings.params.automation.sensor_interval_seconds, default_status=sensor_status(),
             description="Adds a fleet_telemetry partition for each new day folder and materializes it.")
     def fleet_telemetry_sensor(context: SensorEvaluationContext, settings: SettingsResource) -> SensorResult:
         known = set(context.instance.get_dynamic_partitions(DAYS.name))

@@ -13,7 +13,7 @@ from pipelines.core.deployment import production_or_latest, read_production, sta
 from pipelines.core.errors import PipelineError
 from pipelines.core.io import read_json, write_json
 from pipelines.core.paths import RELEASE_PROFILE_FILE
-from pipelines.fleet import canary, observed_finops, production_drift, rollout, store
+from pipelines.fleet import canary, charts, observed_finops, production_drift, rollout, store
 from pipelines.fleet.schema import HIST, SCHEMA
 
 REPORTS = "reports/fleet"  # canary.json, observed_finops.json, production_drift.json and their charts
@@ -48,8 +48,12 @@ def _release_folder(settings: Settings, holding: str) -> Path:
     return folder
 
 
-def canary_analysis(settings: Settings, until: str | None = None, act: bool = False) -> dict[str, Any]:
-    """The decision for the deployed release's current stage from telemetry up to `until` (default: last day)."""
+def canary_analysis(settings: Settings, until: str | None = None, act: bool = False,
+                    to: str | None = None) -> dict[str, Any]:
+    """The decision for the deployed release's current stage from telemetry up to `until` (default: last day).
+
+    With `act`, the report is written before the GitOps action is tried and again with its outcome, so
+    reports/fleet/canary.json never shows an earlier decision; `to` names the release a rollback restores."""
     deployment = read_production(settings)
     if deployment is None:
         raise PipelineError("deploy/production.yaml: not found; nothing is rolling out")
@@ -69,37 +73,65 @@ def canary_analysis(settings: Settings, until: str | None = None, act: bool = Fa
               "stage": deployment.rollout.stages[index].name, "until": until, "days_in_stage": int(in_stage),
               "decision": decision, "reasons": reasons, "tests": [t.as_dict() for t in tests],
               "quarantined_devices": quarantined, "table": canary.table(tests),
-              "history": _history(frame)}
+              "history": _history(frame, settings)}
+    chart = charts.guardrail_chart(report["history"], reports_dir(settings) / "guardrails.png",
+                                   _limits(settings, deployment.rollout.guardrails))
+    report["chart"] = f"{REPORTS}/{chart.name}"
     if experiment := deployment.experiment:
         a, b = (v.name for v in experiment.variants)
         ab = canary.evaluate(canary.units(frame), b, a, deployment.rollout.guardrails, settings.params)
         report["ab"] = {"experiment": experiment.name, "control": a, "treatment": b,
                         "decision": canary.decide(ab, True, True)[0], "tests": [t.as_dict() for t in ab],
                         "table": canary.table(ab)}
+    target = reports_dir(settings) / "canary.json"
     if act and decision in ("promote", "rollback"):
         from pipelines.fleet.actions import act as gitops
 
-        done = gitops(settings, decision, report["table"], reasons)
-        report["action"] = {"kind": done.kind, "branch": done.branch, "commit": done.commit,
-                            "pull_request": done.pull_request.url if done.pull_request else None}
-    write_json(reports_dir(settings) / "canary.json", report)
+        report["action"] = {"kind": decision, "status": "pending", "to": to}
+        write_json(target, report)
+        try:
+            done = gitops(settings, decision, report["table"], reasons, to)
+        except Exception as exc:
+            report["action"].update(status="failed", error=str(exc).splitlines()[0] if str(exc) else repr(exc))
+            write_json(target, report)
+            raise
+        report["action"] = {"kind": done.kind, "status": "done", "to": done.to, "branch": done.branch,
+                            "commit": done.commit, "pull_request": done.pull_request.url if done.pull_request else None}
+    write_json(target, report)
     return report
 
 
-def _history(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    """Daily guardrail point values per cohort (the charts of guardrails over time)."""
+def _history(frame: pd.DataFrame, settings: Settings) -> list[dict[str, Any]]:
+    """Daily guardrail values per cohort (the charts of guardrails over time); the selection-rate gap and MB per
+    device-month over the devices seen so far, as the guardrail tests count them."""
     import numpy as np
 
-    from pipelines.fleet.canary import LOG_CENTRES
+    from pipelines.fleet import figures, ldp
+    from pipelines.fleet.canary import LOG_CENTRES, add_units
 
-    rows = []
-    for (day, cohort), part in frame.groupby(["day", "variant"]):
-        hist = part[list(HIST)].to_numpy(float)
-        rows.append({"day": day, "cohort": cohort, "devices": int(part["device_id"].nunique()),
-                     "crash_rate": float(part["crashes"].sum() / max(part["sessions"].sum(), 1)),
-                     "latency_ms": float(np.exp((hist @ LOG_CENTRES).sum() / max(hist.sum(), 1))),
-                     "accuracy": float(part["feedback_correct"].sum() / max(part["feedback_count"].sum(), 1))})
+    fleet, updates = settings.params.fleet, settings.params.finops.fleet.updates_per_month
+    rows, total = [], None
+    for day, today in frame.groupby("day", sort=True):
+        total = add_units(total, today)
+        for cohort, part in today.groupby("variant"):
+            hist = part[list(HIST)].to_numpy(float)
+            seen = total.loc[cohort]
+            gap = ldp.group_rates(seen["predicted_positive"].to_numpy(float), seen["inferences"].to_numpy(float),
+                                  seen["group_rr"].to_numpy(), fleet.epsilon, len(fleet.groups))["gap"]
+            mb = figures.mb_per_device_month(
+                (seen["download_bytes_wifi"] + seen["download_bytes_cellular"]).to_numpy(float),
+                seen["offload_bytes"].to_numpy(float), seen["device_days"].to_numpy(float), updates)[0]
+            rows.append({"day": day, "cohort": cohort, "devices": int(part["device_id"].nunique()),
+                         "crash_rate": float(part["crashes"].sum() / max(part["sessions"].sum(), 1)),
+                         "latency_ms": float(np.exp((hist @ LOG_CENTRES).sum() / max(hist.sum(), 1))),
+                         "accuracy": float(part["feedback_correct"].sum() / max(part["feedback_count"].sum(), 1)),
+                         "selection_rate_gap": gap, "mb_per_device_month": mb if np.isfinite(mb) else None})
     return rows
+
+
+def _limits(settings: Settings, guardrails: Any) -> dict[str, float | None]:
+    return {"crash_rate": guardrails.max_crash_rate, "selection_rate_gap": guardrails.max_selection_rate_gap,
+            "mb_per_device_month": settings.params.gates.budgets.max_device_mb_per_month}
 
 
 def fleet_observed_finops(settings: Settings) -> dict[str, Any]:
@@ -118,6 +150,9 @@ def fleet_observed_finops(settings: Settings) -> dict[str, Any]:
     if report["over_budget"] and url:
         report["alert_status"] = observed_finops.alert(url, {"event": "fleet.budget_exceeded", "release": report[
             "release"], "over_budget": [r.as_dict() for r in results if not r.passed]})
+    chart = charts.cost_chart(report["comparison"], reports_dir(settings) / "observed_cost.png",
+                              settings.params.gates.budgets.max_device_mb_per_month)
+    report["chart"] = f"{REPORTS}/{chart.name}"
     write_json(reports_dir(settings) / "observed_finops.json", report)
     return report
 

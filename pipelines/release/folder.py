@@ -113,6 +113,33 @@ def release_numbers(folder: Path) -> list[int]:
     return sorted(int(p.name) for p in folder.glob("*") if p.name.isdigit() and p.is_dir()) if folder.is_dir() else []
 
 
+# Files a run writes afresh even when nothing it depends on changed (the measured run compute, the MLflow run id
+# in the card, the drift check against the release before): a candidate that differs from a release only in
+# these has the same content.
+RUN_RECORDS = frozenset({"cost.json", "model_card.md", "model_card.json", "drift.json"})
+
+
+def content_key(manifest: Manifest) -> tuple:
+    """What a release ships, for idempotent publishing: every file's sha256 but the run records, and the inputs
+    (data md5s, params) the lineage names."""
+    files = tuple(sorted((k, v) for k, v in manifest.files.items() if k not in RUN_RECORDS))
+    lineage = manifest.lineage
+    return files, tuple(sorted(lineage.data_md5.items())), lineage.params_sha256, manifest.encryption is not None
+
+
+def same_content(staged: Path, releases: Path, model_name: str) -> Path | None:
+    """The published release whose content equals the candidate's (the newest such), or None."""
+    key = content_key(load_manifest(staged))
+    folder = releases / model_name
+    for number in reversed(release_numbers(folder)):
+        try:
+            if content_key(load_manifest(folder / str(number))) == key:
+                return folder / str(number)
+        except PipelineError:
+            continue  # a broken earlier release is never "the same"
+    return None
+
+
 def publish(staged: Path, releases: Path, model_name: str, public_keys: list[Path] | None = None) -> Path:
     """Copy a verified candidate to releases/<model>/<N>/, N the next free number, claimed atomically.
 

@@ -32,7 +32,7 @@ from pipelines.data.reference import reference_model, release_profile
 from pipelines.finops.cost import release_gates
 from pipelines.governance.fairness import fairness_gates
 from pipelines.release.encryption import encrypt_models, encryption_summary
-from pipelines.release.folder import build_manifest, publish
+from pipelines.release.folder import build_manifest, publish, same_content
 from pipelines.release.signing import project_key, sign_folder, trusted_keys
 from pipelines.training.strength import strength_gate
 from pipelines.training.tracking import (
@@ -102,15 +102,18 @@ def release_candidate(settings: Settings) -> StepResult:
         build_manifest(staged, lineage, metrics, tags=settings.params.project.tags(),  # FinOps tags
                        encryption=encryption)
         sign_folder(staged, project_key(settings))  # covers every file (ciphertexts), manifest.json included
-    released = publish(paths.release_candidate, settings.resolve(settings.params.release.directory),
-                       record["model_name"], trusted_keys(settings))
+    releases = settings.resolve(settings.params.release.directory)
+    existing = same_content(paths.release_candidate, releases, record["model_name"])
+    released = existing or publish(paths.release_candidate, releases, record["model_name"], trusted_keys(settings))
     shown = released.relative_to(settings.root) if released.is_relative_to(settings.root) else released
-    mark_released(settings, record["model_name"], record["model_version"], str(shown))  # alias `candidate`
-    # the signed release (models, manifest, signature) and the model card beside the run's other artifacts
-    log_to_run(settings, record["run_id"], {}, {"release": released})
-    log_files(settings, record["run_id"], "reports", [paths.model_card_markdown, paths.model_card_json])
+    if existing is None:
+        mark_released(settings, record["model_name"], record["model_version"], str(shown))  # alias `candidate`
+        # the signed release (models, manifest, signature) and the model card beside the run's other artifacts
+        log_to_run(settings, record["run_id"], {}, {"release": released})
+        log_files(settings, record["run_id"], "reports", [paths.model_card_markdown, paths.model_card_json])
     sizes = {n: v["size_bytes"] for n, v in tflite["variants"].items()}
     return StepResult(summary={"release": str(released), "release_number": int(released.name),
+                               "published": existing is None,  # False: the same content was released before
                                "model_version": record["model_version"],
                                "mlflow_model": model_version_url(settings, record["model_name"], record["model_version"]),
                                "mlflow_run": run_url(settings, record["experiment_id"], record["run_id"]),
