@@ -29,7 +29,7 @@ from dagster._core.definitions.data_version import (
 from dagster._time import get_current_datetime
 
 from assets.resources import SettingsResource
-from pipelines.catalog import NOT_STAGES, STAGES
+from pipelines.catalog import NOT_STAGES, missing_outputs
 from pipelines.catalog import SOURCE as SOURCE_NAME
 from pipelines.core.config import Settings
 from pipelines.core.errors import PipelineError
@@ -80,16 +80,11 @@ def refresh_selection(asset_graph, stale: list[AssetKey]) -> list[AssetKey]:
     return sorted(keys, key=lambda k: k.to_user_string())
 
 
-def missing_outputs(settings: Settings) -> list[AssetKey]:
-    """Stages with a declared output missing on disk (deleted by hand, or never written in this checkout)."""
-    return [AssetKey(name) for name, stage in STAGES.items()
-            if any(not (settings.root / path).exists() for path in stage.writes)]
-
-
 def run_selection(instance, asset_graph, settings: Settings) -> tuple[list[AssetKey], list[AssetKey]]:
     """(what changed, what `mobile-mlops run` materializes): stale or missing stages (code versions, data
     versions, params) and those whose outputs are gone, plus everything downstream. Both empty: up to date."""
-    stale = sorted(set(stale_asset_keys(instance, asset_graph)) | set(missing_outputs(settings)),
+    missing = {AssetKey(name) for name in missing_outputs(settings)}
+    stale = sorted(set(stale_asset_keys(instance, asset_graph)) | missing,
                    key=lambda k: k.to_user_string())
     return stale, (refresh_selection(asset_graph, stale) if stale else [])
 

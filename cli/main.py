@@ -15,7 +15,14 @@ from pipelines.core.errors import PipelineError
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from cli.uptodate import up_to_date
+    from pipelines.core.config import load_settings
     from pipelines.core.memory import tune_collector
+
+    if not args.force and not args.profile and up_to_date(load_settings(Path(args.params), overrides(args.set))):
+        print("up to date: data, code and params unchanged since the last run; nothing to run "
+              "(--force redoes everything)", file=sys.stderr)
+        return 0
 
     tune_collector()  # before Dagster's world is imported
     from cli.runner import run_all

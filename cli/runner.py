@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from cli.quiet import dagster_home
+from cli.uptodate import fingerprint, forget, remember
 from pipelines.catalog import output_folders
 from pipelines.core.config import load_settings
 from pipelines.core.errors import PipelineError
@@ -149,16 +150,20 @@ def _run(settings, params: Path, home: Path, debug: bool, verbose: bool, force: 
     console.print(f"[bold]mobile-mlops run[/] ({params}) with Dagster home {home}")
     with quick_sqlite(home), DagsterInstance.get() as instance:
         freeze_startup()  # Dagster, the definitions and the instance's storage: built once, never garbage
+        known = fingerprint(settings)  # before the run: an edit made meanwhile is seen by the next one
         selection = _selection(instance, defs, settings, force)
         if selection == []:
+            remember(settings, known)
             console.print(f"up to date: data, code and params unchanged since the last run; nothing to run "
                           f"(--force redoes everything) [dim]({time.perf_counter() - started:.1f} s)[/]")
             return 0
+        forget(settings)
         result = defs.resolve_job_def("release_job").execute_in_process(
             run_config={"loggers": loggers}, instance=instance, raise_on_error=debug, asset_selection=selection
         )
     if not result.success:
         raise PipelineError(_failure_message(result))
+    remember(settings, known)
     records: dict[str, dict] = {}
     for event in result.get_asset_materialization_events():
         materialization = event.event_specific_data.materialization

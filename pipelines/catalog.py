@@ -195,6 +195,11 @@ def output_folders(settings) -> list:
     return sorted(folders | {settings.resolve(release.directory) / release.model_name})
 
 
+def missing_outputs(settings) -> list[str]:
+    """Stages with a declared output missing on disk (deleted by hand, or never written in this checkout)."""
+    return [name for name, stage in STAGES.items() if any(not (settings.root / path).exists() for path in stage.writes)]
+
+
 def producers() -> dict[str, str]:
     """Artifact path -> the stage that writes it."""
     return {path: stage.name for stage in STAGES.values() for path in stage.writes}

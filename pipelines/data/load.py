@@ -11,7 +11,7 @@ import pandas as pd
 
 from pipelines.core.config import DataConfig, Settings
 from pipelines.core.errors import PipelineError
-from pipelines.core.hashing import recorded_md5
+from pipelines.data.sources import source_files  # noqa: F401 - its importers read it here too
 
 ORIGIN = "_origin"  # which source file a row came from; dropped at the split
 CSV_DIALECT = {"delimiter": ",", "quotechar": '"', "skipinitialspace": True}  # as read_csv below parses
@@ -256,21 +256,3 @@ def load_dataset(config: DataConfig, source: Path, test_source: Path | None = No
         raise PipelineError(f"data.label: column '{config.label}' has {count} ({shown}); "
                             "a binary label needs exactly two")
     return type_columns(frame, config).reset_index(drop=True)
-
-
-def source_files(settings: Settings) -> dict[str, str]:
-    """Source files named in params -> their md5 (what dvc.lock records for the ingest deps)."""
-    data = settings.params.data
-    source = settings.resolve(data.source)
-    if source.is_dir():  # a folder of daily files: each accepted day, by the md5 of its .dvc record
-        from pipelines.data.partitions import accepted_files
-
-        try:
-            sources = accepted_files(source)
-        except PipelineError:  # nothing accepted yet, or a changed day: raw_dataset says which; no version here
-            sources = []
-    else:
-        sources = [source]
-    paths = sources + ([settings.resolve(data.test_source)] if data.test_source else [])
-    return {str(p.relative_to(settings.root)) if p.is_relative_to(settings.root) else str(p): recorded_md5(p)
-            for p in paths if p.is_file()}

@@ -113,18 +113,23 @@ def release_numbers(folder: Path) -> list[int]:
     return sorted(int(p.name) for p in folder.glob("*") if p.name.isdigit() and p.is_dir()) if folder.is_dir() else []
 
 
-# Files a run writes afresh even when nothing it depends on changed (the measured run compute, the MLflow run id
-# in the card, the drift check against the release before): a candidate that differs from a release only in
-# these has the same content.
-RUN_RECORDS = frozenset({"cost.json", "model_card.md", "model_card.json", "drift.json"})
+# What identifies a release's content for idempotent publishing: the TFLite models (their plaintext when
+# encrypted), the feature spec and the reference profile, with the data md5s and params the lineage names. Left
+# out: what a run writes afresh from the same inputs (measured host latencies in tflite.json / footprint.json,
+# run CPU seconds in cost.json, the MLflow run and version in the card and the endpoint; Core ML conversion, which
+# writes a new package identifier each time from the same weights).
+IDENTITY_FILES = ("feature_spec.json", "reference_profile.json")
 
 
 def content_key(manifest: Manifest) -> tuple:
-    """What a release ships, for idempotent publishing: every file's sha256 but the run records, and the inputs
-    (data md5s, params) the lineage names."""
-    files = tuple(sorted((k, v) for k, v in manifest.files.items() if k not in RUN_RECORDS))
+    """What a release ships, for idempotent publishing (see IDENTITY_FILES)."""
+    plain = {name: record.sha256 for name, record in manifest.encryption.files.items()} if manifest.encryption \
+        else {}
+    files = {name: digest for name, digest in manifest.files.items()
+             if name.endswith(".tflite") or name in IDENTITY_FILES}
+    files.update({name: digest for name, digest in plain.items() if name.endswith(".tflite")})
     lineage = manifest.lineage
-    return files, tuple(sorted(lineage.data_md5.items())), lineage.params_sha256, manifest.encryption is not None
+    return tuple(sorted(files.items())), tuple(sorted(lineage.data_md5.items())), lineage.params_sha256
 
 
 def same_content(staged: Path, releases: Path, model_name: str) -> Path | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 import yaml
 
 from cli.main import main
@@ -18,6 +19,7 @@ def _cli(root: Path, telemetry: Path, *args: str) -> int:
     return main([*args, "--params", str(root / "params.yaml"), "--set", f"fleet.directory={telemetry}"])
 
 
+@pytest.mark.slow
 def test_the_posting_example_reaches_a_decision_and_analyse_draws_its_chart(fleet_release, settings_for, tmp_path,
                                                                            monkeypatch, capsys):
     settings = settings_for()
@@ -26,8 +28,8 @@ def test_the_posting_example_reaches_a_decision_and_analyse_draws_its_chart(flee
     server = make_server(telemetry, settings.params.fleet, port=0)
     serve_in_thread(server)
     url = f"http://127.0.0.1:{server.server_address[1]}"
-    try:  # docs/fleet-loop.md: 5% of 5,000 devices is above fleet.min_devices (200)
-        assert _cli(fleet_release.root, telemetry, "fleet", "simulate", "--url", url, "--devices", "5000",
+    try:  # docs/fleet-loop.md: 5% of 20,000 devices (about 1,000) decide within 3 days; 2,000 devices can only hold
+        assert _cli(fleet_release.root, telemetry, "fleet", "simulate", "--url", url, "--devices", "20000",
                     "--days", "3", "--percent", "5", "--batch", "1000", "--feature-devices", "0") == 0
     finally:
         server.shutdown()
@@ -76,7 +78,7 @@ def test_simulate_experiment_produces_ab_arms_that_analyse_compares(fleet_releas
     settings_for()
     telemetry = tmp_path / "telemetry"
     assert _cli(fleet_release.root, telemetry, "fleet", "simulate", "--experiment", "threshold-test", "--devices",
-                "4000", "--days", "3") == 0
+                "8000", "--days", "3") == 0
     out = capsys.readouterr().out
     assert "A/B threshold-test: B (50%) vs A: promote after 3 days" in out
     frame = store.read_days(telemetry)
