@@ -4,9 +4,9 @@
         [--scales 10000,100000,1000000] [--within 7] [--seeds 50] [--no-timing]
 
 Detection power: for each guardrail's fault and each fleet size, the smallest fault on a ladder of sizes that the
-staged rollout rolls back (with that guardrail breached) within `--within` days, one seed per cell; the ladder is
-walked upwards and stops at the first detected size. False rollbacks: clean rollouts over `--seeds` seeds at the
-first scale, 20 days each. Writes nothing into the project (telemetry goes to a temp folder); prints Markdown.
+staged rollout rolls back (with that guardrail breached) within `--within` days, one seed per cell (the ladder is
+walked from the size the smaller fleet needed: down while detected, else up). False rollbacks: clean rollouts over
+`--seeds` seeds of `--clean-devices` devices, 20 days each. Writes nothing into the project (telemetry goes to a temp folder); prints Markdown.
 """
 from __future__ import annotations
 
@@ -40,19 +40,36 @@ def detected(settings, release, models, frame, fault: str, size: float, devices:
     return out.days if out.final == "rollback" and GUARDRAIL[fault] in breached else None
 
 
+def smallest(check, ladder: tuple[float, ...], start: int) -> tuple[int | None, int | None]:
+    """(index of the smallest detected size, its day) walking the ladder from `start`: down while detected, else up.
+    Detection is monotone in the size, so a larger fleet starts where the smaller one stopped."""
+    day = check(ladder[start])
+    if day is None:
+        for index in range(start + 1, len(ladder)):
+            if (day := check(ladder[index])) is not None:
+                return index, day
+        return None, None
+    found = (start, day)
+    for index in range(start - 1, -1, -1):
+        if (day := check(ladder[index])) is None:
+            break
+        found = (index, day)
+    return found
+
+
 def power_table(settings, release, models, frame, scales: list[int], days: int, seed: int) -> list[str]:
     """Per guardrail and fleet size: the smallest fault size rolled back within `days` days (and after how many)."""
     lines = ["| guardrail (fault) | " + " | ".join(f"{n:,} devices" for n in scales) + " |",
              "|---|" + "---:|" * len(scales)]
     cells = [(fault, n) for fault in LADDERS for n in scales]
     found: dict[tuple[str, int], str] = {}
+    start: dict[str, int] = {}
     for fault, n in track(cells, "detection power (fault x fleet size)"):
-        began, cell = time.perf_counter(), f"> {LADDERS[fault][-1]:g} (not within {days} d)"
-        for size in LADDERS[fault]:
-            took = detected(settings, release, models, frame, fault, size, n, days, seed)
-            if took is not None:
-                cell = f"{size:g} (day {took})"
-                break
+        ladder, began = LADDERS[fault], time.perf_counter()
+        index, day = smallest(lambda size, f=fault, d=n: detected(settings, release, models, frame, f, size, d, days,
+                                                                  seed), ladder, start.get(fault, 0))
+        start[fault] = index if index is not None else len(ladder) - 1
+        cell = f"{ladder[index]:g} (day {day})" if index is not None else f"> {ladder[-1]:g} (not within {days} d)"
         found[(fault, n)] = f"{cell}, {time.perf_counter() - began:.0f} s"
     for fault in LADDERS:
         lines.append(f"| {GUARDRAIL[fault]} ({fault}) | " + " | ".join(found[(fault, n)] for n in scales) + " |")
@@ -109,6 +126,7 @@ def main() -> None:
     parser.add_argument("--scales", default="10000,100000,1000000", help="fleet sizes, comma-separated")
     parser.add_argument("--within", type=int, default=7, help="days a fault must be rolled back within")
     parser.add_argument("--seeds", type=int, default=50, help="clean seeds for the false-rollback rate (0: skip)")
+    parser.add_argument("--clean-devices", type=int, default=20_000, help="fleet size of the clean rollouts")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--no-timing", action="store_true", help="skip the timing and observed-cost tables")
     args = parser.parse_args()
@@ -124,7 +142,7 @@ def main() -> None:
     print("\n".join(power_table(settings, release, models, frame, scales, args.within, args.seed)))
     if args.seeds:
         print()
-        print("\n".join(false_rollbacks(settings, release, models, frame, scales[0], args.seeds)))
+        print("\n".join(false_rollbacks(settings, release, models, frame, args.clean_devices, args.seeds)))
     if not args.no_timing:
         print()
         print("\n".join(timing(settings, release, models, frame, scales[0], 30, args.seed)))

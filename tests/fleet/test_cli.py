@@ -28,9 +28,9 @@ def test_the_posting_example_reaches_a_decision_and_analyse_draws_its_chart(flee
     server = make_server(telemetry, settings.params.fleet, port=0)
     serve_in_thread(server)
     url = f"http://127.0.0.1:{server.server_address[1]}"
-    try:  # docs/fleet-loop.md: 5% of 20,000 devices (about 1,000) decide within 3 days; 2,000 devices can only hold
+    try:  # docs/fleet-loop.md: 25% of 20,000 devices decide within 3 days; 5% of 2,000 devices can only hold
         assert _cli(fleet_release.root, telemetry, "fleet", "simulate", "--url", url, "--devices", "20000",
-                    "--days", "3", "--percent", "5", "--batch", "1000", "--feature-devices", "0") == 0
+                    "--days", "3", "--percent", "25", "--batch", "1000", "--feature-devices", "0") == 0
     finally:
         server.shutdown()
         server.server_close()
@@ -78,7 +78,7 @@ def test_simulate_experiment_produces_ab_arms_that_analyse_compares(fleet_releas
     settings_for()
     telemetry = tmp_path / "telemetry"
     assert _cli(fleet_release.root, telemetry, "fleet", "simulate", "--experiment", "threshold-test", "--devices",
-                "8000", "--days", "3") == 0
+                "16000", "--days", "3") == 0
     out = capsys.readouterr().out
     assert "A/B threshold-test: B (50%) vs A: promote after 3 days" in out
     frame = store.read_days(telemetry)
