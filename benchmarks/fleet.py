@@ -127,6 +127,8 @@ def main() -> None:
     parser.add_argument("--within", type=int, default=7, help="days a fault must be rolled back within")
     parser.add_argument("--seeds", type=int, default=50, help="clean seeds for the false-rollback rate (0: skip)")
     parser.add_argument("--clean-devices", type=int, default=20_000, help="fleet size of the clean rollouts")
+    parser.add_argument("--first-seed", type=int, default=100, help="the clean rollouts' first seed")
+    parser.add_argument("--no-power", action="store_true", help="skip the detection-power table")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--no-timing", action="store_true", help="skip the timing and observed-cost tables")
     args = parser.parse_args()
@@ -137,12 +139,14 @@ def main() -> None:
     models, scales = (model, model), [int(s) for s in args.scales.split(",")]
     stages = [(s.name, s.percent) for s in settings.params.release.rollout.stages]
     print(f"release {release}, rollout {stages}, seed {args.seed}\n")
-    print(f"Smallest fault rolled back within {args.within} days (its guardrail breached), per fleet size; "
-          "the cell's wall time after it:\n")
-    print("\n".join(power_table(settings, release, models, frame, scales, args.within, args.seed)))
+    if not args.no_power:
+        print(f"Smallest fault rolled back within {args.within} days (its guardrail breached), per fleet size; "
+              "the cell's wall time after it:\n")
+        print("\n".join(power_table(settings, release, models, frame, scales, args.within, args.seed)))
     if args.seeds:
         print()
-        print("\n".join(false_rollbacks(settings, release, models, frame, args.clean_devices, args.seeds)))
+        print("\n".join(false_rollbacks(settings, release, models, frame, args.clean_devices, args.seeds,
+                                         args.first_seed)))
     if not args.no_timing:
         print()
         print("\n".join(timing(settings, release, models, frame, scales[0], 30, args.seed)))

@@ -114,7 +114,8 @@ def release_numbers(folder: Path) -> list[int]:
 
 
 # What identifies a release's content for idempotent publishing: the TFLite models (their plaintext when
-# encrypted), the feature spec and the reference profile, with the data md5s and params the lineage names. Left
+# encrypted), the feature spec and the reference profile, with the data md5s, params and git commit (and whether
+# the tree was dirty) the lineage names: the same model built from another commit is another provenance. Left
 # out: what a run writes afresh from the same inputs (measured host latencies in tflite.json / footprint.json,
 # run CPU seconds in cost.json, the MLflow run and version in the card and the endpoint; Core ML conversion, which
 # writes a new package identifier each time from the same weights).
@@ -129,7 +130,8 @@ def content_key(manifest: Manifest) -> tuple:
              if name.endswith(".tflite") or name in IDENTITY_FILES}
     files.update({name: digest for name, digest in plain.items() if name.endswith(".tflite")})
     lineage = manifest.lineage
-    return tuple(sorted(files.items())), tuple(sorted(lineage.data_md5.items())), lineage.params_sha256
+    return (tuple(sorted(files.items())), tuple(sorted(lineage.data_md5.items())), lineage.params_sha256,
+            lineage.git_commit, lineage.git_dirty)
 
 
 def same_content(staged: Path, releases: Path, model_name: str) -> Path | None:
