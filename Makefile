@@ -67,6 +67,7 @@ backfill: venv
 	@$(VENV)/bin/mobile-mlops services backfill --folder $(SERVICES) --days $(DAYS)
 
 ui: venv $(DAGSTER_HOME)/dagster.yaml
+	@$(VENV)/bin/mobile-mlops automation status
 	$(VENV)/bin/dagster dev -w workspace.yaml
 
 # One worker: up in ~10 s instead of ~40 s with the default four on a laptop. Port 5000 = params mlflow.ui_url.

@@ -2,10 +2,13 @@
 data, code and params cost nothing (no training step executes)."""
 from __future__ import annotations
 
+import os
+
 from dagster import (
     AssetKey,
     AssetObservation,
     AssetSelection,
+    DefaultScheduleStatus,
     DefaultSensorStatus,
     RunRequest,
     ScheduleEvaluationContext,
@@ -27,13 +30,30 @@ from dagster._time import get_current_datetime
 
 from assets.resources import SettingsResource
 from assets.stale_runs import fail_dead_runs
-from pipelines.catalog import NOT_STAGES
+from pipelines.catalog import NOT_STAGES, missing_outputs
 from pipelines.catalog import SOURCE as SOURCE_NAME
 from pipelines.core.config import Settings
-from pipelines.data.load import source_files
+from pipelines.core.errors import PipelineError
+from pipelines.data.sources import source_files
 
 SOURCE = AssetKey(SOURCE_NAME)
 JOB = "release_job"
+# "running": the nightly schedule and the sensors start running when the code location loads (the production
+# profile sets it, cli/services.py); unset or "stopped": they wait to be switched on in the UI. A state set in the
+# UI or with `dagster schedule|sensor start|stop` wins over this default either way.
+AUTOMATION_ENV = "MOBILE_MLOPS_AUTOMATION"
+
+
+def automation_running() -> bool:
+    """Whether the schedule and sensors default to running (MOBILE_MLOPS_AUTOMATION=running)."""
+    value = os.environ.get(AUTOMATION_ENV, "stopped").strip().lower()
+    if value not in ("running", "stopped"):
+        raise PipelineError(f"{AUTOMATION_ENV}={value}: expected running or stopped")
+    return value == "running"
+
+
+def sensor_status() -> DefaultSensorStatus:
+    return DefaultSensorStatus.RUNNING if automation_running() else DefaultSensorStatus.STOPPED
 
 
 def observe_source(instance, settings: Settings) -> str:
@@ -59,6 +79,15 @@ def refresh_selection(asset_graph, stale: list[AssetKey]) -> list[AssetKey]:
     closure = AssetSelection.assets(*stale).downstream().resolve(asset_graph)
     keys = {k for k in closure & set(asset_graph.materializable_asset_keys) if k.to_user_string() not in NOT_STAGES}
     return sorted(keys, key=lambda k: k.to_user_string())
+
+
+def run_selection(instance, asset_graph, settings: Settings) -> tuple[list[AssetKey], list[AssetKey]]:
+    """(what changed, what `mobile-mlops run` materializes): stale or missing stages (code versions, data
+    versions, params) and those whose outputs are gone, plus everything downstream. Both empty: up to date."""
+    missing = {AssetKey(name) for name in missing_outputs(settings)}
+    stale = sorted(set(stale_asset_keys(instance, asset_graph)) | missing,
+                   key=lambda k: k.to_user_string())
+    return stale, (refresh_selection(asset_graph, stale) if stale else [])
 
 
 def production_drift_marker(settings: Settings) -> str | None:
@@ -96,6 +125,7 @@ def automation(settings: Settings) -> tuple:
     config = settings.params.automation
 
     @schedule(job_name=JOB, cron_schedule=config.cron, execution_timezone=config.timezone,
+              default_status=DefaultScheduleStatus.RUNNING if automation_running() else DefaultScheduleStatus.STOPPED,
               description="Nightly retraining: observes the data's DVC version and runs only stale assets.")
     def nightly_retraining(context: ScheduleEvaluationContext, settings: SettingsResource):
         loaded = settings.load()
@@ -103,7 +133,7 @@ def automation(settings: Settings) -> tuple:
         return _request(context, f"nightly, data version {version}", settings=loaded)
 
     @sensor(job_name=JOB, minimum_interval_seconds=config.sensor_interval_seconds,
-            default_status=DefaultSensorStatus.STOPPED,
+            default_status=sensor_status(),
             description="Starts a run when the DVC md5 of the source data changes.")
     def data_version_sensor(context: SensorEvaluationContext, settings: SettingsResource):
         version = observe_source(context.instance, settings.load())

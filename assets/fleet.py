@@ -10,6 +10,7 @@ from dagster import (
     sensor,
 )
 
+from assets.automation import sensor_status
 from assets.resources import SettingsResource
 from assets.stages import FLEET_DAYS, stage_asset
 from pipelines.catalog import POST_RELEASE
@@ -26,7 +27,7 @@ def fleet_assets(settings: Settings) -> list:
 
 def telemetry_sensor(settings: Settings):
     @sensor(asset_selection=[AssetKey("fleet_telemetry")], minimum_interval_seconds=
-            settings.params.automation.sensor_interval_seconds,
+            settings.params.automation.sensor_interval_seconds, default_status=sensor_status(),
             description="Adds a fleet_telemetry partition for each new day folder and materializes it.")
     def fleet_telemetry_sensor(context: SensorEvaluationContext, settings: SettingsResource) -> SensorResult:
         known = set(context.instance.get_dynamic_partitions(DAYS.name))

@@ -27,7 +27,7 @@ from pipelines.core.config import Settings
 from pipelines.core.lock import project_lock
 from pipelines.core.tracing import RUN_ID_ENV
 from pipelines.core.verdict import GateFailed
-from pipelines.data.load import source_files
+from pipelines.data.sources import source_files
 from pipelines.data.partitions import is_incoming
 
 

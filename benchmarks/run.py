@@ -16,6 +16,7 @@ from pathlib import Path
 from benchmarks.machine import describe
 from benchmarks.projects import REPO, repo_copy, scale_project
 from benchmarks.report import render
+from pipelines.core.progress import track
 
 DATA_STEPS = ["raw_dataset", "validated_dataset", "dataset_splits"]
 SCALE_STEPS = ["raw_dataset", "validated_dataset", "dataset_splits", "trained_model", "model_evaluation", "tflite_model"]
@@ -60,7 +61,7 @@ def overhead(project: Path, dvc: str | None, steps: list[str], reps: int) -> dic
     """The same work as a plain script (a), a Dagster materialization (b) and `dvc repro` (c), interleaved."""
     params = project / "params.yaml"
     walls: dict[str, list[float]] = {"plain": [], "dagster": [], "dvc": []}
-    for _ in range(reps):
+    for _ in track(range(reps), "bench overhead repetitions"):
         walls["plain"].append(workload("plain", params, steps)["process_wall_s"])
         walls["dagster"].append(workload("dagster", params, steps)["process_wall_s"])
         if dvc:
@@ -75,7 +76,7 @@ def overhead(project: Path, dvc: str | None, steps: list[str], reps: int) -> dic
 def scale(work: Path, sizes: list[int]) -> dict:
     """The scale path per size, each in a fresh process; growth ratios between consecutive sizes."""
     rows = []
-    for size in sizes:
+    for size in track(sizes, "bench scale sizes"):
         params = scale_project(work / f"scale-{size}", size)
         result = workload("plain", params, SCALE_STEPS)
         rows.append({"rows": size, "wall_s": result["wall_s"], "max_rss_mb": result["max_rss_mb"],

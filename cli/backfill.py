@@ -13,6 +13,7 @@ from datetime import date
 from pathlib import Path
 
 from pipelines.core.errors import PipelineError
+from pipelines.core.progress import Progress
 
 LAUNCH = """mutation($params: LaunchBackfillParams!) { launchPartitionBackfill(backfillParams: $params) {
   __typename ... on LaunchBackfillSuccess { backfillId } ... on Error { message } } }"""
@@ -20,6 +21,7 @@ STATUS = """query($id: String!) { partitionBackfillOrError(backfillId: $id) { __
   ... on PartitionBackfill { status timestamp runs(limit: 10000) { runId status creationTime } }
   ... on Error { message } } }"""
 DONE = {"COMPLETED", "COMPLETED_SUCCESS", "COMPLETED_FAILED", "FAILED", "CANCELED"}
+FINISHED = {"SUCCESS", "FAILURE", "CANCELED"}  # run statuses that end a partition's run
 
 
 EVENTS = """query($id: ID!) { runOrError(runId: $id) { ... on Run { status
@@ -111,9 +113,13 @@ def backfill(folder: Path, days: int, start: date | None = None, timeout: float 
         f"/runs/b/{backfill_id}")
     deadline = time.monotonic() + timeout
     answer = status(client, backfill_id)
-    while answer["status"] not in DONE:
-        if time.monotonic() > deadline:
-            raise PipelineError(f"backfill {backfill_id} still {answer['status']} after {timeout:.0f} s")
-        time.sleep(1)
-        answer = status(client, backfill_id)
+    with Progress(f"backfill {backfill_id}", len(keys)) as bar:
+        while answer["status"] not in DONE:
+            if time.monotonic() > deadline:
+                raise PipelineError(f"backfill {backfill_id} still {answer['status']} after {timeout:.0f} s")
+            time.sleep(1)
+            answer = status(client, backfill_id)
+            finished = sum(r["status"] in FINISHED for r in answer["runs"])
+            if finished > bar.done:
+                bar.advance(finished - bar.done, note=f"runs finished ({answer['status'].lower()})")
     return summarize(client, backfill_id, answer, time.perf_counter() - started, stack.workers)

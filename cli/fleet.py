@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -53,7 +54,17 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     defaults = {"latency": 3.0, "crash": 25.0, "data": 8.0, "fairness": 0.35, "accuracy": 0.12}
     faults = {k: float(v) if v is not None else defaults.get(k, 1.0) for k, v in faults.items()}
     production = Path(args.production) if args.production else None
-    sim = simulate.build(loaded, release, production, devices=args.devices, seed=args.seed, faults=faults)
+    arms = experiment_arms(loaded, args.experiment) if args.experiment else None
+    percent = args.percent if args.percent is not None else (arms[3] if arms else 5)
+    sim = simulate.build(loaded, release, production, devices=args.devices, seed=args.seed, faults=faults,
+                         experiment=arms[:3] if arms else None)
+    if arms:
+        return _play_experiment(loaded, sim, arms, percent, args)
+    expected = int(args.devices * percent / 100)
+    if args.url and expected < loaded.params.fleet.min_devices:
+        print(f"warning: about {expected} canary devices ({percent}% of {args.devices}) is below fleet.min_devices "
+              f"{loaded.params.fleet.min_devices}: the analysis can only hold; raise --devices or --percent",
+              file=sys.stderr)
     if args.url:
         key = os.environ.get(loaded.params.fleet.hmac_key_env, "").encode() or None
         sent = 0
@@ -61,7 +72,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
             import datetime as dt
 
             day = (dt.date.fromisoformat(args.start) + dt.timedelta(days=offset)).isoformat()
-            records, features = sim.day(day, args.percent, args.feature_devices)
+            records, features = sim.day(day, percent, args.feature_devices)
             rows = to_records(records, {0: features} if features else None)
             for start in range(0, len(rows), args.batch):
                 status, answer = post(args.url, batch_body(rows[start:start + args.batch]), key)
@@ -80,26 +91,93 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     return 0
 
 
+def experiment_arms(loaded, name: str) -> tuple[str, str, str, int]:
+    """(experiment, arm A, arm B, B's percent): from deploy/production.yaml when it declares `name`, else A/B at
+    50%."""
+    from pipelines.core.deployment import read_production
+
+    deployment = read_production(loaded)
+    declared = deployment.experiment if deployment is not None else None
+    if declared is not None and declared.name == name:
+        a, b = declared.variants
+        return name, a.name, b.name, b.percent
+    return name, "A", "B", 50
+
+
+def _play_experiment(loaded, sim, arms: tuple[str, str, str, int], percent: int, args: argparse.Namespace) -> int:
+    """Days of A/B telemetry stored (or posted with --url), then the same sequential test of arm B against A."""
+    import datetime as dt
+    import os
+
+    from pipelines.core.errors import PipelineError
+    from pipelines.core.progress import track
+    from pipelines.fleet import canary, store
+    from pipelines.fleet.ingest import split
+    from pipelines.fleet.server import post
+    from pipelines.fleet.steps import batch_body, telemetry_dir, to_records
+
+    name, a, b, _ = arms
+    directory, total = telemetry_dir(loaded), None
+    key = os.environ.get(loaded.params.fleet.hmac_key_env, "").encode() or None
+    for offset in track(range(args.days), "simulated days"):
+        day = (dt.date.fromisoformat(args.start) + dt.timedelta(days=offset)).isoformat()
+        records, features = sim.day(day, percent, args.feature_devices)
+        keep, quarantine = split(records, loaded.params.fleet)
+        if args.url:
+            rows = to_records(records, {0: features} if features else None)
+            for start in range(0, len(rows), args.batch):
+                status, answer = post(args.url, batch_body(rows[start:start + args.batch]), key)
+                if status != 202:
+                    raise PipelineError(f"{args.url}: HTTP {status}: {answer.get('error')}")
+        else:
+            store.write_batch(directory, f"sim-{name}-{day}", keep, quarantine, {day: features} if features else None)
+        total = canary.add_units(total, keep)
+    tests = canary.evaluate(total, b, a, loaded.params.release.rollout.guardrails, loaded.params)
+    print(canary.table(tests))
+    where = args.url or directory
+    print(f"A/B {name}: {b} ({percent}%) vs {a}: {canary.decide(tests, True, True)[0]} after {args.days} days; "
+          f"telemetry in {where} (declare the experiment in deploy/production.yaml for `fleet analyse`)")
+    return 0
+
+
 def cmd_analyse(args: argparse.Namespace) -> int:
     from pipelines.fleet.steps import canary_report
 
-    report = canary_report(settings(args), args.until, act=args.act)
+    report = canary_report(settings(args), args.until, act=args.act, to=args.to)
     print(report["table"])
+    if "ab" in report:
+        print(report["ab"]["table"])
+        print(f"A/B {report['ab']['experiment']} ({report['ab']['treatment']} vs {report['ab']['control']}): "
+              f"{report['ab']['decision']}")
     print(f"{report['model']} v{report['version']} stage {report['stage']}: {report['decision']}")
     if "action" in report:
-        print(f"{report['action']['kind']}: branch {report['action']['branch']}")
+        action = report["action"]
+        to = f" to v{action['to']}" if action.get("to") else ""
+        print(f"{action['kind']}{to}: branch {action['branch']}"
+              + (f", pull request {action['pull_request']}" if action.get("pull_request") else ""))
+    print(f"chart: {report['chart']}")
     return 0
 
 
 def cmd_finops(args: argparse.Namespace) -> int:
     from pipelines.fleet.steps import fleet_observed_finops
 
-    report = fleet_observed_finops(settings(args))
+    import sys
+
+    loaded = settings(args)
+    report = fleet_observed_finops(loaded)
     for row in report["comparison"]:
         est = "" if row["estimated"] is None else f"{row['estimated']:.4g}"
         ratio = "" if row["ratio"] is None else f"{row['ratio']:.2f}"
         print(f"{row['month']} {row['metric']:<26} observed {row['observed']:.4g}  estimated {est}  ratio {ratio}")
-    return 1 if report["over_budget"] and settings(args).params.gates.budgets.blocking else 0
+    print(f"chart: {report['chart']}")
+    if not report["over_budget"]:
+        return 0
+    over = [b for b in report["budgets"] if not b["passed"]]
+    blocking = loaded.params.gates.budgets.blocking
+    print(f"{'error' if blocking else 'warning'}: over budget: " + "; ".join(b["detail"] for b in over)
+          + ("" if blocking else " (gates.budgets.blocking is false)"), file=sys.stderr)
+    return 1 if blocking else 0
 
 
 def cmd_drift(args: argparse.Namespace) -> int:
@@ -139,7 +217,12 @@ def register(add: Add, with_params: Callable[[argparse.ArgumentParser], None]) -
     simulate.add_argument("--fault", action="append", default=[], metavar="NAME[=SIZE]",
                           help="latency, crash, data, fairness or accuracy (repeatable)")
     simulate.add_argument("--url", help="post to this endpoint like an app (else write and play the rollout)")
-    simulate.add_argument("--percent", type=int, default=5, help="canary share when posting (--url)")
+    simulate.add_argument("--percent", type=int, default=None,
+                          help="canary share when posting (--url; default 5), or arm B's share with --experiment "
+                               "(default: production.yaml's, else 50)")
+    simulate.add_argument("--experiment", metavar="NAME",
+                          help="A/B arms instead of canary/production (names and split from deploy/production.yaml "
+                               "when it declares NAME, else A and B)")
     simulate.add_argument("--batch", type=int, default=500, help="records per posted batch")
     simulate.add_argument("--feature-devices", type=int, default=500, help="devices reporting input buckets a day")
     with_params(simulate)
@@ -147,6 +230,8 @@ def register(add: Add, with_params: Callable[[argparse.ArgumentParser], None]) -
                  "canary / A-B decision from stored telemetry")
     analyse.add_argument("--until", help="last day to include (default: the latest)")
     analyse.add_argument("--act", action="store_true", help="open the promote PR or roll back")
+    analyse.add_argument("--to", metavar="VERSION", help="with --act: the release a rollback restores (default: "
+                                                         "the previous one in deploy/production.yaml)")
     with_params(analyse)
     finops = _leaf(actions, "finops", cmd_finops,
                  "observed vs estimated cost; budgets on observed spend")

@@ -8,20 +8,27 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from cli import fleet, gitops, keys, logformat, reference
+from cli import automation, fleet, gitops, keys, logformat, reference, serve
 from cli.options import overrides, settings, with_params
 from cli.quiet import library_output_to_log, quiet_libraries
 from pipelines.core.errors import PipelineError
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from cli.uptodate import up_to_date
+    from pipelines.core.config import load_settings
     from pipelines.core.memory import tune_collector
+
+    if not args.force and not args.profile and up_to_date(load_settings(Path(args.params), overrides(args.set))):
+        print("up to date: data, code and params unchanged since the last run; nothing to run "
+              "(--force redoes everything)", file=sys.stderr)
+        return 0
 
     tune_collector()  # before Dagster's world is imported
     from cli.runner import run_all
 
     return run_all(Path(args.params), overrides(args.set), debug=args.debug, verbose=args.verbose, wait=args.wait,
-                   profile=args.profile)
+                   profile=args.profile, force=args.force)
 
 
 def cmd_stage(args: argparse.Namespace) -> int:
@@ -110,7 +117,6 @@ def cmd_services(args: argparse.Namespace) -> int:
         return 0
     if args.action == "backfill":
         from cli.backfill import backfill
-
         from pipelines.data.partitions import parse_day
 
         start = parse_day(args.start, '--start') if args.start else None
@@ -157,7 +163,9 @@ def build_parser() -> argparse.ArgumentParser:
         sub.set_defaults(handler=handler)
         return sub
 
-    run = add("run", cmd_run, "Materialize every asset with Dagster and print a summary.")
+    run = add("run", cmd_run, "Materialize what is stale (data, code or params changed) with Dagster and print a "
+                              "summary; \"up to date\" when nothing is.")
+    run.add_argument("--force", action="store_true", help="materialize every asset, stale or not")
     run.add_argument("--verbose", action="store_true", help="also show library and Dagster log lines")
     run.add_argument("--wait", action="store_true", help="wait for another run in this project instead of stopping")
     run.add_argument("--profile", action="store_true",
@@ -205,6 +213,8 @@ def build_parser() -> argparse.ArgumentParser:
     gitops.register(add, with_params)  # verify, release propose, promote, rollback, lineage check
     keys.register(add, gitops.leaf, with_params)  # decrypt, keys rotate
     fleet.register(add, with_params)  # telemetry serve, fleet simulate / analyse / finops / drift
+    automation.register(add, with_params)  # automation status
+    serve.register(add, with_params)  # serve (the MLflow Model over HTTP)
     return parser
 
 

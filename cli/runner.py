@@ -14,6 +14,7 @@ from rich.table import Table
 
 from cli import logformat
 from cli.quiet import dagster_home
+from cli.uptodate import fingerprint, forget, remember
 from pipelines.catalog import output_folders, output_roots
 from pipelines.core.config import load_settings
 from pipelines.core.errors import PipelineError
@@ -111,8 +112,9 @@ def _summary(records: dict[str, dict]) -> Table:
 
 
 def run_all(params: Path, overrides: dict, debug: bool = False, verbose: bool = False, wait: bool = False,
-            profile: bool = False) -> int:
-    """Materialize every asset; exit code 0 on success, 1 with one line on failure. One run per project at a time."""
+            profile: bool = False, force: bool = False) -> int:
+    """Materialize what is stale (every asset with `force`); exit code 0 on success, 1 with one line on failure.
+    One run per project at a time."""
     settings = load_settings(params, overrides)  # bad params stop here, before Dagster starts
     if profile:  # every step (pipelines.core.step.measured) runs under cProfile into this folder
         from pipelines.core.profiling import PROFILE_ENV
@@ -130,10 +132,26 @@ def run_all(params: Path, overrides: dict, debug: bool = False, verbose: bool = 
             console.print(f"removed {len(removed)} temp folder(s) a stopped run left behind: "
                           + ", ".join(str(p.relative_to(settings.root)) if p.is_relative_to(settings.root) else str(p)
                                       for p in removed[:3]) + (" ..." if len(removed) > 3 else ""))
-        return _run(settings, params, home, debug, verbose)
+        return _run(settings, params, home, debug, verbose, force)
 
 
-def _run(settings, params: Path, home: Path, debug: bool, verbose: bool) -> int:
+def _selection(instance, defs, settings, force: bool):
+    """The source observation recorded (the schedule and sensor compare against it), then what is stale:
+    None = everything (`--force`), [] = nothing."""
+    from assets.automation import observe_source, run_selection
+
+    version = observe_source(instance, settings)
+    if force:
+        console.print(f"[dim]data version {version}; --force: every stage runs[/]")
+        return None
+    stale, selection = run_selection(instance, defs.get_repository_def().asset_graph, settings)
+    if selection:
+        console.print(f"[dim]data version {version}; stale: {', '.join(k.to_user_string() for k in stale)}; "
+                      f"running {len(selection)} stage(s)[/]")
+    return selection
+
+
+def _run(settings, params: Path, home: Path, debug: bool, verbose: bool, force: bool = False) -> int:
     from assets.build import (
         build_definitions,  # after the quiet settings: it imports Dagster's world
     )
@@ -152,12 +170,21 @@ def _run(settings, params: Path, home: Path, debug: bool, verbose: bool) -> int:
         if stale:
             console.print(f"marked {len(stale)} run(s) failed whose process is gone: {', '.join(stale[:3])}")
         freeze_startup()  # Dagster, the definitions and the instance's storage: built once, never garbage
+        known = fingerprint(settings)  # before the run: an edit made meanwhile is seen by the next one
+        selection = _selection(instance, defs, settings, force)
+        if selection == []:
+            remember(settings, known)
+            console.print(f"up to date: data, code and params unchanged since the last run; nothing to run "
+                          f"(--force redoes everything) [dim]({time.perf_counter() - started:.1f} s)[/]")
+            return 0
+        forget(settings)
         result = defs.resolve_job_def("release_job").execute_in_process(
-            run_config={"loggers": loggers}, instance=instance, raise_on_error=debug,
+            run_config={"loggers": loggers}, instance=instance, raise_on_error=debug, asset_selection=selection,
             tags={HOST_TAG: socket.gethostname()},  # whose pids the stale-run check may trust
         )
     if not result.success:
         raise PipelineError(_failure_message(result))
+    remember(settings, known)
     records: dict[str, dict] = {}
     for event in result.get_asset_materialization_events():
         materialization = event.event_specific_data.materialization

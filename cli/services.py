@@ -77,6 +77,7 @@ class Stack:
         path = os.environ.get("PYTHONPATH", "")
         return {**os.environ, "DAGSTER_HOME": str(self.folder / "dagster"), "DAGSTER_PG_URL": self.url("dagster_pg"),
                 "MLFLOW_TRACKING_URI": self.url("mlflow"), "MOBILE_MLOPS_EXECUTOR": "celery",
+                "MOBILE_MLOPS_AUTOMATION": "running",  # nightly schedule and sensors on (assets/automation.py)
                 "MOBILE_MLOPS_CELERY_BROKER": self.url("broker"), "MOBILE_MLOPS_CELERY_BACKEND": self.url("backend"),
                 "MOBILE_MLOPS_PARAMS": str(self.params), "PATH": f"{VENV_BIN}:{os.environ.get('PATH', '')}",
                 "PYTHONPATH": os.pathsep.join(p for p in (str(PROJECT), path) if p)}

@@ -299,6 +299,11 @@ def output_roots(settings) -> list:
     return [settings.root, settings.resolve(settings.params.release.directory)]
 
 
+def missing_outputs(settings) -> list[str]:
+    """Stages with a declared output missing on disk (deleted by hand, or never written in this checkout)."""
+    return [name for name, stage in STAGES.items() if any(not (settings.root / path).exists() for path in stage.writes)]
+
+
 def producers() -> dict[str, str]:
     """Artifact path -> the stage (or other asset) that writes it."""
     return {path: stage.name for stage in ASSETS.values() for path in stage.writes}

@@ -22,7 +22,8 @@ from pipelines.core.step import StepResult, records_metrics
 from pipelines.data.drift import compare, prediction_drift, schema_difference
 from pipelines.data.expectations import build_suite, load_suite, save_suite
 from pipelines.data.features import FeatureSpec
-from pipelines.data.load import load_dataset, source_files
+from pipelines.data.load import load_dataset
+from pipelines.data.sources import source_files
 from pipelines.data.partitions import day_file, drop_record, incoming_folder, write_record
 from pipelines.data.plots import psi_chart
 from pipelines.data.reference import current_profile, find_reference, reference_predictions

@@ -25,6 +25,7 @@ class Action:
     commit: str
     pull_request: PullRequest | None
     stage: str | None = None
+    to: str | None = None  # the version a rollback restored
 
 
 def promote_stage(settings: Settings, table: str, reasons: list[str]) -> Action:
@@ -55,20 +56,21 @@ def promote_stage(settings: Settings, table: str, reasons: list[str]) -> Action:
     return Action("promote", branch, commit, pull, nxt.name)
 
 
-def roll_back(settings: Settings, table: str, reasons: list[str]) -> Action:
-    """Revert the release: a pull request restoring the previous production.yaml, or a commit if params allow."""
+def roll_back(settings: Settings, table: str, reasons: list[str], to: str | None = None) -> Action:
+    """Revert the release: a pull request restoring the previous production.yaml (or release `to`), or a commit
+    if params allow."""
     note = "The fleet analysis found a guardrail breach:\n\n" + "\n".join(f"- {r}" for r in reasons) + \
         f"\n\n{table}\n"
-    done = rollback(settings, as_pull_request=not settings.params.fleet.rollback_commit, note=note)
-    return Action("rollback", done.branch, done.commit, done.pull_request)
+    done = rollback(settings, to=to, as_pull_request=not settings.params.fleet.rollback_commit, note=note)
+    return Action("rollback", done.branch, done.commit, done.pull_request, to=done.to_version)
 
 
-def act(settings: Settings, decision: str, table: str, reasons: list[str]) -> Action | None:
-    """The GitOps action of a decision (hold does nothing)."""
+def act(settings: Settings, decision: str, table: str, reasons: list[str], to: str | None = None) -> Action | None:
+    """The GitOps action of a decision (hold does nothing); `to` names the release a rollback restores."""
     if decision == "promote":
         return promote_stage(settings, table, reasons)
     if decision == "rollback":
-        return roll_back(settings, table, reasons)
+        return roll_back(settings, table, reasons, to)
     return None
 
 

@@ -9,7 +9,9 @@ devices. Each guardrail is a statistic where larger is worse, compared with a li
   accuracy_drop           production minus canary accuracy on labelled feedback (guardrails.max_accuracy_drop)
   selection_rate_gap      canary gap between sensitive groups, debiased from randomized response
                           (guardrails.max_selection_rate_gap)
-  data_mb_per_device_month  canary downloads + offload traffic (gates.budgets.max_device_mb_per_month)
+  data_mb_per_device_month  canary downloads (once per device and update) + offload traffic per device-month,
+                          as observed FinOps counts them (pipelines/fleet/figures.py;
+                          gates.budgets.max_device_mb_per_month)
 
 Sequential test: a normal-mixture confidence sequence (Robbins 1970; Howard et al. 2021; the asymptotic form
 of Waudby-Smith et al. 2023): radius = se * sqrt((1 + r/n) * log((1 + n/r) / a^2)) with n canary devices and r
@@ -26,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from pipelines.core.config import Guardrails, Params
-from pipelines.fleet import ldp
+from pipelines.fleet import figures, ldp
 from pipelines.fleet.schema import COUNTS, HIST, LATENCY_EDGES_MS
 
 SUMMED = COUNTS + ("battery_mj", "cloud_latency_ms_sum") + HIST
@@ -164,8 +166,10 @@ def evaluate(units_frame: pd.DataFrame, treatment: str, control: str, guardrails
                      else float("nan"), gap["se"] if gap["se"] is not None else float("inf"), n,
                      guardrails.max_selection_rate_gap, alpha, tuning, gap["gap"], None))
     if budget is not None:
-        traffic = (t["offload_bytes"] + t["download_bytes_wifi"] + t["download_bytes_cellular"]).to_numpy(float)
-        mb, mb_se, _ = ratio(traffic * 30 / 1e6, t["device_days"].to_numpy(float))
+        mb, mb_se, _ = figures.mb_per_device_month(
+            (t["download_bytes_wifi"] + t["download_bytes_cellular"]).to_numpy(float),
+            t["offload_bytes"].to_numpy(float), t["device_days"].to_numpy(float),
+            params.finops.fleet.updates_per_month)
         out.append(_test("data_mb_per_device_month", "MB per device-month", mb, mb_se, n, budget, alpha, tuning,
                          mb, None))
     return out

@@ -13,9 +13,9 @@ interval from per-device influence values (devices are the independent units).
 from __future__ import annotations
 
 import hashlib
+from statistics import NormalDist
 
 import numpy as np
-from scipy import stats
 
 
 def keep_probability(epsilon: float, k: int) -> float:
@@ -72,6 +72,6 @@ def group_rates(positives: np.ndarray, counts: np.ndarray, reported: np.ndarray,
     influence = (a[:, hi] - rates[hi] * b[:, hi]) / safe_b[hi] - (a[:, lo] - rates[lo] * b[:, lo]) / safe_b[lo]
     gap = float(rates[hi] - rates[lo])
     se = float(influence.std(ddof=1) / np.sqrt(n))
-    z = stats.norm.ppf(0.5 + confidence / 2)
+    z = NormalDist().inv_cdf(0.5 + confidence / 2)  # stdlib: the fleet assets load without scipy
     return {"rates": [float(r) for r in rates], "gap": gap, "se": se, "low": gap - z * se, "high": gap + z * se,
             "pair": (hi, lo), "influence": influence, "devices": n}

@@ -19,6 +19,7 @@ from pipelines.core.config import Params
 from pipelines.core.errors import PipelineError
 from pipelines.core.gates import GateResult
 from pipelines.finops.cost import DAYS_PER_MONTH, MB, request_cost_usd
+from pipelines.fleet import figures
 
 
 def _estimates(cost: dict[str, Any], params: Params) -> dict[str, float | None]:
@@ -30,7 +31,7 @@ def _estimates(cost: dict[str, Any], params: Params) -> dict[str, float | None]:
         return sum(v * d for v, d in values) / sum(d for _, d in values) if values else None
 
     energy = weighted("energy_j_per_device")
-    battery_j = _battery_j(params)
+    battery_j = figures.battery_j(params)
     return {
         "download_mb_per_device": sum(p["download_gb"] * 1000 for p in platforms.values()) / devices,
         "device_mb_per_month": weighted("device_mb_per_month"),
@@ -43,14 +44,6 @@ def _estimates(cost: dict[str, Any], params: Params) -> dict[str, float | None]:
     }
 
 
-def _battery_j(params: Params) -> float:
-    """Mean battery capacity in joules over the fleet's tiers."""
-    tiers = params.devices.tiers
-    share = params.finops.fleet.tier_share or {t: 1.0 for t in tiers}
-    total = sum(share.get(t, 0.0) for t in tiers) or 1.0
-    return sum(share.get(t, 0.0) * tier.battery_mah * tier.battery_voltage * 3.6 for t, tier in tiers.items()) / total
-
-
 def observed(frame: pd.DataFrame, params: Params) -> list[dict[str, Any]]:
     """One row per month of telemetry: the observed figures, per device-month and at fleet scale."""
     finops = params.finops
@@ -58,29 +51,30 @@ def observed(frame: pd.DataFrame, params: Params) -> list[dict[str, Any]]:
     for month, days in frame.groupby(frame["day"].str.slice(0, 7)):
         device_days = len(days)
         devices = days["device_id"].nunique()
-        device_months = device_days / DAYS_PER_MONTH  # the observed exposure, in device-months
         downloads = float(days["download_bytes_wifi"].sum() + days["download_bytes_cellular"].sum())
         offload_bytes = float(days["offload_bytes"].sum())
         calls = float(days["offload_calls"].sum())
         fleet = finops.fleet.monthly_active_devices
-        # downloads happen once per update: per device seen, times updates per month; traffic accrues daily
-        download_mb = downloads / MB / devices * finops.fleet.updates_per_month
-        traffic_mb = offload_bytes / MB / device_months
+        updates = finops.fleet.updates_per_month
+        download_mb = figures.download_mb_per_device(downloads, devices, updates)
+        device_mb = figures.device_mb_per_month(downloads, offload_bytes, devices, device_days, updates)
+        traffic_mb = device_mb - download_mb
         cellular_share = finops.fleet.connectivity_share["cellular"] / max(
             finops.fleet.connectivity_share["cellular"] + finops.fleet.connectivity_share["wifi"], 1e-12)
-        calls_per_device = calls / device_months
+        calls_per_device = figures.calls_per_device_month(calls, device_days)
         cdn_usd = download_mb * fleet / 1000 * finops.prices.cdn_egress_per_gb
         cloud_usd = request_cost_usd(calls_per_device * fleet, finops)
         rows.append({
             "month": month, "devices": int(devices), "device_days": int(device_days),
             "download_mb_per_device": download_mb,
-            "device_mb_per_month": download_mb + traffic_mb,
+            "device_mb_per_month": device_mb,
             # offload traffic is not split by network in v1 of the contract: the offline-free cellular share
             "cellular_mb_per_device": float(days["download_bytes_cellular"].sum()) / MB / devices
-            * finops.fleet.updates_per_month + traffic_mb * cellular_share,
+            * updates + traffic_mb * cellular_share,
             "offload_calls_per_device": calls_per_device,
             "cdn_usd": cdn_usd, "cloud_usd": cloud_usd, "serving_usd": cdn_usd + cloud_usd,
-            "battery_share_per_day": float(days["battery_mj"].sum()) / 1000 / device_days / _battery_j(params),
+            "battery_share_per_day": figures.battery_share_per_day(float(days["battery_mj"].sum()), device_days,
+                                                                   params),
         })
     return rows
 

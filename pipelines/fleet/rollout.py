@@ -14,6 +14,7 @@ from typing import Any
 import pandas as pd
 
 from pipelines.core.config import Params, RolloutConfig
+from pipelines.core.progress import track
 from pipelines.fleet import canary, store
 from pipelines.fleet.ingest import split
 
@@ -72,7 +73,7 @@ def play(sim: Any, rollout: RolloutConfig, params: Params, days: int = 30, start
     stage_index, days_in_stage = 0, 0
     first = dt.date.fromisoformat(start)
     last = len(rollout.stages) - 1
-    for offset in range(days):
+    for offset in track(range(days), "simulated days"):
         day = (first + dt.timedelta(days=offset)).isoformat()
         stage = rollout.stages[stage_index]
         began = time.perf_counter()

@@ -34,7 +34,6 @@ from pipelines.fleet.schema import HIST, SCHEMA
 from pipelines.release_format.deployment import model_releases, production_or_latest, read_production, stage_index
 
 
-
 def telemetry_dir(settings: Settings) -> Path:
     return settings.resolve(settings.params.fleet.directory)
 
@@ -79,8 +78,12 @@ def _release_folder(settings: Settings, holding: str) -> Path:
     return folder
 
 
-def canary_report(settings: Settings, until: str | None = None, act: bool = False) -> dict[str, Any]:
-    """The decision for the deployed release's current stage from telemetry up to `until` (default: last day)."""
+def canary_report(settings: Settings, until: str | None = None, act: bool = False,
+                    to: str | None = None) -> dict[str, Any]:
+    """The decision for the deployed release's current stage from telemetry up to `until` (default: last day).
+
+    With `act`, the report is written before the GitOps action is tried and again with its outcome, so
+    reports/fleet/canary.json never shows an earlier decision; `to` names the release a rollback restores."""
     deployment = read_production(settings)
     if deployment is None:
         raise PipelineError("deploy/production.yaml: not found; nothing is rolling out")
@@ -100,37 +103,65 @@ def canary_report(settings: Settings, until: str | None = None, act: bool = Fals
               "stage": deployment.rollout.stages[index].name, "until": until, "days_in_stage": int(in_stage),
               "decision": decision, "reasons": reasons, "tests": [t.as_dict() for t in tests],
               "quarantined_devices": quarantined, "table": canary.table(tests),
-              "history": _history(frame)}
+              "history": _history(frame, settings)}
+    charts.guardrail_chart(report["history"], settings.resolve(FLEET_GUARDRAILS_PLOT),
+                           _limits(settings, deployment.rollout.guardrails))
+    report["chart"] = FLEET_GUARDRAILS_PLOT
     if experiment := deployment.experiment:
         a, b = (v.name for v in experiment.variants)
         ab = canary.evaluate(canary.units(frame), b, a, deployment.rollout.guardrails, settings.params)
         report["ab"] = {"experiment": experiment.name, "control": a, "treatment": b,
                         "decision": canary.decide(ab, True, True)[0], "tests": [t.as_dict() for t in ab],
                         "table": canary.table(ab)}
+    target = settings.resolve(FLEET_CANARY_REPORT)
     if act and decision in ("promote", "rollback"):
         from pipelines.fleet.actions import act as gitops
 
-        done = gitops(settings, decision, report["table"], reasons)
-        report["action"] = {"kind": done.kind, "branch": done.branch, "commit": done.commit,
-                            "pull_request": done.pull_request.url if done.pull_request else None}
-    write_json(settings.resolve(FLEET_CANARY_REPORT), report)
+        report["action"] = {"kind": decision, "status": "pending", "to": to}
+        write_json(target, report)
+        try:
+            done = gitops(settings, decision, report["table"], reasons, to)
+        except Exception as exc:
+            report["action"].update(status="failed", error=str(exc).splitlines()[0] if str(exc) else repr(exc))
+            write_json(target, report)
+            raise
+        report["action"] = {"kind": done.kind, "status": "done", "to": done.to, "branch": done.branch,
+                            "commit": done.commit, "pull_request": done.pull_request.url if done.pull_request else None}
+    write_json(target, report)
     return report
 
 
-def _history(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    """Daily guardrail point values per cohort (the charts of guardrails over time)."""
+def _history(frame: pd.DataFrame, settings: Settings) -> list[dict[str, Any]]:
+    """Daily guardrail values per cohort (the charts of guardrails over time); the selection-rate gap and MB per
+    device-month over the devices seen so far, as the guardrail tests count them."""
     import numpy as np
 
-    from pipelines.fleet.canary import LOG_CENTRES
+    from pipelines.fleet import figures, ldp
+    from pipelines.fleet.canary import LOG_CENTRES, add_units
 
-    rows = []
-    for (day, cohort), part in frame.groupby(["day", "variant"]):
-        hist = part[list(HIST)].to_numpy(float)
-        rows.append({"day": day, "cohort": cohort, "devices": int(part["device_id"].nunique()),
-                     "crash_rate": float(part["crashes"].sum() / max(part["sessions"].sum(), 1)),
-                     "latency_ms": float(np.exp((hist @ LOG_CENTRES).sum() / max(hist.sum(), 1))),
-                     "accuracy": float(part["feedback_correct"].sum() / max(part["feedback_count"].sum(), 1))})
+    fleet, updates = settings.params.fleet, settings.params.finops.fleet.updates_per_month
+    rows, total = [], None
+    for day, today in frame.groupby("day", sort=True):
+        total = add_units(total, today)
+        for cohort, part in today.groupby("variant"):
+            hist = part[list(HIST)].to_numpy(float)
+            seen = total.loc[cohort]
+            gap = ldp.group_rates(seen["predicted_positive"].to_numpy(float), seen["inferences"].to_numpy(float),
+                                  seen["group_rr"].to_numpy(), fleet.epsilon, len(fleet.groups))["gap"]
+            mb = figures.mb_per_device_month(
+                (seen["download_bytes_wifi"] + seen["download_bytes_cellular"]).to_numpy(float),
+                seen["offload_bytes"].to_numpy(float), seen["device_days"].to_numpy(float), updates)[0]
+            rows.append({"day": day, "cohort": cohort, "devices": int(part["device_id"].nunique()),
+                         "crash_rate": float(part["crashes"].sum() / max(part["sessions"].sum(), 1)),
+                         "latency_ms": float(np.exp((hist @ LOG_CENTRES).sum() / max(hist.sum(), 1))),
+                         "accuracy": float(part["feedback_correct"].sum() / max(part["feedback_count"].sum(), 1)),
+                         "selection_rate_gap": gap, "mb_per_device_month": mb if np.isfinite(mb) else None})
     return rows
+
+
+def _limits(settings: Settings, guardrails: Any) -> dict[str, float | None]:
+    return {"crash_rate": guardrails.max_crash_rate, "selection_rate_gap": guardrails.max_selection_rate_gap,
+            "mb_per_device_month": settings.params.gates.budgets.max_device_mb_per_month}
 
 
 def fleet_observed_finops(settings: Settings) -> dict[str, Any]:
@@ -149,6 +180,9 @@ def fleet_observed_finops(settings: Settings) -> dict[str, Any]:
     if report["over_budget"] and url:
         report["alert_status"] = observed.alert(url, {"event": "fleet.budget_exceeded", "release": report[
             "release"], "over_budget": [r.as_dict() for r in results if not r.passed]})
+    charts.cost_chart(report["comparison"], settings.resolve(FLEET_COST_PLOT),
+                      settings.params.gates.budgets.max_device_mb_per_month)
+    report["chart"] = FLEET_COST_PLOT
     write_json(settings.resolve(FLEET_FINOPS_REPORT), report)
     return report
 
@@ -205,7 +239,7 @@ def fleet_telemetry(settings: Settings, day: str) -> StepResult:
 def canary_analysis(settings: Settings) -> StepResult:
     """The deployed release's canary / A-B decision on every guardrail, and the guardrails-over-time chart."""
     report = canary_report(settings)
-    chart = charts.guardrail_chart(report["history"], settings.resolve(FLEET_GUARDRAILS_PLOT))
+    chart = settings.resolve(report["chart"])  # drawn with the report, as the CLI draws it
     tables = {"guardrails": report["table"], "reasons": "\n".join(f"- {md_cell(r, 400)}" for r in report["reasons"])}
     if "ab" in report:
         tables["a/b"] = report["ab"]["table"]
@@ -216,7 +250,7 @@ def canary_analysis(settings: Settings) -> StepResult:
 def observed_finops(settings: Settings) -> StepResult:
     """Observed monthly cost, traffic and battery beside cost.json's estimates, and the budgets on them."""
     report = fleet_observed_finops(settings)
-    chart = charts.cost_chart(report["comparison"], settings.resolve(FLEET_COST_PLOT))
+    chart = settings.resolve(report["chart"])  # drawn with the report, as the CLI draws it
     return StepResult(summary={"release": report["release"], "over_budget": ", ".join(report["over_budget"]) or "none"},
                       tables={"observed vs estimated": md_rows(report["comparison"]),
                               "budgets": md_rows(report["budgets"])},

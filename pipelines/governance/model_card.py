@@ -152,7 +152,7 @@ def _privacy(settings: Settings, spec: dict[str, Any]) -> dict[str, Any]:
 def build_card(settings: Settings) -> dict[str, Any]:
     """The model card as JSON, from the reports the pipeline wrote."""
     from pipelines.core.hashing import dvc_md5
-    from pipelines.data.load import source_files
+    from pipelines.data.sources import source_files
     from pipelines.data.split import SPLITS
 
     paths, params = ArtifactPaths(settings.root), settings.params

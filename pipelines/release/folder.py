@@ -119,6 +119,40 @@ def release_numbers(folder: Path) -> list[int]:
     return sorted(int(p.name) for p in folder.glob("*") if p.name.isdigit() and p.is_dir()) if folder.is_dir() else []
 
 
+# What identifies a release's content for idempotent publishing: the TFLite models (their plaintext when
+# encrypted), the feature spec and the reference profile, with the data md5s, params and git commit (and whether
+# the tree was dirty) the lineage names: the same model built from another commit is another provenance. Left
+# out: what a run writes afresh from the same inputs (measured host latencies in tflite.json / footprint.json,
+# run CPU seconds in cost.json, the MLflow run and version in the card and the endpoint; Core ML conversion, which
+# writes a new package identifier each time from the same weights).
+IDENTITY_FILES = ("feature_spec.json", "reference_profile.json")
+
+
+def content_key(manifest: Manifest) -> tuple:
+    """What a release ships, for idempotent publishing (see IDENTITY_FILES)."""
+    plain = {name: record.sha256 for name, record in manifest.encryption.files.items()} if manifest.encryption \
+        else {}
+    files = {name: digest for name, digest in manifest.files.items()
+             if name.endswith(".tflite") or name in IDENTITY_FILES}
+    files.update({name: digest for name, digest in plain.items() if name.endswith(".tflite")})
+    lineage = manifest.lineage
+    return (tuple(sorted(files.items())), tuple(sorted(lineage.data_md5.items())), lineage.params_sha256,
+            lineage.git_commit, lineage.git_dirty)
+
+
+def same_content(staged: Path, releases: Path, model_name: str) -> Path | None:
+    """The published release whose content equals the candidate's (the newest such), or None."""
+    key = content_key(load_manifest(staged))
+    folder = releases / model_name
+    for number in reversed(release_numbers(folder)):
+        try:
+            if content_key(load_manifest(folder / str(number))) == key:
+                return folder / str(number)
+        except PipelineError:
+            continue  # a broken earlier release is never "the same"
+    return None
+
+
 def publish(staged: Path, releases: Path, model_name: str, public_keys: list[Path] | None = None) -> Path:
     """Copy a verified candidate to releases/<model>/<N>/, N the next free number, claimed atomically.
 

@@ -22,10 +22,10 @@ from pipelines.core.paths import (
 from pipelines.core.step import StepResult, records_metrics
 from pipelines.core.verdict import read_verdict, require_passed, results
 from pipelines.data.features import FeatureSpec
-from pipelines.data.load import source_files
 from pipelines.data.reference import release_profile
+from pipelines.data.sources import source_files
 from pipelines.release.encryption import encrypt_models, encryption_summary
-from pipelines.release.folder import publish
+from pipelines.release.folder import publish, same_content
 from pipelines.release.provenance import now
 from pipelines.release.seal import seal
 from pipelines.release.signing import trusted_keys
@@ -101,15 +101,18 @@ def release_candidate(settings: Settings) -> StepResult:
         seal(staged, settings, lineage, metrics, endpoint_requirements=endpoint_requirements(),
              mlflow_run_url=run_url(settings, record["experiment_id"], record["run_id"]),
              drift_reference=read_json(paths.drift_report).get("reference"), encryption=encryption, started=started)
-    released = publish(paths.release_candidate, settings.resolve(settings.params.release.directory),
-                       record["model_name"], trusted_keys(settings))
+    releases = settings.resolve(settings.params.release.directory)
+    existing = same_content(paths.release_candidate, releases, record["model_name"])
+    released = existing or publish(paths.release_candidate, releases, record["model_name"], trusted_keys(settings))
     shown = released.relative_to(settings.root) if released.is_relative_to(settings.root) else released
-    mark_released(settings, record["model_name"], record["model_version"], str(shown))  # alias `candidate`
-    # the signed release (models, manifest, signature) and the model card beside the run's other artifacts
-    log_to_run(settings, record["run_id"], {}, {"release": released})
-    log_files(settings, record["run_id"], "reports", [paths.model_card_markdown, paths.model_card_json])
+    if existing is None:
+        mark_released(settings, record["model_name"], record["model_version"], str(shown))  # alias `candidate`
+        # the signed release (models, manifest, signature) and the model card beside the run's other artifacts
+        log_to_run(settings, record["run_id"], {}, {"release": released})
+        log_files(settings, record["run_id"], "reports", [paths.model_card_markdown, paths.model_card_json])
     sizes = {n: v["size_bytes"] for n, v in tflite["variants"].items()}
     return StepResult(summary={"release": str(released), "release_number": int(released.name),
+                               "published": existing is None,  # False: the same content was released before
                                "model_version": record["model_version"],
                                "mlflow_model": model_version_url(settings, record["model_name"], record["model_version"]),
                                "mlflow_run": run_url(settings, record["experiment_id"], record["run_id"]),

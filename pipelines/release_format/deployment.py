@@ -52,9 +52,15 @@ class Deployment(_Strict):
     model: ModelRef
     artifacts: dict[str, str]  # every file of the release folder -> sha256 (manifest and signature too)
     rollout: RolloutConfig
-    previous: Previous | None = None  # what `mobile-mlops rollback` restores
+    previous: Previous | None = None  # what `mobile-mlops rollback` restores (history[0])
+    history: list[Previous] = Field(default_factory=list)  # earlier production releases, newest first
     stage: str | None = None  # the rollout stage reached (a promote decision advances it); None: the first
     experiment: Experiment | None = None  # an A/B test the fleet analysis evaluates
+
+
+def earlier(deployment: Deployment) -> list[Previous]:
+    """The releases production ran before this one, newest first (files from before `history`: `previous`)."""
+    return list(deployment.history) or ([deployment.previous] if deployment.previous else [])
 
 
 def stage_index(deployment: Deployment) -> int:

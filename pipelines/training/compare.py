@@ -16,6 +16,7 @@ import numpy as np
 from pipelines.core.config import Settings, load_settings
 from pipelines.core.errors import PipelineError
 from pipelines.core.io import atomic_path, write_json
+from pipelines.core.progress import track
 from pipelines.data.features import encode_features, encode_labels, fit_feature_spec
 from pipelines.data.split import load_split
 from pipelines.training.metrics import group_metrics, intersection_name
@@ -84,7 +85,7 @@ def privacy_tradeoff(settings: Settings, rows: tuple[str, ...] = ROWS) -> dict[s
     features = constrained_features(params.fairness, params.data)
     grouping, key = intersection_name(features), DISPARITY[params.fairness.constraint]
     results = _kept(settings, rows)
-    for row in rows:
+    for row in track(rows, "privacy compare"):
         started = time.perf_counter()
         model, strength, facts = _train(settings, row, train, validation, spec)
         seconds = time.perf_counter() - started

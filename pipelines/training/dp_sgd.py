@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from pipelines.core.config import DpConfig, TrainConfig
+from pipelines.core.progress import Progress
 from pipelines.training.accountant import Budget, plan
 
 
@@ -100,18 +101,20 @@ def train_dp(x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, y_val:
     from pipelines.training.accountant import epsilon as spent
 
     norms = []
-    for index in range(steps):
-        chosen = np.flatnonzero(rng.random(rows) < rate)  # Poisson sampling; an empty batch is noise only
-        seeds = rng.integers(0, 2**31 - 1, size=(len(model.trainable_variables), 2), dtype=np.int32)
-        norms.append(float(step(x_train[chosen], y_train[chosen].astype(np.float32), weights[chosen], seeds)))
-        if (index + 1) % steps_per_epoch == 0 or index + 1 == steps:
-            for name, (x, y) in {"": (x_train, y_train), "val_": (x_val, y_val)}.items():
-                loss, accuracy, _ = model.evaluate(x, y, batch_size=4096, verbose=0)
-                history[f"{name}loss"].append(float(loss))
-                history[f"{name}accuracy"].append(float(accuracy))
-            history["grad_norm"].append(float(np.mean(norms)))
-            history["epsilon"].append(spent(planned.noise_multiplier, rate, index + 1, planned.delta))
-            norms = []
+    with Progress("DP-SGD steps", steps) as bar:
+        for index in range(steps):
+            chosen = np.flatnonzero(rng.random(rows) < rate)  # Poisson sampling; an empty batch is noise only
+            seeds = rng.integers(0, 2**31 - 1, size=(len(model.trainable_variables), 2), dtype=np.int32)
+            norms.append(float(step(x_train[chosen], y_train[chosen].astype(np.float32), weights[chosen], seeds)))
+            if (index + 1) % steps_per_epoch == 0 or index + 1 == steps:
+                for name, (x, y) in {"": (x_train, y_train), "val_": (x_val, y_val)}.items():
+                    loss, accuracy, _ = model.evaluate(x, y, batch_size=4096, verbose=0)
+                    history[f"{name}loss"].append(float(loss))
+                    history[f"{name}accuracy"].append(float(accuracy))
+                history["grad_norm"].append(float(np.mean(norms)))
+                history["epsilon"].append(spent(planned.noise_multiplier, rate, index + 1, planned.delta))
+                norms = []
+            bar.advance(note=f"epsilon {history['epsilon'][-1]:.3g}" if history["epsilon"] else "")
     model.compile(optimizer=optimizer, loss="binary_crossentropy", metrics=["accuracy", keras.metrics.AUC(name="auc")])
     facts = {"method": "dp_sgd", **planned.facts(), "l2_clip": dp.l2_clip, "expected_batch_size": expected,
              "sampling": "poisson", "rows": rows, "target_epsilon": dp.target_epsilon,

@@ -19,6 +19,7 @@ import pandas as pd
 
 from pipelines.core.config import FederatedConfig, TrainConfig
 from pipelines.core.errors import PipelineError
+from pipelines.core.progress import Progress
 
 
 def check(frame: pd.DataFrame, config: FederatedConfig) -> None:
@@ -188,6 +189,8 @@ def train_federated(x_train: np.ndarray, y_train: np.ndarray, parts: list[np.nda
             history["val_accuracy"].append(float(accuracy))
             history["val_auc"].append(float(auc))
         final["weights"], final["round"] = [np.copy(w) for w in weights], server_round
+        if server_round > 0:
+            rounds.advance(note=f"val_loss {float(loss):.4f}")
         return float(loss), {"accuracy": float(accuracy)}
 
     def fit_config(server_round: int) -> dict:
@@ -223,7 +226,8 @@ def train_federated(x_train: np.ndarray, y_train: np.ndarray, parts: list[np.nda
         DefaultWorkflow(fit_workflow=fit_workflow)(grid, legacy)
 
     started = time.perf_counter()
-    flower_engine.run(server_app, client_app, fed.devices)
+    with Progress("federated rounds", fed.rounds) as rounds:
+        flower_engine.run(server_app, client_app, fed.devices)
     seconds = time.perf_counter() - started
     if final.get("round") != fed.rounds or len(history["loss"]) != fed.rounds:
         raise PipelineError(f"privacy.federated: Flower aggregated {len(history['loss'])} of {fed.rounds} rounds "

@@ -14,6 +14,8 @@ from typing import Any
 import pandas as pd
 
 import mlflow.pyfunc
+from mlflow.exceptions import MlflowException
+from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 
 KERAS_ARTIFACT = "keras_model"
 SPEC_ARTIFACT = "feature_spec"
@@ -38,7 +40,24 @@ class ProbabilityModel(mlflow.pyfunc.PythonModel):
         from pipelines.data.features import encode_features
 
         frame = model_input if isinstance(model_input, pd.DataFrame) else pd.DataFrame(model_input)
+        frame = numeric_columns(frame, [f.name for f in self.spec.numeric])
         return self.model.predict(encode_features(frame, self.spec), batch_size=4096, verbose=0).reshape(-1)
+
+
+def numeric_columns(frame: pd.DataFrame, names: list[str]) -> pd.DataFrame:
+    """The numeric inputs as float64, whatever numbers they arrive as (int64 from a raw CSV, float64 from the
+    typed splits, JSON ints or floats); a value that is not a number is refused naming its column (HTTP 400)."""
+    out = frame.copy()
+    for name in names:
+        if name not in out.columns:
+            continue
+        values = pd.to_numeric(out[name], errors="coerce")
+        bad = values.isna() & out[name].notna()
+        if bad.any():
+            raise MlflowException(f"column {name!r}: {int(bad.sum())} value(s) are not numbers, e.g. "
+                                  f"{out[name][bad].iloc[0]!r}", error_code=INVALID_PARAMETER_VALUE)
+        out[name] = values.astype("float64")
+    return out
 
 
 def input_columns(spec) -> list[str]:
@@ -65,25 +84,35 @@ def save_pyfunc(target: Path, keras_file: Path, spec_file: Path, spec, model, ro
 
     example = rows[input_columns(spec)].head(EXAMPLE_ROWS).reset_index(drop=True)
     numeric = [f.name for f in spec.numeric]
-    example[numeric] = example[numeric].astype("float64")  # integers are accepted where doubles are declared
+    example[numeric] = example[numeric].astype("float64")
     proba = model.predict(encode_features(example, spec), verbose=0).reshape(-1).astype(np.float64)
     # MLflow's pickling notice and "validating the example" line are not the run's business: the run stays quiet
     pyfunc_log = logging.getLogger("mlflow.pyfunc")
     level = pyfunc_log.level
     pyfunc_log.setLevel(logging.ERROR)
     try:
-        _save(target, keras_file, spec_file, example, proba)
+        _save(target, keras_file, spec_file, example, proba, numeric)
     finally:
         pyfunc_log.setLevel(level)
     return target
 
 
-def _save(target: Path, keras_file: Path, spec_file: Path, example: pd.DataFrame, proba) -> None:
-    from mlflow.models import infer_signature
+def signature_of(example: pd.DataFrame, proba, numeric: list[str]):
+    """The example's signature with the numeric inputs typed `Any`: MLflow refuses int64 where double is declared
+    (and float64 where long is), while a raw CSV read with pandas has int64 columns and the typed splits float64.
+    Every input stays required; the model converts the numbers itself (`numeric_columns`)."""
+    from mlflow.models import ModelSignature, infer_signature
+    from mlflow.types.schema import AnyType, ColSpec, Schema
 
+    inferred = infer_signature(example, proba)
+    inputs = [ColSpec(AnyType(), c.name) if c.name in numeric else c for c in inferred.inputs.inputs]
+    return ModelSignature(inputs=Schema(inputs), outputs=inferred.outputs)
+
+
+def _save(target: Path, keras_file: Path, spec_file: Path, example: pd.DataFrame, proba, numeric: list[str]) -> None:
     mlflow.pyfunc.save_model(
         path=str(target), python_model=ProbabilityModel(),
         artifacts={KERAS_ARTIFACT: str(keras_file), SPEC_ARTIFACT: str(spec_file)},
         code_paths=[str(Path(__file__).resolve().parents[1])],  # the `pipelines` package
-        signature=infer_signature(example, proba), input_example=example, pip_requirements=requirements(),
+        signature=signature_of(example, proba, numeric), input_example=example, pip_requirements=requirements(),
     )

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from pipelines.core.config import TrainConfig
+from pipelines.core.progress import Progress
 
 
 @dataclass
@@ -230,26 +231,29 @@ def train_stacked(
     stops = [_Stopping(config.early_stopping_patience, None if epochs is None else epochs[k]) for k in range(heads)]
     rng = np.random.default_rng(config.seed)
     y_val_t = y_val.astype(np.float32)
-    for epoch in range(planned_epochs(rows, config) if epochs is None else max(epochs)):
-        order = rng.permutation(rows).astype(np.int32)
-        sums, predicted = (t.numpy() for t in epoch_pass(order))
-        losses, seen = sums, rows
-        val_loss, val_proba = evaluate(y_val_t, val_groups)
-        y_seen = y_train[order]
-        snapshot = [v.numpy() for v in variables]
-        for k, stop in enumerate(stops):
-            if stop.stopped_after is not None:
-                continue
-            own = judged[:, k] > 0
-            figures = {"loss": losses[k] / seen, "accuracy": np.mean((predicted[k] >= 0.5) == (y_seen > 0.5)),
-                       "auc": _auc(y_seen, predicted[k]), "val_loss": val_loss[k],
-                       "val_accuracy": np.mean((val_proba[k][own] >= 0.5) == (y_val_t[own] > 0.5)),
-                       "val_auc": _auc(y_val_t[own], val_proba[k][own])}
-            for name, value in figures.items():
-                stop.history.setdefault(name, []).append(float(value))
-            stop.update(epoch, float(val_loss[k]), [w[k] for w in snapshot])
-        if all(stop.stopped_after is not None for stop in stops):
-            break
+    planned = planned_epochs(rows, config) if epochs is None else max(epochs)
+    with Progress(f"training epochs ({heads} networks)", planned) as bar:
+        for epoch in range(planned):
+            order = rng.permutation(rows).astype(np.int32)
+            sums, predicted = (t.numpy() for t in epoch_pass(order))
+            losses, seen = sums, rows
+            val_loss, val_proba = evaluate(y_val_t, val_groups)
+            y_seen = y_train[order]
+            snapshot = [v.numpy() for v in variables]
+            for k, stop in enumerate(stops):
+                if stop.stopped_after is not None:
+                    continue
+                own = judged[:, k] > 0
+                figures = {"loss": losses[k] / seen, "accuracy": np.mean((predicted[k] >= 0.5) == (y_seen > 0.5)),
+                           "auc": _auc(y_seen, predicted[k]), "val_loss": val_loss[k],
+                           "val_accuracy": np.mean((val_proba[k][own] >= 0.5) == (y_val_t[own] > 0.5)),
+                           "val_auc": _auc(y_val_t[own], val_proba[k][own])}
+                for name, value in figures.items():
+                    stop.history.setdefault(name, []).append(float(value))
+                stop.update(epoch, float(val_loss[k]), [w[k] for w in snapshot])
+            bar.advance(note=f"val_loss {float(np.min(val_loss)):.4f} (best network)")
+            if all(stop.stopped_after is not None for stop in stops):
+                break
     if best_epochs is not None:
         best_epochs[:] = [stop.best_epochs for stop in stops]
     trained = []

@@ -7,6 +7,12 @@ from typing import Any
 import numpy as np
 
 from pipelines.core.config import TrainConfig
+from pipelines.core.progress import Progress
+
+
+def _losses(logs: dict | None) -> str:
+    """An epoch's losses for the progress line."""
+    return " ".join(f"{k} {float(v):.4f}" for k, v in (logs or {}).items() if k in ("loss", "val_loss"))
 
 
 def seed_everything(seed: int) -> None:
@@ -151,8 +157,12 @@ def train_model(
     balance = class_weights(y_train, config)
     if balance is not None:
         sample_weight = balance if sample_weight is None else sample_weight * balance
-    callbacks = [] if config.early_stopping_patience is None else [keras.callbacks.EarlyStopping(
-        monitor="val_loss", patience=config.early_stopping_patience, restore_best_weights=True)]
+    epochs = planned_epochs(len(x_train), config)
+    bar = Progress("training epochs", epochs)
+    callbacks = [keras.callbacks.LambdaCallback(on_epoch_end=lambda _, logs: bar.advance(note=_losses(logs)))]
+    if config.early_stopping_patience is not None:
+        callbacks.append(keras.callbacks.EarlyStopping(monitor="val_loss", patience=config.early_stopping_patience,
+                                                       restore_best_weights=True))
     fitted, y_fit, val = model, y_train, (x_val, y_val)
     if penalty > 0:
         if groups is None or val_groups is None:
@@ -160,16 +170,17 @@ def train_model(
         fitted = _penalized(model, penalty, constraint, config)
         y_fit = np.column_stack([y_train, groups]).astype(np.float32)
         val = (x_val, np.column_stack([y_val, val_groups]).astype(np.float32))
-    history = fitted.fit(
-        x_train, y_fit,
-        sample_weight=sample_weight,
-        validation_data=val,
-        epochs=planned_epochs(len(x_train), config),
-        batch_size=config.batch_size,
-        shuffle=True,
-        callbacks=callbacks,
-        verbose=0,
-    )
+    with bar:
+        history = fitted.fit(
+            x_train, y_fit,
+            sample_weight=sample_weight,
+            validation_data=val,
+            epochs=epochs,
+            batch_size=config.batch_size,
+            shuffle=True,
+            callbacks=callbacks,
+            verbose=0,
+        )
     if fitted is not model:  # keep the optimizer that trained the weights, so the saved model reloads cleanly
         model.compile(optimizer=fitted.optimizer, loss=model.loss, metrics=["accuracy", keras.metrics.AUC(name="auc")])
     return model, {k: [float(v) for v in vals] for k, vals in history.history.items()}

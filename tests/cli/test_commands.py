@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 import shutil
 import subprocess
 import sys
@@ -106,8 +107,10 @@ def test_cli_run_prints_release_and_verify_checks_it(small_project: Path):
     assert done.returncode == 0, done.stderr[-3000:]
     # quiet by default: only the header, one line per step and the time; no TensorFlow, absl, coremltools,
     # LiteRT or Dagster lines (they go to a log that a successful run deletes)
+    progress = re.compile(r"^[^:]+: \d+/\d+ \(\d+%\)")  # pipelines/core/progress.py, not a tty: plain lines
     noise = [line for line in done.stderr.splitlines()
-             if not line.startswith(("mobile-mlops run (", "  start ", "  done  ", "finished in "))]
+             if not line.startswith(("mobile-mlops run (", "data version ", "  start ", "  done  ", "finished in "))
+             and not progress.match(line)]
     assert noise == [], noise[:5]
     release = small_project / "releases" / "adult-income" / "1"
     assert str(release) in done.stdout.replace("\n", "").replace(" ", "") or "release candidate" in done.stdout

@@ -17,7 +17,8 @@ from pipelines.core.paths import suite_path
 from pipelines.data import landing
 from pipelines.data import partitions as p
 from pipelines.data.expectations import build_suite, save_suite
-from pipelines.data.load import load_dataset, source_files
+from pipelines.data.load import load_dataset
+from pipelines.data.sources import source_files
 from pipelines.data.steps import daily_batch, raw_dataset
 
 DAYS = ["2026-01-01", "2026-01-02", "2026-01-03"]

@@ -49,7 +49,7 @@ def test_clone_run_commit_run_propose(tmp_path: Path):
     (repo / "keys" / "dev.pub").write_bytes((repo / "keys" / "private" / "release-signing.pub").read_bytes())
     _sh(repo, "git", "add", "-A")  # everything the run wrote that git does not ignore
     _sh(repo, "git", "commit", "-qm", "first run")
-    _sh(repo, CLI, "run")
+    _sh(repo, CLI, "run", "--force")  # nothing stale (the commit changed no code, data or params): forced
     changed = _sh(repo, "git", "status", "--porcelain").stdout
     assert changed.strip(), "the second run rewrites reports (timings); they must not count as dirty"
     assert _latest_manifest(repo)["lineage"]["git_dirty"] is False

@@ -150,3 +150,23 @@ def test_an_ab_experiment_declared_in_production_yaml_is_analysed(fleet_release,
     report = steps.canary_report(settings)
     assert report["ab"]["decision"] == "rollback"
     assert any(t["guardrail"] == "latency" and t["status"] == "breach" for t in report["ab"]["tests"])
+
+
+def test_the_decision_is_written_before_the_action_is_tried_and_its_outcome_after(fleet_release, fleet_models,
+                                                                                  settings_for):
+    from pipelines.core.errors import PipelineError
+
+    settings = settings_for()
+    _, frame, models = fleet_models
+    sim = simulate.build(settings, fleet_release.release, devices=3000, seed=11, frame=frame, models=models,
+                         faults={"crash": 40.0})
+    for day in ("2026-03-01", "2026-03-02"):
+        store.write_batch(steps.telemetry_dir(settings), f"sim-{day}", sim.day(day, 50)[0])
+    target = fleet_release.root / "reports/fleet/canary.json"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(json.dumps({"decision": "promote"}))  # an earlier look
+    with pytest.raises(PipelineError) as failed:
+        steps.canary_analysis(settings, act=True)  # first release: nothing recorded to roll back to
+    written = json.loads(target.read_text())
+    assert written["decision"] == "rollback"
+    assert written["action"] == {"kind": "rollback", "status": "failed", "to": None, "error": str(failed.value)}

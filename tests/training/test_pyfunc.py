@@ -132,3 +132,61 @@ def test_mlflow_models_serve_answers_invocations_with_the_keras_probabilities(tr
         with pytest.raises(urllib.error.HTTPError) as refused:  # a row without the spec's columns is refused
             urllib.request.urlopen(bad, timeout=60)
         assert refused.value.code == 400
+
+
+def csv_rows(settings, count: int = 100) -> pd.DataFrame:
+    """Rows of the raw CSV as pandas reads it (ints as int64, no project typing), label column dropped."""
+    data = settings.params.data
+    frame = pd.read_csv(settings.resolve(data.source), names=data.columns, skipinitialspace=True, nrows=count)
+    return frame.drop(columns=[data.label])
+
+
+def test_the_pyfunc_accepts_raw_csv_rows_and_still_refuses_a_missing_column(trained, monkeypatch):
+    import mlflow.pyfunc
+    from mlflow.exceptions import MlflowException
+
+    from pipelines.training.tracking import tracking_uri
+
+    settings, record, alias = trained
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", tracking_uri(settings))
+    model = mlflow.pyfunc.load_model(f"models:/{record['model_name']}@{alias}")
+    rows = csv_rows(settings)
+    assert rows["age"].dtype == np.int64 and rows["hours-per-week"].dtype == np.int64
+    served = np.asarray(model.predict(rows), dtype=np.float64).reshape(-1)
+    typed = rows.astype({c: "float64" for c in rows.columns if rows[c].dtype == np.int64})
+    np.testing.assert_allclose(served, keras_probabilities(settings, typed), atol=1e-6, rtol=0)
+    with pytest.raises(MlflowException, match=r"Model is missing inputs \['age'\]"):
+        model.predict(rows.drop(columns=["age"]))
+    words = rows.astype({"age": object})
+    words.loc[3, "age"] = "thirty"
+    with pytest.raises(MlflowException, match=r"^column 'age': 1 value\(s\) are not numbers, e.g. 'thirty'$"):
+        model.predict(words)
+
+
+def test_mobile_mlops_serve_answers_raw_csv_rows_without_the_venv_on_path(trained):
+    from pipelines.training.tracking import tracking_uri
+
+    settings, record, alias = trained
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    env["PATH"] = "/usr/bin:/bin"  # as in a fresh shell: .venv/bin is not on it
+    cli = Path(sys.executable).parent / "mobile-mlops"
+    server = subprocess.Popen([str(cli), "serve", "--params", str(settings.path), "--port", str(port)], env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=2).read()
+                break
+            except OSError:
+                assert server.poll() is None, server.stderr.read().decode()[-2000:]
+                assert time.monotonic() < deadline, "mobile-mlops serve did not answer /ping within 120 s"
+                time.sleep(1)
+        rows = csv_rows(settings, 20)
+        typed = rows.astype({c: "float64" for c in rows.columns if rows[c].dtype == np.int64})
+        np.testing.assert_allclose(invocations(port, rows), keras_probabilities(settings, typed), atol=1e-6, rtol=0)
+    finally:
+        if server.poll() is None:
+            os.killpg(server.pid, 15)
+            server.wait(timeout=30)

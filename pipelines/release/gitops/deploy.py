@@ -13,7 +13,7 @@ from pipelines.core.hashing import file_digest
 from pipelines.release.attest import KINDS as ATTESTATIONS
 from pipelines.release.folder import MANIFEST, Manifest
 from pipelines.release.signing import SIGNATURE
-from pipelines.release_format.deployment import Deployment, ModelRef, Previous
+from pipelines.release_format.deployment import Deployment, ModelRef, Previous, earlier
 
 HEADER = """\
 # Desired production state (GitOps): changed only by release pull requests and rollbacks.
@@ -21,6 +21,7 @@ HEADER = """\
 # MLflow alias `production` at it. The app-distribution controller rolls it out stage by stage and
 # halts (then rolls back) when a guardrail is breached. Written by `mobile-mlops release propose`.
 """
+HISTORY_DEPTH = 10  # earlier releases production.yaml remembers: rollbacks in a row walk back through them
 
 
 def desired_state(manifest: Manifest, folder: Path, release: str, rollout: RolloutConfig,
@@ -31,16 +32,24 @@ def desired_state(manifest: Manifest, folder: Path, release: str, rollout: Rollo
         if name in (MANIFEST, SIGNATURE) or (folder / name).is_file():
             artifacts[name] = file_digest(folder / name)
     lineage = manifest.lineage
-    return Deployment(
+    history = ([Previous(version=previous.model.version, release=previous.model.release)] + [
+        p for p in earlier(previous) if p.version != lineage.model_version] if previous else [])
+    return with_history(Deployment(
         model=ModelRef(name=lineage.model_name, version=lineage.model_version, release=release,
                        mlflow_run_id=lineage.mlflow_run_id, signer=signer),
-        artifacts=dict(sorted(artifacts.items())), rollout=rollout,
-        previous=Previous(version=previous.model.version, release=previous.model.release) if previous else None,
-    )
+        artifacts=dict(sorted(artifacts.items())), rollout=rollout), history)
+
+
+def with_history(deployment: Deployment, history: list[Previous]) -> Deployment:
+    """The deployment remembering `history` (newest first, at most HISTORY_DEPTH; previous = the newest)."""
+    kept = history[:HISTORY_DEPTH]
+    return deployment.model_copy(update={"history": kept, "previous": kept[0] if kept else None})
 
 
 def render(deployment: Deployment) -> str:
     body: dict[str, Any] = deployment.model_dump(by_alias=True, mode="json")
+    if not body.get("history"):
+        body.pop("history", None)
     for optional in ("stage", "experiment"):  # written only once a fleet decision or an A/B test sets them
         if body.get(optional) is None:
             body.pop(optional, None)

@@ -9,8 +9,8 @@ from pipelines.core.errors import PipelineError
 from pipelines.core.git_state import git_state
 from pipelines.core.io import atomic_path
 from pipelines.core.paths import PRODUCTION_FILE
-from pipelines.release.folder import verify_release
-from pipelines.release.gitops.deploy import check_artifacts
+from pipelines.release.folder import MANIFEST, load_manifest, verify_release
+from pipelines.release.gitops.deploy import check_artifacts, desired_state, render, with_history
 from pipelines.release.gitops.git import (
     commit_files,
     current_branch,
@@ -24,8 +24,16 @@ from pipelines.release.gitops.git import (
 )
 from pipelines.release.gitops.propose import project_prefix
 from pipelines.release.gitops.providers import MARKER, PullRequest, provider_for
-from pipelines.release.signing import signature_hint, trusted_keys
-from pipelines.release_format.deployment import Deployment, parse, read_production
+from pipelines.release.signing import fingerprint, signature_hint, trusted_keys, verify_folder
+from pipelines.release_format.deployment import (
+    Deployment,
+    Previous,
+    earlier,
+    model_releases,
+    parse,
+    read_production,
+    version_key,
+)
 from pipelines.training.tracking import PRODUCTION_ALIAS, set_alias
 
 
@@ -80,13 +88,39 @@ class Rollback:
     pull_request: PullRequest | None  # set when proposed as a pull request instead of committed
 
 
-def _state_of(repo: Path, path: str, version: str) -> bytes:
-    """production.yaml as it was the last time `version` was production on this branch."""
+def _state_of(repo: Path, path: str, version: str) -> bytes | None:
+    """production.yaml as it was the last time `version` was production on this branch (None: never)."""
     for commit in git(repo, "log", "--format=%H", "HEAD", "--", path).split():
         raw = show(repo, commit, path)
         if raw and parse(raw, f"{path} at {commit[:12]}").model.version == version:
             return raw
-    raise PipelineError(f"{PRODUCTION_FILE}: version {version} was never production on this branch; nothing to restore")
+    return None
+
+
+def _fresh_state(settings: Settings, current: Deployment, version: str) -> Deployment:
+    """A production.yaml for a published release that was never production here (the whole fleet: last stage)."""
+    config = settings.params.release
+    for folder in reversed(model_releases(settings, config, MANIFEST)):
+        if load_manifest(folder).lineage.model_version != version:
+            continue
+        manifest = verify_release(folder)
+        key = verify_folder(folder, trusted_keys(settings, include_local=False))
+        release = folder.resolve().relative_to(settings.root.resolve()).as_posix()
+        state = desired_state(manifest, folder, release, current.rollout, fingerprint(key), None)
+        return state.model_copy(update={"stage": current.rollout.stages[-1].name})
+    raise PipelineError(f"{PRODUCTION_FILE}: version {version} was never production on this branch and no "
+                        f"published release under {config.directory}/{config.model_name} holds it")
+
+
+def _history_after(current: Deployment, target: str) -> list[Previous]:
+    """What production remembers once `target` is restored: the releases older than it."""
+    history = earlier(current)
+    versions = [p.version for p in history]
+    if target in versions:
+        return history[versions.index(target) + 1:]
+    seen = [Previous(version=current.model.version, release=current.model.release), *history]
+    key = version_key(Path(target))
+    return [p for p in seen if version_key(Path(p.version)) < key]
 
 
 def rollback(settings: Settings, to: str | None = None, as_pull_request: bool = False, note: str = "") -> Rollback:
@@ -100,17 +134,22 @@ def rollback(settings: Settings, to: str | None = None, as_pull_request: bool = 
     current = read_deployment(settings)
     if git(repo, "status", "--porcelain", "--", path):
         raise PipelineError(f"{path}: has uncommitted changes; commit or discard them first")
-    target = to or (current.previous.version if current.previous else None)
+    history = earlier(current)
+    target = to or (history[0].version if history else None)
     if not target:
         raise PipelineError(f"{PRODUCTION_FILE}: no previous release recorded; pass --to VERSION")
     if target == current.model.version:
         raise PipelineError(f"{PRODUCTION_FILE}: {current.model.name} v{target} is already production")
-    raw = _state_of(repo, path, target)
-    restored = parse(raw, f"{path} (v{target})")
+    old = _state_of(repo, path, target)
+    restored = parse(old, f"{path} (v{target})") if old else _fresh_state(settings, current, target)
+    restored = with_history(restored, _history_after(current, target))
     verify_deployment(settings, restored)
+    raw = render(restored).encode()
     name = current.model.name
     message = (f"Roll back {name} to v{target} (from v{current.model.version})\n\n"
-               f"Restores {PRODUCTION_FILE} as it was when v{target} was production.\n"
+               + (f"Restores {PRODUCTION_FILE} as it was when v{target} was production.\n" if old else
+                  f"Points {PRODUCTION_FILE} at release {restored.model.release} (never production here) for the "
+                  f"whole fleet.\n")
                + (f"\n{note.rstrip()}\n" if note else ""))
     branch = current_branch(repo) or "HEAD"
     if as_pull_request:
