@@ -94,7 +94,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 def experiment_arms(loaded, name: str) -> tuple[str, str, str, int]:
     """(experiment, arm A, arm B, B's percent): from deploy/production.yaml when it declares `name`, else A/B at
     50%."""
-    from pipelines.core.deployment import read_production
+    from pipelines.release_format.deployment import read_production
 
     deployment = read_production(loaded)
     declared = deployment.experiment if deployment is not None else None
