@@ -55,9 +55,9 @@ def test_dvc_repro_stops_at_model_evaluation_on_a_failed_accuracy_gate_as_dagste
 
     params = yaml.safe_load((repo_copy / "params.yaml").read_text())
     params["gates"]["keras"]["min_accuracy"] = 0.99
-    # a pinned strength: with `auto`, the floor also judges the sweep on the validation rows and the fairness gate
-    # would stop both orchestrators one stage earlier, at trained_model
-    params["fairness"]["strength"] = 1
+    # a pinned penalty strength: with the default bound method, the floor also judges the choice on held-out rows
+    # and the fairness gate would stop both orchestrators one stage earlier, at trained_model
+    params["fairness"]["method"], params["fairness"]["strength"] = "penalty", 1
     (repo_copy / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
     done = subprocess.run([dvc_bin, "repro"], cwd=repo_copy, capture_output=True, text=True, env=env, timeout=1200)
