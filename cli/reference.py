@@ -57,6 +57,8 @@ def _type_name(annotation: Any) -> str:
         return "none" if annotation is type(None) else annotation.__name__
     origin = typing.get_origin(annotation)
     args = typing.get_args(annotation)
+    if origin is typing.Annotated:  # the validators' reprs hold memory addresses: name the type only
+        return _type_name(args[0])
     if origin is typing.Literal:
         return " | ".join(repr(a) for a in args)
     if origin in (typing.Union, types.UnionType):

@@ -67,6 +67,8 @@ Seed = Annotated[int, Field(ge=0, lt=2**32)]  # numpy and TensorFlow seeds are u
 
 
 class IncomingConfig(_Section):
+    """Daily files an upstream system drops (Dagster's daily_batch partitions)."""
+
     folder: str = "data/incoming"  # an upstream system drops one file a day here: YYYY-MM-DD.parquet (or .csv)
     start_date: str = "2026-01-01"  # the first daily partition (Dagster's daily_batch asset), YYYY-MM-DD
 
@@ -86,26 +88,29 @@ class IncomingConfig(_Section):
 
 
 class DataConfig(_Section):
+    """The data set: its source files, label, column roles and how they are read."""
+
     source: str  # a CSV or Parquet file, or a folder of daily files (the accepted days in it, data.incoming)
-    label: str
+    label: str  # the column to predict: positive_label against every other value
     positive_label: str | bool | int | float  # compared by value: 1 matches "1" and "1.0"; true matches "True"
-    sensitive_features: list[ColumnName] = Field(min_length=1)
+    sensitive_features: list[ColumnName] = Field(min_length=1, description="columns whose groups fairness is "
+                                                 "measured over; model inputs only with sensitive_as_inputs")
     test_source: str | None = None  # a fixed test split shipped with the data (UCI Adult has one)
     columns: list[str] | None = None  # names for a header-less file
     rename: dict[str, str] = Field({}, description=(
         "New names for columns as the file names them ({old: new}); `old#k` names the k-th column called old, "
         "so repeated headers can be told apart ({\"age#2\": age_2})"))
-    na_values: list[str] = ["?"]
+    na_values: list[str] = ["?"]  # values read as missing (a blank field always is)
     thousands: Literal[",", ".", "'", "_", " ", "\u00a0", "\u202f"] | None = Field(
         None, description="the thousands separator of numbers written like 1,234 (removed before parsing; "
                           "a '.' separator is for data whose decimals are not '.'); None: such a column is refused")
-    categorical: list[ColumnName] = []
-    numeric: list[ColumnName] = []
-    drop: list[str] = []
-    pii: list[str] = []
-    drop_missing_rows: bool = True
-    sensitive_as_inputs: bool = False
-    incoming: IncomingConfig = IncomingConfig()
+    categorical: list[ColumnName] = []  # columns read as text categories (one-hot), even if numeric
+    numeric: list[ColumnName] = []  # columns that must parse as numbers (else refused)
+    drop: list[str] = []  # columns removed when the source is read
+    pii: list[str] = []  # personal-data columns: removed when read, named in the model card
+    drop_missing_rows: bool = True  # true: rows with a missing value are dropped after the suite
+    sensitive_as_inputs: bool = False  # true: sensitive_features are model inputs too
+    incoming: IncomingConfig = IncomingConfig()  # daily partitions an upstream system drops (Dagster asset daily_batch)
 
     @field_validator("source")
     @classmethod
@@ -124,15 +129,19 @@ class DataConfig(_Section):
 
 
 class SplitConfig(_Section):
-    test_size: float = Field(0.2, gt=0, lt=1)
-    validation_size: float = Field(0.1, gt=0, lt=1)
-    seed: Seed = 42
+    """Stratified train / validation / test split of the prepared rows."""
+
+    test_size: float = Field(0.2, gt=0, lt=1)  # stratified test share; unused when data.test_source is set
+    validation_size: float = Field(0.1, gt=0, lt=1)  # stratified validation share of the non-test rows
+    seed: Seed = 42  # random_state of both splits
 
 
 class ValidateConfig(_Section):
+    """Data validation: the Great Expectations suite and the checks on the rows."""
+
     suite: str | None = None  # Great Expectations suite; None: expectations/<release.model_name>/suite.json
-    min_rows: int = Field(100, ge=1)
-    max_missing_fraction: float = Field(0.5, ge=0, le=1)
+    min_rows: int = Field(100, ge=1)  # fewer rows after cleaning stop the run
+    max_missing_fraction: float = Field(0.5, ge=0, le=1)  # a column with a larger missing share stops the run
     null_margin: float = Field(0.02, ge=0, le=1)  # allowed rise in a column's null share
     range_margin: float = Field(0.1, ge=0)  # numeric range widened by this share of the trusted range
     max_categories: int = Field(100, ge=1)  # columns with more distinct values get no allowed-set check; one
@@ -142,8 +151,10 @@ class ValidateConfig(_Section):
 
 
 class AutomationConfig(_Section):
+    """Retraining on its own: the nightly Dagster schedule and the data-version sensor."""
+
     cron: str = "0 2 * * *"  # nightly retraining check, in `timezone`
-    timezone: str = "UTC"
+    timezone: str = "UTC"  # IANA time zone of `cron` (UTC, Europe/Paris...)
     sensor_interval_seconds: int = Field(300, ge=30)  # how often the DVC data-version sensor looks
 
     @field_validator("cron")
@@ -167,12 +178,14 @@ class AutomationConfig(_Section):
 
 
 class DriftConfig(_Section):
+    """Drift of new data against a reference release: PSI and KS / chi-squared tests per feature."""
+
     reference: str = "auto"  # auto: production release, else the previous candidate; or a release folder
-    psi_threshold: float = Field(0.2, gt=0)
+    psi_threshold: float = Field(0.2, gt=0)  # a feature whose PSI exceeds this has drifted, tests or not
     p_value: float = Field(0.01, gt=0, lt=1)  # KS (numeric) / chi-squared (categorical)
     min_effect: float = Field(0.1, ge=0)  # a test also needs PSI above this to count (large-n guard)
-    blocking: bool = True
-    sample_rows: int = Field(20000, ge=100)
+    blocking: bool = True  # true: drift fails drift_gate and stops the run; false: reported only
+    sample_rows: int = Field(20000, ge=100)  # larger data is sampled to this many rows (seeded)
 
 
 class TrainConfig(_Section):
@@ -180,15 +193,15 @@ class TrainConfig(_Section):
 
     hidden_units: list[Annotated[int, Field(ge=1, le=65536)]] = Field([64, 32], min_length=1)  # units per hidden layer
     epochs: Annotated[int, Field(ge=1, le=100_000)] | Literal["auto"] = "auto"  # auto: enough epochs for min_steps optimizer steps (at most max_epochs)
-    min_steps: int = Field(1000, ge=1)
-    max_epochs: int = Field(200, ge=1, le=100_000)
+    min_steps: int = Field(1000, ge=1)  # epochs auto: at least this many optimizer steps
+    max_epochs: int = Field(200, ge=1, le=100_000)  # epochs auto: at most this many epochs
     early_stopping_patience: int | None = Field(5, ge=1)  # epochs without a better val loss; best weights kept
     class_weight: Literal["none", "balanced"] = "none"  # balanced: each class weighs as much in the loss
-    batch_size: int = Field(256, ge=1)
-    learning_rate: float = Field(0.001, gt=0)
+    batch_size: int = Field(256, ge=1)  # rows per optimizer step
+    learning_rate: float = Field(0.001, gt=0)  # Adam learning rate
     dropout: float = Field(0.2, ge=0, lt=1)  # after each hidden layer: small data sets overfit without it
-    seed: Seed = 42
-    threshold: float = Field(0.5, gt=0, lt=1)
+    seed: Seed = 42  # Keras/numpy/Python random seed of training
+    threshold: float = Field(0.5, gt=0, lt=1)  # positive when the predicted probability >= this
     privacy: Literal["none", "dp_sgd", "federated"] = "none"  # how trained_model trains: privacy.dp / .federated
     distill: Literal["none", "lightgbm"] = Field(
         "none", description="none: the network learns the labels; lightgbm: it learns the teacher_model stage's "
@@ -211,13 +224,13 @@ class DpConfig(_Section):
     """DP-SGD (train.privacy: dp_sgd): per-example clipping + Gaussian noise, Poisson sampling, PRV accountant."""
 
     target_epsilon: float = Field(3.0, gt=0)  # noise_multiplier auto: the smallest noise reaching this epsilon
-    delta: float = Field(1e-5, gt=0, lt=1)
+    delta: float = Field(1e-5, gt=0, lt=1)  # the delta of (epsilon, delta)-DP, DP-SGD and federated client DP
     max_epsilon: float = Field(3.0, gt=0)  # the gate: a configuration whose epsilon exceeds it never trains
     l2_clip: float = Field(1.0, gt=0)  # per-example gradient norm bound C
     noise_multiplier: float | Literal["auto"] = "auto"  # sigma: noise std = sigma x C on the summed gradients
     epochs: int = Field(15, ge=1)  # expected passes (steps = epochs / sampling rate); fixed, for the accountant
     batch_size: int = Field(512, ge=1)  # expected Poisson batch (sampling rate = batch_size / rows)
-    learning_rate: float = Field(0.002, gt=0)
+    learning_rate: float = Field(0.002, gt=0)  # Adam learning rate on the noisy gradients
 
     @field_validator("noise_multiplier")
     @classmethod
@@ -230,11 +243,11 @@ class DpConfig(_Section):
 class FederatedConfig(_Section):
     """Federated averaging with Flower (train.privacy: federated) over simulated devices."""
 
-    devices: int = Field(10, ge=2)
+    devices: int = Field(10, ge=2)  # simulated devices the training rows are split over
     partition_column: str = "workclass"  # non-IID: each value's rows spread over devices by Dirichlet(alpha)
     alpha: float = Field(0.5, gt=0)  # smaller: more skewed devices
-    rounds: int = Field(20, ge=1)
-    local_epochs: int = Field(2, ge=1)
+    rounds: int = Field(20, ge=1)  # federated averaging rounds
+    local_epochs: int = Field(2, ge=1)  # epochs each sampled device trains per round
     fraction_fit: float = Field(1.0, gt=0, le=1)  # share of devices sampled each round
     client_dp: bool = False  # Flower client-side fixed clipping of each update + Gaussian noise on the sum
     noise_multiplier: float = Field(0.1, ge=0)  # client DP: noise std = noise_multiplier x clipping_norm
@@ -242,7 +255,7 @@ class FederatedConfig(_Section):
     secagg: bool = False  # Flower SecAgg+: the server sees only the sum of masked updates
     secagg_shares: int = Field(5, ge=3)  # SecAgg+ shares per secret: odd (the device and (n-1)/2 neighbours each side)
     secagg_threshold: int = Field(3, ge=2)  # shares needed to reconstruct a dropped device's mask
-    seed: Seed = 42
+    seed: Seed = 42  # seed of the device partition and of training
 
     @model_validator(mode="after")
     def _threshold_within_shares(self) -> "FederatedConfig":
@@ -289,11 +302,15 @@ class PruneConfig(_Section):
 
 
 class ConvertConfig(_Section):
-    representative_samples: int = Field(500, ge=10)
-    coreml_minimum_deployment_target: Literal["iOS15", "iOS16", "iOS17", "iOS18"] = "iOS16"
-    tflite_variants: list[TfliteVariant] = Field(
+    """Conversion of the Keras model to TFLite, Core ML and ONNX variants."""
+
+    representative_samples: int = Field(500, ge=10)  # seeded training rows that calibrate quantization
+    coreml_minimum_deployment_target: Literal["iOS15", "iOS16", "iOS17", "iOS18"] = "iOS16"  # oldest iOS to run on
+    tflite_variants: list[TfliteVariant] = Field(  # TFLite variants converted; float32 required (the reference)
         ["float32", "float16", "dynamic_int8", "int8", "int8_float_io"], min_length=1)
-    coreml_variants: list[CoremlVariant] = Field(["float16", "linear8", "palette6", "palette4"], min_length=1)
+    coreml_variants: list[CoremlVariant] = Field(["float16", "linear8", "palette6", "palette4"], min_length=1,
+                                                 description="Core ML variants: float16 ML Program; linear8: 8-bit "
+                                                 "linear weights; palette6/palette4: 6/4-bit lookup-table weights")
     coreml_weight_threshold: int = Field(512, ge=1)  # compress weight tensors with at least this many elements
     onnx_variants: list[OnnxVariant] = Field(
         ["float32", "float16", "dynamic_int8", "int8"], min_length=1,
@@ -328,7 +345,7 @@ class KerasGates(_Section):
 class ConversionGates(_Section):
     """Every converted TFLite variant; lower agreement means a broken conversion and stops the run."""
 
-    min_agreement_with_keras: float = Field(0.97, ge=0, le=1)
+    min_agreement_with_keras: float = Field(0.97, ge=0, le=1)  # share of test decisions each variant shares with Keras
 
 
 class OnDeviceGates(_Section):
@@ -337,7 +354,7 @@ class OnDeviceGates(_Section):
     min_agreement_with_keras: float = Field(0.99, ge=0, le=1)  # decisions shared with the Keras model
     max_accuracy_drop: float = Field(0.005, ge=0, le=1)  # Keras accuracy minus variant accuracy
     max_parity_increase: float = Field(0.02, ge=0, le=1)  # rise in demographic parity difference, per feature
-    max_bytes: int = Field(262144, ge=1)
+    max_bytes: int = Field(262144, ge=1)  # largest model file, in bytes
     max_p95_ms: dict[str, Annotated[float, Field(gt=0)]] = {"low": 2.0, "mid": 1.0, "high": 0.5}  # per device tier (estimates)
     max_energy_mj: float = Field(1.0, gt=0)  # per inference, every tier (estimate)
 
@@ -350,7 +367,7 @@ class FairnessGates(_Section):
     """
 
     max_demographic_parity_difference: Limit = 0.1  # dicts name a data set's columns: params.yaml sets Adult's
-    max_equalized_odds_difference: Limit = 0.2
+    max_equalized_odds_difference: Limit = 0.2  # largest TPR or FPR gap between groups
     max_group_accuracy_drop: float | None = Field(0.02, ge=0, le=1)  # Keras minus variant accuracy, any group
     min_group_size: int = Field(30, ge=1)  # smaller groups are flagged, not gated (Adult's 15k test rows: 100)
 
@@ -361,7 +378,7 @@ class BudgetGates(_Section):
     max_monthly_usd: float | None = Field(100.0, ge=0)  # downloads + cloud requests + training compute
     max_device_mb_per_month: float | None = Field(1.0, ge=0)  # model downloads + offload traffic, per device
     max_model_bytes: int | None = Field(1_048_576, ge=1)  # what one device downloads per update, per platform
-    blocking: bool = True
+    blocking: bool = True  # true: over budget fails budget_gate, no release; false: warns
 
 
 class GatesConfig(_Section):
@@ -377,23 +394,27 @@ class GatesConfig(_Section):
 class BenchmarkConfig(_Section):
     """Host latency measurement (single thread); device tiers turn it into estimates."""
 
-    warmup: int = Field(100, ge=0)
+    warmup: int = Field(100, ge=0)  # untimed single-sample calls before timing
     runs: int = Field(1000, ge=10)  # single-sample LiteRT invocations per TFLite variant
     keras_runs: int = Field(200, ge=10)  # Keras calls are ~100x slower; fewer keep the run short
-    batch_size: int = Field(256, ge=1)
-    batch_repeats: int = Field(20, ge=1)
+    batch_size: int = Field(256, ge=1)  # rows per batched call (batch throughput)
+    batch_repeats: int = Field(20, ge=1)  # timed batched calls per variant
 
 
 class DeviceTier(_Section):
+    """Assumptions for one device tier; every figure derived from them is an estimate."""
+
     slowdown: float = Field(gt=0)  # device latency / measuring-host latency (an assumption per tier)
     active_power_w: float = Field(gt=0)  # CPU power while inferring
-    battery_mah: float = Field(gt=0)
+    battery_mah: float = Field(gt=0)  # battery capacity, mAh
     battery_voltage: float = Field(3.85, gt=0)  # nominal; Wh = mAh * V / 1000
-    inferences_per_day: int = Field(ge=0)
+    inferences_per_day: int = Field(ge=0)  # on-device inferences per device per day
 
 
 class DevicesConfig(_Section):
-    tiers: dict[str, DeviceTier] = Field(min_length=1, default_factory=lambda: {
+    """Device tiers: assumptions turning measured host latency into device estimates."""
+
+    tiers: dict[str, DeviceTier] = Field(min_length=1, default_factory=lambda: {  # tier name -> its assumptions
         "low": DeviceTier(slowdown=8.0, active_power_w=1.0, battery_mah=4000, inferences_per_day=500),
         "mid": DeviceTier(slowdown=3.0, active_power_w=2.0, battery_mah=4500, inferences_per_day=500),
         "high": DeviceTier(slowdown=1.5, active_power_w=3.5, battery_mah=5000, inferences_per_day=500),
@@ -403,8 +424,10 @@ class DevicesConfig(_Section):
 class OffloadConfig(_Section):
     """Hybrid inference: the device model answers unless |p - threshold| < delta, then the cloud float model."""
 
-    device_variant: TfliteVariant = "int8"
-    deltas: list[Annotated[float, Field(ge=0, le=1)]] = Field([0.0, 0.01, 0.02, 0.05, 0.1, 0.15, 0.2, 0.3], min_length=1)
+    device_variant: TfliteVariant = "int8"  # the TFLite variant answering on the device
+    deltas: list[Annotated[float, Field(ge=0, le=1)]] = Field([0.0, 0.01, 0.02, 0.05, 0.1, 0.15, 0.2, 0.3],
+        min_length=1, description="the delta grid of the offload trade-off (cloud share vs accuracy); the cloud "
+                                  "answers when |p - threshold| < delta")
     delta: float | None = Field(None, ge=0, le=1)  # fixed delta; None: smallest grid delta meeting the target
     accuracy_target: float | None = Field(None, ge=0, le=1)  # None: the cloud float model's test accuracy
     daily_inferences: int = Field(1_000_000, ge=0)  # fleet-wide, for the cloud request volume
@@ -413,7 +436,7 @@ class OffloadConfig(_Section):
 class FairnessConfig(_Section):
     """Mitigation (one deployable network), its strength sweep, the reductions baseline and the measurement."""
 
-    constraint: Literal["demographic_parity", "equalized_odds"] = "demographic_parity"
+    constraint: Literal["demographic_parity", "equalized_odds"] = "demographic_parity"  # mitigation/baseline target
     features: list[str] | None = None  # sensitive features constrained (their intersection); None: all
     method: Literal["bound", "penalty", "reweighing"] = Field("bound", description=(
         "bound: primal-dual training towards disparity bounds (pipelines.training.bounded); penalty: a fixed "
@@ -436,10 +459,10 @@ class FairnessConfig(_Section):
     target: Literal["gate", "baseline"] = "gate"  # auto's limit: gate: the gate's; baseline: also <= the reductions baseline's disparity
     sample_rows: int | None = Field(100_000, ge=1000)  # sweep, baselines on a stratified sample above this; None: all
     baseline_eps: float = Field(0.01, gt=0)  # ExponentiatedGradient's allowed constraint violation
-    baseline_max_iter: int = Field(50, ge=1)
+    baseline_max_iter: int = Field(50, ge=1)  # ExponentiatedGradient iterations at most
     bootstrap: int = Field(200, ge=0)  # resamples for the confidence intervals; 0: none
-    confidence: float = Field(0.95, gt=0, lt=1)
-    seed: Seed = 42
+    confidence: float = Field(0.95, gt=0, lt=1)  # level of the bootstrap intervals
+    seed: Seed = 42  # samples, bootstrap and permutation importance
 
     @field_validator("sweep")
     @classmethod
@@ -480,39 +503,41 @@ class ComplianceConfig(_Section):
     """Statements for the model card's compliance section; the pipeline reports them, it does not judge them."""
 
     regulations: dict[str, str] = {}  # e.g. gdpr: "applies: ...", hipaa: "not applicable: ..."
-    data_categories: list[str] = []
+    data_categories: list[str] = []  # kinds of data processed, as stated
     special_categories: list[str] = []  # e.g. GDPR Art. 9 data such as racial or ethnic origin
-    lawful_basis: str | None = None
-    retention: str | None = None
-    contact: str | None = None
+    lawful_basis: str | None = None  # lawful basis of the processing, as stated
+    retention: str | None = None  # how long data and artifacts are kept, as stated
+    contact: str | None = None  # who answers questions about the data, as stated
 
 
 class GovernanceConfig(_Section):
     """What the model card states, and the explanation it carries."""
 
-    intended_use: str = "Not stated in params (governance.intended_use)."
-    out_of_scope: list[str] = []
+    intended_use: str = "Not stated in params (governance.intended_use)."  # the card's intended use
+    out_of_scope: list[str] = []  # uses the card rules out
     limitations: list[str] = []  # known limits of the data or use, added to the ones the pipeline measures
     importance_variant: TfliteVariant = "int8"  # permutation importance runs this TFLite variant through LiteRT
-    importance_repeats: int = Field(5, ge=1)
+    importance_repeats: int = Field(5, ge=1)  # shuffles per feature in permutation importance
     importance_rows: int = Field(5000, ge=10)  # test rows sampled for importance
     compliance: ComplianceConfig = ComplianceConfig()
 
 
 class MlflowConfig(_Section):
+    """MLflow tracking: the store, the artifact location and the experiment."""
+
     tracking_uri: str = "sqlite:///mlflow.db"  # relative to the project root; MLFLOW_TRACKING_URI overrides
-    artifact_root: str = "mlartifacts"
-    experiment: str = "mobile-mlops"
+    artifact_root: str = "mlartifacts"  # a new experiment's artifact folder (relative to the project)
+    experiment: str = "mobile-mlops"  # the MLflow experiment of the runs (created if missing)
     ui_url: str = "http://127.0.0.1:5000"  # the MLflow UI Dagster links to (`make mlflow-ui`); an http(s) tracking URI wins
 
 
 class ProjectConfig(_Section):
     """Who owns the project: Dagster asset owners, and the tags FinOps reports and cloud resources carry."""
 
-    name: str = "mobile-mlops"
+    name: str = "mobile-mlops"  # the FinOps `project` tag; the offload Deployment's part-of label
     owner: str = "team:ml-platform"  # an email or team:NAME (Dagster's owner format)
-    cost_center: str = "ml-platform"
-    environment: Literal["dev", "staging", "production"] = "dev"
+    cost_center: str = "ml-platform"  # the FinOps `cost_center` tag (MLflow runs, release manifest)
+    environment: Literal["dev", "staging", "production"] = "dev"  # the FinOps environment tag
 
     @field_validator("owner")
     @classmethod
@@ -528,6 +553,8 @@ class ProjectConfig(_Section):
 
 
 class SigningConfig(_Section):
+    """The release signature's keys (OpenSSF model signing)."""
+
     private_key: str = "keys/private/release-signing.pem"  # made on first use; MOBILE_MLOPS_SIGNING_KEY overrides
     public_key: str = "keys/release-signing.pub"  # committed: the key `verify` and CI trust
 
@@ -550,14 +577,18 @@ class KeysetConfig(_Section):
 
 
 class GithubConfig(_Section):
+    """The github release provider: API, repository and the token's variable."""
+
     api_url: str = "https://api.github.com"  # GitHub Enterprise: https://HOST/api/v3
     repository: str | None = None  # owner/name; default: parsed from the remote's URL
     token_env: str = "GITHUB_TOKEN"  # the variable holding the token; the token never goes in params
 
 
 class RolloutStage(_Section):
-    name: PathName
-    percent: int = Field(ge=1, le=100)
+    """One stage of the staged rollout."""
+
+    name: PathName  # stage name (canary, early, full...)
+    percent: int = Field(ge=1, le=100)  # share of the fleet, in percent, that gets the release in this stage
     min_hours: int = Field(24, ge=0)  # soak time before the next stage
 
 
@@ -571,8 +602,10 @@ class Guardrails(_Section):
 
 
 class RolloutConfig(_Section):
+    """Staged rollout (deploy/production.yaml); a guardrail breach halts and rolls back."""
+
     stages: list[RolloutStage] = [RolloutStage(name="canary", percent=5), RolloutStage(name="early", percent=25),
-                                  RolloutStage(name="full", percent=100, min_hours=0)]
+                                  RolloutStage(name="full", percent=100, min_hours=0)]  # in order, up to 100%
     guardrails: Guardrails = Guardrails()
 
     @model_validator(mode="after")
@@ -584,8 +617,10 @@ class RolloutConfig(_Section):
 
 
 class ReleaseConfig(_Section):
+    """The release: folder, signing, encryption, pull request and rollout."""
+
     model_name: PathName = "adult-income"  # a folder under release.directory, a git branch part, the MLflow model
-    directory: str = "releases"
+    directory: str = "releases"  # releases go in <directory>/<model_name>/ (relative to the project)
     allow_outside_project: bool = False  # a release directory outside the project must be allowed explicitly
     provider: Literal["local", "github"] = "local"  # where release pull requests go
     remote: PathName = "origin"  # the git remote the github provider pushes to
@@ -600,11 +635,11 @@ class ReleaseConfig(_Section):
 class FleetConfig(_Section):
     """Who runs the model: the fleet behind every monthly figure of the cost report."""
 
-    monthly_active_devices: int = Field(100_000, ge=0)
+    monthly_active_devices: int = Field(100_000, ge=0)  # devices running the model each month
     updates_per_month: float = Field(1.0, ge=0)  # releases each device downloads per month
-    inferences_per_device_per_day: float = Field(10.0, ge=0)
+    inferences_per_device_per_day: float = Field(10.0, ge=0)  # inferences per device per day
     cellular_share: float = Field(0.3, ge=0, le=1)  # share of model downloads made over cellular data
-    platform_share: dict[str, float] = {"android": 0.7, "ios": 0.3}
+    platform_share: dict[str, float] = {"android": 0.7, "ios": 0.3}  # share of devices per platform (normalized)
     tier_share: dict[str, float] | None = {"low": 0.3, "mid": 0.5, "high": 0.2}  # per devices.tiers; None: equal
     connectivity_share: dict[Literal["wifi", "cellular", "offline"], float] = {
         "wifi": 0.6, "cellular": 0.35, "offline": 0.05}  # share of inferences made under each connectivity
@@ -626,11 +661,11 @@ class EndpointConfig(_Section):
     memory_gb: float = Field(0.5, gt=0)  # serverless memory size, and the container's memory limit
     duration_ms: float = Field(50.0, gt=0)  # billed duration per request
     payload_bytes: int = Field(2048, ge=0)  # request + response on the device's network, per call
-    network_rtt_ms: dict[Literal["wifi", "cellular"], float] = {"wifi": 40.0, "cellular": 120.0}
+    network_rtt_ms: dict[Literal["wifi", "cellular"], float] = {"wifi": 40.0, "cellular": 120.0}  # assumed RTT, ms
     cpu: str = "500m"  # Kubernetes CPU request per replica
-    replicas: int = Field(2, ge=1)
+    replicas: int = Field(2, ge=1)  # Kubernetes Deployment replicas
     image: str = "mobile-mlops-offload"  # tagged with the model version; `mlflow models build-docker` builds it
-    port: int = Field(8080, ge=1, le=65535)
+    port: int = Field(8080, ge=1, le=65535)  # the container's HTTP port (`mlflow models serve -p`)
 
 
 class FinopsConfig(_Section):
@@ -659,9 +694,9 @@ class FleetTelemetryConfig(_Section):
 
     directory: str = "telemetry"  # daily-partitioned Parquet: <directory>/day=YYYY-MM-DD/<batch>.parquet
     host: str = "127.0.0.1"  # `mobile-mlops telemetry serve` binds here (loopback unless changed)
-    port: int = Field(8787, ge=0, le=65535)
+    port: int = Field(8787, ge=0, le=65535)  # `telemetry serve` listens here (--port overrides)
     hmac_key_env: str = "MOBILE_MLOPS_TELEMETRY_KEY"  # the variable holding the apps' HMAC key; never in params
-    max_body_bytes: int = Field(1_048_576, ge=1024)
+    max_body_bytes: int = Field(1_048_576, ge=1024)  # larger request bodies are refused (413)
     max_records: int = Field(5000, ge=1)  # device-day records per batch
     read_timeout_s: float = Field(30.0, gt=0, description="`telemetry serve`: a request's headers must arrive "
                                   "within this many seconds of the connection opening (or of the previous answer), "
@@ -686,6 +721,8 @@ class FleetTelemetryConfig(_Section):
 
 
 class Params(_Section):
+    """All of params.yaml."""
+
     project: ProjectConfig = ProjectConfig()
     data: DataConfig
     split: SplitConfig = SplitConfig()

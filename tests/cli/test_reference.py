@@ -50,3 +50,7 @@ def test_a_stale_page_is_one_line(tmp_path, monkeypatch, capsys):
     assert main(["docs", "check"]) == 1
     assert capsys.readouterr().err.startswith(
         "error: docs/reference/cli.md is stale: run `mobile-mlops docs generate`")
+
+
+def test_every_params_key_has_a_description():
+    assert reference.undocumented_keys() == []
