@@ -1,0 +1,113 @@
+"""Run the benchmark: every data set over its split seeds, then the results JSON, the page and the plots."""
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from benchmarks.fairness.baselines import constrained_grouping
+from benchmarks.fairness.datasets import DATASETS, Dataset, project_copy
+from benchmarks.fairness.pipeline import run_split
+from benchmarks.fairness.render import render
+from benchmarks.fairness.summary import gate_count, summarize
+from benchmarks.machine import describe
+from benchmarks.projects import REPO
+from pipelines.core.config import load_settings
+from pipelines.core.errors import PipelineError
+from pipelines.core.io import read_json, write_json
+
+DOCS = REPO / "docs"
+RESULTS = "fairness-benchmark/results.json"
+PAGE = "fairness-benchmark.md"
+SMALL = 3000  # rows: the 20-split gate count runs on data sets smaller than this
+
+
+def commit() -> str:
+    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True)
+    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO, capture_output=True,
+                           text=True)
+    return (head.stdout.strip() or "unknown") + ("+changes" if dirty.stdout.strip() else "")
+
+
+def run_dataset(dataset: Dataset, seeds: list[int], work: Path, overrides: dict[str, Any],
+                pipeline: bool = True, baselines: bool = True) -> list[dict[str, Any]]:
+    """Each seed in a fresh project folder (removed afterwards)."""
+    splits = []
+    for seed in seeds:
+        folder = work / f"{dataset.name}-{seed}"
+        params = project_copy(dataset, folder, overrides | {"split.seed": seed})
+        try:
+            splits.append(run_split(params, seed, baselines=baselines, pipeline=pipeline))
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+    return splits
+
+
+def describe_dataset(dataset: Dataset, splits: list[dict[str, Any]], overrides: dict[str, Any]) -> dict[str, Any]:
+    settings = load_settings(dataset.params, overrides)
+    rows = next((s["rows"] for s in splits if s.get("rows")), {})
+    return {"params": str(dataset.params.relative_to(REPO)), "label": settings.params.data.label,
+            "grouping": constrained_grouping(settings)[1], "rows": sum(rows.values()), "test_rows": rows.get("test", 0),
+            "commit": commit(), "overrides": overrides, "splits": splits, "summary": summarize(splits)}
+
+
+def main(names: list[str], splits: int, gate_splits: int, overrides: dict[str, Any], pipeline: bool = True,
+         docs: Path = DOCS, only_render: bool = False) -> Path:
+    """Run (or with `only_render` just re-render) and write results.json, the page and the plots under `docs`."""
+    unknown = sorted(set(names) - set(DATASETS))
+    if unknown:
+        raise PipelineError(f"--datasets: unknown data set '{unknown[0]}' (known: {', '.join(DATASETS)})")
+    target = docs / RESULTS
+    results: dict[str, Any] = read_json(target) if target.is_file() else {"datasets": {}, "gate_counts": {}}
+    if not only_render:
+        started = time.perf_counter()
+        work = Path(tempfile.mkdtemp(prefix="fairness-bench-"))
+        try:
+            for name in names:
+                dataset = DATASETS[name]
+                if splits:
+                    print(f"{name}: {splits} split(s)", file=sys.stderr, flush=True)
+                    done = run_dataset(dataset, list(range(splits)), work, overrides, pipeline)
+                    results["datasets"][name] = describe_dataset(dataset, done, overrides)
+                if gate_splits:
+                    gate_run(results, dataset, gate_splits, work, overrides)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+        results |= {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "commit": commit(),
+                    "machine": describe(None), "splits": splits or results.get("splits", 0),
+                    "seeds": list(range(splits or results.get("splits", 0))), "overrides": overrides,
+                    "wall_s": round(time.perf_counter() - started, 1) if splits else results.get("wall_s", 0.0),
+                    "fairlearn": _version("fairlearn")}
+        write_json(target, results)
+    page = docs / PAGE
+    page.write_text(render(results, docs))
+    return page
+
+
+def gate_run(results: dict[str, Any], dataset: Dataset, count: int, work: Path, overrides: dict[str, Any]) -> None:
+    """The 20-split gate count on a data set under SMALL rows: the pipeline only; the benchmark's own splits of the
+    same commit are reused."""
+    entry = results["datasets"].get(dataset.name)
+    if entry is None:
+        print(f"{dataset.name}: no gate count before its benchmark splits have run", file=sys.stderr, flush=True)
+        return
+    if entry["rows"] >= SMALL:
+        return
+    same = entry["commit"] == commit() and entry["overrides"] == overrides  # else the splits must run again
+    have = {s["seed"]: s for s in entry["splits"] if same}
+    print(f"{dataset.name}: gate count over {count} splits ({len(have)} reused)", file=sys.stderr, flush=True)
+    fresh = run_dataset(dataset, [s for s in range(count) if s not in have], work, overrides, baselines=False)
+    splits = sorted([*have.values(), *fresh], key=lambda s: s["seed"])[:count]
+    results["gate_counts"][dataset.name] = gate_count(splits) | {"commit": commit()}
+
+
+
+def _version(package: str) -> str:
+    from importlib import metadata
+
+    return metadata.version(package)
