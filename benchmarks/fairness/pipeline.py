@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -49,6 +50,12 @@ def stop_line(stderr: str) -> str:
     return errors[-1] if errors else (lines[-1] if lines else "no output")
 
 
+def step_seconds(stderr: str) -> dict[str, float]:
+    """Each finished step's wall seconds, from the run's progress lines (`  done trained_model (12.3 s)`)."""
+    found = re.findall(r"^\s+(?:done|failed)\s+(\S+)\s+\(([0-9.]+) s\)", stderr, flags=re.MULTILINE)
+    return {step: float(seconds) for step, seconds in found}
+
+
 def released(settings: Settings) -> dict[str, Any]:
     """The released Android variant's test accuracy, DPD and EOD (reports/footprint.json names it,
     reports/fairness.json measures it on the constrained grouping), and whether its fairness gates passed."""
@@ -91,6 +98,7 @@ def run_split(params: Path, seed: int, baselines: bool = True, pipeline: bool = 
     finally:
         stderr = run.communicate()[1] if run else ""
     result["seconds"] = round(time.perf_counter() - started, 1)
+    result["steps_s"] = step_seconds(stderr)
     if run is None:
         outcome = "baselines only"
     elif run.returncode == 0:

@@ -58,35 +58,38 @@ def describe_dataset(dataset: Dataset, splits: list[dict[str, Any]], overrides: 
 
 def main(names: list[str], splits: int, gate_splits: int, overrides: dict[str, Any], pipeline: bool = True,
          docs: Path = DOCS, only_render: bool = False) -> Path:
-    """Run (or with `only_render` just re-render) and write results.json, the page and the plots under `docs`."""
+    """Run (or with `only_render` just re-render) and write results.json, the page and the plots under `docs`,
+    after each data set: a long run that is stopped keeps what it finished. Data sets not run keep their entry."""
     unknown = sorted(set(names) - set(DATASETS))
     if unknown:
         raise PipelineError(f"--datasets: unknown data set '{unknown[0]}' (known: {', '.join(DATASETS)})")
-    target = docs / RESULTS
+    target, page = docs / RESULTS, docs / PAGE
     results: dict[str, Any] = read_json(target) if target.is_file() else {"datasets": {}, "gate_counts": {}}
-    if not only_render:
-        started = time.perf_counter()
-        work = Path(tempfile.mkdtemp(prefix="fairness-bench-"))
-        try:
-            for name in names:
-                dataset = DATASETS[name]
-                if splits:
-                    print(f"{name}: {splits} split(s)", file=sys.stderr, flush=True)
-                    done = run_dataset(dataset, list(range(splits)), work, overrides, pipeline)
-                    results["datasets"][name] = describe_dataset(dataset, done, overrides)
-                if gate_splits:
-                    gate_run(results, dataset, gate_splits, work, overrides)
-        finally:
-            shutil.rmtree(work, ignore_errors=True)
-        results |= {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "commit": commit(),
-                    "machine": describe(None), "splits": splits or results.get("splits", 0),
-                    "seeds": list(range(splits or results.get("splits", 0))), "overrides": overrides,
-                    "wall_s": round(time.perf_counter() - started, 1) if splits else results.get("wall_s", 0.0),
-                    "fairlearn": _version("fairlearn")}
-        write_json(target, results)
-    page = docs / PAGE
-    page.write_text(render(results, docs))
+    if only_render:
+        page.write_text(render(results, docs))
+        return page
+    results |= {"machine": describe(None), "fairlearn": _version("fairlearn")}
+    work = Path(tempfile.mkdtemp(prefix="fairness-bench-"))
+    try:
+        for name in names:
+            dataset, started = DATASETS[name], time.perf_counter()
+            if splits:
+                print(f"{name}: {splits} split(s)", file=sys.stderr, flush=True)
+                done = run_dataset(dataset, list(range(splits)), work, overrides, pipeline)
+                results["datasets"][name] = describe_dataset(dataset, done, overrides) | {
+                    "date": _now(), "wall_s": round(time.perf_counter() - started, 1)}
+            if gate_splits:
+                gate_run(results, dataset, gate_splits, work, overrides)
+            results["datasets"] = {n: results["datasets"][n] for n in DATASETS if n in results["datasets"]}
+            write_json(target, results)
+            page.write_text(render(results, docs))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
     return page
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
 def gate_run(results: dict[str, Any], dataset: Dataset, count: int, work: Path, overrides: dict[str, Any]) -> None:
