@@ -38,6 +38,7 @@ def source_facts(text: str) -> dict[str, str]:
 def test_every_example_is_benchmarked():
     assert len(EXAMPLES) >= 5
     assert {d.params.parent.name for d in DATASETS.values() if d.params.parent.parent.name == "examples"} == set(EXAMPLES)
+    assert all(d.source.is_file() and d.params.is_file() for d in DATASETS.values())  # Adult's too
 
 
 @pytest.mark.parametrize("name", EXAMPLES)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 from pathlib import Path
@@ -31,6 +32,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
 def entry(argv: list[str] | None = None) -> int:
     args = parse(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # before TensorFlow loads: its C++ start-up lines
+    logging.getLogger("fairlearn").setLevel(logging.ERROR)  # grid-size advice, followed in baselines.grid_size
     try:
         page = main(args.datasets, args.splits, args.gate_splits, overrides(args.set), pipeline=not args.no_pipeline,
                     docs=args.docs, only_render=args.render)

@@ -22,7 +22,8 @@ METHODS = {
     "logistic": "logistic regression (the pipeline's baseline settings)",
     "eg_randomized": "fairlearn ExponentiatedGradient(LogisticRegression), one seeded draw from its randomized mixture",
     "eg_thresholded": "the same ExponentiatedGradient, deterministic: its mixture's probability >= 0.5",
-    "grid_search": "fairlearn GridSearch(LogisticRegression), 10 Lagrange multipliers, its best trade-off",
+    "grid_search": "fairlearn GridSearch(LogisticRegression) over max(10, 2^dimensions) Lagrange multipliers "
+                   "(fairlearn's advice; at most 64), its best trade-off",
     "keras_unmitigated": "the project's Keras model (build_model, train_model), no mitigation",
 }
 
@@ -43,12 +44,19 @@ def measure(settings: Settings, test: pd.DataFrame, y_test: np.ndarray, decision
             "dpd": facts["demographic_parity_difference"], "eod": facts["equalized_odds_difference"]}
 
 
+def grid_size(groups: int, parity: bool) -> int:
+    """fairlearn's advice, 2^dimensions Lagrange multipliers (one dimension per group but one; twice that for
+    equalized odds), at least its default 10 and at most 64 fits."""
+    return min(64, max(10, 2 ** ((groups - 1) * (1 if parity else 2))))
+
+
 def _grid_search(x: np.ndarray, y: np.ndarray, labels: np.ndarray, settings: Settings):
     from fairlearn.reductions import DemographicParity, EqualizedOdds, GridSearch
     from sklearn.linear_model import LogisticRegression
 
-    moment = DemographicParity() if settings.params.fairness.constraint == "demographic_parity" else EqualizedOdds()
-    search = GridSearch(LogisticRegression(solver="liblinear"), moment, grid_size=10)
+    parity = settings.params.fairness.constraint == "demographic_parity"
+    moment = DemographicParity() if parity else EqualizedOdds()
+    search = GridSearch(LogisticRegression(solver="liblinear"), moment, grid_size=grid_size(len(set(labels)), parity))
     search.fit(x, y.astype(int), sensitive_features=labels)
     return search
 

@@ -20,6 +20,11 @@ class Dataset:
     params: Path  # the params file as a user runs it
     files: tuple[str, ...]  # data files and folders beside the params file that the run reads
     extract: Path | None = None  # script that writes the data files from an installed package
+    notes: str = "SOURCE.md"  # beside the params file: origin, licence, rows, label, sensitive attribute
+
+    @property
+    def source(self) -> Path:
+        return self.params.parent / self.notes
 
     def write_files(self, folder: Path) -> None:
         """The data files in `folder` (which holds the params file): copied when the example has them, else written
@@ -47,14 +52,14 @@ class Dataset:
 EXAMPLES = REPO / "examples"
 WOOLDRIDGE = EXAMPLES / "extract_wooldridge.py"
 DATASETS = {d.name: d for d in (
-    Dataset("adult", REPO / "params.yaml", ("data/adult",)),
     Dataset("german-credit", EXAMPLES / "german-credit" / "params.yaml", ("german_credit.csv",)),
     Dataset("boston-mortgage", EXAMPLES / "boston-mortgage" / "params.yaml", ("loanapp.csv",),
             EXAMPLES / "boston-mortgage" / "extract.py"),
     Dataset("recidivism", EXAMPLES / "recidivism" / "params.yaml", ("recid.csv",), WOOLDRIDGE),
     Dataset("cps-labor-force", EXAMPLES / "cps-labor-force" / "params.yaml", ("cps91.csv",), WOOLDRIDGE),
     Dataset("401k-eligibility", EXAMPLES / "401k-eligibility" / "params.yaml", ("401ksubs.csv",), WOOLDRIDGE),
-)}
+    Dataset("adult", REPO / "params.yaml", ("data/adult",), notes="data/adult/SOURCE.md"),
+)}  # smallest first: a long run that is stopped has finished the most data sets
 
 
 def project_copy(dataset: Dataset, target: Path, overrides: dict[str, object] | None = None) -> Path:

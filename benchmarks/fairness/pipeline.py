@@ -81,20 +81,23 @@ def fairness_gate(fairness: dict[str, Any], variant: str) -> bool:
     return bool(mine) and all(g["passed"] for g in mine)
 
 
-def run_split(params: Path, seed: int, baselines: bool = True, pipeline: bool = True) -> dict[str, Any]:
-    """One split: the baselines and the pipeline's release or its stop line (either may be left out)."""
+def run_split(params: Path, seed: int, baselines: Path | None, pipeline: bool = True) -> dict[str, Any]:
+    """One split: the pipeline's release or its stop line on `params`' folder and, unless `baselines` is None, the
+    baselines on a copy of it (the data steps run there, so the pipeline starts at once). Either may be left out."""
     settings = load_settings(params)
     result: dict[str, Any] = {"seed": seed}
     started = time.perf_counter()
-    try:
-        splits = prepare_splits(settings)
-    except PipelineError as exc:  # the run stops at the same step: no rows to fit baselines on
-        splits, result["data_error"] = None, str(exc)
-    result["rows"] = {name: len(frame) for name, frame in (splits or {}).items()}
     run = start_run(params) if pipeline else None
     try:
-        if baselines and splits is not None:
-            result["baselines"] = fit_baselines(settings, splits)
+        if baselines is not None:
+            copy = load_settings(baselines)
+            try:
+                splits = prepare_splits(copy)
+            except PipelineError as exc:  # the run stops at the same step: no rows to fit baselines on
+                splits, result["data_error"] = None, str(exc)
+            result["rows"] = {name: len(frame) for name, frame in (splits or {}).items()}
+            if splits is not None:
+                result["baselines"] = fit_baselines(copy, splits)
     finally:
         stderr = run.communicate()[1] if run else ""
     result["seconds"] = round(time.perf_counter() - started, 1)

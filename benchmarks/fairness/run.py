@@ -39,19 +39,21 @@ def run_dataset(dataset: Dataset, seeds: list[int], work: Path, overrides: dict[
     """Each seed in a fresh project folder (removed afterwards)."""
     splits = []
     for seed in seeds:
-        folder = work / f"{dataset.name}-{seed}"
+        folder, copy = work / f"{dataset.name}-{seed}", work / f"{dataset.name}-{seed}-baselines"
         params = project_copy(dataset, folder, overrides | {"split.seed": seed})
         try:
-            splits.append(run_split(params, seed, baselines=baselines, pipeline=pipeline))
+            others = project_copy(dataset, copy, overrides | {"split.seed": seed}) if baselines else None
+            splits.append(run_split(params, seed, others, pipeline=pipeline))
         finally:
             shutil.rmtree(folder, ignore_errors=True)
+            shutil.rmtree(copy, ignore_errors=True)
     return splits
 
 
 def describe_dataset(dataset: Dataset, splits: list[dict[str, Any]], overrides: dict[str, Any]) -> dict[str, Any]:
     settings = load_settings(dataset.params, overrides)
     rows = next((s["rows"] for s in splits if s.get("rows")), {})
-    return {"params": str(dataset.params.relative_to(REPO)), "label": settings.params.data.label,
+    return {"params": str(dataset.params.relative_to(REPO)), "source": str(dataset.source.relative_to(REPO)), "label": settings.params.data.label,
             "grouping": constrained_grouping(settings)[1], "rows": sum(rows.values()), "test_rows": rows.get("test", 0),
             "commit": commit(), "overrides": overrides, "splits": splits, "summary": summarize(splits)}
 

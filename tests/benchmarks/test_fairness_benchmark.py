@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from benchmarks.fairness.__main__ import entry
+from benchmarks.fairness.baselines import grid_size
 from benchmarks.fairness.pipeline import fairness_gate, stop_line
 from benchmarks.fairness.summary import acceptance, gate_count, summarize
 
@@ -56,6 +57,11 @@ def test_fairness_gate_reads_the_released_variant_and_keras_only():
     assert not fairness_gate({"gates": []}, "int8")  # nothing measured is no pass
 
 
+def test_grid_size_follows_fairlearns_advice_within_bounds():
+    assert [grid_size(g, parity=True) for g in (2, 4, 6, 8)] == [10, 10, 32, 64]
+    assert grid_size(4, parity=False) == 64 and grid_size(2, parity=False) == 10
+
+
 def test_stop_line_is_the_runs_error_line():
     assert stop_line("  start raw_dataset\nerror: gate x failed on y: why\n") == "gate x failed on y: why"
     assert stop_line("Traceback...\nValueError: boom\n") == "ValueError: boom"
@@ -64,9 +70,9 @@ def test_stop_line_is_the_runs_error_line():
 
 def test_unknown_dataset_is_one_line(capsys):
     assert entry(["--datasets", "nope"]) == 1
-    assert capsys.readouterr().err.strip() == ("error: --datasets: unknown data set 'nope' (known: adult, "
+    assert capsys.readouterr().err.strip() == ("error: --datasets: unknown data set 'nope' (known: "
                                                "german-credit, boston-mortgage, recidivism, cps-labor-force, "
-                                               "401k-eligibility)")
+                                               "401k-eligibility, adult)")
 
 
 @pytest.mark.slow  # ~25 s alone, 60 s on the shared 2-core machine: the data steps, TensorFlow, fairlearn
