@@ -78,14 +78,16 @@ def footprint_gate(loaded: Settings) -> AssetCheckResult:
 
 def fairness_gate(loaded: Settings) -> AssetCheckResult:
     """Keras and every TFLite variant meet gates.fairness: parity, equalized odds, per-group accuracy drop."""
-    from pipelines.governance.fairness import fairness_gates, flagged_text
+    from pipelines.governance.fairness import compact_failures, fairness_gates, flagged_text
 
     report = read_json(ArtifactPaths(loaded.root).fairness_report)
-    result = _result(fairness_gates(report, loaded.params.gates.fairness))
-    flagged = flagged_text(report)
-    return AssetCheckResult(passed=result.passed,
-                            description=f"{result.description}; {flagged}",
-                            metadata={**result.metadata, "flagged groups": MetadataValue.text(flagged)})
+    gates = fairness_gates(report, loaded.params.gates.fairness)
+    result, flagged = _result(gates), flagged_text(report)
+    line = compact_failures(report, gates) or result.description  # one line; every model's detail in metadata
+    return AssetCheckResult(passed=result.passed, description=f"{line}; {flagged}",
+                            metadata={**result.metadata, "flagged groups": MetadataValue.text(flagged),
+                                      "detail": MetadataValue.md("\n".join(f"- {g.detail}" for g in gates
+                                                                           if not g.passed) or "all gates passed")})
 
 
 def budget_gate(loaded: Settings) -> AssetCheckResult:

@@ -34,7 +34,8 @@ def write_small_project(folder: Path, data_dir: str = ".") -> Path:
     params["gates"] |= {"keras": {"min_accuracy": 0.6, "min_gain_over_majority": None, "max_gap_to_logistic": None},
                         "conversion": {"min_agreement_with_keras": 0.9}}
     # 600 test rows: two sweep points, fewer resamples, and fairness gates that check the wiring, not the model
-    params["fairness"] |= {"sweep": [0], "bootstrap": 50, "strength": 3.0, "target": "gate"}  # pinned: one round
+    params["fairness"] |= {"method": "penalty", "sweep": [0], "bootstrap": 50, "strength": 3.0,  # pinned: one round
+                           "target": "gate"}
     params["gates"]["fairness"] = {"max_demographic_parity_difference": {"sex": 0.5},  # sex:race groups of ~20 rows
                                    "max_equalized_odds_difference": {"sex": 0.8},  # swing from TPR 0 to 1 by chance
                                    "max_group_accuracy_drop": 0.1, "min_group_size": 20}

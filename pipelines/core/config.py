@@ -51,6 +51,9 @@ class DataConfig(_Section):
     sensitive_features: list[str] = Field(min_length=1)
     test_source: str | None = None  # a fixed test split shipped with the data (UCI Adult has one)
     columns: list[str] | None = None  # names for a header-less file
+    rename: dict[str, str] = Field({}, description=(
+        "New names for columns as the file names them ({old: new}); `old#k` names the k-th column called old, "
+        "so repeated headers can be told apart ({\"age#2\": age_2})"))
     na_values: list[str] = ["?"]
     categorical: list[str] = []
     numeric: list[str] = []
@@ -301,10 +304,25 @@ class FairnessConfig(_Section):
 
     constraint: Literal["demographic_parity", "equalized_odds"] = "demographic_parity"
     features: list[str] | None = None  # sensitive features constrained (their intersection); None: all
-    method: Literal["penalty", "reweighing"] = "penalty"
+    method: Literal["bound", "penalty", "reweighing"] = Field("bound", description=(
+        "bound: primal-dual training towards disparity bounds (pipelines.training.bounded); penalty: a fixed "
+        "strength x the group gap in the loss; reweighing: Kamiran-Calders weights"))
     strength: float | Literal["auto"] = "auto"  # auto: chosen on validation rows; 0: unmitigated; else pinned
     sweep: list[float] = Field([0.0, 1.0, 2.0, 4.0], min_length=1)  # strengths in the trade-off table
-    target: Literal["gate", "baseline"] = "baseline"  # auto's limit: also <= the reductions baseline's disparity; gate: the gate's only
+    bound: float | None = Field(None, gt=0, le=1, description=(
+        "method bound: the disparity the model must reach on the constrained grouping; None: the fairness "
+        "gate's limit for it"))
+    bound_fractions: list[float] = Field([1.0, 0.7, 0.5, 0.3, 0.15], min_length=1, description=(
+        "method bound: the heads trained together, each towards bound x fraction (and one unconstrained); "
+        "tighter heads leave room for the spread between held-out rows and the test split"))
+    cv_below_rows: int = Field(2000, ge=0, description=(
+        "below this many validation rows the bound choice and early stopping use k-fold cross-validation on "
+        "the training rows (0: never)"))
+    cv_folds: int = Field(3, ge=2, le=10, description="folds of that cross-validation")
+    pass_share: float = Field(0.9, gt=0, le=1, description=(
+        "method bound: the share of simulated test splits (a two-stage bootstrap: held-out rates, then the "
+        "test split's group sizes) in which the chosen model must meet the limit"))
+    target: Literal["gate", "baseline"] = "gate"  # auto's limit: gate: the gate's; baseline: also <= the reductions baseline's disparity
     sample_rows: int | None = Field(100_000, ge=1000)  # sweep, baselines on a stratified sample above this; None: all
     baseline_eps: float = Field(0.01, gt=0)  # ExponentiatedGradient's allowed constraint violation
     baseline_max_iter: int = Field(50, ge=1)
@@ -325,6 +343,20 @@ class FairnessConfig(_Section):
         if value != "auto" and value < 0:
             raise ValueError("must be auto or a number >= 0")
         return value
+
+    @field_validator("bound_fractions")
+    @classmethod
+    def _fractions(cls, values: list[float]) -> list[float]:
+        if any(not 0 < v <= 1 for v in values):
+            raise ValueError("fractions must be in (0, 1]")
+        return values
+
+    @model_validator(mode="after")
+    def _bound_is_chosen_not_pinned(self) -> "FairnessConfig":
+        if self.method == "bound" and self.strength not in ("auto", 0):
+            raise ValueError("method bound takes fairness.bound, not a strength: set strength auto (or 0: "
+                             "unmitigated), or method penalty")
+        return self
 
     @model_validator(mode="after")
     def _reweighing_is_for_parity(self) -> "FairnessConfig":

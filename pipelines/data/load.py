@@ -86,18 +86,43 @@ def check_fields(path: Path, config: DataConfig, key: str) -> None:
             if expected is None:
                 expected = len(row)
                 if not config.columns:
-                    _unique_header([field.strip() for field in row], path, key)
+                    renamed_header([field.strip() for field in row], config, path, key)
             elif len(row) != expected:
                 raise PipelineError(f"data.{key}: {path.name} is not a readable table: line {reader.line_num} "
                                     f"has {len(row)} fields, expected {expected} ({origin})")
 
 
-def _unique_header(names: list[str], path: Path, key: str) -> None:
-    """pandas would rename a repeated column (`age.1`) and the pipeline would train on both: refuse it."""
-    repeated = sorted({name for name in names if names.count(name) > 1})
+def renamed_header(names: list[str], config: DataConfig, path: Path, key: str) -> list[str]:
+    """The column names after `data.rename` (`old: new`, or `old#k: new` for the k-th column named old).
+
+    pandas would rename a repeated column (`age.1`) and the pipeline would train on both: a name still repeated
+    after the renaming is refused, naming the rename that fixes it.
+    """
+    seen: dict[str, int] = {}
+    result = []
+    for name in names:
+        seen[name] = seen.get(name, 0) + 1
+        positional = f"{name}#{seen[name]}"
+        result.append(config.rename.get(positional, config.rename.get(name, name) if seen[name] == 1 else name))
+    known = set(names) | {f"{n}#{k}" for n in seen for k in range(1, seen[n] + 1)}
+    unknown = [old for old in config.rename if old not in known]
+    if unknown:
+        raise PipelineError(f"data.rename: column '{unknown[0]}' is not in {path.name}")
+    repeated = sorted({name for name in result if result.count(name) > 1})
     if repeated:
-        raise PipelineError(f"data.{key}: {path.name} has repeated column names: {', '.join(repeated)} "
-                            "(rename them, or list unique names in data.columns)")
+        first = repeated[0]
+        raise PipelineError(f"data.{key}: {path.name} has repeated column names: {', '.join(repeated)} (rename "
+                            f"the later ones by position, e.g. data.rename: {{\"{first}#2\": {first}_2}})")
+    return result
+
+
+def _header(path: Path) -> list[str]:
+    """The header's names: the first line that is neither blank nor a UCI comment."""
+    with _open(path) as handle:
+        for row in csv.reader(handle, **CSV_DIALECT):
+            if any(field.strip() for field in row) and not (len(row) == 1 and row[0].startswith("|")):
+                return [field.strip() for field in row]
+    return []
 
 
 def _undecodable(path: Path, config: DataConfig) -> str:
@@ -132,11 +157,14 @@ def read_table(path: Path, config: DataConfig, key: str) -> pd.DataFrame:
         else:
             if kind not in _UNSCANNED:
                 check_fields(path, config, key)
+            names = config.columns
+            if names is None and config.rename and kind not in _UNSCANNED:
+                names = renamed_header(_header(path), config, path, key)
             frame = pd.read_csv(
                 path,
                 compression={".gz": "gzip", ".bz2": "bz2", ".xz": "xz"}.get(kind, "infer"),
-                header=None if config.columns else "infer",
-                names=config.columns,
+                header=None if config.columns else 0,
+                names=names,
                 dtype="string",
                 skipinitialspace=True,
                 na_values=[*config.na_values, ""],  # a blank field is missing, not text
@@ -158,6 +186,8 @@ def read_table(path: Path, config: DataConfig, key: str) -> pd.DataFrame:
     if not isinstance(frame.index, pd.RangeIndex):  # pandas turns extra leading fields into an index
         raise PipelineError(f"data.{key}: {path.name} has rows with more fields than there are column names")
     frame.columns = [str(c).strip() for c in frame.columns]
+    if config.rename and (kind == ".parquet" or config.columns):  # a CSV header was renamed as it was read
+        frame.columns = renamed_header(list(frame.columns), config, path, key)
     if frame.empty:
         raise PipelineError(f"data.{key}: {path.name} has no data rows")
     return frame
@@ -197,8 +227,9 @@ def type_columns(frame: pd.DataFrame, config: DataConfig) -> pd.DataFrame:
     typed, index = {}, frame.index
     for column in list(frame.columns):
         values = frame.pop(column)
-        if column in (config.label, ORIGIN) or column in config.categorical:
-            typed[column] = values.str.strip()
+        sensitive = column in config.sensitive_features and column not in config.numeric
+        if column in (config.label, ORIGIN) or column in config.categorical or sensitive:
+            typed[column] = values.str.strip()  # a sensitive 0/1 stays `1` (not `1.0`) in every report and gate
             continue
         if column not in config.numeric and _has_text(values.head(_PROBE)):
             typed[column] = values.str.strip()  # one value that is not a number makes the column text

@@ -3,6 +3,7 @@ each variant makes for each group, and the blocking gates on both.
 """
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -15,6 +16,7 @@ from pipelines.training.metrics import (
     classification_metrics,
     group_metrics,
     quantization_effects,
+    too_small,
 )
 
 REFERENCE = "keras"
@@ -67,16 +69,18 @@ def _extremes(groups: dict[str, Any], rate: str, small: list[str]) -> str:
     return f"{high} {values[high]:.3f} vs {low} {values[low]:.3f}"
 
 
-def _interval(facts: dict[str, Any], key: str) -> str:
+def _interval(facts: dict[str, Any], key: str, limit: float | None = None) -> str:
     low, high = (facts.get("ci") or {}).get(key, (None, None))
-    return f", CI [{low:.4f}, {high:.4f}]" if low is not None and high is not None else ""
+    if low is None or high is None:
+        return ""
+    straddles = " straddles the limit" if limit is not None and low <= limit < high else ""
+    return f", CI [{low:.4f}, {high:.4f}]{straddles}"
 
 
 def _unmeasurable(name: str, where: str, facts: dict[str, Any], threshold: float, minimum: int) -> GateResult:
-    small = ", ".join(facts["small_groups"]) or "none"
+    model = where.split(" ")[0]
     return GateResult(name, False, float(facts["eligible_groups"]), threshold,
-                      f"{where}: only {facts['eligible_groups']} group(s) have at least gates.fairness.min_group_size "
-                      f"= {minimum} test rows (too small: {small}); the gap cannot be measured")
+                      f"{model} {too_small(where[len(model) + 1:], facts, minimum)}")
 
 
 def _at_most(name: str, key: str, where: str, measured: float, limit: float, what: str) -> GateResult:
@@ -109,7 +113,7 @@ def fairness_gates(report: dict[str, Any], gates: FairnessGates) -> list[GateRes
                     continue
                 spread = "; ".join(f"{r.replace('_', ' ')} {_extremes(facts['groups'], r, facts['small_groups'])}"
                                    for r in rates)
-                what = f"{value.replace('_', ' ')} {facts[value]:.4f} ({spread}{_interval(facts, value)})"
+                what = f"{value.replace('_', ' ')} {facts[value]:.4f} ({spread}{_interval(facts, value, limit)})"
                 results.append(_at_most(name, key, where, facts[value], limit, what))
             change = entry.get("quantization", {}).get(grouping)
             if change is None or gates.max_group_accuracy_drop is None:
@@ -124,6 +128,38 @@ def fairness_gates(report: dict[str, Any], gates: FairnessGates) -> list[GateRes
             results.append(_at_most(name, "max_group_accuracy_drop", where, change["worst_drop"],
                                     gates.max_group_accuracy_drop, what))
     return results
+
+
+def compact_failures(report: dict[str, Any], results: list[GateResult]) -> str:
+    """One short line for every failed fairness gate: per limit and grouping, the figure (one value, or the range
+    over the models), which models, the limit, and whether the reference's interval straddles it. The per-model
+    detail stays in the report and the check's metadata."""
+    failed: dict[tuple[str, str], list[GateResult]] = {}
+    for gate in results:
+        if not gate.passed:
+            key, _, where = gate.name.partition("[")
+            model, _, grouping = where.rstrip("]").partition("/")
+            failed.setdefault((key, grouping), []).append(replace(gate, name=model))
+    parts = []
+    for (key, grouping), gates in failed.items():
+        models = [g.name for g in gates]
+        facts = report["models"][models[0]]["groups"][grouping]
+        if facts["eligible_groups"] < 2 and key != "max_group_accuracy_drop" or \
+                key == "max_group_accuracy_drop" and gates[0].detail.split(" ", 2)[2].startswith("only"):
+            parts.append(too_small(grouping, facts, report["min_group_size"]))
+            continue
+        low, high = min(g.measured for g in gates), max(g.measured for g in gates)
+        figure = f"{low:.4f}" if round(low, 4) == round(high, 4) else f"{low:.4f} to {high:.4f}"
+        what, ci = key.removeprefix("max_").replace("_", " "), ""
+        if key == "max_group_accuracy_drop":
+            what = "worst group accuracy drop vs " + report["reference"]
+        elif report["reference"] in models:
+            ci = _interval(facts, key.removeprefix("max_"), gates[0].threshold).removeprefix(", ")
+            ci = f" ({report['reference']} {ci})" if ci else ""
+        share = "every model" if len(models) == len(report["order"]) else f"{len(models)} of {len(report['order'])}"
+        parts.append(f"{grouping}: {what} {figure}{ci} exceeds gates.fairness.{key} = {gates[0].threshold:g} on "
+                     f"{', '.join(models)} ({share})")
+    return "; ".join(parts)
 
 
 def flagged_text(report: dict[str, Any]) -> str:

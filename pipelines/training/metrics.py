@@ -201,3 +201,14 @@ def quantization_effects(
 def agreement(a: np.ndarray, b: np.ndarray, threshold: float) -> float:
     """Share of rows where two models make the same decision."""
     return float(((a >= threshold) == (b >= threshold)).mean())
+
+
+def too_small(grouping: str, facts: dict[str, Any], minimum: int) -> str:
+    """Why a grouping's gap cannot be measured: its small groups with their row counts, and what to change."""
+    counts = {g: facts["groups"][g]["count"] for g in facts["small_groups"]}
+    small = ", ".join(f"{g} ({n} rows)" for g, n in counts.items()) or "none"
+    largest = max(counts.values(), default=0)
+    lower = f"lower gates.fairness.min_group_size to {largest}, " if 2 <= largest < minimum else ""
+    return (f"{grouping}: only {facts['eligible_groups']} group(s) have at least gates.fairness.min_group_size = "
+            f"{minimum} test rows (too small: {small}); the gap cannot be measured: {lower}give the test split more "
+            f"rows (split.test_size), or set this grouping's limit to null in gates.fairness")

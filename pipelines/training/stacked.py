@@ -27,15 +27,22 @@ class _Stopping:
     """Keras EarlyStopping(monitor="val_loss", restore_best_weights=True) for one head."""
 
     patience: int | None
+    fixed: int | None = None  # train exactly this many epochs and keep the last weights (no validation watched)
     best: float = math.inf
     best_weights: list[np.ndarray] | None = None
+    best_epochs: int = 0  # epochs run when the kept weights were reached
     wait: int = 0
     stopped_after: int | None = None  # epochs run when it stopped (None: still training)
     history: dict[str, list[float]] = field(default_factory=dict)
 
     def update(self, epoch: int, val_loss: float, weights: list[np.ndarray]) -> None:
+        if self.fixed is not None:
+            self.best_weights, self.best_epochs = weights, epoch + 1
+            if epoch + 1 >= self.fixed:
+                self.stopped_after = epoch + 1
+            return
         if val_loss < self.best or self.best_weights is None:
-            self.best, self.best_weights, self.wait = val_loss, weights, 0
+            self.best, self.best_weights, self.wait, self.best_epochs = val_loss, weights, 0, epoch + 1
         else:
             self.wait += 1
             if self.patience is not None and self.wait >= self.patience:
@@ -81,13 +88,16 @@ def _width(x) -> int:
     return x.width if hasattr(x, "width") else x.shape[1]
 
 
+DUAL_RATE = 1.0  # multiplier step per batch: a group 0.05 outside half the bound gains 5 within 100 steps
+VIOLATION_WEIGHT = 10.0  # validation loss per unit of deviation above the bound: 0.01 outweighs a typical epoch's gain
 EVAL_CHUNK = 65_536  # validation rows per forward pass: [heads, rows, units] activations stay bounded
 
 
 def train_stacked(
     x_train: Any, y_train: np.ndarray, x_val: Any, y_val: np.ndarray, config: TrainConfig,
     strengths: list[float], *, sample_weights: np.ndarray | None = None, groups: np.ndarray | None = None,
-    val_groups: np.ndarray | None = None, constraint: str = "demographic_parity",
+    val_groups: np.ndarray | None = None, constraint: str = "demographic_parity", bounds: list[float] | None = None,
+    epochs: list[int] | None = None, best_epochs: list[int] | None = None, val_mask: np.ndarray | None = None,
 ) -> list[tuple[Any, dict[str, list[float]]]]:
     """Train one network per strength together; return each as (plain Keras network, per-epoch history).
 
@@ -95,6 +105,17 @@ def train_stacked(
 
     `sample_weights` is [rows, heads] (reweighing, class weights) or None; with `groups` (one-hot, [rows, groups])
     head k's loss adds strengths[k] x the batch's group gap, as pipelines.training.train._penalized does.
+    With `bounds` (one per head, `strengths` then only name the heads) the training is primal-dual instead: head k
+    keeps one Lagrange multiplier per group (per group and true label for equalized odds), its loss adds
+    sum_g multiplier_g x |group g's mean probability - the batch's|, and after every step each multiplier rises by
+    DUAL_RATE x (that deviation - bounds[k] / 2) and stays >= 0: a group whose rate stays within half the bound
+    of the mean (so any two groups within the bound) loses its penalty, a group outside it gets a growing one.
+    Validation loss (what early stopping watches) adds VIOLATION_WEIGHT x the deviations above the bound: a fixed
+    weight, so the watched figure does not rise merely because the multipliers grew.
+    `epochs` (one per head) trains each head that many epochs without early stopping (chosen by cross-validation,
+    pipelines.training.bounded); `best_epochs`, when given a list, receives the epochs at each head's kept weights.
+    Cross-validation in one training: a head with weight 0 on a row does not train on it (nor count it in its
+    group rates), and `val_mask` ([validation rows, heads], 0/1) names the validation rows each head is judged on.
     History per head, like Keras fit's: loss, accuracy and auc running over the epoch's batches (dropout on),
     val_loss (with the penalty on the whole validation split), val_accuracy and val_auc; it ends when that head's
     early stopping fired, and the network holds its best weights.
@@ -103,7 +124,13 @@ def train_stacked(
     import tensorflow as tf
     from keras import ops
 
-    from pipelines.training.train import build_model, fairness_gap, planned_epochs, seed_everything
+    from pipelines.training.train import (
+        build_model,
+        fairness_gap,
+        group_deviations,
+        planned_epochs,
+        seed_everything,
+    )
 
     heads, rows, width = len(strengths), len(x_train), _width(x_train)
     seed_everything(config.seed)
@@ -131,18 +158,32 @@ def train_stacked(
             if last:
                 return ops.sigmoid(hidden[:, :, 0])  # [heads, rows]
 
-    def gaps(proba, labels, members):
-        return fairness_gap(proba, labels, members, constraint)  # [heads]
-
     strength_t = ops.convert_to_tensor(penalty)
+    constraints = groups.shape[1] * (1 if constraint == "demographic_parity" else 2)
+    dual = bounds is not None
+    half = tf.constant(np.asarray(bounds if dual else [0.0] * heads, np.float32)[:, None] / 2)
+    multipliers = tf.Variable(tf.zeros([heads, constraints]), trainable=False)
+
+    def gaps(proba, labels, members, training: bool = False, mask=None):
+        if not dual:
+            return strength_t * fairness_gap(proba, labels, members, constraint)  # [heads]
+        deviations = group_deviations(proba, labels, members, constraint, mask)  # [heads, constraints]
+        if training:
+            return ops.sum(multipliers * deviations, axis=-1), deviations
+        return VIOLATION_WEIGHT * ops.sum(ops.relu(deviations - half), axis=-1)
 
     def step(x, y, w, members):
         with tf.GradientTape() as tape:
             proba = forward(x, training=True)
             per_head = ops.sum(_bce(y, proba) * ops.transpose(w), axis=1) / ops.cast(ops.shape(x)[0], "float32")
-            per_head = per_head + strength_t * gaps(proba, y, members)
+            penalty_terms = gaps(proba, y, members, training=True, mask=ops.cast(w > 0, "float32"))
+            if dual:
+                penalty_terms, deviations = penalty_terms
+            per_head = per_head + penalty_terms
             total = ops.sum(per_head)
         optimizer.apply_gradients(zip(tape.gradient(total, variables), variables))
+        if dual:
+            multipliers.assign(tf.nn.relu(multipliers + DUAL_RATE * (tf.stop_gradient(deviations) - half)))
         return per_head, proba
 
     y_train = y_train.astype(np.float32)
@@ -171,21 +212,25 @@ def train_stacked(
     def predict_val(start, stop):
         return forward(val_batch(tf.range(start, stop)), training=False)
 
+    judged = np.ones((val_rows, heads), np.float32) if val_mask is None else val_mask.astype(np.float32)
+
     @tf.function(input_signature=[tf.TensorSpec([heads, None], tf.float32), tf.TensorSpec([None], tf.float32),
-                                  tf.TensorSpec([None, groups.shape[1]], tf.float32)])
-    def penalized(proba, y, members):
-        return ops.mean(_bce(y, proba), axis=1) + strength_t * gaps(proba, y, members)
+                                  tf.TensorSpec([None, groups.shape[1]], tf.float32),
+                                  tf.TensorSpec([None, heads], tf.float32)])
+    def penalized(proba, y, members, mask):
+        bce = ops.sum(_bce(y, proba) * ops.transpose(mask), axis=1) / ops.maximum(ops.sum(mask, axis=0), 1.0)
+        return bce + (gaps(proba, y, members, mask=mask) if dual else gaps(proba, y, members))
 
     def evaluate(y, members):
         """Validation loss (penalty over the whole split) and probabilities, the forward pass in chunks."""
         proba = np.concatenate([predict_val(i, min(i + EVAL_CHUNK, val_rows)).numpy()
                                 for i in range(0, val_rows, EVAL_CHUNK)], axis=1)
-        return penalized(proba, y, members).numpy(), proba
+        return penalized(proba, y, members, judged).numpy(), proba
 
-    stops = [_Stopping(config.early_stopping_patience) for _ in range(heads)]
+    stops = [_Stopping(config.early_stopping_patience, None if epochs is None else epochs[k]) for k in range(heads)]
     rng = np.random.default_rng(config.seed)
     y_val_t = y_val.astype(np.float32)
-    for epoch in range(planned_epochs(rows, config)):
+    for epoch in range(planned_epochs(rows, config) if epochs is None else max(epochs)):
         order = rng.permutation(rows).astype(np.int32)
         sums, predicted = (t.numpy() for t in epoch_pass(order))
         losses, seen = sums, rows
@@ -195,15 +240,18 @@ def train_stacked(
         for k, stop in enumerate(stops):
             if stop.stopped_after is not None:
                 continue
+            own = judged[:, k] > 0
             figures = {"loss": losses[k] / seen, "accuracy": np.mean((predicted[k] >= 0.5) == (y_seen > 0.5)),
                        "auc": _auc(y_seen, predicted[k]), "val_loss": val_loss[k],
-                       "val_accuracy": np.mean((val_proba[k] >= 0.5) == (y_val_t > 0.5)),
-                       "val_auc": _auc(y_val_t, val_proba[k])}
+                       "val_accuracy": np.mean((val_proba[k][own] >= 0.5) == (y_val_t[own] > 0.5)),
+                       "val_auc": _auc(y_val_t[own], val_proba[k][own])}
             for name, value in figures.items():
                 stop.history.setdefault(name, []).append(float(value))
             stop.update(epoch, float(val_loss[k]), [w[k] for w in snapshot])
         if all(stop.stopped_after is not None for stop in stops):
             break
+    if best_epochs is not None:
+        best_epochs[:] = [stop.best_epochs for stop in stops]
     trained = []
     for stop in stops:
         network = build_model(width, config)

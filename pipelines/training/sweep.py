@@ -38,6 +38,8 @@ def sweep(settings: Settings, train: pd.DataFrame, validation: pd.DataFrame, spe
     """
     from concurrent.futures import ThreadPoolExecutor
 
+    if settings.params.fairness.method == "bound":
+        return bound_sweep(settings, train, validation, spec)
     from pipelines.training import strength as choice
     from pipelines.training.metrics import group_metrics, intersection_name
     from pipelines.training.mitigation import constrained_features, sweep_sample
@@ -123,3 +125,70 @@ def baseline_disparity(settings: Settings, sample: pd.DataFrame, rows: pd.DataFr
     facts = group_metrics(encode_labels(rows, spec), decide(encoded_chunks(rows, spec)), rows[features], 0.5,
                           intersection=True, min_group_size=params.gates.fairness.min_group_size)
     return facts[intersection_name(features)][choice.DISPARITY[params.fairness.constraint]], fitted
+
+
+FALLBACK_BOUND = 0.1  # the heads' bound when neither fairness.bound nor a gate limit names one
+
+
+def bound_sweep(settings: Settings, train: pd.DataFrame, validation: pd.DataFrame, spec: FeatureSpec) -> Sweep:
+    """`fairness.method: bound`: heads trained towards the bound and tighter ones (pipelines.training.bounded),
+    measured on held-out rows (cross-validated when the validation split is small), and the deployed head chosen
+    by pipelines.training.bound_choice. A grouping whose test groups are too small to gate stops here, before
+    any training."""
+    from pipelines.core.errors import PipelineError
+    from pipelines.data.split import load_split
+    from pipelines.training import bound_choice, bounded
+    from pipelines.training import strength as choice
+    from pipelines.training.metrics import group_metrics, intersection_name, too_small
+    from pipelines.training.mitigation import constrained_features, constraint_labels, sweep_sample
+
+    params = settings.params
+    fairness, threshold, minimum = params.fairness, params.train.threshold, params.gates.fairness.min_group_size
+    features = constrained_features(fairness, params.data)
+    grouping, key = intersection_name(features), choice.DISPARITY[fairness.constraint]
+    gate = choice.gate_limit(params.gates.fairness, fairness.constraint, grouping)
+    limit = min([v for v in (fairness.bound, gate) if v is not None], default=None)
+    test = load_split(settings, "test")[[params.data.label, *features]]
+    test_labels, test_y = constraint_labels(test, features), encode_labels(test, spec)
+    if gate is not None:
+        facts = group_metrics(test_y, test_y, test[features], threshold, intersection=True,
+                              min_group_size=minimum)[grouping]
+        if facts["eligible_groups"] < 2:
+            raise PipelineError(f"fairness gate: {too_small(grouping, facts, minimum)}")
+    sample = sweep_sample(train, params.data.label, features, fairness)
+    bounds = bounded.head_bounds(limit or FALLBACK_BOUND, fairness.bound_fractions)
+    held = bounded.heldout(settings, sample, validation, spec, bounds)
+    y_rows, labels = encode_labels(held.rows, spec), constraint_labels(held.rows, features)
+    points = []
+    for each in bounds:
+        proba = held.probas[each]
+        facts = group_metrics(y_rows, proba, held.rows[features], threshold, intersection=True,
+                              min_group_size=minimum)[grouping]
+        decisions = (proba >= threshold).astype(float)
+        points.append({"strength": each, "bound": each, "accuracy": float(np.mean(decisions == (y_rows > 0.5))),
+                       key: facts[key], "grouping": grouping, "one_class": bool(len(np.unique(decisions)) < 2),
+                       "pass_share": None if limit is None else bound_choice.pass_share(
+                           y_rows, decisions, labels, test_labels, test_y, limit, fairness.constraint, minimum,
+                           fairness.seed)})
+    simple = bounded.logistic_heldout(settings, held, sample, validation, spec)
+    why_limit = ""
+    if fairness.target == "baseline" and limit is not None:
+        disparity, _ = baseline_disparity(settings, sample, held.rows, spec, features)
+        limit, why_limit = choice.baseline_limit(limit, disparity)
+    floor, floor_text = choice.accuracy_floor(params.gates.keras, simple["logistic_regression"],
+                                              simple["majority_class"])
+    best, why = bound_choice.choose(points, limit, key, floor, floor_text, fairness.pass_share, held.how)
+    within = best is not None
+    if best is None:
+        best, why = bound_choice.stop_line(points, limit, key, floor, floor_text, held.how, simple,
+                                           params.gates.keras.min_gain_over_majority)
+    if why_limit:
+        why += f" ({why_limit})"
+    chosen, fitted = best["bound"], held.fitted
+    if len(sample) < len(train):
+        fitted[chosen] = bounded.fit_heads(settings, train, validation, spec, [chosen])[0]
+        why += (f"; the heads trained on a stratified sample of {len(sample)} of the {len(train)} training rows, "
+                "the deployed model on all of them")
+    facts = {"within_gates": within, "limit": limit, "accuracy_floor": floor, "validation_baselines": simple,
+             "bound": chosen, "bounds": bounds, "heldout": held.how}
+    return Sweep(fitted, points, chosen, why, len(sample), None, facts)

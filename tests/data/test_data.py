@@ -267,7 +267,7 @@ def test_a_label_with_other_than_two_values_is_named(tmp_path):
 
 def test_repeated_column_names_are_refused_naming_them(tmp_path):
     text = "age,sex,age,income\n39,Male,40,<=50K\n50,Female,51,>50K\n"
-    with pytest.raises(PipelineError, match=r"data.source: t.csv has repeated column names: age \(rename them"):
+    with pytest.raises(PipelineError, match=r"data.source: t.csv has repeated column names: age \(rename the later"):
         load_dataset(config(), write(tmp_path / "t.csv", text))
     with pytest.raises(ValueError, match="names repeated: age"):
         config(columns=["age", "sex", "age", "income"])
@@ -290,3 +290,42 @@ def test_a_truncated_gzip_file_is_named(tmp_path):
     (tmp_path / "t.csv.gz").write_bytes(whole[: len(whole) // 2])
     with pytest.raises(PipelineError, match=r"^data.source: t.csv.gz is cut short"):
         load_dataset(config(), tmp_path / "t.csv.gz")
+
+
+def test_repeated_headers_renamed_by_position_with_the_fix_the_message_names(tmp_path):
+    """The repeated-header message names a data.rename; params written that way load the file (end to end
+    through the params parser: the suggestion is YAML)."""
+    import re
+
+    import yaml
+
+    path = write(tmp_path / "t.csv", "age,sex,age,income\n39,Male,40,<=50K\n50,Female,51,>50K\n")
+    with pytest.raises(PipelineError) as stopped:
+        load_dataset(config(), path)
+    assert str(stopped.value) == ('data.source: t.csv has repeated column names: age (rename the later ones by '
+                                  'position, e.g. data.rename: {"age#2": age_2})')
+    suggestion = re.search(r"data\.rename: (\{.*\})", str(stopped.value)).group(1)
+    frame = load_dataset(config(rename=yaml.safe_load(suggestion)), path)
+    assert list(frame.columns) == ["age", "sex", "age_2", "income", ORIGIN]
+    assert frame["age_2"].tolist() == [40.0, 51.0]
+    assert len(frame) == 2  # the header line is not read as a data row
+
+
+def test_rename_plain_and_positional_and_unknown(tmp_path):
+    path = write(tmp_path / "t.csv", "Age,gender,Age,y\n39,Male,40,<=50K\n50,Female,51,>50K\n")
+    frame = load_dataset(config(label="y", sensitive_features=["sex"],
+                                rename={"gender": "sex", "Age": "age", "Age#2": "spouse_age"}), path)
+    assert list(frame.columns) == ["age", "sex", "spouse_age", "y", ORIGIN]
+    with pytest.raises(PipelineError, match=r"^data.rename: column 'genre' is not in t.csv$"):
+        load_dataset(config(label="y", rename={"genre": "sex", "Age#2": "a2"}), path)
+    parquet = tmp_path / "t.parquet"
+    pd.DataFrame({"gender": ["Male", "Female"], "income": ["<=50K", ">50K"]}).to_parquet(parquet, index=False)
+    assert list(load_dataset(config(rename={"gender": "sex"}), parquet).columns) == ["sex", "income", ORIGIN]
+
+
+def test_a_numeric_sensitive_column_keeps_its_text(tmp_path):
+    path = write(tmp_path / "t.csv", "age,male,income\n39,1,<=50K\n50,0,>50K\n51,1,>50K\n")
+    frame = load_dataset(config(sensitive_features=["male"]), path)
+    assert frame["male"].tolist() == ["1", "0", "1"]
+    assert frame["age"].dtype == "float64"
+    assert load_dataset(config(sensitive_features=["male"], numeric=["male"]), path)["male"].dtype == "float64"

@@ -9,6 +9,7 @@ from pipelines.core.config import FairnessConfig, FairnessGates
 from pipelines.core.errors import PipelineError
 from pipelines.core.gates import require_all
 from pipelines.governance.fairness import (
+    compact_failures,
     evaluate_models,
     fairness_gates,
     flagged_text,
@@ -104,3 +105,41 @@ def test_a_sensitive_feature_with_one_value_is_a_clear_error():
     with pytest.raises(PipelineError, match="data.sensitive_features: column 'sex' has a single value \\('F'\\) "
                                             "in the test split; groups cannot be compared"):
         check_groups(frame, ["race", "sex"], "test")
+
+
+def test_a_gate_failing_on_several_models_is_one_compact_line():
+    biased = np.where(GROUPS["sex"] == "M", 0.9, 0.1)
+    nearly = biased.copy()
+    nearly[:20] = 0.9  # twenty F rows selected: this variant's gap is 0.9
+    gates = GATES.model_copy(update={"max_equalized_odds_difference": None, "max_group_accuracy_drop": None,
+                                     "max_demographic_parity_difference": {"sex": 0.1}})
+    probas = {"keras": biased, "float16": biased, "int8": nearly, "dynamic": FAIR}
+    report = _report(probas)
+    line = compact_failures(report, fairness_gates(report, gates))
+    assert line == ("sex: demographic parity difference 0.9000 to 1.0000 (keras CI [1.0000, 1.0000]) exceeds "
+                    "gates.fairness.max_demographic_parity_difference = 0.1 on keras, float16, int8 (3 of 4)")
+    assert "\n" not in line and line.count("0.1") == 1
+
+
+def test_a_gate_line_says_when_the_interval_straddles_the_limit():
+    rng = np.random.default_rng(3)
+    proba = np.where(GROUPS["sex"] == "M", rng.random(N) < 0.55, rng.random(N) < 0.45).astype(float)
+    report = _report({"keras": proba})
+    gap = report["models"]["keras"]["groups"]["sex"]["demographic_parity_difference"]
+    gates = GATES.model_copy(update={"max_demographic_parity_difference": {"sex": round(gap - 0.01, 4)},
+                                     "max_equalized_odds_difference": None})
+    results = fairness_gates(report, gates)
+    gate = _by_name(results)["max_demographic_parity_difference[keras/sex]"]
+    assert not gate.passed and "straddles the limit" in gate.detail
+    assert "straddles the limit) exceeds" in compact_failures(report, results)
+
+
+def test_a_group_too_small_to_measure_is_named_with_its_count_and_the_fix():
+    groups = GROUPS.assign(sex=np.where(np.arange(N) < 12, "F", "M"))
+    gates = GATES.model_copy(update={"max_equalized_odds_difference": None, "max_group_accuracy_drop": None})
+    report = _report({"keras": FAIR, "int8": FAIR}, groups, gates=gates)
+    line = compact_failures(report, fairness_gates(report, gates))
+    assert line == ("sex: only 1 group(s) have at least gates.fairness.min_group_size = 20 test rows (too small: "
+                    "F (12 rows)); the gap cannot be measured: lower gates.fairness.min_group_size to 12, give the "
+                    "test split more rows (split.test_size), or set this grouping's limit to null in gates.fairness")
+    assert line.count("sex: only") == 1  # keras and int8: one line for the grouping

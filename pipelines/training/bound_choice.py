@@ -1,0 +1,103 @@
+"""Which bound head to deploy (`fairness.method: bound`): the most accurate on the held-out rows that meets the
+accuracy gates and stays within the fairness limit in at least `fairness.pass_share` of simulated test splits; the
+one-line stops when none can be released."""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from pipelines.training.strength import short
+
+DRAWS = 2000  # simulated test splits per head: the pass share's own error is below 0.01
+
+
+def _spread(rates: np.ndarray, eligible: np.ndarray) -> np.ndarray:
+    """Max minus min over the eligible groups (last axis) of each draw, ignoring undefined rates."""
+    masked = np.where(eligible, rates, np.nan)
+    with np.errstate(invalid="ignore"):
+        return np.nanmax(masked, axis=-1) - np.nanmin(masked, axis=-1)
+
+
+def pass_share(y: np.ndarray, decisions: np.ndarray, labels: np.ndarray, test_labels: np.ndarray,
+               test_y: np.ndarray, limit: float, constraint: str, min_group_size: int, seed: int) -> float:
+    """The share of simulated test splits in which the disparity is within `limit` (a two-stage bootstrap).
+
+    Each group's rate (selection rate; true and false positive rates for equalized odds) is drawn from its
+    held-out counts (how sure the held-out rows are of it), then a test split's rate from the test split's own
+    group size: a small test split spreads the disparity, so a model measured just under the limit passes the
+    gate on the test rows in about half the splits; this says how often. Groups with fewer than
+    `min_group_size` test rows are left out, as the gate leaves them out.
+    """
+    rng = np.random.default_rng(seed)
+    names = sorted(set(test_labels) & set(labels))
+    cells = [("all", np.ones_like(y, bool), np.ones_like(test_y, bool))] if constraint == "demographic_parity" else \
+        [("positive", y > 0.5, test_y > 0.5), ("negative", y <= 0.5, test_y <= 0.5)]
+    sizes = np.array([np.sum(test_labels == g) for g in names])
+    eligible = sizes >= min_group_size
+    worst = np.zeros(DRAWS)
+    for _, held, tested in cells:
+        rates = np.full((DRAWS, len(names)), np.nan)
+        for i, g in enumerate(names):
+            n, m = int(np.sum((labels == g) & held)), int(np.sum((test_labels == g) & tested))
+            if n == 0 or m == 0:
+                continue
+            p = float(np.mean(decisions[(labels == g) & held]))
+            rates[:, i] = rng.binomial(m, rng.binomial(n, p, DRAWS) / n) / m
+        spread = _spread(rates, eligible)
+        worst = np.fmax(worst, spread)
+    return float(np.mean(worst <= limit + 1e-12))
+
+
+def choose(points: list[dict[str, Any]], limit: float | None, key: str, floor: float | None, floor_text: str,
+           needed: float, how: str) -> tuple[dict[str, Any] | None, str]:
+    """The head to deploy and why; None with the one-line reason when no head meets both the limit and the floor.
+
+    Preferred: the most accurate head meeting the floor whose pass share reaches `needed`. Else, of the heads
+    meeting the floor and the limit on the held-out rows, the one with the largest pass share (the line says how
+    likely the test split is to pass). A head answering one class only is never chosen.
+    """
+    usable = [p for p in points if not p.get("one_class")]
+    accurate = [p for p in usable if floor is None or round(p["accuracy"], 6) >= round(floor, 6)]
+    gates = f" and {floor_text}" if floor is not None else ""
+    if limit is None:
+        if not accurate:
+            return None, ""
+        best = max(accurate, key=lambda p: (round(p["accuracy"], 6), p["bound"]))
+        return best, (f"bound {best['bound']:g}: the most accurate on {how} ({best['accuracy']:.4f}); no fairness "
+                      f"limit is set for this grouping{gates}")
+    within = [p for p in accurate if p[key] is not None and p[key] <= limit]
+    confident = [p for p in within if p["pass_share"] >= needed]
+    what = key.replace("_", " ")
+    if confident:
+        best = max(confident, key=lambda p: (round(p["accuracy"], 6), p["bound"]))
+        return best, (f"bound {best['bound']:g}: the most accurate on {how} ({best['accuracy']:.4f}) with {what} "
+                      f"{best[key]:.4f} <= {short(limit)} in {best['pass_share']:.0%} of simulated test splits "
+                      f"(fairness.pass_share = {needed:g}){gates}")
+    if within:
+        best = max(within, key=lambda p: (p["pass_share"], round(p["accuracy"], 6)))
+        return best, (f"bound {best['bound']:g}: {what} {best[key]:.4f} <= {short(limit)} on {how} at accuracy "
+                      f"{best['accuracy']:.4f}{gates}, but within the limit in only {best['pass_share']:.0%} of "
+                      f"simulated test splits (fairness.pass_share = {needed:g}): the test split may not pass")
+    return None, ""
+
+
+def stop_line(points: list[dict[str, Any]], limit: float | None, key: str, floor: float | None, floor_text: str,
+              how: str, simple: dict[str, float], min_gain: float | None) -> tuple[dict[str, Any], str]:
+    """When no head can be released: the head kept for inspection and the one line the run stops with. Where
+    logistic regression itself does not beat the majority class, the reason is the data, not fairness."""
+    usable = [p for p in points if not p.get("one_class")] or points
+    majority, logistic = simple["majority_class"], simple["logistic_regression"]
+    if min_gain is not None and logistic < majority + min_gain and \
+            not any(floor is None or p["accuracy"] >= floor for p in usable):
+        best = max(usable, key=lambda p: p["accuracy"])
+        return best, (f"no signal beyond the majority class on {how}: logistic regression {logistic:.4f} and the "
+                      f"best network {best['accuracy']:.4f} against always answering the majority class "
+                      f"{majority:.4f} (gates.keras.min_gain_over_majority = {min_gain:g}); no model is released")
+    measured = [p for p in usable if p[key] is not None] or usable
+    best = min(measured, key=lambda p: (p[key] if p[key] is not None else float("inf"), -p["accuracy"]))
+    bound = "answering both classes" if limit is None else f"the bound {key.replace('_', ' ')} <= {short(limit)}"
+    gates = f" and {floor_text}" if floor is not None else ""
+    reached = "undefined" if best[key] is None else f"{best[key]:.4f}"
+    return best, (f"no network meets {bound}{gates} on {how}: the lowest disparity reached is {reached} at "
+                  f"accuracy {best['accuracy']:.4f} (bound {best['bound']:g} head); no model is released")

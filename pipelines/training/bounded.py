@@ -1,0 +1,130 @@
+"""`fairness.method: bound`: networks trained towards disparity bounds (primal-dual, pipelines.training.stacked), and
+the held-out predictions the bound is chosen on: the validation rows, or k-fold cross-validation on the training
+rows when the validation split is small (`fairness.cv_below_rows`)."""
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import numpy as np
+import pandas as pd
+
+from pipelines.core.config import Settings
+from pipelines.data.features import FeatureSpec, compact_rows, encode_labels
+from pipelines.training.keras_model import predict_rows
+
+UNCONSTRAINED = 1.0  # a disparity bound of 1 never binds: the head trains unmitigated
+
+
+def head_bounds(bound: float, fractions: list[float]) -> list[float]:
+    """The heads' bounds, loosest first: unconstrained, then bound x each fraction (six decimals)."""
+    return sorted({UNCONSTRAINED} | {round(bound * f, 6) for f in fractions}, reverse=True)
+
+
+def fit_heads(settings: Settings, train: pd.DataFrame, validation: pd.DataFrame, spec: FeatureSpec,
+              bounds: list[float], epochs: list[int] | None = None, best_epochs: list[int] | None = None,
+              fold: np.ndarray | None = None, head_folds: list[int] | None = None) -> list[tuple[Any, dict]]:
+    """One network per bound, trained together (primal-dual): [(plain Keras network, history)] in `bounds` order.
+
+    With `fold` (a fold number per training row) and `head_folds` (one per head), head k leaves out the rows of
+    fold head_folds[k], and is judged (early stopping) on them: the training rows are its validation rows too.
+    """
+    from pipelines.training.mitigation import constrained_features, constraint_labels, group_indicators
+    from pipelines.training.stacked import train_stacked
+    from pipelines.training.train import class_weights
+
+    params = settings.params
+    features = constrained_features(params.fairness, params.data)
+    y_train = encode_labels(train, spec)
+    labels = constraint_labels(train, features)
+    vocabulary = sorted(set(labels))
+    balance = class_weights(y_train, params.train)
+    weights = np.ones((len(train), len(bounds)), np.float32) if balance is None else \
+        np.repeat(balance[:, None], len(bounds), axis=1)
+    judged = None
+    if fold is not None:
+        left_out = fold[:, None] == np.asarray(head_folds)[None, :]
+        weights, judged, validation = weights * ~left_out, left_out, train
+    return train_stacked(compact_rows(train, spec), y_train, compact_rows(validation, spec),
+                         encode_labels(validation, spec), params.train, bounds, sample_weights=weights,
+                         groups=group_indicators(labels, vocabulary),
+                         val_groups=group_indicators(constraint_labels(validation, features), vocabulary),
+                         constraint=params.fairness.constraint, bounds=bounds, epochs=epochs,
+                         best_epochs=best_epochs, val_mask=judged)
+
+
+class Heldout(NamedTuple):
+    fitted: dict[float, tuple]  # bound -> (model, history): the deployable networks, trained on every training row
+    rows: pd.DataFrame  # the held-out rows every head is measured on
+    probas: dict[float, np.ndarray]  # bound -> probabilities on those rows
+    how: str  # which rows, in words
+
+
+def folds(frame: pd.DataFrame, columns: list[str], k: int, seed: int) -> np.ndarray:
+    """A fold number per row, each (label, group) cell spread evenly over the folds (seeded)."""
+    codes = frame.groupby(columns, dropna=False, sort=False, observed=True).ngroup().to_numpy()
+    order = np.random.default_rng(seed).permutation(len(frame))
+    fold = np.empty(len(frame), dtype=np.int64)
+    ranked = order[np.argsort(codes[order], kind="stable")]  # cell by cell, random within a cell
+    fold[ranked] = np.arange(len(frame)) % k
+    return fold
+
+
+def heldout(settings: Settings, train: pd.DataFrame, validation: pd.DataFrame, spec: FeatureSpec,
+            bounds: list[float]) -> Heldout:
+    """Train the heads and predict held-out rows. With at least `cv_below_rows` validation rows: early stopping
+    and measurement on the validation rows. Below: k-fold cross-validation on the training rows (each fold's
+    heads stop early on the fold left out, which they then predict); the deployed heads train on every training
+    row for the median of the folds' epochs, and the held-out rows are every training row (out of fold) plus the
+    validation rows."""
+    from pipelines.training.mitigation import constrained_features
+
+    fairness = settings.params.fairness
+    if len(validation) >= fairness.cv_below_rows:
+        fitted = dict(zip(bounds, fit_heads(settings, train, validation, spec, bounds)))
+        probas = dict(zip(bounds, predict_rows([fitted[b][0] for b in bounds], validation, spec)))
+        return Heldout(fitted, validation, probas, f"the {len(validation)} validation rows")
+    features = constrained_features(fairness, settings.params.data)
+    k = fairness.cv_folds
+    fold = folds(train, [settings.params.data.label, *features], k, fairness.seed)
+    heads = [(b, f) for f in range(k) for b in bounds]  # every fold's heads in one training
+    stopped: list[int] = []
+    models = fit_heads(settings, train, validation, spec, [b for b, _ in heads], best_epochs=stopped,
+                       fold=fold, head_folds=[f for _, f in heads])
+    predicted = predict_rows([model for model, _ in models], train, spec)
+    out = {b: np.zeros(len(train), np.float32) for b in bounds}
+    for (b, f), proba in zip(heads, predicted):
+        out[b][fold == f] = proba[fold == f]
+    epochs = [max(1, int(np.median([e for (hb, _), e in zip(heads, stopped) if hb == b]))) for b in bounds]
+    fitted = dict(zip(bounds, fit_heads(settings, train, validation, spec, bounds, epochs=epochs)))
+    on_validation = dict(zip(bounds, predict_rows([fitted[b][0] for b in bounds], validation, spec)))
+    rows = pd.concat([train, validation], ignore_index=True)
+    probas = {b: np.concatenate([out[b], on_validation[b]]) for b in bounds}
+    return Heldout(fitted, rows, probas,
+                   f"{k}-fold cross-validation on the {len(train)} training rows plus the {len(validation)} "
+                   f"validation rows (fewer than fairness.cv_below_rows = {fairness.cv_below_rows})")
+
+
+def logistic_heldout(settings: Settings, held: Heldout, train: pd.DataFrame, validation: pd.DataFrame,
+                     spec: FeatureSpec) -> dict[str, float]:
+    """Accuracy of logistic regression and of the majority class on the same held-out rows (out of fold in
+    cross-validation), as the accuracy gate will judge them on the test rows."""
+    from pipelines.data.features import encode_features
+    from pipelines.training.baselines import baselines
+    from pipelines.training.mitigation import constrained_features
+
+    params = settings.params
+    threshold, seed = params.train.threshold, params.train.seed
+    if held.rows is validation:
+        simple = baselines(encode_features(train, spec), encode_labels(train, spec), encode_features(validation, spec),
+                           encode_labels(validation, spec), threshold, seed)
+        return {k: v["accuracy"] for k, v in simple.items()}
+    features = constrained_features(params.fairness, params.data)
+    fold = folds(train, [params.data.label, *features], params.fairness.cv_folds, params.fairness.seed)
+    right = {"majority_class": 0.0, "logistic_regression": 0.0}
+    parts = [(train[fold != k], train[fold == k]) for k in range(params.fairness.cv_folds)] + [(train, validation)]
+    for inside, left_out in parts:
+        simple = baselines(encode_features(inside, spec), encode_labels(inside, spec), encode_features(left_out, spec),
+                           encode_labels(left_out, spec), threshold, seed)
+        for name in right:
+            right[name] += simple[name]["accuracy"] * len(left_out)
+    return {name: total / len(held.rows) for name, total in right.items()}
