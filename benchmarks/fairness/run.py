@@ -50,12 +50,13 @@ def run_dataset(dataset: Dataset, seeds: list[int], work: Path, overrides: dict[
     return splits
 
 
-def describe_dataset(dataset: Dataset, splits: list[dict[str, Any]], overrides: dict[str, Any]) -> dict[str, Any]:
+def describe_dataset(dataset: Dataset, splits: list[dict[str, Any]], overrides: dict[str, Any],
+                     measured_at: str) -> dict[str, Any]:
     settings = load_settings(dataset.params, overrides)
     rows = next((s["rows"] for s in splits if s.get("rows")), {})
     return {"params": str(dataset.params.relative_to(REPO)), "source": str(dataset.source.relative_to(REPO)), "label": settings.params.data.label,
             "grouping": constrained_grouping(settings)[1], "rows": sum(rows.values()), "test_rows": rows.get("test", 0),
-            "commit": commit(), "overrides": overrides, "splits": splits, "summary": summarize(splits)}
+            "commit": measured_at, "overrides": overrides, "splits": splits, "summary": summarize(splits)}
 
 
 def main(names: list[str], splits: int, gate_splits: int, overrides: dict[str, Any], pipeline: bool = True,
@@ -71,6 +72,7 @@ def main(names: list[str], splits: int, gate_splits: int, overrides: dict[str, A
         page.write_text(render(results, docs))
         return page
     results |= {"machine": describe(None), "fairlearn": _version("fairlearn")}
+    measured_at = commit()  # the code every split below runs (later commits during the run are not it)
     work = Path(tempfile.mkdtemp(prefix="fairness-bench-"))
     try:
         for name in names:
@@ -78,10 +80,10 @@ def main(names: list[str], splits: int, gate_splits: int, overrides: dict[str, A
             if splits:
                 print(f"{name}: {splits} split(s)", file=sys.stderr, flush=True)
                 done = run_dataset(dataset, list(range(splits)), work, overrides, pipeline)
-                results["datasets"][name] = describe_dataset(dataset, done, overrides) | {
+                results["datasets"][name] = describe_dataset(dataset, done, overrides, measured_at) | {
                     "date": _now(), "wall_s": round(time.perf_counter() - started, 1)}
             if gate_splits:
-                gate_run(results, dataset, gate_splits, work, overrides)
+                gate_run(results, dataset, gate_splits, work, overrides, measured_at)
             results["datasets"] = {n: results["datasets"][n] for n in DATASETS if n in results["datasets"]}
             write_json(target, results)
             page.write_text(render(results, docs))
@@ -94,7 +96,8 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def gate_run(results: dict[str, Any], dataset: Dataset, count: int, work: Path, overrides: dict[str, Any]) -> None:
+def gate_run(results: dict[str, Any], dataset: Dataset, count: int, work: Path, overrides: dict[str, Any],
+             measured_at: str) -> None:
     """The 20-split gate count on a data set under SMALL rows: the pipeline only; the benchmark's own splits of the
     same commit are reused."""
     entry = results["datasets"].get(dataset.name)
@@ -103,12 +106,12 @@ def gate_run(results: dict[str, Any], dataset: Dataset, count: int, work: Path, 
         return
     if entry["rows"] >= SMALL:
         return
-    same = entry["commit"] == commit() and entry["overrides"] == overrides  # else the splits must run again
+    same = entry["commit"] == measured_at and entry["overrides"] == overrides  # else the splits must run again
     have = {s["seed"]: s for s in entry["splits"] if same}
     print(f"{dataset.name}: gate count over {count} splits ({len(have)} reused)", file=sys.stderr, flush=True)
     fresh = run_dataset(dataset, [s for s in range(count) if s not in have], work, overrides, baselines=False)
     splits = sorted([*have.values(), *fresh], key=lambda s: s["seed"])[:count]
-    results["gate_counts"][dataset.name] = gate_count(splits) | {"commit": commit()}
+    results["gate_counts"][dataset.name] = gate_count(splits) | {"commit": measured_at}
 
 
 
