@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from benchmarks.fairness.datasets import DATASETS
-from benchmarks.fairness.run import DOCS, main
+from benchmarks.fairness.run import DOCS, main, merge
 from cli.options import overrides
 from pipelines.core.errors import PipelineError
 
@@ -26,6 +26,8 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--no-pipeline", action="store_true", help="baselines only (the harness's own test)")
     parser.add_argument("--docs", type=Path, default=DOCS, help="where the page, plots and results.json go")
     parser.add_argument("--render", action="store_true", help="only re-render the page from results.json")
+    parser.add_argument("--merge", nargs="+", type=Path, metavar="DOCS",
+                        help="add the data sets of runs written to other --docs folders, then re-render")
     return parser.parse_args(argv)
 
 
@@ -34,6 +36,9 @@ def entry(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # before TensorFlow loads: its C++ start-up lines
     logging.getLogger("fairlearn").setLevel(logging.ERROR)  # grid-size advice, followed in baselines.grid_size
     try:
+        if args.merge:
+            print(f"wrote {merge(args.merge, args.docs)}")
+            return 0
         page = main(args.datasets, args.splits, args.gate_splits, overrides(args.set), pipeline=not args.no_pipeline,
                     docs=args.docs, only_render=args.render)
     except PipelineError as exc:

@@ -92,6 +92,24 @@ def main(names: list[str], splits: int, gate_splits: int, overrides: dict[str, A
     return page
 
 
+def merge(sources: list[Path], docs: Path = DOCS) -> Path:
+    """Data set entries (and gate counts) of runs made elsewhere, e.g. one process per data set with its own
+    --docs folder, into the results under `docs`; then the page again."""
+    target = docs / RESULTS
+    results: dict[str, Any] = read_json(target) if target.is_file() else {"datasets": {}, "gate_counts": {}}
+    for source in sources:
+        other = read_json(source / RESULTS)
+        results["datasets"] |= other["datasets"]
+        results["gate_counts"] = results.get("gate_counts", {}) | other.get("gate_counts", {})
+        results.setdefault("machine", other["machine"])
+        results.setdefault("fairlearn", other["fairlearn"])
+    results["datasets"] = {n: results["datasets"][n] for n in DATASETS if n in results["datasets"]}
+    write_json(target, results)
+    page = docs / PAGE
+    page.write_text(render(results, docs))
+    return page
+
+
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 

@@ -68,6 +68,27 @@ def test_stop_line_is_the_runs_error_line():
     assert stop_line("") == "no output"
 
 
+def test_merge_combines_runs_made_in_separate_folders(tmp_path: Path):
+    from benchmarks.fairness.datasets import DATASETS
+    from benchmarks.fairness.run import RESULTS, describe_dataset
+    from pipelines.core.io import write_json
+
+    for name, released in (("recidivism", (0.65, 0.05)), ("german-credit", None)):
+        splits = [_split(0, (0.65, 0.05), released) | {"rows": {"train": 80, "validation": 10, "test": 10}}]
+        entry_ = describe_dataset(DATASETS[name], splits, {}, "abc1234") | {"date": "2026-01-01", "wall_s": 60.0}
+        write_json(tmp_path / name / RESULTS, {"datasets": {name: entry_}, "gate_counts": {},
+                                               "machine": {"cpu": "cpu", "cores": 2, "memory_gib": 1, "python": "3",
+                                                           "versions": {}}, "fairlearn": "0"})
+    assert entry(["--merge", str(tmp_path / "recidivism"), str(tmp_path / "german-credit"), "--docs",
+                  str(tmp_path / "docs")]) == 0
+    merged = json.loads((tmp_path / "docs" / RESULTS).read_text())
+    assert list(merged["datasets"]) == ["german-credit", "recidivism"]  # the benchmark's order
+    page = (tmp_path / "docs" / "fairness-benchmark.md").read_text()
+    assert "| recidivism | 100 | `black` | 0.650 / 0.050 | 0.650 / 0.050 | 1/1 | pass |" in page
+    assert "| german-credit | 100 | `sex` | 0.650 / 0.050 | - | 0/1 | fail: released on 0 of 1 splits |" in page
+    assert (tmp_path / "docs" / "fairness-benchmark" / "recidivism.png").is_file()
+
+
 def test_unknown_dataset_is_one_line(capsys):
     assert entry(["--datasets", "nope"]) == 1
     assert capsys.readouterr().err.strip() == ("error: --datasets: unknown data set 'nope' (known: "
