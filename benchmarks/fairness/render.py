@@ -49,15 +49,23 @@ def dataset_section(name: str, entry: dict[str, Any], plot: str) -> str:
              f"(../{entry['source']}). Measured {entry['date']} at "
              f"commit `{entry['commit']}` in {entry['wall_s'] / 60:.1f} min"
              + (f"; **params overridden** (not the defaults): {md_cell(entry['overrides'])}"
-                if entry.get("overrides") else "") + ".",
+                if entry.get("overrides") else "")
+             + (f". **Only {summary['splits']} of the {entry['planned']} planned splits finished** (the run was "
+                "stopped)" if summary["splits"] < entry.get("planned", 0) else "") + ".",
              _table(["method", "accuracy", "DPD", "EOD", "splits"], rows),
              f"Released on {summary['released']} of {summary['splits']} splits"
              + (f" (Android variant: {', '.join(summary['variants'])})" if summary["variants"] else "") + "."]
     for stop in summary["stops"]:
         parts.append(f"- split {stop['seed']} stopped: {md_cell(stop['line'], 600)}")
-    parts += [f"Acceptance rule: **{'pass' if verdict['passed'] else 'fail'}** ({md_cell(verdict['why'])}).",
+    parts += [f"Acceptance rule: **{'pass' if verdict['passed'] else 'fail'}** ({md_cell(verdict['why'])})"
+              f"{_partial(entry)}.",
               f"![{name}: accuracy against DPD]({plot})"]
     return "\n\n".join(parts)
+
+
+def _partial(entry: dict[str, Any]) -> str:
+    done, planned = entry["summary"]["splits"], entry.get("planned", 0)
+    return f" (provisional: {done} of {planned} splits)" if done < planned else ""
 
 
 def overview(results: dict[str, Any]) -> str:
@@ -71,7 +79,7 @@ def overview(results: dict[str, Any]) -> str:
         verdict = entry["summary"]["acceptance"]
         rows.append([name, str(entry["rows"]), f"`{entry['grouping']}`", pair(eg), pair(mine),
                      f"{entry['summary']['released']}/{entry['summary']['splits']}",
-                     "pass" if verdict["passed"] else f"fail: {md_cell(verdict['why'])}"])
+                     ("pass" if verdict["passed"] else f"fail: {md_cell(verdict['why'])}") + _partial(entry)])
     return _table(["data set", "rows", "grouping", "EG accuracy / DPD", "released accuracy / DPD", "released",
                    "acceptance rule"], rows)
 

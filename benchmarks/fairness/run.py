@@ -8,6 +8,7 @@ import tempfile
 import time
 from datetime import datetime, timezone
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 from benchmarks.fairness.baselines import constrained_grouping
@@ -35,9 +36,10 @@ def commit() -> str:
 
 
 def run_dataset(dataset: Dataset, seeds: list[int], work: Path, overrides: dict[str, Any],
-                pipeline: bool = True, baselines: bool = True) -> list[dict[str, Any]]:
-    """Each seed in a fresh project folder (removed afterwards)."""
-    splits = []
+                pipeline: bool = True, baselines: bool = True,
+                after: Callable[[list[dict[str, Any]]], None] | None = None) -> list[dict[str, Any]]:
+    """Each seed in a fresh project folder (removed afterwards); `after` sees the splits done so far."""
+    splits: list[dict[str, Any]] = []
     for seed in seeds:
         folder, copy = work / f"{dataset.name}-{seed}", work / f"{dataset.name}-{seed}-baselines"
         params = project_copy(dataset, folder, overrides | {"split.seed": seed})
@@ -47,6 +49,8 @@ def run_dataset(dataset: Dataset, seeds: list[int], work: Path, overrides: dict[
         finally:
             shutil.rmtree(folder, ignore_errors=True)
             shutil.rmtree(copy, ignore_errors=True)
+        if after is not None:
+            after(splits)
     return splits
 
 
@@ -74,19 +78,27 @@ def main(names: list[str], splits: int, gate_splits: int, overrides: dict[str, A
     results |= {"machine": describe(None), "fairlearn": _version("fairlearn")}
     measured_at = commit()  # the code every split below runs (later commits during the run are not it)
     work = Path(tempfile.mkdtemp(prefix="fairness-bench-"))
+
+    def save() -> None:
+        results["datasets"] = {n: results["datasets"][n] for n in DATASETS if n in results["datasets"]}
+        write_json(target, results)
+        page.write_text(render(results, docs))
+
     try:
         for name in names:
             dataset, started = DATASETS[name], time.perf_counter()
+
+            def record(done: list[dict[str, Any]]) -> None:  # after every split: a stopped run keeps them
+                results["datasets"][name] = describe_dataset(dataset, done, overrides, measured_at) | {
+                    "date": _now(), "wall_s": round(time.perf_counter() - started, 1), "planned": splits}
+                save()
+
             if splits:
                 print(f"{name}: {splits} split(s)", file=sys.stderr, flush=True)
-                done = run_dataset(dataset, list(range(splits)), work, overrides, pipeline)
-                results["datasets"][name] = describe_dataset(dataset, done, overrides, measured_at) | {
-                    "date": _now(), "wall_s": round(time.perf_counter() - started, 1)}
+                run_dataset(dataset, list(range(splits)), work, overrides, pipeline, after=record)
             if gate_splits:
                 gate_run(results, dataset, gate_splits, work, overrides, measured_at)
-            results["datasets"] = {n: results["datasets"][n] for n in DATASETS if n in results["datasets"]}
-            write_json(target, results)
-            page.write_text(render(results, docs))
+                save()
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return page
