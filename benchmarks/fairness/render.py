@@ -5,6 +5,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.fairness.baselines import METHODS
+from benchmarks.fairness.datasets import DATASETS
 from benchmarks.fairness.summary import (
     ACCURACY_SLACK,
     DPD_SLACK,
@@ -80,6 +81,9 @@ def overview(results: dict[str, Any]) -> str:
         rows.append([name, str(entry["rows"]), f"`{entry['grouping']}`", pair(eg), pair(mine),
                      f"{entry['summary']['released']}/{entry['summary']['splits']}",
                      ("pass" if verdict["passed"] else f"fail: {md_cell(verdict['why'])}") + _partial(entry)])
+    for name in DATASETS:
+        if name not in results["datasets"]:
+            rows.append([name, "-", "-", "-", "-", "-", "not measured: no split finished"])
     return _table(["data set", "rows", "grouping", "EG accuracy / DPD", "released accuracy / DPD", "released",
                    "acceptance rule"], rows)
 

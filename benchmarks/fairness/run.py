@@ -6,9 +6,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
-from collections.abc import Callable
 from typing import Any
 
 from benchmarks.fairness.baselines import constrained_grouping
@@ -20,7 +20,7 @@ from benchmarks.machine import describe
 from benchmarks.projects import REPO
 from pipelines.core.config import load_settings
 from pipelines.core.errors import PipelineError
-from pipelines.core.io import read_json, write_json
+from pipelines.core.io import atomic_path, read_json, write_json
 
 DOCS = REPO / "docs"
 RESULTS = "fairness-benchmark/results.json"
@@ -73,7 +73,7 @@ def main(names: list[str], splits: int, gate_splits: int, overrides: dict[str, A
     target, page = docs / RESULTS, docs / PAGE
     results: dict[str, Any] = read_json(target) if target.is_file() else {"datasets": {}, "gate_counts": {}}
     if only_render:
-        page.write_text(render(results, docs))
+        write_page(page, render(results, docs))
         return page
     results |= {"machine": describe(None), "fairlearn": _version("fairlearn")}
     measured_at = commit()  # the code every split below runs (later commits during the run are not it)
@@ -82,7 +82,7 @@ def main(names: list[str], splits: int, gate_splits: int, overrides: dict[str, A
     def save() -> None:
         results["datasets"] = {n: results["datasets"][n] for n in DATASETS if n in results["datasets"]}
         write_json(target, results)
-        page.write_text(render(results, docs))
+        write_page(page, render(results, docs))
 
     try:
         for name in names:
@@ -118,8 +118,13 @@ def merge(sources: list[Path], docs: Path = DOCS) -> Path:
     results["datasets"] = {n: results["datasets"][n] for n in DATASETS if n in results["datasets"]}
     write_json(target, results)
     page = docs / PAGE
-    page.write_text(render(results, docs))
+    write_page(page, render(results, docs))
     return page
+
+
+def write_page(page: Path, text: str) -> None:
+    with atomic_path(page) as tmp:
+        tmp.write_text(text)
 
 
 def _now() -> str:

@@ -86,6 +86,7 @@ def test_merge_combines_runs_made_in_separate_folders(tmp_path: Path):
     page = (tmp_path / "docs" / "fairness-benchmark.md").read_text()
     assert "| recidivism | 100 | `black` | 0.650 / 0.050 | 0.650 / 0.050 | 1/1 | pass |" in page
     assert "| german-credit | 100 | `sex` | 0.650 / 0.050 | - | 0/1 | fail: released on 0 of 1 splits |" in page
+    assert "| adult | - | - | - | - | - | not measured: no split finished |" in page
     assert (tmp_path / "docs" / "fairness-benchmark" / "recidivism.png").is_file()
 
 
