@@ -80,9 +80,10 @@ def _limitations(settings: Settings, fairness: dict[str, Any], tradeoff: dict[st
                      "label; under a parity constraint that typically means as a proxy for a constrained feature.")
     if fairness["flagged_groups"]:
         items.append(f"Small groups: {flagged_text(fairness)}. Their intervals are wide; gates skip them.")
-    unmitigated = next((e for e in tradeoff["sweep"] if e["strength"] == 0), None)
+    free = 1.0 if tradeoff["method"] == "bound" else 0  # method bound keys heads by bound: 1 never binds
+    unmitigated = next((e for e in tradeoff["sweep"] if e["strength"] == free), None)
     deployed = next(e for e in tradeoff["sweep"] if e["deployed"])
-    if unmitigated and not deployed["strength"] == 0:
+    if unmitigated and not deployed["strength"] == free:
         other = "equalized_odds_difference" if tradeoff["constraint"] == "demographic_parity" else "demographic_parity_difference"
         items.append(f"The {tradeoff['constraint'].replace('_', ' ')} constraint moves the other criterion: {tradeoff['grouping']} "
                      f"{other.replace('_', ' ')} {_num(unmitigated['test'][other])} unmitigated -> {_num(deployed['test'][other])} "
@@ -236,7 +237,9 @@ def render_markdown(card: dict[str, Any]) -> str:
     mitigation = card["mitigation"]
     out += ["## Mitigation and trade-off", "",
             f"Method `{mitigation['method']}`, constraint `{mitigation['constraint']}` on {', '.join(mitigation['features'])}, "
-            f"strength {mitigation['strength']:g} (0 is unmitigated; {mitigation.get('chosen_by', 'pinned in params')}). "
+            + (f"bound {mitigation['strength']:g} (1 is unconstrained; " if mitigation.get("bound") is not None else
+               f"strength {mitigation['strength']:g} (0 is unmitigated; ")
+            + f"{mitigation.get('chosen_by', 'pinned in params')}). "
             "One Keras network: the mitigation acts in training only.", "",
             "| strength | test accuracy | DPD | EOD | validation accuracy |", "|---|---|---|---|---|"]
     out += [f"| {e['strength']:g}{' (deployed)' if e['deployed'] else ''} | {e['test']['accuracy']:.4f} "

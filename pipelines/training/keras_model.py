@@ -86,7 +86,8 @@ def mitigation_facts(settings: Settings, strength: float, chosen_by: str,
     from pipelines.training.mitigation import constrained_features
 
     fairness = settings.params.fairness
-    return {"method": fairness.method if strength else "none", "constraint": fairness.constraint,
+    unmitigated = strength == 0 or (fairness.method == "bound" and strength == 1.0)  # bound 1 never binds
+    return {"method": "none" if unmitigated else fairness.method, "constraint": fairness.constraint,
             "features": constrained_features(fairness, settings.params.data), "strength": strength,
             "auto": fairness.strength == "auto", "chosen_by": chosen_by, "validation": validation}
 

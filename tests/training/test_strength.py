@@ -95,7 +95,7 @@ def test_the_limit_is_the_fairness_gates_for_the_constrained_grouping():
     assert choice.gate_limit(gates, "demographic_parity", "sex") == 0.05
     assert choice.gate_limit(gates, "demographic_parity", "sex:race") is None  # unlisted: reported, not gated
     assert choice.gate_limit(FairnessGates(), "equalized_odds", "sex") == 0.2
-    assert choice.strengths(FairnessConfig(sweep=[0, 2], strength=3)) == [0.0, 2.0, 3.0]
+    assert choice.strengths(FairnessConfig(method="penalty", sweep=[0, 2], strength=3)) == [0.0, 2.0, 3.0]
     assert choice.strengths(FairnessConfig(sweep=[0, 2])) == [0.0, 2.0]  # auto by default
 
 
