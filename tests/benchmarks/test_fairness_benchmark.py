@@ -111,7 +111,7 @@ def test_harness_on_a_small_slice_writes_results_page_and_plot(tmp_path: Path):
                                        "keras_unmitigated"}
     assert split["baselines"]["majority"]["accuracy"] == pytest.approx(0.7) and split["baselines"]["majority"]["dpd"] == 0
     assert all(0.5 < m["accuracy"] <= 1 for m in split["baselines"].values())
-    assert results["overrides"] == {"train.epochs": 2}
+    assert entry_["overrides"] == {"train.epochs": 2} and entry_["planned"] == 1
     page = (tmp_path / "fairness-benchmark.md").read_text()
     assert "| EG (randomized) |" in page and "![german-credit: accuracy against DPD](fairness-benchmark/german-credit.png)" in page
     assert "fail: released on 0 of 1 splits" in page
