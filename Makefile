@@ -93,5 +93,10 @@ repro: venv $(DVC_STAMP)
 bench: venv $(DVC_STAMP)
 	PATH="$(CURDIR)/$(DVC_VENV)/bin:$$PATH" $(VENV)/bin/mobile-mlops bench
 
+# Baselines and the real pipeline on every example data set, 5 splits each (~20 min): docs/fairness-benchmark.md
+.PHONY: bench-fairness
+bench-fairness: venv
+	nice $(VENV)/bin/python -m benchmarks.fairness
+
 clean:
 	rm -rf data/raw data/prepared models build .dagster

@@ -1,0 +1,1 @@
+"""Fairness benchmark over many data sets (issue 25): baselines and the real pipeline on the same test rows."""

@@ -1,0 +1,129 @@
+"""The fairness benchmark harness: a real run on a small slice, its summary and acceptance rule, and bad input."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from benchmarks.fairness.__main__ import entry
+from benchmarks.fairness.baselines import grid_size
+from benchmarks.fairness.pipeline import fairness_gate, stop_line
+from benchmarks.fairness.summary import acceptance, gate_count, summarize
+
+
+def _split(seed: int, eg: tuple[float, float], released: tuple[float, float] | None, gate: bool = True) -> dict:
+    split = {"seed": seed, "baselines": {"eg_randomized": {"accuracy": eg[0], "dpd": eg[1], "eod": 0.1}}}
+    if released is None:
+        split["stop"] = "gate fairness_gate failed on trained_model: no strength meets the limit"
+    else:
+        figures = {"accuracy": released[0], "dpd": released[1], "eod": 0.2}
+        split["pipeline"] = {"variant": "int8", **figures, "keras": figures, "fairness_gate": gate}
+    return split
+
+
+def test_acceptance_rule_on_means_over_splits():
+    within = summarize([_split(0, (0.80, 0.02), (0.795, 0.025)), _split(1, (0.82, 0.04), (0.81, 0.04))])
+    assert within["acceptance"] == {"passed": True, "why": "meets both bounds"}
+    assert within["methods"]["eg_randomized"]["accuracy"]["mean"] == pytest.approx(0.81)
+    assert within["methods"]["pipeline"]["dpd"]["std"] == pytest.approx(0.0106066, abs=1e-6)
+    worse = summarize([_split(0, (0.80, 0.02), (0.78, 0.05)), _split(1, (0.80, 0.02), (0.78, 0.05))])
+    assert worse["acceptance"] == {"passed": False,
+                                   "why": "accuracy 0.780 < 0.800 - 0.01; DPD 0.050 > 0.020 + 0.01"}
+
+
+def test_a_stop_on_any_split_fails_the_rule_and_is_listed():
+    summary = summarize([_split(0, (0.80, 0.02), (0.80, 0.02)), _split(1, (0.80, 0.02), None)])
+    assert summary["acceptance"] == {"passed": False, "why": "released on 1 of 2 splits"}
+    assert summary["stops"] == [{"seed": 1, "line": "gate fairness_gate failed on trained_model: no strength meets "
+                                                   "the limit"}]
+    assert acceptance({}, 0, 0) == {"passed": False, "why": "no ExponentiatedGradient baseline was measured"}
+
+
+def test_gate_count_counts_releases_whose_fairness_gates_passed():
+    splits = [_split(0, (0.8, 0.0), (0.8, 0.0)), _split(1, (0.8, 0.0), (0.8, 0.0), gate=False),
+              _split(2, (0.8, 0.0), None)]
+    assert gate_count(splits) == {"splits": 3, "passed": 1, "released": 2,
+                                  "stops": ["gate fairness_gate failed on trained_model: no strength meets the limit"]}
+
+
+def test_fairness_gate_reads_the_released_variant_and_keras_only():
+    gates = [{"name": "max_demographic_parity_difference[keras/sex]", "passed": True},
+             {"name": "max_equalized_odds_difference[int8/sex]", "passed": True},
+             {"name": "max_demographic_parity_difference[float16/sex]", "passed": False},
+             {"name": "max_group_accuracy_drop[int8/sex]", "passed": False}]
+    assert fairness_gate({"gates": gates}, "int8")
+    assert not fairness_gate({"gates": gates}, "float16")
+    assert not fairness_gate({"gates": []}, "int8")  # nothing measured is no pass
+
+
+def test_grid_size_follows_fairlearns_advice_within_bounds():
+    assert [grid_size(g, parity=True) for g in (2, 4, 6, 8)] == [10, 10, 32, 64]
+    assert grid_size(4, parity=False) == 64 and grid_size(2, parity=False) == 10
+
+
+def test_stop_line_is_the_runs_error_line():
+    assert stop_line("  start raw_dataset\nerror: gate x failed on y: why\n") == "gate x failed on y: why"
+    assert stop_line("Traceback...\nValueError: boom\n") == "ValueError: boom"
+    assert stop_line("") == "no output"
+
+
+def test_merge_combines_runs_made_in_separate_folders(tmp_path: Path):
+    from benchmarks.fairness.datasets import DATASETS
+    from benchmarks.fairness.run import RESULTS, describe_dataset
+    from pipelines.core.io import write_json
+
+    for name, released in (("recidivism", (0.65, 0.05)), ("german-credit", None)):
+        splits = [_split(0, (0.65, 0.05), released) | {"rows": {"train": 80, "validation": 10, "test": 10}}]
+        entry_ = describe_dataset(DATASETS[name], splits, {}, "abc1234") | {"date": "2026-01-01", "wall_s": 60.0}
+        write_json(tmp_path / name / RESULTS, {"datasets": {name: entry_}, "gate_counts": {},
+                                               "machine": {"cpu": "cpu", "cores": 2, "memory_gib": 1, "python": "3",
+                                                           "versions": {}}, "fairlearn": "0"})
+    assert entry(["--merge", str(tmp_path / "recidivism"), str(tmp_path / "german-credit"), "--docs",
+                  str(tmp_path / "docs")]) == 0
+    merged = json.loads((tmp_path / "docs" / RESULTS).read_text())
+    assert list(merged["datasets"]) == ["german-credit", "recidivism"]  # the benchmark's order
+    page = (tmp_path / "docs" / "fairness-benchmark.md").read_text()
+    assert "| recidivism | 100 | `black` | 0.650 / 0.050 | 0.650 / 0.050 | 1/1 | pass |" in page
+    assert "| german-credit | 100 | `sex` | 0.650 / 0.050 | - | 0/1 | fail: released on 0 of 1 splits |" in page
+    assert "| adult | - | - | - | - | - | not measured: no split finished |" in page
+    assert (tmp_path / "docs" / "fairness-benchmark" / "recidivism.png").is_file()
+
+
+def test_unknown_dataset_is_one_line(capsys):
+    assert entry(["--datasets", "nope"]) == 1
+    assert capsys.readouterr().err.strip() == ("error: --datasets: unknown data set 'nope' (known: "
+                                               "german-credit, boston-mortgage, recidivism, cps-labor-force, "
+                                               "401k-eligibility, adult)")
+
+
+@pytest.mark.slow  # ~25 s alone, 60 s on the shared 2-core machine: the data steps, TensorFlow, fairlearn
+def test_harness_on_a_small_slice_writes_results_page_and_plot(tmp_path: Path):
+    """German credit, one split, two epochs, baselines only (the pipeline row is the slow test's)."""
+    assert entry(["--datasets", "german-credit", "--splits", "1", "--set", "train.epochs=2", "--no-pipeline",
+                  "--docs", str(tmp_path)]) == 0
+    results = json.loads((tmp_path / "fairness-benchmark" / "results.json").read_text())
+    entry_ = results["datasets"]["german-credit"]
+    assert entry_["grouping"] == "sex" and entry_["rows"] == 1000 and entry_["test_rows"] == 200
+    split = entry_["splits"][0]
+    assert split["rows"] == {"train": 720, "validation": 80, "test": 200}  # the pipeline's split at split.seed 0
+    assert set(split["baselines"]) == {"majority", "logistic", "eg_randomized", "eg_thresholded", "grid_search",
+                                       "keras_unmitigated"}
+    assert split["baselines"]["majority"]["accuracy"] == pytest.approx(0.7) and split["baselines"]["majority"]["dpd"] == 0
+    assert all(0.5 < m["accuracy"] <= 1 for m in split["baselines"].values())
+    assert entry_["overrides"] == {"train.epochs": 2} and entry_["planned"] == 1
+    page = (tmp_path / "fairness-benchmark.md").read_text()
+    assert "| EG (randomized) |" in page and "![german-credit: accuracy against DPD](fairness-benchmark/german-credit.png)" in page
+    assert "fail: released on 0 of 1 splits" in page
+    assert (tmp_path / "fairness-benchmark" / "german-credit.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.slow
+def test_harness_runs_the_real_pipeline_on_one_split(tmp_path: Path):
+    assert entry(["--datasets", "german-credit", "--splits", "1", "--set", "train.epochs=2", "--docs",
+                  str(tmp_path)]) == 0
+    split = json.loads((tmp_path / "fairness-benchmark" / "results.json").read_text())["datasets"]["german-credit"][
+        "splits"][0]
+    assert "pipeline" in split or split["stop"]  # a release with its figures, or the run's one-line stop
+    if "pipeline" in split:
+        assert split["pipeline"]["variant"] and 0.5 < split["pipeline"]["accuracy"] <= 1
