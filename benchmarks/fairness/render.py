@@ -46,8 +46,8 @@ def dataset_section(name: str, entry: dict[str, Any], plot: str) -> str:
     verdict = summary["acceptance"]
     parts = [f"### {name}",
              f"{entry['rows']} rows after validation ({entry['test_rows']} test rows a split), label `{entry['label']}`, "
-             f"constrained grouping `{entry['grouping']}`; params: `{entry['params']}`; data: [{entry['source']}]"
-             f"(../{entry['source']}). Measured {entry['date']} at "
+             f"constrained grouping `{entry['grouping']}`; params: `{entry['params']}`; data: `{entry['source']}`"
+             f". Measured {entry['date']} at "
              f"commit `{entry['commit']}` in {entry['wall_s'] / 60:.1f} min"
              + (f"; **params overridden** (not the defaults): {md_cell(entry['overrides'])}"
                 if entry.get("overrides") else "")
