@@ -9,9 +9,13 @@ from pipelines.core.verdict import Outcome
 
 
 def agreement(settings: Settings) -> Outcome:
-    """Every TFLite variant agrees with the Keras model on at least gates.conversion.min_agreement_with_keras."""
+    """Every conversion of the Keras model (convert.tflite_variants) agrees with it on at least
+    gates.conversion.min_agreement_with_keras. Derived models (pruned and fine-tuned, LiteRT quantizer recipes) are
+    candidates, not conversions: the footprint gate's per-variant agreement decides whether one can be released."""
     report = read_json(ArtifactPaths(settings.root).tflite_report)
-    return Outcome(variant_gates(report, settings.params.gates.conversion))
+    converted = set(settings.params.convert.tflite_variants)
+    conversions = {**report, "variants": {n: v for n, v in report["variants"].items() if n in converted}}
+    return Outcome(variant_gates(conversions, settings.params.gates.conversion))
 
 
 def footprint(settings: Settings) -> Outcome:

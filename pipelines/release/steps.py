@@ -31,7 +31,6 @@ from pipelines.release.seal import seal
 from pipelines.release.signing import trusted_keys
 from pipelines.release_format.keyset import load_keyset
 from pipelines.release_format.reference import reference_model
-from pipelines.training.pyfunc import requirements as endpoint_requirements
 from pipelines.training.tracking import (
     log_files,
     log_to_run,
@@ -98,7 +97,9 @@ def release_candidate(settings: Settings) -> StepResult:
         encryption = None  # release.encryption tink: model files become .tink ciphertexts, reports stay readable
         if settings.params.release.encryption == "tink":
             encryption = encrypt_models(staged, load_keyset(settings, create=True))
-        seal(staged, settings, lineage, metrics, endpoint_requirements=endpoint_requirements(),
+        from pipelines.training.pyfunc import requirements  # MLflow: imported by the step, not with the module
+
+        seal(staged, settings, lineage, metrics, endpoint_requirements=requirements(),
              mlflow_run_url=run_url(settings, record["experiment_id"], record["run_id"]),
              drift_reference=read_json(paths.drift_report).get("reference"), encryption=encryption, started=started)
     releases = settings.resolve(settings.params.release.directory)

@@ -41,7 +41,10 @@ def test_check_fails_naming_the_groups_and_lists_the_flagged_ones(tmp_path: Path
     biased = np.array([0.1] * 100 + [0.9] * 105)
     result = fairness_gate(_project(tmp_path, biased).load())
     assert not result.passed
-    assert "keras sex: demographic parity difference 1.0000 (selection rate M 1.000 vs F 0.000" in result.description
+    assert result.description.startswith("sex: demographic parity difference 1.0000 (keras CI [1.0000, 1.0000]) "
+                                          "exceeds gates.fairness.max_demographic_parity_difference = ")
+    detail = result.metadata["detail"].value  # every model's own line; the description is one compact line
+    assert "keras sex: demographic parity difference 1.0000 (selection rate M 1.000 vs F 0.000" in detail
     assert "sex=X (5)" in result.metadata["flagged groups"].value
     assert "| max_demographic_parity_difference[int8/sex] |" in result.metadata["gates"].value
 

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from pipelines.catalog import step_function
 from pipelines.core.config import DriftConfig, RolloutConfig, load_settings
 from pipelines.core.errors import PipelineError
 from pipelines.core.paths import RELEASE_PROFILE_FILE as PROFILE_FILE
@@ -117,12 +118,13 @@ def test_no_reference_passes_and_says_why(tmp_path: Path):
 def test_drift_blocks_or_warns_per_params(tmp_path: Path):
     project = _project(tmp_path)
     _release(project, "1", frame(3000, shift=20, seed=4))
-    with pytest.raises(PipelineError, match=r"drift: 1 feature\(s\) drifted against .*releases/adult-income/1: age"):
-        data_drift(load_settings(project / "params.yaml"))
+    with pytest.raises(PipelineError, match=r"^gate drift_gate failed on data_drift: drift: 1 feature\(s\) drifted "
+                                            r"against .*releases/adult-income/1: age"):
+        step_function("data_drift")(load_settings(project / "params.yaml"))  # the step, then its gate
     report = json.loads((project / "reports/drift.json").read_text())
     assert report["drifted"] == ["age"] and report["features"]["age"]["drifted"]
     warn = load_settings(project / "params.yaml", {"drift.blocking": False})
-    assert data_drift(warn).summary["drift"] is True  # reported, not raised
+    assert step_function("data_drift")(warn).summary["drift"] is True  # reported, not raised
     with pytest.raises(PipelineError, match="drift.reference: .* has no reference_profile.json"):
         data_drift(load_settings(project / "params.yaml", {"drift.reference": "elsewhere"}))
 

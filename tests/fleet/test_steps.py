@@ -166,7 +166,7 @@ def test_the_decision_is_written_before_the_action_is_tried_and_its_outcome_afte
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(json.dumps({"decision": "promote"}))  # an earlier look
     with pytest.raises(PipelineError) as failed:
-        steps.canary_analysis(settings, act=True)  # first release: nothing recorded to roll back to
+        steps.canary_report(settings, act=True)  # first release: nothing recorded to roll back to
     written = json.loads(target.read_text())
     assert written["decision"] == "rollback"
     assert written["action"] == {"kind": "rollback", "status": "failed", "to": None, "error": str(failed.value)}
