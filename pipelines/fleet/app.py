@@ -121,7 +121,8 @@ class TelemetryApp:
         limit, timeout = self.config.max_body_bytes, self.config.read_timeout_s
         declared, chunked = header(scope, b"content-length"), "chunked" in (header(scope, b"transfer-encoding")
                                                                            or "").lower()
-        size = int(declared) if declared is not None and declared.strip().isdigit() else None
+        text = (declared or "").strip()
+        size = int(text) if text.isascii() and text.isdigit() else None  # "³".isdigit() holds, int() refuses it
         if keep and size is None and not chunked:
             raise Answer(411, "Content-Length required")
         if keep and size is not None and size > limit and (size > DRAIN_LIMIT or header(scope, b"expect")):

@@ -64,7 +64,7 @@ CASES = [
          "data.label: column 'income' has 1 distinct value (>50K); a binary label needs exactly two"),
     Case("repeated column names", "repeated_column_names.csv", RAW,
          "data.source: repeated_column_names.csv has repeated column names: age "
-         "(rename them, or list unique names in data.columns)", {"columns": None}),
+         '(rename the later ones by position, e.g. data.rename: {"age#2": age_2})', {"columns": None}),
     Case("out-of-range values", "negative_age.csv", VALIDATED,
          "validation failed: column 'age': expect_column_values_to_be_between "
          "(15 of 300 rows; e.g. '-39.0', '-40.0', '-31.0'; allowed 9.7 to 97.3)"),
