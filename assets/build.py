@@ -15,7 +15,6 @@ from assets.stages import pipeline_assets
 from pipelines.catalog import NOT_STAGES, STAGES
 from pipelines.core.config import Settings
 
-
 # Runs launched from the UI or by schedules run each step in its own process. Forked from a server that
 # has already imported this module, a step starts in well under a second instead of ~5 s (20 steps a run).
 EXECUTOR = multiprocess_executor.configured({"start_method": {"forkserver": {}}})

@@ -7,6 +7,7 @@ import shutil
 import socket
 import time
 from pathlib import Path
+from typing import ClassVar
 
 from dagster import AssetCheckSeverity, DagsterEventType, DagsterInstance, colored_console_logger, logger
 from rich.console import Console
@@ -28,7 +29,7 @@ console = Console(stderr=True, soft_wrap=True)  # one line per message, however 
 @logger(description="One line per finished step, for the terminal.")
 def progress_logger(_init_context):
     class _Progress(logging.Handler):
-        started: dict[str, float] = {}
+        started: ClassVar[dict[str, float]] = {}
 
         def emit(self, record: logging.LogRecord) -> None:
             meta = getattr(record, "dagster_meta", None) or {}
@@ -97,15 +98,18 @@ def _summary(records: dict[str, dict]) -> Table:
         table.add_row("fairness strength", str(trained["strength_chosen_by"]))
     for key, value in records.get("tflite_model", {}).items():
         if key.startswith("tflite_") and isinstance(value, (int, float)):
-            table.add_row(key.removeprefix("tflite_").replace("_", " "), f"{value:.4f}" if isinstance(value, float) else str(value))
+            table.add_row(key.removeprefix("tflite_").replace("_", " "),
+                          f"{value:.4f}" if isinstance(value, float) else str(value))
     footprint = records.get("footprint_report", {})
     for platform in ("android", "ios"):
         table.add_row(f"{platform} released variant",
-                      f"{footprint.get(f'{platform}_released', '')} ({footprint.get(f'{platform}_released_bytes', '')} bytes)")
+                      f"{footprint.get(f'{platform}_released', '')} "
+                      f"({footprint.get(f'{platform}_released_bytes', '')} bytes)")
     table.add_row("offload delta (rate)", f"{records.get('offload_policy', {}).get('delta', '')} "
                                           f"({records.get('offload_policy', {}).get('offload_rate', '')})")
     finops = records.get("finops_report", {})
-    table.add_row("monthly cost USD (run CPU s)", f"{finops.get('monthly_usd', '')} ({finops.get('run_cpu_seconds', '')})")
+    table.add_row("monthly cost USD (run CPU s)",
+                  f"{finops.get('monthly_usd', '')} ({finops.get('run_cpu_seconds', '')})")
     table.add_row("release candidate", str(records.get("release_candidate", {}).get("release", "")))
     table.add_row("MLflow run", str(records.get("trained_model", {}).get("mlflow_run", "")))
     return table

@@ -48,16 +48,19 @@ def branch_name(value: str) -> str:
         raise ValueError(f"is {len(value)} characters; at most {MAX_NAME}")
     if (".." in value or "//" in value or not _BRANCH.fullmatch(value) or value.endswith(("/", ".", ".lock"))
             or "/." in value):
-        raise ValueError("must be letters, digits, '.', '_', '-' or '/', start with a letter or digit, and hold no '..'")
+        raise ValueError("must be letters, digits, '.', '_', '-' or '/', start with a letter or digit, and hold no "
+                         "'..'")
     return value
 
 
 def column_name(value: str) -> str:
     """A column name MLflow can log metrics under (pipelines add prefixes such as `importance_`)."""
     if len(value) > MAX_COLUMN:
-        raise ValueError(f"is {len(value)} characters; MLflow metric names hold at most 250, so a column at most {MAX_COLUMN}")
+        raise ValueError(f"is {len(value)} characters; MLflow metric names hold at most 250, so a column at most "
+                         f"{MAX_COLUMN}")
     if not value.strip() or not _COLUMN_TEXT.fullmatch(value):
-        raise ValueError("must be letters, digits, '_', '-', '.', ' ', ':' or '/' (what MLflow accepts in a metric name)")
+        raise ValueError("must be letters, digits, '_', '-', '.', ' ', ':' or '/' (what MLflow accepts in a metric "
+                         "name)")
     return value
 
 
@@ -179,7 +182,8 @@ class TrainConfig(_Section):
     """The Keras MLP and how long it trains; `epochs: auto` sizes training to the data."""
 
     hidden_units: list[Annotated[int, Field(ge=1, le=65536)]] = Field([64, 32], min_length=1)  # units per hidden layer
-    epochs: Annotated[int, Field(ge=1, le=100_000)] | Literal["auto"] = "auto"  # auto: enough epochs for min_steps optimizer steps (at most max_epochs)
+    # auto: enough epochs for min_steps optimizer steps (at most max_epochs)
+    epochs: Annotated[int, Field(ge=1, le=100_000)] | Literal["auto"] = "auto"
     min_steps: int = Field(1000, ge=1)
     max_epochs: int = Field(200, ge=1, le=100_000)
     early_stopping_patience: int | None = Field(5, ge=1)  # epochs without a better val loss; best weights kept
@@ -245,7 +249,7 @@ class FederatedConfig(_Section):
     seed: Seed = 42
 
     @model_validator(mode="after")
-    def _threshold_within_shares(self) -> "FederatedConfig":
+    def _threshold_within_shares(self) -> FederatedConfig:
         if self.secagg_threshold >= self.secagg_shares:
             raise ValueError("secagg_threshold must be below secagg_shares (SecAgg+)")
         if self.secagg_shares % 2 == 0:  # Flower 1.42 fails mid-round on an even integer (its ring needs odd)
@@ -305,7 +309,7 @@ class ConvertConfig(_Section):
                     "(mixed_wi4_wi8: int4 hidden layers, int8 output layer); empty: none")
 
     @model_validator(mode="after")
-    def _compression_needs_ios16(self) -> "ConvertConfig":
+    def _compression_needs_ios16(self) -> ConvertConfig:
         if "float32" not in self.tflite_variants:
             raise ValueError("tflite_variants must include float32 (the reference for parity and the drift profile)")
         compressed = [v for v in self.coreml_variants if v != "float16"]
@@ -338,7 +342,8 @@ class OnDeviceGates(_Section):
     max_accuracy_drop: float = Field(0.005, ge=0, le=1)  # Keras accuracy minus variant accuracy
     max_parity_increase: float = Field(0.02, ge=0, le=1)  # rise in demographic parity difference, per feature
     max_bytes: int = Field(262144, ge=1)
-    max_p95_ms: dict[str, Annotated[float, Field(gt=0)]] = {"low": 2.0, "mid": 1.0, "high": 0.5}  # per device tier (estimates)
+    # per device tier (estimates)
+    max_p95_ms: dict[str, Annotated[float, Field(gt=0)]] = {"low": 2.0, "mid": 1.0, "high": 0.5}
     max_energy_mj: float = Field(1.0, gt=0)  # per inference, every tier (estimate)
 
 
@@ -404,7 +409,8 @@ class OffloadConfig(_Section):
     """Hybrid inference: the device model answers unless |p - threshold| < delta, then the cloud float model."""
 
     device_variant: TfliteVariant = "int8"
-    deltas: list[Annotated[float, Field(ge=0, le=1)]] = Field([0.0, 0.01, 0.02, 0.05, 0.1, 0.15, 0.2, 0.3], min_length=1)
+    deltas: list[Annotated[float, Field(ge=0, le=1)]] = Field([0.0, 0.01, 0.02, 0.05, 0.1, 0.15, 0.2, 0.3],
+                                                              min_length=1)
     delta: float | None = Field(None, ge=0, le=1)  # fixed delta; None: smallest grid delta meeting the target
     accuracy_target: float | None = Field(None, ge=0, le=1)  # None: the cloud float model's test accuracy
     daily_inferences: int = Field(1_000_000, ge=0)  # fleet-wide, for the cloud request volume
@@ -433,7 +439,8 @@ class FairnessConfig(_Section):
     pass_share: float = Field(0.9, gt=0, le=1, description=(
         "method bound: the share of simulated test splits (a two-stage bootstrap: held-out rates, then the "
         "test split's group sizes) in which the chosen model must meet the limit"))
-    target: Literal["gate", "baseline"] = "gate"  # auto's limit: gate: the gate's; baseline: also <= the reductions baseline's disparity
+    # auto's limit: gate: the gate's; baseline: also <= the reductions baseline's disparity
+    target: Literal["gate", "baseline"] = "gate"
     sample_rows: int | None = Field(100_000, ge=1000)  # sweep, baselines on a stratified sample above this; None: all
     baseline_eps: float = Field(0.01, gt=0)  # ExponentiatedGradient's allowed constraint violation
     baseline_max_iter: int = Field(50, ge=1)
@@ -463,14 +470,14 @@ class FairnessConfig(_Section):
         return values
 
     @model_validator(mode="after")
-    def _bound_is_chosen_not_pinned(self) -> "FairnessConfig":
+    def _bound_is_chosen_not_pinned(self) -> FairnessConfig:
         if self.method == "bound" and self.strength not in ("auto", 0):
             raise ValueError("method bound takes fairness.bound, not a strength: set strength auto (or 0: "
                              "unmitigated), or method penalty")
         return self
 
     @model_validator(mode="after")
-    def _reweighing_is_for_parity(self) -> "FairnessConfig":
+    def _reweighing_is_for_parity(self) -> FairnessConfig:
         if self.method == "reweighing" and self.constraint != "demographic_parity":
             raise ValueError("method reweighing decorrelates label and group: it needs constraint demographic_parity")
         return self
@@ -503,7 +510,8 @@ class MlflowConfig(_Section):
     tracking_uri: str = "sqlite:///mlflow.db"  # relative to the project root; MLFLOW_TRACKING_URI overrides
     artifact_root: str = "mlartifacts"
     experiment: str = "mobile-mlops"
-    ui_url: str = "http://127.0.0.1:5000"  # the MLflow UI Dagster links to (`make mlflow-ui`); an http(s) tracking URI wins
+    # the MLflow UI Dagster links to (`make mlflow-ui`); an http(s) tracking URI wins
+    ui_url: str = "http://127.0.0.1:5000"
 
 
 class ProjectConfig(_Section):
@@ -535,7 +543,8 @@ class SigningConfig(_Section):
 class KeysetConfig(_Section):
     """Where the Tink streaming AEAD keyset of encrypted releases comes from (the key itself never goes in params)."""
 
-    source: Literal["local", "env", "kms"] = "local"  # local: dev file; env: JSON in $env; kms: `file` wrapped by kms_uri
+    # local: dev file; env: JSON in $env; kms: `file` wrapped by kms_uri
+    source: Literal["local", "env", "kms"] = "local"
     file: str = "keys/private/release-keyset.json"  # local: cleartext, made on first use (0600, git-ignored)
     env: str = "MOBILE_MLOPS_RELEASE_KEYSET"  # source env: the variable holding the JSON keyset
     kms_uri: str | None = None  # source kms: gcp-kms://... or aws-kms://... (needs tink[gcpkms] / tink[awskms])
@@ -543,7 +552,7 @@ class KeysetConfig(_Section):
                       "AES128_GCM_HKDF_4KB"] = "AES256_GCM_HKDF_1MB"  # Tink streaming AEAD templates for new keys
 
     @model_validator(mode="after")
-    def _kms_needs_uri(self) -> "KeysetConfig":
+    def _kms_needs_uri(self) -> KeysetConfig:
         if self.source == "kms" and not self.kms_uri:
             raise ValueError("source kms needs kms_uri")
         return self
@@ -576,7 +585,7 @@ class RolloutConfig(_Section):
     guardrails: Guardrails = Guardrails()
 
     @model_validator(mode="after")
-    def _increasing_to_100(self) -> "RolloutConfig":
+    def _increasing_to_100(self) -> RolloutConfig:
         percents = [stage.percent for stage in self.stages]
         if not percents or percents != sorted(set(percents)) or percents[-1] != 100:
             raise ValueError("stages need strictly increasing percents ending at 100")
@@ -589,7 +598,8 @@ class ReleaseConfig(_Section):
     allow_outside_project: bool = False  # a release directory outside the project must be allowed explicitly
     provider: Literal["local", "github"] = "local"  # where release pull requests go
     remote: PathName = "origin"  # the git remote the github provider pushes to
-    base_branch: Annotated[str, AfterValidator(branch_name)] | None = None  # the pull request's target; default: the checked-out branch
+    # the pull request's target; default: the checked-out branch
+    base_branch: Annotated[str, AfterValidator(branch_name)] | None = None
     signing: SigningConfig = SigningConfig()
     encryption: Literal["none", "tink"] = "none"  # tink: model files encrypted with release.keyset (streaming AEAD)
     keyset: KeysetConfig = KeysetConfig()
@@ -734,8 +744,10 @@ class Settings(BaseModel):
 
 # Keys that describe one data set rather than the pipeline: params.yaml holds Adult's values for them, and
 # the code's defaults are what a new data set starts from (tests/core/test_config.py compares the rest).
-DATASET_KEYS = ("data", "gates.keras.min_accuracy", "fairness.features", "fairness.strength", "fairness.target", "gates.fairness.max_demographic_parity_difference",
-                "gates.fairness.max_equalized_odds_difference", "gates.fairness.min_group_size", "governance.intended_use", "governance.out_of_scope",
+DATASET_KEYS = ("data", "gates.keras.min_accuracy", "fairness.features", "fairness.strength", "fairness.target",
+                "gates.fairness.max_demographic_parity_difference",
+                "gates.fairness.max_equalized_odds_difference", "gates.fairness.min_group_size",
+                "governance.intended_use", "governance.out_of_scope",
                 "governance.limitations", "governance.compliance", "release.model_name")
 
 # Keys that moved: an old params file gets one line naming the new place.

@@ -79,7 +79,8 @@ def write_report(folder: Path, order: list[str]) -> Path:
              "| step | wall s | share | CPU s | imports s | RSS before MiB | peak RSS MiB | RSS after MiB |",
              "|---|---|---|---|---|---|---|---|"]
     for name, s in sorted(steps.items(), key=lambda kv: -kv[1]["wall_s"]):
-        lines.append(f"| {name} | {s['wall_s']:.2f} | {s['wall_s'] / total:.0%} | {s['cpu_s']:.2f} | {s['import_s']:.2f} "
+        lines.append(f"| {name} | {s['wall_s']:.2f} | {s['wall_s'] / total:.0%} | {s['cpu_s']:.2f} | "
+                     f"{s['import_s']:.2f} "
                      f"| {s['rss_before_mib']} | {s['peak_rss_mib']} | {s['rss_after_mib']} |")
     for name, s in steps.items():
         lines += ["", f"## {name}", "", "| cumulative s | function |", "|---|---|"]

@@ -146,7 +146,8 @@ def _whole_frame_batches():
 
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = ProgressBarsConfig(globally=False)
-    return context.data_sources.add_pandas("frame").add_dataframe_asset("data").add_batch_definition_whole_dataframe("all")
+    return (context.data_sources.add_pandas("frame").add_dataframe_asset("data")
+            .add_batch_definition_whole_dataframe("all"))
 
 
 def _gx_suite(suite: dict[str, Any], present: set[str]):

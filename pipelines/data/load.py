@@ -51,7 +51,8 @@ def sniffed_format(path: Path) -> str:
 
 _NOT_TABLES = {b"PK\x03\x04": "a ZIP archive (unzip it and point at the file inside)",
                b"SQLite format 3": "a SQLite database", b"\xff\xfe": "UTF-16 text, not UTF-8 (save it as UTF-8)",
-               b"\xfe\xff": "UTF-16 text, not UTF-8 (save it as UTF-8)", b"\x89HDF": "an HDF5 file", b"%PDF": "a PDF document"}
+               b"\xfe\xff": "UTF-16 text, not UTF-8 (save it as UTF-8)", b"\x89HDF": "an HDF5 file",
+               b"%PDF": "a PDF document"}
 
 
 def not_a_table(path: Path) -> str | None:
@@ -299,7 +300,8 @@ def load_dataset(config: DataConfig, source: Path, test_source: Path | None = No
                 column_name(column)
             except ValueError as exc:
                 shown = column if len(column) <= 40 else column[:39] + "…"
-                raise PipelineError(f"data.{key}: column {shown!r} {exc} (drop it with data.drop, or rename it)") from None
+                raise PipelineError(f"data.{key}: column {shown!r} {exc} (drop it with data.drop, or rename "
+                                    "it)") from None
     frame[config.label] = normalize_label(frame[config.label])
     labelled = frame[config.label].notna() & (frame[config.label] != "")
     if not labelled.all():  # a filter copies every column: only when a row goes

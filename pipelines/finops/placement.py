@@ -112,6 +112,7 @@ def matrix_table(matrix: list[dict[str, str]]) -> str:
     cells = {(c["platform"], c["tier"], c["connectivity"]): c for c in matrix}
     rows = ["| platform | tier | " + " | ".join(CONNECTIVITY) + " |", "|---|---|" + "---|" * len(CONNECTIVITY)]
     for platform, tier in dict.fromkeys((c["platform"], c["tier"]) for c in matrix):
-        row = [f"**{cells[(platform, tier, k)]['mode']}**: {cells[(platform, tier, k)]['reason']}" for k in CONNECTIVITY]
+        row = [f"**{cells[(platform, tier, k)]['mode']}**: "
+               f"{cells[(platform, tier, k)]['reason']}" for k in CONNECTIVITY]
         rows.append(f"| {platform} | {tier} | " + " | ".join(row) + " |")
     return "\n".join(rows)

@@ -263,7 +263,8 @@ def build(settings: Settings, candidate: Path, production: Path | None = None, d
                          for i in install]),
         device_effect=rng.normal(0, 0.15, devices))
     sim = Simulator(settings, frame, encode_labels(frame, spec), group_rows, models[0], models[1], fleet, rng,
-                    dict(faults or {}), cohorts=(experiment[2], experiment[1]) if experiment else ("canary", "production"))
+                    dict(faults or {}),
+                    cohorts=(experiment[2], experiment[1]) if experiment else ("canary", "production"))
     profile_path = candidate / RELEASE_PROFILE_FILE
     sim._profile = read_json(profile_path) if profile_path.is_file() else {"features": {}}
     sim.inputs = [f.name for f in [*spec.numeric, *spec.categorical]]  # never the label or a sensitive column

@@ -173,7 +173,8 @@ def fleet_observed_finops(settings: Settings) -> dict[str, Any]:
         raise PipelineError(f"{telemetry_dir(settings)}: no telemetry yet")
     rows = observed.observed(frame, settings.params)
     results = observed.budget_results(rows, cost, settings.params)
-    report = {"release": str(folder.relative_to(settings.root)) if folder.is_relative_to(settings.root) else str(folder),
+    report = {"release": (str(folder.relative_to(settings.root)) if folder.is_relative_to(settings.root)
+                          else str(folder)),
               "months": rows, "comparison": observed.compare(rows, cost, settings.params),
               "budgets": [r.as_dict() for r in results], "over_budget": [r.name for r in results if not r.passed]}
     url = settings.params.fleet.webhook_url
@@ -223,7 +224,10 @@ def md_rows(rows: list[dict[str, Any]]) -> str:
     if not rows:
         return "(none)"
     keys = list(rows[0])
-    cell = (lambda v: f"{v:.4g}" if isinstance(v, float) else "" if v is None else md_cell(v))
+
+    def cell(v: object) -> str:
+        return f"{v:.4g}" if isinstance(v, float) else "" if v is None else md_cell(v)
+
     return "\n".join(["| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)] +
                      ["| " + " | ".join(cell(r[k]) for k in keys) + " |" for r in rows])
 

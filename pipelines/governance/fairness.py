@@ -124,8 +124,10 @@ def fairness_gates(report: dict[str, Any], gates: FairnessGates) -> list[GateRes
                 results.append(_unmeasurable(name, where, facts, gates.max_group_accuracy_drop, minimum))
                 continue
             worst = change["groups"][change["worst_group"]]
-            what = (f"{change['worst_group']} accuracy {worst['reference_accuracy']:.4f} -> {worst['variant_accuracy']:.4f} "
-                    f"vs {report['reference']} (drop {change['worst_drop']:.4f}, {worst['changed_decisions']} decisions changed)")
+            what = (f"{change['worst_group']} accuracy {worst['reference_accuracy']:.4f} -> "
+                    f"{worst['variant_accuracy']:.4f} "
+                    f"vs {report['reference']} (drop {change['worst_drop']:.4f}, {worst['changed_decisions']} "
+                    "decisions changed)")
             results.append(_at_most(name, "max_group_accuracy_drop", where, change["worst_drop"],
                                     gates.max_group_accuracy_drop, what))
     return results
@@ -145,8 +147,8 @@ def compact_failures(report: dict[str, Any], results: list[GateResult]) -> str:
     for (key, grouping), gates in failed.items():
         models = [g.name for g in gates]
         facts = report["models"][models[0]]["groups"][grouping]
-        if facts["eligible_groups"] < 2 and key != "max_group_accuracy_drop" or \
-                key == "max_group_accuracy_drop" and gates[0].detail.split(" ", 2)[2].startswith("only"):
+        if (facts["eligible_groups"] < 2 and key != "max_group_accuracy_drop") or \
+                (key == "max_group_accuracy_drop" and gates[0].detail.split(" ", 2)[2].startswith("only")):
             parts.append(too_small(grouping, facts, report["min_group_size"]))
             continue
         low, high = min(g.measured for g in gates), max(g.measured for g in gates)
@@ -188,7 +190,8 @@ def groups_table(groups: dict[str, Any]) -> str:
             ci = m.get("ci", {})
             flag = " (small)" if group in facts["small_groups"] else ""
             rows.append(f"| {md_cell(grouping)} | {md_cell(group)}{flag} | {m['count']} | " + " | ".join(
-                _fmt(m[r], ci.get(r)) for r in ("accuracy", "selection_rate", "true_positive_rate", "false_positive_rate")) + " |")
+                _fmt(m[r], ci.get(r)) for r in ("accuracy", "selection_rate", "true_positive_rate",
+                                                "false_positive_rate")) + " |")
     return "\n".join(rows)
 
 
@@ -201,8 +204,10 @@ def models_table(report: dict[str, Any]) -> str:
         for grouping, facts in entry["groups"].items():
             ci = facts.get("ci", {})
             change = entry.get("quantization", {}).get(grouping)
-            worst = (f"{md_cell(change['worst_group'])} {-change['worst_drop']:+.4f}" if change and change["worst_group"] else "")
+            worst = (f"{md_cell(change['worst_group'])} "
+                     f"{-change['worst_drop']:+.4f}" if change and change["worst_group"] else "")
             rows.append(f"| {model} | {entry['overall']['accuracy']:.4f} | {md_cell(grouping)} "
                         f"| {_fmt(facts['demographic_parity_difference'], ci.get('demographic_parity_difference'))} "
-                        f"| {_fmt(facts['equalized_odds_difference'], ci.get('equalized_odds_difference'))} | {worst} |")
+                        f"| {_fmt(facts['equalized_odds_difference'], ci.get('equalized_odds_difference'))} | {worst} "
+                        "|")
     return "\n".join(rows)

@@ -79,7 +79,8 @@ def teacher_model(settings: Settings) -> StepResult:
     write_json(paths.teacher_report, report)
     return StepResult(summary={f"teacher_{k}": round(v, 4) for k, v in report["overall"].items()}
                       | {"used_by_student": params.train.distill, "path": str(paths.teacher_model),
-                         "mlflow_run": run_url(settings, report["mlflow"]["experiment_id"], report["mlflow"]["run_id"])},
+                         "mlflow_run": run_url(settings, report["mlflow"]["experiment_id"],
+                                               report["mlflow"]["run_id"])},
                       tables={"groups": groups_table(report["groups"])})
 
 
@@ -133,7 +134,8 @@ def trained_model(settings: Settings) -> StepResult:
     last = {k: round(v[-1], 4) for k, v in history.items()}
     plots = training_plots(settings.root, history)
     paths = ArtifactPaths(settings.root)
-    log_files(settings, record["run_id"], "reports", [paths.validation_report, paths.drift_report, paths.training_history])
+    log_files(settings, record["run_id"], "reports",
+              [paths.validation_report, paths.drift_report, paths.training_history])
     log_files(settings, record["run_id"], "plots", [*plots.values(), paths.drift_plot])
     return StepResult(
         summary={"input_width": spec.width, "epochs": len(history["loss"]), "fairness_strength": strength,
@@ -205,7 +207,8 @@ def baselines_table(report: dict[str, Any]) -> str:
                     f"| {teacher['accuracy']:.4f} | {teacher['auc']:.4f} |")
     rows += [f"| logistic regression | {simple['logistic_regression']['accuracy']:.4f} | "
              f"{simple['logistic_regression']['auc'] or float('nan'):.4f} |",
-             f"| majority class ({md_cell(simple['majority_class']['class'])}) | {simple['majority_class']['accuracy']:.4f} "
+             f"| majority class ({md_cell(simple['majority_class']['class'])}) | "
+             f"{simple['majority_class']['accuracy']:.4f} "
              "| 0.5 |"]
     return "\n".join(rows)
 
@@ -215,6 +218,7 @@ def groups_table(groups: dict[str, dict[str, Any]]) -> str:
     rows = ["| feature | group | rows | accuracy | selection rate |", "|---|---|---|---|---|"]
     for feature, facts in groups.items():
         for group, m in facts["groups"].items():
-            rows.append(f"| {md_cell(feature)} | {md_cell(group)} | {m['count']} | {m['accuracy']:.4f} | {m['selection_rate']:.4f} |")
+            rows.append(f"| {md_cell(feature)} | {md_cell(group)} | {m['count']} | {m['accuracy']:.4f} | "
+                        f"{m['selection_rate']:.4f} |")
     return "\n".join(rows)
 
