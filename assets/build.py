@@ -58,5 +58,5 @@ def materialize_all(settings: Settings, **kwargs):
     from dagster import materialize
 
     built = build_definitions(settings)
-    stages = [a for a in built.assets if not set(k.to_user_string() for k in a.keys) & set(NOT_STAGES)]
-    return materialize(stages, resources=built.resources, **kwargs)
+    stages = [a for a in built.assets if not set(k.to_user_string() for k in a.keys) & set(NOT_STAGES)]  # type: ignore[union-attr]
+    return materialize(stages, resources=built.resources, **kwargs)  # type: ignore[arg-type]  # AssetsDefinitions only

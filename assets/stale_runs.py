@@ -16,10 +16,10 @@ REASON = "mobile-mlops: the process that ran it (pid {pid}) is gone; marked fail
 def _worker(instance: DagsterInstance, run_id: str) -> tuple[int, float] | None:
     """The pid and start time of the process that started the run (its RUN_START event), if it got that far."""
     records = instance.get_records_for_run(run_id, of_type=DagsterEventType.RUN_START, limit=1).records
-    if not records or records[0].event_log_entry.dagster_event is None:
+    if not records or (event := records[0].event_log_entry.dagster_event) is None:
         return None
     entry = records[0].event_log_entry
-    pid = entry.dagster_event.pid
+    pid = event.pid
     return (pid, entry.timestamp) if pid else None
 
 

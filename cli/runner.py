@@ -7,7 +7,7 @@ import shutil
 import socket
 import time
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from dagster import AssetCheckSeverity, DagsterEventType, DagsterInstance, colored_console_logger, logger
 from rich.console import Console
@@ -26,7 +26,7 @@ from pipelines.core.stores import check_sqlite, quick_sqlite
 console = Console(stderr=True, soft_wrap=True)  # one line per message, however long
 
 
-@logger(description="One line per finished step, for the terminal.")
+@logger(description="One line per finished step, for the terminal.")  # type: ignore[call-overload]  # stub wants config_schema
 def progress_logger(_init_context):
     class _Progress(logging.Handler):
         started: ClassVar[dict[str, float]] = {}
@@ -161,7 +161,7 @@ def _run(settings, params: Path, home: Path, debug: bool, verbose: bool, force: 
     )
 
     defs = build_definitions(settings, loggers={"progress": progress_logger, "console": colored_console_logger})
-    loggers = {"progress": {}} | ({"console": {"config": {"log_level": "INFO"}}} if verbose else {})
+    loggers: dict[str, dict] = {"progress": {}} | ({"console": {"config": {"log_level": "INFO"}}} if verbose else {})
     started = time.perf_counter()
     if logformat.is_json():
         logformat.line("info", "run started", params=str(params), dagster_home=str(home))
@@ -189,12 +189,12 @@ def _run(settings, params: Path, home: Path, debug: bool, verbose: bool, force: 
     if not result.success:
         raise PipelineError(_failure_message(result))
     remember(settings, known)
-    records: dict[str, dict] = {}
+    records: dict[str, Any] = {}
     for event in result.get_asset_materialization_events():
-        materialization = event.event_specific_data.materialization
+        materialization = event.event_specific_data.materialization  # type: ignore[union-attr]  # a materialization event
         records[materialization.asset_key.to_user_string()] = {k: v.value for k, v in materialization.metadata.items()}
         if materialization.asset_key.to_user_string() == "raw_dataset":
-            records["_data_version"] = materialization.tags.get("dagster/data_version", "")
+            records["_data_version"] = materialization.tags.get("dagster/data_version", "")  # type: ignore[union-attr]
     if logformat.is_json():
         logformat.line("info", "run succeeded", run_id=result.run_id,
                        seconds=round(time.perf_counter() - started, 1), release=records.get("release_candidate"))
@@ -203,9 +203,9 @@ def _run(settings, params: Path, home: Path, debug: bool, verbose: bool, force: 
         console.print(f"finished in {time.perf_counter() - started:.1f} s")
     from pipelines.core.profiling import profile_folder, write_report
 
-    if profile_folder():
+    if folder := profile_folder():
         from pipelines.catalog import STAGES
 
-        report = write_report(profile_folder(), list(STAGES))
+        report = write_report(folder, list(STAGES))
         console.print(f"profile: {report.relative_to(settings.root)} (per step; the .prof files beside it)")
     return 0

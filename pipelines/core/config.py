@@ -226,7 +226,7 @@ class DpConfig(_Section):
     @field_validator("noise_multiplier")
     @classmethod
     def _positive_noise(cls, value: float | str) -> float | str:
-        if value != "auto" and value <= 0:
+        if value != "auto" and value <= 0:  # type: ignore[operator]  # not "auto": a number
             raise ValueError("must be auto or a number > 0")
         return value
 
@@ -458,7 +458,7 @@ class FairnessConfig(_Section):
     @field_validator("strength")
     @classmethod
     def _strength_non_negative(cls, value: float | str) -> float | str:
-        if value != "auto" and value < 0:
+        if value != "auto" and value < 0:  # type: ignore[operator]  # not "auto": a number
             raise ValueError("must be auto or a number >= 0")
         return value
 

@@ -56,7 +56,7 @@ def _is_import(func: tuple[str, int, str]) -> bool:
 
 def step_profile(path: Path) -> dict[str, Any]:
     """One step's figures from its .prof file."""
-    stats = pstats.Stats(str(path)).stats  # func -> (calls, primitive calls, own time, cumulative time, callers)
+    stats = pstats.Stats(str(path)).stats  # type: ignore[attr-defined]  # func -> (calls, primitive calls, own time, cumulative time, callers)
     # cProfile counts a recursive function's time once, at its outermost call: nested imports are not added twice
     imports = sum(cum for func, (_, _, _, cum, _) in stats.items() if func[2] == "_find_and_load")
     top = sorted(((cum, func) for func, (_, _, _, cum, _) in stats.items() if not _is_import(func)

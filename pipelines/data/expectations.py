@@ -207,7 +207,7 @@ def _forget(batch) -> None:
     cache = getattr(manager, "_batch_data_cache", None)
     if isinstance(cache, dict):
         cache.clear()
-        manager.reset_batch_cache()
+        manager.reset_batch_cache()  # type: ignore[union-attr]  # a dict cache has its manager
     metrics = getattr(engine, "_metric_cache", None)
     if isinstance(metrics, dict):
         metrics.clear()

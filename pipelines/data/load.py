@@ -5,7 +5,9 @@ import bz2
 import csv
 import gzip
 import lzma
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -16,8 +18,8 @@ from pipelines.data.numbers import refuse_numeric_looking, refuse_separated, sep
 from pipelines.data.partitions import accepted_files
 
 ORIGIN = "_origin"  # which source file a row came from; dropped at the split
-CSV_DIALECT = {"delimiter": ",", "quotechar": '"', "skipinitialspace": True}  # as read_csv below parses
-_OPENERS = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}
+CSV_DIALECT: dict[str, Any] = {"delimiter": ",", "quotechar": '"', "skipinitialspace": True}  # as read_csv below parses
+_OPENERS: dict[str, Callable[..., Any]] = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}
 _UNSCANNED = {".zip", ".zst", ".tar", ".tgz"}  # other compressions pandas reads: parsed without the scan
 
 
@@ -332,5 +334,5 @@ def source_files(settings: Settings) -> dict[str, str]:
     else:
         sources = [source]
     paths = sources + ([settings.resolve(data.test_source)] if data.test_source else [])
-    return {str(p.relative_to(settings.root)) if p.is_relative_to(settings.root) else str(p): recorded_md5(p)
+    return {str(p.relative_to(settings.root)) if p.is_relative_to(settings.root) else str(p): recorded_md5(p)  # type: ignore[misc]
             for p in paths if p.is_file()}

@@ -22,7 +22,7 @@ def find_reference(settings: Settings) -> tuple[Path | None, str]:
     """The release to compare against and why: configured, production, previous candidate, or none."""
     configured = settings.params.drift.reference
     if configured != "auto":
-        folder = settings.resolve(configured)
+        folder: Path | None = settings.resolve(configured)
         if not (folder / RELEASE_PROFILE_FILE).is_file():
             raise PipelineError(f"drift.reference: {folder} has no {RELEASE_PROFILE_FILE}")
         return folder, "configured in drift.reference"

@@ -130,7 +130,8 @@ def data_drift(settings: Settings) -> StepResult:
     if reference is not None:  # another feature schema is no reference (another model has its own folder)
         differs = schema_difference(read_json(reference / RELEASE_PROFILE_FILE), today)
         if differs:
-            reference, why = None, f"no comparable reference: {reference.name} has another feature schema ({differs})"
+            why = f"no comparable reference: {reference.name} has another feature schema ({differs})"
+            reference = None
     shown = reference.relative_to(settings.root) if reference and reference.is_relative_to(settings.root) else reference
     report: dict[str, Any] = {"reference": str(shown) if shown else None, "reason": why,
                               "blocking": config.blocking, "drift": False, "drifted": [], "features": {}}

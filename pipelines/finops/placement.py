@@ -48,7 +48,7 @@ def cloud_problems(connectivity: str, monthly_usd: float, params: Params) -> lis
     if connectivity == "offline":
         return ["offline"]
     problems = []
-    latency = finops.endpoint.network_rtt_ms[connectivity] + finops.endpoint.duration_ms
+    latency = finops.endpoint.network_rtt_ms[connectivity] + finops.endpoint.duration_ms  # type: ignore[index]
     if latency > finops.latency_target_ms:
         problems.append(f"{latency:g} ms round trip > finops.latency_target_ms {finops.latency_target_ms:g}")
     budget = params.gates.budgets.max_monthly_usd

@@ -62,7 +62,7 @@ def assess(footprint: dict[str, Any], offload: dict[str, Any], params: Params, r
                       "monthly_usd": hybrid_row["total_usd"]}
            if hybrid_row and device and offload["chosen"]["offload_rate"] > 0 else None}  # delta 0: nothing offloaded
     matrix = decision_matrix(ctx, params)
-    shares = mode_shares(matrix, tier_share, finops.fleet.connectivity_share)
+    shares = mode_shares(matrix, tier_share, finops.fleet.connectivity_share)  # type: ignore[arg-type]
     shipped = {p: [n for n in dict.fromkeys([f["selected"], offload["device_variant"] if p == "android" else None])
                    if n and n in f["variants"]] for p, f in platforms.items()}
     release = release_cost(footprint, offload, shipped, shares, finops, tier_share, run_usd)
@@ -133,7 +133,7 @@ def offload_policy(settings: Settings) -> StepResult:
     cloud_accuracy = classification_metrics(y, cloud, threshold)["accuracy"]
     chosen = choose_delta(grid, config, cloud_accuracy)
     cloud_model = {"name": record["model_name"], "version": record["model_version"], "format": "keras float32"}
-    report = {
+    report: dict[str, Any] = {
         "device_variant": config.device_variant,
         "device_accuracy": classification_metrics(y, device, threshold)["accuracy"],
         "cloud_accuracy": cloud_accuracy, "threshold": threshold, "daily_inferences": config.daily_inferences,

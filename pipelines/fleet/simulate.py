@@ -186,11 +186,11 @@ class Simulator:
     def _feature_counts(self, owner: np.ndarray, rows: np.ndarray, devices: int) -> dict[str, list[int]]:
         """Bucket counts of the inputs of `devices` devices (the first inference of each), on the reference bins."""
         first = np.unique(owner, return_index=True)[1][:devices]
-        return bucket_counts(self.frame.iloc[rows[first]][self.inputs], self.profile)  # model inputs only
+        return bucket_counts(self.frame.iloc[rows[first]][self.inputs], self.profile)  # type: ignore[attr-defined]  # model inputs only
 
     @property
     def profile(self) -> dict:
-        return self._profile
+        return self._profile  # type: ignore[attr-defined]  # set by simulator()
 
 
 def _starts(inferences: np.ndarray) -> np.ndarray:
@@ -266,8 +266,8 @@ def build(settings: Settings, candidate: Path, production: Path | None = None, d
                     dict(faults or {}),
                     cohorts=(experiment[2], experiment[1]) if experiment else ("canary", "production"))
     profile_path = candidate / RELEASE_PROFILE_FILE
-    sim._profile = read_json(profile_path) if profile_path.is_file() else {"features": {}}
-    sim.inputs = [f.name for f in [*spec.numeric, *spec.categorical]]  # never the label or a sensitive column
+    sim._profile = read_json(profile_path)  # type: ignore[attr-defined] if profile_path.is_file() else {"features": {}}
+    sim.inputs = [f.name for f in [*spec.numeric, *spec.categorical]]  # type: ignore[attr-defined]  # never the label or a sensitive column
     return sim
 
 

@@ -32,7 +32,7 @@ def evaluate_models(
     `probas` maps model name to probabilities; the first entry is the reference (Keras) and every other
     entry also gets each group's accuracy change from it (a paired bootstrap on the same rows).
     """
-    options = {"intersection": True, "min_group_size": min_group_size, "n_boot": config.bootstrap,
+    options: dict[str, Any] = {"intersection": True, "min_group_size": min_group_size, "n_boot": config.bootstrap,
                "confidence": config.confidence, "seed": config.seed}
     reference = next(iter(probas))
     models: dict[str, Any] = {}
@@ -66,7 +66,7 @@ def _limit(limit: Limit, grouping: str, groupings: list[str], key: str) -> float
 def _extremes(groups: dict[str, Any], rate: str, small: list[str]) -> str:
     """`High 0.31 vs Low 0.09`: the groups at either end of a rate, over the gated groups."""
     values = {g: m[rate] for g, m in groups.items() if g not in small and m[rate] is not None}
-    high, low = max(values, key=values.get), min(values, key=values.get)
+    high, low = max(values, key=values.get), min(values, key=values.get)  # type: ignore[arg-type]
     return f"{high} {values[high]:.3f} vs {low} {values[low]:.3f}"
 
 

@@ -60,16 +60,18 @@ def fairness_tradeoff(settings: Settings) -> StepResult:
                   **measured(val_proba[strength_column(strength)].to_numpy(),
                              test_proba[strength_column(strength)].to_numpy())}
                  for strength in sweep_strengths(test_proba)]  # trained once, and predicted, by trained_model
-        reduction, facts = saved or fitting.result()
+        reduction, facts = saved or fitting.result()  # type: ignore[union-attr]  # fitting when nothing saved
     # a stratified sample above sample_rows
     facts = {k: v for k, v in facts.items() if k != "fitted"} | {"training_rows": len(sample),
                                                                  "of_training_rows": training_rows}
     baseline = {**facts, **measured(reduction(encoded_chunks(validation, spec)), reduction(encoded_chunks(test, spec)))}
     deployed = next(e for e in sweep if e["deployed"])
-    report = {"constraint": fairness.constraint, "method": fairness.method, "features": features,
-              "grouping": intersection_name(features), "threshold": threshold, "min_group_size": min_size,
-              "sweep": sweep, "baseline": baseline,
-              "deployed_vs_baseline": tradeoff.compare(deployed["test"], baseline["test"], fairness.constraint)}
+    report: dict[str, Any] = {"constraint": fairness.constraint, "method": fairness.method, "features": features,
+                              "grouping": intersection_name(features), "threshold": threshold,
+                              "min_group_size": min_size,
+                              "sweep": sweep, "baseline": baseline,
+                              "deployed_vs_baseline": tradeoff.compare(deployed["test"], baseline["test"],
+                                                                       fairness.constraint)}
     paths = ArtifactPaths(settings.root)
     write_json(paths.fairness_tradeoff, report)
     write_csv_rows(tradeoff.rows(report), paths.fairness_tradeoff_table)

@@ -57,9 +57,9 @@ def tflite_model(settings: Settings) -> StepResult:
     x_test, y_test = encode_features(test, spec), encode_labels(test, spec)
     groups, threshold = test[params.data.sensitive_features], params.train.threshold
     keras_proba = predict_keras(model, x_test)
-    keras = {**classification_metrics(y_test, keras_proba, threshold),
-             "groups": group_metrics(y_test, keras_proba, groups, threshold),
-             "latency": keras_latency(model, x_test, params.benchmark)}
+    keras: dict[str, Any] = {**classification_metrics(y_test, keras_proba, threshold),
+                             "groups": group_metrics(y_test, keras_proba, groups, threshold),
+                             "latency": keras_latency(model, x_test, params.benchmark)}
     flatbuffers = convert_variants(model, spec.width, params.convert.tflite_variants, representative)
     pruned, pruning = pruned_variants(model, encode_features(train, spec), spec.width, params.convert.prune,
                                       representative, params.train.seed)

@@ -90,7 +90,7 @@ def release_candidate(settings: Settings) -> StepResult:
             shutil.copy2(paths.onnx_model / ort_file(ort), staged / RELEASE_ORT_FILE)
         shutil.copy2(paths.trained_model / FEATURE_SPEC_FILE, staged / FEATURE_SPEC_FILE)
         write_json(staged / RELEASE_PROFILE_FILE, release_profile(  # what the next run's drift check compares against
-            settings, reference_model(staged).read_bytes(),  # the model a later drift check will run
+            settings, reference_model(staged).read_bytes(),  # type: ignore[union-attr]  # the model a later drift check will run
             FeatureSpec.model_validate(read_json(paths.trained_model / FEATURE_SPEC_FILE)["spec"])))
         for report in (paths.evaluation_report, paths.tflite_report, paths.coreml_report,
                        paths.footprint_report, paths.offload_report, paths.drift_report,

@@ -51,9 +51,9 @@ def partition(frame: pd.DataFrame, config: FederatedConfig) -> list[np.ndarray]:
         cuts = (np.cumsum(shares)[:-1] * len(rows)).astype(int)
         for device, part in enumerate(np.split(rows, cuts)):
             devices[device].extend(part.tolist())
-    for device in devices:
-        if not device:
-            device.append(max(devices, key=len).pop())
+    for members in devices:
+        if not members:
+            members.append(max(devices, key=len).pop())
     return [np.sort(np.asarray(d, dtype=int)) for d in devices]
 
 
@@ -212,7 +212,7 @@ def train_federated(x_train: np.ndarray, y_train: np.ndarray, parts: list[np.nda
                           min_available_clients=fed.devices, initial_parameters=ndarrays_to_parameters(initial),
                           evaluate_fn=evaluate, on_fit_config_fn=fit_config, fit_metrics_aggregation_fn=fit_metrics)
         if fed.client_dp:
-            strategy = DifferentialPrivacyClientSideFixedClipping(
+            strategy = DifferentialPrivacyClientSideFixedClipping(  # type: ignore[assignment]  # wraps FedAvg
                 strategy, noise_multiplier=fed.noise_multiplier, clipping_norm=fed.clipping_norm,
                 num_sampled_clients=sampled)
         legacy = LegacyContext(context=context, config=ServerConfig(num_rounds=fed.rounds), strategy=strategy)

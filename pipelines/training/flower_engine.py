@@ -67,7 +67,7 @@ def in_process_backend() -> Iterator[None]:
         return
     previous = sys.modules.get(RAY_BACKEND_MODULE)
     module = types.ModuleType(RAY_BACKEND_MODULE)
-    module.RayBackend = _backend_class()
+    module.RayBackend = _backend_class()  # type: ignore[attr-defined]  # a module built here
     sys.modules[RAY_BACKEND_MODULE] = module
     try:
         yield

@@ -142,7 +142,7 @@ def group_metrics(
         eligible = sizes >= min_group_size
         point = _rates(counts)  # NaN where a rate has no denominator (fairlearn reports 0 there)
         facts: dict[str, Any] = {
-            "groups": {str(g): {"count": int(sizes[i]), **{m: _number(point[m][i]) for m in RATES}}
+            "groups": {str(g): {"count": int(sizes[i]), **{m: _number(point[m][i]) for m in RATES}}  # type: ignore[arg-type]
                        for i, g in enumerate(names)},
             **{d: _number(v) for d, v in _differences(point, eligible).items()},
             "eligible_groups": int(eligible.sum()),

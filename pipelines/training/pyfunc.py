@@ -23,7 +23,7 @@ EXAMPLE_ROWS = 5
 REQUIREMENTS = ("keras", "tensorflow-cpu", "numpy", "pandas", "pydantic", "pyyaml", "cloudpickle")
 
 
-class ProbabilityModel(mlflow.pyfunc.PythonModel):
+class ProbabilityModel(mlflow.pyfunc.PythonModel):  # type: ignore[name-defined]
     """Raw rows (a DataFrame with the spec's input columns) -> the Keras model's positive-class probabilities."""
 
     def load_context(self, context) -> None:

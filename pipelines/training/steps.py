@@ -66,9 +66,10 @@ def teacher_model(settings: Settings) -> StepResult:
     del train
     y_test, threshold = encode_labels(test, spec), params.train.threshold
     proba = np.concatenate([teacher_proba(teacher, x) for x in encoded_chunks(test, spec)])
-    report = {"teacher": teacher_facts(params.distill, params.train.seed), "used_by_student": params.train.distill,
-              "overall": classification_metrics(y_test, proba, threshold),
-              "groups": group_metrics(y_test, proba, test[params.data.sensitive_features], threshold)}
+    report: dict[str, Any] = {"teacher": teacher_facts(params.distill, params.train.seed),
+                              "used_by_student": params.train.distill,
+                              "overall": classification_metrics(y_test, proba, threshold),
+                              "groups": group_metrics(y_test, proba, test[params.data.sensitive_features], threshold)}
     paths = ArtifactPaths(settings.root)
     with atomic_path(paths.teacher_model) as tmp:
         tmp.mkdir()
@@ -162,7 +163,7 @@ def model_evaluation(settings: Settings) -> StepResult:
                             params.fairness)
     del train
     proba = load_predictions(settings, "test", len(test))["keras"].to_numpy()
-    report = {
+    report: dict[str, Any] = {
         "overall": classification_metrics(y_true, proba, threshold),
         "groups": group_metrics(y_true, proba, test[settings.params.data.sensitive_features], threshold),
         "threshold": threshold,
@@ -176,7 +177,7 @@ def model_evaluation(settings: Settings) -> StepResult:
     log_to_run(settings, record["run_id"], {f"test_{k}": v for k, v in report["overall"].items()} | simple,
                {"reports": path})
     positive = settings.params.data.positive_label
-    matrix = confusion_matrix_chart(y_true, proba, threshold, (f"not {positive}", positive),
+    matrix = confusion_matrix_chart(y_true, proba, threshold, (f"not {positive}", positive),  # type: ignore[arg-type]
                                     ArtifactPaths(settings.root).confusion_matrix_plot)
     log_files(settings, record["run_id"], "plots", [matrix])
     return StepResult(
