@@ -22,11 +22,11 @@ def find_reference(settings: Settings) -> tuple[Path | None, str]:
     """The release to compare against and why: configured, production, previous candidate, or none."""
     configured = settings.params.drift.reference
     if configured != "auto":
-        folder: Path | None = settings.resolve(configured)
+        folder = settings.resolve(configured)
         if not (folder / RELEASE_PROFILE_FILE).is_file():
             raise PipelineError(f"drift.reference: {folder} has no {RELEASE_PROFILE_FILE}")
         return folder, "configured in drift.reference"
-    folder, why = production_or_latest(settings, RELEASE_PROFILE_FILE)
+    folder, why = production_or_latest(settings, RELEASE_PROFILE_FILE)  # type: ignore[assignment]
     return folder, why if folder else f"no reference: {why}, so nothing to drift from"
 
 

@@ -266,7 +266,7 @@ def build(settings: Settings, candidate: Path, production: Path | None = None, d
                     dict(faults or {}),
                     cohorts=(experiment[2], experiment[1]) if experiment else ("canary", "production"))
     profile_path = candidate / RELEASE_PROFILE_FILE
-    sim._profile = read_json(profile_path)  # type: ignore[attr-defined] if profile_path.is_file() else {"features": {}}
+    sim._profile = read_json(profile_path) if profile_path.is_file() else {"features": {}}  # type: ignore[attr-defined]
     sim.inputs = [f.name for f in [*spec.numeric, *spec.categorical]]  # type: ignore[attr-defined]  # never the label or a sensitive column
     return sim
 

@@ -142,9 +142,9 @@ def group_metrics(
         eligible = sizes >= min_group_size
         point = _rates(counts)  # NaN where a rate has no denominator (fairlearn reports 0 there)
         facts: dict[str, Any] = {
-            "groups": {str(g): {"count": int(sizes[i]), **{m: _number(point[m][i]) for m in RATES}}  # type: ignore[arg-type]
+            "groups": {str(g): {"count": int(sizes[i]), **{m: _number(point[m][i]) for m in RATES}}
                        for i, g in enumerate(names)},
-            **{d: _number(v) for d, v in _differences(point, eligible).items()},
+            **{d: _number(v) for d, v in _differences(point, eligible).items()},  # type: ignore[arg-type]
             "eligible_groups": int(eligible.sum()),
             "small_groups": [str(g) for g in names[~eligible]],
         }
