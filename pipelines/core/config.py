@@ -182,8 +182,7 @@ class TrainConfig(_Section):
     """The Keras MLP and how long it trains; `epochs: auto` sizes training to the data."""
 
     hidden_units: list[Annotated[int, Field(ge=1, le=65536)]] = Field([64, 32], min_length=1)  # units per hidden layer
-    # auto: enough epochs for min_steps optimizer steps (at most max_epochs)
-    epochs: Annotated[int, Field(ge=1, le=100_000)] | Literal["auto"] = "auto"
+    epochs: Annotated[int, Field(ge=1, le=100_000)] | Literal["auto"] = "auto"  # auto: enough epochs for min_steps optimizer steps (at most max_epochs)
     min_steps: int = Field(1000, ge=1)
     max_epochs: int = Field(200, ge=1, le=100_000)
     early_stopping_patience: int | None = Field(5, ge=1)  # epochs without a better val loss; best weights kept
@@ -342,8 +341,7 @@ class OnDeviceGates(_Section):
     max_accuracy_drop: float = Field(0.005, ge=0, le=1)  # Keras accuracy minus variant accuracy
     max_parity_increase: float = Field(0.02, ge=0, le=1)  # rise in demographic parity difference, per feature
     max_bytes: int = Field(262144, ge=1)
-    # per device tier (estimates)
-    max_p95_ms: dict[str, Annotated[float, Field(gt=0)]] = {"low": 2.0, "mid": 1.0, "high": 0.5}
+    max_p95_ms: dict[str, Annotated[float, Field(gt=0)]] = {"low": 2.0, "mid": 1.0, "high": 0.5}  # per device tier (estimates)
     max_energy_mj: float = Field(1.0, gt=0)  # per inference, every tier (estimate)
 
 
@@ -439,8 +437,7 @@ class FairnessConfig(_Section):
     pass_share: float = Field(0.9, gt=0, le=1, description=(
         "method bound: the share of simulated test splits (a two-stage bootstrap: held-out rates, then the "
         "test split's group sizes) in which the chosen model must meet the limit"))
-    # auto's limit: gate: the gate's; baseline: also <= the reductions baseline's disparity
-    target: Literal["gate", "baseline"] = "gate"
+    target: Literal["gate", "baseline"] = "gate"  # auto's limit: gate: the gate's; baseline: also <= the reductions baseline's disparity
     sample_rows: int | None = Field(100_000, ge=1000)  # sweep, baselines on a stratified sample above this; None: all
     baseline_eps: float = Field(0.01, gt=0)  # ExponentiatedGradient's allowed constraint violation
     baseline_max_iter: int = Field(50, ge=1)
@@ -510,8 +507,7 @@ class MlflowConfig(_Section):
     tracking_uri: str = "sqlite:///mlflow.db"  # relative to the project root; MLFLOW_TRACKING_URI overrides
     artifact_root: str = "mlartifacts"
     experiment: str = "mobile-mlops"
-    # the MLflow UI Dagster links to (`make mlflow-ui`); an http(s) tracking URI wins
-    ui_url: str = "http://127.0.0.1:5000"
+    ui_url: str = "http://127.0.0.1:5000"  # the MLflow UI Dagster links to (`make mlflow-ui`); an http(s) tracking URI wins
 
 
 class ProjectConfig(_Section):
@@ -543,8 +539,7 @@ class SigningConfig(_Section):
 class KeysetConfig(_Section):
     """Where the Tink streaming AEAD keyset of encrypted releases comes from (the key itself never goes in params)."""
 
-    # local: dev file; env: JSON in $env; kms: `file` wrapped by kms_uri
-    source: Literal["local", "env", "kms"] = "local"
+    source: Literal["local", "env", "kms"] = "local"  # local: dev file; env: JSON in $env; kms: `file` wrapped by kms_uri
     file: str = "keys/private/release-keyset.json"  # local: cleartext, made on first use (0600, git-ignored)
     env: str = "MOBILE_MLOPS_RELEASE_KEYSET"  # source env: the variable holding the JSON keyset
     kms_uri: str | None = None  # source kms: gcp-kms://... or aws-kms://... (needs tink[gcpkms] / tink[awskms])
@@ -598,8 +593,7 @@ class ReleaseConfig(_Section):
     allow_outside_project: bool = False  # a release directory outside the project must be allowed explicitly
     provider: Literal["local", "github"] = "local"  # where release pull requests go
     remote: PathName = "origin"  # the git remote the github provider pushes to
-    # the pull request's target; default: the checked-out branch
-    base_branch: Annotated[str, AfterValidator(branch_name)] | None = None
+    base_branch: Annotated[str, AfterValidator(branch_name)] | None = None  # the pull request's target; default: the checked-out branch
     signing: SigningConfig = SigningConfig()
     encryption: Literal["none", "tink"] = "none"  # tink: model files encrypted with release.keyset (streaming AEAD)
     keyset: KeysetConfig = KeysetConfig()
