@@ -283,8 +283,8 @@ POST_RELEASE = tuple(name for name, a in ASSETS.items() if a.kind == "post_relea
 INCOMING = tuple(name for name, a in ASSETS.items() if a.kind == "incoming")
 NOT_STAGES = (*INCOMING, *POST_RELEASE)
 
-GROUPS = ("data", "training", "mobile", "governance", "finops", "release",
-          "fleet")  # bottom to top: imports go down only
+# bottom to top: imports go down only
+GROUPS = ("data", "training", "mobile", "governance", "finops", "release", "fleet")
 
 
 def pipeline_outputs() -> list[str]:

@@ -166,8 +166,8 @@ def drift_table(report: dict[str, Any]) -> str:
     if not report["features"]:
         return report["reason"]
     rows = ["| feature | PSI | test | statistic | p-value | drift |", "|---|---|---|---|---|---|"]
-    items = list(report["features"].items()) + ([("(predictions)",
-                                                  report["predictions"])] if "predictions" in report else [])
+    items = list(report["features"].items()) + (
+        [("(predictions)", report["predictions"])] if "predictions" in report else [])
     for name, r in items:
         rows.append(f"| {md_cell(name)} | {r['psi']:.4f} | {r['test']} | {r['statistic']:.4f} | {r['p_value']:.3g} "
                     f"| {'DRIFT' if r['drifted'] else 'ok'} |")

@@ -88,8 +88,8 @@ def cost_table(variants: list[dict[str, Any]], release: dict[str, Any]) -> str:
                  _money(r["total_usd"])]
         return "| " + " | ".join(cells) + " |"
 
-    rows += [row(r["platform"], r["variant"] + (" (released)" if r["released"] else ""), r["mode"],
-                 r) for r in variants]
+    rows += [row(r["platform"], r["variant"] + (" (released)" if r["released"] else ""), r["mode"], r)
+             for r in variants]
     for platform, r in release["platforms"].items():
         mix = ", ".join(f"{m} {s:.0%}" for m, s in r["mode_shares"].items())
         rows.append(row(f"**{platform}**", f"**release** ({' + '.join(r['files'])})", mix, r))
@@ -205,8 +205,8 @@ def finops_report(settings: Settings) -> StepResult:
                {"reports": paths.cost_report})
     summary = {"monthly_usd": round(release["monthly_usd"], 4), "serving_usd": round(release["serving_usd"], 4),
                "run_cpu_seconds": round(run["cpu_seconds"], 3), "run_compute_usd": round(run["cost_usd"], 6),
-               **{f"{p}_mb_per_device_month": round(f["device_mb_per_month"],
-                                                    4) for p, f in release["platforms"].items()},
+               **{f"{p}_mb_per_device_month": round(f["device_mb_per_month"], 4)
+                  for p, f in release["platforms"].items()},
                "budgets_over": len(over), "budgets_blocking": blocking, "privacy_class": result["privacy_class"],
                "path": str(paths.cost_report)}
     if delta.get("available"):
