@@ -60,7 +60,7 @@ def fail_dead_runs(instance: DagsterInstance) -> list[str]:
                 continue  # STARTING without a worker yet: run monitoring's start_timeout_seconds handles it
             instance.report_run_failed(run, REASON.format(pid=worker[0]))
             failed.append(run.run_id)
-    except Exception:
+    except Exception:  # a hook must not break the run, tick or load that calls it
         logging.getLogger("mobile_mlops").warning("could not check for stale runs", exc_info=True)
     return failed
 
@@ -74,6 +74,6 @@ def fail_dead_runs_of_current_instance() -> list[str]:
     try:
         with DagsterInstance.get() as instance:
             return fail_dead_runs(instance)
-    except Exception:
+    except Exception:  # see fail_dead_runs
         logging.getLogger("mobile_mlops").warning("could not open the Dagster instance", exc_info=True)
         return []

@@ -12,7 +12,7 @@ from pipelines.release.gitops.git import remove_stale_scratch
 Add = Callable[[str, Callable[[argparse.Namespace], int], str], argparse.ArgumentParser]
 
 
-def project_settings(args: argparse.Namespace, release: Path):
+def project_settings(args: argparse.Namespace, release: Path):  # Settings, imported lazily
     """The release's project: --params, else ./params.yaml, else the first params.yaml above the release."""
     from pipelines.core.config import load_settings
 

@@ -167,9 +167,9 @@ def verify_folder(folder: Path, public_keys: list[Path]) -> Path:
         raise PipelineError(f"{folder / SIGNATURE}: signed by an untrusted key {hint[:16]} (trusted: {names}); "
                             "commit the signer's public key under keys/ or pass --public-key")
     try:
-        model_signing.verifying.Config().use_elliptic_key_verifier(public_key=trusted[hint]).verify(folder,
-                                                                                                    folder / SIGNATURE)
-    except Exception as exc:
+        verifier = model_signing.verifying.Config().use_elliptic_key_verifier(public_key=trusted[hint])
+        verifier.verify(folder, folder / SIGNATURE)
+    except Exception as exc:  # model_signing raises ValueError, protobuf and crypto errors alike
         if "Signature mismatch" in str(exc):
             raise PipelineError(_name_mismatch(folder)) from exc
         raise PipelineError(f"{folder / SIGNATURE}: signature is not valid ({type(exc).__name__})") from exc

@@ -85,7 +85,7 @@ class Traffic:
         self.up: dict[tuple[int, int], int] = defaultdict(int)
         self._lock = threading.Lock()
 
-    def mod(self, msg, context, call_next):
+    def mod(self, msg, context, call_next):  # Flower's mod signature
         """A Flower client mod (outermost): what crosses the network, after SecAgg+ masking and clipping."""
         device = int(context.node_config["partition-id"])
         received = sum(record_bytes(record) for record in msg.content.values())

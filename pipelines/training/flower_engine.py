@@ -28,7 +28,7 @@ def _backend_class():
         """Runs each message through the ClientApp on the calling worker thread (one worker: Keras is not
         re-entrant per model, and 2 cores gain nothing from more)."""
 
-        def __init__(self, backend_config) -> None:
+        def __init__(self, backend_config) -> None:  # Flower's BackendConfig
             super().__init__(backend_config)
             self.app_fn: Callable | None = None
             self._lock = threading.Lock()

@@ -67,7 +67,7 @@ def good_client(port: int, ids: list[int], prefix: bytes, suffix: bytes, tally: 
             tally.add(response.status, answer)
             if response.status != 202:
                 tally.errors.append((n, response.status, answer))
-    except Exception as exc:
+    except Exception as exc:  # any failure to be answered is the finding
         tally.errors.append(("good", repr(exc)))
     finally:
         conn.close()
