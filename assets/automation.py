@@ -117,7 +117,8 @@ def _request(context, reason: str, run_key: str | None = None, settings: Setting
     if not stale:
         return SkipReason(f"nothing is stale ({reason}): data, code and params unchanged; no training")
     return RunRequest(run_key=run_key, asset_selection=refresh_selection(graph, stale),
-                      tags={"mobile-mlops/trigger": reason, "mobile-mlops/stale": ",".join(k.to_user_string() for k in stale)})
+                      tags={"mobile-mlops/trigger": reason,
+                            "mobile-mlops/stale": ",".join(k.to_user_string() for k in stale)})
 
 
 def automation(settings: Settings) -> tuple:

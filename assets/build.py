@@ -15,7 +15,6 @@ from assets.stages import pipeline_assets
 from pipelines.catalog import NOT_STAGES, STAGES
 from pipelines.core.config import Settings
 
-
 # Runs launched from the UI or by schedules run each step in its own process. Forked from a server that
 # has already imported this module, a step starts in well under a second instead of ~5 s (20 steps a run).
 EXECUTOR = multiprocess_executor.configured({"start_method": {"forkserver": {}}})
@@ -59,5 +58,5 @@ def materialize_all(settings: Settings, **kwargs):
     from dagster import materialize
 
     built = build_definitions(settings)
-    stages = [a for a in built.assets if not set(k.to_user_string() for k in a.keys) & set(NOT_STAGES)]
-    return materialize(stages, resources=built.resources, **kwargs)
+    stages = [a for a in built.assets if not set(k.to_user_string() for k in a.keys) & set(NOT_STAGES)]  # type: ignore[union-attr]
+    return materialize(stages, resources=built.resources, **kwargs)  # type: ignore[arg-type]  # AssetsDefinitions only

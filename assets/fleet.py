@@ -30,7 +30,7 @@ def telemetry_sensor(settings: Settings):
             settings.params.automation.sensor_interval_seconds, default_status=sensor_status(),
             description="Adds a fleet_telemetry partition for each new day folder and materializes it.")
     def fleet_telemetry_sensor(context: SensorEvaluationContext, settings: SettingsResource) -> SensorResult:
-        known = set(context.instance.get_dynamic_partitions(DAYS.name))
+        known = set(context.instance.get_dynamic_partitions(DAYS.name))  # type: ignore[arg-type]  # named at definition
         new = [d for d in store.days(steps.telemetry_dir(settings.load())) if d not in known]
         return SensorResult(run_requests=[RunRequest(partition_key=d, run_key=f"fleet-{d}") for d in new],
                             dynamic_partitions_requests=[DAYS.build_add_request(new)] if new else [])

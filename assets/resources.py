@@ -15,7 +15,7 @@ class SettingsResource(ConfigurableResource):
     overrides_json: str = "{}"
 
     @classmethod
-    def of(cls, settings: Settings) -> "SettingsResource":
+    def of(cls, settings: Settings) -> SettingsResource:
         return cls(params_path=str(settings.path), overrides_json=json.dumps(settings.overrides))
 
     def load(self) -> Settings:

@@ -27,8 +27,8 @@ from pipelines.core.config import Settings
 from pipelines.core.lock import project_lock
 from pipelines.core.tracing import RUN_ID_ENV
 from pipelines.core.verdict import GateFailed
-from pipelines.data.sources import source_files
 from pipelines.data.partitions import is_incoming
+from pipelines.data.sources import source_files
 
 
 def _materialize(name: str, loaded: Settings, run_id: str, *partition: str):

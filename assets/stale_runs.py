@@ -16,10 +16,10 @@ REASON = "mobile-mlops: the process that ran it (pid {pid}) is gone; marked fail
 def _worker(instance: DagsterInstance, run_id: str) -> tuple[int, float] | None:
     """The pid and start time of the process that started the run (its RUN_START event), if it got that far."""
     records = instance.get_records_for_run(run_id, of_type=DagsterEventType.RUN_START, limit=1).records
-    if not records or records[0].event_log_entry.dagster_event is None:
+    if not records or (event := records[0].event_log_entry.dagster_event) is None:
         return None
     entry = records[0].event_log_entry
-    pid = entry.dagster_event.pid
+    pid = event.pid
     return (pid, entry.timestamp) if pid else None
 
 
@@ -60,7 +60,7 @@ def fail_dead_runs(instance: DagsterInstance) -> list[str]:
                 continue  # STARTING without a worker yet: run monitoring's start_timeout_seconds handles it
             instance.report_run_failed(run, REASON.format(pid=worker[0]))
             failed.append(run.run_id)
-    except Exception:  # noqa: BLE001 - a hook must not break the run, tick or load that calls it
+    except Exception:  # a hook must not break the run, tick or load that calls it
         logging.getLogger("mobile_mlops").warning("could not check for stale runs", exc_info=True)
     return failed
 
@@ -74,6 +74,6 @@ def fail_dead_runs_of_current_instance() -> list[str]:
     try:
         with DagsterInstance.get() as instance:
             return fail_dead_runs(instance)
-    except Exception:  # noqa: BLE001 - see fail_dead_runs
+    except Exception:  # see fail_dead_runs
         logging.getLogger("mobile_mlops").warning("could not open the Dagster instance", exc_info=True)
         return []

@@ -6,7 +6,8 @@
 Detection power: for each guardrail's fault and each fleet size, the smallest fault on a ladder of sizes that the
 staged rollout rolls back (with that guardrail breached) within `--within` days, one seed per cell (the ladder is
 walked from the size the smaller fleet needed: down while detected, else up). False rollbacks: clean rollouts over
-`--seeds` seeds of `--clean-devices` devices, 20 days each. Writes nothing into the project (telemetry goes to a temp folder); prints Markdown.
+`--seeds` seeds of `--clean-devices` devices, 20 days each. Writes nothing into the project (telemetry goes to a temp
+folder); prints Markdown.
 """
 from __future__ import annotations
 
@@ -31,7 +32,8 @@ GUARDRAIL = {"latency": "latency", "crash": "crash_rate", "data": "data_mb_per_d
 FAULTS = {"latency": 3.0, "crash": 25.0, "data": 8.0, "fairness": 0.35, "accuracy": 0.12}
 
 
-def detected(settings, release, models, frame, fault: str, size: float, devices: int, days: int, seed: int) -> int | None:
+def detected(settings, release, models, frame, fault: str, size: float, devices: int, days: int,
+             seed: int) -> int | None:
     """Days until the fault's guardrail rolled the release back, or None when it did not within `days`."""
     sim = simulate.build(settings, release, devices=devices, seed=seed, frame=frame, models=models,
                          faults={fault: size})
@@ -98,7 +100,8 @@ def timing(settings, release, models, frame, devices: int, days: int, seed: int)
     """A held canary of `devices` devices for `days` days: simulation and analysis time, observed vs estimated."""
     config, params = settings.params.release.rollout, settings.params
     with tempfile.TemporaryDirectory() as tmp:
-        long = config.model_copy(update={"stages": [s.model_copy(update={"min_hours": 24 * 365}) for s in config.stages]})
+        long = config.model_copy(
+            update={"stages": [s.model_copy(update={"min_hours": 24 * 365}) for s in config.stages]})
         sim = simulate.build(settings, release, devices=devices, seed=seed, frame=frame, models=models)
         began = time.perf_counter()
         out = rollout.play(sim, long, params, days=days, directory=Path(tmp))
@@ -111,7 +114,8 @@ def timing(settings, release, models, frame, devices: int, days: int, seed: int)
                  f"{len(store.days(Path(tmp)))} stored partitions {once:.1f} s, wall {wall:.1f} s", ""]
         rows = observed_finops.observed(store.read_days(Path(tmp)), params)
         table = observed_finops.compare(rows, read_json(release / "cost.json"), params)
-    lines += ["| month | metric | observed | estimated (cost.json) | observed / estimated |", "|---|---|---:|---:|---:|"]
+    lines += ["| month | metric | observed | estimated (cost.json) | observed / estimated |",
+              "|---|---|---:|---:|---:|"]
     for r in table:
         est = "" if r["estimated"] is None else f"{r['estimated']:.4g}"
         ratio = "" if r["ratio"] is None else f"{r['ratio']:.2f}"

@@ -28,7 +28,8 @@ def _variants(variants: dict) -> str:
     for name, v in (coreml.get("variants") or {"float16": coreml}).items():
         if isinstance(v, dict) and "size_bytes" in v:
             rows.append([f"Core ML {name}", v["size_bytes"], "macOS only", "macOS only", "-", "-"])
-    return _table(["variant", "bytes", "accuracy", "agreement", "p50 µs", "p95 µs"], rows) if rows else "(no variant reports)"
+    return _table(["variant", "bytes", "accuracy", "agreement", "p50 µs", "p95 µs"],
+                  rows) if rows else "(no variant reports)"
 
 
 def render(result: dict) -> str:
@@ -54,7 +55,8 @@ def render(result: dict) -> str:
                                    ["stale assets found", ", ".join(noop["stale"]) or "none"],
                                    ["training steps executed", noop["trainings_executed"]],
                                    ["training CPU-seconds", noop["training_cpu_s"]],
-                                   ["`dvc repro` with nothing changed (s)", noop.get("dvc_repro", {}).get("process_wall_s", "-")]]),
+                                   ["`dvc repro` with nothing changed (s)",
+                                    noop.get("dvc_repro", {}).get("process_wall_s", "-")]]),
         "## Scale (ingest, validate, split, train 1 epoch, convert, evaluate)",
         _table(["rows", "wall s", "peak RSS MB", "time growth", "rows growth"],
                [[r["rows"], r["wall_s"], r["max_rss_mb"], r.get("time_growth", "-"), r.get("rows_growth", "-")]

@@ -1,6 +1,7 @@
 """`mobile-mlops bench [--quick]`: run the suite, write reports/benchmarks.json and docs/benchmarks.md."""
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import resource
@@ -10,7 +11,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from benchmarks.machine import describe
@@ -19,7 +20,8 @@ from benchmarks.report import render
 from pipelines.core.progress import track
 
 DATA_STEPS = ["raw_dataset", "validated_dataset", "dataset_splits"]
-SCALE_STEPS = ["raw_dataset", "validated_dataset", "dataset_splits", "trained_model", "model_evaluation", "tflite_model"]
+SCALE_STEPS = ["raw_dataset", "validated_dataset", "dataset_splits", "trained_model", "model_evaluation",
+               "tflite_model"]
 FULL = {"reps": 5, "sizes": [10_000, 100_000, 1_000_000]}  # each way 5 times, interleaved: median, min, max
 QUICK = {"reps": 3, "sizes": [500, 2_000]}
 
@@ -81,7 +83,7 @@ def scale(work: Path, sizes: list[int]) -> dict:
         result = workload("plain", params, SCALE_STEPS)
         rows.append({"rows": size, "wall_s": result["wall_s"], "max_rss_mb": result["max_rss_mb"],
                      "steps": result["steps"]})
-    for before, after in zip(rows, rows[1:]):
+    for before, after in itertools.pairwise(rows):
         after["time_growth"] = round(after["wall_s"] / before["wall_s"], 2)
         after["rows_growth"] = round(after["rows"] / before["rows"], 2)
     return {"sizes": rows, "goal": "1M rows within 8 GB peak RSS; 10x rows -> at most 12x time"}
@@ -108,10 +110,11 @@ def run(quick: bool) -> dict:
         os.environ["DAGSTER_HOME"] = str(home)
         steps = DATA_STEPS if quick else []
         params = project / "params.yaml"
-        result = {"mode": "quick" if quick else "full", "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        result = {"mode": "quick" if quick else "full", "date": datetime.now(UTC).isoformat(timespec="seconds"),
                   "machine": describe(dvc)}
         cold = workload("dagster", params, steps)
-        result["end_to_end"] = {"wall_s": cold["process_wall_s"], "steps_s": cold["steps"], "scope": steps or "all assets"}
+        result["end_to_end"] = {"wall_s": cold["process_wall_s"], "steps_s": cold["steps"],
+                                "scope": steps or "all assets"}
         result["overhead"] = overhead(project, dvc, steps, plan["reps"])
         # right after the overhead runs (whose last run was `dvc repro -f`), before Dagster rewrites outputs
         dvc_noop = dvc_repro(dvc, project, steps, force=False) if dvc else None

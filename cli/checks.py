@@ -91,7 +91,7 @@ def run_checks(settings: Settings, revision: str = "HEAD") -> list[tuple[str, li
         graph = build_definitions(settings).resolve_asset_graph()
     except PipelineError:
         raise
-    except Exception as exc:  # noqa: BLE001 - any import or definition error is the finding itself
+    except Exception as exc:  # any import or definition error is the finding itself
         return [("Definitions load", [f"assets.definitions: {type(exc).__name__}: {str(exc).splitlines()[0]}"])]
     results: list[tuple[str, list[str]]] = [("Definitions load", [])]
     checks: list[tuple[str, Callable[[], list[str]]]] = [

@@ -40,11 +40,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def cmd_simulate(args: argparse.Namespace) -> int:
     import os
 
-    from pipelines.release_format.deployment import production_or_latest
     from pipelines.core.errors import PipelineError
     from pipelines.fleet import rollout, simulate
     from pipelines.fleet.server import post
     from pipelines.fleet.steps import batch_body, telemetry_dir, to_records
+    from pipelines.release_format.deployment import production_or_latest
 
     loaded = settings(args)
     release = Path(args.release) if args.release else production_or_latest(loaded, "footprint.json")[0]
@@ -160,9 +160,9 @@ def cmd_analyse(args: argparse.Namespace) -> int:
 
 
 def cmd_finops(args: argparse.Namespace) -> int:
-    from pipelines.fleet.steps import fleet_observed_finops
-
     import sys
+
+    from pipelines.fleet.steps import fleet_observed_finops
 
     loaded = settings(args)
     report = fleet_observed_finops(loaded)

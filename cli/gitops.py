@@ -12,7 +12,7 @@ from pipelines.release.gitops.git import remove_stale_scratch
 Add = Callable[[str, Callable[[argparse.Namespace], int], str], argparse.ArgumentParser]
 
 
-def project_settings(args: argparse.Namespace, release: Path):  # noqa: ANN201 - Settings, imported lazily
+def project_settings(args: argparse.Namespace, release: Path):  # Settings, imported lazily
     """The release's project: --params, else ./params.yaml, else the first params.yaml above the release."""
     from pipelines.core.config import load_settings
 
@@ -35,7 +35,8 @@ def verify_keys(args: argparse.Namespace, release: Path) -> list[Path]:
     except PipelineError as exc:
         if "no project params.yaml" not in str(exc):
             raise
-        raise PipelineError(f"{release}: no project params.yaml found for its trusted keys; pass --public-key FILE") from exc
+        raise PipelineError(f"{release}: no project params.yaml found for its trusted keys; pass --public-key "
+                            "FILE") from exc
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
@@ -50,11 +51,13 @@ def cmd_verify(args: argparse.Namespace) -> int:
     attested = verify_attestations(folder, keys)  # provenance and gate verdicts, signed, naming these files
     lineage = manifest.lineage
     print(f"OK {args.path}: {len(manifest.files)} files verified, signature by {key} (sha256 {fingerprint(key)[:16]}); "
-          f"{lineage.model_name} v{lineage.model_version}, run {lineage.mlflow_run_id}, commit {lineage.git_commit[:12]}"
+          f"{lineage.model_name} v{lineage.model_version}, run {lineage.mlflow_run_id}, commit "
+          f"{lineage.git_commit[:12]}"
           + (f"; {len(manifest.encryption.files)} model files encrypted (Tink key {manifest.encryption.key_id}), "
              "not decrypted" if manifest.encryption else ""))
     gates = attested[GATES].statement["predicate"]
-    print(f"attestations: SLSA provenance and {len(gates['gates'])} gate verdicts, signed by {attested[PROVENANCE].key}")
+    print(f"attestations: SLSA provenance and {len(gates['gates'])} gate verdicts, signed by "
+          f"{attested[PROVENANCE].key}")
     if args.policy:
         from pipelines.release.policy import check, load_policy
 
@@ -156,11 +159,13 @@ def register(add: Add, with_params: Callable[[argparse.ArgumentParser], None]) -
     propose.add_argument("--allow-dirty", action="store_true", help="accept a release built from uncommitted code")
     with_params(propose)
 
-    promote = add("promote", cmd_promote, "Verify the release deploy/production.yaml names; set MLflow alias production.")
+    promote = add("promote", cmd_promote,
+                  "Verify the release deploy/production.yaml names; set MLflow alias production.")
     promote.add_argument("--dry-run", action="store_true", help="verify only; leave MLflow alone")
     with_params(promote)
 
-    rollback = add("rollback", cmd_rollback, "Restore the previous deploy/production.yaml (commit or PR), move the alias back.")
+    rollback = add("rollback", cmd_rollback,
+                   "Restore the previous deploy/production.yaml (commit or PR), move the alias back.")
     rollback.add_argument("--to", metavar="VERSION", help="the version to restore (default: the recorded previous one)")
     rollback.add_argument("--pr", action="store_true", help="propose the rollback as a pull request instead")
     with_params(rollback)

@@ -13,10 +13,10 @@ Add = Callable[[str, Callable[[argparse.Namespace], int], str], argparse.Argumen
 
 def cmd_decrypt(args: argparse.Namespace) -> int:
     from cli.gitops import project_settings, verify_keys
-    from pipelines.release_format.keyset import load_keyset, origin
     from pipelines.release.encryption import decrypt_release
     from pipelines.release.folder import verify_release
     from pipelines.release.signing import verify_folder
+    from pipelines.release_format.keyset import load_keyset, origin
 
     folder, out = Path(args.release), Path(args.out)
     manifest = verify_release(folder)  # ciphertext hashes; then the signature over them and the manifest
@@ -56,7 +56,8 @@ def register(add: Add, leaf: Callable[..., argparse.ArgumentParser],
                          help="trust only this PEM public key (repeatable); default: the project's keys/")
     decrypt.add_argument("--params", default=None, help="project params file (its release.keyset and keys/)")
     keys = add("keys", lambda a: 2, "The release encryption keyset (params release.keyset).")
-    rotate = leaf(keys, "rotate", cmd_rotate, "add a new primary key to the release keyset (old releases still decrypt)",
+    rotate = leaf(keys, "rotate", cmd_rotate,
+                  "add a new primary key to the release keyset (old releases still decrypt)",
                   "Add a fresh key (release.keyset.template) to the release keyset and make it primary: releases made "
                   "from now on use it, older ones still decrypt. local: rewrites the file (mode 600); kms: rewrites "
                   "the wrapped keyset; env: rotate it where the secret is stored.")

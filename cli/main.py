@@ -40,7 +40,8 @@ def cmd_stage(args: argparse.Namespace) -> int:
     step = step_function(args.name)  # the step, then its gates: a failed blocking gate is the one error line
     loaded = settings(args)
     with project_lock(loaded.root, wait=args.wait, say=lambda text: print(text, file=sys.stderr)):
-        removed = remove_leftovers(output_folders(loaded), output_roots(loaded))  # what a killed run or stage left behind
+        removed = remove_leftovers(output_folders(loaded),
+                                   output_roots(loaded))  # what a killed run or stage left behind
         if removed:
             print(f"removed {len(removed)} temp folder(s) a stopped run left behind", file=sys.stderr)
         result = step(loaded)
@@ -169,14 +170,16 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--verbose", action="store_true", help="also show library and Dagster log lines")
     run.add_argument("--wait", action="store_true", help="wait for another run in this project instead of stopping")
     run.add_argument("--profile", action="store_true",
-                     help="run each step under cProfile; write reports/profile/profile.md (wall, CPU, imports, memory, hot spots)")
+                     help="run each step under cProfile; write reports/profile/profile.md (wall, CPU, imports, "
+                     "memory, hot spots)")
     with_params(run)
     stage = add("stage", cmd_stage, "Run one pipeline step (what each DVC stage calls).")
     stage.add_argument("name", help="step name, e.g. raw_dataset or trained_model")
     stage.add_argument("--wait", action="store_true", help="wait for another run in this project instead of stopping")
     with_params(stage)
     expectations = add("expectations", cmd_expectations, "Manage the Great Expectations suite.")
-    expectations.add_argument("action", choices=["build"], help="build: regenerate validate.suite from the current data")
+    expectations.add_argument("action", choices=["build"],
+                              help="build: regenerate validate.suite from the current data")
     with_params(expectations)
     dvc = add("dvc", cmd_dvc, "dvc.yaml from the stage catalog.")
     dvc.add_argument("action", choices=["generate", "check"],

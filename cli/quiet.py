@@ -123,7 +123,8 @@ def library_output_to_log(project: Path | None = None) -> Iterator[LibraryLog]:
 
 
 def dagster_home(home: Path) -> Path:
-    """A Dagster home with telemetry and the community dialog off, run monitoring on (a user's dagster.yaml is left alone)."""
+    """A Dagster home with telemetry and the community dialog off, run monitoring on (a user's dagster.yaml is left
+    alone)."""
     home.mkdir(parents=True, exist_ok=True)
     config = home / "dagster.yaml"
     current = config.read_text() if config.is_file() else ""

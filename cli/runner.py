@@ -7,6 +7,7 @@ import shutil
 import socket
 import time
 from pathlib import Path
+from typing import Any, ClassVar
 
 from dagster import AssetCheckSeverity, DagsterEventType, DagsterInstance, colored_console_logger, logger
 from rich.console import Console
@@ -25,10 +26,10 @@ from pipelines.core.stores import check_sqlite, quick_sqlite
 console = Console(stderr=True, soft_wrap=True)  # one line per message, however long
 
 
-@logger(description="One line per finished step, for the terminal.")
+@logger(description="One line per finished step, for the terminal.")  # type: ignore[call-overload]  # stub wants config_schema
 def progress_logger(_init_context):
     class _Progress(logging.Handler):
-        started: dict[str, float] = {}
+        started: ClassVar[dict[str, float]] = {}
 
         def emit(self, record: logging.LogRecord) -> None:
             meta = getattr(record, "dagster_meta", None) or {}
@@ -97,15 +98,18 @@ def _summary(records: dict[str, dict]) -> Table:
         table.add_row("fairness strength", str(trained["strength_chosen_by"]))
     for key, value in records.get("tflite_model", {}).items():
         if key.startswith("tflite_") and isinstance(value, (int, float)):
-            table.add_row(key.removeprefix("tflite_").replace("_", " "), f"{value:.4f}" if isinstance(value, float) else str(value))
+            table.add_row(key.removeprefix("tflite_").replace("_", " "),
+                          f"{value:.4f}" if isinstance(value, float) else str(value))
     footprint = records.get("footprint_report", {})
     for platform in ("android", "ios"):
         table.add_row(f"{platform} released variant",
-                      f"{footprint.get(f'{platform}_released', '')} ({footprint.get(f'{platform}_released_bytes', '')} bytes)")
+                      f"{footprint.get(f'{platform}_released', '')} "
+                      f"({footprint.get(f'{platform}_released_bytes', '')} bytes)")
     table.add_row("offload delta (rate)", f"{records.get('offload_policy', {}).get('delta', '')} "
                                           f"({records.get('offload_policy', {}).get('offload_rate', '')})")
     finops = records.get("finops_report", {})
-    table.add_row("monthly cost USD (run CPU s)", f"{finops.get('monthly_usd', '')} ({finops.get('run_cpu_seconds', '')})")
+    table.add_row("monthly cost USD (run CPU s)",
+                  f"{finops.get('monthly_usd', '')} ({finops.get('run_cpu_seconds', '')})")
     table.add_row("release candidate", str(records.get("release_candidate", {}).get("release", "")))
     table.add_row("MLflow run", str(records.get("trained_model", {}).get("mlflow_run", "")))
     return table
@@ -157,7 +161,7 @@ def _run(settings, params: Path, home: Path, debug: bool, verbose: bool, force: 
     )
 
     defs = build_definitions(settings, loggers={"progress": progress_logger, "console": colored_console_logger})
-    loggers = {"progress": {}} | ({"console": {"config": {"log_level": "INFO"}}} if verbose else {})
+    loggers: dict[str, dict] = {"progress": {}} | ({"console": {"config": {"log_level": "INFO"}}} if verbose else {})
     started = time.perf_counter()
     if logformat.is_json():
         logformat.line("info", "run started", params=str(params), dagster_home=str(home))
@@ -185,12 +189,12 @@ def _run(settings, params: Path, home: Path, debug: bool, verbose: bool, force: 
     if not result.success:
         raise PipelineError(_failure_message(result))
     remember(settings, known)
-    records: dict[str, dict] = {}
+    records: dict[str, Any] = {}
     for event in result.get_asset_materialization_events():
-        materialization = event.event_specific_data.materialization
+        materialization = event.event_specific_data.materialization  # type: ignore[union-attr]  # a materialization event
         records[materialization.asset_key.to_user_string()] = {k: v.value for k, v in materialization.metadata.items()}
         if materialization.asset_key.to_user_string() == "raw_dataset":
-            records["_data_version"] = materialization.tags.get("dagster/data_version", "")
+            records["_data_version"] = materialization.tags.get("dagster/data_version", "")  # type: ignore[union-attr]
     if logformat.is_json():
         logformat.line("info", "run succeeded", run_id=result.run_id,
                        seconds=round(time.perf_counter() - started, 1), release=records.get("release_candidate"))
@@ -199,9 +203,9 @@ def _run(settings, params: Path, home: Path, debug: bool, verbose: bool, force: 
         console.print(f"finished in {time.perf_counter() - started:.1f} s")
     from pipelines.core.profiling import profile_folder, write_report
 
-    if profile_folder():
+    if folder := profile_folder():
         from pipelines.catalog import STAGES
 
-        report = write_report(profile_folder(), list(STAGES))
+        report = write_report(folder, list(STAGES))
         console.print(f"profile: {report.relative_to(settings.root)} (per step; the .prof files beside it)")
     return 0

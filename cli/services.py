@@ -7,6 +7,7 @@ and ports, and `down` stops exactly those. docs/deployment.md says what each sto
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -31,7 +32,8 @@ def postgres_bin() -> Path | None:
     else the folder of `initdb` on PATH."""
     if folder := os.environ.get("MOBILE_MLOPS_PG_BIN"):
         return Path(folder)
-    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"), key=lambda p: int(p.parts[-3]) if p.parts[-3].isdigit() else 0)
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"),
+                   key=lambda p: int(p.parts[-3]) if p.parts[-3].isdigit() else 0)
     if found:
         return found[-1].parent
     return Path(which).resolve().parent if (which := shutil.which("initdb")) else None
@@ -86,7 +88,7 @@ class Stack:
         write_json(self.state, {**asdict(self), "folder": str(self.folder), "params": str(self.params)})
 
     @classmethod
-    def load(cls, folder: Path) -> "Stack":
+    def load(cls, folder: Path) -> Stack:
         state = folder / "stack.json"
         if not state.is_file():
             raise PipelineError(f"{state}: no stack is running here (start one with `make services`)")
@@ -157,7 +159,9 @@ def _wait_http(url: str, name: str, stack: Stack, timeout: float = 180) -> None:
         except OSError:
             pid = stack.pids.get(name)
             if pid is not None and not _alive(pid):
-                raise PipelineError(f"{name} exited while starting: see {stack.folder / 'logs' / (name + '.log')}")
+                raise PipelineError(
+                    f"{name} exited while starting: see {stack.folder / 'logs' / (name + '.log')}"
+                ) from None
             time.sleep(0.5)
     raise PipelineError(f"{name} did not answer {url} within {timeout:.0f} s")
 
@@ -233,10 +237,8 @@ def stop(pid: int, grace: float = 20) -> None:
     while time.monotonic() < deadline and _alive(pid):
         time.sleep(0.2)
     if _alive(pid):
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
 
 
 def down(folder: Path) -> None:
@@ -245,7 +247,8 @@ def down(folder: Path) -> None:
     if not state.is_file():
         return
     stack = Stack.load(folder)
-    for name in sorted(stack.pids, key=lambda n: ("webserver", "daemon").index(n) if n in ("webserver", "daemon") else 2):
+    for name in sorted(stack.pids,
+                       key=lambda n: ("webserver", "daemon").index(n) if n in ("webserver", "daemon") else 2):
         stop(stack.pids[name])
     stop_postgres(stack)
     state.unlink()

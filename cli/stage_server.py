@@ -13,6 +13,7 @@ default: forking after Apple's frameworks are loaded is unsafe). The socket is i
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -75,7 +76,7 @@ def _connect(path: Path) -> socket.socket | None:
 
 
 def _spawn(root: Path, path: Path) -> subprocess.Popen:
-    log = open(path.with_suffix(".log"), "ab")
+    log = open(path.with_suffix(".log"), "ab")  # noqa: SIM115 - handed to the detached server, which outlives us
     return subprocess.Popen([sys.executable, "-m", "cli.stage_server", "serve", str(root)], cwd=root,
                             stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
 
@@ -236,7 +237,7 @@ def serve(root: Path) -> None:
     import gc
 
     path = socket_path(root)
-    guard = open(path.with_suffix(".lock"), "w")
+    guard = open(path.with_suffix(".lock"), "w")  # noqa: SIM115 - the lock is held for the server's lifetime
     try:
         fcntl.flock(guard, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -292,10 +293,8 @@ def serve(root: Path) -> None:
                 if pid == 0:
                     break
                 connection = children.pop(pid)
-                try:
+                with contextlib.suppress(OSError):  # the caller is gone (interrupted)
                     connection.sendall(f"exit {_exit_code(status)}\n".encode())
-                except OSError:
-                    pass  # the caller is gone (interrupted)
                 connection.close()
                 idle_since = time.monotonic()
             if not stopping and not children and (time.monotonic() - idle_since > IDLE_SECONDS

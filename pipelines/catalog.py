@@ -90,8 +90,10 @@ _MODEL_INPUTS = [p.DATASET_SPLITS, p.TRAINED_MODEL]
 _VARIANT_INPUTS = [*_MODEL_INPUTS, p.TFLITE_MODEL, p.TFLITE_REPORT]
 
 _STAGES = [
-    _stage("raw_dataset", "data", "The source data as typed columns, labels normalized, PII and dropped columns removed.",
-           ["${data.source}", "${data.test_source}"], ["data", "validate.max_categories"], outs=[p.RAW_DATASET], tools=["pandas", "parquet"]),
+    _stage("raw_dataset", "data",
+           "The source data as typed columns, labels normalized, PII and dropped columns removed.",
+           ["${data.source}", "${data.test_source}"], ["data", "validate.max_categories"], outs=[p.RAW_DATASET],
+           tools=["pandas", "parquet"]),
     _stage("validated_dataset", "data",
            "The raw dataset after the Great Expectations suite and invariants, incomplete rows dropped.",
            [p.RAW_DATASET, SUITE],
@@ -125,13 +127,15 @@ _STAGES = [
             "release.model_name"],
            outs=[p.TRAINED_MODEL], reports=[p.TRAINING_HISTORY], plots=[Plot(p.TRAINING_PLOT)],
            tools=["keras", "mlflow"],
-           gates=[Gate("fairness_gate", "strength", "With fairness.strength auto, a strength met the fairness limit and "
+           gates=[Gate("fairness_gate", "strength",
+                       "With fairness.strength auto, a strength met the fairness limit and "
                        "gates.keras on the validation rows.")]),
     _stage("model_evaluation", "training",
            "Test-split metrics of the Keras model, overall and per sensitive group, beside the teacher and baselines.",
            [*_MODEL_INPUTS, p.TEACHER_REPORT], ["data.sensitive_features", "train.threshold", "gates.keras"],
            reports=[p.EVALUATION_REPORT], plots=[Plot(p.CONFUSION_MATRIX_PLOT)], tools=["scikitlearn", "matplotlib"],
-           gates=[Gate("accuracy_gate", "accuracy", "The Keras model's test accuracy meets gates.keras.min_accuracy and "
+           gates=[Gate("accuracy_gate", "accuracy",
+                       "The Keras model's test accuracy meets gates.keras.min_accuracy and "
                        "the simple baselines.")]),
     _stage("tflite_model", "mobile",
            "TFLite variants (float32, float16, dynamic and full-integer int8), builtin ops only, scored and timed "
@@ -167,7 +171,8 @@ _STAGES = [
            gates=[Gate("footprint_gate", "footprint", "Each platform has a released variant: the smallest passing "
                        "gates.on_device.")]),
     _stage("offload_policy", "finops",
-           "Hybrid inference: on-device int8 answers unless |p - threshold| < delta; the delta grid and the chosen one.",
+           "Hybrid inference: on-device int8 answers unless |p - threshold| < delta; the delta grid and the chosen "
+           "one.",
            _VARIANT_INPUTS, ["offload", "train.threshold"], reports=[p.OFFLOAD_REPORT],
            plots=[Plot(p.OFFLOAD_GRID, x="delta", y="hybrid_accuracy")], tools=["tflite"]),
     _stage("fairness_tradeoff", "governance",
@@ -278,7 +283,8 @@ POST_RELEASE = tuple(name for name, a in ASSETS.items() if a.kind == "post_relea
 INCOMING = tuple(name for name, a in ASSETS.items() if a.kind == "incoming")
 NOT_STAGES = (*INCOMING, *POST_RELEASE)
 
-GROUPS = ("data", "training", "mobile", "governance", "finops", "release", "fleet")  # bottom to top: imports go down only
+# bottom to top: imports go down only
+GROUPS = ("data", "training", "mobile", "governance", "finops", "release", "fleet")
 
 
 def pipeline_outputs() -> list[str]:

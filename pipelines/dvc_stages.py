@@ -64,7 +64,8 @@ def stage_yaml(stage: Stage, settings: Settings) -> list[str]:
         lines += ["    outs:", *outs]
     lines += ["    metrics:", *_uncached(stage.metrics)]
     if stage.plots:
-        lines += ["    plots:"] + [line for plot in stage.plots for line in _uncached(plot.path, {"x": plot.x, "y": plot.y})]
+        lines += ["    plots:"] + [line for plot in stage.plots
+                                   for line in _uncached(plot.path, {"x": plot.x, "y": plot.y})]
     return lines
 
 

@@ -18,6 +18,7 @@ import functools
 import os
 import re
 from pathlib import Path
+from typing import Any
 
 from pipelines.catalog import GROUPS
 
@@ -91,7 +92,7 @@ def _resolve(base: str, names: list[str], modules: dict[str, Path]) -> set[str]:
 @functools.cache
 def _read_imports(path: Path, name: str, stamp: tuple[int, int], modules: frozenset[str]) -> frozenset[str]:
     text = path.read_text()
-    known = dict.fromkeys(modules)
+    known: dict[str, Any] = dict.fromkeys(modules)
     found: set[str] = set()
     for base, listed in _FROM.findall(text):
         found |= _resolve(base, [name for name, _ in _aliases(listed)], known)
@@ -242,7 +243,7 @@ def cycles(root: Path = PROJECT) -> list[list[str]]:
             elif imported in stack:
                 low[module] = min(low[module], index[imported])
         if low[module] == index[module]:
-            component = []
+            component: list[str] = []
             while not component or component[-1] != module:
                 component.append(stack.pop())
             if len(component) > 1:

@@ -7,7 +7,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -58,7 +58,8 @@ def describe_dataset(dataset: Dataset, splits: list[dict[str, Any]], overrides: 
                      measured_at: str) -> dict[str, Any]:
     settings = load_settings(dataset.params, overrides)
     rows = next((s["rows"] for s in splits if s.get("rows")), {})
-    return {"params": str(dataset.params.relative_to(REPO)), "source": str(dataset.source.relative_to(REPO)), "label": settings.params.data.label,
+    return {"params": str(dataset.params.relative_to(REPO)), "source": str(dataset.source.relative_to(REPO)),
+            "label": settings.params.data.label,
             "grouping": constrained_grouping(settings)[1], "rows": sum(rows.values()), "test_rows": rows.get("test", 0),
             "commit": measured_at, "overrides": overrides, "splits": splits, "summary": summarize(splits)}
 
@@ -88,7 +89,8 @@ def main(names: list[str], splits: int, gate_splits: int, overrides: dict[str, A
         for name in names:
             dataset, started = DATASETS[name], time.perf_counter()
 
-            def record(done: list[dict[str, Any]]) -> None:  # after every split: a stopped run keeps them
+            def record(done: list[dict[str, Any]], name: str = name, dataset: Dataset = dataset,
+                       started: float = started) -> None:  # after every split: a stopped run keeps them
                 results["datasets"][name] = describe_dataset(dataset, done, overrides, measured_at) | {
                     "date": _now(), "wall_s": round(time.perf_counter() - started, 1), "planned": splits}
                 save()
@@ -128,7 +130,7 @@ def write_page(page: Path, text: str) -> None:
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def gate_run(results: dict[str, Any], dataset: Dataset, count: int, work: Path, overrides: dict[str, Any],

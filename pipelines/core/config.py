@@ -48,16 +48,19 @@ def branch_name(value: str) -> str:
         raise ValueError(f"is {len(value)} characters; at most {MAX_NAME}")
     if (".." in value or "//" in value or not _BRANCH.fullmatch(value) or value.endswith(("/", ".", ".lock"))
             or "/." in value):
-        raise ValueError("must be letters, digits, '.', '_', '-' or '/', start with a letter or digit, and hold no '..'")
+        raise ValueError("must be letters, digits, '.', '_', '-' or '/', start with a letter or digit, and hold no "
+                         "'..'")
     return value
 
 
 def column_name(value: str) -> str:
     """A column name MLflow can log metrics under (pipelines add prefixes such as `importance_`)."""
     if len(value) > MAX_COLUMN:
-        raise ValueError(f"is {len(value)} characters; MLflow metric names hold at most 250, so a column at most {MAX_COLUMN}")
+        raise ValueError(f"is {len(value)} characters; MLflow metric names hold at most 250, so a column at most "
+                         f"{MAX_COLUMN}")
     if not value.strip() or not _COLUMN_TEXT.fullmatch(value):
-        raise ValueError("must be letters, digits, '_', '-', '.', ' ', ':' or '/' (what MLflow accepts in a metric name)")
+        raise ValueError("must be letters, digits, '_', '-', '.', ' ', ':' or '/' (what MLflow accepts in a metric "
+                         "name)")
     return value
 
 
@@ -235,7 +238,7 @@ class DpConfig(_Section):
     @field_validator("noise_multiplier")
     @classmethod
     def _positive_noise(cls, value: float | str) -> float | str:
-        if value != "auto" and value <= 0:
+        if value != "auto" and value <= 0:  # type: ignore[operator]  # not "auto": a number
             raise ValueError("must be auto or a number > 0")
         return value
 
@@ -258,7 +261,7 @@ class FederatedConfig(_Section):
     seed: Seed = 42  # seed of the device partition and of training
 
     @model_validator(mode="after")
-    def _threshold_within_shares(self) -> "FederatedConfig":
+    def _threshold_within_shares(self) -> FederatedConfig:
         if self.secagg_threshold >= self.secagg_shares:
             raise ValueError("secagg_threshold must be below secagg_shares (SecAgg+)")
         if self.secagg_shares % 2 == 0:  # Flower 1.42 fails mid-round on an even integer (its ring needs odd)
@@ -322,7 +325,7 @@ class ConvertConfig(_Section):
                     "(mixed_wi4_wi8: int4 hidden layers, int8 output layer); empty: none")
 
     @model_validator(mode="after")
-    def _compression_needs_ios16(self) -> "ConvertConfig":
+    def _compression_needs_ios16(self) -> ConvertConfig:
         if "float32" not in self.tflite_variants:
             raise ValueError("tflite_variants must include float32 (the reference for parity and the drift profile)")
         compressed = [v for v in self.coreml_variants if v != "float16"]
@@ -474,7 +477,7 @@ class FairnessConfig(_Section):
     @field_validator("strength")
     @classmethod
     def _strength_non_negative(cls, value: float | str) -> float | str:
-        if value != "auto" and value < 0:
+        if value != "auto" and value < 0:  # type: ignore[operator]  # not "auto": a number
             raise ValueError("must be auto or a number >= 0")
         return value
 
@@ -486,14 +489,14 @@ class FairnessConfig(_Section):
         return values
 
     @model_validator(mode="after")
-    def _bound_is_chosen_not_pinned(self) -> "FairnessConfig":
+    def _bound_is_chosen_not_pinned(self) -> FairnessConfig:
         if self.method == "bound" and self.strength not in ("auto", 0):
             raise ValueError("method bound takes fairness.bound, not a strength: set strength auto (or 0: "
                              "unmitigated), or method penalty")
         return self
 
     @model_validator(mode="after")
-    def _reweighing_is_for_parity(self) -> "FairnessConfig":
+    def _reweighing_is_for_parity(self) -> FairnessConfig:
         if self.method == "reweighing" and self.constraint != "demographic_parity":
             raise ValueError("method reweighing decorrelates label and group: it needs constraint demographic_parity")
         return self
@@ -570,7 +573,7 @@ class KeysetConfig(_Section):
                       "AES128_GCM_HKDF_4KB"] = "AES256_GCM_HKDF_1MB"  # Tink streaming AEAD templates for new keys
 
     @model_validator(mode="after")
-    def _kms_needs_uri(self) -> "KeysetConfig":
+    def _kms_needs_uri(self) -> KeysetConfig:
         if self.source == "kms" and not self.kms_uri:
             raise ValueError("source kms needs kms_uri")
         return self
@@ -609,7 +612,7 @@ class RolloutConfig(_Section):
     guardrails: Guardrails = Guardrails()
 
     @model_validator(mode="after")
-    def _increasing_to_100(self) -> "RolloutConfig":
+    def _increasing_to_100(self) -> RolloutConfig:
         percents = [stage.percent for stage in self.stages]
         if not percents or percents != sorted(set(percents)) or percents[-1] != 100:
             raise ValueError("stages need strictly increasing percents ending at 100")
@@ -771,8 +774,10 @@ class Settings(BaseModel):
 
 # Keys that describe one data set rather than the pipeline: params.yaml holds Adult's values for them, and
 # the code's defaults are what a new data set starts from (tests/core/test_config.py compares the rest).
-DATASET_KEYS = ("data", "gates.keras.min_accuracy", "fairness.features", "fairness.strength", "fairness.target", "gates.fairness.max_demographic_parity_difference",
-                "gates.fairness.max_equalized_odds_difference", "gates.fairness.min_group_size", "governance.intended_use", "governance.out_of_scope",
+DATASET_KEYS = ("data", "gates.keras.min_accuracy", "fairness.features", "fairness.strength", "fairness.target",
+                "gates.fairness.max_demographic_parity_difference",
+                "gates.fairness.max_equalized_odds_difference", "gates.fairness.min_group_size",
+                "governance.intended_use", "governance.out_of_scope",
                 "governance.limitations", "governance.compliance", "release.model_name")
 
 # Keys that moved: an old params file gets one line naming the new place.

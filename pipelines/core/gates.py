@@ -66,7 +66,8 @@ def _fmt(value: float) -> str:
 def _within(name: str, key: str, measured: float, threshold: float, what: str, at_most: bool) -> GateResult:
     passed = measured <= threshold if at_most else measured >= threshold
     verb = ("is within" if passed else "exceeds") if at_most else ("meets" if passed else "is below")
-    return GateResult(name, passed, float(measured), float(threshold), f"{what} {_fmt(measured)} {verb} {key} = {_fmt(threshold)}")
+    return GateResult(name, passed, float(measured), float(threshold),
+                      f"{what} {_fmt(measured)} {verb} {key} = {_fmt(threshold)}")
 
 
 def on_device_gates(variant: dict[str, Any], reference: dict[str, Any], footprint: OnDeviceGates) -> list[GateResult]:

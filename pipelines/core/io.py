@@ -25,7 +25,7 @@ def storage_problem(exc: BaseException) -> str | None:
     """What a failed write says in one line, when the cause is the storage (full, read-only, no permission)."""
     if isinstance(exc, shutil.Error):  # copytree collects every failed file: one line for all of them
         failures = exc.args[0] if exc.args and isinstance(exc.args[0], list) else []
-        reasons = {(re.search(r"\] ([^:]+)", str(reason)) or re.search(r"(.*)", str(reason))).group(1)
+        reasons = {(re.search(r"\] ([^:]+)", str(reason)) or re.search(r"(.*)", str(reason))).group(1)  # type: ignore[union-attr]
                    for *_, reason in failures}
         return f"{len(failures)} file(s) could not be copied ({', '.join(sorted(reasons))[:80]})"
     if isinstance(exc, OSError) and exc.errno in STORAGE_ERRORS:

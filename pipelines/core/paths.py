@@ -93,7 +93,8 @@ def coreml_package(variant: str) -> str:
 def suite_path(settings: Settings) -> Path:
     """The model's Great Expectations suite: params validate.suite, else expectations/<release.model_name>/suite.json
     (built from the data on the model's first run)."""
-    return settings.resolve(settings.params.validate_.suite or f"expectations/{settings.params.release.model_name}/suite.json")
+    return settings.resolve(settings.params.validate_.suite
+                            or f"expectations/{settings.params.release.model_name}/suite.json")
 
 
 def metrics_file(stage: str) -> str:

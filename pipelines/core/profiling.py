@@ -56,7 +56,7 @@ def _is_import(func: tuple[str, int, str]) -> bool:
 
 def step_profile(path: Path) -> dict[str, Any]:
     """One step's figures from its .prof file."""
-    stats = pstats.Stats(str(path)).stats  # func -> (calls, primitive calls, own time, cumulative time, callers)
+    stats = pstats.Stats(str(path)).stats  # type: ignore[attr-defined]  # func -> (calls, primitive calls, own time, cumulative time, callers)
     # cProfile counts a recursive function's time once, at its outermost call: nested imports are not added twice
     imports = sum(cum for func, (_, _, _, cum, _) in stats.items() if func[2] == "_find_and_load")
     top = sorted(((cum, func) for func, (_, _, _, cum, _) in stats.items() if not _is_import(func)
@@ -79,7 +79,8 @@ def write_report(folder: Path, order: list[str]) -> Path:
              "| step | wall s | share | CPU s | imports s | RSS before MiB | peak RSS MiB | RSS after MiB |",
              "|---|---|---|---|---|---|---|---|"]
     for name, s in sorted(steps.items(), key=lambda kv: -kv[1]["wall_s"]):
-        lines.append(f"| {name} | {s['wall_s']:.2f} | {s['wall_s'] / total:.0%} | {s['cpu_s']:.2f} | {s['import_s']:.2f} "
+        lines.append(f"| {name} | {s['wall_s']:.2f} | {s['wall_s'] / total:.0%} | {s['cpu_s']:.2f} | "
+                     f"{s['import_s']:.2f} "
                      f"| {s['rss_before_mib']} | {s['peak_rss_mib']} | {s['rss_after_mib']} |")
     for name, s in steps.items():
         lines += ["", f"## {name}", "", "| cumulative s | function |", "|---|---|"]

@@ -10,7 +10,7 @@ import os
 import sys
 import time
 from collections.abc import Iterable, Iterator
-from typing import IO, TypeVar
+from typing import IO, Any, TypeVar
 
 T = TypeVar("T")
 PROGRESS_SECONDS = 10.0
@@ -33,12 +33,15 @@ class Progress:
         self.label, self.total, self.done = label, total, 0
         self.stream = stream or sys.stderr
         self.mode = mode(self.stream)
-        self._last_line, self._last_step, self._bar, self._task = 0.0, -1, None, None
+        self._last_line, self._last_step = 0.0, -1
+        self._bar: Any = None  # a rich Progress, in bar mode
+        self._task: Any = None
 
     def __enter__(self) -> Progress:
         if self.mode == "bar":
             from rich.console import Console
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress as Bar, TextColumn, TimeElapsedColumn
+            from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
+            from rich.progress import Progress as Bar
 
             self._bar = Bar(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                             TextColumn("{task.fields[note]}"), TimeElapsedColumn(),

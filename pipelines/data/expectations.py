@@ -146,7 +146,8 @@ def _whole_frame_batches():
 
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = ProgressBarsConfig(globally=False)
-    return context.data_sources.add_pandas("frame").add_dataframe_asset("data").add_batch_definition_whole_dataframe("all")
+    return (context.data_sources.add_pandas("frame").add_dataframe_asset("data")
+            .add_batch_definition_whole_dataframe("all"))
 
 
 def _gx_suite(suite: dict[str, Any], present: set[str]):
@@ -206,7 +207,7 @@ def _forget(batch) -> None:
     cache = getattr(manager, "_batch_data_cache", None)
     if isinstance(cache, dict):
         cache.clear()
-        manager.reset_batch_cache()
+        manager.reset_batch_cache()  # type: ignore[union-attr]  # a dict cache has its manager
     metrics = getattr(engine, "_metric_cache", None)
     if isinstance(metrics, dict):
         metrics.clear()

@@ -84,7 +84,7 @@ def fit_feature_spec(train: pd.DataFrame, config: DataConfig) -> FeatureSpec:
 
 
 def _check_columns(frame: pd.DataFrame, spec: FeatureSpec) -> None:
-    missing = [f.name for f in [*spec.numeric, *spec.categorical] if f.name not in frame.columns]
+    missing = [f.name for f in [*spec.numeric, *spec.categorical] if f.name not in frame.columns]  # type: ignore[attr-defined]
     if missing:
         raise PipelineError(f"features: column '{missing[0]}' expected by the feature spec is missing")
 
@@ -99,8 +99,8 @@ def encode_compact(frame: pd.DataFrame, spec: FeatureSpec) -> tuple[np.ndarray, 
         values = pd.to_numeric(frame[feature.name], errors="coerce").to_numpy(dtype=np.float64, na_value=feature.mean)
         numeric[:, i] = (values - feature.mean) / feature.std
     codes = np.empty((len(frame), len(spec.categorical)), dtype=np.int32)
-    for i, feature in enumerate(spec.categorical):
-        codes[:, i] = pd.Categorical(frame[feature.name].astype("string"), categories=feature.vocabulary).codes
+    for i, category in enumerate(spec.categorical):
+        codes[:, i] = pd.Categorical(frame[category.name].astype("string"), categories=category.vocabulary).codes
     return numeric, codes
 
 

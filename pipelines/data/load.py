@@ -5,7 +5,9 @@ import bz2
 import csv
 import gzip
 import lzma
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -16,8 +18,8 @@ from pipelines.data.numbers import refuse_numeric_looking, refuse_separated, sep
 from pipelines.data.partitions import accepted_files
 
 ORIGIN = "_origin"  # which source file a row came from; dropped at the split
-CSV_DIALECT = {"delimiter": ",", "quotechar": '"', "skipinitialspace": True}  # as read_csv below parses
-_OPENERS = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}
+CSV_DIALECT: dict[str, Any] = {"delimiter": ",", "quotechar": '"', "skipinitialspace": True}  # as read_csv below parses
+_OPENERS: dict[str, Callable[..., Any]] = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}
 _UNSCANNED = {".zip", ".zst", ".tar", ".tgz"}  # other compressions pandas reads: parsed without the scan
 
 
@@ -51,7 +53,8 @@ def sniffed_format(path: Path) -> str:
 
 _NOT_TABLES = {b"PK\x03\x04": "a ZIP archive (unzip it and point at the file inside)",
                b"SQLite format 3": "a SQLite database", b"\xff\xfe": "UTF-16 text, not UTF-8 (save it as UTF-8)",
-               b"\xfe\xff": "UTF-16 text, not UTF-8 (save it as UTF-8)", b"\x89HDF": "an HDF5 file", b"%PDF": "a PDF document"}
+               b"\xfe\xff": "UTF-16 text, not UTF-8 (save it as UTF-8)", b"\x89HDF": "an HDF5 file",
+               b"%PDF": "a PDF document"}
 
 
 def not_a_table(path: Path) -> str | None:
@@ -299,7 +302,8 @@ def load_dataset(config: DataConfig, source: Path, test_source: Path | None = No
                 column_name(column)
             except ValueError as exc:
                 shown = column if len(column) <= 40 else column[:39] + "…"
-                raise PipelineError(f"data.{key}: column {shown!r} {exc} (drop it with data.drop, or rename it)") from None
+                raise PipelineError(f"data.{key}: column {shown!r} {exc} (drop it with data.drop, or rename "
+                                    "it)") from None
     frame[config.label] = normalize_label(frame[config.label])
     labelled = frame[config.label].notna() & (frame[config.label] != "")
     if not labelled.all():  # a filter copies every column: only when a row goes
@@ -330,5 +334,5 @@ def source_files(settings: Settings) -> dict[str, str]:
     else:
         sources = [source]
     paths = sources + ([settings.resolve(data.test_source)] if data.test_source else [])
-    return {str(p.relative_to(settings.root)) if p.is_relative_to(settings.root) else str(p): recorded_md5(p)
+    return {str(p.relative_to(settings.root)) if p.is_relative_to(settings.root) else str(p): recorded_md5(p)  # type: ignore[misc]
             for p in paths if p.is_file()}

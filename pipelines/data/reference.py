@@ -26,7 +26,7 @@ def find_reference(settings: Settings) -> tuple[Path | None, str]:
         if not (folder / RELEASE_PROFILE_FILE).is_file():
             raise PipelineError(f"drift.reference: {folder} has no {RELEASE_PROFILE_FILE}")
         return folder, "configured in drift.reference"
-    folder, why = production_or_latest(settings, RELEASE_PROFILE_FILE)
+    folder, why = production_or_latest(settings, RELEASE_PROFILE_FILE)  # type: ignore[assignment]
     return folder, why if folder else f"no reference: {why}, so nothing to drift from"
 
 

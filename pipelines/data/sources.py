@@ -21,5 +21,5 @@ def source_files(settings: Settings) -> dict[str, str]:
     else:
         sources = [source]
     paths = sources + ([settings.resolve(data.test_source)] if data.test_source else [])
-    return {str(p.relative_to(settings.root)) if p.is_relative_to(settings.root) else str(p): recorded_md5(p)
+    return {str(p.relative_to(settings.root)) if p.is_relative_to(settings.root) else str(p): recorded_md5(p)  # type: ignore[misc]
             for p in paths if p.is_file()}

@@ -23,10 +23,10 @@ from pipelines.data.drift import compare, prediction_drift, schema_difference
 from pipelines.data.expectations import build_suite, load_suite, save_suite
 from pipelines.data.features import FeatureSpec
 from pipelines.data.load import load_dataset
-from pipelines.data.sources import source_files
 from pipelines.data.partitions import day_file, drop_record, incoming_folder, write_record
 from pipelines.data.plots import psi_chart
 from pipelines.data.reference import current_profile, find_reference, reference_predictions
+from pipelines.data.sources import source_files
 from pipelines.data.split import SPLITS, split_positions, take
 from pipelines.data.validate import ValidationFailed, validate_dataset
 from pipelines.release_format.keyset import load_keyset
@@ -89,7 +89,8 @@ def validated_dataset(settings: Settings) -> StepResult:
     write_json(paths.validation_report, report | {"success": True})
     md5 = _write_parquet(clean, paths.validated_dataset)
     table = "| column | type | null fraction | distinct |\n|---|---|---|---|\n" + "\n".join(
-        f"| {md_cell(name)} | {c['type']} | {c['null_fraction']:.4f} | {c['distinct']} |" for name, c in report["columns"].items()
+        f"| {md_cell(name)} | {c['type']} | {c['null_fraction']:.4f} | {c['distinct']} "
+        "|" for name, c in report["columns"].items()
     )
     return StepResult(
         summary={"rows": report["rows"], "raw_rows": report["raw_rows"], "positive_rate": report["positive_rate"],
@@ -129,7 +130,8 @@ def data_drift(settings: Settings) -> StepResult:
     if reference is not None:  # another feature schema is no reference (another model has its own folder)
         differs = schema_difference(read_json(reference / RELEASE_PROFILE_FILE), today)
         if differs:
-            reference, why = None, f"no comparable reference: {reference.name} has another feature schema ({differs})"
+            why = f"no comparable reference: {reference.name} has another feature schema ({differs})"
+            reference = None
     shown = reference.relative_to(settings.root) if reference and reference.is_relative_to(settings.root) else reference
     report: dict[str, Any] = {"reference": str(shown) if shown else None, "reason": why,
                               "blocking": config.blocking, "drift": False, "drifted": [], "features": {}}
@@ -164,7 +166,8 @@ def drift_table(report: dict[str, Any]) -> str:
     if not report["features"]:
         return report["reason"]
     rows = ["| feature | PSI | test | statistic | p-value | drift |", "|---|---|---|---|---|---|"]
-    items = list(report["features"].items()) + ([("(predictions)", report["predictions"])] if "predictions" in report else [])
+    items = list(report["features"].items()) + (
+        [("(predictions)", report["predictions"])] if "predictions" in report else [])
     for name, r in items:
         rows.append(f"| {md_cell(name)} | {r['psi']:.4f} | {r['test']} | {r['statistic']:.4f} | {r['p_value']:.3g} "
                     f"| {'DRIFT' if r['drifted'] else 'ok'} |")

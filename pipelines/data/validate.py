@@ -42,7 +42,8 @@ def check_invariants(frame: pd.DataFrame, data: DataConfig, rules: ValidateConfi
         raise PipelineError(f"data.label: column '{data.label}' must have exactly 2 classes, has {labels}")
     for column in data.sensitive_features:
         if frame[column].nunique() < 2:
-            raise PipelineError(f"data.sensitive_features: column '{column}' has a single value; groups cannot be compared")
+            raise PipelineError(f"data.sensitive_features: column '{column}' has a single value; groups cannot be "
+                                "compared")
 
 
 def validate_dataset(

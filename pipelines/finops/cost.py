@@ -132,7 +132,7 @@ def release_cost(footprint: dict[str, Any], offload: dict[str, Any], shipped: di
         energies["hybrid"] = mean_energy_mj(device.get("estimates"), tier_share) if device else None
         known = [(energies[m], s) for m, s in (("on-device", on), ("hybrid", hybrid)) if s]
         per_inference = None if any(e is None for e, _ in known) else \
-            sum(e * s for e, s in known) / (on + hybrid) if on + hybrid else 0.0
+            sum(e * s for e, s in known) / (on + hybrid) if on + hybrid else 0.0  # type: ignore[misc, operator]
         size = sum(variants[name]["size_bytes"] for name in files)
         platforms[platform] = {"files": files, "mode_shares": shares, **deployment_cost(
             platform, size, per_inference, hybrid * rate + cloud, on + hybrid, finops)}

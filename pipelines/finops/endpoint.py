@@ -88,5 +88,6 @@ class _NoAliases(yaml.SafeDumper):
 def render_manifests(documents: list[dict[str, Any]]) -> str:
     notes = documents[0]["metadata"]["annotations"] if documents else {}
     lines = "".join(f"# {word}: {notes[key]}\n" for word, key in
-                    (("model", MODEL_ANNOTATION), ("build", BUILD_ANNOTATION), ("serve", SERVE_ANNOTATION)) if key in notes)
+                    (("model", MODEL_ANNOTATION), ("build", BUILD_ANNOTATION),
+                     ("serve", SERVE_ANNOTATION)) if key in notes)
     return HEADER + lines + yaml.dump_all(documents, Dumper=_NoAliases, sort_keys=False, width=120)

@@ -48,7 +48,7 @@ def cloud_problems(connectivity: str, monthly_usd: float, params: Params) -> lis
     if connectivity == "offline":
         return ["offline"]
     problems = []
-    latency = finops.endpoint.network_rtt_ms[connectivity] + finops.endpoint.duration_ms
+    latency = finops.endpoint.network_rtt_ms[connectivity] + finops.endpoint.duration_ms  # type: ignore[index]
     if latency > finops.latency_target_ms:
         problems.append(f"{latency:g} ms round trip > finops.latency_target_ms {finops.latency_target_ms:g}")
     budget = params.gates.budgets.max_monthly_usd
@@ -112,6 +112,7 @@ def matrix_table(matrix: list[dict[str, str]]) -> str:
     cells = {(c["platform"], c["tier"], c["connectivity"]): c for c in matrix}
     rows = ["| platform | tier | " + " | ".join(CONNECTIVITY) + " |", "|---|---|" + "---|" * len(CONNECTIVITY)]
     for platform, tier in dict.fromkeys((c["platform"], c["tier"]) for c in matrix):
-        row = [f"**{cells[(platform, tier, k)]['mode']}**: {cells[(platform, tier, k)]['reason']}" for k in CONNECTIVITY]
+        row = [f"**{cells[(platform, tier, k)]['mode']}**: "
+               f"{cells[(platform, tier, k)]['reason']}" for k in CONNECTIVITY]
         rows.append(f"| {platform} | {tier} | " + " | ".join(row) + " |")
     return "\n".join(rows)

@@ -1,5 +1,5 @@
-"""FinOps steps: the hybrid offload policy; cost per variant and of the release, the run's compute, the decision matrix, budgets,
-the delta against production, and the offload endpoint's manifests."""
+"""FinOps steps: the hybrid offload policy; cost per variant and of the release, the run's compute, the decision
+matrix, budgets, the delta against production, and the offload endpoint's manifests."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -62,7 +62,7 @@ def assess(footprint: dict[str, Any], offload: dict[str, Any], params: Params, r
                       "monthly_usd": hybrid_row["total_usd"]}
            if hybrid_row and device and offload["chosen"]["offload_rate"] > 0 else None}  # delta 0: nothing offloaded
     matrix = decision_matrix(ctx, params)
-    shares = mode_shares(matrix, tier_share, finops.fleet.connectivity_share)
+    shares = mode_shares(matrix, tier_share, finops.fleet.connectivity_share)  # type: ignore[arg-type]
     shipped = {p: [n for n in dict.fromkeys([f["selected"], offload["device_variant"] if p == "android" else None])
                    if n and n in f["variants"]] for p, f in platforms.items()}
     release = release_cost(footprint, offload, shipped, shares, finops, tier_share, run_usd)
@@ -76,7 +76,8 @@ def _money(value: float | None) -> str:
 
 def cost_table(variants: list[dict[str, Any]], release: dict[str, Any]) -> str:
     head = ["platform", "variant", "mode", "KB", "download GB/mo", "download $/mo", "MB/device/mo",
-            "cellular MB/device/mo", "cloud requests/mo", "cloud $/mo", "energy J/device/mo*", "owners' $/mo", "total $/mo"]
+            "cellular MB/device/mo", "cloud requests/mo", "cloud $/mo", "energy J/device/mo*", "owners' $/mo",
+            "total $/mo"]
     rows = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
 
     def row(platform: str, name: str, mode: str, r: dict[str, Any]) -> str:
@@ -87,7 +88,8 @@ def cost_table(variants: list[dict[str, Any]], release: dict[str, Any]) -> str:
                  _money(r["total_usd"])]
         return "| " + " | ".join(cells) + " |"
 
-    rows += [row(r["platform"], r["variant"] + (" (released)" if r["released"] else ""), r["mode"], r) for r in variants]
+    rows += [row(r["platform"], r["variant"] + (" (released)" if r["released"] else ""), r["mode"], r)
+             for r in variants]
     for platform, r in release["platforms"].items():
         mix = ", ".join(f"{m} {s:.0%}" for m, s in r["mode_shares"].items())
         rows.append(row(f"**{platform}**", f"**release** ({' + '.join(r['files'])})", mix, r))
@@ -97,7 +99,8 @@ def cost_table(variants: list[dict[str, Any]], release: dict[str, Any]) -> str:
 
 def summary_table(release: dict[str, Any], run: dict[str, Any], gates: list, delta: dict[str, Any]) -> str:
     rows = ["| | value |", "|---|---|", f"| release serving $/month | {_money(release['serving_usd'])} |",
-            f"| training $/month ({run['cpu_seconds']:.1f} CPU s per run) | {_money(release['training_usd_per_month'])} |",
+            f"| training $/month ({run['cpu_seconds']:.1f} CPU s per run) | "
+            f"{_money(release['training_usd_per_month'])} |",
             f"| **total $/month** | **{_money(release['monthly_usd'])}** |"]
     if delta.get("available"):
         rows.append(f"| serving $/month vs {delta['reference']} | {delta['serving_usd']['delta']:+,.4f} |")
@@ -109,8 +112,8 @@ def summary_table(release: dict[str, Any], run: dict[str, Any], gates: list, del
 
 @records_metrics
 def offload_policy(settings: Settings) -> StepResult:
-    from pipelines.release_format.litert import predict_tflite
     from pipelines.finops.offload import app_config, choose_delta, offload_grid
+    from pipelines.release_format.litert import predict_tflite
     from pipelines.training.metrics import classification_metrics
 
     config, threshold = settings.params.offload, settings.params.train.threshold
@@ -130,21 +133,26 @@ def offload_policy(settings: Settings) -> StepResult:
     cloud_accuracy = classification_metrics(y, cloud, threshold)["accuracy"]
     chosen = choose_delta(grid, config, cloud_accuracy)
     cloud_model = {"name": record["model_name"], "version": record["model_version"], "format": "keras float32"}
-    report = {
-        "device_variant": config.device_variant, "device_accuracy": classification_metrics(y, device, threshold)["accuracy"],
+    report: dict[str, Any] = {
+        "device_variant": config.device_variant,
+        "device_accuracy": classification_metrics(y, device, threshold)["accuracy"],
         "cloud_accuracy": cloud_accuracy, "threshold": threshold, "daily_inferences": config.daily_inferences,
         "grid": grid, "chosen": chosen, "app_config": app_config(chosen, threshold, device_file, cloud_model),
     }
     write_json(paths.offload_report, report)
     write_csv(paths.offload_grid, grid)
-    log_to_run(settings, record["run_id"], {f"offload_{k}": chosen[k] for k in ("delta", "offload_rate", "hybrid_accuracy")},
+    log_to_run(settings, record["run_id"],
+               {f"offload_{k}": chosen[k] for k in ("delta", "offload_rate", "hybrid_accuracy")},
                {"reports": paths.offload_report})
-    rows = ["| delta | offload rate | hybrid accuracy | requests / 1k | cloud requests / day |", "|---|---|---|---|---|"]
+    rows = ["| delta | offload rate | hybrid accuracy | requests / 1k | cloud requests / day |",
+            "|---|---|---|---|---|"]
     rows += [f"| {r['delta']:g}{' (chosen)' if r['delta'] == chosen['delta'] else ''} | {r['offload_rate']:.4f} "
-             f"| {r['hybrid_accuracy']:.4f} | {r['requests_per_1k']:.1f} | {r['cloud_requests_per_day']:.0f} |" for r in grid]
+             f"| {r['hybrid_accuracy']:.4f} | {r['requests_per_1k']:.1f} | {r['cloud_requests_per_day']:.0f} "
+             "|" for r in grid]
     return StepResult(
         summary={"delta": chosen["delta"], "offload_rate": round(chosen["offload_rate"], 4),
-                 "hybrid_accuracy": round(chosen["hybrid_accuracy"], 4), "device_accuracy": round(report["device_accuracy"], 4),
+                 "hybrid_accuracy": round(chosen["hybrid_accuracy"], 4),
+                 "device_accuracy": round(report["device_accuracy"], 4),
                  "cloud_accuracy": round(cloud_accuracy, 4), "target_met": chosen["target_met"], "how": chosen["how"],
                  "path": str(paths.offload_report)},
         tables={"grid": "\n".join(rows)},
@@ -191,11 +199,14 @@ def finops_report(settings: Settings) -> StepResult:
     release = result["release"]
     metrics = {"finops_monthly_usd": release["monthly_usd"], "finops_serving_usd": release["serving_usd"],
                "finops_run_cpu_seconds": run["cpu_seconds"], "finops_run_compute_usd": run["cost_usd"],
-               **{f"cpu_seconds_{n}": s["cpu_seconds"] for n, s in run["steps"].items() if s and s["cpu_seconds"] is not None}}
-    log_to_run(settings, read_json(paths.trained_model / MLFLOW_RECORD_FILE)["run_id"], metrics, {"reports": paths.cost_report})
+               **{f"cpu_seconds_{n}": s["cpu_seconds"] for n, s in run["steps"].items()
+                  if s and s["cpu_seconds"] is not None}}
+    log_to_run(settings, read_json(paths.trained_model / MLFLOW_RECORD_FILE)["run_id"], metrics,
+               {"reports": paths.cost_report})
     summary = {"monthly_usd": round(release["monthly_usd"], 4), "serving_usd": round(release["serving_usd"], 4),
                "run_cpu_seconds": round(run["cpu_seconds"], 3), "run_compute_usd": round(run["cost_usd"], 6),
-               **{f"{p}_mb_per_device_month": round(f["device_mb_per_month"], 4) for p, f in release["platforms"].items()},
+               **{f"{p}_mb_per_device_month": round(f["device_mb_per_month"], 4)
+                  for p, f in release["platforms"].items()},
                "budgets_over": len(over), "budgets_blocking": blocking, "privacy_class": result["privacy_class"],
                "path": str(paths.cost_report)}
     if delta.get("available"):

@@ -132,7 +132,7 @@ class TelemetryApp:
         while more:
             try:
                 message = await asyncio.wait_for(receive(), max(deadline - time.monotonic(), 0))
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 self.metrics.timeouts.inc()
                 if keep and seen > limit:
                     raise Answer(413, f"body is over {seen} bytes; fleet.max_body_bytes is {limit}",

@@ -134,7 +134,7 @@ def evaluate(units_frame: pd.DataFrame, treatment: str, control: str, guardrails
 
     def both(a: str, b: str):
         return ratio(t[a].to_numpy(float), t[b].to_numpy(float)), (
-            ratio(c[a].to_numpy(float), c[b].to_numpy(float)) if has_control else (None, None, 0))
+            ratio(c[a].to_numpy(float), c[b].to_numpy(float)) if has_control else (None, None, 0))  # type: ignore[index]
 
     (cr, cr_se, _), (pr, pr_se, _) = both("crashes", "sessions")
     out.append(_test("crash_rate", "crashes per session", cr, cr_se, n, guardrails.max_crash_rate, alpha, tuning,

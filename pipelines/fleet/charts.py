@@ -6,7 +6,6 @@ from typing import Any
 
 from pipelines.core.plots import _pyplot, save_figure
 
-
 PANELS = (("crash_rate", "crashes per session"), ("latency_ms", "latency (ms, geo mean)"),
           ("accuracy", "accuracy (feedback)"), ("selection_rate_gap", "selection-rate gap (debiased, cumulative)"),
           ("mb_per_device_month", "MB per device-month (cumulative)"))

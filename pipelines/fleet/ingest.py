@@ -17,7 +17,6 @@ from pipelines.core.config import FleetTelemetryConfig
 from pipelines.fleet import store
 from pipelines.fleet.schema import Batch, Refused, impossible, parse_batch, to_frame
 
-
 MAX_DEPTH = 8  # the contract nests 5 deep ({"records": [{"features": {"age": [...]}}]}); JSON deeper is refused
 _STEP = np.zeros(256, dtype=np.int8)
 _STEP[list(b"[{")], _STEP[list(b"]}")] = 1, -1
@@ -91,7 +90,7 @@ class Ingestor:
 
     def days(self) -> tuple[dt.date | None, dt.date]:
         """The days a record may carry now: from the first day (if known) to tomorrow, UTC."""
-        return self.first_day, dt.datetime.now(dt.timezone.utc).date() + dt.timedelta(days=1)
+        return self.first_day, dt.datetime.now(dt.UTC).date() + dt.timedelta(days=1)
 
     def accept(self, body: bytes, sent_signature: str | None) -> Accepted:
         """Store a batch or raise Refused (401 unauthenticated, 413 too large, 400 malformed, 409 replayed)."""

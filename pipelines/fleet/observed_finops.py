@@ -109,7 +109,8 @@ def budget_results(rows: list[dict[str, Any]], cost: dict[str, Any], params: Par
             results.append(GateResult(
                 f"observed max_device_mb_per_month[{row['month']}]", mb <= budgets.max_device_mb_per_month, mb,
                 budgets.max_device_mb_per_month, f"observed {row['month']}: {mb:.4g} MB per device vs "
-                                                 f"gates.budgets.max_device_mb_per_month {budgets.max_device_mb_per_month:g}"))
+                                                 "gates.budgets.max_device_mb_per_month "
+                f"{budgets.max_device_mb_per_month:g}"))
     return results
 
 

@@ -32,7 +32,7 @@ def reference_shares(feature: dict[str, Any]) -> np.ndarray:
 def drift(counts: dict[str, list[int]], profile: dict[str, Any], epsilon: float, threshold: float,
           seed: int = 0) -> dict[str, Any]:
     """PSI per feature of the noised production histograms against the reference; drift if any exceeds."""
-    features = {}
+    features: dict[str, dict[str, Any]] = {}
     for name, hist in noisy(counts, epsilon, seed).items():
         ref = profile["features"].get(name)
         if ref is None:

@@ -154,7 +154,8 @@ def impossible(frame: pd.DataFrame, config: FleetTelemetryConfig) -> pd.Series:
     flag((counts < 0).any(axis=1), "negative count")
     flag((frame[list(AMOUNTS)] < 0).any(axis=1) | ~np.isfinite(frame[list(AMOUNTS)]).all(axis=1), "negative or "
          "non-finite amount")
-    flag(frame["latency_max_ms"] > config.max_latency_ms, f"latency over fleet.max_latency_ms ({config.max_latency_ms:g})")
+    flag(frame["latency_max_ms"] > config.max_latency_ms,
+         f"latency over fleet.max_latency_ms ({config.max_latency_ms:g})")
     flag(frame[list(HIST)].sum(axis=1) != frame["inferences"], "latency histogram does not sum to inferences")
     flag(frame["crashes"] > frame["sessions"], "more crashes than sessions")
     flag(frame["predicted_positive"] > frame["inferences"], "more positive predictions than inferences")

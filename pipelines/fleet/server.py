@@ -54,7 +54,7 @@ def protocol(config: FleetTelemetryConfig, metrics: ServerMetrics) -> type[H11Pr
         _closing = False
         _eof = False
 
-        def connection_made(self, transport: Any) -> None:  # type: ignore[override]
+        def connection_made(self, transport: Any) -> None:
             super().connection_made(transport)
             metrics.connections.inc()
             if len(self.connections) > cap:
@@ -75,7 +75,7 @@ def protocol(config: FleetTelemetryConfig, metrics: ServerMetrics) -> type[H11Pr
             if self.conn.their_state is not h11.IDLE:
                 self._disarm()  # the headers are in: the app's body deadline takes over
 
-        def eof_received(self) -> bool | None:
+        def eof_received(self) -> bool | None:  # type: ignore[override]  # asyncio's Protocol returns bool | None
             """The client shut its side: a request in progress is still answered (uvicorn would close at once)."""
             if self._closing:
                 return True

@@ -186,11 +186,11 @@ class Simulator:
     def _feature_counts(self, owner: np.ndarray, rows: np.ndarray, devices: int) -> dict[str, list[int]]:
         """Bucket counts of the inputs of `devices` devices (the first inference of each), on the reference bins."""
         first = np.unique(owner, return_index=True)[1][:devices]
-        return bucket_counts(self.frame.iloc[rows[first]][self.inputs], self.profile)  # model inputs only
+        return bucket_counts(self.frame.iloc[rows[first]][self.inputs], self.profile)  # type: ignore[attr-defined]  # model inputs only
 
     @property
     def profile(self) -> dict:
-        return self._profile
+        return self._profile  # type: ignore[attr-defined]  # set by simulator()
 
 
 def _starts(inferences: np.ndarray) -> np.ndarray:
@@ -263,10 +263,11 @@ def build(settings: Settings, candidate: Path, production: Path | None = None, d
                          for i in install]),
         device_effect=rng.normal(0, 0.15, devices))
     sim = Simulator(settings, frame, encode_labels(frame, spec), group_rows, models[0], models[1], fleet, rng,
-                    dict(faults or {}), cohorts=(experiment[2], experiment[1]) if experiment else ("canary", "production"))
+                    dict(faults or {}),
+                    cohorts=(experiment[2], experiment[1]) if experiment else ("canary", "production"))
     profile_path = candidate / RELEASE_PROFILE_FILE
-    sim._profile = read_json(profile_path) if profile_path.is_file() else {"features": {}}
-    sim.inputs = [f.name for f in [*spec.numeric, *spec.categorical]]  # never the label or a sensitive column
+    sim._profile = read_json(profile_path) if profile_path.is_file() else {"features": {}}  # type: ignore[attr-defined]
+    sim.inputs = [f.name for f in [*spec.numeric, *spec.categorical]]  # type: ignore[attr-defined]  # never the label or a sensitive column
     return sim
 
 

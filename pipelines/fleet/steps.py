@@ -99,13 +99,14 @@ def canary_report(settings: Settings, until: str | None = None, act: bool = Fals
         directory, until, deployment.rollout, settings.params, index, int(in_stage))
     if decision == "promote" and index == len(deployment.rollout.stages) - 1:
         decision = "complete"  # already at 100%: nothing left to promote
-    report = {"model": deployment.model.name, "version": deployment.model.version,
-              "stage": deployment.rollout.stages[index].name, "until": until, "days_in_stage": int(in_stage),
-              "decision": decision, "reasons": reasons, "tests": [t.as_dict() for t in tests],
-              "quarantined_devices": quarantined, "table": canary.table(tests),
-              "history": _history(frame, settings)}
+    report: dict[str, Any] = {"model": deployment.model.name, "version": deployment.model.version,
+                              "stage": deployment.rollout.stages[index].name, "until": until,
+                              "days_in_stage": int(in_stage),
+                              "decision": decision, "reasons": reasons, "tests": [t.as_dict() for t in tests],
+                              "quarantined_devices": quarantined, "table": canary.table(tests),
+                              "history": _history(frame, settings)}
     charts.guardrail_chart(report["history"], settings.resolve(FLEET_GUARDRAILS_PLOT),
-                           _limits(settings, deployment.rollout.guardrails))
+                           _limits(settings, deployment.rollout.guardrails))  # type: ignore[arg-type]
     report["chart"] = FLEET_GUARDRAILS_PLOT
     if experiment := deployment.experiment:
         a, b = (v.name for v in experiment.variants)
@@ -125,8 +126,10 @@ def canary_report(settings: Settings, until: str | None = None, act: bool = Fals
             report["action"].update(status="failed", error=str(exc).splitlines()[0] if str(exc) else repr(exc))
             write_json(target, report)
             raise
-        report["action"] = {"kind": done.kind, "status": "done", "to": done.to, "branch": done.branch,
-                            "commit": done.commit, "pull_request": done.pull_request.url if done.pull_request else None}
+        report["action"] = {"kind": done.kind, "status": "done", "to": done.to,  # type: ignore[union-attr]
+                            "branch": done.branch,  # type: ignore[union-attr]
+                            "commit": done.commit,  # type: ignore[union-attr]
+                            "pull_request": done.pull_request.url if done.pull_request else None}  # type: ignore[union-attr]
     write_json(target, report)
     return report
 
@@ -173,13 +176,15 @@ def fleet_observed_finops(settings: Settings) -> dict[str, Any]:
         raise PipelineError(f"{telemetry_dir(settings)}: no telemetry yet")
     rows = observed.observed(frame, settings.params)
     results = observed.budget_results(rows, cost, settings.params)
-    report = {"release": str(folder.relative_to(settings.root)) if folder.is_relative_to(settings.root) else str(folder),
-              "months": rows, "comparison": observed.compare(rows, cost, settings.params),
-              "budgets": [r.as_dict() for r in results], "over_budget": [r.name for r in results if not r.passed]}
+    report: dict[str, Any] = {"release": (str(folder.relative_to(settings.root)) if folder.is_relative_to(settings.root)
+                                          else str(folder)),
+                              "months": rows, "comparison": observed.compare(rows, cost, settings.params),
+                              "budgets": [r.as_dict() for r in results],
+                              "over_budget": [r.name for r in results if not r.passed]}
     url = settings.params.fleet.webhook_url
     if report["over_budget"] and url:
-        report["alert_status"] = observed.alert(url, {"event": "fleet.budget_exceeded", "release": report[
-            "release"], "over_budget": [r.as_dict() for r in results if not r.passed]})
+        report["alert_status"] = observed.alert(url, {"event": "fleet.budget_exceeded", "release": report["release"],
+                                                      "over_budget": [r.as_dict() for r in results if not r.passed]})
     charts.cost_chart(report["comparison"], settings.resolve(FLEET_COST_PLOT),
                       settings.params.gates.budgets.max_device_mb_per_month)
     report["chart"] = FLEET_COST_PLOT
@@ -223,7 +228,10 @@ def md_rows(rows: list[dict[str, Any]]) -> str:
     if not rows:
         return "(none)"
     keys = list(rows[0])
-    cell = (lambda v: f"{v:.4g}" if isinstance(v, float) else "" if v is None else md_cell(v))
+
+    def cell(v: object) -> str:
+        return f"{v:.4g}" if isinstance(v, float) else "" if v is None else md_cell(v)
+
     return "\n".join(["| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)] +
                      ["| " + " | ".join(cell(r[k]) for k in keys) + " |" for r in rows])
 

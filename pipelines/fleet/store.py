@@ -26,7 +26,7 @@ from pipelines.fleet.schema import COLUMNS, typed
 DAY = re.compile(r"^day=(\d{4}-\d{2}-\d{2})$")
 
 
-def _replace(target: Path, write) -> None:  # noqa: ANN001 - write(path) fills the temp file
+def _replace(target: Path, write) -> None:  # write(path) fills the temp file
     target.parent.mkdir(parents=True, exist_ok=True)
     handle, name = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
     os.close(handle)

@@ -32,7 +32,7 @@ def evaluate_models(
     `probas` maps model name to probabilities; the first entry is the reference (Keras) and every other
     entry also gets each group's accuracy change from it (a paired bootstrap on the same rows).
     """
-    options = {"intersection": True, "min_group_size": min_group_size, "n_boot": config.bootstrap,
+    options: dict[str, Any] = {"intersection": True, "min_group_size": min_group_size, "n_boot": config.bootstrap,
                "confidence": config.confidence, "seed": config.seed}
     reference = next(iter(probas))
     models: dict[str, Any] = {}
@@ -66,7 +66,7 @@ def _limit(limit: Limit, grouping: str, groupings: list[str], key: str) -> float
 def _extremes(groups: dict[str, Any], rate: str, small: list[str]) -> str:
     """`High 0.31 vs Low 0.09`: the groups at either end of a rate, over the gated groups."""
     values = {g: m[rate] for g, m in groups.items() if g not in small and m[rate] is not None}
-    high, low = max(values, key=values.get), min(values, key=values.get)
+    high, low = max(values, key=values.get), min(values, key=values.get)  # type: ignore[arg-type]
     return f"{high} {values[high]:.3f} vs {low} {values[low]:.3f}"
 
 
@@ -124,8 +124,10 @@ def fairness_gates(report: dict[str, Any], gates: FairnessGates) -> list[GateRes
                 results.append(_unmeasurable(name, where, facts, gates.max_group_accuracy_drop, minimum))
                 continue
             worst = change["groups"][change["worst_group"]]
-            what = (f"{change['worst_group']} accuracy {worst['reference_accuracy']:.4f} -> {worst['variant_accuracy']:.4f} "
-                    f"vs {report['reference']} (drop {change['worst_drop']:.4f}, {worst['changed_decisions']} decisions changed)")
+            what = (f"{change['worst_group']} accuracy {worst['reference_accuracy']:.4f} -> "
+                    f"{worst['variant_accuracy']:.4f} "
+                    f"vs {report['reference']} (drop {change['worst_drop']:.4f}, {worst['changed_decisions']} "
+                    "decisions changed)")
             results.append(_at_most(name, "max_group_accuracy_drop", where, change["worst_drop"],
                                     gates.max_group_accuracy_drop, what))
     return results
@@ -145,8 +147,8 @@ def compact_failures(report: dict[str, Any], results: list[GateResult]) -> str:
     for (key, grouping), gates in failed.items():
         models = [g.name for g in gates]
         facts = report["models"][models[0]]["groups"][grouping]
-        if facts["eligible_groups"] < 2 and key != "max_group_accuracy_drop" or \
-                key == "max_group_accuracy_drop" and gates[0].detail.split(" ", 2)[2].startswith("only"):
+        if (facts["eligible_groups"] < 2 and key != "max_group_accuracy_drop") or \
+                (key == "max_group_accuracy_drop" and gates[0].detail.split(" ", 2)[2].startswith("only")):
             parts.append(too_small(grouping, facts, report["min_group_size"]))
             continue
         low, high = min(g.measured for g in gates), max(g.measured for g in gates)
@@ -188,7 +190,8 @@ def groups_table(groups: dict[str, Any]) -> str:
             ci = m.get("ci", {})
             flag = " (small)" if group in facts["small_groups"] else ""
             rows.append(f"| {md_cell(grouping)} | {md_cell(group)}{flag} | {m['count']} | " + " | ".join(
-                _fmt(m[r], ci.get(r)) for r in ("accuracy", "selection_rate", "true_positive_rate", "false_positive_rate")) + " |")
+                _fmt(m[r], ci.get(r)) for r in ("accuracy", "selection_rate", "true_positive_rate",
+                                                "false_positive_rate")) + " |")
     return "\n".join(rows)
 
 
@@ -201,8 +204,10 @@ def models_table(report: dict[str, Any]) -> str:
         for grouping, facts in entry["groups"].items():
             ci = facts.get("ci", {})
             change = entry.get("quantization", {}).get(grouping)
-            worst = (f"{md_cell(change['worst_group'])} {-change['worst_drop']:+.4f}" if change and change["worst_group"] else "")
+            worst = (f"{md_cell(change['worst_group'])} "
+                     f"{-change['worst_drop']:+.4f}" if change and change["worst_group"] else "")
             rows.append(f"| {model} | {entry['overall']['accuracy']:.4f} | {md_cell(grouping)} "
                         f"| {_fmt(facts['demographic_parity_difference'], ci.get('demographic_parity_difference'))} "
-                        f"| {_fmt(facts['equalized_odds_difference'], ci.get('equalized_odds_difference'))} | {worst} |")
+                        f"| {_fmt(facts['equalized_odds_difference'], ci.get('equalized_odds_difference'))} | {worst} "
+                        "|")
     return "\n".join(rows)

@@ -17,8 +17,8 @@ def input_blocks(spec: FeatureSpec) -> dict[str, slice]:
     blocks, start = {}, 0
     for feature in spec.numeric:
         blocks[feature.name], start = slice(start, start + 1), start + 1
-    for feature in spec.categorical:
-        blocks[feature.name], start = slice(start, start + len(feature.vocabulary)), start + len(feature.vocabulary)
+    for category in spec.categorical:
+        blocks[category.name], start = slice(start, start + len(category.vocabulary)), start + len(category.vocabulary)
     return blocks
 
 

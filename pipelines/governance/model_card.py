@@ -60,7 +60,8 @@ def _comparison(fairness: dict[str, Any], tradeoff: dict[str, Any], model: str) 
     ci_ours, ci_base = ours["ci"][key], baseline.get("ci", {}).get(key)
     if ci_ours and ci_base and None not in (*ci_ours, *ci_base):
         overlap = ci_ours[0] <= ci_base[1] and ci_base[0] <= ci_ours[1]
-        statement += (f" The {label} intervals ({ci_ours[0]:.4f}-{ci_ours[1]:.4f} vs {ci_base[0]:.4f}-{ci_base[1]:.4f}) "
+        statement += (f" The {label} intervals ({ci_ours[0]:.4f}-{ci_ours[1]:.4f} vs "
+                      f"{ci_base[0]:.4f}-{ci_base[1]:.4f}) "
                       + ("overlap: the difference is within sampling noise." if overlap else "do not overlap."))
     return {"model": model, "grouping": grouping, "disparity": key, "ours": ours,
             "baseline": {k: baseline[k] for k in ("accuracy", key)} | {"ci": {key: ci_base}},
@@ -84,16 +85,20 @@ def _limitations(settings: Settings, fairness: dict[str, Any], tradeoff: dict[st
     free = 1.0 if tradeoff["method"] == "bound" else 0  # method bound keys heads by bound: 1 never binds
     unmitigated = next((e for e in tradeoff["sweep"] if e["strength"] == free), None)
     deployed = next(e for e in tradeoff["sweep"] if e["deployed"])
-    if unmitigated and not deployed["strength"] == free:
-        other = "equalized_odds_difference" if tradeoff["constraint"] == "demographic_parity" else "demographic_parity_difference"
-        items.append(f"The {tradeoff['constraint'].replace('_', ' ')} constraint moves the other criterion: {tradeoff['grouping']} "
-                     f"{other.replace('_', ' ')} {_num(unmitigated['test'][other])} unmitigated -> {_num(deployed['test'][other])} "
+    if unmitigated and deployed["strength"] != free:
+        other = ("equalized_odds_difference" if tradeoff["constraint"] == "demographic_parity"
+                 else "demographic_parity_difference")
+        items.append(f"The {tradeoff['constraint'].replace('_', ' ')} constraint moves the other criterion: "
+                     f"{tradeoff['grouping']} "
+                     f"{other.replace('_', ' ')} {_num(unmitigated['test'][other])} unmitigated -> "
+                     f"{_num(deployed['test'][other])} "
                      "deployed. With different base rates the two criteria cannot both be zero.")
     items += [
         "Sensitive features are not model inputs, but correlated inputs (proxies) still carry their information; "
         "the mitigation acts on outcomes, not on what the model can infer.",
         f"Intervals are percentile bootstrap intervals over the {fairness['rows']} test rows ({fairness['bootstrap']} "
-        "resamples): sampling noise of this test set only, not shift in production data; for gaps near zero they lean upward.",
+        "resamples): sampling noise of this test set only, not shift in production data; for gaps near zero they lean "
+        "upward.",
         "Core ML variants are converted from the same network; their per-group metrics come from a numpy reference run "
         "of each ML Program (coreml.json), not from Core ML on a device, and are not gated here.",
         f"The baseline is a randomized ensemble of {tradeoff['baseline']['predictors']} logistic regressions; "
@@ -134,14 +139,16 @@ def _privacy(settings: Settings, spec: dict[str, Any]) -> dict[str, Any]:
     inputs = [f["name"] for f in spec["numeric"] + spec["categorical"]]
     role = "model inputs (sensitive_as_inputs: true)" if data.sensitive_as_inputs else "evaluation-only"
     return {
-        "pii_columns": list(data.pii), "dropped_columns": list(data.drop), "sensitive_features": list(data.sensitive_features),
+        "pii_columns": list(data.pii), "dropped_columns": list(data.drop),
+        "sensitive_features": list(data.sensitive_features),
         "sensitive_as_inputs": data.sensitive_as_inputs, "model_inputs": inputs,
         "statements": [
             f"PII columns ({', '.join(data.pii) or 'none listed'}) are dropped when the source is read (raw_dataset): "
             "they never reach the splits, the model, any report, MLflow or the release.",
             f"Sensitive features ({', '.join(data.sensitive_features)}) are {role}: used to measure per-group metrics "
             + ("and as inputs." if data.sensitive_as_inputs else
-               "and, during training only, by the mitigation; the deployed model does not take them and an app need not collect them."),
+               "and, during training only, by the mitigation; the deployed model does not take them and an app need "
+               "not collect them."),
             "Reports, MLflow and this card hold aggregates per group (counts and rates), never rows.",
             *training_lines,
         ],
@@ -166,7 +173,8 @@ def build_card(settings: Settings) -> dict[str, Any]:
     footprint = read_json(paths.footprint_report) if paths.footprint_report.is_file() else {"platforms": {}}
     released = {p: f.get("selected") for p, f in footprint["platforms"].items()}
     headline = _headline(fairness, released)
-    shown = list(dict.fromkeys([fairness["reference"], headline, *(v for v in released.values() if v in fairness["models"])]))
+    shown = list(dict.fromkeys([fairness["reference"], headline,
+                                *(v for v in released.values() if v in fairness["models"])]))
     return {
         "schema": SCHEMA,
         "model": {"name": record["model_name"], "version": record["model_version"], "mlflow_run_id": record["run_id"],
@@ -174,7 +182,8 @@ def build_card(settings: Settings) -> dict[str, Any]:
                   "input_width": len(feature_spec["app_contract"]["input_names"]),
                   "threshold": params.train.threshold, "released_variants": released,
                   "variants": [m for m in fairness["order"] if m != fairness["reference"]]},
-        "intended_use": {"purpose": params.governance.intended_use, "out_of_scope": list(params.governance.out_of_scope)},
+        "intended_use": {"purpose": params.governance.intended_use,
+                         "out_of_scope": list(params.governance.out_of_scope)},
         "data": {"sources_md5": source_files(settings), "raw_dataset_md5": dvc_md5(paths.raw_dataset),
                  "label": params.data.label, "positive_label": params.data.positive_label,
                  "positive_rate": validation.get("positive_rate"),
@@ -199,7 +208,8 @@ def build_card(settings: Settings) -> dict[str, Any]:
         "limitations": _limitations(settings, fairness, tradeoff, importance),
         "privacy": _privacy(settings, spec),
         "compliance": params.governance.compliance.model_dump()
-        | {"note": "Stated in params (governance.compliance); the pipeline records these statements, it does not assess them."},
+        | {"note": "Stated in params (governance.compliance); the pipeline records these statements, it does not "
+           "assess them."},
     }
 
 
@@ -207,7 +217,8 @@ def _distillation(settings: Settings, teacher: dict[str, Any]) -> dict[str, Any]
     """Which teacher taught the released network (train.distill), or that none did; the teacher's test accuracy."""
     distill, params = settings.params.train.distill, settings.params.distill
     facts = {"teacher": teacher["teacher"]["library"] if distill != "none" else None, "train.distill": distill,
-             "teacher_test_accuracy": teacher["overall"]["accuracy"], "teacher_mlflow_run_id": teacher["mlflow"]["run_id"]}
+             "teacher_test_accuracy": teacher["overall"]["accuracy"],
+             "teacher_mlflow_run_id": teacher["mlflow"]["run_id"]}
     if distill != "none":
         facts |= {"temperature": params.temperature, "mix": params.mix,
                   "statement": f"The network learned from the soft labels of a {teacher['teacher']['library']} teacher "
@@ -252,24 +263,32 @@ def _render(card: dict[str, Any]) -> str:
            "## Intended use", "", card["intended_use"]["purpose"], ""]
     out += [f"- Out of scope: {item}" for item in card["intended_use"]["out_of_scope"]] + [""]
     out += ["## Data and lineage", "",
-            f"- Label `{data['label']}`, positive class `{data['positive_label']}` ({_num(data['positive_rate'])} of rows).",
+            f"- Label `{data['label']}`, positive class `{data['positive_label']}` ({_num(data['positive_rate'])} of "
+            "rows).",
             "- Rows: " + ", ".join(f"{k} {v}" for k, v in data["rows"].items()) + ".",
-            "- Sources (md5): " + ", ".join(f"`{k}` {v}" for k, v in data["sources_md5"].items()) + f"; raw dataset {data['raw_dataset_md5']}.",
-            f"- Code {str(data['git_commit'])[:12]} (dirty: {data['git_dirty']}), params sha256 {data['params_sha256'][:16]}.", ""]
-    out += ["## Metrics (test split)", "", "| model | accuracy | AUC | precision | recall | selection rate |", "|---|---|---|---|---|---|"]
+            "- Sources (md5): " + ", ".join(f"`{k}` {v}" for k, v in data["sources_md5"].items()) + "; raw dataset "
+            f"{data['raw_dataset_md5']}.",
+            f"- Code {str(data['git_commit'])[:12]} (dirty: {data['git_dirty']}), params sha256 "
+            f"{data['params_sha256'][:16]}.", ""]
+    out += ["## Metrics (test split)", "", "| model | accuracy | AUC | precision | recall | selection rate |",
+            "|---|---|---|---|---|---|"]
     overall = card["metrics"]["overall"]
     out += [f"| {m} | {overall[m]['accuracy']:.4f} | {overall[m]['auc']:.4f} | {overall[m]['precision']:.4f} "
             f"| {overall[m]['recall']:.4f} | {overall[m]['selection_rate']:.4f} |" for m in card["metrics"]["order"]]
     for name, groups in card["metrics"]["groups"].items():
         out += ["", f"### Per group: {name} ({level} bootstrap intervals)", "", groups_table(groups)]
-    verdict = "all passed" if fair["gates_passed"] else "FAILED: " + "; ".join(g["detail"] for g in fair["gates"] if not g["passed"])
-    out += ["", "## Fairness gates", "", f"{len(fair['gates'])} gates on the Keras model and every TFLite variant: {verdict}.",
+    verdict = ("all passed" if fair["gates_passed"]
+               else "FAILED: " + "; ".join(g["detail"] for g in fair["gates"] if not g["passed"]))
+    out += ["", "## Fairness gates", "",
+            f"{len(fair['gates'])} gates on the Keras model and every TFLite variant: {verdict}.",
             f"Groups under {fair['min_group_size']} test rows are reported but not gated: "
-            + (", ".join(f"{f['grouping']}={f['group']} ({f['rows']})" for f in fair["flagged_groups"]) or "none") + ".", ""]
+            + (", ".join(f"{f['grouping']}={f['group']} "
+                         f"({f['rows']})" for f in fair["flagged_groups"]) or "none") + ".", ""]
     out += ["## Distillation", "", card["distillation"]["statement"], ""]
     mitigation = card["mitigation"]
     out += ["## Mitigation and trade-off", "",
-            f"Method `{mitigation['method']}`, constraint `{mitigation['constraint']}` on {', '.join(mitigation['features'])}, "
+            f"Method `{mitigation['method']}`, constraint `{mitigation['constraint']}` on "
+            f"{', '.join(mitigation['features'])}, "
             + (f"bound {mitigation['strength']:g} (1 is unconstrained; " if mitigation.get("bound") is not None else
                f"strength {mitigation['strength']:g} (0 is unmitigated; ")
             + f"{mitigation.get('chosen_by', 'pinned in params')}). "
@@ -286,7 +305,8 @@ def _render(card: dict[str, Any]) -> str:
     simple = card["simple_baselines"]
     if len(simple) > 1:
         out += [f"Simple baselines on the same test rows and inputs: Keras accuracy {simple['keras']:.4f}; "
-                + "; ".join(f"{name.replace('_', ' ')} {value:.4f}" for name, value in simple.items() if name != "keras")
+                + "; ".join(f"{name.replace('_', ' ')} "
+                            f"{value:.4f}" for name, value in simple.items() if name != "keras")
                 + ".", ""]
     out += ["## Quantization effects per group", "", "Accuracy change from Keras per group (variant minus Keras, "
             f"{level} paired bootstrap interval); worst group among gated groups.", "",
@@ -300,11 +320,15 @@ def _render(card: dict[str, Any]) -> str:
             out.append(f"| {variant} | {md_cell(grouping)} | {md_cell(worst)} | {drop} | {md_cell(changes, 400)} |")
     importance = card["feature_importance"]
     out += ["", "## Feature importance", "",
-            f"Permutation importance on the `{importance['variant']}` variant through {importance['runtime']}: accuracy lost when "
-            f"a raw column is shuffled ({importance['repeats']} repeats, {importance['rows']} test rows, baseline accuracy "
-            f"{importance['baseline_accuracy']:.4f}). Not inputs, so not ranked: {', '.join(importance['not_inputs']) or 'none'}.", "",
+            f"Permutation importance on the `{importance['variant']}` variant through {importance['runtime']}: "
+            "accuracy lost when "
+            f"a raw column is shuffled ({importance['repeats']} repeats, {importance['rows']} test rows, baseline "
+            "accuracy "
+            f"{importance['baseline_accuracy']:.4f}). Not inputs, so not ranked: "
+            f"{', '.join(importance['not_inputs']) or 'none'}.", "",
             "| column | mean accuracy drop | std |", "|---|---|---|"]
-    out += [f"| {md_cell(c['column'])} | {c['mean_accuracy_drop']:.4f} | {c['std']:.4f} |" for c in importance["columns"]]
+    out += [f"| {md_cell(c['column'])} | {c['mean_accuracy_drop']:.4f} | {c['std']:.4f} "
+            "|" for c in importance["columns"]]
     out += ["", "## Limitations", ""] + [f"- {item}" for item in card["limitations"]]
     out += ["", "## Privacy", ""] + [f"- {item}" for item in card["privacy"]["statements"]]
     out += [f"- Model inputs: {', '.join(card['privacy']['model_inputs'])}."]

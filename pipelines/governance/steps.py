@@ -40,7 +40,8 @@ def fairness_tradeoff(settings: Settings) -> StepResult:
     spec, record = load_spec(settings)
     threshold, min_size = params.train.threshold, params.gates.fairness.min_group_size
     y_val, y_test = encode_labels(validation, spec), encode_labels(test, spec)
-    val_proba, test_proba = load_predictions(settings, "validation", len(validation)), load_predictions(settings, "test", len(test))
+    val_proba, test_proba = (load_predictions(settings, "validation", len(validation)),
+                             load_predictions(settings, "test", len(test)))
 
     def measured(val: np.ndarray, tested: np.ndarray) -> dict[str, Any]:
         return {"validation": tradeoff.point(y_val, val, validation, features, fairness, threshold, min_size),
@@ -59,14 +60,18 @@ def fairness_tradeoff(settings: Settings) -> StepResult:
                   **measured(val_proba[strength_column(strength)].to_numpy(),
                              test_proba[strength_column(strength)].to_numpy())}
                  for strength in sweep_strengths(test_proba)]  # trained once, and predicted, by trained_model
-        reduction, facts = saved or fitting.result()
-    facts = {k: v for k, v in facts.items() if k != "fitted"} | {"training_rows": len(sample), "of_training_rows": training_rows}  # a stratified sample above sample_rows
+        reduction, facts = saved or fitting.result()  # type: ignore[union-attr]  # fitting when nothing saved
+    # a stratified sample above sample_rows
+    facts = {k: v for k, v in facts.items() if k != "fitted"} | {"training_rows": len(sample),
+                                                                 "of_training_rows": training_rows}
     baseline = {**facts, **measured(reduction(encoded_chunks(validation, spec)), reduction(encoded_chunks(test, spec)))}
     deployed = next(e for e in sweep if e["deployed"])
-    report = {"constraint": fairness.constraint, "method": fairness.method, "features": features,
-              "grouping": intersection_name(features), "threshold": threshold, "min_group_size": min_size,
-              "sweep": sweep, "baseline": baseline,
-              "deployed_vs_baseline": tradeoff.compare(deployed["test"], baseline["test"], fairness.constraint)}
+    report: dict[str, Any] = {"constraint": fairness.constraint, "method": fairness.method, "features": features,
+                              "grouping": intersection_name(features), "threshold": threshold,
+                              "min_group_size": min_size,
+                              "sweep": sweep, "baseline": baseline,
+                              "deployed_vs_baseline": tradeoff.compare(deployed["test"], baseline["test"],
+                                                                       fairness.constraint)}
     paths = ArtifactPaths(settings.root)
     write_json(paths.fairness_tradeoff, report)
     write_csv_rows(tradeoff.rows(report), paths.fairness_tradeoff_table)
@@ -76,7 +81,8 @@ def fairness_tradeoff(settings: Settings) -> StepResult:
     metrics |= {f"baseline_{m}": baseline["test"][m] for m in ("accuracy", key)}
     log_to_run(settings, record["run_id"], metrics, {"fairness": paths.fairness_tradeoff,
                                                      "plots": paths.fairness_tradeoff_plot})
-    summary = {"constraint": fairness.constraint, "grouping": report["grouping"], "deployed_strength": deployed_strength,
+    summary = {"constraint": fairness.constraint, "grouping": report["grouping"],
+               "deployed_strength": deployed_strength,
                "deployed_accuracy": deployed["test"]["accuracy"], f"deployed_{key}": deployed["test"][key],
                "baseline_accuracy": baseline["test"]["accuracy"], f"baseline_{key}": baseline["test"][key],
                "keras_meets_baseline_target": report["deployed_vs_baseline"]["met"],
@@ -87,7 +93,6 @@ def fairness_tradeoff(settings: Settings) -> StepResult:
 
 @records_metrics
 def fairness_report(settings: Settings) -> StepResult:
-    from pipelines.release_format.litert import predict_tflite
     from pipelines.governance.fairness import (
         evaluate_models,
         fairness_gates,
@@ -95,6 +100,7 @@ def fairness_report(settings: Settings) -> StepResult:
         groups_table,
         models_table,
     )
+    from pipelines.release_format.litert import predict_tflite
     from pipelines.training.mitigation import check_groups
 
     params, paths = settings.params, ArtifactPaths(settings.root)
@@ -119,15 +125,16 @@ def fairness_report(settings: Settings) -> StepResult:
     failed = [g for g in gates if not g.passed]
     return StepResult(
         summary={"models": list(report["models"]), "groupings": report["groupings"], "gates": len(gates),
-                 "gates_failed": len(failed), "flagged_groups": flagged_text(report), "path": str(paths.fairness_report)},
+                 "gates_failed": len(failed), "flagged_groups": flagged_text(report),
+                 "path": str(paths.fairness_report)},
         tables={"models": models_table(report), "keras groups": groups_table(report["models"]["keras"]["groups"])},
     )
 
 
 @records_metrics
 def feature_importance(settings: Settings) -> StepResult:
-    from pipelines.release_format.litert import predict_tflite
     from pipelines.governance.importance import importance_table, permutation_importance
+    from pipelines.release_format.litert import predict_tflite
 
     params, paths = settings.params, ArtifactPaths(settings.root)
     governance = params.governance
@@ -144,11 +151,13 @@ def feature_importance(settings: Settings) -> StepResult:
     result |= {"variant": governance.importance_variant, "runtime": "LiteRT",
                "not_inputs": spec.excluded}
     write_json(paths.importance_report, result)
-    log_to_run(settings, record["run_id"], {f"importance_{c['column']}": c["mean_accuracy_drop"] for c in result["columns"]},
+    log_to_run(settings, record["run_id"],
+               {f"importance_{c['column']}": c["mean_accuracy_drop"] for c in result["columns"]},
                {"reports": paths.importance_report})
     return StepResult(summary={"variant": governance.importance_variant, "rows": result["rows"],
                                "baseline_accuracy": result["baseline_accuracy"],
-                               "top": [c["column"] for c in result["columns"][:5]], "path": str(paths.importance_report)},
+                               "top": [c["column"] for c in result["columns"][:5]],
+                               "path": str(paths.importance_report)},
                       tables={"importance": importance_table(result)})
 
 

@@ -12,7 +12,6 @@ from pipelines.training.metrics import group_metrics, intersection_name
 from pipelines.training.strength import DISPARITY
 
 
-
 def point(
     y_true: np.ndarray, proba: np.ndarray, groups: pd.DataFrame, features: list[str], config: FairnessConfig,
     threshold: float, min_group_size: int, n_boot: int = 0,

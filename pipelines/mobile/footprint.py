@@ -95,7 +95,8 @@ def footprint_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
             latency = v.get("host_latency") or {}
             rows.append({"platform": platform, "variant": name, "size_bytes": v["size_bytes"],
                          "gzip_bytes": v.get("gzip_bytes", v["size_bytes"]),
-                         "accuracy": round(v["accuracy"], 6), "agreement_with_keras": round(v["agreement_with_keras"], 6),
+                         "accuracy": round(v["accuracy"], 6),
+                         "agreement_with_keras": round(v["agreement_with_keras"], 6),
                          "host_p50_ms": round(latency.get("p50_ms", float("nan")), 6),
                          "host_p95_ms": round(latency.get("p95_ms", float("nan")), 6),
                          "released": name == facts["selected"]})
@@ -105,7 +106,8 @@ def footprint_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
 def footprint_table(report: dict[str, Any]) -> str:
     """Markdown: one row per variant; tier columns are estimates derived from measured host latency."""
     tiers = report.get("tier_order") or list(report["tiers"])
-    head = (["platform", "variant", "KB", "gzip KB", "x float", "accuracy", "agreement", "host p50/p95 µs", "Keras/LiteRT p50"]
+    head = (["platform", "variant", "KB", "gzip KB", "x float", "accuracy", "agreement", "host p50/p95 µs",
+             "Keras/LiteRT p50"]
             + [f"{t} p95 ms*" for t in tiers] + [f"{t} mJ*" for t in tiers] + ["max battery %/day*", "verdict"])
     rows = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for platform, facts in report["platforms"].items():

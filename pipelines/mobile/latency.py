@@ -90,7 +90,7 @@ def host_info() -> dict[str, Any]:
         from importlib.metadata import version
 
         litert = version("ai-edge-litert")
-    except Exception:  # noqa: BLE001 - version is informative only
+    except Exception:  # version is informative only
         litert = "unknown"
     return {"cpu": cpu, "cores": os.cpu_count(), "machine": platform.machine(), "system": platform.system(),
             "python": platform.python_version(), "ai_edge_litert": litert}

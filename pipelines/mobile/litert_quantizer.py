@@ -39,7 +39,8 @@ def quantizer_variants(float32: bytes, recipes) -> dict[str, bytes]:
 
     unknown = [r for r in recipes if r not in RECIPES]
     if unknown:
-        raise PipelineError(f"convert.litert_quantizer_recipes: unknown recipe '{unknown[0]}' (known: {', '.join(RECIPES)})")
+        raise PipelineError(f"convert.litert_quantizer_recipes: unknown recipe '{unknown[0]}' (known: "
+                            f"{', '.join(RECIPES)})")
     result = {}
     for name in recipes:
         runner = quantizer.Quantizer(bytearray(float32))

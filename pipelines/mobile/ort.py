@@ -46,7 +46,8 @@ class _Rows:
 def _check(variants) -> None:
     unknown = [v for v in variants if v not in ONNX_VARIANTS]
     if unknown:
-        raise PipelineError(f"convert.onnx_variants: unknown variant '{unknown[0]}' (known: {', '.join(ONNX_VARIANTS)})")
+        raise PipelineError(f"convert.onnx_variants: unknown variant '{unknown[0]}' (known: "
+                            f"{', '.join(ONNX_VARIANTS)})")
 
 
 def onnx_variants(exported: bytes, variants, representative: np.ndarray | None = None) -> dict[str, bytes]:

@@ -95,7 +95,8 @@ def prune_model(parent, x: np.ndarray, soft: np.ndarray, target: float, config,
     return model, {"target_sparsity": target, "sparsity": sparsity(model), "steps": total,
                    "epochs": config.epochs, "final_loss": float(np.mean(losses[-steps_per_epoch:])),
                    "schedule": f"polynomial (power 3) from 0 to {target:g} between "
-                               f"{config.begin:g} and {config.end:g} of the steps, masks every {config.frequency} steps",
+                               f"{config.begin:g} and {config.end:g} of the steps, masks every {config.frequency} "
+                   "steps",
                    "fine_tune": "the dense parent's probabilities on the training rows"}
 
 

@@ -36,9 +36,8 @@ def _scored(y: np.ndarray, proba: np.ndarray, keras_proba: np.ndarray, groups, t
 
 @records_metrics
 def tflite_model(settings: Settings) -> StepResult:
-    from pipelines.release_format.litert import io_spec, op_names, predict_tflite
-    from pipelines.mobile.latency import host_info, keras_latency, litert_latency
     from pipelines.mobile.download import gzip_bytes
+    from pipelines.mobile.latency import host_info, keras_latency, litert_latency
     from pipelines.mobile.litert_quantizer import quantizer_variants
     from pipelines.mobile.pruned import precision, pruned_variants
     from pipelines.mobile.tflite import (
@@ -46,6 +45,7 @@ def tflite_model(settings: Settings) -> StepResult:
         convert_variants,
         weight_bytes,
     )
+    from pipelines.release_format.litert import io_spec, op_names, predict_tflite
     from pipelines.training.train import predict_keras
 
     params = settings.params
@@ -57,9 +57,9 @@ def tflite_model(settings: Settings) -> StepResult:
     x_test, y_test = encode_features(test, spec), encode_labels(test, spec)
     groups, threshold = test[params.data.sensitive_features], params.train.threshold
     keras_proba = predict_keras(model, x_test)
-    keras = {**classification_metrics(y_test, keras_proba, threshold),
-             "groups": group_metrics(y_test, keras_proba, groups, threshold),
-             "latency": keras_latency(model, x_test, params.benchmark)}
+    keras: dict[str, Any] = {**classification_metrics(y_test, keras_proba, threshold),
+                             "groups": group_metrics(y_test, keras_proba, groups, threshold),
+                             "latency": keras_latency(model, x_test, params.benchmark)}
     flatbuffers = convert_variants(model, spec.width, params.convert.tflite_variants, representative)
     pruned, pruning = pruned_variants(model, encode_features(train, spec), spec.width, params.convert.prune,
                                       representative, params.train.seed)
@@ -96,16 +96,20 @@ def tflite_model(settings: Settings) -> StepResult:
 
 def tflite_table(report: dict[str, Any]) -> str:
     """Markdown: every TFLite variant, measured on this host through LiteRT (one thread)."""
-    rows = ["| variant | bytes (weights) | accuracy | AUC | agreement | p50 / p95 µs | Keras/LiteRT p50 | rows/s (batch) | ops |",
+    rows = ["| variant | bytes (weights) | accuracy | AUC | agreement | p50 / p95 µs | Keras/LiteRT p50 | rows/s "
+            "(batch) | ops |",
             "|---|---|---|---|---|---|---|---|---|"]
     for name, v in report["variants"].items():
         lat = v["latency"]
-        rows.append(f"| {name} | {v['size_bytes']} ({v['weight_bytes']}) | {v['accuracy']:.4f} | {v['auc']:.4f} | {v['agreement_with_keras']:.4f} "
-                    f"| {lat['p50_ms'] * 1000:.1f} / {lat['p95_ms'] * 1000:.1f} | {v['keras_to_litert_p50_ratio']:.0f}x "
+        rows.append(f"| {name} | {v['size_bytes']} ({v['weight_bytes']}) | {v['accuracy']:.4f} | {v['auc']:.4f} | "
+                    f"{v['agreement_with_keras']:.4f} "
+                    f"| {lat['p50_ms'] * 1000:.1f} / {lat['p95_ms'] * 1000:.1f} | "
+                    f"{v['keras_to_litert_p50_ratio']:.0f}x "
                     f"| {lat['batch_rows_per_s']:.0f} | {', '.join(v['ops'])} |")
     keras = report["keras"]["latency"]
     return "\n".join(rows) + (f"\n\nKeras single-sample ({keras['method']}): p50 {keras['p50_ms'] * 1000:.0f} µs, "
-                              f"p95 {keras['p95_ms'] * 1000:.0f} µs over {keras['runs']} calls. Host: {report['host']['cpu']}.")
+                              f"p95 {keras['p95_ms'] * 1000:.0f} µs over {keras['runs']} calls. Host: "
+                              f"{report['host']['cpu']}.")
 
 
 @records_metrics
@@ -152,10 +156,12 @@ def coreml_model(settings: Settings) -> StepResult:
             shutil.rmtree(float16)
     report = {"minimum_deployment_target": convert.coreml_minimum_deployment_target, "compute_precision": "FLOAT16",
               "weight_threshold": convert.coreml_weight_threshold, "prediction_checked": False,
-              "prediction_note": note, "evaluation": "numpy reference run of each ML Program (pipelines/coreml_reference.py)",
+              "prediction_note": note,
+              "evaluation": "numpy reference run of each ML Program (pipelines/coreml_reference.py)",
               "variants": variants}
     write_json(paths.coreml_report, report)
-    metrics = {f"coreml_{n}_{k}": v[k] for n, v in variants.items() for k in ("size_bytes", "accuracy", "agreement_with_keras")}
+    metrics = {f"coreml_{n}_{k}": v[k] for n, v in variants.items() for k in ("size_bytes", "accuracy",
+                                                                              "agreement_with_keras")}
     log_to_run(settings, record["run_id"], metrics, {"coreml": paths.coreml_model, "reports": paths.coreml_report})
     return StepResult(summary=metrics | {"minimum_deployment_target": convert.coreml_minimum_deployment_target,
                                          "prediction_note": note, "path": str(paths.coreml_model)},
@@ -233,7 +239,8 @@ def _ort_version() -> str:
 
 def onnx_table(report: dict[str, Any]) -> str:
     """Markdown: every ONNX Runtime variant (ORT format), measured on this host through onnxruntime (one thread)."""
-    rows = ["| variant | ORT bytes (gzip) | accuracy | AUC | agreement | p50 / p95 µs | ops |", "|---|---|---|---|---|---|---|"]
+    rows = ["| variant | ORT bytes (gzip) | accuracy | AUC | agreement | p50 / p95 µs | ops |",
+            "|---|---|---|---|---|---|---|"]
     for name, v in report["variants"].items():
         lat = v["latency"]
         rows.append(f"| {name} | {v['size_bytes']} ({v['gzip_bytes']}) | {v['accuracy']:.4f} | {v['auc']:.4f} "

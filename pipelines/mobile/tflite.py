@@ -44,7 +44,8 @@ def convert_int8(model, width: int, representative: np.ndarray) -> bytes:
 
 def _check_variant(variant: str) -> None:
     if variant not in TFLITE_VARIANTS:
-        raise PipelineError(f"convert.tflite_variants: unknown variant '{variant}' (known: {', '.join(TFLITE_VARIANTS)})")
+        raise PipelineError(f"convert.tflite_variants: unknown variant '{variant}' (known: "
+                            f"{', '.join(TFLITE_VARIANTS)})")
 
 
 def convert_variants(model, width: int, variants, representative: np.ndarray | None = None) -> dict[str, bytes]:

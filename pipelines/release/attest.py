@@ -139,7 +139,7 @@ def _trusted(public_keys: list[Path]):
     from cryptography.hazmat.primitives import serialization
     from securesystemslib.signer import SSlibKey
 
-    keys = {}
+    keys: dict[str, Any] = {}
     for path in public_keys:
         try:
             public = serialization.load_pem_public_key(path.read_bytes())

@@ -5,7 +5,7 @@ import errno
 import json
 import os
 import shutil
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -59,7 +59,7 @@ def build_manifest(folder: Path, lineage: dict[str, Any], metrics: dict[str, Any
     files = {k: v for k, v in tree_sha256(folder).items() if _hashed(k)}
     manifest = {
         "schema_": SCHEMA,
-        "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "files": files,
         "lineage": Lineage(**lineage).model_dump(),
         "metrics": metrics,

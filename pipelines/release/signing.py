@@ -107,7 +107,8 @@ def sign_folder(folder: Path, private_key: Path) -> Path:
     signature.unlink(missing_ok=True)
     password = os.environ.get(PASSWORD_ENV)
     config = model_signing.signing.Config().set_hashing_config(_hashing_config())
-    config.use_elliptic_key_signer(private_key=private_key, password=password.encode() if password else None)  # type: ignore[arg-type]
+    config.use_elliptic_key_signer(private_key=private_key,
+                                   password=password.encode() if password else None)  # type: ignore[arg-type]
     config.sign(folder, signature)
     return signature
 
@@ -166,8 +167,9 @@ def verify_folder(folder: Path, public_keys: list[Path]) -> Path:
         raise PipelineError(f"{folder / SIGNATURE}: signed by an untrusted key {hint[:16]} (trusted: {names}); "
                             "commit the signer's public key under keys/ or pass --public-key")
     try:
-        model_signing.verifying.Config().use_elliptic_key_verifier(public_key=trusted[hint]).verify(folder, folder / SIGNATURE)
-    except Exception as exc:  # noqa: BLE001 - model_signing raises ValueError, protobuf and crypto errors alike
+        verifier = model_signing.verifying.Config().use_elliptic_key_verifier(public_key=trusted[hint])
+        verifier.verify(folder, folder / SIGNATURE)
+    except Exception as exc:  # model_signing raises ValueError, protobuf and crypto errors alike
         if "Signature mismatch" in str(exc):
             raise PipelineError(_name_mismatch(folder)) from exc
         raise PipelineError(f"{folder / SIGNATURE}: signature is not valid ({type(exc).__name__})") from exc

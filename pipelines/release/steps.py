@@ -80,14 +80,16 @@ def release_candidate(settings: Settings) -> StepResult:
         staged.mkdir()
         # the released variant per platform (footprint.json names it) and the offload device model
         for name in {footprint["platforms"]["android"]["selected"], offload["device_variant"]}:
-            shutil.copy2(paths.tflite_model / tflite["variants"][name]["file"], staged / tflite["variants"][name]["file"])
-        shutil.copytree(paths.coreml_model / coreml_package(footprint["platforms"]["ios"]["selected"]), staged / RELEASE_COREML_PACKAGE)
+            shutil.copy2(paths.tflite_model / tflite["variants"][name]["file"],
+                         staged / tflite["variants"][name]["file"])
+        shutil.copytree(paths.coreml_model / coreml_package(footprint["platforms"]["ios"]["selected"]),
+                        staged / RELEASE_COREML_PACKAGE)
         ort = (footprint["platforms"].get("onnxruntime") or {}).get("selected")
         if ort:  # the ORT Mobile file an app shipping onnxruntime (Android or iOS) loads
             shutil.copy2(paths.onnx_model / ort_file(ort), staged / RELEASE_ORT_FILE)
         shutil.copy2(paths.trained_model / FEATURE_SPEC_FILE, staged / FEATURE_SPEC_FILE)
         write_json(staged / RELEASE_PROFILE_FILE, release_profile(  # what the next run's drift check compares against
-            settings, reference_model(staged).read_bytes(),  # the model a later drift check will run
+            settings, reference_model(staged).read_bytes(),  # type: ignore[union-attr]  # the model a later drift check will run
             FeatureSpec.model_validate(read_json(paths.trained_model / FEATURE_SPEC_FILE)["spec"])))
         for report in (paths.evaluation_report, paths.tflite_report, paths.coreml_report,
                        paths.footprint_report, paths.offload_report, paths.drift_report,
@@ -115,7 +117,8 @@ def release_candidate(settings: Settings) -> StepResult:
     return StepResult(summary={"release": str(released), "release_number": int(released.name),
                                "published": existing is None,  # False: the same content was released before
                                "model_version": record["model_version"],
-                               "mlflow_model": model_version_url(settings, record["model_name"], record["model_version"]),
+                               "mlflow_model": model_version_url(settings, record["model_name"],
+                                                                 record["model_version"]),
                                "mlflow_run": run_url(settings, record["experiment_id"], record["run_id"]),
                                **{f"tflite_{n}_bytes": s for n, s in sizes.items()},
                                "gates_passed": len(gates), **encryption_summary(encryption)},
@@ -126,6 +129,7 @@ def files_table(folder) -> str:
     """What the release folder holds: each top-level file or package and its size."""
     rows = ["| file | bytes |", "|---|---|"]
     for entry in sorted(folder.iterdir()):
-        size = sum(f.stat().st_size for f in entry.rglob("*") if f.is_file()) if entry.is_dir() else entry.stat().st_size
+        size = (sum(f.stat().st_size for f in entry.rglob("*") if f.is_file()) if entry.is_dir()
+                else entry.stat().st_size)
         rows.append(f"| {entry.name}{'/' if entry.is_dir() else ''} | {size} |")
     return "\n".join(rows)

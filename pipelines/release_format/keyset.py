@@ -73,7 +73,8 @@ def _kms_aead(uri: str) -> Any:
             return awskms.AwsKmsClient(uri, None).get_aead(uri)  # default AWS credentials
         return tink.kms_client_from_uri(uri).get_aead(uri)
     except ImportError:
-        raise PipelineError(f"release.keyset.kms_uri: {scheme}:// is not supported here: it needs tink[{scheme.replace('-', '')}] "
+        raise PipelineError(f"release.keyset.kms_uri: {scheme}:// is not supported here: it needs "
+                            f"tink[{scheme.replace('-', '')}] "
                             "installed (and network access to the KMS)") from None
     except tink.TinkError:
         raise PipelineError(f"release.keyset.kms_uri: no KMS client for {scheme}://; supported: gcp-kms:// "
@@ -142,7 +143,8 @@ def primary_parameters(handle: tink.KeysetHandle, where: str = "release keyset")
                             "not an AES-GCM-HKDF streaming key")
     params = aes_gcm_hkdf_streaming_pb2.AesGcmHkdfStreamingKey.FromString(key.key_data.value).params
     return {"key_id": key.key_id, "derived_key_size": params.derived_key_size,
-            "segment_size": params.ciphertext_segment_size, "hkdf_hash": common_pb2.HashType.Name(params.hkdf_hash_type)}
+            "segment_size": params.ciphertext_segment_size,
+            "hkdf_hash": common_pb2.HashType.Name(params.hkdf_hash_type)}
 
 
 def key_ids(handle: tink.KeysetHandle) -> list[int]:
@@ -184,10 +186,10 @@ def encrypt_file(handle: tink.KeysetHandle, source: Path, target: Path, associat
     from tink import streaming_aead
 
     primitive = handle.primitive(streaming_aead.StreamingAead)
-    with open(source, "rb") as plain, open(target, "wb") as sink:
-        with primitive.new_encrypting_stream(sink, associated_data) as stream:
-            while chunk := plain.read(_CHUNK):
-                stream.write(chunk)
+    with (open(source, "rb") as plain, open(target, "wb") as sink,
+          primitive.new_encrypting_stream(sink, associated_data) as stream):
+        while chunk := plain.read(_CHUNK):
+            stream.write(chunk)
 
 
 def _decrypt(handle: tink.KeysetHandle, source: Path, sink: BinaryIO, associated_data: bytes, where: str) -> None:

@@ -51,13 +51,13 @@ def partition(frame: pd.DataFrame, config: FederatedConfig) -> list[np.ndarray]:
         cuts = (np.cumsum(shares)[:-1] * len(rows)).astype(int)
         for device, part in enumerate(np.split(rows, cuts)):
             devices[device].extend(part.tolist())
-    for device in devices:
-        if not device:
-            device.append(max(devices, key=len).pop())
+    for members in devices:
+        if not members:
+            members.append(max(devices, key=len).pop())
     return [np.sort(np.asarray(d, dtype=int)) for d in devices]
 
 
-def _value_bytes(value) -> int:  # noqa: ANN001
+def _value_bytes(value) -> int:
     if isinstance(value, (bytes, str)):
         return len(value)
     if isinstance(value, list):
@@ -65,7 +65,7 @@ def _value_bytes(value) -> int:  # noqa: ANN001
     return 1 if isinstance(value, bool) else 8
 
 
-def record_bytes(record) -> int:  # noqa: ANN001
+def record_bytes(record) -> int:
     """Payload bytes of one Flower record: Flower's own count for arrays (the serialized tensors); keys and values
     for config and metric records (Flower 1.42's ConfigRecord.count_bytes fails on an empty list, which SecAgg+
     sends)."""
@@ -85,7 +85,7 @@ class Traffic:
         self.up: dict[tuple[int, int], int] = defaultdict(int)
         self._lock = threading.Lock()
 
-    def mod(self, msg, context, call_next):  # noqa: ANN001, ANN201 - Flower's mod signature
+    def mod(self, msg, context, call_next):  # Flower's mod signature
         """A Flower client mod (outermost): what crosses the network, after SecAgg+ masking and clipping."""
         device = int(context.node_config["partition-id"])
         received = sum(record_bytes(record) for record in msg.content.values())
@@ -159,7 +159,7 @@ def train_federated(x_train: np.ndarray, y_train: np.ndarray, parts: list[np.nda
         def __init__(self, index: int):
             self.index, self.rows = index, parts[index]
 
-        def fit(self, parameters, run_config):  # noqa: ANN001, ANN201
+        def fit(self, parameters, run_config):
             if self.index not in models:  # one Keras model per device, kept between rounds (as on a phone);
                 network = build_model(x_train.shape[1], local)  # built and traced once, not every round
                 models[self.index] = (network, _penalized(network, penalty, constraint, local)
@@ -181,7 +181,7 @@ def train_federated(x_train: np.ndarray, y_train: np.ndarray, parts: list[np.nda
     client_app = ClientApp(client_fn=client_fn, mods=mods)
     sampled = max(1, int(round(fed.fraction_fit * fed.devices)))
 
-    def evaluate(server_round: int, weights, _config):  # noqa: ANN001, ANN202
+    def evaluate(server_round: int, weights, _config):
         server_model.set_weights(weights)
         loss, accuracy, auc = server_model.evaluate(x_val, y_val, batch_size=4096, verbose=0)
         if server_round > 0:
@@ -198,7 +198,7 @@ def train_federated(x_train: np.ndarray, y_train: np.ndarray, parts: list[np.nda
         history["wall_seconds"].append(time.perf_counter() - started)
         return {"server_round": server_round}
 
-    def fit_metrics(results):  # noqa: ANN001, ANN202
+    def fit_metrics(results):
         total = sum(n for n, _ in results)
         loss = sum(n * m["loss"] for n, m in results) / max(total, 1)
         history["loss"].append(float(loss))
@@ -207,12 +207,12 @@ def train_federated(x_train: np.ndarray, y_train: np.ndarray, parts: list[np.nda
     server_app = ServerApp()
 
     @server_app.main()
-    def main(grid, context: Context) -> None:  # noqa: ANN001
+    def main(grid, context: Context) -> None:
         strategy = FedAvg(fraction_fit=fed.fraction_fit, fraction_evaluate=0.0, min_fit_clients=sampled,
                           min_available_clients=fed.devices, initial_parameters=ndarrays_to_parameters(initial),
                           evaluate_fn=evaluate, on_fit_config_fn=fit_config, fit_metrics_aggregation_fn=fit_metrics)
         if fed.client_dp:
-            strategy = DifferentialPrivacyClientSideFixedClipping(
+            strategy = DifferentialPrivacyClientSideFixedClipping(  # type: ignore[assignment]  # wraps FedAvg
                 strategy, noise_multiplier=fed.noise_multiplier, clipping_norm=fed.clipping_norm,
                 num_sampled_clients=sampled)
         legacy = LegacyContext(context=context, config=ServerConfig(num_rounds=fed.rounds), strategy=strategy)

@@ -28,12 +28,12 @@ def _backend_class():
         """Runs each message through the ClientApp on the calling worker thread (one worker: Keras is not
         re-entrant per model, and 2 cores gain nothing from more)."""
 
-        def __init__(self, backend_config) -> None:  # noqa: ANN001 - Flower's BackendConfig
+        def __init__(self, backend_config) -> None:  # Flower's BackendConfig
             super().__init__(backend_config)
             self.app_fn: Callable | None = None
             self._lock = threading.Lock()
 
-        def build(self, app_fn) -> None:  # noqa: ANN001
+        def build(self, app_fn) -> None:
             self.app_fn = app_fn
 
         @property
@@ -46,7 +46,7 @@ def _backend_class():
         def terminate(self) -> None:
             self.app_fn = None
 
-        def process_message(self, message, context):  # noqa: ANN001, ANN201
+        def process_message(self, message, context):
             from flwr.clientapp.client_app import ClientAppException
 
             with self._lock:
@@ -67,7 +67,7 @@ def in_process_backend() -> Iterator[None]:
         return
     previous = sys.modules.get(RAY_BACKEND_MODULE)
     module = types.ModuleType(RAY_BACKEND_MODULE)
-    module.RayBackend = _backend_class()
+    module.RayBackend = _backend_class()  # type: ignore[attr-defined]  # a module built here
     sys.modules[RAY_BACKEND_MODULE] = module
     try:
         yield

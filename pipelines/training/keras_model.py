@@ -121,7 +121,8 @@ def loss_targets(settings: Settings, frame: pd.DataFrame, spec: FeatureSpec, lab
 
 def fit_sweep(settings: Settings, train: pd.DataFrame, validation: pd.DataFrame, spec: FeatureSpec,
               strengths: list[float]) -> dict[float, tuple[Any, dict[str, list[float]]]]:
-    """The Keras model at every strength, trained together (pipelines.training.stacked): strength -> (model, history)."""
+    """The Keras model at every strength, trained together (pipelines.training.stacked): strength -> (model,
+    history)."""
     import numpy as np
 
     from pipelines.training.mitigation import constrained_features, training_inputs

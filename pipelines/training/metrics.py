@@ -144,7 +144,7 @@ def group_metrics(
         facts: dict[str, Any] = {
             "groups": {str(g): {"count": int(sizes[i]), **{m: _number(point[m][i]) for m in RATES}}
                        for i, g in enumerate(names)},
-            **{d: _number(v) for d, v in _differences(point, eligible).items()},
+            **{d: _number(v) for d, v in _differences(point, eligible).items()},  # type: ignore[arg-type]
             "eligible_groups": int(eligible.sum()),
             "small_groups": [str(g) for g in names[~eligible]],
         }

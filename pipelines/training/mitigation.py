@@ -129,7 +129,8 @@ def reductions_baseline(
     facts = {"method": "fairlearn ExponentiatedGradient", "estimator": "LogisticRegression(solver='liblinear')",
              "constraint": config.constraint, "eps": config.baseline_eps, "max_iter": config.baseline_max_iter,
              "oracle_calls": int(reduction.n_oracle_calls_), "predictors": int(len(reduction.predictors_)),
-             "randomized": True, "inputs": "the Keras model's encoded features (sensitive features only in the constraint)"}
+             "randomized": True,
+             "inputs": "the Keras model's encoded features (sensitive features only in the constraint)"}
     return baseline_decider(reduction, config.seed), facts | {"fitted": reduction}
 
 

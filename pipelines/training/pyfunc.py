@@ -11,9 +11,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
-
 import mlflow.pyfunc
+import pandas as pd
 from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 
@@ -24,7 +23,7 @@ EXAMPLE_ROWS = 5
 REQUIREMENTS = ("keras", "tensorflow-cpu", "numpy", "pandas", "pydantic", "pyyaml", "cloudpickle")
 
 
-class ProbabilityModel(mlflow.pyfunc.PythonModel):
+class ProbabilityModel(mlflow.pyfunc.PythonModel):  # type: ignore[name-defined]
     """Raw rows (a DataFrame with the spec's input columns) -> the Keras model's positive-class probabilities."""
 
     def load_context(self, context) -> None:

@@ -66,9 +66,10 @@ def teacher_model(settings: Settings) -> StepResult:
     del train
     y_test, threshold = encode_labels(test, spec), params.train.threshold
     proba = np.concatenate([teacher_proba(teacher, x) for x in encoded_chunks(test, spec)])
-    report = {"teacher": teacher_facts(params.distill, params.train.seed), "used_by_student": params.train.distill,
-              "overall": classification_metrics(y_test, proba, threshold),
-              "groups": group_metrics(y_test, proba, test[params.data.sensitive_features], threshold)}
+    report: dict[str, Any] = {"teacher": teacher_facts(params.distill, params.train.seed),
+                              "used_by_student": params.train.distill,
+                              "overall": classification_metrics(y_test, proba, threshold),
+                              "groups": group_metrics(y_test, proba, test[params.data.sensitive_features], threshold)}
     paths = ArtifactPaths(settings.root)
     with atomic_path(paths.teacher_model) as tmp:
         tmp.mkdir()
@@ -79,7 +80,8 @@ def teacher_model(settings: Settings) -> StepResult:
     write_json(paths.teacher_report, report)
     return StepResult(summary={f"teacher_{k}": round(v, 4) for k, v in report["overall"].items()}
                       | {"used_by_student": params.train.distill, "path": str(paths.teacher_model),
-                         "mlflow_run": run_url(settings, report["mlflow"]["experiment_id"], report["mlflow"]["run_id"])},
+                         "mlflow_run": run_url(settings, report["mlflow"]["experiment_id"],
+                                               report["mlflow"]["run_id"])},
                       tables={"groups": groups_table(report["groups"])})
 
 
@@ -133,7 +135,8 @@ def trained_model(settings: Settings) -> StepResult:
     last = {k: round(v[-1], 4) for k, v in history.items()}
     plots = training_plots(settings.root, history)
     paths = ArtifactPaths(settings.root)
-    log_files(settings, record["run_id"], "reports", [paths.validation_report, paths.drift_report, paths.training_history])
+    log_files(settings, record["run_id"], "reports",
+              [paths.validation_report, paths.drift_report, paths.training_history])
     log_files(settings, record["run_id"], "plots", [*plots.values(), paths.drift_plot])
     return StepResult(
         summary={"input_width": spec.width, "epochs": len(history["loss"]), "fairness_strength": strength,
@@ -160,7 +163,7 @@ def model_evaluation(settings: Settings) -> StepResult:
                             params.fairness)
     del train
     proba = load_predictions(settings, "test", len(test))["keras"].to_numpy()
-    report = {
+    report: dict[str, Any] = {
         "overall": classification_metrics(y_true, proba, threshold),
         "groups": group_metrics(y_true, proba, test[settings.params.data.sensitive_features], threshold),
         "threshold": threshold,
@@ -174,7 +177,7 @@ def model_evaluation(settings: Settings) -> StepResult:
     log_to_run(settings, record["run_id"], {f"test_{k}": v for k, v in report["overall"].items()} | simple,
                {"reports": path})
     positive = settings.params.data.positive_label
-    matrix = confusion_matrix_chart(y_true, proba, threshold, (f"not {positive}", positive),
+    matrix = confusion_matrix_chart(y_true, proba, threshold, (f"not {positive}", positive),  # type: ignore[arg-type]
                                     ArtifactPaths(settings.root).confusion_matrix_plot)
     log_files(settings, record["run_id"], "plots", [matrix])
     return StepResult(
@@ -205,7 +208,8 @@ def baselines_table(report: dict[str, Any]) -> str:
                     f"| {teacher['accuracy']:.4f} | {teacher['auc']:.4f} |")
     rows += [f"| logistic regression | {simple['logistic_regression']['accuracy']:.4f} | "
              f"{simple['logistic_regression']['auc'] or float('nan'):.4f} |",
-             f"| majority class ({md_cell(simple['majority_class']['class'])}) | {simple['majority_class']['accuracy']:.4f} "
+             f"| majority class ({md_cell(simple['majority_class']['class'])}) | "
+             f"{simple['majority_class']['accuracy']:.4f} "
              "| 0.5 |"]
     return "\n".join(rows)
 
@@ -215,6 +219,7 @@ def groups_table(groups: dict[str, dict[str, Any]]) -> str:
     rows = ["| feature | group | rows | accuracy | selection rate |", "|---|---|---|---|---|"]
     for feature, facts in groups.items():
         for group, m in facts["groups"].items():
-            rows.append(f"| {md_cell(feature)} | {md_cell(group)} | {m['count']} | {m['accuracy']:.4f} | {m['selection_rate']:.4f} |")
+            rows.append(f"| {md_cell(feature)} | {md_cell(group)} | {m['count']} | {m['accuracy']:.4f} | "
+                        f"{m['selection_rate']:.4f} |")
     return "\n".join(rows)
 

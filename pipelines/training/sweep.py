@@ -81,14 +81,15 @@ def sweep(settings: Settings, train: pd.DataFrame, validation: pd.DataFrame, spe
     if not auto:
         chosen, why = float(fairness.strength), "pinned in params fairness.strength"
     else:
-        floor, floor_text = choice.accuracy_floor(params.gates.keras, simple["logistic_regression"]["accuracy"],
-                                                  simple["majority_class"]["accuracy"])
+        floor, floor_text = choice.accuracy_floor(params.gates.keras,
+                                                  simple["logistic_regression"]["accuracy"],  # type: ignore[index]
+                                                  simple["majority_class"]["accuracy"])  # type: ignore[index]
         best, why = choice.choose(points, limit, key, floor, floor_text)
         if best is None and not any(choice.fair(p, limit, key) for p in points):  # stronger may be fairer
             fit(choice.extension(list(fitted)))
             best, why = choice.choose(points, limit, key, floor, floor_text)
         facts = {"within_gates": best is not None, "limit": limit, "accuracy_floor": floor,
-                 "validation_baselines": {k: v["accuracy"] for k, v in simple.items()}}
+                 "validation_baselines": {k: v["accuracy"] for k, v in simple.items()}}  # type: ignore[union-attr]
         if best is None:
             best, why = choice.none_within(points, limit, key, floor, floor_text)
         chosen = best["strength"]

@@ -135,7 +135,7 @@ def log_training_run(
     name = settings.params.release.model_name
     try:
         client.get_registered_model(name)
-    except Exception:  # noqa: BLE001 - MLflow raises a generic RestException when absent
+    except Exception:  # MLflow raises a generic RestException when absent
         client.create_registered_model(name, tags=tags)
     published = published_versions(settings, name)  # a run killed between publishing and tagging: tag it now
     for earlier in sorted(client.search_model_versions(f"name='{name}'"), key=lambda v: int(v.version)):

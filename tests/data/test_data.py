@@ -205,7 +205,7 @@ def test_column_listed_as_numeric_and_categorical(tmp_path):
 
 
 def test_non_utf8_bytes(tmp_path):
-    content = "age,sex,city,income\n39,Male,Paris,>50K\n40,Female,".encode() + b"Z\xfcrich" + b",<=50K\n"
+    content = b"age,sex,city,income\n39,Male,Paris,>50K\n40,Female," + b"Z\xfcrich" + b",<=50K\n"
     with pytest.raises(PipelineError, match="data.source: latin.csv is not UTF-8 text"):
         load_dataset(config(), write(tmp_path / "latin.csv", content))
 

@@ -77,7 +77,7 @@ def test_the_next_run_marks_the_killed_one_failed_and_finishes(finished):
     assert f"marked 1 run(s) failed whose process is gone: {killed}" in printed
     with _instance(project) as instance:
         assert instance.get_run_by_id(killed).status == DagsterRunStatus.FAILURE
-        assert [r.status for r in instance.get_runs()][0] == DagsterRunStatus.SUCCESS
+        assert next(r.status for r in instance.get_runs()) == DagsterRunStatus.SUCCESS
         assert not [r for r in instance.get_runs() if r.status == DagsterRunStatus.STARTED]
     assert (project / "releases" / "adult-income" / "1" / "manifest.json").is_file()
 

@@ -25,7 +25,7 @@ from tests.fleet.test_ingest import KEY, body, record
 
 CONFIG = FleetTelemetryConfig(read_timeout_s=2.0)
 
-def cases(n: int):  # noqa: ANN201 - a hypothesis settings decorator
+def cases(n: int):  # a hypothesis settings decorator
     return settings(derandomize=True, database=None, deadline=None, max_examples=n,
                     suppress_health_check=list(HealthCheck))
 

@@ -41,7 +41,7 @@ def test_debiased_gap_interval_covers_the_true_gap_in_most_samples():
 
 def test_naive_rates_on_reports_are_biased_and_the_debiased_ones_are_not():
     rng = np.random.default_rng(2)
-    truth, counts, positives, reported = _devices(rng, n=50_000, rates=(0.1, 0.4, 0.2), k=3)
+    _truth, counts, positives, reported = _devices(rng, n=50_000, rates=(0.1, 0.4, 0.2), k=3)
     naive = [positives[reported == g].sum() / counts[reported == g].sum() for g in (0, 1, 2)]
     debiased = ldp.group_rates(positives, counts, reported, 1.0, 3)["rates"]
     assert naive[1] - naive[0] < 0.2  # shrunk towards each other by the noise

@@ -7,9 +7,8 @@ import time
 import numpy as np
 import pytest
 
-from pipelines.fleet import rollout, simulate
+from pipelines.fleet import ldp, rollout, simulate
 from pipelines.fleet.canary import units
-from pipelines.fleet import ldp
 
 FAULTS = {"latency": 3.0, "crash": 25.0, "data": 8.0, "fairness": 0.35, "accuracy": 0.12}
 DEVICES = 20_000
@@ -86,8 +85,8 @@ def test_a_100k_device_30_day_rollout_is_analysed_in_under_two_minutes(fleet_mod
     outcome = rollout.play(sim, rollout_config, settings.params, days=30, directory=tmp_path / "telemetry")
     total = time.perf_counter() - began
     stored_began = time.perf_counter()
-    decision, _, _, _ = rollout.analyse_day(tmp_path / "telemetry", "2026-01-30", rollout_config, settings.params,
-                                            2, 2)
+    _decision, _, _, _ = rollout.analyse_day(tmp_path / "telemetry", "2026-01-30", rollout_config, settings.params,
+                                             2, 2)
     stored = time.perf_counter() - stored_began
     print(f"100k devices x {outcome.days} days: simulation {outcome.seconds_simulation:.1f} s, daily analyses "
           f"{outcome.seconds_analysis:.1f} s, one analysis of all stored days {stored:.1f} s, total {total:.1f} s")

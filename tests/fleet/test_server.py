@@ -165,7 +165,7 @@ def test_connections_over_the_cap_are_answered_503_at_once(serve):
 
 def test_days_outside_the_window_are_refused_and_open_no_partition(serve, tmp_path: Path):
     address = serve(first_day=dt.date(2026, 1, 1))
-    tomorrow = dt.datetime.now(dt.timezone.utc).date() + dt.timedelta(days=1)
+    tomorrow = dt.datetime.now(dt.UTC).date() + dt.timedelta(days=1)
     later = tomorrow + dt.timedelta(days=1)
     status, answer = post(url(address), body([record(0, day="9999-12-31")]), KEY)
     assert (status, answer) == (400, {"error": f"records.0.day: Value error, 9999-12-31 is after tomorrow "
@@ -229,7 +229,7 @@ def test_a_kept_alive_connection_serves_several_batches(serve, tmp_path: Path):
 
 
 def test_a_port_in_use_is_one_line(serve, tmp_path: Path):
-    host, port = serve()
+    _host, port = serve()
     with pytest.raises(PipelineError) as error:
         make_server(tmp_path / "other", FAST, port=port)
     assert str(error.value) == (f"fleet.port: 127.0.0.1:{port} is already in use (another server?); stop it, or "

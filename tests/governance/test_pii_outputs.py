@@ -40,7 +40,7 @@ def _mlflow_texts(database: Path) -> list[tuple[str, str, str]]:
     with sqlite3.connect(database) as connection:
         tables = [t for (t,) in connection.execute("SELECT name FROM sqlite_master WHERE type='table'")]
         for table in tables:
-            for row in connection.execute(f'SELECT * FROM "{table}"'):  # noqa: S608 - names from sqlite_master
+            for row in connection.execute(f'SELECT * FROM "{table}"'):  # names from sqlite_master
                 rows.append((table, str(row[0]) if row else "", " ".join(str(v) for v in row)))
     return rows
 

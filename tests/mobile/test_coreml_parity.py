@@ -41,10 +41,10 @@ def tiny():
 def test_coreml_matches_tflite_float_and_the_reference_run(tiny, tmp_path, variant):
     import coremltools as ct
 
-    from pipelines.release_format.litert import predict_tflite
     from pipelines.mobile.coreml import compress, convert_coreml
     from pipelines.mobile.coreml_reference import reference_predict
     from pipelines.mobile.tflite import convert_float32
+    from pipelines.release_format.litert import predict_tflite
 
     model, x = tiny
     tflite = predict_tflite(convert_float32(model, WIDTH), x)

@@ -24,10 +24,10 @@ def float32():
 
 
 def test_recipes_make_smaller_builtin_variants_close_to_the_float_model(float32):
-    from pipelines.release_format.litert import op_names, predict_tflite
     from pipelines.mobile.litert_quantizer import RECIPES, quantizer_variants
     from pipelines.mobile.pruned import precision
     from pipelines.mobile.tflite import check_builtin_ops
+    from pipelines.release_format.litert import op_names, predict_tflite
 
     content, x, keras_proba = float32
     variants = quantizer_variants(content, RECIPES)

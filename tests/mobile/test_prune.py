@@ -2,6 +2,8 @@
 its TFLite variants."""
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 from pydantic import ValidationError
@@ -16,7 +18,7 @@ WIDTH = 16
 def test_schedule_rises_as_tf_mot_polynomial_decay():
     values = [schedule(step, 100, 0.5, 0.0, 0.5) for step in range(100)]
     assert values[0] == 0.0 and values[50] == 0.5 and values[99] == 0.5
-    assert all(a <= b for a, b in zip(values, values[1:]))
+    assert all(a <= b for a, b in itertools.pairwise(values))
     assert values[25] == pytest.approx(0.5 - 0.5 * 0.5 ** 3)  # half way: target + (0 - target) x (1 - 0.5)^3
     assert schedule(10, 100, 0.8, 0.2, 0.6) == 0.0  # before begin
 
@@ -55,7 +57,7 @@ def test_pruned_network_reaches_the_target_and_keeps_the_parents_answers(trained
     from pipelines.mobile.prune import prune_model, sparsity
     from pipelines.training.train import predict_keras
 
-    model, x, y, parent = trained
+    model, x, _y, parent = trained
     config = PruneConfig(epochs=4, batch_size=64, learning_rate=0.002)
     pruned, facts = prune_model(model, x, parent, 0.6, config, seed=1)
     assert facts["sparsity"] == pytest.approx(0.6, abs=0.01) and sparsity(pruned) == facts["sparsity"]

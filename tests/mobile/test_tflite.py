@@ -20,8 +20,8 @@ def test_float32_and_int8_conversions_run_and_match_keras():
     import keras
 
     from pipelines.core.config import TrainConfig
-    from pipelines.release_format.litert import io_spec, op_names, predict_tflite
     from pipelines.mobile.tflite import convert_float32, convert_int8
+    from pipelines.release_format.litert import io_spec, op_names, predict_tflite
     from pipelines.training.train import build_model, predict_keras
 
     keras.utils.set_random_seed(0)

@@ -58,8 +58,8 @@ TOLERANCE = {"float32": 1e-5, "float16": 5e-3, "dynamic_int8": 0.05, "int8": 0.0
 
 @pytest.mark.parametrize("name", list(EXPECTED_IO))
 def test_each_variant_is_builtin_only_and_close_to_keras(tiny, flatbuffers, name):
-    from pipelines.release_format.litert import io_spec, op_names, predict_tflite
     from pipelines.mobile.tflite import check_builtin_ops, weight_bytes
+    from pipelines.release_format.litert import io_spec, op_names, predict_tflite
 
     _, x, expected = tiny
     content = flatbuffers[name]
@@ -107,8 +107,8 @@ def test_builtin_check_fails_on_a_model_that_needs_select_tf_ops():
     import keras
     import tensorflow as tf
 
-    from pipelines.release_format.litert import op_names
     from pipelines.mobile.tflite import check_builtin_ops
+    from pipelines.release_format.litert import op_names
 
     inputs = keras.Input(shape=(3,), batch_size=1)
     outputs = keras.layers.Lambda(lambda t: tf.math.cumprod(t, axis=1))(keras.layers.Dense(3)(inputs))
@@ -141,8 +141,8 @@ def test_latency_is_measured_not_asserted(tiny, flatbuffers):
 @pytest.mark.parametrize("name", ["float32", "int8"])
 def test_latency_rows_are_what_the_app_would_pass(tiny, flatbuffers, name, monkeypatch):
     """The timed single-row inputs are converted in one batch: each equals converting that row alone."""
-    from pipelines.release_format import litert
     from pipelines.mobile.latency import litert_latency
+    from pipelines.release_format import litert
 
     _, x, _ = tiny
     seen: list[np.ndarray] = []

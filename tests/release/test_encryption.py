@@ -365,9 +365,9 @@ def test_the_pipeline_ships_an_encrypted_release_that_decrypts_to_working_models
     from dagster import DagsterInstance
 
     from assets.build import materialize_all
-    from pipelines.release_format.litert import predict_tflite
     from pipelines.data.features import FeatureSpec, encode_features
     from pipelines.data.steps import data_drift
+    from pipelines.release_format.litert import predict_tflite
 
     monkeypatch.delenv(KEY_ENV, raising=False)
     params = yaml.safe_load((small_project / "params.yaml").read_text())

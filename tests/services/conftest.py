@@ -11,6 +11,7 @@ import pytest
 
 from tests.conftest import write_small_project
 
+
 def needs() -> dict[str, bool]:
     from cli.services import PG_BIN
 

@@ -3,6 +3,7 @@ killed mid-step, two runs queued at once, a backfill of daily partitions. The te
 order (each builds on the releases before it); ~6 minutes on 2 cores, plus ~1 for the three-day backfill."""
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import signal
@@ -91,8 +92,8 @@ def test_a_worker_killed_mid_step_ends_in_a_complete_run_or_a_clean_failure(stac
     else:  # a clean failure: no new release, every published one intact
         assert after == before
     assert all(verifies(folder) for folder in after)
-    from pipelines.training.tracking import _client  # the registry names every version it holds, none half-made
     from pipelines.core.config import load_settings
+    from pipelines.training.tracking import _client  # the registry names every version it holds, none half-made
 
     os.environ["MLFLOW_TRACKING_URI"] = started.url("mlflow")
     try:
@@ -137,5 +138,5 @@ def test_a_backfill_of_daily_partitions_runs_one_run_per_day_side_by_side(stack,
     runs = instance.get_run_records(RunsFilter(tags={INGEST_TAG: "daily_batch"}))
     assert len(runs) == 3 and all(r.dagster_run.tags.get("dagster/partition") for r in runs)
     spans = sorted((r.start_time, r.end_time) for r in runs)
-    assert any(later[0] < earlier[1] for earlier, later in zip(spans, spans[1:])), spans  # days ran side by side
+    assert any(later[0] < earlier[1] for earlier, later in itertools.pairwise(spans)), spans  # days ran side by side
     print(f"\n{done.line()}")

@@ -164,9 +164,8 @@ def test_the_pyfunc_accepts_raw_csv_rows_and_still_refuses_a_missing_column(trai
 
 
 def test_mobile_mlops_serve_answers_raw_csv_rows_without_the_venv_on_path(trained):
-    from pipelines.training.tracking import tracking_uri
 
-    settings, record, alias = trained
+    settings, _record, _alias = trained
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
     env["PATH"] = "/usr/bin:/bin"  # as in a fresh shell: .venv/bin is not on it

@@ -58,7 +58,8 @@ def verify_deployment(settings: Settings, deployment: Deployment) -> Path:
         raise PipelineError(f"{PRODUCTION_FILE}: model.release {deployment.model.release} is not a folder")
     manifest = verify_release(folder, trusted_keys(settings, include_local=False))
     lineage, model = manifest.lineage, deployment.model
-    for key, pinned, actual in (("name", model.name, lineage.model_name), ("version", model.version, lineage.model_version),
+    for key, pinned, actual in (("name", model.name, lineage.model_name),
+                                ("version", model.version, lineage.model_version),
                                 ("mlflow_run_id", model.mlflow_run_id, lineage.mlflow_run_id),
                                 ("signer", model.signer, signature_hint(folder))):
         if pinned != actual:

@@ -85,7 +85,8 @@ def _committed_key(repo: Path, base: str, base_branch: str, prefix: str, setting
                 except PipelineError:
                     continue
     local = settings.resolve(public)
-    hint = f"{prefix}{public}" if local.is_file() and fingerprint(local) == wanted else f"a copy of {key} as {folder}/NAME.pub"
+    hint = (f"{prefix}{public}" if local.is_file() and fingerprint(local) == wanted
+            else f"a copy of {key} as {folder}/NAME.pub")
     raise PipelineError(f"the release's signing key (sha256 {wanted[:16]}) is not committed under {folder}/ on "
                         f"{base_branch}: commit {hint} first, as a change of its own, or sign with a committed key "
                         f"via {KEY_ENV}")
@@ -147,9 +148,11 @@ def propose_release(settings: Settings, release: Path | None = None, provider: s
             files[path] = Path(tmp) / f"{index}.txt"
             files[path].write_text(text)
         parent = rev(repo, f"refs/heads/{branch}") or base
-        message = (f"Release {name} {number} (model version {version})\n\nAdds the signed release folder {prefix}{release_rel}/ "
+        message = (f"Release {name} {number} (model version {version})\n\nAdds the signed release folder "
+                   f"{prefix}{release_rel}/ "
                    f"({len(manifest.files)} files), its report {report_path}, and points {PRODUCTION_FILE} at it.\n")
         commit, changed = commit_files(repo, branch, parent, files, message, replace=(prefix + release_rel,))
     comment = f"{MARKER}\n_Release report for `{commit[:12]}` (updated on every re-run)._\n\n{body}"
-    pull = publisher.publish(repo, branch, base_branch, f"Release {name} {number} (model version {version})", body, comment)
+    pull = publisher.publish(repo, branch, base_branch, f"Release {name} {number} (model version {version})", body,
+                             comment)
     return Proposal(branch, base_branch, commit, changed, report_path, body, pull)

@@ -90,7 +90,8 @@ class GithubProvider:
         return json.loads(text) if text else None
 
     def _pages(self, path: str) -> list[dict[str, Any]]:
-        items, page = [], 1
+        items: list[dict[str, Any]] = []
+        page = 1
         while True:
             sep = "&" if "?" in path else "?"
             batch = self.api("GET", f"{path}{sep}per_page=100&page={page}") or []

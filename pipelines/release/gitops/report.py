@@ -76,9 +76,11 @@ class _Report:
 
     def lineage(self) -> str:
         lineage = self.new.manifest.get("lineage", {})
-        rows = [[f"data `{md_text(path)}`", f"md5 `{md_text(md5)}`"] for path, md5 in lineage.get("data_md5", {}).items()]
+        rows = [[f"data `{md_text(path)}`", f"md5 `{md_text(md5)}`"]
+                for path, md5 in lineage.get("data_md5", {}).items()]
         rows += [["raw dataset", f"md5 `{lineage.get('raw_dataset_md5', '?')}`"],
-                 ["code", f"commit `{lineage.get('git_commit', '?')}`" + (" (dirty)" if lineage.get("git_dirty") else "")],
+                 ["code",
+                  f"commit `{lineage.get('git_commit', '?')}`" + (" (dirty)" if lineage.get("git_dirty") else "")],
                  ["params", f"sha256 `{lineage.get('params_sha256', '?')}`"],
                  ["MLflow", f"run `{lineage.get('mlflow_run_id', '?')}`, model version {self.new.version}"],
                  ["created", fmt(self.new.manifest.get("created_at"))]]

@@ -72,7 +72,8 @@ def drift_summary(content: dict[str, Any], label: str) -> str | None:
             f"drifted features: {', '.join(map(md_text, drifted)) or 'none'}; "
             f"reference: {fmt(content.get('reason') or content.get('reference'))}.")
     ranked = sorted(features.items(), key=lambda item: -float(item[1].get("psi") or 0))
-    rows = [[f"`{md_text(name)}`", fmt(f.get("test")), fmt(f.get("statistic")), fmt(f.get("p_value")), fmt(f.get("psi")),
+    rows = [[f"`{md_text(name)}`", fmt(f.get("test")), fmt(f.get("statistic")), fmt(f.get("p_value")),
+             fmt(f.get("psi")),
              "⚠ yes" if f.get("drifted") else "no"] for name, f in ranked]
     return head + "\n\n" + table(["feature", "test", "statistic", "p-value", "PSI", "drifted"], rows)
 
@@ -147,7 +148,8 @@ def group_tables(facts: Any, old: Any, label: str) -> str | None:
     groups = {g: m for g, m in facts["groups"].items() if isinstance(m, dict)}
     columns = sorted({k for m in groups.values() for k, v in m.items() if is_number(v)},
                      key=lambda k: (k != "count", k))
-    rows = [[f"`{md_text(g)}`", *(cell(m.get(c), (old_groups.get(g) or {}).get(c)) for c in columns)] for g, m in groups.items()]
+    rows = [[f"`{md_text(g)}`",
+             *(cell(m.get(c), (old_groups.get(g) or {}).get(c)) for c in columns)] for g, m in groups.items()]
     by_group = table(["group", *columns], rows)
     return (comparison(gaps, {k: old.get(k) for k in gaps} if old else None, label) + "\n\n"
             + f"Per group (Δ vs {label}):\n\n{by_group}")

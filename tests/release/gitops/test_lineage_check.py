@@ -45,8 +45,8 @@ def test_data_md5_must_match_dvc_lock_at_the_build_commit(project: Path):
 
 
 def test_daily_files_are_checked_against_their_own_dvc_records(project: Path):
-    from pipelines.data.sources import source_files
     from pipelines.data.partitions import write_record
+    from pipelines.data.sources import source_files
 
     days = project / "data" / "incoming"
     days.mkdir(parents=True)

@@ -64,7 +64,7 @@ def test_token_and_key_appear_nowhere(two_releases: Path, bare_remote: Path, fak
     def cli(*args: str, expect: int = 0) -> None:
         try:
             code = main(list(args))
-        except Exception:  # noqa: BLE001 - with --debug the error propagates: its traceback is output too
+        except Exception:  # with --debug the error propagates: its traceback is output too
             code = 1
             outputs.append(traceback.format_exc())
         captured = capfd.readouterr()
