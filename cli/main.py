@@ -224,6 +224,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logformat.use(args.log_format)
+    if logformat.is_json() and os.environ.get("MOBILE_MLOPS_PROGRESS", "").strip().lower() != "off":
+        os.environ["MOBILE_MLOPS_PROGRESS"] = "json"  # progress lines as JSON objects too
     if args.debug or getattr(args, "verbose", False):
         return _handle(args)
     quiet_libraries()

@@ -146,13 +146,22 @@ def _selection(instance, defs, settings, force: bool):
 
     version = observe_source(instance, settings)
     if force:
-        console.print(f"[dim]data version {version}; --force: every stage runs[/]")
+        _say(f"data version {version}; --force: every stage runs", data_version=version)
         return None
     stale, selection = run_selection(instance, defs.get_repository_def().asset_graph, settings)
     if selection:
-        console.print(f"[dim]data version {version}; stale: {', '.join(k.to_user_string() for k in stale)}; "
-                      f"running {len(selection)} stage(s)[/]")
+        names = [k.to_user_string() for k in stale]
+        _say(f"data version {version}; stale: {', '.join(names)}; running {len(selection)} stage(s)",
+             data_version=version, stale=names)
     return selection
+
+
+def _say(text: str, **fields) -> None:
+    """A dim line on the console, or a JSON line with `--log-format json`."""
+    if logformat.is_json():
+        logformat.line("info", text, **fields)
+    else:
+        console.print(f"[dim]{text}[/]")
 
 
 def _run(settings, params: Path, home: Path, debug: bool, verbose: bool, force: bool = False) -> int:

@@ -2,10 +2,12 @@
 
 On a terminal a rich progress bar; otherwise (logs, CI, a Dagster step's captured output) plain lines
 `label: 3/10 (30%) note`, at most one per ~5% of the work or per PROGRESS_SECONDS, plus the first and the last.
-MOBILE_MLOPS_PROGRESS=plain|bar|off overrides the choice. Lines go to stderr so stdout stays the command's result.
+MOBILE_MLOPS_PROGRESS=plain|bar|json|off overrides the choice. Lines go to stderr so stdout stays the command's result.
 """
 from __future__ import annotations
 
+import datetime as dt
+import json
 import os
 import sys
 import time
@@ -14,7 +16,7 @@ from typing import IO, Any, TypeVar
 
 T = TypeVar("T")
 PROGRESS_SECONDS = 10.0
-MODES = ("plain", "bar", "off")
+MODES = ("plain", "bar", "json", "off")  # json: one object a line (`mobile-mlops --log-format json`)
 
 
 def mode(stream: IO[str]) -> str:
@@ -64,7 +66,7 @@ class Progress:
         if self._bar is not None:
             self._bar.update(self._task, advance=steps, note=note)
             return
-        if self.mode != "plain":
+        if self.mode not in ("plain", "json"):
             return
         now = time.monotonic()
         small = self.total is not None and self.total <= 20
@@ -78,7 +80,12 @@ class Progress:
             count = f"{self.done}/{self.total} ({100 * self.done // self.total}%)"
         else:
             count = f"{self.done}"
-        print(f"{self.label}: {count}{' ' + note if note else ''}", file=self.stream, flush=True)
+        if self.mode == "json":
+            record = {"time": dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds"), "level": "info",
+                      "message": "progress", "task": self.label, "done": self.done, "total": self.total}
+            print(json.dumps(record | ({"note": note} if note else {})), file=self.stream, flush=True)
+        else:
+            print(f"{self.label}: {count}{' ' + note if note else ''}", file=self.stream, flush=True)
         self._last_line, self._last_step = time.monotonic(), self.done
 
 
