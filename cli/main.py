@@ -20,8 +20,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     from pipelines.core.memory import tune_collector
 
     if not args.force and not args.profile and up_to_date(load_settings(Path(args.params), overrides(args.set))):
-        print("up to date: data, code and params unchanged since the last run; nothing to run "
-              "(--force redoes everything)", file=sys.stderr)
+        text = ("up to date: data, code and params unchanged since the last run; nothing to run "
+                "(--force redoes everything)")
+        if logformat.is_json():
+            logformat.line("info", text)
+        else:
+            print(text, file=sys.stderr)
         return 0
 
     tune_collector()  # before Dagster's world is imported

@@ -187,8 +187,13 @@ def _run(settings, params: Path, home: Path, debug: bool, verbose: bool, force: 
         selection = _selection(instance, defs, settings, force)
         if selection == []:
             remember(settings, known)
-            console.print(f"up to date: data, code and params unchanged since the last run; nothing to run "
-                          f"(--force redoes everything) [dim]({time.perf_counter() - started:.1f} s)[/]")
+            seconds = time.perf_counter() - started
+            if logformat.is_json():
+                logformat.line("info", "up to date: data, code and params unchanged since the last run; nothing to "
+                               "run (--force redoes everything)", seconds=round(seconds, 1))
+            else:
+                console.print(f"up to date: data, code and params unchanged since the last run; nothing to run "
+                              f"(--force redoes everything) [dim]({seconds:.1f} s)[/]")
             return 0
         forget(settings)
         result = defs.resolve_job_def("release_job").execute_in_process(
