@@ -161,9 +161,9 @@ def test_small_validation_chooses_by_cross_validation_and_records_it(small_proje
     assert facts["bounds"] == [1.0, 0.5, 0.15] and facts["strength"] in facts["bounds"]
     assert {p["bound"] for p in facts["validation"]} == set(facts["bounds"])
     assert all(0 <= p["pass_share"] <= 1 for p in facts["validation"])
-    from assets.checks import strength_gate
+    from pipelines.training.gates import strength
 
-    assert strength_gate(settings).passed == facts["within_gates"]
+    assert strength(settings).passed == facts["within_gates"]  # the trained_model stage's gate
 
 
 def test_a_large_enough_validation_split_is_used_as_is(small_project: Path):
@@ -176,17 +176,17 @@ def test_a_large_enough_validation_split_is_used_as_is(small_project: Path):
 
 
 def test_a_bound_no_head_reaches_stops_at_the_fairness_gate_with_one_line(small_project: Path):
-    from assets.checks import strength_gate
     from pipelines.core.io import read_json
     from pipelines.core.paths import MITIGATION_FILE, ArtifactPaths
+    from pipelines.training.gates import strength
 
     settings = _train(_bound_project(small_project, bound=0.0001, cv_below_rows=0))
     facts = read_json(ArtifactPaths(small_project).trained_model / MITIGATION_FILE)
     assert facts["within_gates"] is False
     best = min((p for p in facts["validation"] if not p["one_class"] and p[KEY] is not None), key=lambda p: p[KEY])
-    result = strength_gate(settings)
+    result = strength(settings)  # the trained_model stage's gate
     assert not result.passed
-    assert result.description.startswith("no network meets the bound demographic parity difference <= 0.0001 and "
+    assert result.line().startswith("no network meets the bound demographic parity difference <= 0.0001 and "
                                          "accuracy >= 0.6 on the ")
     assert result.description.endswith(f": the lowest disparity reached is {best[KEY]:.4f} at accuracy "
                                        f"{best['accuracy']:.4f} (bound {best['bound']:g} head); no model is released")
