@@ -178,9 +178,12 @@ def test_a_large_enough_validation_split_is_used_as_is(small_project: Path):
 def test_a_bound_no_head_reaches_stops_at_the_fairness_gate_with_one_line(small_project: Path):
     from pipelines.core.io import read_json
     from pipelines.core.paths import MITIGATION_FILE, ArtifactPaths
+    from pipelines.core.verdict import GateFailed
     from pipelines.training.gates import strength
 
-    settings = _train(_bound_project(small_project, bound=0.0001, cv_below_rows=0))
+    with pytest.raises(GateFailed) as stopped:  # the stage's gate stops the run with the one line
+        _train(_bound_project(small_project, bound=0.0001, cv_below_rows=0))
+    settings = load_settings(small_project / "params.yaml")
     facts = read_json(ArtifactPaths(small_project).trained_model / MITIGATION_FILE)
     assert facts["within_gates"] is False
     best = min((p for p in facts["validation"] if not p["one_class"] and p[KEY] is not None), key=lambda p: p[KEY])
@@ -191,6 +194,7 @@ def test_a_bound_no_head_reaches_stops_at_the_fairness_gate_with_one_line(small_
     assert result.description.endswith(f": the lowest disparity reached is {best[KEY]:.4f} at accuracy "
                                        f"{best['accuracy']:.4f} (bound {best['bound']:g} head); no model is released")
     assert "\n" not in result.description
+    assert str(stopped.value) == f"gate fairness_gate failed on trained_model: {result.description}"
 
 
 def test_a_group_too_small_to_gate_stops_before_training_naming_it(small_project: Path):
