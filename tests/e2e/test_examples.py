@@ -40,10 +40,13 @@ def _figures(project: Path) -> dict:
 
 
 def _stage(params: Path, name: str) -> None:
-    """One step without the gates (as its DVC stage runs it): the figures of a run that stopped before it."""
+    """One step (as its DVC stage runs it): the figures of a run that stopped before it. The step writes its reports
+    even when its own gate then fails (a kept, unreleased model may miss the accuracy gates): exit 0 or that line."""
     env = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "DAGSTER_HOME")}
-    subprocess.run([sys.executable, "-m", "cli.main", "stage", name, "--params", str(params)], cwd=params.parent,
-                   capture_output=True, text=True, timeout=600, env=env, check=True)
+    done = subprocess.run([sys.executable, "-m", "cli.main", "stage", name, "--params", str(params)],
+                          cwd=params.parent, capture_output=True, text=True, timeout=600, env=env)
+    assert done.returncode == 0 or done.stderr.startswith("error: gate "), done.stderr[-2000:]
+    assert "Traceback" not in done.stderr
 
 
 # German credit releases; Boston: no bound head keeps the accuracy gates within the gate's 0.1 on race:male
@@ -72,4 +75,5 @@ def test_example_runs_to_a_release_or_a_clear_gate(name: str, stop: str | None, 
             _stage(params, step)
     figures = _figures(params.parent)
     assert figures["unmitigated"] >= figures["logistic"] - 0.015, figures  # the network learned what LR learns
-    assert figures["keras"] > figures["majority"], figures
+    if stop is None:  # a released model beats the majority class (a stopped run keeps its least disparate head)
+        assert figures["keras"] > figures["majority"], figures
