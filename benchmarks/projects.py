@@ -44,6 +44,7 @@ def _quick_params(project: Path) -> None:
     params["validate"]["min_rows"] = 100
     params["train"]["epochs"] = 1
     params["convert"]["representative_samples"] = 50
+    params["gates"]["fairness"]["min_group_size"] = 20  # the slice's test rows hold about 30 women
     (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     shutil.rmtree(project / "expectations", ignore_errors=True)  # rebuilt from the slice on first run
 
@@ -64,6 +65,10 @@ def scale_project(target: Path, rows: int, seed: int = 0) -> Path:
     params["data"] = {"source": "data.csv", "label": data.label, "positive_label": data.positive_label,
                       "sensitive_features": data.sensitive_features}
     params["validate"]["min_rows"] = min(1000, rows // 2)
+    # a measurable fairness gate at every size: the test split (a fifth) holds about rows / 15 women
+    params["gates"]["fairness"]["min_group_size"] = max(10, min(100, rows // 50))
+    # one epoch on synthetic rows measures time, not a model worth releasing: no accuracy floor or baselines
+    params["gates"]["keras"] = {"min_accuracy": None, "min_gain_over_majority": None, "max_gap_to_logistic": None}
     params["train"]["epochs"] = 1
     (target / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     return target / "params.yaml"

@@ -20,8 +20,8 @@ from benchmarks.report import render
 from pipelines.core.progress import track
 
 DATA_STEPS = ["raw_dataset", "validated_dataset", "dataset_splits"]
-SCALE_STEPS = ["raw_dataset", "validated_dataset", "dataset_splits", "trained_model", "model_evaluation",
-               "tflite_model"]
+SCALE_STEPS = ["raw_dataset", "validated_dataset", "dataset_splits", "teacher_model", "trained_model",
+               "model_evaluation", "tflite_model"]  # tflite_model and every stage it reads, directly or not
 FULL = {"reps": 5, "sizes": [10_000, 100_000, 1_000_000]}  # each way 5 times, interleaved: median, min, max
 QUICK = {"reps": 3, "sizes": [500, 2_000]}
 
