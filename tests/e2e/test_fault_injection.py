@@ -32,7 +32,7 @@ def _run(project: Path, kill_in: str | None = None, after: float = 0.0) -> tuple
     second and its "start" line can reach this process after the folder is gone. Returns the exit code and output."""
     env = {**os.environ, "DAGSTER_HOME": str(project / ".dagster")}
     folders = output_folders(load_settings(project / "params.yaml"))  # once: the watch must poll fast
-    process = subprocess.Popen([CLI, "run", "--params", str(project / "params.yaml")], cwd=project, env=env,
+    process = subprocess.Popen([CLI, "run", "--force", "--params", str(project / "params.yaml")], cwd=project, env=env,
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
     if kill_in == "release_candidate":
         threading.Thread(target=_kill_when_release_temp_appears, args=(process, folders), daemon=True).start()

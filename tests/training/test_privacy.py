@@ -207,8 +207,8 @@ def test_private_models_go_through_the_same_steps(small_project: Path, mode: str
         "train.privacy": mode, "privacy.dp.epochs": 3, "privacy.dp.batch_size": 128,
         "privacy.federated.devices": 3, "privacy.federated.rounds": 3, "privacy.federated.secagg": True,
         "privacy.federated.secagg_shares": 3, "privacy.federated.secagg_threshold": 2, "fairness.strength": 1.0})
-    for name in ("raw_dataset", "validated_dataset", "data_drift", "dataset_splits", "trained_model",
-                 "model_evaluation", "tflite_model"):
+    for name in ("raw_dataset", "validated_dataset", "data_drift", "dataset_splits", "teacher_model",
+                 "trained_model", "model_evaluation", "tflite_model"):
         result = step_function(name)(settings)
     paths = ArtifactPaths(small_project)
     facts = read_json(paths.trained_model / PRIVACY_FILE)
