@@ -59,8 +59,10 @@ def test_clone_run_commit_run_propose(tmp_path: Path):
     # a real change to what produces the model is dirty, and blocks the proposal
     code = repo / "pipelines" / "training" / "train.py"
     code.write_text(code.read_text() + "\n# a local edit\n")
-    _sh(repo, CLI, "run")
-    assert _latest_manifest(repo)["lineage"]["git_dirty"] is True
+    # the CLI runs this checkout's code (its editable install), not the clone's: the clone's edit changes no code
+    # version of the code that runs, so the run is forced; the lineage reads the clone's git state
+    edited = _sh(repo, CLI, "run", "--force")
+    assert _latest_manifest(repo)["lineage"]["git_dirty"] is True, edited.stdout[-3000:] + edited.stderr[-3000:]
     refused = _sh(repo, CLI, "release", "propose", check=False)
     assert refused.returncode == 1
     assert "built from uncommitted changes" in refused.stderr and len(refused.stderr.strip().splitlines()) == 1
