@@ -140,3 +140,11 @@ def test_a_policy_that_does_not_parse_is_one_line(tmp_path, text, message):
     with pytest.raises(PipelineError) as caught:
         _policy(tmp_path, text)
     assert str(caught.value) == f"{tmp_path}/{message}"
+
+
+def test_the_sample_policy_parses_and_selects_the_sex_grouping_alone():
+    policy = load_policy(ROOT / "deploy" / "release-policy.yaml")
+    gates = {"gates": [{"name": "max_demographic_parity_difference[keras/sex]", "measured": 0.02, "passed": True},
+                       {"name": "max_demographic_parity_difference[keras/sex:race]", "measured": 0.2, "passed": True}]}
+    provenance = {"buildDefinition": {"internalParameters": {"code": {"dirty": False}}}}
+    assert check(policy, provenance, gates) == [rule.name for rule in policy.rules]
