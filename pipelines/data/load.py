@@ -11,9 +11,8 @@ from typing import Any
 
 import pandas as pd
 
-from pipelines.core.config import DataConfig, Settings, column_name
+from pipelines.core.config import DataConfig, column_name
 from pipelines.core.errors import PipelineError
-from pipelines.core.hashing import recorded_md5
 from pipelines.data.numbers import refuse_numeric_looking, refuse_separated, separated_example, strip_thousands
 from pipelines.data.partitions import accepted_files
 
@@ -321,18 +320,3 @@ def load_dataset(config: DataConfig, source: Path, test_source: Path | None = No
                             "a binary label needs exactly two")
     return type_columns(frame, config, max_categories).reset_index(drop=True)
 
-
-def source_files(settings: Settings) -> dict[str, str]:
-    """Source files named in params -> their md5 (what dvc.lock records for the ingest deps)."""
-    data = settings.params.data
-    source = settings.resolve(data.source)
-    if source.is_dir():  # a folder of daily files: each accepted day, by the md5 of its .dvc record
-        try:
-            sources = accepted_files(source)
-        except PipelineError:  # nothing accepted yet, or a changed day: raw_dataset says which; no version here
-            sources = []
-    else:
-        sources = [source]
-    paths = sources + ([settings.resolve(data.test_source)] if data.test_source else [])
-    return {str(p.relative_to(settings.root)) if p.is_relative_to(settings.root) else str(p): recorded_md5(p)  # type: ignore[misc]
-            for p in paths if p.is_file()}

@@ -34,6 +34,19 @@ def _scored(y: np.ndarray, proba: np.ndarray, keras_proba: np.ndarray, groups, t
     }
 
 
+def _conversion_inputs(settings: Settings):
+    """The trained model, the seeded representative sample of the training rows, the encoded test rows and groups:
+    what every converter reads (the same sample and rows, so the runtimes are compared on equal terms)."""
+    params = settings.params
+    model, spec, record = load_trained(settings)
+    train, test = load_split(settings, "train"), load_split(settings, "test")
+    rng = np.random.default_rng(params.split.seed)
+    sample = rng.choice(len(train), size=min(params.convert.representative_samples, len(train)), replace=False)
+    representative = encode_features(train.iloc[np.sort(sample)], spec)
+    x_test, y_test = encode_features(test, spec), encode_labels(test, spec)
+    return model, spec, record, train, test, representative, x_test, y_test
+
+
 @records_metrics
 def tflite_model(settings: Settings) -> StepResult:
     from pipelines.mobile.download import gzip_bytes
@@ -49,12 +62,7 @@ def tflite_model(settings: Settings) -> StepResult:
     from pipelines.training.train import predict_keras
 
     params = settings.params
-    model, spec, record = load_trained(settings)
-    train, test = load_split(settings, "train"), load_split(settings, "test")
-    rng = np.random.default_rng(params.split.seed)
-    sample = rng.choice(len(train), size=min(params.convert.representative_samples, len(train)), replace=False)
-    representative = encode_features(train.iloc[np.sort(sample)], spec)
-    x_test, y_test = encode_features(test, spec), encode_labels(test, spec)
+    model, spec, record, train, test, representative, x_test, y_test = _conversion_inputs(settings)
     groups, threshold = test[params.data.sensitive_features], params.train.threshold
     keras_proba = predict_keras(model, x_test)
     keras: dict[str, Any] = {**classification_metrics(y_test, keras_proba, threshold),
@@ -195,13 +203,8 @@ def onnx_model(settings: Settings) -> StepResult:
     from pipelines.training.keras_model import load_predictions
 
     params = settings.params
-    model, spec, record = load_trained(settings)
-    train, test = load_split(settings, "train"), load_split(settings, "test")
-    rng = np.random.default_rng(params.split.seed)
-    sample = rng.choice(len(train), size=min(params.convert.representative_samples, len(train)), replace=False)
-    representative = encode_features(train.iloc[np.sort(sample)], spec)
+    model, spec, record, train, test, representative, x_test, y_test = _conversion_inputs(settings)
     del train
-    x_test, y_test = encode_features(test, spec), encode_labels(test, spec)
     groups, threshold = test[params.data.sensitive_features], params.train.threshold
     keras_proba = load_predictions(settings, "test", len(test))["keras"].to_numpy()  # trained_model scored them
     models = onnx_variants(export_onnx(model, spec.width), params.convert.onnx_variants, representative)
