@@ -99,7 +99,8 @@ def test_killed_steps_leave_nothing_half_made(small_project: Path):
     assert "temp folder(s) a stopped run left behind" in printed
     assert _temp_folders(project) == []
     numbers = release_numbers(project / "releases" / "adult-income")
-    assert numbers == list(range(1, len(numbers) + 1)) and len(numbers) >= 2
+    # numbered without gaps; the last run's candidate may equal release 1's content, and then nothing new is published
+    assert numbers == list(range(1, len(numbers) + 1)) and len(numbers) >= 1
     tags = _check_invariants(project)
     assert PENDING not in tags.values(), tags
     assert NEVER_RELEASED in tags.values(), tags  # the versions whose runs were killed after registering
