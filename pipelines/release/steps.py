@@ -108,8 +108,10 @@ def release_candidate(settings: Settings) -> StepResult:
     existing = same_content(paths.release_candidate, releases, record["model_name"])
     released = existing or publish(paths.release_candidate, releases, record["model_name"], trusted_keys(settings))
     shown = released.relative_to(settings.root) if released.is_relative_to(settings.root) else released
+    # the version is tagged with the release that ships its content (never left pending); only a newly published
+    # release moves the `candidate` alias
+    mark_released(settings, record["model_name"], record["model_version"], str(shown), alias=existing is None)
     if existing is None:
-        mark_released(settings, record["model_name"], record["model_version"], str(shown))  # alias `candidate`
         # the signed release (models, manifest, signature) and the model card beside the run's other artifacts
         log_to_run(settings, record["run_id"], {}, {"release": released})
         log_files(settings, record["run_id"], "reports", [paths.model_card_markdown, paths.model_card_json])

@@ -202,11 +202,13 @@ def alias_version(settings: Settings, name: str, alias: str) -> str | None:
         return None
 
 
-def mark_released(settings: Settings, name: str, version: str, release: str) -> None:
-    """A version's signed release is published: tag it with the folder and point `candidate` at it."""
+def mark_released(settings: Settings, name: str, version: str, release: str, alias: bool = True) -> None:
+    """A version's signed release is published (or an earlier one ships the same content): tag it with the folder
+    and, with `alias`, point `candidate` at it."""
     client = _client(settings)
     client.set_model_version_tag(name, version, RELEASE_TAG, release)
-    client.set_registered_model_alias(name, CANDIDATE_ALIAS, version)
+    if alias:
+        client.set_registered_model_alias(name, CANDIDATE_ALIAS, version)
 
 
 def set_alias(settings: Settings, name: str, alias: str, version: str, tags: dict[str, str]) -> str | None:
