@@ -4,9 +4,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-import socket
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
@@ -52,19 +50,9 @@ def test_the_telemetry_server_announces_itself_as_json(tmp_path: Path):
                                 "--params", str(params)], cwd=tmp_path, stderr=subprocess.PIPE, text=True, env=env)
     try:
         line = json.loads(process.stderr.readline())
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:  # listening: the server's signal handlers are in place
-            with socket.socket() as probe:
-                if probe.connect_ex(("127.0.0.1", port)) == 0:
-                    break
-            time.sleep(0.2)
     finally:
-        process.terminate()
-        try:
-            process.wait(60)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            raise
+        process.kill()  # this test reads the start line (a SIGTERM stop is exercised by tests/fleet/test_soak.py)
+        process.wait(30)
     assert line["level"] == "info" and line["message"] == "telemetry server listening"
     assert line["url"] == f"http://127.0.0.1:{port}/v1/telemetry" and line["metrics"].endswith("/metrics")
 
