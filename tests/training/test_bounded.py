@@ -11,20 +11,9 @@ import yaml
 from pipelines.core.config import FairnessConfig, TrainConfig, load_settings
 from pipelines.core.errors import PipelineError
 from pipelines.training import bound_choice, bounded
+from tests.training.test_stacked import _gap, _synthetic  # the same synthetic two-group data
 
 KEY = "demographic_parity_difference"
-
-
-def _synthetic(n: int = 1200, seed: int = 1):
-    rng = np.random.default_rng(seed)
-    member = rng.integers(0, 2, n)
-    x = np.column_stack([rng.normal(size=n) + member, rng.normal(size=n), rng.normal(size=n)]).astype(np.float32)
-    y = (x[:, 0] + 0.5 * x[:, 1] + 0.4 * rng.normal(size=n) > 0.6).astype(np.float32)
-    return x, y, np.eye(2, dtype=np.float32)[member], member
-
-
-def _gap(decisions: np.ndarray, member: np.ndarray) -> float:
-    return float(abs(decisions[member == 1].mean() - decisions[member == 0].mean()))
 
 
 def test_each_head_is_driven_to_its_bound_and_is_the_plain_network():
