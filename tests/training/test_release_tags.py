@@ -2,9 +2,10 @@
 before publishing is tagged as never released on the next registration (a real SQLite MLflow store)."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
-from pipelines.core.config import load_settings
+from pipelines.core.config import Settings, load_settings
 from pipelines.training.tracking import (
     CANDIDATE_ALIAS,
     NEVER_RELEASED,
@@ -17,7 +18,8 @@ from pipelines.training.tracking import (
 )
 
 
-def test_only_published_versions_become_candidates_and_orphans_are_tagged(tmp_path: Path, monkeypatch):
+def _project(tmp_path: Path, monkeypatch) -> tuple[Settings, Callable[[], str]]:
+    """A project with a local SQLite MLflow store, and a function that registers one more version of model m."""
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     (tmp_path / "params.yaml").write_text("data:\n  source: d.csv\n  label: y\n  positive_label: 1\n"
                                           "  sensitive_features: [s]\nrelease:\n  model_name: m\n")
@@ -27,7 +29,13 @@ def test_only_published_versions_become_candidates_and_orphans_are_tagged(tmp_pa
     (model / "weights.bin").write_bytes(b"\x00" * 16)
 
     def register() -> str:
-        return log_training_run(settings, {"loss": [0.5, 0.4]}, model, {"git_commit": "x"})["model_version"]
+        return log_training_run(settings, {"loss": [0.5]}, model, {"git_commit": "x"})["model_version"]
+
+    return settings, register
+
+
+def test_only_published_versions_become_candidates_and_orphans_are_tagged(tmp_path: Path, monkeypatch):
+    settings, register = _project(tmp_path, monkeypatch)
 
     first = register()
     assert alias_version(settings, "m", CANDIDATE_ALIAS) is None  # registered, not yet released
@@ -45,16 +53,7 @@ def test_a_version_published_but_killed_before_tagging_is_tagged_with_its_releas
         tmp_path: Path, monkeypatch):
     import json
 
-    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    (tmp_path / "params.yaml").write_text("data:\n  source: d.csv\n  label: y\n  positive_label: 1\n"
-                                          "  sensitive_features: [s]\nrelease:\n  model_name: m\n")
-    settings = load_settings(tmp_path / "params.yaml")
-    model = tmp_path / "model"
-    model.mkdir()
-    (model / "weights.bin").write_bytes(b"\x00" * 16)
-
-    def register() -> str:
-        return log_training_run(settings, {"loss": [0.5]}, model, {"git_commit": "x"})["model_version"]
+    settings, register = _project(tmp_path, monkeypatch)
 
     published = register()
     release = tmp_path / "releases" / "m" / "1"  # the folder is renamed into place whole: then the kill
