@@ -71,13 +71,14 @@ class Stack:
         return self.folder / "stack.json"
 
     def url(self, name: str) -> str:
+        if name in monitoring.NAMES:
+            return f"http://127.0.0.1:{self.ports[name]}"
         return {"dagster_pg": f"postgresql+psycopg2://{PG_USER}@127.0.0.1:{self.ports['postgres']}/dagster",
                 "mlflow_pg": f"postgresql+psycopg2://{PG_USER}@127.0.0.1:{self.ports['postgres']}/mlflow",
                 "broker": f"redis://127.0.0.1:{self.ports['redis']}/0",
                 "backend": f"redis://127.0.0.1:{self.ports['redis']}/1",
                 "mlflow": f"http://127.0.0.1:{self.ports['mlflow']}",
-                "dagster": f"http://127.0.0.1:{self.ports['dagster']}",
-                **{name: f"http://127.0.0.1:{self.ports[name]}" for name in monitoring.NAMES}}[name]
+                "dagster": f"http://127.0.0.1:{self.ports['dagster']}"}[name]
 
     def env(self) -> dict[str, str]:
         """What every process of the stack (and a run on it) sees: the profile is configuration only."""
