@@ -7,6 +7,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from cli import automation, fleet, gitops, keys, logformat, reference, serve
 from cli.options import overrides, settings, with_params
@@ -121,7 +122,7 @@ def cmd_services(args: argparse.Namespace) -> int:
     if args.action == "exporter":
         from cli import exporter
 
-        def say(message: str, **fields: object) -> None:
+        def say(message: str, **fields: Any) -> None:
             if logformat.is_json():
                 logformat.line("info", message, **fields)
             else:
