@@ -4,7 +4,8 @@ The services profile runs every server through this, so each log under .services
 (the shape of `mobile-mlops --log-format json`: time, level, message, then service, run_id and step where known).
 A line that already is a JSON object (Prometheus, Alertmanager and Dagster with `--log-format json`, the
 project's own lines) is kept, with `service` added; Dagster's console lines (`... - dagster - INFO - job - run id
-- pid - step - EVENT - message`) give their run id and step; any other line becomes the message as it is.
+- pid - step - EVENT - message`, also inside a Celery worker's `[time: LEVEL/process]` line) give their run id and
+step; any other line becomes the message as it is (colour codes dropped).
 The wrapper shares COMMAND's process group: `services down` stops both; it ends when COMMAND's output does.
 """
 from __future__ import annotations
@@ -24,6 +25,10 @@ DAGSTER = re.compile(r"^(?P<time>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d [+-]\d{4}) - (?P
                      r"(?P<rest>.*)$")
 RUN_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 EVENT = re.compile(r"^[A-Z][A-Z_]+$")
+# a Celery worker's line; a step's console output arrives inside one
+CELERY = re.compile(r"^\[(?P<time>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d),(?P<ms>\d{3}): (?P<level>[A-Z]+)/"
+                    r"(?P<process>[^\]]+)\] (?P<rest>.*)$")
+ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")  # colours (coloredlogs) are dropped
 LEVEL_WORD = re.compile(r"\b(DEBUG|INFO|WARNING|WARN|ERROR|CRITICAL|FATAL)\b")
 
 
@@ -63,11 +68,21 @@ def convert(line: str, service: str) -> str:
             parsed = None
         if isinstance(parsed, dict):
             return json.dumps({**parsed, "service": parsed.get("service", service)}, default=str)
+    text = ANSI.sub("", text)
+    celery = CELERY.match(text)
+    if celery:
+        text = celery["rest"]
     if match := DAGSTER.match(text):
         record = _dagster(match)
+    elif celery:
+        stamp = dt.datetime.fromisoformat(f"{celery['time']}.{celery['ms']}").astimezone(dt.UTC)  # worker's local time
+        record = {"time": stamp.isoformat(timespec="milliseconds"),
+                  "level": LEVELS.get(celery["level"], celery["level"].lower()), "message": text}
     else:
         word = LEVEL_WORD.search(text[:80])
         record = {"time": _now(), "level": LEVELS[word[1]] if word else "info", "message": text}
+    if celery:
+        record["process"] = celery["process"]
     ordered = {"time": record.pop("time"), "level": record.pop("level"), "message": record.pop("message"),
                "service": service, **record}
     return json.dumps(ordered, default=str)

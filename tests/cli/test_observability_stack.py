@@ -115,9 +115,23 @@ def test_dagster_console_lines_become_json_with_run_id_and_step():
     assert run_start["event"] == "RUN_START" and "step" not in run_start and run_start["run_id"] == RUN_ID
 
 
+def test_a_step_line_inside_a_celery_worker_line_keeps_the_dagster_fields():
+    # as a Celery worker writes a step's console output (coloured by coloredlogs), from a stack's worker1.log
+    line = (f"[2026-12-02 09:18:08,227: WARNING/ForkPoolWorker-1] \x1b[32m2026-12-02 09:18:08 +0000\x1b[0m - dagster - "
+            f"\x1b[34mDEBUG\x1b[0m - release_job - {RUN_ID} - 7751 - validated_dataset - STEP_START - Started execution "
+            "of step \"validated_dataset\".")
+    record = json.loads(jsonlog.convert(line, "worker1"))
+    assert (record["level"], record["run_id"], record["step"], record["event"], record["process"]) == (
+        "debug", RUN_ID, "validated_dataset", "STEP_START", "ForkPoolWorker-1")
+    assert record["message"] == "Started execution of step \"validated_dataset\"."
+    plain = json.loads(jsonlog.convert("[2026-12-02 09:16:20,001: INFO/MainProcess] Connected to redis://x", "w"))
+    assert (plain["level"], plain["message"], plain["process"]) == ("info", "Connected to redis://x", "MainProcess")
+    assert "\x1b" not in jsonlog.convert("\x1b[31mred\x1b[0m text", "w")
+
+
 def test_other_lines_keep_their_text_and_json_lines_gain_the_service():
-    record = json.loads(jsonlog.convert("[2026-12-02 08:00:00,000: ERROR/MainProcess] boom\n", "worker1"))
-    assert record["level"] == "error" and record["message"] == "[2026-12-02 08:00:00,000: ERROR/MainProcess] boom"
+    record = json.loads(jsonlog.convert("1234:M 02 Dec 2026 08:00:00.000 # ERROR loading <x>\n", "redis"))
+    assert record["level"] == "error" and record["message"] == "1234:M 02 Dec 2026 08:00:00.000 # ERROR loading <x>"
     assert json.loads(jsonlog.convert('{"level":"info","msg":"x"}', "prometheus")) == {
         "level": "info", "msg": "x", "service": "prometheus"}
     assert json.loads(jsonlog.convert("{not json", "redis"))["message"] == "{not json"
