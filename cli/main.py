@@ -7,6 +7,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from cli import automation, fleet, gitops, keys, logformat, reference, serve
 from cli.options import overrides, settings, with_params
@@ -112,9 +113,23 @@ def cmd_services(args: argparse.Namespace) -> int:
 
     folder = Path(args.folder)
     if args.action == "up":
-        stack = services.up(folder, Path(args.params), args.workers)
+        stack = services.up(folder, Path(args.params), args.workers, services.parse_ports(args.port))
         print(f"stack up in {stack.folder}: Dagster {stack.url('dagster')}, MLflow {stack.url('mlflow')}, "
-              f"{stack.workers} Celery workers; `make run-prod` runs the pipeline on it, `make services-down` stops it")
+              f"{stack.workers} Celery workers, telemetry {stack.url('telemetry')}, Prometheus "
+              f"{stack.url('prometheus')}, Alertmanager {stack.url('alertmanager')}; `make run-prod` runs the "
+              "pipeline on it, `make services-down` stops it")
+        return 0
+    if args.action == "exporter":
+        from cli import exporter
+
+        def say(message: str, **fields: Any) -> None:
+            if logformat.is_json():
+                logformat.line("info", message, **fields)
+            else:
+                print(f"{message}: {fields.get('url')}", flush=True)
+
+        port = services.parse_ports(args.port).get("exporter", 0)
+        exporter.serve(settings(args), "127.0.0.1", port, exporter.dagster_instance(), say)
         return 0
     if args.action == "down":
         services.down(folder)
@@ -199,11 +214,15 @@ def build_parser() -> argparse.ArgumentParser:
     with_params(privacy)
     services = add("services", cmd_services, "The production profile on loopback: PostgreSQL, Redis, MLflow server, "
                    "Celery workers, Dagster daemon and webserver (docs/deployment.md).")
-    services.add_argument("action", choices=["up", "down", "run", "backfill"],
+    services.add_argument("action", choices=["up", "down", "run", "backfill", "exporter"],
                           help="up: start the stack; down: stop it; run: submit the release job to it and wait; "
-                               "backfill: materialize --days daily_batch partitions, one run each, and wait")
+                               "backfill: materialize --days daily_batch partitions, one run each, and wait; "
+                               "exporter: serve the pipeline's Prometheus metrics (what `up` starts)")
     services.add_argument("--folder", default=".services", help="where the stack keeps its data and logs")
     services.add_argument("--workers", type=int, default=2, help="Celery workers (up)")
+    services.add_argument("--port", action="append", default=[], metavar="NAME=PORT",
+                          help="a server's loopback port (up, exporter; repeatable): postgres, redis, mlflow, dagster, "
+                               "telemetry, exporter, alertmanager, prometheus; default a free one")
     services.add_argument("--days", type=int, default=30, help="daily partitions to backfill (backfill)")
     services.add_argument("--start", help="first day, YYYY-MM-DD (backfill; default data.incoming.start_date)")
     with_params(services)

@@ -1,4 +1,5 @@
-"""Prometheus (Debian's /usr/bin/prometheus) scraping the telemetry server with deploy/services/prometheus rules."""
+"""Prometheus (Debian's /usr/bin/prometheus) scraping the stack with deploy/services/prometheus rules, alerting
+through Alertmanager."""
 from __future__ import annotations
 
 import json
@@ -21,34 +22,51 @@ def binary() -> str:
     return found
 
 
-def write_config(folder: Path, telemetry: str, rules: Path = RULES, interval: str = "15s") -> Path:
-    """prometheus.yml in `folder`: one job `telemetry` scraping host:port `telemetry`, evaluating `rules`."""
+def write_config(folder: Path, targets: str | dict[str, str], rules: Path = RULES, interval: str = "15s",
+                 alertmanager: str | None = None) -> Path:
+    """prometheus.yml in `folder`: one scrape job per name -> host:port in `targets` (a bare host:port is the job
+    `telemetry`), evaluating `rules`, sending alerts to the Alertmanager at host:port `alertmanager` if given."""
     folder.mkdir(parents=True, exist_ok=True)
-    config = {"global": {"scrape_interval": interval, "evaluation_interval": interval},
-              "rule_files": [str(rules)],
-              "scrape_configs": [{"job_name": "telemetry", "static_configs": [{"targets": [telemetry]}]}]}
+    jobs = {"telemetry": targets} if isinstance(targets, str) else targets
+    config: dict = {"global": {"scrape_interval": interval, "evaluation_interval": interval},
+                    "rule_files": [str(rules)],
+                    "scrape_configs": [{"job_name": job, "static_configs": [{"targets": [target]}]}
+                                       for job, target in jobs.items()]}
+    if alertmanager:
+        config["alerting"] = {"alertmanagers": [{"static_configs": [{"targets": [alertmanager]}]}]}
     path = folder / "prometheus.yml"
     path.write_text(json.dumps(config, indent=2) + "\n")  # JSON is YAML: no second serializer
     return path
 
 
+def command(folder: Path, config: Path, port: int) -> list[str]:
+    """The server's command line: loopback `port`, TSDB under `folder`, logs as JSON lines."""
+    return [binary(), f"--config.file={config}", f"--storage.tsdb.path={folder / 'tsdb'}",
+            f"--web.listen-address=127.0.0.1:{port}", "--log.format=json"]
+
+
 def start(folder: Path, config: Path, port: int, log: Path) -> subprocess.Popen:
     """Prometheus on 127.0.0.1:`port` with its TSDB under `folder`; returns once /-/ready answers."""
-    command = [binary(), f"--config.file={config}", f"--storage.tsdb.path={folder / 'tsdb'}",
-               f"--web.listen-address=127.0.0.1:{port}"]
     with log.open("ab") as out:
-        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 60
+        process = subprocess.Popen(command(folder, config, port), stdout=out, stderr=subprocess.STDOUT)
+    ready(process, "prometheus", port, log)
+    return process
+
+
+def ready(process: subprocess.Popen | None, name: str, port: int, log: Path, timeout: float = 60) -> None:
+    """Wait until 127.0.0.1:`port`/-/ready answers (Prometheus and Alertmanager both have it), or one line."""
+    deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise PipelineError(f"prometheus: exited with {process.returncode} (log: {log})")
+        if process is not None and process.poll() is not None:
+            raise PipelineError(f"{name}: exited with {process.returncode} (log: {log})")
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/-/ready", timeout=2):
-                return process
+                return
         except OSError:
             time.sleep(0.3)
-    process.terminate()
-    raise PipelineError(f"prometheus: not ready on port {port} after 60 s (log: {log})")
+    if process is not None:
+        process.terminate()
+    raise PipelineError(f"{name}: not ready on port {port} after {timeout:.0f} s (log: {log})")
 
 
 def api(port: int, path: str) -> dict:

@@ -2,8 +2,10 @@
 
 PostgreSQL (a cluster in .services/postgres: Dagster's runs and events, MLflow's tracking store), Redis (the
 Celery broker), an MLflow tracking server with proxied artifacts, Celery workers, the Dagster daemon (run queue)
-and webserver. Each server is a child process in a session of its own; .services/stack.json records their ids
-and ports, and `down` stops exactly those. docs/deployment.md says what each stores and how to run it for real.
+and webserver, and the monitoring of cli/monitoring.py (telemetry server, pipeline exporter, Prometheus,
+Alertmanager). Each server is a child process in a session of its own, its output turned into JSON lines in
+.services/logs/<name>.log (cli/jsonlog.py); .services/stack.json records their ids and ports, and `down` stops
+exactly those. docs/deployment.md says what each stores and how to run it for real.
 """
 from __future__ import annotations
 
@@ -20,6 +22,7 @@ import urllib.request
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from cli import monitoring
 from pipelines.core.errors import PipelineError
 from pipelines.core.io import write_json
 
@@ -43,6 +46,7 @@ PG_BIN = postgres_bin() or Path("/usr/lib/postgresql/15/bin")
 PG_USER = "mobile"  # the cluster's superuser; trust auth on loopback and the socket folder only
 CELERY_CONFIG_MODULE = "dagster_celery_config"
 VENV_BIN = Path(sys.executable).parent
+PORT_NAMES = ("postgres", "redis", "mlflow", "dagster", *monitoring.NAMES)  # each loopback port `--port` can set
 
 
 def free_port() -> int:
@@ -67,6 +71,8 @@ class Stack:
         return self.folder / "stack.json"
 
     def url(self, name: str) -> str:
+        if name in monitoring.NAMES:
+            return f"http://127.0.0.1:{self.ports[name]}"
         return {"dagster_pg": f"postgresql+psycopg2://{PG_USER}@127.0.0.1:{self.ports['postgres']}/dagster",
                 "mlflow_pg": f"postgresql+psycopg2://{PG_USER}@127.0.0.1:{self.ports['postgres']}/mlflow",
                 "broker": f"redis://127.0.0.1:{self.ports['redis']}/0",
@@ -82,6 +88,7 @@ class Stack:
                 "MOBILE_MLOPS_AUTOMATION": "running",  # nightly schedule and sensors on (assets/automation.py)
                 "MOBILE_MLOPS_CELERY_BROKER": self.url("broker"), "MOBILE_MLOPS_CELERY_BACKEND": self.url("backend"),
                 "MOBILE_MLOPS_PARAMS": str(self.params), "PATH": f"{VENV_BIN}:{os.environ.get('PATH', '')}",
+                "MOBILE_MLOPS_PROGRESS": "json", "PYTHONUNBUFFERED": "1",  # progress lines as JSON, at once
                 "PYTHONPATH": os.pathsep.join(p for p in (str(PROJECT), path) if p)}
 
     def save(self) -> None:
@@ -122,7 +129,9 @@ def start_postgres(stack: Stack) -> None:
             shutil.chown(sockets, "postgres")
         _run(_as_postgres([str(PG_BIN / "initdb"), "-D", str(data), "-U", PG_USER, "--auth=trust", "-E", "UTF8"]),
              "initdb")
-    options = f"-p {stack.ports['postgres']} -k {sockets} -c listen_addresses=127.0.0.1"
+    # its own log as JSON lines in <folder>/postgres/log/postgres.json (the collector appends, one object a line)
+    options = (f"-p {stack.ports['postgres']} -k {sockets} -c listen_addresses=127.0.0.1 -c log_destination=jsonlog "
+               "-c logging_collector=on -c log_filename=postgres.log -c log_rotation_age=0 -c log_rotation_size=0")
     _run(_as_postgres([str(PG_BIN / "pg_ctl"), "-D", str(data), "-l", str(data / "server.log"), "-w", "-t", "60",
                        "-o", options, "start"]), "pg_ctl start")
     for database in ("dagster", "mlflow"):
@@ -140,10 +149,12 @@ def stop_postgres(stack: Stack) -> None:
 
 
 def _spawn(stack: Stack, name: str, command: list[str], env: dict[str, str] | None = None) -> int:
+    """`command` in a session of its own, its output as JSON lines in logs/<name>.log (cli/jsonlog.py)."""
     logs = stack.folder / "logs"
     logs.mkdir(parents=True, exist_ok=True)
-    with open(logs / f"{name}.log", "ab") as log:
-        process = subprocess.Popen(command, cwd=PROJECT, env=env or stack.env(), stdout=log, stderr=subprocess.STDOUT,
+    wrapped = [sys.executable, "-m", "cli.jsonlog", name, str(logs / f"{name}.log"), "--", *command]
+    with open(logs / f"{name}.wrapper.log", "ab") as log:  # only the wrapper's own failure would land here
+        process = subprocess.Popen(wrapped, cwd=PROJECT, env=env or stack.env(), stdout=log, stderr=subprocess.STDOUT,
                                    stdin=subprocess.DEVNULL, start_new_session=True)
     stack.pids[name] = process.pid
     stack.save()
@@ -188,15 +199,30 @@ def start_worker(stack: Stack, index: int) -> int:
                                            f"worker{index}@%h", "--loglevel", "INFO"], env)
 
 
-def up(folder: Path, params: Path, workers: int = 2) -> Stack:
-    """Start every server; on any failure stop what was started and raise."""
+def parse_ports(pairs: list[str]) -> dict[str, int]:
+    """`--port NAME=PORT` pairs (a loopback port per server; 0 or absent: a free one)."""
+    ports = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or name not in PORT_NAMES:
+            raise PipelineError(f"--port {pair}: expected NAME=PORT with NAME one of {', '.join(PORT_NAMES)}")
+        if not value.isdigit() or int(value) > 65535:
+            raise PipelineError(f"--port {pair}: the port must be a number from 0 to 65535")
+        ports[name] = int(value)
+    return ports
+
+
+def up(folder: Path, params: Path, workers: int = 2, ports: dict[str, int] | None = None) -> Stack:
+    """Start every server (on `ports` where given, else free loopback ports); on any failure stop what was started
+    and raise."""
     from assets.build import CELERY_SETTINGS
 
     if (folder / "stack.json").is_file():
         raise PipelineError(f"{folder / 'stack.json'}: a stack is already running here (`make services-down`)")
     folder.mkdir(parents=True, exist_ok=True)
+    chosen = ports or {}
     stack = Stack(folder.resolve(), params.resolve(), workers,
-                  {name: free_port() for name in ("postgres", "redis", "mlflow", "dagster")})
+                  {name: chosen.get(name) or free_port() for name in PORT_NAMES})
     stack.save()
     try:
         start_postgres(stack)
@@ -217,10 +243,13 @@ def up(folder: Path, params: Path, workers: int = 2) -> Stack:
         for index in range(1, workers + 1):
             start_worker(stack, index)
         workspace = str(PROJECT / "workspace.yaml")
-        _spawn(stack, "daemon", [str(VENV_BIN / "dagster-daemon"), "run", "-w", workspace])
+        _spawn(stack, "daemon", [str(VENV_BIN / "dagster-daemon"), "run", "-w", workspace, "--log-format", "json"])
         _spawn(stack, "webserver", [str(VENV_BIN / "dagster-webserver"), "-w", workspace, "-h", "127.0.0.1",
-                                    "-p", str(stack.ports["dagster"])])
+                                    "-p", str(stack.ports["dagster"]), "--log-format", "json"])
         _wait_http(stack.url("dagster") + "/server_info", "webserver", stack)
+        monitoring.start(stack.folder, stack.params, stack.ports, stack.env(),
+                         lambda name, command, env: _spawn(stack, name, command, env),
+                         lambda url, name: _wait_http(url, name, stack, timeout=120))
     except BaseException:
         down(stack.folder)
         raise

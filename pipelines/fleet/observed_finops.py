@@ -92,6 +92,19 @@ def compare(rows: list[dict[str, Any]], cost: dict[str, Any], params: Params) ->
     return table
 
 
+def budget_name(key: str, month: str) -> str:
+    """A budget verdict's name: `observed <gates.budgets key>[YYYY-MM]` (parsed back by `budget_of`)."""
+    return f"observed {key}[{month}]"
+
+
+def budget_of(name: str) -> tuple[str, str] | None:
+    """(gates.budgets key, month) of a name `budget_name` made; None for any other name."""
+    if not (name.startswith("observed ") and name.endswith("]") and "[" in name):
+        return None
+    key, _, month = name[len("observed "):-1].partition("[")
+    return key, month
+
+
 def budget_results(rows: list[dict[str, Any]], cost: dict[str, Any], params: Params) -> list[GateResult]:
     """gates.budgets on the observed months (training compute from cost.json is added to the monthly total)."""
     budgets = params.gates.budgets
@@ -101,13 +114,13 @@ def budget_results(rows: list[dict[str, Any]], cost: dict[str, Any], params: Par
         if budgets.max_monthly_usd is not None:
             spend = row["serving_usd"] + training
             results.append(GateResult(
-                f"observed max_monthly_usd[{row['month']}]", spend <= budgets.max_monthly_usd, spend,
+                budget_name("max_monthly_usd", row["month"]), spend <= budgets.max_monthly_usd, spend,
                 budgets.max_monthly_usd, f"observed {row['month']}: ${spend:.2f} at fleet scale vs "
                                          f"gates.budgets.max_monthly_usd ${budgets.max_monthly_usd:.2f}"))
         if budgets.max_device_mb_per_month is not None:
             mb = row["device_mb_per_month"]
             results.append(GateResult(
-                f"observed max_device_mb_per_month[{row['month']}]", mb <= budgets.max_device_mb_per_month, mb,
+                budget_name("max_device_mb_per_month", row["month"]), mb <= budgets.max_device_mb_per_month, mb,
                 budgets.max_device_mb_per_month, f"observed {row['month']}: {mb:.4g} MB per device vs "
                                                  "gates.budgets.max_device_mb_per_month "
                 f"{budgets.max_device_mb_per_month:g}"))

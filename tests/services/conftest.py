@@ -13,9 +13,11 @@ from tests.conftest import write_small_project
 
 
 def needs() -> dict[str, bool]:
+    from cli.alertmanager import NAMES
     from cli.services import PG_BIN
 
-    return {"redis-server": bool(shutil.which("redis-server")), "initdb": (PG_BIN / "initdb").is_file()}
+    return {"redis-server": bool(shutil.which("redis-server")), "initdb": (PG_BIN / "initdb").is_file(),
+            "prometheus": bool(shutil.which("prometheus")), "prometheus-alertmanager": any(map(shutil.which, NAMES))}
 
 
 @pytest.fixture(scope="module")
@@ -25,7 +27,8 @@ def stack():
 
     missing = [name for name, found in needs().items() if not found]
     if missing:
-        pytest.skip(f"the services suite needs {', '.join(missing)} (apt-get install redis-server postgresql)")
+        pytest.skip(f"the services suite needs {', '.join(missing)} (apt-get install redis-server postgresql "
+                    "prometheus prometheus-alertmanager)")
     # Not under pytest's 0700 tmp: PostgreSQL runs as `postgres` when the suite runs as root and must reach it.
     project = Path(tempfile.mkdtemp(prefix="mobile-mlops-services-"))
     write_small_project(project)

@@ -49,6 +49,9 @@ def test_the_whole_graph_on_the_stack_publishes_a_release_that_verifies(stack, i
     done_by = {name: (started.folder / "logs" / f"{name}.log").read_text().count("succeeded in")
                for name in ("worker1", "worker2")}
     assert sum(done_by.values()) >= len(steps) and all(done_by.values()), done_by  # both workers took steps
+    logged = [json.loads(line) for name in ("worker1", "worker2")  # JSON lines, the run's steps named in them
+              for line in (started.folder / "logs" / f"{name}.log").read_text().splitlines()]
+    assert steps <= {r.get("step") for r in logged if r.get("run_id") == run_id}, "steps missing from the JSON logs"
     print(f"\nstack run: {seconds:.1f} s ({done_by})")
 
 
