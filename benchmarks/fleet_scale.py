@@ -2,12 +2,14 @@
 telemetry, queried in place (DuckDB over the day-partitioned Parquet store).
 
     python -m benchmarks.fleet_scale [--scales 100000,1000000] [--days 30] [--params params.yaml] [--keep DIR]
+        [--write-docs]
 
 Telemetry is synthetic but shaped like the simulator's (Poisson inferences and sessions, a multinomial latency
 histogram, binomial crashes, predictions, feedback and offloads, one model download per device and cohort, a 5%
 canary by a stable bucket, RR group reports), drawn vectorized per day and written through the store's own
 `write_batch` (one shard per day plus the day's input-bucket sums). Each analysis runs in a fresh process; its wall
-time, CPU time (user + system) and peak RSS come from os.wait4. Prints a Markdown table.
+time, CPU time (user + system) and peak RSS come from os.wait4. Prints a Markdown table; `--write-docs` puts it
+in docs/benchmarks.md under HEADING.
 """
 from __future__ import annotations
 
@@ -25,10 +27,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from benchmarks.machine import _cpu_model
+from benchmarks.variants import replace_section
 from pipelines.core.config import Params, load_settings
+from pipelines.core.io import atomic_path
 from pipelines.fleet import history, observed_finops, production_drift, rollout, store
 from pipelines.fleet.schema import BUCKETS, HIST, LATENCY_EDGES_MS, typed
 
+HEADING = "## Fleet analysis at scale (the telemetry store queried in place)"
 CANARY_PERCENT = 5
 FEATURE_DEVICES = 1000  # devices per day whose sampled input is bucketed (production drift)
 PROFILE = {"features": {**{f"x{i}": {"kind": "numeric", "edges": list(np.linspace(0, 1, 11)),
@@ -133,6 +139,7 @@ def main() -> None:
     parser.add_argument("--scales", default="100000,1000000", help="fleet sizes, comma-separated")
     parser.add_argument("--days", type=int, default=30)
     parser.add_argument("--keep", help="write the stores under this folder and keep them")
+    parser.add_argument("--write-docs", action="store_true", help="put the table in docs/benchmarks.md")
     parser.add_argument("--analyse", help=argparse.SUPPRESS)  # the child process: analyse one store, print JSON
     args = parser.parse_args()
     if args.analyse:
@@ -140,8 +147,9 @@ def main() -> None:
         return
     params = load_settings(args.params).params
     root = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="fleet-scale-"))
-    print("| devices | days | device-days | store MB | write s | analysis wall s | CPU s | peak RSS MiB | "
-          "canary s | FinOps s | drift s | decision |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+    lines = ["| devices | days | device-days | store MB | write s | analysis wall s | CPU s | peak RSS MiB | canary s "
+             "| FinOps s | drift s | decision |", "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+    print("\n".join(lines), flush=True)
     try:
         for devices in (int(s) for s in args.scales.split(",")):
             directory = root / f"{devices}x{args.days}"
@@ -149,12 +157,22 @@ def main() -> None:
             write_s = write_store(directory, devices, args.days, params)
             mb = sum(f.stat().st_size for f in directory.rglob("*") if f.is_file()) / 1e6
             r = measured(directory, args.params)
-            print(f"| {devices:,} | {args.days} | {r['device_days']:,} | {mb:,.0f} | {write_s:.1f} | "
-                  f"{r['wall_s']:.1f} | {r['cpu_s']:.1f} | {r['peak_rss_mib']:,.0f} | {r['canary_s']:.1f} | "
-                  f"{r['finops_s']:.1f} | {r['drift_s']:.2f} | {r['decision']} |", flush=True)
+            lines.append(f"| {devices:,} | {args.days} | {r['device_days']:,} | {mb:,.0f} | {write_s:.1f} | "
+                         f"{r['wall_s']:.1f} | {r['cpu_s']:.1f} | {r['peak_rss_mib']:,.0f} | {r['canary_s']:.1f} | "
+                         f"{r['finops_s']:.1f} | {r['drift_s']:.2f} | {r['decision']} |")
+            print(lines[-1], flush=True)
     finally:
         if not args.keep:
             shutil.rmtree(root, ignore_errors=True)
+    if args.write_docs:
+        note = (f"Measured {dt.datetime.now(dt.UTC):%Y-%m-%d} with `make bench-fleet` on {_cpu_model()}, "
+                f"{os.cpu_count()} cores shared with other work (wall times are noisy; CPU time is the steadier "
+                f"figure). Synthetic telemetry, {CANARY_PERCENT}% canary, written through the store's `write_batch` "
+                "(write s); then in a fresh process the canary decision + guardrail history, observed FinOps and "
+                "production drift, all queried in place by DuckDB; peak RSS is that process's.")
+        page = Path("docs/benchmarks.md")
+        with atomic_path(page) as tmp:
+            tmp.write_text(replace_section(page.read_text(), "\n".join(lines) + "\n\n" + note, HEADING))
 
 
 if __name__ == "__main__":

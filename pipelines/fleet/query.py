@@ -11,6 +11,7 @@ name or type differs from the first shard's.
 from __future__ import annotations
 
 import os
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,8 +23,8 @@ import pyarrow.parquet as pq
 from pipelines.core.errors import PipelineError
 from pipelines.fleet.schema import COLUMNS, typed
 
-# DuckDB spills to disk past this; the fleet analysis stays well under the 4 GiB it is sized for
-MEMORY_LIMIT = os.environ.get("MOBILE_MLOPS_DUCKDB_MEMORY", "2GB")
+# DuckDB spills to disk past this, so the analysis stays under the 4 GiB it is sized for at a million devices
+MEMORY_LIMIT = "2GB"
 
 
 @dataclass(frozen=True)
@@ -68,6 +69,7 @@ def connect() -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB bounded in memory and threads (the machine is shared)."""
     con = duckdb.connect(":memory:")
     con.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")
+    con.execute(f"SET temp_directory = '{Path(tempfile.gettempdir()) / 'mobile-mlops-duckdb'}'")  # not the cwd
     con.execute(f"SET threads = {max(1, min(os.cpu_count() or 1, 4))}")
     con.execute("SET preserve_insertion_order = false")
     return con
