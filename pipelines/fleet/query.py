@@ -72,6 +72,7 @@ def connect() -> duckdb.DuckDBPyConnection:
     con.execute(f"SET temp_directory = '{Path(tempfile.gettempdir()) / 'mobile-mlops-duckdb'}'")  # not the cwd
     con.execute(f"SET threads = {max(1, min(os.cpu_count() or 1, 4))}")
     con.execute("SET preserve_insertion_order = false")
+    con.execute("SET enable_progress_bar = false")  # a CLI's and a step's output stay their own
     return con
 
 

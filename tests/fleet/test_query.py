@@ -133,3 +133,14 @@ def test_a_shard_whose_schema_differs_from_the_first_names_the_column(tmp_path, 
     with pytest.raises(PipelineError) as error:
         store.read_days(directory)
     assert str(error.value) == f"{path}: {message}"
+
+
+def test_queries_run_bounded_and_quiet():
+    from pipelines.fleet import query
+
+    con = query.connect()
+    settings = dict(con.execute("SELECT name, value FROM duckdb_settings() WHERE name IN "
+                                "('memory_limit', 'enable_progress_bar', 'threads')").fetchall())
+    con.close()
+    assert settings["enable_progress_bar"] == "false"  # no bar in a CLI's or a step's output
+    assert settings["memory_limit"].startswith("1.8") and int(settings["threads"]) <= 4  # 2 GB (1.8 GiB)
