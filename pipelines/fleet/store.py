@@ -9,6 +9,8 @@ Layout under fleet.directory:
 Each file is written to a temp name and renamed (os.replace) into place, so a reader never sees half a file
 and a server stopped mid-write leaves no partial batch. File names derive from the batch id, so a batch
 retried after a crash before its ledger entry rewrites the same files instead of duplicating rows.
+The analyses query the shards in place (`shards` -> pipelines/fleet/query.py); `read_days` loads rows, for small
+reads (one day, tests).
 """
 from __future__ import annotations
 
