@@ -98,5 +98,10 @@ bench: venv $(DVC_STAMP)
 bench-fairness: venv
 	nice $(VENV)/bin/python -m benchmarks.fairness
 
+# The fleet analyses over 100k and 1M devices x 30 days of stored telemetry (~15 min, ~3 GB in a temp folder)
+.PHONY: bench-fleet
+bench-fleet: venv
+	nice $(VENV)/bin/python -m benchmarks.fleet_scale --scales 100000,1000000 --days 30 --write-docs
+
 clean:
 	rm -rf data/raw data/prepared models build .dagster

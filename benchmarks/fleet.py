@@ -112,7 +112,7 @@ def timing(settings, release, models, frame, devices: int, days: int, seed: int)
         lines = [f"{devices} devices x {out.days} days (canary stage held): simulation {out.seconds_simulation:.1f} s, "
                  f"{out.days} daily analyses {out.seconds_analysis:.1f} s, one analysis of all "
                  f"{len(store.days(Path(tmp)))} stored partitions {once:.1f} s, wall {wall:.1f} s", ""]
-        rows = observed_finops.observed(store.read_days(Path(tmp)), params)
+        rows = observed_finops.observed(store.shards(Path(tmp)), params)
         table = observed_finops.compare(rows, read_json(release / "cost.json"), params)
     lines += ["| month | metric | observed | estimated (cost.json) | observed / estimated |",
               "|---|---|---:|---:|---:|"]

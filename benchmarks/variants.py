@@ -45,14 +45,14 @@ def variants_table(footprint: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n\n" + note
 
 
-def replace_section(markdown: str, table: str) -> str:
-    """The page with its on-device section's body replaced (the section is appended when absent)."""
-    start = markdown.find(HEADING)
+def replace_section(markdown: str, table: str, heading: str = HEADING) -> str:
+    """The page with the section under `heading` replaced by `table` (the section is appended when absent)."""
+    start = markdown.find(heading)
     if start < 0:
-        return markdown.rstrip("\n") + f"\n\n{HEADING}\n\n{table}\n"
-    end = markdown.find("\n## ", start + len(HEADING))
+        return markdown.rstrip("\n") + f"\n\n{heading}\n\n{table}\n"
+    end = markdown.find("\n## ", start + len(heading))
     tail = markdown[end:] if end >= 0 else "\n"
-    return markdown[:start] + f"{HEADING}\n\n{table}\n" + tail
+    return markdown[:start] + f"{heading}\n\n{table}\n" + tail
 
 
 def main(root: Path = Path(".")) -> int:

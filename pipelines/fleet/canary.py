@@ -29,9 +29,16 @@ import pandas as pd
 
 from pipelines.core.config import Guardrails, Params
 from pipelines.fleet import figures, ldp
+from pipelines.fleet.query import Source, run
 from pipelines.fleet.schema import COUNTS, HIST, LATENCY_EDGES_MS
 
 SUMMED = COUNTS + ("battery_mj", "cloud_latency_ms_sum") + HIST
+_AMOUNTS = ("battery_mj", "cloud_latency_ms_sum")
+# Device x cohort sums; a device's RR report is the one of its first day (it is memoized per epoch anyway).
+UNITS_SQL = ("SELECT variant, device_id, " + ", ".join(
+    f"sum({c})::{'DOUBLE' if c in _AMOUNTS else 'BIGINT'} AS {c}" for c in SUMMED) +
+    ", count(*)::BIGINT AS device_days, arg_min(group_rr, day)::BIGINT AS group_rr FROM t "
+    "GROUP BY variant, device_id ORDER BY variant, device_id")
 # geometric centre of each latency bucket (open end buckets: one half-decade beyond the edge)
 _EDGES = np.log(np.asarray(LATENCY_EDGES_MS))
 LOG_CENTRES = np.concatenate([[_EDGES[0] - 0.5 * np.log(10) / 2], (_EDGES[1:] + _EDGES[:-1]) / 2,
@@ -39,13 +46,10 @@ LOG_CENTRES = np.concatenate([[_EDGES[0] - 0.5 * np.log(10) / 2], (_EDGES[1:] + 
 P95_SHARE = 0.05
 
 
-def units(frame: pd.DataFrame) -> pd.DataFrame:
-    """Device x cohort sums (a device moved to the canary counts as a new unit there)."""
-    grouped = frame.groupby(["variant", "device_id"], sort=False)
-    sums = grouped[list(SUMMED)].sum()
-    sums["device_days"] = grouped.size()
-    sums["group_rr"] = grouped["group_rr"].first()
-    return sums
+def units(source: Source) -> pd.DataFrame:
+    """Device x cohort sums (a device moved to the canary counts as a new unit there), from the store's shards
+    queried in place or from a frame of stored rows."""
+    return run(UNITS_SQL, source).set_index(["variant", "device_id"])
 
 
 def add_units(total: pd.DataFrame | None, day: pd.DataFrame) -> pd.DataFrame:

@@ -54,6 +54,19 @@ def debiased_contributions(values: np.ndarray, reported: np.ndarray, epsilon: fl
     return np.asarray(values, dtype=float)[:, None] * inverse[:, np.asarray(reported, dtype=np.int64)].T
 
 
+def debiased_rates(positives: np.ndarray, counts: np.ndarray, epsilon: float, k: int) -> np.ndarray:
+    """Each true group's selection rate from totals per *reported* group (P^-1 applied to both totals); NaN for a
+    group whose debiased count is not positive. Sums are all it needs, so SQL totals give the same rates."""
+    inverse = np.linalg.inv(channel(epsilon, k))
+    a, b = inverse @ np.asarray(positives, float), inverse @ np.asarray(counts, float)
+    return a / np.where(b > 0, b, np.nan)
+
+
+def gap(rates: np.ndarray) -> float | None:
+    """The largest gap between two groups' rates (None when no rate is defined)."""
+    return None if np.all(np.isnan(rates)) else float(np.nanmax(rates) - np.nanmin(rates))
+
+
 def group_rates(positives: np.ndarray, counts: np.ndarray, reported: np.ndarray, epsilon: float, k: int,
                 confidence: float = 0.95) -> dict:
     """Debiased selection rate of each true group, the largest gap between two groups, and its interval.
@@ -65,9 +78,11 @@ def group_rates(positives: np.ndarray, counts: np.ndarray, reported: np.ndarray,
         return {"rates": [None] * k, "gap": None, "se": None, "low": None, "high": None, "devices": n}
     a = debiased_contributions(positives, reported, epsilon, k)  # n x k
     b = debiased_contributions(counts, reported, epsilon, k)
-    mean_a, mean_b = a.mean(axis=0), b.mean(axis=0)
+    mean_b = b.mean(axis=0)
     safe_b = np.where(mean_b > 0, mean_b, np.nan)
-    rates = mean_a / safe_b
+    report = np.asarray(reported, dtype=np.int64)
+    rates = debiased_rates(np.bincount(report, weights=np.asarray(positives, float), minlength=k),
+                           np.bincount(report, weights=np.asarray(counts, float), minlength=k), epsilon, k)
     hi, lo = int(np.nanargmax(rates)), int(np.nanargmin(rates))
     influence = (a[:, hi] - rates[hi] * b[:, hi]) / safe_b[hi] - (a[:, lo] - rates[lo] * b[:, lo]) / safe_b[lo]
     gap = float(rates[hi] - rates[lo])

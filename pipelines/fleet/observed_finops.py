@@ -13,13 +13,21 @@ import urllib.error
 import urllib.request
 from typing import Any
 
-import pandas as pd
-
 from pipelines.core.config import Params
 from pipelines.core.errors import PipelineError
 from pipelines.core.gates import GateResult
 from pipelines.finops.cost import DAYS_PER_MONTH, MB, request_cost_usd
 from pipelines.fleet import figures
+from pipelines.fleet.query import Source, run
+
+# The month's sums every observed figure is computed from (one pass over the shards, queried in place).
+MONTHS_SQL = """
+SELECT substr(day, 1, 7) AS month, count(*) AS device_days, count(DISTINCT device_id) AS devices,
+       sum(download_bytes_wifi)::DOUBLE + sum(download_bytes_cellular)::DOUBLE AS downloads,
+       sum(download_bytes_cellular)::DOUBLE AS cellular_downloads, sum(offload_bytes)::DOUBLE AS offload_bytes,
+       sum(offload_calls)::DOUBLE AS calls, sum(battery_mj)::DOUBLE AS battery_mj
+FROM t GROUP BY month ORDER BY month
+"""
 
 
 def _estimates(cost: dict[str, Any], params: Params) -> dict[str, float | None]:
@@ -44,16 +52,14 @@ def _estimates(cost: dict[str, Any], params: Params) -> dict[str, float | None]:
     }
 
 
-def observed(frame: pd.DataFrame, params: Params) -> list[dict[str, Any]]:
-    """One row per month of telemetry: the observed figures, per device-month and at fleet scale."""
+def observed(source: Source, params: Params) -> list[dict[str, Any]]:
+    """One row per month of telemetry (the store's shards or a frame of stored rows): the observed figures, per
+    device-month and at fleet scale."""
     finops = params.finops
     rows = []
-    for month, days in frame.groupby(frame["day"].str.slice(0, 7)):
-        device_days = len(days)
-        devices = days["device_id"].nunique()
-        downloads = float(days["download_bytes_wifi"].sum() + days["download_bytes_cellular"].sum())
-        offload_bytes = float(days["offload_bytes"].sum())
-        calls = float(days["offload_calls"].sum())
+    for m in run(MONTHS_SQL, source).to_dict("records"):
+        device_days, devices = int(m["device_days"]), int(m["devices"])
+        downloads, offload_bytes, calls = m["downloads"], m["offload_bytes"], m["calls"]
         fleet = finops.fleet.monthly_active_devices
         updates = finops.fleet.updates_per_month
         download_mb = figures.download_mb_per_device(downloads, devices, updates)
@@ -65,16 +71,14 @@ def observed(frame: pd.DataFrame, params: Params) -> list[dict[str, Any]]:
         cdn_usd = download_mb * fleet / 1000 * finops.prices.cdn_egress_per_gb
         cloud_usd = request_cost_usd(calls_per_device * fleet, finops)
         rows.append({
-            "month": month, "devices": int(devices), "device_days": int(device_days),
+            "month": m["month"], "devices": devices, "device_days": device_days,
             "download_mb_per_device": download_mb,
             "device_mb_per_month": device_mb,
             # offload traffic is not split by network in v1 of the contract: the offline-free cellular share
-            "cellular_mb_per_device": float(days["download_bytes_cellular"].sum()) / MB / devices
-            * updates + traffic_mb * cellular_share,
+            "cellular_mb_per_device": m["cellular_downloads"] / MB / devices * updates + traffic_mb * cellular_share,
             "offload_calls_per_device": calls_per_device,
             "cdn_usd": cdn_usd, "cloud_usd": cloud_usd, "serving_usd": cdn_usd + cloud_usd,
-            "battery_share_per_day": figures.battery_share_per_day(float(days["battery_mj"].sum()), device_days,
-                                                                   params),
+            "battery_share_per_day": figures.battery_share_per_day(m["battery_mj"], device_days, params),
         })
     return rows
 

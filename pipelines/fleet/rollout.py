@@ -56,13 +56,11 @@ def analyse(units_frame: pd.DataFrame, rollout: RolloutConfig, params: Params, s
 
 def analyse_day(directory: Path, until: str, rollout: RolloutConfig, params: Params, stage_index: int,
                 days_in_stage: int) -> tuple[str, list[str], list[canary.Test], int]:
-    """The canary decision from the stored telemetry up to `until` (quarantined devices left out)."""
-    frame = store.read_days(directory, until=until)
-    blocked = store.quarantined_devices(directory, until=until)
-    if blocked:
-        frame = frame[~frame["device_id"].isin(blocked)]
-    decision, reasons, tests = analyse(canary.units(frame), rollout, params, stage_index, days_in_stage)
-    return decision, reasons, tests, len(blocked)
+    """The canary decision from the stored telemetry up to `until` (quarantined devices left out), queried in
+    place."""
+    source = store.shards(directory, until=until, exclude_quarantined=True)
+    decision, reasons, tests = analyse(canary.units(source), rollout, params, stage_index, days_in_stage)
+    return decision, reasons, tests, len(source.exclude)
 
 
 def play(sim: Any, rollout: RolloutConfig, params: Params, days: int = 30, start: str = "2026-01-01",

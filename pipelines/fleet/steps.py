@@ -27,7 +27,7 @@ from pipelines.core.paths import (
 )
 from pipelines.core.safe_text import md_cell
 from pipelines.core.step import StepResult
-from pipelines.fleet import canary, charts, rollout, store
+from pipelines.fleet import canary, charts, history, rollout, store
 from pipelines.fleet import observed_finops as observed
 from pipelines.fleet import production_drift as input_drift
 from pipelines.fleet.schema import HIST, SCHEMA
@@ -93,8 +93,8 @@ def canary_report(settings: Settings, until: str | None = None, act: bool = Fals
         raise PipelineError(f"{directory}: no telemetry yet (`mobile-mlops telemetry serve` stores it)")
     until = until or days[-1]
     index = stage_index(deployment)
-    frame = store.read_days(directory, until=until)
-    in_stage = frame.loc[frame["model_version"] == deployment.model.version, "day"].nunique()
+    source = store.shards(directory, until=until)  # queried in place, never loaded whole
+    in_stage = history.days_in_stage(source, deployment.model.version)
     decision, reasons, tests, quarantined = rollout.analyse_day(
         directory, until, deployment.rollout, settings.params, index, int(in_stage))
     if decision == "promote" and index == len(deployment.rollout.stages) - 1:
@@ -104,13 +104,13 @@ def canary_report(settings: Settings, until: str | None = None, act: bool = Fals
                               "days_in_stage": int(in_stage),
                               "decision": decision, "reasons": reasons, "tests": [t.as_dict() for t in tests],
                               "quarantined_devices": quarantined, "table": canary.table(tests),
-                              "history": _history(frame, settings)}
+                              "history": history.history(source, settings.params)}
     charts.guardrail_chart(report["history"], settings.resolve(FLEET_GUARDRAILS_PLOT),
                            _limits(settings, deployment.rollout.guardrails))  # type: ignore[arg-type]
     report["chart"] = FLEET_GUARDRAILS_PLOT
     if experiment := deployment.experiment:
         a, b = (v.name for v in experiment.variants)
-        ab = canary.evaluate(canary.units(frame), b, a, deployment.rollout.guardrails, settings.params)
+        ab = canary.evaluate(canary.units(source), b, a, deployment.rollout.guardrails, settings.params)
         report["ab"] = {"experiment": experiment.name, "control": a, "treatment": b,
                         "decision": canary.decide(ab, True, True)[0], "tests": [t.as_dict() for t in ab],
                         "table": canary.table(ab)}
@@ -134,34 +134,6 @@ def canary_report(settings: Settings, until: str | None = None, act: bool = Fals
     return report
 
 
-def _history(frame: pd.DataFrame, settings: Settings) -> list[dict[str, Any]]:
-    """Daily guardrail values per cohort (the charts of guardrails over time); the selection-rate gap and MB per
-    device-month over the devices seen so far, as the guardrail tests count them."""
-    import numpy as np
-
-    from pipelines.fleet import figures, ldp
-    from pipelines.fleet.canary import LOG_CENTRES, add_units
-
-    fleet, updates = settings.params.fleet, settings.params.finops.fleet.updates_per_month
-    rows, total = [], None
-    for day, today in frame.groupby("day", sort=True):
-        total = add_units(total, today)
-        for cohort, part in today.groupby("variant"):
-            hist = part[list(HIST)].to_numpy(float)
-            seen = total.loc[cohort]
-            gap = ldp.group_rates(seen["predicted_positive"].to_numpy(float), seen["inferences"].to_numpy(float),
-                                  seen["group_rr"].to_numpy(), fleet.epsilon, len(fleet.groups))["gap"]
-            mb = figures.mb_per_device_month(
-                (seen["download_bytes_wifi"] + seen["download_bytes_cellular"]).to_numpy(float),
-                seen["offload_bytes"].to_numpy(float), seen["device_days"].to_numpy(float), updates)[0]
-            rows.append({"day": day, "cohort": cohort, "devices": int(part["device_id"].nunique()),
-                         "crash_rate": float(part["crashes"].sum() / max(part["sessions"].sum(), 1)),
-                         "latency_ms": float(np.exp((hist @ LOG_CENTRES).sum() / max(hist.sum(), 1))),
-                         "accuracy": float(part["feedback_correct"].sum() / max(part["feedback_count"].sum(), 1)),
-                         "selection_rate_gap": gap, "mb_per_device_month": mb if np.isfinite(mb) else None})
-    return rows
-
-
 def _limits(settings: Settings, guardrails: Any) -> dict[str, float | None]:
     return {"crash_rate": guardrails.max_crash_rate, "selection_rate_gap": guardrails.max_selection_rate_gap,
             "mb_per_device_month": settings.params.gates.budgets.max_device_mb_per_month}
@@ -171,10 +143,9 @@ def fleet_observed_finops(settings: Settings) -> dict[str, Any]:
     """Observed cost per month beside cost.json, budgets on observed spend, and the webhook alert on overrun."""
     folder = _release_folder(settings, "cost.json")
     cost = read_json(folder / "cost.json")
-    frame = store.read_days(telemetry_dir(settings))
-    if frame.empty:
+    rows = observed.observed(store.shards(telemetry_dir(settings)), settings.params)
+    if not rows:
         raise PipelineError(f"{telemetry_dir(settings)}: no telemetry yet")
-    rows = observed.observed(frame, settings.params)
     results = observed.budget_results(rows, cost, settings.params)
     report: dict[str, Any] = {"release": (str(folder.relative_to(settings.root)) if folder.is_relative_to(settings.root)
                                           else str(folder)),

@@ -9,6 +9,8 @@ Layout under fleet.directory:
 Each file is written to a temp name and renamed (os.replace) into place, so a reader never sees half a file
 and a server stopped mid-write leaves no partial batch. File names derive from the batch id, so a batch
 retried after a crash before its ledger entry rewrites the same files instead of duplicating rows.
+The analyses query the shards in place (`shards` -> pipelines/fleet/query.py); `read_days` loads rows, for small
+reads (one day, tests).
 """
 from __future__ import annotations
 
@@ -21,6 +23,7 @@ from pathlib import Path
 import pandas as pd
 
 from pipelines.core.errors import PipelineError
+from pipelines.fleet.query import Shards, check
 from pipelines.fleet.schema import COLUMNS, typed
 
 DAY = re.compile(r"^day=(\d{4}-\d{2}-\d{2})$")
@@ -65,15 +68,29 @@ def days(directory: Path, folder: str = "") -> list[str]:
     return sorted(m.group(1) for p in root.glob("day=*") if (m := DAY.match(p.name)) and p.is_dir())
 
 
-def read_days(directory: Path, until: str | None = None, only: str | None = None, folder: str = "") -> pd.DataFrame:
-    """Every stored row of the days up to `until` (or of day `only`), as one frame."""
+def files(directory: Path, until: str | None = None, only: str | None = None, folder: str = "") -> list[Path]:
+    """The Parquet shards of the days up to `until` (or of day `only`), oldest day first."""
     wanted = [d for d in days(directory, folder) if (only is None or d == only) and (until is None or d <= until)]
     root = directory / folder if folder else directory
-    files = [f for d in wanted for f in sorted((root / f"day={d}").glob("*.parquet"))]
-    if not files:
+    return [f for d in wanted for f in sorted((root / f"day={d}").glob("*.parquet"))]
+
+
+def shards(directory: Path, until: str | None = None, exclude_quarantined: bool = False) -> Shards:
+    """The accepted shards up to `until`, checked, to query in place (pipelines/fleet/query.py)."""
+    found = files(directory, until=until)
+    check(found)
+    return Shards(tuple(found), frozenset(quarantined_devices(directory, until)) if exclude_quarantined else
+                  frozenset())
+
+
+def read_days(directory: Path, until: str | None = None, only: str | None = None, folder: str = "") -> pd.DataFrame:
+    """Every stored row of the days up to `until` (or of day `only`), as one frame (small reads: one day, tests)."""
+    found = files(directory, until=until, only=only, folder=folder)
+    if not found:
         return typed(pd.DataFrame({c: [] for c in COLUMNS})) if not folder else pd.DataFrame()
+    check(found)
     try:
-        return pd.concat([pd.read_parquet(f) for f in files], ignore_index=True)
+        return pd.concat([pd.read_parquet(f) for f in found], ignore_index=True)
     except (OSError, ValueError) as exc:
         raise PipelineError(f"{directory}: cannot read telemetry ({str(exc).splitlines()[0]})") from exc
 
