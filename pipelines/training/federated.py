@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import tempfile
 import time
-from pathlib import Path
 from collections import defaultdict
+from pathlib import Path
 from typing import Any
 
 import numpy as np

@@ -50,8 +50,8 @@ def load(path: str) -> DeviceData:
         with np.load(path, allow_pickle=False) as stored:
             cuts = np.cumsum(stored["sizes"])[:-1]
             _DATA[path] = DeviceData(x=stored["x"], y=stored["y"], parts=np.split(stored["rows"], cuts),
-                                     sample_weight=stored["sample_weight"] if "sample_weight" in stored else None,
-                                     groups=stored["groups"] if "groups" in stored else None,
+                                     sample_weight=stored.get("sample_weight"),
+                                     groups=stored.get("groups"),
                                      settings=json.loads(str(stored["settings"])))
     return _DATA[path]
 
@@ -105,12 +105,6 @@ def client_app(path: Path, *, secagg: bool, client_dp: bool):
     from flwr.client.mod import fixedclipping_mod, secaggplus_mod
     from flwr.clientapp import ClientApp
 
-    mods = ([secaggplus_mod] if secagg else []) + ([fixedclipping_mod] if client_dp else [])
+    mods: list = ([secaggplus_mod] if secagg else []) + ([fixedclipping_mod] if client_dp else [])
     return ClientApp(client_fn=DeviceFactory(str(path)), mods=mods)
 
-
-def forget(path: Path) -> None:
-    """Drop this process's cache of a finished run."""
-    _DATA.pop(str(path), None)
-    for key in [k for k in _MODELS if k[0] == str(path)]:
-        del _MODELS[key]

@@ -179,8 +179,6 @@ def test_device_data_reaches_the_engine_workers_whole(tmp_path: Path):
     assert data.settings == settings and TrainConfig(**data.settings["train"]) == TrainConfig()
     bare = flower_client.load(str(flower_client.write(tmp_path / "b.npz", x, y, parts, settings)))
     assert bare.sample_weight is None and bare.groups is None
-    flower_client.forget(path)
-    assert str(path) not in flower_client._DATA
 
 
 @pytest.mark.slow
