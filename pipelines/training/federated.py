@@ -5,13 +5,15 @@ with Dirichlet(alpha) proportions (the scheme of Flower Datasets' DirichletParti
 skewed mix. Rounds are Flower's: a legacy FedAvg strategy driven by DefaultWorkflow (or SecAggPlusWorkflow for
 secure aggregation) in a ServerApp, a NumPyClient per device in a ClientApp with Flower's mods
 (`secaggplus_mod`; `fixedclipping_mod` with DifferentialPrivacyClientSideFixedClipping for client-level DP).
-Traffic is measured by a client mod from the records each device receives and sends (Flower's `count_bytes`).
+Traffic is measured by the server's grid from the records each device receives and sends (Flower's `count_bytes`).
+ClientApps run in Flower's engine's worker processes (pipelines.training.flower_client); the ServerApp runs here.
 """
 from __future__ import annotations
 
-import threading
+import tempfile
 import time
 from collections import defaultdict
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -57,44 +59,21 @@ def partition(frame: pd.DataFrame, config: FederatedConfig) -> list[np.ndarray]:
     return [np.sort(np.asarray(d, dtype=int)) for d in devices]
 
 
-def _value_bytes(value) -> int:
-    if isinstance(value, (bytes, str)):
-        return len(value)
-    if isinstance(value, list):
-        return sum(_value_bytes(v) for v in value)
-    return 1 if isinstance(value, bool) else 8
-
-
-def record_bytes(record) -> int:
-    """Payload bytes of one Flower record: Flower's own count for arrays (the serialized tensors); keys and values
-    for config and metric records (Flower 1.42's ConfigRecord.count_bytes fails on an empty list, which SecAgg+
-    sends)."""
-    from flwr.common import ArrayRecord
-
-    if isinstance(record, ArrayRecord):
-        return int(record.count_bytes())
-    return sum(len(key) + _value_bytes(value) for key, value in record.items())
-
-
 class Traffic:
-    """Bytes each device receives and sends, per round (filled by the client mod; rounds set by the server)."""
+    """Bytes each device receives and sends, per round (counted by the server's grid; rounds set by the server)."""
 
     def __init__(self) -> None:
-        self.round = 0
-        self.down: dict[tuple[int, int], int] = defaultdict(int)
-        self.up: dict[tuple[int, int], int] = defaultdict(int)
-        self._lock = threading.Lock()
+        from pipelines.training.flower_engine import new_counts
 
-    def mod(self, msg, context, call_next):  # Flower's mod signature
-        """A Flower client mod (outermost): what crosses the network, after SecAgg+ masking and clipping."""
-        device = int(context.node_config["partition-id"])
-        received = sum(record_bytes(record) for record in msg.content.values())
-        reply = call_next(msg, context)
-        sent = sum(record_bytes(record) for record in reply.content.values()) if reply.has_content() else 0
-        with self._lock:
-            self.down[(device, self.round)] += received
-            self.up[(device, self.round)] += sent
-        return reply
+        self.round = 0
+        self.down, self.up = new_counts()
+
+    def grid(self, grid):
+        """`grid` counting every message to and from a device: what crosses the network, after SecAgg+ masking
+        and clipping."""
+        from pipelines.training.flower_engine import counting_grid
+
+        return counting_grid(grid, self.down, self.up, lambda: self.round)
 
     def summary(self, devices: int, rounds: int) -> dict[str, Any]:
         pairs = set(self.down) | set(self.up)
@@ -136,49 +115,21 @@ def train_federated(x_train: np.ndarray, y_train: np.ndarray, parts: list[np.nda
 
     Mitigation, when given, is applied on each device's own batches (penalty or weights), like central training."""
     import keras
-    from flwr.client import NumPyClient
-    from flwr.client.mod import fixedclipping_mod, secaggplus_mod
-    from flwr.clientapp import ClientApp
     from flwr.common import Context, ndarrays_to_parameters
     from flwr.server import LegacyContext, ServerApp, ServerConfig
     from flwr.server.strategy import DifferentialPrivacyClientSideFixedClipping, FedAvg
     from flwr.server.workflow import DefaultWorkflow, SecAggPlusWorkflow
 
-    from pipelines.training import flower_engine
-    from pipelines.training.train import _penalized, build_model, seed_everything
+    from pipelines.training import flower_client, flower_engine
+    from pipelines.training.train import build_model, seed_everything
 
     seed_everything(config.seed)
-    local = config
-    server_model = build_model(x_train.shape[1], local)
+    server_model = build_model(x_train.shape[1], config)
     initial = server_model.get_weights()
     traffic, history = Traffic(), defaultdict(list)
     final: dict[str, Any] = {}
-    models: dict[int, Any] = {}
-
-    class Device(NumPyClient):
-        def __init__(self, index: int):
-            self.index, self.rows = index, parts[index]
-
-        def fit(self, parameters, run_config):
-            if self.index not in models:  # one Keras model per device, kept between rounds (as on a phone);
-                network = build_model(x_train.shape[1], local)  # built and traced once, not every round
-                models[self.index] = (network, _penalized(network, penalty, constraint, local)
-                                      if penalty > 0 and groups is not None else network)
-            network, fitted = models[self.index]
-            network.set_weights(parameters)
-            y_fit = y_train[self.rows]
-            if fitted is not network:
-                y_fit = np.column_stack([y_fit, groups[self.rows]]).astype(np.float32)
-            weights = None if sample_weight is None else sample_weight[self.rows]
-            out = fitted.fit(x_train[self.rows], y_fit, sample_weight=weights, epochs=fed.local_epochs,
-                             batch_size=config.batch_size, shuffle=True, verbose=0)
-            return network.get_weights(), len(self.rows), {"loss": float(out.history["loss"][-1])}
-
-    def client_fn(context: Context):
-        return Device(int(context.node_config["partition-id"])).to_client()
-
-    mods = [traffic.mod] + ([secaggplus_mod] if fed.secagg else []) + ([fixedclipping_mod] if fed.client_dp else [])
-    client_app = ClientApp(client_fn=client_fn, mods=mods)
+    settings = {"train": config.model_dump(mode="json"), "local_epochs": fed.local_epochs, "penalty": penalty,
+                "constraint": constraint}
     sampled = max(1, int(round(fed.fraction_fit * fed.devices)))
 
     def evaluate(server_round: int, weights, _config):
@@ -223,10 +174,14 @@ def train_federated(x_train: np.ndarray, y_train: np.ndarray, parts: list[np.nda
                                           reconstruction_threshold=min(fed.secagg_threshold, shares - 1),
                                           max_weight=float(max(len(p) for p in parts))) \
             if fed.secagg else None
-        DefaultWorkflow(fit_workflow=fit_workflow)(grid, legacy)
+        DefaultWorkflow(fit_workflow=fit_workflow)(traffic.grid(grid), legacy)
 
     started = time.perf_counter()
-    with Progress("federated rounds", fed.rounds) as rounds:
+    with tempfile.TemporaryDirectory(prefix="federated-") as folder, \
+            Progress("federated rounds", fed.rounds) as rounds:
+        data = flower_client.write(Path(folder) / "devices.npz", x_train, y_train, parts, settings,
+                                   sample_weight=sample_weight, groups=groups if penalty > 0 else None)
+        client_app = flower_client.client_app(data, secagg=fed.secagg, client_dp=fed.client_dp)
         flower_engine.run(server_app, client_app, fed.devices)
     seconds = time.perf_counter() - started
     if final.get("round") != fed.rounds or len(history["loss"]) != fed.rounds:
@@ -236,7 +191,7 @@ def train_federated(x_train: np.ndarray, y_train: np.ndarray, parts: list[np.nda
     server_model.compile(optimizer=keras.optimizers.Adam(config.learning_rate), loss="binary_crossentropy",
                          metrics=["accuracy", keras.metrics.AUC(name="auc")])
     rows = [len(p) for p in parts]
-    facts = {"method": "federated", "engine": "flwr (Simulation Runtime, in-process backend)",
+    facts = {"method": "federated", "engine": "flwr (Simulation Runtime, Ray backend)",
              "strategy": "FedAvg" + (" + DifferentialPrivacyClientSideFixedClipping" if fed.client_dp else ""),
              "secure_aggregation": "SecAgg+" if fed.secagg else None, "devices": fed.devices,
              "partition_column": fed.partition_column, "alpha": fed.alpha, "rounds": fed.rounds,

@@ -1,90 +1,114 @@
-"""Flower's Simulation Runtime on this machine, without Ray.
+"""Flower's Simulation Runtime on its own Ray backend, and a Grid that counts what crosses the network.
 
-`flwr.simulation.run_simulation` (flwr 1.42) runs the real Flower stack in one process: an in-memory SuperLink
-(LinkState), the ServerApp on an InMemoryGrid with its workflows (FedAvg rounds, SecAgg+ stages), and every
-ClientApp with its mods, one virtual SuperNode per device. Its only executor is the Ray backend, imported by module
-path inside `start_vce`, and Ray is not in this project's lock (it would add ~100 MB and its own process tree for
-2-core machines). `in_process_backend()` puts a Backend that runs ClientApps on a thread of this process at that
-module path for the duration of the run, and takes it away afterwards: the messages, the node contexts, the
-workflows and the mods are Flower's own.
+`flwr.simulation.run_simulation` (flwr 1.42, extra `simulation`, which pins ray) runs the Flower stack as shipped:
+an in-memory SuperLink, the ServerApp on a thread of this process, one virtual SuperNode per device, and the
+ClientApps (with their mods) on a pool of Ray actors, separate worker processes on this machine. Nothing of Flower
+or Ray is replaced. The same ServerApp and ClientApp run unchanged under Flower's deployment engine (SuperLink and
+SuperNodes as processes; docs/guides/privacy.md).
 """
 from __future__ import annotations
 
-import contextlib
-import copy
 import importlib.util
-import sys
-import threading
-import types
-from collections.abc import Callable, Iterator
+import logging
+import os
+from collections import defaultdict
+from collections.abc import Iterable
 
-RAY_BACKEND_MODULE = "flwr.server.superlink.fleet.vce.backend.raybackend"
+from pipelines.core.errors import PipelineError
+
+MISSING_RAY = ("privacy.federated: Flower's simulation engine needs ray, which is not installed "
+               "(pip install 'flwr[simulation]==1.42.0', as requirements.lock pins it)")
 
 
-def _backend_class():
-    from flwr.server.superlink.fleet.vce.backend import Backend
+def record_bytes(record) -> int:
+    """Payload bytes of one Flower record: Flower's own count for arrays (the serialized tensors); keys and values
+    for config and metric records (Flower 1.42's ConfigRecord.count_bytes fails on an empty list, which SecAgg+
+    sends)."""
+    from flwr.common import ArrayRecord
 
-    class InProcessBackend(Backend):
-        """Runs each message through the ClientApp on the calling worker thread (one worker: Keras is not
-        re-entrant per model, and 2 cores gain nothing from more)."""
+    if isinstance(record, ArrayRecord):
+        return int(record.count_bytes())
+    return sum(len(key) + _value_bytes(value) for key, value in record.items())
 
-        def __init__(self, backend_config) -> None:  # Flower's BackendConfig
-            super().__init__(backend_config)
-            self.app_fn: Callable | None = None
-            self._lock = threading.Lock()
 
-        def build(self, app_fn) -> None:
-            self.app_fn = app_fn
+def _value_bytes(value) -> int:
+    if isinstance(value, (bytes, str)):
+        return len(value)
+    if isinstance(value, list):
+        return sum(_value_bytes(v) for v in value)
+    return 1 if isinstance(value, bool) else 8
+
+
+def content_bytes(message) -> int:
+    """Bytes of a message's records (0 for an error reply)."""
+    return sum(record_bytes(r) for r in message.content.values()) if message.has_content() else 0
+
+
+def counting_grid(grid, down: dict[tuple[int, int], int], up: dict[tuple[int, int], int], round_of):
+    """`grid` with every message it sends added to down[(node, round)] and every reply to up[(node, round)]: what
+    each device receives and sends, after SecAgg+ masking and clipping (the server sees exactly those records)."""
+    from flwr.serverapp import Grid
+
+    class CountingGrid(Grid):
+        def set_run(self, run) -> None:
+            grid.set_run(run)
 
         @property
-        def num_workers(self) -> int:
-            return 1
+        def run(self):
+            return grid.run
 
-        def is_worker_idle(self) -> bool:
-            return not self._lock.locked()
+        def create_message(self, content, message_type, dst_node_id, group_id, ttl=None):
+            return grid.create_message(content, message_type, dst_node_id, group_id, ttl)
 
-        def terminate(self) -> None:
-            self.app_fn = None
+        def get_node_ids(self) -> Iterable[int]:
+            return grid.get_node_ids()
 
-        def process_message(self, message, context):
-            from flwr.clientapp.client_app import ClientAppException
+        def _sent(self, messages):
+            messages = list(messages)
+            for m in messages:
+                down[(m.metadata.dst_node_id, round_of())] += content_bytes(m)
+            return messages
 
-            with self._lock:
-                try:  # a copy, as a wire (or Ray's pickling) would deliver: mods such as secaggplus_mod edit the
-                    # message they get, and the in-memory SuperLink shares record objects between devices' messages
-                    return self.app_fn()(message=copy.deepcopy(message), context=context), context
-                except Exception as ex:  # Flower turns this into an error reply, as the Ray actor does
-                    raise ClientAppException(str(ex)) from ex
+        def _received(self, replies):
+            replies = list(replies)
+            for m in replies:
+                up[(m.metadata.src_node_id, round_of())] += content_bytes(m)
+            return replies
 
-    return InProcessBackend
+        def push_messages(self, messages):
+            return grid.push_messages(self._sent(messages))
+
+        def pull_messages(self, message_ids):
+            return self._received(grid.pull_messages(message_ids))
+
+        def send_and_receive(self, messages, *, timeout=None):
+            return self._received(grid.send_and_receive(self._sent(messages), timeout=timeout))
+
+    return CountingGrid()
 
 
-@contextlib.contextmanager
-def in_process_backend() -> Iterator[None]:
-    """Within the block, Flower's simulation runtime runs ClientApps in this process instead of on Ray."""
-    if importlib.util.find_spec("ray") is not None:  # Ray installed: Flower's own backend works as shipped
-        yield
-        return
-    previous = sys.modules.get(RAY_BACKEND_MODULE)
-    module = types.ModuleType(RAY_BACKEND_MODULE)
-    module.RayBackend = _backend_class()  # type: ignore[attr-defined]  # a module built here
-    sys.modules[RAY_BACKEND_MODULE] = module
-    try:
-        yield
-    finally:
-        if previous is None:
-            sys.modules.pop(RAY_BACKEND_MODULE, None)
-        else:
-            sys.modules[RAY_BACKEND_MODULE] = previous
+def backend_config(cpus: int | None = None) -> dict:
+    """Ray on this machine: one actor (worker process) per core, one core per ClientApp, no dashboard; workers at
+    the step's own priority (Ray starts them at nice 15, which starves them on a machine shared with other work)."""
+    cpus = cpus or os.cpu_count() or 1
+    return {"client_resources": {"num_cpus": 1, "num_gpus": 0.0},
+            "init_args": {"num_cpus": cpus, "num_gpus": 0, "include_dashboard": False, "log_to_driver": False,
+                          "logging_level": logging.WARNING, "configure_logging": False,
+                          "_system_config": {"worker_niceness": 0}}}
 
 
 def run(server_app, client_app, devices: int) -> None:
-    """Run the apps with one virtual SuperNode per device; returns when the ServerApp's main returns."""
-    import logging
-
+    """Run the apps on Flower's Ray backend with one virtual SuperNode per device; returns when the ServerApp's
+    main returns (Flower shuts Ray down)."""
+    if importlib.util.find_spec("ray") is None:
+        raise PipelineError(MISSING_RAY)
     from flwr.simulation import run_simulation
 
     logging.getLogger("flwr").setLevel(logging.WARNING)
-    with in_process_backend():
-        run_simulation(server_app=server_app, client_app=client_app, num_supernodes=devices,
-                       backend_name="in-process", backend_config={"client_resources": {"num_cpus": 1}})
+    run_simulation(server_app=server_app, client_app=client_app, num_supernodes=devices, backend_name="ray",
+                   backend_config=backend_config())
+
+
+def new_counts() -> tuple[dict[tuple[int, int], int], dict[tuple[int, int], int]]:
+    """Empty (down, up) byte counters keyed by (node, round)."""
+    return defaultdict(int), defaultdict(int)

@@ -128,7 +128,12 @@ def _toy(rows: int = 300) -> tuple[np.ndarray, np.ndarray]:
 
 
 def test_flower_fedavg_rounds_on_this_machine():
-    """2 devices, 2 FedAvg rounds through Flower's runtime; traffic is the float32 model each way."""
+    """2 devices, 2 FedAvg rounds through Flower's runtime on its own Ray backend (no module put in Flower's place);
+    traffic is the float32 model each way."""
+    import sys
+
+    import flwr
+
     from pipelines.training.federated import train_federated
 
     x, y = _toy()
@@ -140,6 +145,40 @@ def test_flower_fedavg_rounds_on_this_machine():
     assert weights <= facts["traffic"]["mean_bytes_down_per_device_round"] <= weights + 2048
     assert weights <= facts["traffic"]["mean_bytes_up_per_device_round"] <= weights + 2048
     assert facts["client_dp"] is None and facts["secure_aggregation"] is None
+    assert facts["engine"] == "flwr (Simulation Runtime, Ray backend)"
+    backend = sys.modules["flwr.server.superlink.fleet.vce.backend.raybackend"]
+    assert Path(backend.__file__).is_relative_to(Path(flwr.__file__).parent) and "ray" in sys.modules
+
+
+def test_a_missing_ray_stops_federated_training_with_one_line(monkeypatch):
+    from pipelines.training import flower_engine
+
+    real = flower_engine.importlib.util.find_spec
+    monkeypatch.setattr(flower_engine.importlib.util, "find_spec", lambda name: None if name == "ray" else real(name))
+    with pytest.raises(PipelineError, match=r"^privacy.federated: Flower's simulation engine needs ray, which is "
+                                            r"not installed \(pip install 'flwr\[simulation\]==1.42.0', as "
+                                            r"requirements.lock pins it\)$"):
+        flower_engine.run(None, None, 2)
+
+
+def test_device_data_reaches_the_engine_workers_whole(tmp_path: Path):
+    """What the server side writes for the ClientApps is what a worker reads: rows, each device's rows, settings,
+    and the optional weights and groups."""
+    from pipelines.training import flower_client
+
+    x, y = _toy(20)
+    parts = [np.array([0, 3, 5]), np.array([1]), np.arange(6, 20)]
+    settings = {"train": TrainConfig().model_dump(mode="json"), "local_epochs": 2, "penalty": 1.5,
+                "constraint": "demographic_parity"}
+    path = flower_client.write(tmp_path / "a.npz", x, y, parts, settings, sample_weight=np.linspace(0, 1, 20),
+                               groups=np.eye(2)[np.arange(20) % 2])
+    data = flower_client.load(str(path))
+    assert [p.tolist() for p in data.parts] == [p.tolist() for p in parts]
+    np.testing.assert_array_equal(data.x, x)
+    np.testing.assert_array_equal(data.groups, np.eye(2)[np.arange(20) % 2])
+    assert data.settings == settings and TrainConfig(**data.settings["train"]) == TrainConfig()
+    bare = flower_client.load(str(flower_client.write(tmp_path / "b.npz", x, y, parts, settings)))
+    assert bare.sample_weight is None and bare.groups is None
 
 
 @pytest.mark.slow
