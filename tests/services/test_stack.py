@@ -39,7 +39,9 @@ def test_the_whole_graph_on_the_stack_publishes_a_release_that_verifies(stack, i
     run_id, status, seconds = services.run(started.folder, timeout=900)
     assert status == "SUCCESS", f"run {run_id}: {status} (logs in {started.folder / 'logs'})"
     published = releases(project)
-    assert [p.name for p in published] == ["1"] and verifies(published[0])
+    # the profile's running data-version sensor queues a run of its own when the stack starts; when its run goes
+    # first it publishes too (this run then re-runs everything): one or two releases, each verifying
+    assert 1 <= len(published) <= 2 and all(verifies(folder) for folder in published), published
     record = json.loads((project / "models" / "trained" / "mlflow.json").read_text())
     assert record["tracking_uri"] == started.url("mlflow")  # tracked on the server, not a local SQLite file
     assert not (project / "mlflow.db").exists() and not (project / "mlartifacts").exists()
