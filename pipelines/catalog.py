@@ -142,7 +142,7 @@ _STAGES = [
            "with LiteRT.",
            [*_MODEL_INPUTS, p.EVALUATION_REPORT],
            ["convert.representative_samples", "convert.tflite_variants", "convert.prune",
-            "convert.litert_quantizer_recipes", "split.seed",
+            "convert.litert_quantizer_recipes", "convert.int4_max_loss", "split.seed",
             "train.seed", "train.threshold", "data.sensitive_features", "benchmark", "gates.conversion"],
            outs=[p.TFLITE_MODEL], reports=[p.TFLITE_REPORT], tools=["tflite"],
            gates=[Gate("agreement_gate", "agreement", "Every TFLite variant agrees with the Keras model on at least "
