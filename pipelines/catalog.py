@@ -142,7 +142,7 @@ _STAGES = [
            "with LiteRT.",
            [*_MODEL_INPUTS, p.EVALUATION_REPORT],
            ["convert.representative_samples", "convert.tflite_variants", "convert.prune",
-            "convert.litert_quantizer_recipes", "split.seed",
+            "convert.litert_quantizer_recipes", "convert.int4_max_loss", "split.seed",
             "train.seed", "train.threshold", "data.sensitive_features", "benchmark", "gates.conversion"],
            outs=[p.TFLITE_MODEL], reports=[p.TFLITE_REPORT], tools=["tflite"],
            gates=[Gate("agreement_gate", "agreement", "Every TFLite variant agrees with the Keras model on at least "
@@ -183,13 +183,14 @@ _STAGES = [
                   Plot(p.FAIRNESS_TRADEOFF_PLOT)],
            tools=["fairlearn", "matplotlib"]),
     _stage("fairness_report", "governance",
-           "Per-group metrics with bootstrap intervals for Keras and every TFLite variant, and each group's change.",
-           _VARIANT_INPUTS,
+           "Per-group metrics with bootstrap intervals for Keras and every TFLite and ORT variant, and each group's "
+           "change.",
+           [*_VARIANT_INPUTS, p.ONNX_MODEL, p.ONNX_REPORT],
            ["data.sensitive_features", "train.threshold", "fairness.bootstrap", "fairness.confidence", "fairness.seed",
             "gates.fairness"],
            reports=[p.FAIRNESS_REPORT], tools=["fairlearn"],
-           gates=[Gate("fairness_gate", "fairness", "Keras and every TFLite variant meet gates.fairness: parity, "
-                       "equalized odds, per-group accuracy drop.")]),
+           gates=[Gate("fairness_gate", "fairness", "Keras and every TFLite and ORT (ort_<variant>) variant meet "
+                       "gates.fairness: parity, equalized odds, per-group accuracy drop.")]),
     _stage("feature_importance", "governance",
            "Permutation importance of each raw input column, measured on a TFLite variant through LiteRT.",
            _VARIANT_INPUTS,

@@ -319,10 +319,16 @@ class ConvertConfig(_Section):
         ["float32", "float16", "dynamic_int8", "int8"], min_length=1,
         description="ONNX Runtime Mobile variants (ORT format) of the onnx_model stage; float32 is the reference")
     prune: PruneConfig = Field(PruneConfig(), description="magnitude-pruned TFLite variants (tflite_model stage)")
-    litert_quantizer_recipes: list[Literal["dynamic_wi4", "weight_only_wi4", "mixed_wi4_wi8"]] = Field(
-        ["dynamic_wi4", "weight_only_wi4", "mixed_wi4_wi8"],
+    litert_quantizer_recipes: list[Literal["dynamic_wi4", "weight_only_wi4", "mixed_wi4_wi8",
+                                           "mixed_sensitivity"]] = Field(
+        ["dynamic_wi4", "weight_only_wi4", "mixed_wi4_wi8", "mixed_sensitivity"],
         description="ai-edge-quantizer recipes applied to the float32 TFLite model, variants aeq_<recipe> "
-                    "(mixed_wi4_wi8: int4 hidden layers, int8 output layer); empty: none")
+                    "(mixed_wi4_wi8: int4 hidden layers, int8 output layer; mixed_sensitivity: int4 or int8 per "
+                    "layer by convert.int4_max_loss); empty: none")
+    int4_max_loss: float = Field(
+        0.005, ge=0, lt=1,
+        description="mixed_sensitivity: a weight layer keeps int4 when quantizing it alone to int4 changes at most "
+                    "this share of the validation rows' decisions (1 - agreement with the float32 model); else int8")
 
     @model_validator(mode="after")
     def _compression_needs_ios16(self) -> ConvertConfig:

@@ -20,6 +20,7 @@ from pipelines.core.paths import (
 )
 from pipelines.core.safe_text import md_cell, md_text, safe_markdown
 from pipelines.governance.tradeoff import DISPARITY
+from pipelines.mobile.ort import fairness_name
 
 SCHEMA = "mobile-mlops/model-card/v1"
 TARGET_VARIANT = "int8"  # the full-integer model the target names; else the released Android variant
@@ -173,8 +174,8 @@ def build_card(settings: Settings) -> dict[str, Any]:
     footprint = read_json(paths.footprint_report) if paths.footprint_report.is_file() else {"platforms": {}}
     released = {p: f.get("selected") for p, f in footprint["platforms"].items()}
     headline = _headline(fairness, released)
-    shown = list(dict.fromkeys([fairness["reference"], headline,
-                                *(v for v in released.values() if v in fairness["models"])]))
+    in_report = [fairness_name(v) if p == "onnxruntime" else v for p, v in released.items() if v]  # ORT: ort_<v>
+    shown = list(dict.fromkeys([fairness["reference"], headline, *(v for v in in_report if v in fairness["models"])]))
     return {
         "schema": SCHEMA,
         "model": {"name": record["model_name"], "version": record["model_version"], "mlflow_run_id": record["run_id"],

@@ -100,6 +100,7 @@ def fairness_report(settings: Settings) -> StepResult:
         groups_table,
         models_table,
     )
+    from pipelines.mobile.ort import fairness_name, predict_ort
     from pipelines.release_format.litert import predict_tflite
     from pipelines.training.mitigation import check_groups
 
@@ -112,6 +113,8 @@ def fairness_report(settings: Settings) -> StepResult:
     variants = read_json(paths.tflite_report)["variants"]
     for name, facts in variants.items():
         probas[name] = predict_tflite((paths.tflite_model / facts["file"]).read_bytes(), x)
+    for name, facts in read_json(paths.onnx_report)["variants"].items():  # ONNX Runtime Mobile, gated alike
+        probas[fairness_name(name)] = predict_ort((paths.onnx_model / facts["file"]).read_bytes(), x)
     report = evaluate_models(y, probas, test[params.data.sensitive_features], params.fairness, params.train.threshold,
                              params.gates.fairness.min_group_size)
     gates = fairness_gates(report, params.gates.fairness)

@@ -125,6 +125,11 @@ def session(content: bytes, threads: int = 1):
 PREDICT_CHUNK = 65_536
 
 
+def fairness_name(variant: str) -> str:
+    """An ORT variant's name in the fairness report and model card, apart from the TFLite variant of that name."""
+    return f"ort_{variant}"
+
+
 def predict_ort(content: bytes, x: np.ndarray, threads: int = 2) -> np.ndarray:
     """Probabilities for every row through onnxruntime, PREDICT_CHUNK rows a call."""
     runtime = session(content, threads)

@@ -51,8 +51,9 @@ def _conversion_inputs(settings: Settings):
 def tflite_model(settings: Settings) -> StepResult:
     from pipelines.mobile.download import gzip_bytes
     from pipelines.mobile.latency import host_info, keras_latency, litert_latency
-    from pipelines.mobile.litert_quantizer import quantizer_variants
+    from pipelines.mobile.litert_quantizer import SENSITIVITY, quantizer_variants, variant_name
     from pipelines.mobile.pruned import precision, pruned_variants
+    from pipelines.mobile.sensitivity import choose_precision
     from pipelines.mobile.tflite import (
         check_builtin_ops,
         convert_variants,
@@ -71,9 +72,17 @@ def tflite_model(settings: Settings) -> StepResult:
     flatbuffers = convert_variants(model, spec.width, params.convert.tflite_variants, representative)
     pruned, pruning = pruned_variants(model, encode_features(train, spec), spec.width, params.convert.prune,
                                       representative, params.train.seed)
-    flatbuffers |= quantizer_variants(flatbuffers["float32"], params.convert.litert_quantizer_recipes) | pruned
+    flatbuffers |= quantizer_variants(flatbuffers["float32"], params.convert.litert_quantizer_recipes)
+    sensitivity = None
+    if SENSITIVITY in params.convert.litert_quantizer_recipes:  # int4 or int8 per layer, judged on validation rows
+        validation = load_split(settings, "validation")
+        flatbuffers[variant_name(SENSITIVITY)], sensitivity = choose_precision(
+            flatbuffers["float32"], encode_features(validation, spec), encode_labels(validation, spec), threshold,
+            params.convert.int4_max_loss)
+    flatbuffers |= pruned
     report: dict[str, Any] = {"host": host_info(), "benchmark": params.benchmark.model_dump(), "keras": keras,
-                              "keras_accuracy": keras["accuracy"], "pruning": pruning, "variants": {}}
+                              "keras_accuracy": keras["accuracy"], "pruning": pruning, "sensitivity": sensitivity,
+                              "variants": {}}
     for name, content in flatbuffers.items():
         ops = op_names(content)
         check_builtin_ops(ops, name)

@@ -10,7 +10,7 @@ import pandas as pd
 
 from pipelines.core.config import Settings
 from pipelines.data.features import FeatureSpec, compact_rows, encode_labels
-from pipelines.training.keras_model import predict_rows
+from pipelines.training.keras_model import loss_targets, predict_rows
 
 UNCONSTRAINED = 1.0  # a disparity bound of 1 never binds: the head trains unmitigated
 
@@ -44,7 +44,8 @@ def fit_heads(settings: Settings, train: pd.DataFrame, validation: pd.DataFrame,
     if fold is not None:
         left_out = fold[:, None] == np.asarray(head_folds)[None, :]
         weights, judged, validation = weights * ~left_out, left_out, train
-    return train_stacked(compact_rows(train, spec), y_train, compact_rows(validation, spec),
+    targets = loss_targets(settings, train, spec, y_train)  # train.distill: the teacher's soft labels, mixed
+    return train_stacked(compact_rows(train, spec), targets, compact_rows(validation, spec),
                          encode_labels(validation, spec), params.train, bounds, sample_weights=weights,
                          groups=group_indicators(labels, vocabulary),
                          val_groups=group_indicators(constraint_labels(validation, features), vocabulary),

@@ -64,6 +64,10 @@ def test_whole_graph_materializes_to_a_verified_release(small_project: Path):
     checks = [e.event_specific_data for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"]
     assert {"accuracy_gate", "agreement_gate", "expectations", "footprint_gate", "fairness_gate"} <= {c.check_name for c in checks}
     assert all(c.passed for c in checks), [c.check_name for c in checks if not c.passed]
+    fairness = json.loads((small_project / "reports" / "fairness.json").read_text())
+    onnx = json.loads((small_project / "reports" / "onnx.json").read_text())
+    assert {f"ort_{v}" for v in onnx["variants"]} <= set(fairness["models"])  # ORT variants: fairness-gated too
+    assert any(g["name"].startswith("max_demographic_parity_difference[ort_") for g in fairness["gates"])
     # the simple baselines of the same split, in the card and the signed manifest the pull request shows
     card = (releases[0] / "model_card.md").read_text()
     assert "Simple baselines on the same test rows and inputs: Keras accuracy " in card

@@ -55,3 +55,39 @@ def test_teacher_errors_are_one_line(tmp_path):
     missing = tmp_path / "teacher.txt"
     with pytest.raises(PipelineError, match=f"^{missing}: no teacher model; run the teacher_model stage"):
         load_teacher(missing)
+
+
+@pytest.mark.slow
+def test_bound_heads_learn_the_teachers_soft_labels(small_project):
+    """fairness.method bound (the default) trains its heads on the student targets: with train.distill the
+    unconstrained head follows the softened teacher more closely than the one trained on the labels (same seed)."""
+    import yaml
+
+    from pipelines.catalog import step_function
+    from pipelines.core.config import load_settings
+    from pipelines.core.paths import ArtifactPaths
+    from pipelines.data.features import encode_features, encode_labels, fit_feature_spec
+    from pipelines.data.split import load_split
+    from pipelines.training import bounded
+    from pipelines.training.distill import TEACHER_FILE
+    from pipelines.training.train import predict_keras
+
+    path = small_project / "params.yaml"
+    params = yaml.safe_load(path.read_text())
+    params["distill"] = {"n_estimators": 40, "temperature": 4.0, "mix": 1.0}
+    path.write_text(yaml.safe_dump(params))
+    settings = load_settings(path)
+    for name in ("raw_dataset", "validated_dataset", "data_drift", "dataset_splits", "teacher_model"):
+        step_function(name)(settings)
+    train, validation = load_split(settings, "train"), load_split(settings, "validation")
+    spec = fit_feature_spec(train, settings.params.data)  # what the teacher and the network both see
+    teacher = teacher_proba(load_teacher(ArtifactPaths(small_project).teacher_model / TEACHER_FILE),
+                            encode_features(train, spec))
+    soft = student_targets(encode_labels(train, spec), teacher, settings.params.distill)  # T = 4: near 0.5
+    distance = {}
+    for distill in ("none", "lightgbm"):
+        student = load_settings(path, overrides={"train.distill": distill, "train.epochs": 30,
+                                                 "train.early_stopping_patience": None})
+        (model, _), = bounded.fit_heads(student, train, validation, spec, [bounded.UNCONSTRAINED])
+        distance[distill] = float(np.abs(predict_keras(model, encode_features(train, spec)) - soft).mean())
+    assert distance["lightgbm"] < 0.5 * distance["none"], distance
