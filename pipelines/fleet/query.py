@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import tempfile
 from dataclasses import dataclass
+from typing import TypeAlias
 from pathlib import Path
 
 import duckdb
@@ -35,7 +36,7 @@ class Shards:
     exclude: frozenset[str] = frozenset()
 
 
-Source = pd.DataFrame | Shards
+Source: TypeAlias = "pd.DataFrame | Shards"
 
 
 def _schema(path: Path) -> pa.Schema:
