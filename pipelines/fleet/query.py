@@ -13,8 +13,8 @@ from __future__ import annotations
 import os
 import tempfile
 from dataclasses import dataclass
-from typing import TypeAlias
 from pathlib import Path
+from typing import TypeAlias
 
 import duckdb
 import pandas as pd
