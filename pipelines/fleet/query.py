@@ -14,6 +14,7 @@ import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeAlias
 
 import duckdb
 import pandas as pd
@@ -35,7 +36,7 @@ class Shards:
     exclude: frozenset[str] = frozenset()
 
 
-Source = pd.DataFrame | Shards
+Source: TypeAlias = pd.DataFrame | Shards
 
 
 def _schema(path: Path) -> pa.Schema:
