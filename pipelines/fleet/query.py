@@ -36,7 +36,7 @@ class Shards:
     exclude: frozenset[str] = frozenset()
 
 
-Source: TypeAlias = "pd.DataFrame | Shards"
+Source: TypeAlias = pd.DataFrame | Shards
 
 
 def _schema(path: Path) -> pa.Schema:
