@@ -88,10 +88,11 @@ def counting_grid(grid, down: dict[tuple[int, int], int], up: dict[tuple[int, in
 
 
 def backend_config(cpus: int | None = None) -> dict:
-    """Ray on this machine: one actor (worker process) per core, one core per ClientApp, no dashboard; workers at
-    the step's own priority (Ray starts them at nice 15, which starves them on a machine shared with other work)."""
+    """Ray on this machine: one actor (worker process) holding every core, as Keras spreads one device's fit over
+    them (two actors on 2 cores each build every device's model and contend: measured slower); no dashboard;
+    workers at the step's own priority (Ray starts them at nice 15, which starves them on a shared machine)."""
     cpus = cpus or os.cpu_count() or 1
-    return {"client_resources": {"num_cpus": 1, "num_gpus": 0.0},
+    return {"client_resources": {"num_cpus": cpus, "num_gpus": 0.0},
             "init_args": {"num_cpus": cpus, "num_gpus": 0, "include_dashboard": False, "log_to_driver": False,
                           "logging_level": logging.WARNING, "configure_logging": False,
                           "_system_config": {"worker_niceness": 0}}}
