@@ -20,12 +20,12 @@ def baselines(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray | Ite
     from sklearn.metrics import roc_auc_score
 
     majority_class = float(np.mean(y_train) >= 0.5)
-    majority = {"class": int(majority_class), "accuracy": float(np.mean(y_test == majority_class))}
+    majority: dict[str, Any] = {"class": int(majority_class), "accuracy": float(np.mean(y_test == majority_class))}
     regression = LogisticRegression(max_iter=2000, random_state=seed).fit(x_train, y_train)
     chunks = [x_test] if isinstance(x_test, np.ndarray) else x_test
     proba = np.concatenate([regression.predict_proba(x)[:, 1] for x in chunks])
     auc = float(roc_auc_score(y_test, proba)) if len(np.unique(y_test)) == 2 else None
-    logistic = {"accuracy": float(np.mean((proba >= threshold) == (y_test > 0.5))), "auc": auc}
+    logistic: dict[str, Any] = {"accuracy": float(np.mean((proba >= threshold) == (y_test > 0.5))), "auc": auc}
     out = {"majority_class": majority, "logistic_regression": logistic}
     if model_right is not None and n_boot:
         for facts, right in ((majority, y_test == majority_class), (logistic, (proba >= threshold) == (y_test > 0.5))):

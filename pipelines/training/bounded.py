@@ -39,10 +39,11 @@ def _targets(settings: Settings, train: pd.DataFrame, validation: pd.DataFrame, 
     y_val = encode_labels(validation, spec)
     train_out = np.repeat(y[:, None], len(keys), 1).astype(np.float32)
     val_out = np.repeat((y if fold is not None else y_val)[:, None], len(keys), 1).astype(np.float32)
-    parts = sorted({None if fold is None else head_folds[i] for i, k in enumerate(keys) if k > UNCONSTRAINED},  # type: ignore[index]
-                   key=lambda f: -1 if f is None else f)
+    # the fold each head leaves out (None: no cross-validation)
+    own: list[int | None] = list(head_folds) if head_folds else [None] * len(keys)
+    parts = sorted({own[i] for i, k in enumerate(keys) if k > UNCONSTRAINED}, key=lambda f: -1 if f is None else f)
     for part in parts:
-        inside = np.ones(len(train), bool) if part is None else fold != part  # type: ignore[operator]
+        inside = np.ones(len(train), bool) if part is None else fold != part
         teachers, facts = fit_targets(x[inside], y[inside], labels[inside], params.fairness, params.train.seed)
         if part is None and found is not None:
             found.update(facts)
@@ -50,7 +51,7 @@ def _targets(settings: Settings, train: pd.DataFrame, validation: pd.DataFrame, 
         on_val = on_train if fold is not None else teachers.on(encode_features(validation, spec), y_val,
                                                                 constraint_labels(validation, features))
         for i, k in enumerate(keys):
-            if k > UNCONSTRAINED and (fold is None or head_folds[i] == part):  # type: ignore[index]
+            if k > UNCONSTRAINED and own[i] == part:
                 train_out[:, i], val_out[:, i] = on_train[k], on_val[k]
     return train_out, val_out
 

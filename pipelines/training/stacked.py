@@ -182,7 +182,8 @@ def train_stacked(
     def step(x, y, w, members, t):
         with tf.GradientTape() as tape:
             proba = forward(x, training=True)
-            per_head = ops.sum(_bce(ops.transpose(t), proba) * ops.transpose(w), axis=1) / ops.cast(ops.shape(x)[0], "float32")
+            per_head = ops.sum(_bce(ops.transpose(t), proba) * ops.transpose(w), axis=1) / \
+                ops.cast(ops.shape(x)[0], "float32")
             penalty_terms = gaps(proba, y, members, training=True, mask=ops.cast(w > 0, "float32"))
             if dual:
                 penalty_terms, deviations = penalty_terms
@@ -226,7 +227,8 @@ def train_stacked(
                                   tf.TensorSpec([None, groups.shape[1]], tf.float32),
                                   tf.TensorSpec([None, heads], tf.float32), tf.TensorSpec([None, heads], tf.float32)])
     def penalized(proba, y, members, mask, wanted):
-        bce = ops.sum(_bce(ops.transpose(wanted), proba) * ops.transpose(mask), axis=1) / ops.maximum(ops.sum(mask, axis=0), 1.0)
+        bce = ops.sum(_bce(ops.transpose(wanted), proba) * ops.transpose(mask), axis=1) / \
+            ops.maximum(ops.sum(mask, axis=0), 1.0)
         return bce + (gaps(proba, y, members, mask=mask) if dual else gaps(proba, y, members))
 
     def evaluate(y, members):

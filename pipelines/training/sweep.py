@@ -164,7 +164,8 @@ def bound_sweep(settings: Settings, train: pd.DataFrame, validation: pd.DataFram
         if facts["eligible_groups"] < 2:
             raise PipelineError(f"fairness gate: {too_small(grouping, facts, minimum)}")
     sample = sweep_sample(train, params.data.label, features, fairness)
-    bounds = bounded.head_bounds(limit or FALLBACK_BOUND, fairness.bound_fractions) + extra_heads(fairness.constraint)
+    bounds = bounded.head_bounds(limit or FALLBACK_BOUND, fairness.bound_fractions) + \
+        (extra_heads(fairness.constraint) if fairness.fair_targets else [])
     held = bounded.heldout(settings, sample, validation, spec, bounds)
     y_rows, labels = encode_labels(held.rows, spec), constraint_labels(held.rows, features)
     # the disparity over the groups the gate will measure: those with min_group_size test rows (the held-out rows

@@ -160,9 +160,10 @@ def test_a_large_enough_validation_split_is_used_as_is(small_project: Path):
     from pipelines.core.io import read_json
     from pipelines.core.paths import MITIGATION_FILE, ArtifactPaths
 
-    _train(_bound_project(small_project, cv_below_rows=0))
+    _train(_bound_project(small_project, cv_below_rows=0, fair_targets=False))
     facts = read_json(ArtifactPaths(small_project).trained_model / MITIGATION_FILE)
     assert facts["heldout"].startswith("the ") and facts["heldout"].endswith(" validation rows")
+    assert facts["bounds"] == [1.0, 0.5, 0.15]  # fairness.fair_targets false: the bound heads only
 
 
 def test_a_bound_no_head_reaches_stops_at_the_fairness_gate_with_one_line(small_project: Path):
