@@ -49,12 +49,9 @@ def _stage(params: Path, name: str) -> None:
     assert "Traceback" not in done.stderr
 
 
-# German credit releases; Boston: no bound head keeps the accuracy gates within the gate's 0.1 on race:male
-# (measured, split seed 1: the lowest disparity reached is 0.0010 at accuracy 0.8741, the majority class's rate)
-@pytest.mark.parametrize("name, stop", [("german-credit", None),
-                                        ("boston-mortgage", "error: gate fairness_gate failed on trained_model: "
-                                                            "no network meets the bound demographic parity "
-                                                            "difference <= ")])
+# Both release. Boston: every bound head answers one class within the gate's 0.1 on race:male; the head distilled
+# from ExponentiatedGradient is released (measured, split seed 42: test accuracy 0.8933 at DPD 0.0602)
+@pytest.mark.parametrize("name, stop", [("german-credit", None), ("boston-mortgage", None)])
 def test_example_runs_to_a_release_or_a_clear_gate(name: str, stop: str | None, tmp_path: Path):
     params = _copy(name, tmp_path / name)
     if (params.parent / "extract.py").is_file():

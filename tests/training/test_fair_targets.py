@@ -112,3 +112,16 @@ def test_the_gap_to_logistic_regression_is_judged_the_same_way(gap_ci, passed):
                                 "logistic_regression": {"accuracy": 0.66, "auc": 0.7, "gain_ci": gap_ci}}}
     gap = {g.name: g for g in model_gates(evaluation, KerasGates())}["max_gap_to_logistic"]
     assert gap.passed is passed
+
+
+def test_the_evaluation_baselines_carry_the_gain_interval_when_given_the_models_rows():
+    from pipelines.training.baselines import baselines
+
+    x, y, _, _ = _synthetic(400)
+    right = np.ones(200, bool)  # a model right on every test row
+    simple = baselines(x[:200], y[:200], x[200:], y[200:], 0.5, 0, right, 200, 0.95)
+    for name in ("majority_class", "logistic_regression"):
+        low, high = simple[name]["gain_ci"]
+        gain = 1 - simple[name]["accuracy"]
+        assert low <= gain <= high and low > 0  # a perfect model is confidently ahead of both
+    assert "gain_ci" not in baselines(x[:200], y[:200], x[200:], y[200:], 0.5)["majority_class"]  # as before
