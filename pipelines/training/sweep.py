@@ -164,24 +164,27 @@ def bound_sweep(settings: Settings, train: pd.DataFrame, validation: pd.DataFram
         if facts["eligible_groups"] < 2:
             raise PipelineError(f"fairness gate: {too_small(grouping, facts, minimum)}")
     sample = sweep_sample(train, params.data.label, features, fairness)
-    bounds = bounded.head_bounds(limit or FALLBACK_BOUND, fairness.bound_fractions) + \
-        (extra_heads(fairness.constraint) if fairness.fair_targets else [])
+    bounds = bounded.head_bounds(limit or FALLBACK_BOUND, fairness.bound_fractions)
     held = bounded.heldout(settings, sample, validation, spec, bounds)
     y_rows, labels = encode_labels(held.rows, spec), constraint_labels(held.rows, features)
     # the disparity over the groups the gate will measure: those with min_group_size test rows (the held-out rows
     # hold more of each group, and a gap over more, smaller groups is a different, larger figure)
     gated = np.isin(labels, gated_groups(test_labels, minimum))
-    points = []
-    for each in bounds:
-        proba = held.probas[each]
-        facts = group_metrics(y_rows[gated], proba[gated], held.rows[features][gated], threshold, intersection=True,
-                              min_group_size=1)[grouping]
-        decisions = (proba >= threshold).astype(float)
-        points.append({"strength": each, "bound": each, "accuracy": float(np.mean(decisions == (y_rows > 0.5))),
-                       key: facts[key], "grouping": grouping, "one_class": bool(len(np.unique(decisions)) < 2),
-                       "pass_share": None if limit is None else bound_choice.pass_share(
-                           y_rows, decisions, labels, test_labels, test_y, limit, fairness.constraint, minimum,
-                           fairness.seed)})
+
+    def measured(probas: dict[float, np.ndarray]) -> list[dict[str, Any]]:
+        out = []
+        for each, proba in probas.items():
+            facts = group_metrics(y_rows[gated], proba[gated], held.rows[features][gated], threshold,
+                                  intersection=True, min_group_size=1)[grouping]
+            decisions = (proba >= threshold).astype(float)
+            out.append({"strength": each, "bound": each, "accuracy": float(np.mean(decisions == (y_rows > 0.5))),
+                        key: facts[key], "grouping": grouping, "one_class": bool(len(np.unique(decisions)) < 2),
+                        "pass_share": None if limit is None else bound_choice.pass_share(
+                            y_rows, decisions, labels, test_labels, test_y, limit, fairness.constraint, minimum,
+                            fairness.seed)})
+        return out
+
+    points = measured(held.probas)
     simple = bounded.logistic_heldout(settings, held, sample, validation, spec)
     why_limit = ""
     if fairness.target == "baseline" and limit is not None:
@@ -190,6 +193,13 @@ def bound_sweep(settings: Settings, train: pd.DataFrame, validation: pd.DataFram
     floor, floor_text = choice.accuracy_floor(params.gates.keras, simple["logistic_regression"],
                                               simple["majority_class"])
     best, why = bound_choice.choose(points, limit, key, floor, floor_text, fairness.pass_share, held.how)
+    confident = best is not None and (limit is None or best["pass_share"] >= fairness.pass_share)
+    if fairness.fair_targets and not confident:  # the fair-target heads, trained only where the bound heads fall short
+        extra = bounded.heldout(settings, sample, validation, spec, extra_heads(fairness.constraint))
+        held = held._replace(fitted=held.fitted | extra.fitted, baseline=extra.baseline)
+        points += measured(extra.probas)
+        bounds = bounds + list(extra.probas)
+        best, why = bound_choice.choose(points, limit, key, floor, floor_text, fairness.pass_share, held.how)
     within = best is not None
     if best is None:
         best, why = bound_choice.stop_line(points, limit, key, floor, floor_text, held.how, simple,
