@@ -21,6 +21,7 @@ from pipelines.core.paths import (
 from pipelines.core.safe_text import md_cell, md_text, safe_markdown
 from pipelines.governance.tradeoff import DISPARITY
 from pipelines.mobile.ort import fairness_name
+from pipelines.training.targets import head_name
 
 SCHEMA = "mobile-mlops/model-card/v1"
 TARGET_VARIANT = "int8"  # the full-integer model the target names; else the released Android variant
@@ -290,7 +291,8 @@ def _render(card: dict[str, Any]) -> str:
     out += ["## Mitigation and trade-off", "",
             f"Method `{mitigation['method']}`, constraint `{mitigation['constraint']}` on "
             f"{', '.join(mitigation['features'])}, "
-            + (f"bound {mitigation['strength']:g} (1 is unconstrained; " if mitigation.get("bound") is not None else
+            + (f"{head_name(mitigation['strength'])} (bound 1 is unconstrained; heads 2 and up are trained on fair "
+               "targets; " if mitigation.get("bound") is not None else
                f"strength {mitigation['strength']:g} (0 is unmitigated; ")
             + f"{mitigation.get('chosen_by', 'pinned in params')}). "
             "One Keras network: the mitigation acts in training only.", "",

@@ -128,6 +128,12 @@ def baseline_disparity(settings: Settings, sample: pd.DataFrame, rows: pd.DataFr
     return facts[intersection_name(features)][choice.DISPARITY[params.fairness.constraint]], fitted
 
 
+def gated_groups(test_labels: np.ndarray, minimum: int) -> list[str]:
+    """The constrained grouping's groups the fairness gate measures: those with at least `minimum` test rows."""
+    names, counts = np.unique(test_labels, return_counts=True)
+    return [str(n) for n, c in zip(names, counts) if c >= minimum]
+
+
 FALLBACK_BOUND = 0.1  # the heads' bound when neither fairness.bound nor a gate limit names one
 
 
@@ -142,6 +148,7 @@ def bound_sweep(settings: Settings, train: pd.DataFrame, validation: pd.DataFram
     from pipelines.training import strength as choice
     from pipelines.training.metrics import group_metrics, intersection_name, too_small
     from pipelines.training.mitigation import constrained_features, constraint_labels, sweep_sample
+    from pipelines.training.targets import extra_heads
 
     params = settings.params
     fairness, threshold, minimum = params.fairness, params.train.threshold, params.gates.fairness.min_group_size
@@ -160,17 +167,24 @@ def bound_sweep(settings: Settings, train: pd.DataFrame, validation: pd.DataFram
     bounds = bounded.head_bounds(limit or FALLBACK_BOUND, fairness.bound_fractions)
     held = bounded.heldout(settings, sample, validation, spec, bounds)
     y_rows, labels = encode_labels(held.rows, spec), constraint_labels(held.rows, features)
-    points = []
-    for each in bounds:
-        proba = held.probas[each]
-        facts = group_metrics(y_rows, proba, held.rows[features], threshold, intersection=True,
-                              min_group_size=minimum)[grouping]
-        decisions = (proba >= threshold).astype(float)
-        points.append({"strength": each, "bound": each, "accuracy": float(np.mean(decisions == (y_rows > 0.5))),
-                       key: facts[key], "grouping": grouping, "one_class": bool(len(np.unique(decisions)) < 2),
-                       "pass_share": None if limit is None else bound_choice.pass_share(
-                           y_rows, decisions, labels, test_labels, test_y, limit, fairness.constraint, minimum,
-                           fairness.seed)})
+    # the disparity over the groups the gate will measure: those with min_group_size test rows (the held-out rows
+    # hold more of each group, and a gap over more, smaller groups is a different, larger figure)
+    gated = np.isin(labels, gated_groups(test_labels, minimum))
+
+    def measured(probas: dict[float, np.ndarray]) -> list[dict[str, Any]]:
+        out = []
+        for each, proba in probas.items():
+            facts = group_metrics(y_rows[gated], proba[gated], held.rows[features][gated], threshold,
+                                  intersection=True, min_group_size=1)[grouping]
+            decisions = (proba >= threshold).astype(float)
+            out.append({"strength": each, "bound": each, "accuracy": float(np.mean(decisions == (y_rows > 0.5))),
+                        key: facts[key], "grouping": grouping, "one_class": bool(len(np.unique(decisions)) < 2),
+                        "pass_share": None if limit is None else bound_choice.pass_share(
+                            y_rows, decisions, labels, test_labels, test_y, limit, fairness.constraint, minimum,
+                            fairness.seed)})
+        return out
+
+    points = measured(held.probas)
     simple = bounded.logistic_heldout(settings, held, sample, validation, spec)
     why_limit = ""
     if fairness.target == "baseline" and limit is not None:
@@ -179,6 +193,13 @@ def bound_sweep(settings: Settings, train: pd.DataFrame, validation: pd.DataFram
     floor, floor_text = choice.accuracy_floor(params.gates.keras, simple["logistic_regression"],
                                               simple["majority_class"])
     best, why = bound_choice.choose(points, limit, key, floor, floor_text, fairness.pass_share, held.how)
+    confident = best is not None and (limit is None or best["pass_share"] >= fairness.pass_share)
+    if fairness.fair_targets and not confident:  # the fair-target heads, trained only where the bound heads fall short
+        extra = bounded.heldout(settings, sample, validation, spec, extra_heads(fairness.constraint))
+        held = held._replace(fitted=held.fitted | extra.fitted, baseline=extra.baseline)
+        points += measured(extra.probas)
+        bounds = bounds + list(extra.probas)
+        best, why = bound_choice.choose(points, limit, key, floor, floor_text, fairness.pass_share, held.how)
     within = best is not None
     if best is None:
         best, why = bound_choice.stop_line(points, limit, key, floor, floor_text, held.how, simple,
@@ -192,4 +213,4 @@ def bound_sweep(settings: Settings, train: pd.DataFrame, validation: pd.DataFram
                 "the deployed model on all of them")
     facts = {"within_gates": within, "limit": limit, "accuracy_floor": floor, "validation_baselines": simple,
              "bound": chosen, "bounds": bounds, "heldout": held.how}
-    return Sweep(fitted, points, chosen, why, len(sample), None, facts)
+    return Sweep(fitted, points, chosen, why, len(sample), held.baseline, facts)

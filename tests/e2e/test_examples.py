@@ -39,22 +39,12 @@ def _figures(project: Path) -> dict:
             "majority": evaluation["baselines"]["majority_class"]["accuracy"]}
 
 
-def _stage(params: Path, name: str) -> None:
-    """One step (as its DVC stage runs it): the figures of a run that stopped before it. The step writes its reports
-    even when its own gate then fails (a kept, unreleased model may miss the accuracy gates): exit 0 or that line."""
-    env = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "DAGSTER_HOME")}
-    done = subprocess.run([sys.executable, "-m", "cli.main", "stage", name, "--params", str(params)],
-                          cwd=params.parent, capture_output=True, text=True, timeout=600, env=env)
-    assert done.returncode == 0 or done.stderr.startswith("error: gate "), done.stderr[-2000:]
-    assert "Traceback" not in done.stderr
-
-
-# German credit releases; Boston: no bound head keeps the accuracy gates within the gate's 0.1 on race:male
-# (measured, split seed 1: the lowest disparity reached is 0.0010 at accuracy 0.8741, the majority class's rate)
+# German credit releases. Boston: every bound head answers one class within the gate's 0.1 on race:male; the head
+# distilled from ExponentiatedGradient passes trained_model (measured, split seed 42: test accuracy 0.8933 at DPD
+# 0.0602), but the choice weighs only the constrained DPD, so the run may still stop at fairness_report on the
+# equalized-odds limit (split seed 1 did: EOD 0.22 to 0.36 against 0.2): a release, or that one line
 @pytest.mark.parametrize("name, stop", [("german-credit", None),
-                                        ("boston-mortgage", "error: gate fairness_gate failed on trained_model: "
-                                                            "no network meets the bound demographic parity "
-                                                            "difference <= ")])
+                                        ("boston-mortgage", "error: gate fairness_gate failed on fairness_report: ")])
 def test_example_runs_to_a_release_or_a_clear_gate(name: str, stop: str | None, tmp_path: Path):
     params = _copy(name, tmp_path / name)
     if (params.parent / "extract.py").is_file():
@@ -62,18 +52,14 @@ def test_example_runs_to_a_release_or_a_clear_gate(name: str, stop: str | None, 
     done = _run(params)
     errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
     assert "Traceback" not in done.stderr
-    if stop is None:
+    if stop is None or done.returncode == 0:
         assert done.returncode == 0, done.stderr[-2000:]
         release = next((params.parent / "releases").glob("*/*"))
         assert subprocess.run([sys.executable, "-m", "cli.main", "verify", str(release)], cwd=params.parent,
                               capture_output=True, text=True).returncode == 0
     else:
         assert done.returncode == 1 and len(errors) == 1 and errors[0].startswith(stop), done.stderr[-2000:]
-        assert "and accuracy within 0.03 of logistic regression (" in errors[0]  # both figures, one line
         assert not (params.parent / "releases").exists()
-        for step in ("model_evaluation", "fairness_tradeoff"):
-            _stage(params, step)
     figures = _figures(params.parent)
     assert figures["unmitigated"] >= figures["logistic"] - 0.015, figures  # the network learned what LR learns
-    if stop is None:  # a released model beats the majority class (a stopped run keeps its least disparate head)
-        assert figures["keras"] > figures["majority"], figures
+    assert figures["keras"] > figures["majority"], figures  # the chosen model beats the majority class
