@@ -99,6 +99,9 @@ class DataConfig(_Section):
     sensitive_features: list[ColumnName] = Field(min_length=1, description="columns whose groups fairness is "
                                                  "measured over; model inputs only with sensitive_as_inputs")
     test_source: str | None = None  # a fixed test split shipped with the data (UCI Adult has one)
+    key: ColumnName | None = Field(None, description=(
+        "a column whose text identifies a row: the splits hash it (with split.seed), so a row keeps its split when "
+        "rows are added or reordered; read as text, never a model input. None: the row's file and number"))
     columns: list[str] | None = None  # names for a header-less file
     rename: dict[str, str] = Field({}, description=(
         "New names for columns as the file names them ({old: new}); `old#k` names the k-th column called old, "
@@ -132,11 +135,11 @@ class DataConfig(_Section):
 
 
 class SplitConfig(_Section):
-    """Stratified train / validation / test split of the prepared rows."""
+    """Train / validation / test split of the prepared rows, by a seeded hash of each row's key (data.key)."""
 
-    test_size: float = Field(0.2, gt=0, lt=1)  # stratified test share; unused when data.test_source is set
-    validation_size: float = Field(0.1, gt=0, lt=1)  # stratified validation share of the non-test rows
-    seed: Seed = 42  # random_state of both splits
+    test_size: float = Field(0.2, gt=0, lt=1)  # expected test share; unused when data.test_source is set
+    validation_size: float = Field(0.1, gt=0, lt=1)  # expected validation share of the non-test rows
+    seed: Seed = 42  # hashed with each row's key: another seed, another split
 
 
 class ValidateConfig(_Section):

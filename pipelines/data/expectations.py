@@ -11,7 +11,7 @@ import pandas as pd
 from pipelines.core.config import DataConfig, ValidateConfig
 from pipelines.core.errors import PipelineError
 from pipelines.core.safe_text import csv_cell
-from pipelines.data.load import ORIGIN
+from pipelines.data.rowsplit import INTERNAL
 
 NUMERIC_TYPES = ["float64", "float32", "int64", "int32", "Float64", "Int64"]
 TEXT_TYPES = ["str", "string", "object", "StringDtype"]
@@ -49,7 +49,7 @@ def _column_expectations(name: str, values: pd.Series, data: DataConfig, rules: 
 
 def build_suite(frame: pd.DataFrame, data: DataConfig, rules: ValidateConfig, data_version: str) -> dict[str, Any]:
     """Expectations from the trusted frame's profile, widened by the margins in params."""
-    frame = frame.drop(columns=[ORIGIN], errors="ignore")
+    frame = frame.drop(columns=list(INTERNAL), errors="ignore")
     expectations = [_expect("expect_table_row_count_to_be_between", min_value=rules.min_rows)]
     for name in frame.columns:
         expectations += _column_expectations(name, frame[name], data, rules)

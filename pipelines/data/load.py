@@ -9,14 +9,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from pipelines.core.config import DataConfig, column_name
 from pipelines.core.errors import PipelineError
 from pipelines.data.numbers import refuse_numeric_looking, refuse_separated, separated_example, strip_thousands
 from pipelines.data.partitions import accepted_files
+from pipelines.data.rowsplit import INTERNAL, ORIGIN, ROW
 
-ORIGIN = "_origin"  # which source file a row came from; dropped at the split
 CSV_DIALECT: dict[str, Any] = {"delimiter": ",", "quotechar": '"', "skipinitialspace": True}  # as read_csv below parses
 _OPENERS: dict[str, Callable[..., Any]] = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}
 _UNSCANNED = {".zip", ".zst", ".tar", ".tgz"}  # other compressions pandas reads: parsed without the scan
@@ -215,6 +216,7 @@ def check_columns(frame: pd.DataFrame, config: DataConfig, source: str) -> None:
         "numeric": config.numeric,
         "drop": config.drop,
         "pii": config.pii,
+        "key": [config.key] if config.key else [],
     }
     for key, columns in named.items():
         for column in columns:
@@ -241,8 +243,11 @@ def type_columns(frame: pd.DataFrame, config: DataConfig, max_categories: int | 
     typed, index = {}, frame.index
     for column in list(frame.columns):
         values = frame.pop(column)
+        if column == ROW:
+            typed[column] = values
+            continue
         sensitive = column in config.sensitive_features and column not in config.numeric
-        if column in (config.label, ORIGIN) or column in config.categorical or sensitive:
+        if column in (config.label, ORIGIN, config.key) or column in config.categorical or sensitive:
             typed[column] = values.str.strip()  # a sensitive 0/1 stays `1` (not `1.0`) in every report and gate
             continue
         if config.thousands:
@@ -282,21 +287,26 @@ def read_source(source: Path, config: DataConfig, key: str) -> pd.DataFrame:
     return pd.concat(days, ignore_index=True)
 
 
+def _numbered(frame: pd.DataFrame, origin: str, first: int = 0) -> pd.DataFrame:
+    """The rows with their file (`origin`) and 0-based data-row number from `first`: the split's row key."""
+    return frame.assign(**{ORIGIN: origin, ROW: np.arange(first, first + len(frame), dtype=np.int64)})
+
+
 def load_dataset(config: DataConfig, source: Path, test_source: Path | None = None,
                  key: str = "source", max_categories: int | None = None) -> pd.DataFrame:
     """The raw dataset: typed columns, normalized labels, PII and dropped columns removed (nulls kept)."""
-    parts = [read_source(source, config, key).assign(**{ORIGIN: "source"})]
+    parts = [_numbered(read_source(source, config, key), "source")]
     if test_source is not None:
         test = read_table(test_source, config, "test_source")
-        if list(test.columns) != list(parts[0].columns[:-1]):
+        if list(test.columns) != list(parts[0].columns[:-len(INTERNAL)]):
             raise PipelineError("data.test_source: columns differ from data.source")
-        parts.append(test.assign(**{ORIGIN: "test_source"}))
+        parts.append(_numbered(test, "test_source"))
     frame = pd.concat(parts, ignore_index=True)
     del parts  # else the raw text outlives its typed copy (type_columns frees it column by column)
     check_columns(frame, config, source.name)
     frame = frame.drop(columns=[*config.drop, *config.pii])
     for column in frame.columns:
-        if column not in (config.label, ORIGIN):
+        if column not in (config.label, ORIGIN, ROW):
             try:
                 column_name(column)
             except ValueError as exc:

@@ -13,7 +13,7 @@ from pipelines.core.io import read_json
 from pipelines.core.paths import RELEASE_PROFILE_FILE, ArtifactPaths
 from pipelines.data.drift import profile_frame
 from pipelines.data.features import FeatureSpec, encode_features
-from pipelines.data.load import ORIGIN
+from pipelines.data.rowsplit import INTERNAL
 from pipelines.release_format.deployment import production_or_latest
 from pipelines.release_format.litert import predict_tflite
 
@@ -32,7 +32,7 @@ def find_reference(settings: Settings) -> tuple[Path | None, str]:
 
 def current_profile(frame: pd.DataFrame) -> dict[str, Any]:
     """Today's data profile (no rows kept)."""
-    return profile_frame(frame, [c for c in frame.columns if c != ORIGIN])
+    return profile_frame(frame, [c for c in frame.columns if c not in INTERNAL])
 
 
 def reference_predictions(content: bytes, spec: FeatureSpec, frame: pd.DataFrame, rows: int) -> np.ndarray:

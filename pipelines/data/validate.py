@@ -8,7 +8,8 @@ import pandas as pd
 from pipelines.core.config import DataConfig, ValidateConfig
 from pipelines.core.errors import PipelineError
 from pipelines.data.expectations import describe_failure, run_suite
-from pipelines.data.load import ORIGIN, positive_mask
+from pipelines.data.load import positive_mask
+from pipelines.data.rowsplit import INTERNAL
 
 
 class ValidationFailed(PipelineError):
@@ -27,7 +28,7 @@ def profile(frame: pd.DataFrame, config: DataConfig) -> dict[str, Any]:
             "null_fraction": round(float(values.isna().mean()), 6),
             "distinct": int(values.nunique()),
         }
-        for name, values in frame.drop(columns=[ORIGIN], errors="ignore").items()
+        for name, values in frame.drop(columns=list(INTERNAL), errors="ignore").items()
     }
     positives = float(positive_mask(frame[config.label], config.positive_label).mean())
     return {"rows": len(frame), "columns": columns, "positive_rate": round(positives, 6)}
