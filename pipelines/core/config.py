@@ -134,6 +134,28 @@ class DataConfig(_Section):
         return value
 
 
+_MASTER = re.compile(r"local(\[(\*|[1-9][0-9]*)(,[1-9][0-9]*)?\])?|spark://[^/\s]+|k8s://https?://[^/\s]+|yarn")
+
+
+class SparkConfig(_Section):
+    """The Spark cluster the data steps run on with `engine: spark` (pyspark, a Java 17+ runtime)."""
+
+    master: str = Field("local[*]", description="where the Spark jobs run: local[N] (N threads in the step's "
+                        "process), spark://HOST:PORT (a standalone cluster; HOST1:PORT1,HOST2:PORT2 with standby "
+                        "masters), k8s://https://API-SERVER:PORT (Kubernetes) or yarn; checked before any step starts")
+    driver_memory: str = Field("2g", pattern=r"[1-9][0-9]*[kmgt]", description="spark.driver.memory: the JVM heap "
+                               "of the driver, which runs inside the step's process (e.g. 2g)")
+    conf: dict[str, str] = Field({}, description="further Spark properties, passed as given (e.g. "
+                                 "{spark.executor.memory: 4g, spark.kubernetes.container.image: ...})")
+
+    @field_validator("master")
+    @classmethod
+    def _known_master(cls, value: str) -> str:
+        if not _MASTER.fullmatch(value):
+            raise ValueError("must be local, local[N], local[*], spark://HOST:PORT, k8s://https://HOST:PORT or yarn")
+        return value
+
+
 class SplitConfig(_Section):
     """Train / validation / test split of the prepared rows, by a seeded hash of each row's key (data.key)."""
 
@@ -731,6 +753,11 @@ class Params(_Section):
 
     project: ProjectConfig = ProjectConfig()
     data: DataConfig
+    engine: Literal["local", "spark"] = Field("local", description="what runs the data steps (raw_dataset, "
+                                              "validated_dataset, data_drift, dataset_splits): local: pandas in the "
+                                              "step's process; spark: Spark jobs on spark.master, with the same "
+                                              "results (docs/deployment.md)")
+    spark: SparkConfig = SparkConfig()
     split: SplitConfig = SplitConfig()
     validate_: ValidateConfig = Field(ValidateConfig(), alias="validate")
     drift: DriftConfig = DriftConfig()
