@@ -116,6 +116,9 @@ class DataConfig(_Section):
     pii: list[str] = []  # personal-data columns: removed when read, named in the model card
     drop_missing_rows: bool = True  # true: rows with a missing value are dropped after the suite
     sensitive_as_inputs: bool = False  # true: sensitive_features are model inputs too
+    batch_rows: int = Field(500_000, ge=1, description=(
+        "rows the data steps read, type and validate at a time: their memory is bounded by it, not by the data's "
+        "size; the first batch fixes each column's type (numeric or text) for the rest"))
     incoming: IncomingConfig = IncomingConfig()  # daily partitions an upstream system drops (Dagster asset daily_batch)
 
     @field_validator("source")
