@@ -124,6 +124,8 @@ logger.netty.name = org.apache.spark.network
 logger.netty.level = error
 logger.native.name = org.apache.hadoop.util.NativeCodeLoader
 logger.native.level = error
+logger.utils.name = org.apache.spark.util.Utils
+logger.utils.level = error
 """
 
 
@@ -151,6 +153,7 @@ def spark_session(settings: Settings) -> SparkSession:
     check_engine(settings)
     from pyspark.sql import SparkSession
 
+    os.environ.setdefault("PYSPARK_PYTHON", properties["spark.pyspark.python"])  # what RDD jobs' workers read
     for other in list(_SESSIONS.values()):  # one SparkContext per process: params changed, so the old one goes
         other.stop()
     _SESSIONS.clear()
