@@ -64,7 +64,8 @@ def read_batches(data: DataConfig, source: Path, test_source: Path | None, batch
                                                           "test_source")):
         row = 0
         for path in paths:
-            if origin == "source" and path != files[0] and sniffed_format(path) == sniffed_format(files[0]) == ".parquet":
+            parquet = sniffed_format(path) == sniffed_format(files[0]) == ".parquet"
+            if origin == "source" and path != files[0] and parquet:
                 differs = _parquet_schema_difference(path, files[0])
                 if differs:
                     raise PipelineError(f"data.{key}: {path.name} {differs} (as in {files[0].name}, the first file)")
