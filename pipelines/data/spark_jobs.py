@@ -1,6 +1,7 @@
-"""The data steps' work as Spark jobs (`engine: spark`): the same rules as the local engine, so the outputs agree
-row for row. Final tables come back to the driver and are written by the same pandas writer as the local engine
-(pipelines.data.steps), in the same row order: so the Parquet bytes, and the DVC md5 (the data version), are equal."""
+"""The data steps' work as Spark jobs (`engine: spark`): executors run the local engine's per-batch functions
+(pipelines.data.batches, .stream) and Spark SQL computes the split hash; the driver merges the partial figures with
+the same `merge` and writes the batches, in the local engine's order and batching, through the same ParquetSink. So
+the files, their DVC md5 (the data version), the reports and the profile are the local engine's, byte for byte."""
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -9,24 +10,39 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
+from pyspark.sql import functions as F
 
 from pipelines.core.config import DataConfig, Settings, SplitConfig
 from pipelines.core.errors import PipelineError
-from pipelines.data.batches import read_batches, schema_of, source_files, type_batch
+from pipelines.core.io import atomic_path
+from pipelines.data.batch_suite import duplicated_rows, merge_validations, row_hashes
+from pipelines.data.batches import (
+    check_merged_labels,
+    merge,
+    partial_profile,
+    profile_report,
+    read_batches,
+    schema_of,
+    source_files,
+    type_batch,
+)
+from pipelines.data.drift import profile_frame
+from pipelines.data.expectations import batch_records, summarize
 from pipelines.data.load import _numbered, read_table_batches
 from pipelines.data.rowsplit import INTERNAL, ORIGIN, ROW, SPLITS, TEST, TRAIN, VALIDATION
 from pipelines.data.spark_engine import spark_session
+from pipelines.data.stream import ParquetSink, parquet_batches
+from pipelines.data.validate import ValidationFailed, check_invariant_figures
 
 if TYPE_CHECKING:
-    from pyspark.sql import Column, DataFrame
+    from pyspark.sql import Column
 
 HEX_DIGITS = 13  # rowsplit.unit_hash: the first 13 hex digits of the md5 (52 bits, exact in a double)
 
 
 def row_key(data: DataConfig) -> Column:
     """rowsplit.row_keys as a Spark column: the data.key column's text ('' when missing), else `origin:row`."""
-    from pyspark.sql import functions as F
-
     if data.key is not None:
         return F.coalesce(F.col(data.key).cast("string"), F.lit(""))
     return F.concat(F.col(ORIGIN), F.lit(":"), F.col(ROW).cast("string"))
@@ -34,16 +50,12 @@ def row_key(data: DataConfig) -> Column:
 
 def unit_hash(key: Column, seed: int) -> Column:
     """rowsplit.unit_hash in Spark SQL: md5 of `seed:key` (UTF-8), its first 13 hex digits as a number / 16**13."""
-    from pyspark.sql import functions as F
-
     digits = F.substring(F.md5(F.concat(F.lit(f"{seed}:"), key)), 1, HEX_DIGITS)
     return F.conv(digits, 16, 10).cast("bigint").cast("double") / F.lit(float(16**HEX_DIGITS))
 
 
 def split_code(data: DataConfig, config: SplitConfig) -> Column:
     """rowsplit.assign in Spark SQL: each row's split code (TRAIN, VALIDATION, TEST)."""
-    from pyspark.sql import functions as F
-
     u = unit_hash(row_key(data), config.seed)
     if data.test_source is None:
         return (F.when(u < F.lit(config.test_size), TEST)
@@ -53,37 +65,15 @@ def split_code(data: DataConfig, config: SplitConfig) -> Column:
             .otherwise(TRAIN))
 
 
-def file_order(frame: DataFrame) -> DataFrame:
-    """Rows in the local engine's order: the source's rows, then the shipped test file's, each by row number."""
-    from pyspark.sql import functions as F
-
-    return frame.orderBy(F.when(F.col(ORIGIN) == "source", 0).otherwise(1), F.col(ROW))
-
-
-def to_pandas(frame: DataFrame, like: dict[str, str]) -> pd.DataFrame:
-    """A Spark result on the driver (through Arrow), with the dtypes the local engine's frame has (`like`)."""
-    table = frame.toArrow()
-    result = table.to_pandas()
-    return result.astype({name: dtype for name, dtype in like.items() if name in result.columns})
-
-
-def splits(frame: DataFrame, data: DataConfig, config: SplitConfig, like: dict[str, str]) -> dict[str, pd.DataFrame]:
-    """The train / validation / test tables, each in file order, without the bookkeeping columns (split.take's)."""
-    from pyspark.sql import functions as F
-
-    coded = frame.withColumn("_split", split_code(data, config))
-    kept = [c for c in frame.columns if c not in INTERNAL]
-    return {name: to_pandas(file_order(coded.filter(F.col("_split") == code)).select(*kept), like)
-            for code, name in enumerate(SPLITS)}
-
-
 def split_codes(settings: Settings, validated: Path) -> np.ndarray:
     """Each validated row's split code, computed by Spark SQL over the Parquet file, in the file's row order (the
-    local engine's: source rows, then the shipped test file's, each by row number)."""
-    data = settings.params.data
+    local engine's: source rows, then the shipped test file's, each by row number; put in order on the driver,
+    three numbers a row, which is cheaper than a distributed sort)."""
     frame = spark_session(settings).read.parquet(str(validated))
-    coded = file_order(frame.select(ORIGIN, ROW, split_code(data, settings.params.split).alias("_split")))
-    return coded.select("_split").toArrow().column(0).to_numpy().astype(np.int8)
+    coded = frame.select((F.col(ORIGIN) != "source").cast("byte").alias("o"), F.col(ROW).alias("r"),
+                         split_code(settings.params.data, settings.params.split).cast("byte").alias("c")).toArrow()
+    order = np.lexsort((coded.column("r").to_numpy(), coded.column("o").to_numpy()))
+    return coded.column("c").to_numpy()[order].astype(np.int8)
 
 
 def _files(settings: Settings) -> list[tuple[str, str, str]]:
@@ -145,9 +135,6 @@ def raw_batches(settings: Settings, max_categories: int | None) -> Iterator[pd.D
 
 def write_raw(settings: Settings, target: Path, max_categories: int | None) -> dict[str, Any]:
     """stream.write_raw with the batches typed by Spark executors: the same file, row group by row group."""
-    from pipelines.core.io import atomic_path
-    from pipelines.data.batches import check_merged_labels, merge, partial_profile
-    from pipelines.data.stream import ParquetSink
 
     data, partials = settings.params.data, []
     with atomic_path(target) as tmp:
@@ -164,7 +151,7 @@ def write_raw(settings: Settings, target: Path, max_categories: int | None) -> d
 def parquet_slice(path: Path, start: int, stop: int) -> pd.DataFrame:
     """Rows [start, stop) of a Parquet file, read from the row groups holding them, with the dtypes
     stream.parquet_batches gives the same rows."""
-    import pyarrow.parquet as pq
+
 
     handle = pq.ParquetFile(path)
     groups, first, offset = [], None, 0
@@ -180,7 +167,7 @@ def parquet_slice(path: Path, start: int, stop: int) -> pd.DataFrame:
 
 def batch_ranges(path: Path, batch_rows: int) -> list[tuple[int, int]]:
     """The row ranges stream.parquet_batches reads the file in: `batch_rows` rows each, across row groups."""
-    import pyarrow.parquet as pq
+
 
     total = pq.ParquetFile(path).metadata.num_rows
     return [(start, min(start + batch_rows, total)) for start in range(0, total, batch_rows)]
@@ -188,9 +175,7 @@ def batch_ranges(path: Path, batch_rows: int) -> list[tuple[int, int]]:
 
 def drift_profile(settings: Settings, path: Path) -> dict[str, Any]:
     """stream.profile_stream with one Spark task per column: each reads its column and profiles it exactly."""
-    import pyarrow.parquet as pq
 
-    from pipelines.data.drift import profile_frame
 
     names = [n for n in pq.read_schema(path).names if n not in INTERNAL]
 
@@ -204,8 +189,6 @@ def drift_profile(settings: Settings, path: Path) -> dict[str, Any]:
 
 def write_splits(settings: Settings, validated: Path, target: Path) -> dict[str, int]:
     """stream.split_stream with the split codes computed by Spark SQL (split_codes): the same three files."""
-    from pipelines.core.io import atomic_path
-    from pipelines.data.stream import ParquetSink, parquet_batches
 
     codes, start = split_codes(settings, validated), 0
     with atomic_path(target) as tmp:
@@ -226,10 +209,6 @@ def write_splits(settings: Settings, validated: Path, target: Path) -> dict[str,
 def _checked_batch(raw: Path, start: int, stop: int, data: DataConfig, suite: dict[str, Any] | None,
                    compound: list[str] | None) -> dict[str, Any]:
     """What stream.validate_stream computes on one batch of the raw dataset (run by an executor)."""
-    from pipelines.data.batch_suite import row_hashes
-    from pipelines.data.batches import partial_profile
-    from pipelines.data.expectations import batch_records
-
     batch = parquet_slice(raw, start, stop)
     part: dict[str, Any] = {"rows": len(batch), "nulls": {str(n): int(c) for n, c in batch.isna().sum().items()}}
     if suite is not None:
@@ -244,13 +223,6 @@ def validate(settings: Settings, raw: Path, target: Path, suite: dict[str, Any] 
     """stream.validate_stream with each batch validated by a Spark executor (Great Expectations on its rows, the
     partial figures); the driver merges them and writes the clean rows in order: the same verdicts, report and
     file."""
-    from pipelines.core.io import atomic_path
-    from pipelines.data.batch_suite import duplicated_rows, merge_validations
-    from pipelines.data.batches import merge, profile_report
-    from pipelines.data.expectations import summarize
-    from pipelines.data.stream import ParquetSink
-    from pipelines.data.validate import ValidationFailed, check_invariant_figures
-
     data, rules = settings.params.data, settings.params.validate_
     compound = next((e["kwargs"]["column_list"] for e in (suite or {}).get("expectations", [])
                      if e["type"] == "expect_compound_columns_to_be_unique"), None)

@@ -17,6 +17,7 @@ from pipelines.core.paths import (
 )
 from pipelines.core.safe_text import md_cell
 from pipelines.core.step import StepResult, records_metrics
+from pipelines.data import spark_jobs
 from pipelines.data.drift import compare, prediction_drift, schema_difference
 from pipelines.data.expectations import load_suite, save_suite
 from pipelines.data.features import FeatureSpec
@@ -44,8 +45,10 @@ def raw_dataset(settings: Settings) -> StepResult:
     data = settings.params.data
     test_source = settings.resolve(data.test_source) if data.test_source else None
     paths = ArtifactPaths(settings.root)
-    written = write_raw(data, settings.resolve(data.source), test_source,  # a folder: its accepted days
-                        paths.raw_dataset, max_categories=settings.params.validate_.max_categories)
+    categories = settings.params.validate_.max_categories
+    written = (spark_jobs.write_raw(settings, paths.raw_dataset, categories) if settings.params.engine == "spark"
+               else write_raw(data, settings.resolve(data.source), test_source,  # a folder: its accepted days
+                              paths.raw_dataset, max_categories=categories))
     return StepResult(
         summary={"rows": written["rows"], "columns": written["columns"], "source_md5": source_files(settings),
                  "path": str(paths.raw_dataset)},
@@ -80,8 +83,10 @@ def validated_dataset(settings: Settings) -> StepResult:
     paths.validation_report.unlink(missing_ok=True)  # its expectations gate judges only what this run writes
     paths.validated_dataset.unlink(missing_ok=True)  # downstream must never read data that failed
     try:
-        report = validate_stream(paths.raw_dataset, paths.validated_dataset, settings.params.data,
-                                 settings.params.validate_, load_suite(suite))
+        report = (spark_jobs.validate(settings, paths.raw_dataset, paths.validated_dataset, load_suite(suite))
+                  if settings.params.engine == "spark" else
+                  validate_stream(paths.raw_dataset, paths.validated_dataset, settings.params.data,
+                                  settings.params.validate_, load_suite(suite)))
     except ValidationFailed as failed:
         write_json(paths.validation_report, {"success": False, "expectations": failed.outcome})
         raise
@@ -123,7 +128,8 @@ def data_drift(settings: Settings) -> StepResult:
     paths, config = ArtifactPaths(settings.root), settings.params.drift
     if settings.params.release.encryption == "tink":
         load_keyset(settings, create=True)  # this run's release will need it: a missing keyset stops before training
-    today = profile_stream(paths.validated_dataset)
+    today = (spark_jobs.drift_profile(settings, paths.validated_dataset) if settings.params.engine == "spark"
+             else profile_stream(paths.validated_dataset))
     write_json(paths.data_profile, today)
     # the tests below sample drift.sample_rows rows: a bounded sample of larger data is read, never all of it
     frame = sample_rows(paths.validated_dataset, settings.params.data.batch_rows, settings.params.data.batch_rows)
@@ -178,7 +184,9 @@ def drift_table(report: dict[str, Any]) -> str:
 @records_metrics
 def dataset_splits(settings: Settings) -> StepResult:
     paths = ArtifactPaths(settings.root)
-    sizes = split_stream(paths.validated_dataset, paths.dataset_splits, settings.params.data, settings.params.split)
+    sizes = (spark_jobs.write_splits(settings, paths.validated_dataset, paths.dataset_splits)
+             if settings.params.engine == "spark" else
+             split_stream(paths.validated_dataset, paths.dataset_splits, settings.params.data, settings.params.split))
     return StepResult(summary={f"{name}_rows": sizes[name] for name in SPLITS} | {"path": str(paths.dataset_splits)})
 
 
