@@ -18,7 +18,6 @@ def cmd_run(args: argparse.Namespace) -> int:
     from cli.uptodate import up_to_date
     from pipelines.core.config import load_settings
     from pipelines.core.memory import tune_collector
-
     from pipelines.data.spark_engine import check_engine
 
     loaded = load_settings(Path(args.params), overrides(args.set))

@@ -148,7 +148,7 @@ def spark_session(settings: Settings) -> SparkSession:
     properties = spark_properties(config)
     key = (config.master, tuple(sorted(properties.items())))
     session = _SESSIONS.get(key)
-    if session is not None and session.sparkContext._jsc is not None:  # type: ignore[attr-defined]
+    if session is not None and session.sparkContext._jsc is not None:
         return session
     check_engine(settings)
     from pyspark.sql import SparkSession
