@@ -19,6 +19,7 @@ from pipelines.data.partitions import day_keys, write_record
 from pipelines.data.rowsplit import ORIGIN, ROW, split_codes, unit_hash
 from pipelines.data.spark_engine import spark_session, stop_sessions
 
+pytestmark = pytest.mark.slow  # a JVM and Spark jobs: ~50 s on an idle 2-core machine (CI runs the slow suite)
 SPARK = {"engine": "spark", "spark.master": "local[2]", "spark.driver_memory": "1g"}
 
 
