@@ -15,10 +15,10 @@ import pandas as pd
 from pipelines.core.config import DataConfig
 from pipelines.core.errors import PipelineError
 from pipelines.data.load import (
-    _numbered,
     check_labels,
     column_types,
     label_rows,
+    numbered,
     positive_mask,
     read_table_batches,
     sniffed_format,
@@ -79,7 +79,7 @@ def read_batches(data: DataConfig, source: Path, test_source: Path | None, batch
                                None)
                     what = f"column '{odd}'" if odd else "the column order"
                     raise PipelineError(f"data.{key}: {path.name} differs from {files[0].name} in {what}")
-                yield _numbered(batch, origin, row)
+                yield numbered(batch, origin, row)
                 row += len(batch)
 
 
