@@ -17,12 +17,24 @@ import yaml
 
 from benchmarks.machine import describe
 from benchmarks.projects import REPO
+from benchmarks.report import SCALE_HEADING, scale_section
 from benchmarks.run import workload
 
 SIZES = [1_000_000, 10_000_000, 30_000_000]
 CHUNK = 500_000  # synthetic rows made and written at a time: the generator's memory stays flat too
 OUT = REPO / "reports" / "bench-scale.json"
 PLOT = REPO / "docs" / "images" / "bench-scale.png"
+PAGE = REPO / "docs" / "benchmarks.md"
+
+
+def write_section(bench: dict, page: Path = PAGE) -> None:
+    """Put the scale section in docs/benchmarks.md, replacing an earlier one (the rest of the page is untouched)."""
+    text = page.read_text() if page.is_file() else "# Benchmarks\n"
+    start = text.find(SCALE_HEADING)
+    end = len(text) if start < 0 else text.find("\n## ", start + 1)
+    before = text if start < 0 else text[:start]
+    after = "" if start < 0 or end < 0 else text[end + 1:]
+    page.write_text(before.rstrip("\n") + "\n\n" + scale_section(bench) + "\n" + ("\n" + after if after else ""))
 
 
 def synth_project(target: Path, rows: int, seed: int = 0) -> Path:
@@ -72,8 +84,9 @@ def verify(project: Path) -> bool:
     return done.returncode == 0
 
 
-def measure(work: Path, rows: int, scope: str) -> dict:
-    """Every step of one size in its own process; stops at the first step that fails (and says which)."""
+def measure(work: Path, rows: int, scope: str, save=lambda result: None) -> dict:
+    """Every step of one size in its own process; stops at the first step that fails (and says which). `save`
+    gets the figures so far after every step (a run cut short keeps what it measured)."""
     started = time.perf_counter()
     params = synth_project(work / f"scale-{rows}", rows)
     result: dict = {"rows": rows, "generate_s": round(time.perf_counter() - started, 1), "steps": {}}
@@ -86,12 +99,18 @@ def measure(work: Path, rows: int, scope: str) -> dict:
         result["steps"][name] = {"wall_s": figures["wall_s"], "cpu_s": figures["cpu_s"],
                                  "max_rss_mb": figures["max_rss_mb"]}
         print(f"  {rows} {name}: {result['steps'][name]}", flush=True)
-    steps = result["steps"].values()
-    result |= {"wall_s": round(sum(s["wall_s"] for s in steps), 1), "cpu_s": round(sum(s["cpu_s"] for s in steps), 1),
-               "peak_rss_mb": max((s["max_rss_mb"] for s in steps), default=0.0)}
+        save(_totals(result))
+    result = _totals(result)
     if scope == "all" and "failed" not in result:
         result["release_verified"] = verify(params.parent)
     return result
+
+
+def _totals(result: dict) -> dict:
+    steps = result["steps"].values()
+    return result | {"wall_s": round(sum(s["wall_s"] for s in steps), 1),
+                     "cpu_s": round(sum(s["cpu_s"] for s in steps), 1),
+                     "peak_rss_mb": max((s["max_rss_mb"] for s in steps), default=0.0)}
 
 
 def plot(results: list[dict], target: Path) -> None:
@@ -132,8 +151,11 @@ def main(argv: list[str] | None = None) -> None:
         shutil.rmtree(args.work / f"scale-{rows}", ignore_errors=True)
         ordered = [results[k] for k in sorted(results)]
         args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps({"machine": describe(None), "sizes": ordered}, indent=2) + "\n")
+        bench = {"machine": describe(None), "sizes": ordered}
+        args.out.write_text(json.dumps(bench, indent=2) + "\n")
         plot(ordered, PLOT)
+        if args.out == OUT:
+            write_section(bench)
 
 
 if __name__ == "__main__":
