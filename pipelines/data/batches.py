@@ -64,8 +64,8 @@ def read_batches(data: DataConfig, source: Path, test_source: Path | None, batch
                                                           "test_source")):
         row = 0
         for path in paths:
-            parquet = sniffed_format(path) == sniffed_format(files[0]) == ".parquet"
-            if origin == "source" and path != files[0] and parquet:
+            later = origin == "source" and path != files[0]  # the files of a folder, each checked against the first
+            if later and sniffed_format(path) == sniffed_format(files[0]) == ".parquet":
                 differs = _parquet_schema_difference(path, files[0])
                 if differs:
                     raise PipelineError(f"data.{key}: {path.name} {differs} (as in {files[0].name}, the first file)")

@@ -183,3 +183,8 @@ def test_a_shard_whose_schema_differs_names_the_column(tmp_path):
     fewer = _days(tmp_path, [first, first.drop(columns="city")], "fewer")
     with pytest.raises(PipelineError, match="^data.source: 2026-01-02.parquet has no column 'city' "):
         list(read_batches(data(), fewer, None, 8))
+
+
+def test_a_missing_source_is_one_line(tmp_path):
+    with pytest.raises(PipelineError, match=f"^data.source: file not found: {tmp_path / 'nowhere.csv'}$"):
+        list(read_batches(data(), tmp_path / "nowhere.csv", None, 8))
