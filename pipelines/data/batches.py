@@ -15,10 +15,10 @@ import pandas as pd
 from pipelines.core.config import DataConfig
 from pipelines.core.errors import PipelineError
 from pipelines.data.load import (
-    _numbered,
     check_labels,
     column_types,
     label_rows,
+    numbered,
     positive_mask,
     read_table_batches,
     sniffed_format,
@@ -64,8 +64,8 @@ def read_batches(data: DataConfig, source: Path, test_source: Path | None, batch
                                                           "test_source")):
         row = 0
         for path in paths:
-            parquet = sniffed_format(path) == sniffed_format(files[0]) == ".parquet"
-            if origin == "source" and path != files[0] and parquet:
+            later = origin == "source" and path != files[0]  # the files of a folder, each checked against the first
+            if later and sniffed_format(path) == sniffed_format(files[0]) == ".parquet":
                 differs = _parquet_schema_difference(path, files[0])
                 if differs:
                     raise PipelineError(f"data.{key}: {path.name} {differs} (as in {files[0].name}, the first file)")
@@ -79,7 +79,7 @@ def read_batches(data: DataConfig, source: Path, test_source: Path | None, batch
                                None)
                     what = f"column '{odd}'" if odd else "the column order"
                     raise PipelineError(f"data.{key}: {path.name} differs from {files[0].name} in {what}")
-                yield _numbered(batch, origin, row)
+                yield numbered(batch, origin, row)
                 row += len(batch)
 
 

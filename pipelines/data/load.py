@@ -331,7 +331,7 @@ def read_source(source: Path, config: DataConfig, key: str) -> pd.DataFrame:
     return pd.concat(days, ignore_index=True)
 
 
-def _numbered(frame: pd.DataFrame, origin: str, first: int = 0) -> pd.DataFrame:
+def numbered(frame: pd.DataFrame, origin: str, first: int = 0) -> pd.DataFrame:
     """The rows with their file (`origin`) and 0-based data-row number from `first`: the split's row key."""
     return frame.assign(**{ORIGIN: origin, ROW: np.arange(first, first + len(frame), dtype=np.int64)})
 
@@ -340,12 +340,12 @@ def load_dataset(config: DataConfig, source: Path, test_source: Path | None = No
                  key: str = "source", max_categories: int | None = None) -> pd.DataFrame:
     """The raw dataset in memory: typed columns, normalized labels, PII and dropped columns removed (nulls kept).
     The raw_dataset step streams the same functions over batches (pipelines.data.batches)."""
-    parts = [_numbered(read_source(source, config, key), "source")]
+    parts = [numbered(read_source(source, config, key), "source")]
     if test_source is not None:
         test = read_table(test_source, config, "test_source")
         if list(test.columns) != list(parts[0].columns[:-len(INTERNAL)]):
             raise PipelineError("data.test_source: columns differ from data.source")
-        parts.append(_numbered(test, "test_source"))
+        parts.append(numbered(test, "test_source"))
     frame = pd.concat(parts, ignore_index=True)
     del parts  # else the raw text outlives its typed copy (type_columns frees it column by column)
     frame = label_rows(frame, config, source.name, key)
