@@ -29,7 +29,7 @@ from pipelines.data.batches import (
 )
 from pipelines.data.drift import profile_frame
 from pipelines.data.expectations import batch_records, summarize
-from pipelines.data.load import _numbered, read_table_batches
+from pipelines.data.load import numbered, read_table_batches
 from pipelines.data.rowsplit import INTERNAL, ORIGIN, ROW, SPLITS, TEST, TRAIN, VALIDATION
 from pipelines.data.spark_engine import spark_session
 from pipelines.data.stream import ParquetSink, parquet_batches
@@ -103,7 +103,7 @@ def raw_batches(settings: Settings, max_categories: int | None) -> Iterator[pd.D
         try:
             for text in read_table_batches(Path(path), data, key, data.batch_rows):
                 rows, names = len(text), list(text.columns)
-                batch = type_batch(_numbered(text, origin, row), data, source.name, schema, max_categories)
+                batch = type_batch(numbered(text, origin, row), data, source.name, schema, max_categories)
                 row += rows
                 yield index, rows, names, batch
         except PipelineError as exc:  # back to the driver as the one line it is, not an executor's traceback
