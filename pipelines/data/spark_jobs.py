@@ -18,6 +18,7 @@ from pipelines.core.errors import PipelineError
 from pipelines.core.io import atomic_path
 from pipelines.data.batch_suite import duplicated_rows, merge_validations, row_hashes
 from pipelines.data.batches import (
+    _parquet_schema_difference,
     check_merged_labels,
     merge,
     partial_profile,
@@ -29,7 +30,7 @@ from pipelines.data.batches import (
 )
 from pipelines.data.drift import profile_frame
 from pipelines.data.expectations import batch_records, summarize
-from pipelines.data.load import numbered, read_table_batches
+from pipelines.data.load import numbered, read_table_batches, sniffed_format
 from pipelines.data.rowsplit import INTERNAL, ORIGIN, ROW, SPLITS, TEST, TRAIN, VALIDATION
 from pipelines.data.spark_engine import spark_session
 from pipelines.data.stream import ParquetSink, parquet_batches
@@ -99,8 +100,12 @@ def raw_batches(settings: Settings, max_categories: int | None) -> Iterator[pd.D
 
     def typed(item: tuple[int, tuple[str, str, str]]) -> Iterator[tuple[int, int, list[str], pd.DataFrame]]:
         index, (origin, path, key) = item
-        row = 0
+        row, first = 0, Path(files[0][1])
         try:
+            if origin == "source" and index > 0 and sniffed_format(Path(path)) == sniffed_format(first) == ".parquet":
+                differs = _parquet_schema_difference(Path(path), first)  # batches.read_batches' check
+                if differs:
+                    raise PipelineError(f"data.{key}: {Path(path).name} {differs} (as in {first.name}, the first file)")
             for text in read_table_batches(Path(path), data, key, data.batch_rows):
                 rows, names = len(text), list(text.columns)
                 batch = type_batch(numbered(text, origin, row), data, source.name, schema, max_categories)

@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from pipelines.core.config import Settings, load_settings
+from pipelines.core.errors import PipelineError
 from pipelines.data import spark_jobs
 from pipelines.data.batches import read_batches, schema_of, type_batch
 from pipelines.data.landing import split_days
@@ -116,3 +117,23 @@ def test_days_are_numbered_through(tmp_path: Path, module_project: Path) -> None
     for mine, theirs in zip(spark, local, strict=True):
         pd.testing.assert_frame_equal(mine, theirs)
     assert pd.concat(spark)[ROW].tolist()[-1] == len(frame) - 1
+
+
+def test_a_day_of_another_schema_names_the_column(tmp_path: Path, module_project: Path) -> None:
+    """As the local reader: a day whose Parquet schema differs from the first day's is one line naming the column
+    (raised on the executor, shown as the driver's one line)."""
+    settings = _settings(module_project)
+    frame = read_table(module_project / "train.csv", settings.params.data, "source")
+    incoming = tmp_path / "incoming"
+    days = split_days(frame, incoming, day_keys(date(2026, 1, 1), 2))
+    pd.read_parquet(days[1]).astype({"age": "float64"}).to_parquet(days[1], index=False)
+    for path in days:
+        write_record(path)
+    folder = _settings(module_project, **{"data.source": str(incoming), "data.test_source": None,
+                                          "data.columns": None})
+    with pytest.raises(PipelineError) as local:
+        list(read_batches(folder.params.data, incoming, None, 1000))
+    with pytest.raises(PipelineError) as spark:
+        list(spark_jobs.raw_batches(folder, 100))
+    assert str(spark.value) == str(local.value) == (f"data.source: {days[1].name} column 'age' is double, not "
+                                                    f"large_string (as in {days[0].name}, the first file)")
