@@ -93,6 +93,12 @@ repro: venv $(DVC_STAMP)
 bench: venv $(DVC_STAMP)
 	PATH="$(CURDIR)/$(DVC_VENV)/bin:$$PATH" $(VENV)/bin/mobile-mlops bench
 
+# The pipeline end to end on 1M, 10M and 30M synthetic rows, each step in its own process (hours on 2 cores):
+# reports/bench-scale.json, docs/images/bench-scale.png; docs/benchmarks.md "Scale" quotes them
+.PHONY: bench-scale
+bench-scale: venv
+	nice $(VENV)/bin/python -m benchmarks.scale
+
 # Baselines and the real pipeline on every example data set, 5 splits each (~20 min): docs/fairness-benchmark.md
 .PHONY: bench-fairness
 bench-fairness: venv

@@ -32,7 +32,35 @@ def _variants(variants: dict) -> str:
                   rows) if rows else "(no variant reports)"
 
 
-def render(result: dict) -> str:
+SCALE_HEADING = "## Scale: streamed data steps (make bench-scale)"
+
+
+def scale_section(bench: dict) -> str:
+    """The `make bench-scale` section: per size, each step's wall, CPU and peak memory, and the curves' plot."""
+    m = bench["machine"]
+    sizes = bench["sizes"]
+    names = list(dict.fromkeys(n for r in sizes for n in r["steps"]))
+    header = ["step", *[f"{r['rows'] / 1e6:g}M: wall s / CPU s / peak MiB" for r in sizes]]
+    rows = [[name, *[("{wall_s} / {cpu_s} / {max_rss_mb}".format(**r["steps"][name]) if name in r["steps"] else "-")
+                     for r in sizes]] for name in names]
+    rows.append(["**all steps**", *[f"{r['wall_s']} / {r['cpu_s']} / {r['peak_rss_mb']}" for r in sizes]])
+    notes = [f"{r['rows'] / 1e6:g}M ({r.get('scope', 'all')} steps): "
+             + (f"stopped at {r['failed']}" if r.get("failed") else
+                f"release verified: {r['release_verified']}" if "release_verified" in r else "completed")
+             for r in sizes]
+    return "\n\n".join([
+        SCALE_HEADING,
+        "Each step in a fresh process on synthetic Adult-like rows (`benchmarks/scale.py`; CSV source, "
+        "`data.batch_rows` 500,000, one epoch, gates opened: it measures time and memory, not a model). "
+        f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB, shared with other engineers' jobs "
+        "(load average 20-35 while these ran): wall times are inflated and noisy, CPU seconds and peak memory are not.",
+        _table(header, rows),
+        "; ".join(notes) + ".",
+        "![peak memory per step and time by rows](images/bench-scale.png)",
+    ])
+
+
+def render(result: dict, scale: dict | None = None) -> str:
     m = result["machine"]
     over, scale, noop = result["overhead"], result["scale"], result["noop"]
     parts = [
@@ -65,4 +93,6 @@ def render(result: dict) -> str:
         "## On-device variants (default data)",
         _variants(result["variants"]),
     ]
+    if scale:
+        parts.append(scale_section(scale))
     return "\n\n".join(parts) + "\n"

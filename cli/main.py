@@ -19,8 +19,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     from cli.uptodate import up_to_date
     from pipelines.core.config import load_settings
     from pipelines.core.memory import tune_collector
+    from pipelines.data.spark_engine import check_engine
 
-    if not args.force and not args.profile and up_to_date(load_settings(Path(args.params), overrides(args.set))):
+    loaded = load_settings(Path(args.params), overrides(args.set))
+    check_engine(loaded)  # engine spark: a missing JVM or an unreachable master stops here, before any step
+    if not args.force and not args.profile and up_to_date(loaded):
         text = ("up to date: data, code and params unchanged since the last run; nothing to run "
                 "(--force redoes everything)")
         if logformat.is_json():
@@ -39,11 +42,14 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_stage(args: argparse.Namespace) -> int:
     from pipelines.catalog import STAGES, output_folders, output_roots, step_function
     from pipelines.core.lock import project_lock, remove_leftovers
+    from pipelines.data.spark_engine import DATA_ENGINE_STAGES, check_engine
 
     if args.name not in STAGES:  # the partitioned and post-release assets run under Dagster only
         raise PipelineError(f"unknown stage '{args.name}' (stages: {', '.join(STAGES)})")
     step = step_function(args.name)  # the step, then its gates: a failed blocking gate is the one error line
     loaded = settings(args)
+    if args.name in DATA_ENGINE_STAGES:
+        check_engine(loaded)
     with project_lock(loaded.root, wait=args.wait, say=lambda text: print(text, file=sys.stderr)):
         removed = remove_leftovers(output_folders(loaded),
                                    output_roots(loaded))  # what a killed run or stage left behind

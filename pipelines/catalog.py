@@ -108,8 +108,9 @@ _STAGES = [
            outs=[p.DATA_PROFILE], reports=[p.DRIFT_REPORT], plots=[Plot(p.DRIFT_PLOT)], tools=["scipy", "matplotlib"],
            gates=[Gate("drift_gate", "drift",
                        "Today's data has not drifted from the reference release (blocks only when drift.blocking).")]),
-    _stage("dataset_splits", "data", "Seeded, label-stratified train / validation / test splits as Parquet.",
-           [p.VALIDATED_DATASET], ["data.label", "split"], outs=[p.DATASET_SPLITS], tools=["parquet"]),
+    _stage("dataset_splits", "data", "Train / validation / test splits by a seeded hash of each row's key, as Parquet.",
+           [p.VALIDATED_DATASET], ["data.key", "data.label", "data.test_source", "split"], outs=[p.DATASET_SPLITS],
+           tools=["parquet"]),
     _stage("teacher_model", "training",
            "The distillation teacher: LightGBM on the network's encoded inputs (no sensitive column), logged to "
            "MLflow, scored on the test rows.",

@@ -99,6 +99,9 @@ class DataConfig(_Section):
     sensitive_features: list[ColumnName] = Field(min_length=1, description="columns whose groups fairness is "
                                                  "measured over; model inputs only with sensitive_as_inputs")
     test_source: str | None = None  # a fixed test split shipped with the data (UCI Adult has one)
+    key: ColumnName | None = Field(None, description=(
+        "a column whose text identifies a row: the splits hash it (with split.seed), so a row keeps its split when "
+        "rows are added or reordered; read as text, never a model input. None: the row's file and number"))
     columns: list[str] | None = None  # names for a header-less file
     rename: dict[str, str] = Field({}, description=(
         "New names for columns as the file names them ({old: new}); `old#k` names the k-th column called old, "
@@ -113,6 +116,9 @@ class DataConfig(_Section):
     pii: list[str] = []  # personal-data columns: removed when read, named in the model card
     drop_missing_rows: bool = True  # true: rows with a missing value are dropped after the suite
     sensitive_as_inputs: bool = False  # true: sensitive_features are model inputs too
+    batch_rows: int = Field(500_000, ge=1, description=(
+        "rows the data steps read, type and validate at a time: their memory is bounded by it, not by the data's "
+        "size; the first batch fixes each column's type (numeric or text) for the rest"))
     incoming: IncomingConfig = IncomingConfig()  # daily partitions an upstream system drops (Dagster asset daily_batch)
 
     @field_validator("source")
@@ -131,12 +137,34 @@ class DataConfig(_Section):
         return value
 
 
-class SplitConfig(_Section):
-    """Stratified train / validation / test split of the prepared rows."""
+_MASTER = re.compile(r"local(\[(\*|[1-9][0-9]*)(,[1-9][0-9]*)?\])?|spark://[^/\s]+|k8s://https?://[^/\s]+|yarn")
 
-    test_size: float = Field(0.2, gt=0, lt=1)  # stratified test share; unused when data.test_source is set
-    validation_size: float = Field(0.1, gt=0, lt=1)  # stratified validation share of the non-test rows
-    seed: Seed = 42  # random_state of both splits
+
+class SparkConfig(_Section):
+    """The Spark cluster the data steps run on with `engine: spark` (pyspark, a Java 17+ runtime)."""
+
+    master: str = Field("local[*]", description="where the Spark jobs run: local[N] (N threads in the step's "
+                        "process), spark://HOST:PORT (a standalone cluster; HOST1:PORT1,HOST2:PORT2 with standby "
+                        "masters), k8s://https://API-SERVER:PORT (Kubernetes) or yarn; checked before any step starts")
+    driver_memory: str = Field("2g", pattern=r"[1-9][0-9]*[kmgt]", description="spark.driver.memory: the JVM heap "
+                               "of the driver, which runs inside the step's process (e.g. 2g)")
+    conf: dict[str, str] = Field({}, description="further Spark properties, passed as given (e.g. "
+                                 "{spark.executor.memory: 4g, spark.kubernetes.container.image: ...})")
+
+    @field_validator("master")
+    @classmethod
+    def _known_master(cls, value: str) -> str:
+        if not _MASTER.fullmatch(value):
+            raise ValueError("must be local, local[N], local[*], spark://HOST:PORT, k8s://https://HOST:PORT or yarn")
+        return value
+
+
+class SplitConfig(_Section):
+    """Train / validation / test split of the prepared rows, by a seeded hash of each row's key (data.key)."""
+
+    test_size: float = Field(0.2, gt=0, lt=1)  # expected test share; unused when data.test_source is set
+    validation_size: float = Field(0.1, gt=0, lt=1)  # expected validation share of the non-test rows
+    seed: Seed = 42  # hashed with each row's key: another seed, another split
 
 
 class ValidateConfig(_Section):
@@ -737,6 +765,11 @@ class Params(_Section):
 
     project: ProjectConfig = ProjectConfig()
     data: DataConfig
+    engine: Literal["local", "spark"] = Field("local", description="what runs the data steps (raw_dataset, "
+                                              "validated_dataset, data_drift, dataset_splits): local: pandas in the "
+                                              "step's process; spark: Spark jobs on spark.master, with the same "
+                                              "results (docs/deployment.md)")
+    spark: SparkConfig = SparkConfig()
     split: SplitConfig = SplitConfig()
     validate_: ValidateConfig = Field(ValidateConfig(), alias="validate")
     drift: DriftConfig = DriftConfig()

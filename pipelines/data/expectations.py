@@ -11,7 +11,8 @@ import pandas as pd
 from pipelines.core.config import DataConfig, ValidateConfig
 from pipelines.core.errors import PipelineError
 from pipelines.core.safe_text import csv_cell
-from pipelines.data.load import ORIGIN
+from pipelines.data.batches import merge, partial_profile
+from pipelines.data.rowsplit import INTERNAL
 
 NUMERIC_TYPES = ["float64", "float32", "int64", "int32", "Float64", "Int64"]
 TEXT_TYPES = ["str", "string", "object", "StringDtype"]
@@ -22,39 +23,49 @@ def _expect(kind: str, **kwargs: Any) -> dict[str, Any]:
     return {"type": kind, "kwargs": kwargs}
 
 
-def _column_expectations(name: str, values: pd.Series, data: DataConfig, rules: ValidateConfig) -> list[dict]:
+def _column_expectations(name: str, column: dict[str, Any], rows: int, data: DataConfig,
+                         rules: ValidateConfig) -> list[dict]:
     found = [_expect("expect_column_to_exist", column=name)]
-    null_share = float(values.isna().mean())
+    null_share = column["nulls"] / rows if rows else 0.0
     found.append(_expect("expect_column_values_to_not_be_null", column=name,
                          mostly=round(max(0.0, 1 - null_share - rules.null_margin), 6)))
     if name == data.label:
-        classes = sorted(values.dropna().unique().tolist())
-        found.append(_expect("expect_column_values_to_be_in_set", column=name, value_set=classes))
+        found.append(_expect("expect_column_values_to_be_in_set", column=name, value_set=sorted(column["values"])))
         found.append(_expect("expect_column_unique_value_count_to_be_between", column=name, min_value=2, max_value=2))
-    elif pd.api.types.is_numeric_dtype(values):
+    elif column["numeric"]:
         found.append(_expect("expect_column_values_to_be_in_type_list", column=name, type_list=NUMERIC_TYPES))
-        low, high = float(values.min()), float(values.max())
+        low, high = column["min"], column["max"]
+        if low is None:  # no value at all: the range is empty
+            low = high = float("nan")
         pad = rules.range_margin * (high - low)
         floor = low - pad if low < 0 else max(0.0, low - pad)
         found.append(_expect("expect_column_values_to_be_between", column=name,
                              min_value=round(floor, 6), max_value=round(high + pad, 6)))
     else:
         found.append(_expect("expect_column_values_to_be_in_type_list", column=name, type_list=TEXT_TYPES))
-        categories = sorted(values.dropna().astype(str).unique().tolist())
-        if len(categories) <= rules.max_categories:
-            found.append(_expect("expect_column_values_to_be_in_set", column=name, value_set=categories,
+        categories = column["values"]
+        if categories is not None and len(categories) <= rules.max_categories:
+            found.append(_expect("expect_column_values_to_be_in_set", column=name, value_set=sorted(categories),
                                  mostly=rules.category_mostly))
     return found
 
 
 def build_suite(frame: pd.DataFrame, data: DataConfig, rules: ValidateConfig, data_version: str) -> dict[str, Any]:
     """Expectations from the trusted frame's profile, widened by the margins in params."""
-    frame = frame.drop(columns=[ORIGIN], errors="ignore")
-    expectations = [_expect("expect_table_row_count_to_be_between", min_value=rules.min_rows)]
-    for name in frame.columns:
-        expectations += _column_expectations(name, frame[name], data, rules)
+    frame = frame.drop(columns=list(INTERNAL), errors="ignore")
     duplicates = float(frame.duplicated(keep=False).mean())
-    expectations.append(_expect("expect_compound_columns_to_be_unique", column_list=list(frame.columns),
+    return suite_from_figures(merge([partial_profile(frame, data)]), list(frame.columns), duplicates, data, rules,
+                              data_version)
+
+
+def suite_from_figures(merged: dict[str, Any], columns: list[str], duplicates: float, data: DataConfig,
+                       rules: ValidateConfig, data_version: str) -> dict[str, Any]:
+    """Expectations from the whole data's merged figures (pipelines.data.batches) and its share of duplicated
+    rows, widened by the margins in params: the same suite whether the data came in one batch or many."""
+    expectations = [_expect("expect_table_row_count_to_be_between", min_value=rules.min_rows)]
+    for name in columns:
+        expectations += _column_expectations(name, merged["columns"][name], merged["rows"], data, rules)
+    expectations.append(_expect("expect_compound_columns_to_be_unique", column_list=columns,
                                 mostly=round(max(0.0, 1 - duplicates - rules.duplicate_margin), 6)))
     return {"schema": SCHEMA, "built_from_data_version": data_version, "expectations": expectations}
 
@@ -180,6 +191,12 @@ def _gx_suite(suite: dict[str, Any], present: set[str]):
 
 def run_suite(frame: pd.DataFrame, suite: dict[str, Any]) -> dict[str, Any]:
     """Validate the frame with Great Expectations; return the verdict and every failed expectation."""
+    return summarize(batch_records(frame, suite), suite)
+
+
+def batch_records(frame: pd.DataFrame, suite: dict[str, Any]) -> dict[str, Any]:
+    """One validation of the frame (one batch): per expectation its verdict, counts and, when it failed, the
+    failure as reported; plus how many expectations were skipped for missing columns."""
     batch = _whole_frame_batches().get_batch(batch_parameters={"dataframe": frame})
     present = set(frame.columns)
     gx_suite, missing = _gx_suite(suite, present)
@@ -187,15 +204,27 @@ def run_suite(frame: pd.DataFrame, suite: dict[str, Any]) -> dict[str, Any]:
         result = batch.validate(gx_suite, result_format="SUMMARY")  # the whole suite in one validation
     finally:
         _forget(batch)
+    records = []
+    for r in result.results:
+        config, counts = r.expectation_config, r.result or {}
+        failure = None if r.success else _failure(r)
+        if (failure and failure["expectation"] == "expect_column_values_to_be_in_type_list"
+                and failure["column"] in present and not pd.api.types.is_numeric_dtype(frame[failure["column"]])):
+            failure = _not_numbers(failure, frame)  # only a numeric column read as text fails its type list this way
+        records.append({"type": config.type, "kwargs": dict(config.kwargs), "success": bool(r.success),
+                        "element_count": counts.get("element_count"), "missing_count": counts.get("missing_count"),
+                        "unexpected_count": counts.get("unexpected_count"), "failure": failure})
+    return {"records": records, "skipped": len(missing)}
+
+
+def summarize(validation: dict[str, Any], suite: dict[str, Any]) -> dict[str, Any]:
+    """The verdict and the failed expectations in suite order (GX reorders)."""
     order = {_key(item["type"], item["kwargs"]): i for i, item in enumerate(suite["expectations"])}
-    failed = sorted((r for r in result.results if not r.success),  # GX reorders; report in suite order
-                    key=lambda r: order.get(_key(r.expectation_config.type, r.expectation_config.kwargs), len(order)))
-    failures = [_failure(r) for r in failed]
-    failures = [_not_numbers(f, frame) if f["expectation"] == "expect_column_values_to_be_in_type_list"
-                and f["column"] in present and not pd.api.types.is_numeric_dtype(frame[f["column"]]) else f
-                for f in failures]  # only a numeric column read as text fails its type list this way
-    return {"success": not failures, "evaluated": len(result.results), "failed": failures,
-            "skipped": len(missing)}
+    failed = sorted((r for r in validation["records"] if not r["success"]),
+                    key=lambda r: order.get(_key(r["type"], r["kwargs"]), len(order)))
+    failures = [r["failure"] for r in failed]
+    return {"success": not failures, "evaluated": len(validation["records"]), "failed": failures,
+            "skipped": validation["skipped"]}
 
 
 def _forget(batch) -> None:

@@ -10,7 +10,8 @@ from pydantic import BaseModel
 
 from pipelines.core.config import DataConfig
 from pipelines.core.errors import PipelineError
-from pipelines.data.load import ORIGIN, positive_mask
+from pipelines.data.load import positive_mask
+from pipelines.data.rowsplit import INTERNAL
 
 
 class NumericFeature(BaseModel):
@@ -56,7 +57,7 @@ class FeatureSpec(BaseModel):
 
 def model_inputs(frame: pd.DataFrame, config: DataConfig) -> list[str]:
     """Columns the model may see: not the label, not evaluation-only sensitive columns."""
-    excluded = {config.label, ORIGIN, *config.pii}
+    excluded = {config.label, *INTERNAL, *config.pii, *([config.key] if config.key else [])}
     if not config.sensitive_as_inputs:
         excluded |= set(config.sensitive_features)
     return [c for c in frame.columns if c not in excluded]
@@ -76,7 +77,7 @@ def fit_feature_spec(train: pd.DataFrame, config: DataConfig) -> FeatureSpec:
         else:
             vocabulary = sorted(values.dropna().astype(str).unique().tolist())
             categorical.append(CategoricalFeature(name=column, vocabulary=vocabulary))
-    excluded = [c for c in train.columns if c not in columns and c not in (config.label, ORIGIN)]
+    excluded = [c for c in train.columns if c not in columns and c not in (config.label, *INTERNAL)]
     return FeatureSpec(
         numeric=numeric, categorical=categorical, label=config.label,
         positive_label=config.positive_label, excluded=excluded,

@@ -5,18 +5,20 @@ import bz2
 import csv
 import gzip
 import lzma
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from pipelines.core.config import DataConfig, column_name
 from pipelines.core.errors import PipelineError
 from pipelines.data.numbers import refuse_numeric_looking, refuse_separated, separated_example, strip_thousands
 from pipelines.data.partitions import accepted_files
+from pipelines.data.rowsplit import INTERNAL, ORIGIN, ROW
 
-ORIGIN = "_origin"  # which source file a row came from; dropped at the split
 CSV_DIALECT: dict[str, Any] = {"delimiter": ",", "quotechar": '"', "skipinitialspace": True}  # as read_csv below parses
 _OPENERS: dict[str, Callable[..., Any]] = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}
 _UNSCANNED = {".zip", ".zst", ".tar", ".tgz"}  # other compressions pandas reads: parsed without the scan
@@ -158,21 +160,28 @@ def _undecodable(path: Path, config: DataConfig) -> str:
 
 def read_table(path: Path, config: DataConfig, key: str) -> pd.DataFrame:
     """Read one CSV/Parquet file with every value as text; problems name the file."""
+    return next(read_table_batches(path, config, key, None))
+
+
+def read_table_batches(path: Path, config: DataConfig, key: str, batch_rows: int | None) -> Iterator[pd.DataFrame]:
+    """One CSV/Parquet file as text frames of at most `batch_rows` rows (None: the whole file as one frame), parsed
+    by the same reader either way; problems name the file."""
     if not path.is_file():
         raise PipelineError(f"data.{key}: file not found: {path}")
     kind, other = sniffed_format(path), not_a_table(path)
     if other:
         raise PipelineError(f"data.{key}: {path.name} is {other}; expected CSV (plain or gzip/bz2/xz) or Parquet")
+    seen = 0
     try:
         if kind == ".parquet":
-            frame = pd.read_parquet(path).astype("string")
+            chunks = _parquet_chunks(path, batch_rows)
         else:
             if kind not in _UNSCANNED:
                 check_fields(path, config, key)
             names = config.columns
             if names is None and config.rename and kind not in _UNSCANNED:
                 names = renamed_header(_header(path), config, path, key)
-            frame = pd.read_csv(
+            read = pd.read_csv(
                 path,
                 compression={".gz": "gzip", ".bz2": "bz2", ".xz": "xz"}.get(kind, "infer"),
                 header=None if config.columns else 0,
@@ -184,7 +193,19 @@ def read_table(path: Path, config: DataConfig, key: str) -> pd.DataFrame:
                 encoding="utf-8",
                 quoting=csv.QUOTE_MINIMAL,
                 on_bad_lines="error",
+                chunksize=batch_rows,
             )
+            chunks = iter([read]) if batch_rows is None else iter(read)
+        for frame in chunks:
+            if not isinstance(frame.index, pd.RangeIndex):  # pandas turns extra leading fields into an index
+                raise PipelineError(f"data.{key}: {path.name} has rows with more fields than there are column names")
+            frame.columns = [str(c).strip() for c in frame.columns]
+            if config.rename and (kind == ".parquet" or config.columns):  # a CSV header was renamed as it was read
+                frame.columns = renamed_header(list(frame.columns), config, path, key)
+            if frame.empty:
+                continue
+            seen += len(frame)
+            yield frame.reset_index(drop=True) if seen > len(frame) else frame
     except pd.errors.EmptyDataError as exc:
         raise PipelineError(f"data.{key}: {path.name} is empty") from exc
     except UnicodeDecodeError as exc:
@@ -193,16 +214,23 @@ def read_table(path: Path, config: DataConfig, key: str) -> pd.DataFrame:
         raise PipelineError(f"data.{key}: {path.name} is not a readable table ({str(exc).strip()})") from exc
     except EOFError as exc:
         raise PipelineError(f"data.{key}: {path.name} is cut short (its compressed stream ends early)") from exc
+    except pa.ArrowException as exc:
+        raise PipelineError(f"data.{key}: {path.name} is not a readable Parquet file ({str(exc)[:200]})") from exc
     except (OSError, ValueError, lzma.LZMAError) as exc:
         raise PipelineError(f"data.{key}: cannot read {path.name} ({str(exc)[:200]})") from exc
-    if not isinstance(frame.index, pd.RangeIndex):  # pandas turns extra leading fields into an index
-        raise PipelineError(f"data.{key}: {path.name} has rows with more fields than there are column names")
-    frame.columns = [str(c).strip() for c in frame.columns]
-    if config.rename and (kind == ".parquet" or config.columns):  # a CSV header was renamed as it was read
-        frame.columns = renamed_header(list(frame.columns), config, path, key)
-    if frame.empty:
+    if not seen:
         raise PipelineError(f"data.{key}: {path.name} has no data rows")
-    return frame
+
+
+def _parquet_chunks(path: Path, batch_rows: int | None) -> Iterator[pd.DataFrame]:
+    if batch_rows is None:
+        yield pd.read_parquet(path).astype("string")
+        return
+    import pyarrow.parquet as pq
+
+    handle = pq.ParquetFile(path)
+    for batch in handle.iter_batches(batch_size=batch_rows):
+        yield pa.Table.from_batches([batch], schema=handle.schema_arrow).to_pandas().astype("string")
 
 
 def check_columns(frame: pd.DataFrame, config: DataConfig, source: str) -> None:
@@ -215,6 +243,7 @@ def check_columns(frame: pd.DataFrame, config: DataConfig, source: str) -> None:
         "numeric": config.numeric,
         "drop": config.drop,
         "pii": config.pii,
+        "key": [config.key] if config.key else [],
     }
     for key, columns in named.items():
         for column in columns:
@@ -233,21 +262,27 @@ def _has_text(values: pd.Series) -> bool:
     return bool((values.notna() & pd.to_numeric(values, errors="coerce").isna()).any())
 
 
-def type_columns(frame: pd.DataFrame, config: DataConfig, max_categories: int | None = None) -> pd.DataFrame:
+def type_columns(frame: pd.DataFrame, config: DataConfig, max_categories: int | None = None,
+                 schema: dict[str, str] | None = None) -> pd.DataFrame:
     """Numeric columns to float64, the rest to text; listed types win over inference. Empties `frame`: each raw
     column is dropped once its typed copy exists, so the raw and the typed table never coexist whole. Numbers
     with thousands separators are parsed (data.thousands) or refused; so is a text column with more than
-    `max_categories` values that looks numeric."""
+    `max_categories` values that looks numeric. `schema` (column -> numeric/text, from the first batch) fixes
+    the types of later batches: a column of numbers there that holds text later is refused, naming it."""
     typed, index = {}, frame.index
     for column in list(frame.columns):
         values = frame.pop(column)
+        if column == ROW:
+            typed[column] = values
+            continue
         sensitive = column in config.sensitive_features and column not in config.numeric
-        if column in (config.label, ORIGIN) or column in config.categorical or sensitive:
+        if column in (config.label, ORIGIN, config.key) or column in config.categorical or sensitive:
             typed[column] = values.str.strip()  # a sensitive 0/1 stays `1` (not `1.0`) in every report and gate
             continue
         if config.thousands:
             values = strip_thousands(values.str.strip(), config.thousands)
-        if column not in config.numeric and _has_text(values.head(_PROBE)):
+        fixed = (schema or {}).get(column)
+        if fixed == TEXT or (fixed is None and column not in config.numeric and _has_text(values.head(_PROBE))):
             typed[column] = _text(column, values, max_categories)  # a value that is not a number: text
             continue
         numbers = pd.to_numeric(values, errors="coerce")
@@ -255,9 +290,23 @@ def type_columns(frame: pd.DataFrame, config: DataConfig, max_categories: int | 
         if column in config.numeric and bad.any():
             example = values[bad].iloc[0]
             raise PipelineError(f"data.numeric: column '{column}' has non-numeric value {example!r}")
+        if fixed == NUMERIC:
+            if bad.any():
+                raise PipelineError(f"data.source: column '{column}' holds numbers in the first batch but "
+                                    f"{values[bad].iloc[0]!r} later (list it in data.categorical)")
+            typed[column] = numbers.astype("float64")
+            continue
         typed[column] = (numbers.astype("float64") if not bad.any() and values.notna().any()
                          else _text(column, values, max_categories))
     return pd.DataFrame(typed, index=index)
+
+
+NUMERIC, TEXT = "numeric", "text"
+
+
+def column_types(frame: pd.DataFrame) -> dict[str, str]:
+    """Each typed column's kind (numeric or text): what later batches are typed to."""
+    return {c: NUMERIC if pd.api.types.is_numeric_dtype(v) else TEXT for c, v in frame.items() if c not in INTERNAL}
 
 
 def _text(column: str, values: pd.Series, max_categories: int | None) -> pd.Series:
@@ -282,21 +331,36 @@ def read_source(source: Path, config: DataConfig, key: str) -> pd.DataFrame:
     return pd.concat(days, ignore_index=True)
 
 
+def numbered(frame: pd.DataFrame, origin: str, first: int = 0) -> pd.DataFrame:
+    """The rows with their file (`origin`) and 0-based data-row number from `first`: the split's row key."""
+    return frame.assign(**{ORIGIN: origin, ROW: np.arange(first, first + len(frame), dtype=np.int64)})
+
+
 def load_dataset(config: DataConfig, source: Path, test_source: Path | None = None,
                  key: str = "source", max_categories: int | None = None) -> pd.DataFrame:
-    """The raw dataset: typed columns, normalized labels, PII and dropped columns removed (nulls kept)."""
-    parts = [read_source(source, config, key).assign(**{ORIGIN: "source"})]
+    """The raw dataset in memory: typed columns, normalized labels, PII and dropped columns removed (nulls kept).
+    The raw_dataset step streams the same functions over batches (pipelines.data.batches)."""
+    parts = [numbered(read_source(source, config, key), "source")]
     if test_source is not None:
         test = read_table(test_source, config, "test_source")
-        if list(test.columns) != list(parts[0].columns[:-1]):
+        if list(test.columns) != list(parts[0].columns[:-len(INTERNAL)]):
             raise PipelineError("data.test_source: columns differ from data.source")
-        parts.append(test.assign(**{ORIGIN: "test_source"}))
+        parts.append(numbered(test, "test_source"))
     frame = pd.concat(parts, ignore_index=True)
     del parts  # else the raw text outlives its typed copy (type_columns frees it column by column)
-    check_columns(frame, config, source.name)
+    frame = label_rows(frame, config, source.name, key)
+    labels = frame[config.label]
+    check_labels(sorted(labels.dropna().unique()), bool(positive_mask(labels, config.positive_label).any()), config)
+    return type_columns(frame, config, max_categories).reset_index(drop=True)
+
+
+def label_rows(frame: pd.DataFrame, config: DataConfig, source_name: str, key: str = "source") -> pd.DataFrame:
+    """One batch of text rows: columns checked, dropped and PII columns removed, labels normalized, unlabelled
+    rows removed (not yet typed)."""
+    check_columns(frame, config, source_name)
     frame = frame.drop(columns=[*config.drop, *config.pii])
     for column in frame.columns:
-        if column not in (config.label, ORIGIN):
+        if column not in (config.label, ORIGIN, ROW):
             try:
                 column_name(column)
             except ValueError as exc:
@@ -307,10 +371,14 @@ def load_dataset(config: DataConfig, source: Path, test_source: Path | None = No
     labelled = frame[config.label].notna() & (frame[config.label] != "")
     if not labelled.all():  # a filter copies every column: only when a row goes
         frame = frame[labelled]
-    if frame.empty:
+    return frame
+
+
+def check_labels(values: list[str], any_positive: bool, config: DataConfig) -> None:
+    """The whole data's label values (sorted, distinct) make a binary label with the positive one among them."""
+    if not values:
         raise PipelineError(f"data.label: column '{config.label}' has no values")
-    values = sorted(frame[config.label].dropna().unique())
-    if not positive_mask(frame[config.label], config.positive_label).any():
+    if not any_positive:
         raise PipelineError(f"data.positive_label: {config.positive_label!r} never occurs in column '{config.label}' "
                             f"(seen: {', '.join(values[:5])})")
     if len(values) != 2:
@@ -318,5 +386,3 @@ def load_dataset(config: DataConfig, source: Path, test_source: Path | None = No
         count = f"{len(values)} distinct value{'s' if len(values) != 1 else ''}"
         raise PipelineError(f"data.label: column '{config.label}' has {count} ({shown}); "
                             "a binary label needs exactly two")
-    return type_columns(frame, config, max_categories).reset_index(drop=True)
-

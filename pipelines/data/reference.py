@@ -13,7 +13,8 @@ from pipelines.core.io import read_json
 from pipelines.core.paths import RELEASE_PROFILE_FILE, ArtifactPaths
 from pipelines.data.drift import profile_frame
 from pipelines.data.features import FeatureSpec, encode_features
-from pipelines.data.load import ORIGIN
+from pipelines.data.rowsplit import INTERNAL
+from pipelines.data.stream import sample_rows
 from pipelines.release_format.deployment import production_or_latest
 from pipelines.release_format.litert import predict_tflite
 
@@ -32,7 +33,7 @@ def find_reference(settings: Settings) -> tuple[Path | None, str]:
 
 def current_profile(frame: pd.DataFrame) -> dict[str, Any]:
     """Today's data profile (no rows kept)."""
-    return profile_frame(frame, [c for c in frame.columns if c != ORIGIN])
+    return profile_frame(frame, [c for c in frame.columns if c not in INTERNAL])
 
 
 def reference_predictions(content: bytes, spec: FeatureSpec, frame: pd.DataFrame, rows: int) -> np.ndarray:
@@ -44,6 +45,7 @@ def reference_predictions(content: bytes, spec: FeatureSpec, frame: pd.DataFrame
 def release_profile(settings: Settings, model: bytes, spec: FeatureSpec) -> dict[str, Any]:
     """The profile a release carries so later runs can test drift against it (no rows kept)."""
     paths = ArtifactPaths(settings.root)
-    frame = pd.read_parquet(paths.validated_dataset)
+    batch_rows = settings.params.data.batch_rows  # a bounded sample of larger data, never all of it
+    frame = sample_rows(paths.validated_dataset, batch_rows, batch_rows)
     proba = reference_predictions(model, spec, frame, settings.params.drift.sample_rows)
     return read_json(paths.data_profile) | {"predictions": np.quantile(proba, np.linspace(0, 1, 1000)).tolist()}

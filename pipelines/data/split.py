@@ -1,4 +1,4 @@
-"""Train / validation / test splits, stratified by label and seeded."""
+"""Train / validation / test splits by a seeded hash of each row's key (pipelines.data.rowsplit)."""
 from __future__ import annotations
 
 import numpy as np
@@ -6,37 +6,24 @@ import pandas as pd
 
 from pipelines.core.config import DataConfig, Settings, SplitConfig
 from pipelines.core.paths import ArtifactPaths
-from pipelines.data.load import ORIGIN
+from pipelines.data.rowsplit import INTERNAL, SPLITS, split_codes
 
-SPLITS = ("train", "validation", "test")
+__all__ = ["SPLITS", "load_split", "split_dataset", "split_positions", "take"]
 
 
 def split_positions(frame: pd.DataFrame, data: DataConfig, config: SplitConfig) -> dict[str, np.ndarray]:
-    """Row positions of each split: the shipped test file's rows as the test split when there is one, else a
-    stratified share; then a stratified validation share of the rest. Positions, not frames: the caller copies one
-    split at a time (at 10M rows each copy of the frame is gigabytes)."""
-    # imported here, not at the top: scikit-learn takes 0.5 s to import, and most stages import this module
-    from sklearn.model_selection import train_test_split
-
-    labels = frame[data.label].to_numpy()
-    everything = np.arange(len(frame))
-    if ORIGIN in frame and (frame[ORIGIN] == "test_source").any():
-        is_test = (frame[ORIGIN] == "test_source").to_numpy()
-        rest, test = everything[~is_test], everything[is_test]
-    else:
-        rest, test = train_test_split(everything, test_size=config.test_size, random_state=config.seed, stratify=labels)
-    train, validation = train_test_split(rest, test_size=config.validation_size, random_state=config.seed,
-                                         stratify=labels[rest])
-    return {"train": train, "validation": validation, "test": test}
+    """Row positions of each split, in row order. Positions, not frames: the caller copies one split at a time."""
+    codes = split_codes(frame, data, config)
+    return {name: np.flatnonzero(codes == code) for code, name in enumerate(SPLITS)}
 
 
 def take(frame: pd.DataFrame, positions: np.ndarray) -> pd.DataFrame:
-    """One split's rows, in the order of `positions`, without the origin column."""
-    return frame.iloc[positions].drop(columns=[ORIGIN], errors="ignore").reset_index(drop=True)
+    """One split's rows, in the order of `positions`, without the bookkeeping columns (origin, row number)."""
+    return frame.iloc[positions].drop(columns=list(INTERNAL), errors="ignore").reset_index(drop=True)
 
 
 def split_dataset(frame: pd.DataFrame, data: DataConfig, config: SplitConfig) -> dict[str, pd.DataFrame]:
-    """Use the shipped test file as the test split when there is one; else carve one out."""
+    """The shipped test file's rows are the test split when there is one; the rest by each row's hash."""
     return {name: take(frame, positions) for name, positions in split_positions(frame, data, config).items()}
 
 

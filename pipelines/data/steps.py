@@ -5,12 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
-
 from pipelines.core.config import Settings
 from pipelines.core.errors import PipelineError
 from pipelines.core.hashing import dvc_md5
-from pipelines.core.io import atomic_path, read_json, write_json
+from pipelines.core.io import read_json, write_json
 from pipelines.core.paths import (
     FEATURE_SPEC_FILE,
     RELEASE_PROFILE_FILE,
@@ -19,38 +17,42 @@ from pipelines.core.paths import (
 )
 from pipelines.core.safe_text import md_cell
 from pipelines.core.step import StepResult, records_metrics
+from pipelines.data import spark_jobs
 from pipelines.data.drift import compare, prediction_drift, schema_difference
-from pipelines.data.expectations import build_suite, load_suite, save_suite
+from pipelines.data.expectations import load_suite, save_suite
 from pipelines.data.features import FeatureSpec
 from pipelines.data.load import load_dataset
 from pipelines.data.partitions import day_file, drop_record, incoming_folder, write_record
 from pipelines.data.plots import psi_chart
 from pipelines.data.reference import current_profile, find_reference, reference_predictions
 from pipelines.data.sources import source_files
-from pipelines.data.split import SPLITS, split_positions, take
+from pipelines.data.split import SPLITS
+from pipelines.data.stream import (
+    build_suite_stream,
+    profile_stream,
+    sample_rows,
+    split_stream,
+    validate_stream,
+    write_raw,
+)
 from pipelines.data.validate import ValidationFailed, validate_dataset
 from pipelines.release_format.keyset import load_keyset
 from pipelines.release_format.reference import reference_model_bytes
-
-
-def _write_parquet(frame: pd.DataFrame, target) -> str:
-    with atomic_path(target) as tmp:
-        frame.to_parquet(tmp, index=False)
-    return dvc_md5(target)
 
 
 @records_metrics
 def raw_dataset(settings: Settings) -> StepResult:
     data = settings.params.data
     test_source = settings.resolve(data.test_source) if data.test_source else None
-    frame = load_dataset(data, settings.resolve(data.source), test_source,  # a folder: its accepted days
-                         max_categories=settings.params.validate_.max_categories)
     paths = ArtifactPaths(settings.root)
-    md5 = _write_parquet(frame, paths.raw_dataset)
+    categories = settings.params.validate_.max_categories
+    written = (spark_jobs.write_raw(settings, paths.raw_dataset, categories) if settings.params.engine == "spark"
+               else write_raw(data, settings.resolve(data.source), test_source,  # a folder: its accepted days
+                              paths.raw_dataset, max_categories=categories))
     return StepResult(
-        summary={"rows": len(frame), "columns": len(frame.columns), "source_md5": source_files(settings),
+        summary={"rows": written["rows"], "columns": written["columns"], "source_md5": source_files(settings),
                  "path": str(paths.raw_dataset)},
-        data_version=md5,
+        data_version=dvc_md5(paths.raw_dataset),
     )
 
 
@@ -63,8 +65,8 @@ def build_expectations(settings: Settings) -> StepResult:
     paths = ArtifactPaths(settings.root)
     if not paths.raw_dataset.is_file():
         raise PipelineError(f"{paths.raw_dataset} not found; run the raw_dataset step first")
-    suite = build_suite(pd.read_parquet(paths.raw_dataset), settings.params.data, settings.params.validate_,
-                        dvc_md5(paths.raw_dataset))
+    suite = build_suite_stream(paths.raw_dataset, settings.params.data, settings.params.validate_,
+                               dvc_md5(paths.raw_dataset))
     target = suite_path(settings)
     save_suite(target, suite)
     return StepResult(summary={"expectations": len(suite["expectations"]), "path": str(target),
@@ -79,17 +81,20 @@ def validated_dataset(settings: Settings) -> StepResult:
     if built:  # a model's first run: this data version becomes its trusted baseline
         build_expectations(settings)
     paths.validation_report.unlink(missing_ok=True)  # its expectations gate judges only what this run writes
-    frame = pd.read_parquet(paths.raw_dataset)
+    paths.validated_dataset.unlink(missing_ok=True)  # downstream must never read data that failed
     try:
-        clean, report = validate_dataset(frame, settings.params.data, settings.params.validate_, load_suite(suite))
+        report = (spark_jobs.validate(settings, paths.raw_dataset, paths.validated_dataset, load_suite(suite))
+                  if settings.params.engine == "spark" else
+                  validate_stream(paths.raw_dataset, paths.validated_dataset, settings.params.data,
+                                  settings.params.validate_, load_suite(suite)))
     except ValidationFailed as failed:
         write_json(paths.validation_report, {"success": False, "expectations": failed.outcome})
-        paths.validated_dataset.unlink(missing_ok=True)  # downstream must never read data that failed
         raise
     write_json(paths.validation_report, report | {"success": True})
-    md5 = _write_parquet(clean, paths.validated_dataset)
+    md5 = dvc_md5(paths.validated_dataset)
     table = "| column | type | null fraction | distinct |\n|---|---|---|---|\n" + "\n".join(
-        f"| {md_cell(name)} | {c['type']} | {c['null_fraction']:.4f} | {c['distinct']} "
+        f"| {md_cell(name)} | {c['type']} | {c['null_fraction']:.4f} | {c['distinct']}"
+        f"{'+' if c.get('distinct_capped') else ''} "
         "|" for name, c in report["columns"].items()
     )
     return StepResult(
@@ -123,9 +128,11 @@ def data_drift(settings: Settings) -> StepResult:
     paths, config = ArtifactPaths(settings.root), settings.params.drift
     if settings.params.release.encryption == "tink":
         load_keyset(settings, create=True)  # this run's release will need it: a missing keyset stops before training
-    frame = pd.read_parquet(paths.validated_dataset)
-    today = current_profile(frame)
+    today = (spark_jobs.drift_profile(settings, paths.validated_dataset) if settings.params.engine == "spark"
+             else profile_stream(paths.validated_dataset))
     write_json(paths.data_profile, today)
+    # the tests below sample drift.sample_rows rows: a bounded sample of larger data is read, never all of it
+    frame = sample_rows(paths.validated_dataset, settings.params.data.batch_rows, settings.params.data.batch_rows)
     reference, why = find_reference(settings)
     if reference is not None:  # another feature schema is no reference (another model has its own folder)
         differs = schema_difference(read_json(reference / RELEASE_PROFILE_FILE), today)
@@ -177,14 +184,10 @@ def drift_table(report: dict[str, Any]) -> str:
 @records_metrics
 def dataset_splits(settings: Settings) -> StepResult:
     paths = ArtifactPaths(settings.root)
-    frame = pd.read_parquet(paths.validated_dataset)
-    positions = split_positions(frame, settings.params.data, settings.params.split)
-    with atomic_path(paths.dataset_splits) as tmp:
-        tmp.mkdir()
-        for name in SPLITS:  # one split's copy at a time
-            take(frame, positions[name]).to_parquet(tmp / f"{name}.parquet", index=False)
-    return StepResult(summary={f"{name}_rows": len(positions[name]) for name in SPLITS}
-                      | {"path": str(paths.dataset_splits)})
+    sizes = (spark_jobs.write_splits(settings, paths.validated_dataset, paths.dataset_splits)
+             if settings.params.engine == "spark" else
+             split_stream(paths.validated_dataset, paths.dataset_splits, settings.params.data, settings.params.split))
+    return StepResult(summary={f"{name}_rows": sizes[name] for name in SPLITS} | {"path": str(paths.dataset_splits)})
 
 
 def daily_batch(settings: Settings, day: str) -> StepResult:

@@ -7,8 +7,10 @@ import pandas as pd
 
 from pipelines.core.config import DataConfig, ValidateConfig
 from pipelines.core.errors import PipelineError
+from pipelines.data.batches import DISTINCT_CAP, merge, partial_profile
 from pipelines.data.expectations import describe_failure, run_suite
-from pipelines.data.load import ORIGIN, positive_mask
+from pipelines.data.load import positive_mask
+from pipelines.data.rowsplit import INTERNAL
 
 
 class ValidationFailed(PipelineError):
@@ -27,7 +29,7 @@ def profile(frame: pd.DataFrame, config: DataConfig) -> dict[str, Any]:
             "null_fraction": round(float(values.isna().mean()), 6),
             "distinct": int(values.nunique()),
         }
-        for name, values in frame.drop(columns=[ORIGIN], errors="ignore").items()
+        for name, values in frame.drop(columns=list(INTERNAL), errors="ignore").items()
     }
     positives = float(positive_mask(frame[config.label], config.positive_label).mean())
     return {"rows": len(frame), "columns": columns, "positive_rate": round(positives, 6)}
@@ -35,13 +37,20 @@ def profile(frame: pd.DataFrame, config: DataConfig) -> dict[str, Any]:
 
 def check_invariants(frame: pd.DataFrame, data: DataConfig, rules: ValidateConfig) -> None:
     """Rules that hold for any data set, whatever the suite says."""
-    if len(frame) < rules.min_rows:
-        raise PipelineError(f"validate.min_rows: {len(frame)} rows after cleaning, need at least {rules.min_rows}")
-    labels = frame[data.label].nunique()
+    check_invariant_figures(merge([partial_profile(frame, data)]), data, rules)
+
+
+def check_invariant_figures(merged: dict[str, Any], data: DataConfig, rules: ValidateConfig) -> None:
+    """The invariants on the whole data's merged figures (pipelines.data.batches.merge)."""
+    if merged["rows"] < rules.min_rows:
+        raise PipelineError(f"validate.min_rows: {merged['rows']} rows after cleaning, need at least {rules.min_rows}")
+    values = merged["columns"][data.label]["values"]
+    labels = DISTINCT_CAP if values is None else len(values)
     if labels != 2:
         raise PipelineError(f"data.label: column '{data.label}' must have exactly 2 classes, has {labels}")
     for column in data.sensitive_features:
-        if frame[column].nunique() < 2:
+        groups = merged["columns"][column]["values"]
+        if groups is not None and len(groups) < 2:
             raise PipelineError(f"data.sensitive_features: column '{column}' has a single value; groups cannot be "
                                 "compared")
 

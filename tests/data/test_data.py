@@ -9,6 +9,7 @@ import pytest
 from pipelines.core.config import DataConfig
 from pipelines.core.errors import PipelineError
 from pipelines.data.load import ORIGIN, load_dataset, normalize_label
+from pipelines.data.rowsplit import INTERNAL, ROW
 
 ADULT_COLUMNS = ["age", "workclass", "sex", "income"]
 
@@ -32,7 +33,7 @@ HEADER_CSV = "age,sex,city,income\n39,Male,Paris,<=50K\n50,Female,Lyon,>50K\n28,
 
 def test_header_csv_infers_numeric_and_text_columns(tmp_path):
     frame = load_dataset(config(), write(tmp_path / "t.csv", HEADER_CSV))
-    assert list(frame.columns) == ["age", "sex", "city", "income", ORIGIN]
+    assert list(frame.columns) == ["age", "sex", "city", "income", *INTERNAL]
     assert frame["age"].dtype == "float64"
     assert frame["age"].tolist() == [39.0, 50.0, 28.0]
     assert pd.api.types.is_string_dtype(frame["sex"]) and not pd.api.types.is_numeric_dtype(frame["sex"])
@@ -108,6 +109,7 @@ def test_test_source_rows_are_appended_and_marked(tmp_path):
     test = write(tmp_path / "adult.test", ADULT_TEST)
     frame = load_dataset(config(columns=ADULT_COLUMNS), source, test)
     assert frame[ORIGIN].tolist() == ["source", "source", "test_source", "test_source", "test_source"]
+    assert frame[ROW].tolist() == [0, 1, 1, 2, 3]  # numbered as read: the UCI comment line was row 0, then dropped
     assert frame["age"].tolist() == [30.0, 31.0, 25.0, 38.0, 44.0]
     assert frame["income"].tolist() == [">50K", "<=50K", "<=50K", ">50K", ">50K"]
 
@@ -125,7 +127,7 @@ def test_pii_and_drop_columns_are_removed(tmp_path):
     assert "email" not in frame.columns
     assert "name" not in frame.columns
     assert not frame.astype(str).isin(["ada@x.org", "Ada"]).any().any()
-    assert list(frame.columns) == ["age", "sex", "income", ORIGIN]
+    assert list(frame.columns) == ["age", "sex", "income", *INTERNAL]
 
 
 def test_parquet_source_is_typed_like_csv(tmp_path):
@@ -254,7 +256,7 @@ def test_integer_positive_label_in_params_and_data(tmp_path):
     assert settings.params.data.positive_label == 1  # not refused as "not a valid string"
     text = "age,sex,churn\n39,Male,0\n40,Female,1\n41,Female,1\n42,Male,0\n"
     frame = load_dataset(settings.params.data, write(tmp_path / "t.csv", text))
-    spec = fit_feature_spec(frame.drop(columns=[ORIGIN]), settings.params.data)
+    spec = fit_feature_spec(frame.drop(columns=list(INTERNAL)), settings.params.data)
     assert encode_labels(frame, spec).tolist() == [0.0, 1.0, 1.0, 0.0]
 
 
@@ -306,7 +308,7 @@ def test_repeated_headers_renamed_by_position_with_the_fix_the_message_names(tmp
                                   'position, e.g. data.rename: {"age#2": age_2})')
     suggestion = re.search(r"data\.rename: (\{.*\})", str(stopped.value)).group(1)
     frame = load_dataset(config(rename=yaml.safe_load(suggestion)), path)
-    assert list(frame.columns) == ["age", "sex", "age_2", "income", ORIGIN]
+    assert list(frame.columns) == ["age", "sex", "age_2", "income", *INTERNAL]
     assert frame["age_2"].tolist() == [40.0, 51.0]
     assert len(frame) == 2  # the header line is not read as a data row
 
@@ -315,12 +317,12 @@ def test_rename_plain_and_positional_and_unknown(tmp_path):
     path = write(tmp_path / "t.csv", "Age,gender,Age,y\n39,Male,40,<=50K\n50,Female,51,>50K\n")
     frame = load_dataset(config(label="y", sensitive_features=["sex"],
                                 rename={"gender": "sex", "Age": "age", "Age#2": "spouse_age"}), path)
-    assert list(frame.columns) == ["age", "sex", "spouse_age", "y", ORIGIN]
+    assert list(frame.columns) == ["age", "sex", "spouse_age", "y", *INTERNAL]
     with pytest.raises(PipelineError, match=r"^data.rename: column 'genre' is not in t.csv$"):
         load_dataset(config(label="y", rename={"genre": "sex", "Age#2": "a2"}), path)
     parquet = tmp_path / "t.parquet"
     pd.DataFrame({"gender": ["Male", "Female"], "income": ["<=50K", ">50K"]}).to_parquet(parquet, index=False)
-    assert list(load_dataset(config(rename={"gender": "sex"}), parquet).columns) == ["sex", "income", ORIGIN]
+    assert list(load_dataset(config(rename={"gender": "sex"}), parquet).columns) == ["sex", "income", *INTERNAL]
 
 
 def test_a_numeric_sensitive_column_keeps_its_text(tmp_path):

@@ -1,21 +1,26 @@
-"""Train / validation / test splits: stratified, seeded, disjoint; the shipped test file wins."""
+"""Train / validation / test splits: by a seeded hash of each row's key, disjoint, batch-independent; the shipped
+test file wins."""
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from pipelines.core.config import DataConfig, SplitConfig
-from pipelines.data.load import ORIGIN
+from pipelines.data.rowsplit import INTERNAL, ORIGIN, ROW, TEST, TRAIN, VALIDATION, split_codes, unit_hash
 from pipelines.data.split import SPLITS, split_dataset
 
 DATA = DataConfig(source="t.csv", label="income", positive_label="yes", sensitive_features=["sex"])
+SHIPPED = DATA.model_copy(update={"test_source": "t.test.csv"})
 
 
-def frame(rows: int = 100, positives: int = 40) -> pd.DataFrame:
+def frame(rows: int = 100, positives: int = 40, origin: str = "source") -> pd.DataFrame:
     return pd.DataFrame({
         "id": range(rows),
         "sex": ["M", "F"] * (rows // 2),
         "income": ["yes"] * positives + ["no"] * (rows - positives),
+        ORIGIN: origin,
+        ROW: np.arange(rows, dtype=np.int64),
     })
 
 
@@ -23,16 +28,44 @@ def ids(part: pd.DataFrame) -> set[int]:
     return set(part["id"])
 
 
-def test_sizes_stratification_and_no_overlap():
-    parts = split_dataset(frame(), DATA, SplitConfig(test_size=0.2, validation_size=0.25, seed=1))
+def test_the_hash_is_md5_of_seed_and_key_as_documented():
+    """Fixed figures: another engine (Spark) computes the same u from the same text."""
+    u = unit_hash(["source:0", "source:1", "source:2", "test_source:0", "alice", "bob"], 42)
+    expected = [0x354299c236fd7, 0xccdc36d04350d, 0x1bfcc9b35468b, 0x69e84a49db617, 0x912ffa6dd9c3b,
+                0x28b7f1b453bc9]
+    assert u.tolist() == [e / 16**13 for e in expected]
+
+
+def test_fixed_assignment_without_and_with_a_shipped_test_file():
+    rows = pd.DataFrame({"income": ["yes"] * 4, ORIGIN: ["source"] * 3 + ["test_source"],
+                         ROW: np.array([0, 1, 2, 0], dtype=np.int64)})
+    config = SplitConfig(test_size=0.2, validation_size=0.1, seed=42)  # test u < .2, validation u < .28
+    assert split_codes(rows, DATA, config).tolist() == [VALIDATION, TRAIN, TEST, TRAIN]
+    # with a shipped test file its rows are test; the others validation when u < validation_size
+    assert split_codes(rows, SHIPPED, config).tolist() == [TRAIN, TRAIN, TRAIN, TEST]
+    wider = SplitConfig(validation_size=0.25, seed=42)
+    assert split_codes(rows, SHIPPED, wider).tolist() == [VALIDATION, TRAIN, VALIDATION, TEST]
+
+
+def test_a_key_column_is_hashed_instead_of_the_row_number():
+    keyed = DATA.model_copy(update={"key": "name"})
+    rows = pd.DataFrame({"name": ["alice", "bob"], ORIGIN: "source", ROW: np.array([7, 8], dtype=np.int64)})
+    assert split_codes(rows, keyed, SplitConfig(seed=42)).tolist() == [TRAIN, TEST]  # u .567 and .159
+
+
+def test_sizes_near_the_shares_disjoint_and_complete():
+    parts = split_dataset(frame(20_000, 8_000), DATA, SplitConfig(test_size=0.2, validation_size=0.25, seed=1))
     assert tuple(parts) == SPLITS
-    assert [len(parts[s]) for s in SPLITS] == [60, 20, 20]
+    sizes = [len(parts[s]) for s in SPLITS]
+    assert sizes == pytest.approx([12_000, 4_000, 4_000], rel=0.05)
     for name in SPLITS:
-        assert (parts[name]["income"] == "yes").mean() == pytest.approx(0.4), name
+        assert (parts[name]["income"] == "yes").mean() == pytest.approx(0.4, abs=0.03), name
         assert list(parts[name].index) == list(range(len(parts[name])))
+        assert not set(INTERNAL) & set(parts[name].columns), name
+        assert parts[name]["id"].is_monotonic_increasing, name  # row order kept
     train, validation, test = (ids(parts[s]) for s in SPLITS)
     assert not train & validation and not train & test and not validation & test
-    assert train | validation | test == set(range(100))
+    assert train | validation | test == set(range(20_000))
 
 
 def test_same_seed_same_split_other_seed_other_split():
@@ -44,39 +77,22 @@ def test_same_seed_same_split_other_seed_other_split():
     assert ids(first["test"]) != ids(other["test"])
 
 
-def test_shipped_test_rows_become_the_test_split_and_origin_is_dropped():
-    data = frame(100).assign(**{ORIGIN: ["source"] * 80 + ["test_source"] * 20})
-    data.loc[80:, "income"] = ["yes"] * 5 + ["no"] * 15
-    parts = split_dataset(data, DATA, SplitConfig(validation_size=0.25, seed=3))
+def test_a_row_gets_the_same_split_in_any_batch():
+    whole = frame(1_000)
+    config = SplitConfig(seed=3)
+    pieces = np.concatenate([split_codes(whole.iloc[a:b], DATA, config) for a, b in ((0, 1), (1, 333), (333, 1000))])
+    assert pieces.tolist() == split_codes(whole, DATA, config).tolist()
+
+
+def test_shipped_test_rows_become_the_test_split():
+    data = pd.concat([frame(80), frame(20, 5, "test_source").assign(id=range(80, 100))], ignore_index=True)
+    parts = split_dataset(data, SHIPPED, SplitConfig(validation_size=0.25, seed=3))
     assert ids(parts["test"]) == set(range(80, 100))
     assert ids(parts["train"]) | ids(parts["validation"]) == set(range(80))
     assert not ids(parts["train"]) & ids(parts["validation"])
-    assert len(parts["validation"]) == 20
-    for name in SPLITS:
-        assert ORIGIN not in parts[name].columns, name
+    assert 10 <= len(parts["validation"]) <= 30
 
 
-def test_origin_without_test_rows_falls_back_to_a_carved_test_split():
-    data = frame(100).assign(**{ORIGIN: "source"})
-    parts = split_dataset(data, DATA, SplitConfig(test_size=0.2, seed=3))
-    assert len(parts["test"]) == 20
-    assert all(ORIGIN not in parts[s].columns for s in SPLITS)
-
-
-@pytest.mark.parametrize("shipped", [False, True])
-def test_splitting_positions_gives_the_rows_splitting_the_frame_gives(shipped):
-    """The step copies one split at a time from row positions: the same rows, in the same order, as scikit-learn
-    splitting the whole frame (what the step did before, at twice the memory)."""
-    from sklearn.model_selection import train_test_split
-
-    data = frame(200, 70).assign(**{ORIGIN: ["source"] * 150 + ["test_source" if shipped else "source"] * 50})
-    data["income"] = pd.array(data["income"], dtype="string")
-    config = SplitConfig(test_size=0.2, validation_size=0.25, seed=5)
-    if shipped:
-        rest, test = data[data[ORIGIN] == "source"], data[data[ORIGIN] == "test_source"]
-    else:
-        rest, test = train_test_split(data, test_size=0.2, random_state=5, stratify=data["income"])
-    train, validation = train_test_split(rest, test_size=0.25, random_state=5, stratify=rest["income"])
-    parts = split_dataset(data, DATA, config)
-    for name, expected in (("train", train), ("validation", validation), ("test", test)):
-        assert list(parts[name]["id"]) == list(expected["id"]), name
+def test_without_a_shipped_test_file_a_test_share_is_carved_out():
+    parts = split_dataset(frame(1_000), DATA, SplitConfig(test_size=0.2, seed=3))
+    assert 150 <= len(parts["test"]) <= 250

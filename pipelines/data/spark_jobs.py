@@ -1,0 +1,271 @@
+"""The data steps' work as Spark jobs (`engine: spark`): executors run the local engine's per-batch functions
+(pipelines.data.batches, .stream) and Spark SQL computes the split hash; the driver merges the partial figures with
+the same `merge` and writes the batches, in the local engine's order and batching, through the same ParquetSink. So
+the files, their DVC md5 (the data version), the reports and the profile are the local engine's, byte for byte."""
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+from pyspark.sql import functions as F
+
+from pipelines.core.config import DataConfig, Settings, SplitConfig
+from pipelines.core.errors import PipelineError
+from pipelines.core.io import atomic_path
+from pipelines.data.batch_suite import duplicated_rows, merge_validations, row_hashes
+from pipelines.data.batches import (
+    _parquet_schema_difference,
+    check_merged_labels,
+    merge,
+    partial_profile,
+    profile_report,
+    read_batches,
+    schema_of,
+    source_files,
+    type_batch,
+)
+from pipelines.data.drift import profile_frame
+from pipelines.data.expectations import batch_records, summarize
+from pipelines.data.load import numbered, read_table_batches, sniffed_format
+from pipelines.data.rowsplit import INTERNAL, ORIGIN, ROW, SPLITS, TEST, TRAIN, VALIDATION
+from pipelines.data.spark_engine import spark_session
+from pipelines.data.stream import ParquetSink, parquet_batches
+from pipelines.data.validate import ValidationFailed, check_invariant_figures
+
+if TYPE_CHECKING:
+    from pyspark.sql import Column
+
+HEX_DIGITS = 13  # rowsplit.unit_hash: the first 13 hex digits of the md5 (52 bits, exact in a double)
+
+
+def row_key(data: DataConfig) -> Column:
+    """rowsplit.row_keys as a Spark column: the data.key column's text ('' when missing), else `origin:row`."""
+    if data.key is not None:
+        return F.coalesce(F.col(data.key).cast("string"), F.lit(""))
+    return F.concat(F.col(ORIGIN), F.lit(":"), F.col(ROW).cast("string"))
+
+
+def unit_hash(key: Column, seed: int) -> Column:
+    """rowsplit.unit_hash in Spark SQL: md5 of `seed:key` (UTF-8), its first 13 hex digits as a number / 16**13."""
+    digits = F.substring(F.md5(F.concat(F.lit(f"{seed}:"), key)), 1, HEX_DIGITS)
+    return F.conv(digits, 16, 10).cast("bigint").cast("double") / F.lit(float(16**HEX_DIGITS))
+
+
+def split_code(data: DataConfig, config: SplitConfig) -> Column:
+    """rowsplit.assign in Spark SQL: each row's split code (TRAIN, VALIDATION, TEST)."""
+    u = unit_hash(row_key(data), config.seed)
+    if data.test_source is None:
+        return (F.when(u < F.lit(config.test_size), TEST)
+                .when(u < F.lit(config.test_size + (1 - config.test_size) * config.validation_size), VALIDATION)
+                .otherwise(TRAIN))
+    return (F.when(F.col(ORIGIN) == "test_source", TEST).when(u < F.lit(config.validation_size), VALIDATION)
+            .otherwise(TRAIN))
+
+
+def split_codes(settings: Settings, validated: Path) -> np.ndarray:
+    """Each validated row's split code, computed by Spark SQL over the Parquet file, in the file's row order (the
+    local engine's: source rows, then the shipped test file's, each by row number; put in order on the driver,
+    three numbers a row, which is cheaper than a distributed sort)."""
+    frame = spark_session(settings).read.parquet(str(validated))
+    coded = frame.select((F.col(ORIGIN) != "source").cast("byte").alias("o"), F.col(ROW).alias("r"),
+                         split_code(settings.params.data, settings.params.split).cast("byte").alias("c")).toArrow()
+    order = np.lexsort((coded.column("r").to_numpy(), coded.column("o").to_numpy()))
+    return coded.column("c").to_numpy()[order].astype(np.int8)
+
+
+def _files(settings: Settings) -> list[tuple[str, str, str]]:
+    """(origin, path, params key) of every file the raw dataset reads, in the local engine's order."""
+    data = settings.params.data
+    files = [("source", str(p), "source") for p in source_files(settings.resolve(data.source))]
+    if data.test_source:
+        files.append(("test_source", str(settings.resolve(data.test_source)), "test_source"))
+    return files
+
+
+def raw_batches(settings: Settings, max_categories: int | None) -> Iterator[pd.DataFrame]:
+    """The raw dataset's typed batches, in the local engine's order and batching (pipelines.data.batches): each file
+    is read, numbered and typed by an executor with the same functions; the driver only offsets the row numbers of
+    a folder's later days and yields the batches in order. The first batch's types (read here) fix every file's."""
+    data = settings.params.data
+    source = settings.resolve(data.source)
+    first = type_batch(next(read_batches(data, source, None, data.batch_rows)), data, source.name, None,
+                       max_categories)
+    schema, columns = schema_of(first), None
+    del first
+    files = _files(settings)
+
+    def typed(item: tuple[int, tuple[str, str, str]]) -> Iterator[tuple[int, int, list[str], pd.DataFrame]]:
+        index, (origin, path, key) = item
+        row, first = 0, Path(files[0][1])
+        try:
+            if origin == "source" and index > 0 and sniffed_format(Path(path)) == sniffed_format(first) == ".parquet":
+                differs = _parquet_schema_difference(Path(path), first)  # batches.read_batches' check
+                if differs:
+                    raise PipelineError(f"data.{key}: {Path(path).name} {differs} (as in {first.name}, the first file)")
+            for text in read_table_batches(Path(path), data, key, data.batch_rows):
+                rows, names = len(text), list(text.columns)
+                batch = type_batch(numbered(text, origin, row), data, source.name, schema, max_categories)
+                row += rows
+                yield index, rows, names, batch
+        except PipelineError as exc:  # back to the driver as the one line it is, not an executor's traceback
+            yield index, -1, [], str(exc)
+
+    context = spark_session(settings).sparkContext
+    work = context.parallelize(list(enumerate(files)), len(files)).flatMap(typed)
+    before: dict[str, int] = {}  # rows of the earlier files of each origin: a folder's days are numbered through
+    current, in_file = 0, 0
+    for index, rows, names, batch in work.toLocalIterator(prefetchPartitions=True):
+        origin, path, key = files[index]
+        if rows < 0:
+            raise PipelineError(batch)
+        if index != current:
+            before[files[current][0]] = before.get(files[current][0], 0) + in_file
+            current, in_file = index, 0
+        if columns is None:
+            columns = names
+        elif names != columns:  # batches.read_batches' messages
+            odd = next((c for c in [*columns, *names] if c not in columns or c not in names), None)
+            what = f"column '{odd}'" if odd else "the column order"
+            raise PipelineError("data.test_source: columns differ from data.source" if origin == "test_source" else
+                                f"data.{key}: {Path(path).name} differs from {Path(files[0][1]).name} in {what}")
+        if before.get(origin):
+            batch[ROW] += before[origin]
+        in_file += rows
+        yield batch
+
+
+def write_raw(settings: Settings, target: Path, max_categories: int | None) -> dict[str, Any]:
+    """stream.write_raw with the batches typed by Spark executors: the same file, row group by row group."""
+
+    data, partials = settings.params.data, []
+    with atomic_path(target) as tmp:
+        sink = ParquetSink(tmp)
+        for typed in raw_batches(settings, max_categories):
+            partials.append(partial_profile(typed, data) | {"columns": {}})
+            sink.write(typed)
+        merged = merge(partials)
+        check_merged_labels(merged, data)
+        sink.close()
+    return {"rows": merged["rows"], "columns": len(sink.schema.names) if sink.schema else 0}
+
+
+def parquet_slice(path: Path, start: int, stop: int) -> pd.DataFrame:
+    """Rows [start, stop) of a Parquet file, read from the row groups holding them, with the dtypes
+    stream.parquet_batches gives the same rows."""
+
+
+    handle = pq.ParquetFile(path)
+    groups, first, offset = [], None, 0
+    for index in range(handle.metadata.num_row_groups):
+        size = handle.metadata.row_group(index).num_rows
+        if offset + size > start and offset < stop:
+            groups.append(index)
+            first = offset if first is None else first
+        offset += size
+    table = handle.read_row_groups(groups) if groups else handle.schema_arrow.empty_table()
+    return table.slice(start - (first or 0), stop - start).to_pandas()
+
+
+def batch_ranges(path: Path, batch_rows: int) -> list[tuple[int, int]]:
+    """The row ranges stream.parquet_batches reads the file in: `batch_rows` rows each, across row groups."""
+
+
+    total = pq.ParquetFile(path).metadata.num_rows
+    return [(start, min(start + batch_rows, total)) for start in range(0, total, batch_rows)]
+
+
+def drift_profile(settings: Settings, path: Path) -> dict[str, Any]:
+    """stream.profile_stream with one Spark task per column: each reads its column and profiles it exactly."""
+
+
+    names = [n for n in pq.read_schema(path).names if n not in INTERNAL]
+
+    def profiled(name: str) -> tuple[str, dict[str, Any]]:
+        return name, profile_frame(pd.read_parquet(path, columns=[name]), [name])["features"][name]
+
+    context = spark_session(settings).sparkContext
+    features = dict(context.parallelize(names, max(1, len(names))).map(profiled).collect())
+    return {"rows": pq.ParquetFile(path).metadata.num_rows, "features": {name: features[name] for name in names}}
+
+
+def write_splits(settings: Settings, validated: Path, target: Path) -> dict[str, int]:
+    """stream.split_stream with the split codes computed by Spark SQL (split_codes): the same three files."""
+
+    codes, start = split_codes(settings, validated), 0
+    with atomic_path(target) as tmp:
+        tmp.mkdir()
+        sinks = {name: ParquetSink(tmp / f"{name}.parquet") for name in SPLITS}
+        last = None
+        for batch in parquet_batches(validated, settings.params.data.batch_rows):
+            mine, start = codes[start:start + len(batch)], start + len(batch)
+            rows = batch.drop(columns=list(INTERNAL), errors="ignore")
+            for code, name in enumerate(SPLITS):
+                sinks[name].write(rows[mine == code].reset_index(drop=True))
+            last = rows
+        for sink in sinks.values():
+            sink.close(last)
+    return {name: sink.rows for name, sink in sinks.items()}
+
+
+def _checked_batch(raw: Path, start: int, stop: int, data: DataConfig, suite: dict[str, Any] | None,
+                   compound: list[str] | None) -> dict[str, Any]:
+    """What stream.validate_stream computes on one batch of the raw dataset (run by an executor)."""
+    batch = parquet_slice(raw, start, stop)
+    part: dict[str, Any] = {"rows": len(batch), "nulls": {str(n): int(c) for n, c in batch.isna().sum().items()}}
+    if suite is not None:
+        part |= {"validation": batch_records(batch, suite), "raw": partial_profile(batch, data),
+                 "hashes": row_hashes(batch, compound) if compound else None}
+    clean = batch.dropna() if data.drop_missing_rows and batch.isna().any(axis=None) else batch
+    clean = clean.reset_index(drop=True)
+    return part | {"clean": clean, "profile": partial_profile(clean, data)}
+
+
+def validate(settings: Settings, raw: Path, target: Path, suite: dict[str, Any] | None) -> dict[str, Any]:
+    """stream.validate_stream with each batch validated by a Spark executor (Great Expectations on its rows, the
+    partial figures); the driver merges them and writes the clean rows in order: the same verdicts, report and
+    file."""
+    data, rules = settings.params.data, settings.params.validate_
+    compound = next((e["kwargs"]["column_list"] for e in (suite or {}).get("expectations", [])
+                     if e["type"] == "expect_compound_columns_to_be_unique"), None)
+    ranges = batch_ranges(raw, data.batch_rows)
+
+    def checked(item: tuple[int, int]) -> dict[str, Any]:
+        return _checked_batch(raw, item[0], item[1], data, suite, compound)
+
+    work = spark_session(settings).sparkContext.parallelize(ranges, max(1, len(ranges))).map(checked)
+    raw_nulls: dict[str, int] = {}
+    raw_rows, validations, hashes, raw_partials, clean_partials = 0, [], [], [], []
+    with atomic_path(target) as tmp:
+        sink, last = ParquetSink(tmp), None
+        for part in work.toLocalIterator(prefetchPartitions=True):
+            raw_rows += part["rows"]
+            for name, count in part["nulls"].items():
+                raw_nulls[name] = raw_nulls.get(name, 0) + count
+            if suite is not None:
+                validations.append(part["validation"])
+                raw_partials.append(part["raw"])
+                if part["hashes"] is not None:
+                    hashes.append(part["hashes"])
+            clean_partials.append(part["profile"])
+            sink.write(part["clean"])
+            last = part["clean"]
+        for name, nulls in raw_nulls.items():
+            share = nulls / raw_rows if raw_rows else 0.0
+            if share > rules.max_missing_fraction:
+                raise PipelineError(f"validate.max_missing_fraction: column '{name}' is {share:.0%} empty")
+        outcome: dict[str, Any] = {"success": True, "evaluated": 0, "failed": []}
+        if suite is not None:
+            figures = merge(raw_partials)
+            distinct = {n: (len(c["values"]) if c["values"] is not None else None)
+                        for n, c in figures["columns"].items()}
+            outcome = summarize(merge_validations(validations, raw_rows, distinct, duplicated_rows(hashes)), suite)
+            if not outcome["success"]:
+                raise ValidationFailed(outcome)
+        merged = merge(clean_partials)
+        check_invariant_figures(merged, data, rules)
+        sink.close(last)
+    return profile_report(merged) | {"raw_rows": raw_rows, "expectations": outcome}

@@ -1,0 +1,189 @@
+"""The data steps' work in bounded memory: Parquet written and read batch by batch (one row group per batch),
+whole-data figures merged from per-batch partials (pipelines.data.batches). Small data is one batch, so it takes
+the same path and gets the same results."""
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from pipelines.core.config import DataConfig, SplitConfig, ValidateConfig
+from pipelines.core.errors import PipelineError
+from pipelines.core.io import atomic_path
+from pipelines.data.batch_suite import duplicated_rows, merge_validations, row_hashes
+from pipelines.data.batches import (
+    check_merged_labels,
+    merge,
+    partial_profile,
+    profile_report,
+    read_batches,
+    schema_of,
+    type_batch,
+)
+from pipelines.data.drift import profile_frame
+from pipelines.data.expectations import batch_records, suite_from_figures, summarize
+from pipelines.data.load import positive_mask
+from pipelines.data.rowsplit import INTERNAL, SPLITS, split_codes
+from pipelines.data.validate import ValidationFailed, check_invariant_figures
+
+
+class ParquetSink:
+    """Frames appended as row groups of one Parquet file; every frame has the first one's Arrow schema."""
+
+    def __init__(self, path: Path):
+        self.path, self.writer, self.rows = path, None, 0
+        self.schema: pa.Schema | None = None
+
+    def write(self, frame: pd.DataFrame) -> None:
+        table = pa.Table.from_pandas(frame, schema=self.schema, preserve_index=False)
+        if self.writer is None:
+            self.schema = table.schema
+            self.writer = pq.ParquetWriter(self.path, self.schema)
+        self.writer.write_table(table)
+        self.rows += len(frame)
+
+    def close(self, empty_like: pd.DataFrame | None = None) -> None:
+        if self.writer is None and empty_like is not None:  # nothing written: still a file with the columns
+            self.write(empty_like.iloc[:0])
+        if self.writer is not None:
+            self.writer.close()
+
+
+def parquet_batches(path: Path, batch_rows: int, columns: list[str] | None = None) -> Iterator[pd.DataFrame]:
+    """A Parquet file as frames of at most `batch_rows` rows, with the dtypes pandas reads it with."""
+    try:
+        handle = pq.ParquetFile(path)
+    except (pa.ArrowException, OSError) as exc:
+        raise PipelineError(f"{path.name} is not a readable Parquet file ({str(exc)[:200]})") from exc
+    schema = handle.schema_arrow if columns is None else pa.schema([handle.schema_arrow.field(c) for c in columns])
+    for batch in handle.iter_batches(batch_size=batch_rows, columns=columns):
+        yield pa.Table.from_batches([batch], schema=schema.with_metadata(handle.schema_arrow.metadata)).to_pandas()
+
+
+def parquet_rows(path: Path) -> int:
+    return pq.ParquetFile(path).metadata.num_rows
+
+
+def write_raw(data: DataConfig, source: Path, test_source: Path | None, target: Path,
+              max_categories: int | None) -> dict[str, Any]:
+    """The raw dataset, streamed: each batch read, cleaned and typed (the first batch's types fix the rest's),
+    appended; the label checks run on the merged figures before the file is put in place."""
+    partials, schema = [], None
+    with atomic_path(target) as tmp:
+        sink = ParquetSink(tmp)
+        for batch in read_batches(data, source, test_source, data.batch_rows):
+            typed = type_batch(batch, data, source.name, schema, max_categories)
+            if schema is None:
+                schema = schema_of(typed)
+            partials.append({"rows": len(typed), "positives": _positives(typed, data),
+                             "labels": sorted(str(v) for v in typed[data.label].dropna().unique()), "columns": {}})
+            sink.write(typed)
+        merged = merge(partials)
+        check_merged_labels(merged, data)
+        sink.close()
+    return {"rows": merged["rows"], "columns": len(sink.schema.names) if sink.schema else 0}
+
+
+def _positives(frame: pd.DataFrame, data: DataConfig) -> int:
+    return int(positive_mask(frame[data.label], data.positive_label).sum())
+
+
+def validate_stream(raw: Path, target: Path, data: DataConfig, rules: ValidateConfig,
+                    suite: dict[str, Any] | None) -> dict[str, Any]:
+    """Validate the raw dataset batch by batch and write the clean rows; the verdicts are those of one validation
+    of all rows (pipelines.data.batch_suite). Raises what validate_dataset raises, in the same order; nothing is
+    written then."""
+    compound = next((e["kwargs"]["column_list"] for e in (suite or {}).get("expectations", [])
+                     if e["type"] == "expect_compound_columns_to_be_unique"), None)
+    raw_nulls: dict[str, int] = {}
+    raw_rows, validations, hashes, raw_partials, clean_partials = 0, [], [], [], []
+    with atomic_path(target) as tmp:
+        sink = ParquetSink(tmp)
+        last = None
+        for batch in parquet_batches(raw, data.batch_rows):
+            raw_rows += len(batch)
+            for name, count in batch.isna().sum().items():
+                raw_nulls[str(name)] = raw_nulls.get(str(name), 0) + int(count)
+            if suite is not None:
+                validations.append(batch_records(batch, suite))
+                raw_partials.append(partial_profile(batch, data))
+                if compound:
+                    hashes.append(row_hashes(batch, compound))
+            clean = batch.dropna() if data.drop_missing_rows and batch.isna().any(axis=None) else batch
+            clean = clean.reset_index(drop=True)
+            clean_partials.append(partial_profile(clean, data))
+            sink.write(clean)
+            last = clean
+        for name, nulls in raw_nulls.items():
+            share = nulls / raw_rows if raw_rows else 0.0
+            if share > rules.max_missing_fraction:
+                raise PipelineError(f"validate.max_missing_fraction: column '{name}' is {share:.0%} empty")
+        outcome = {"success": True, "evaluated": 0, "failed": []}
+        if suite is not None:
+            figures = merge(raw_partials)
+            distinct = {n: None if c["values"] is None else len(c["values"]) for n, c in figures["columns"].items()}
+            outcome = summarize(merge_validations(validations, raw_rows, distinct, duplicated_rows(hashes)), suite)
+            if not outcome["success"]:
+                raise ValidationFailed(outcome)
+        merged = merge(clean_partials)
+        check_invariant_figures(merged, data, rules)
+        sink.close(last)
+    return profile_report(merged) | {"raw_rows": raw_rows, "expectations": outcome}
+
+
+def split_stream(validated: Path, target: Path, data: DataConfig, config: SplitConfig) -> dict[str, int]:
+    """The three split files, each row routed by its key's hash (pipelines.data.rowsplit), batch by batch."""
+    with atomic_path(target) as tmp:
+        tmp.mkdir()
+        sinks = {name: ParquetSink(tmp / f"{name}.parquet") for name in SPLITS}
+        last = None
+        for batch in parquet_batches(validated, data.batch_rows):
+            codes = split_codes(batch, data, config)
+            rows = batch.drop(columns=list(INTERNAL), errors="ignore")
+            for code, name in enumerate(SPLITS):
+                sinks[name].write(rows[codes == code].reset_index(drop=True))
+            last = rows
+        for sink in sinks.values():
+            sink.close(last)
+    return {name: sink.rows for name, sink in sinks.items()}
+
+
+def sample_rows(path: Path, rows: int, batch_rows: int, seed: int = 0) -> pd.DataFrame:
+    """The whole file when it has at most `rows` rows, else a seeded uniform sample of about `rows` of them,
+    taken batch by batch (never the whole file in memory)."""
+    total = parquet_rows(path)
+    if total <= rows:
+        return pd.read_parquet(path)
+    share, rng, kept = rows / total, np.random.default_rng(seed), []
+    for batch in parquet_batches(path, batch_rows):
+        kept.append(batch[rng.random(len(batch)) < share])
+    return pd.concat(kept, ignore_index=True)
+
+
+def build_suite_stream(raw: Path, data: DataConfig, rules: ValidateConfig, data_version: str) -> dict[str, Any]:
+    """The expectation suite from the raw dataset's merged figures, read batch by batch (the same suite as
+    expectations.build_suite on the whole frame)."""
+    partials, hashes, columns = [], [], None
+    for batch in parquet_batches(raw, data.batch_rows):
+        batch = batch.drop(columns=list(INTERNAL), errors="ignore")
+        columns = columns or list(batch.columns)
+        partials.append(partial_profile(batch, data))
+        hashes.append(row_hashes(batch, columns))
+    merged = merge(partials)
+    duplicates = duplicated_rows(hashes) / merged["rows"] if merged["rows"] else 0.0
+    return suite_from_figures(merged, columns or [], duplicates, data, rules, data_version)
+
+
+def profile_stream(path: Path) -> dict[str, Any]:
+    """The drift profile (drift.profile_frame) of a Parquet file, one column in memory at a time: exact quantiles
+    and counts, as on the whole frame."""
+    features: dict[str, Any] = {}
+    for name in pq.read_schema(path).names:
+        if name not in INTERNAL:
+            features |= profile_frame(pd.read_parquet(path, columns=[name]), [name])["features"]
+    return {"rows": parquet_rows(path), "features": features}

@@ -1,0 +1,139 @@
+"""The Spark engine's jobs agree with the local engine: the split hash on many keys, the split codes, the row
+numbers and the typed batches (one Spark session on local[2] for the module)."""
+from __future__ import annotations
+
+import csv
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pipelines.core.config import Settings, load_settings
+from pipelines.core.errors import PipelineError
+from pipelines.data import spark_jobs
+from pipelines.data.batches import read_batches, schema_of, type_batch
+from pipelines.data.landing import split_days
+from pipelines.data.load import read_table
+from pipelines.data.partitions import day_keys, write_record
+from pipelines.data.rowsplit import ORIGIN, ROW, split_codes, unit_hash
+from pipelines.data.spark_engine import spark_session, stop_sessions
+
+pytestmark = pytest.mark.slow  # a JVM and Spark jobs: ~50 s on an idle 2-core machine (CI runs the slow suite)
+SPARK = {"engine": "spark", "spark.master": "local[2]", "spark.driver_memory": "1g"}
+
+
+@pytest.fixture(scope="module")
+def module_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from tests.conftest import write_small_project
+
+    folder = tmp_path_factory.mktemp("spark")
+    write_small_project(folder)
+    yield folder
+    stop_sessions()
+
+
+def _settings(folder: Path, **more) -> Settings:
+    return load_settings(folder / "params.yaml", SPARK | more)
+
+
+def test_unit_hash_equals_python_on_many_keys(module_project: Path) -> None:
+    """md5 -> 13 hex digits -> conv(16, 10) -> bigint / 16**13 in Spark SQL is bit-for-bit rowsplit.unit_hash."""
+    from pyspark.sql import functions as F
+
+    keys = [f"source:{n}" for n in range(30_000)] + [f"test_source:{n}" for n in range(5_000)] + [
+        "", "é", "ключ", "a,b", "🙂", "x" * 1000, " padded ", "ffffffffffff"]
+    spark = spark_session(_settings(module_project))
+    frame = spark.createDataFrame(pd.DataFrame({"k": keys, "i": np.arange(len(keys))}))
+    for seed in (0, 42, 2**32 - 1):
+        got = frame.select("i", spark_jobs.unit_hash(F.col("k"), seed).alias("u")).orderBy("i").toPandas()["u"]
+        assert np.array_equal(got.to_numpy(), unit_hash(keys, seed))  # exact, not close
+
+
+@pytest.mark.parametrize("shipped", [False, True])
+def test_split_codes_equal_rowsplit(module_project: Path, shipped: bool) -> None:
+    settings = _settings(module_project, **({} if shipped else {"data.test_source": None}))
+    rows = 20_000
+    frame = pd.DataFrame({ORIGIN: np.where(np.arange(rows) < 15_000, "source", "test_source") if shipped
+                          else "source", ROW: np.arange(rows, dtype=np.int64) % 15_000, "income": "<=50K"})
+    spark = spark_session(settings)
+    coded = spark.createDataFrame(frame.assign(i=np.arange(rows))).select(
+        "i", spark_jobs.split_code(settings.params.data, settings.params.split).alias("c"))
+    got = coded.orderBy("i").toPandas()["c"].to_numpy()
+    assert np.array_equal(got, split_codes(frame, settings.params.data, settings.params.split))
+    assert set(np.unique(got)) == {0, 1, 2}
+
+
+def test_split_by_key_column(module_project: Path) -> None:
+    settings = _settings(module_project, **{"data.key": "id"})
+    frame = pd.DataFrame({"id": [f"user-{n}" for n in range(5000)] + [None], ORIGIN: "source",
+                          ROW: np.arange(5001, dtype=np.int64)})
+    got = spark_session(settings).createDataFrame(frame.assign(i=np.arange(5001))).select(
+        "i", spark_jobs.split_code(settings.params.data, settings.params.split).alias("c")).orderBy("i").toPandas()
+    assert np.array_equal(got["c"].to_numpy(), split_codes(frame, settings.params.data, settings.params.split))
+
+
+def _local_batches(settings: Settings) -> list[pd.DataFrame]:
+    data, typed, schema = settings.params.data, [], None
+    source = settings.resolve(data.source)
+    test = settings.resolve(data.test_source) if data.test_source else None
+    for batch in read_batches(data, source, test, data.batch_rows):
+        typed.append(type_batch(batch, data, source.name, schema, 100))
+        schema = schema or schema_of(typed[-1])
+    return typed
+
+
+def test_raw_batches_equal_local_with_true_row_numbers(module_project: Path) -> None:
+    """Executors read, number and type each file as the local engine does, batch for batch; a row's number is its
+    data-row number in its file (adult.test's first line is a comment: data row 0, dropped for lacking a label)."""
+    settings = _settings(module_project, **{"data.batch_rows": 400})
+    spark = list(spark_jobs.raw_batches(settings, 100))
+    local = _local_batches(settings)
+    assert [len(b) for b in spark] == [len(b) for b in local] and len(spark) == 6
+    for mine, theirs in zip(spark, local, strict=True):
+        pd.testing.assert_frame_equal(mine, theirs)
+    rows = pd.concat(spark, ignore_index=True)
+    for origin, name in (("source", "train.csv"), ("test_source", "test.csv")):
+        with open(module_project / name, newline="") as handle:
+            lines = list(csv.reader(handle, skipinitialspace=True))
+        mine = rows[rows[ORIGIN] == origin]
+        assert mine[ROW].iloc[0] == (1 if origin == "test_source" else 0)
+        for _, row in mine.sample(50, random_state=1).iterrows():
+            assert lines[row[ROW]][0] == f"{row['age']:g}" and lines[row[ROW]][14].rstrip(".") == row["income"]
+
+
+def test_days_are_numbered_through(tmp_path: Path, module_project: Path) -> None:
+    """A folder of daily files: an executor per day, rows numbered through the days as the local reader does."""
+    settings = _settings(module_project)
+    frame = read_table(module_project / "train.csv", settings.params.data, "source")
+    incoming = tmp_path / "incoming"
+    for path in split_days(frame, incoming, day_keys(date(2026, 1, 1), 3)):
+        write_record(path)
+    folder = _settings(module_project, **{"data.source": str(incoming), "data.test_source": None,
+                                          "data.columns": None, "data.batch_rows": 300})
+    spark, local = list(spark_jobs.raw_batches(folder, 100)), _local_batches(folder)
+    assert len(spark) == len(local) > 3
+    for mine, theirs in zip(spark, local, strict=True):
+        pd.testing.assert_frame_equal(mine, theirs)
+    assert pd.concat(spark)[ROW].tolist()[-1] == len(frame) - 1
+
+
+def test_a_day_of_another_schema_names_the_column(tmp_path: Path, module_project: Path) -> None:
+    """As the local reader: a day whose Parquet schema differs from the first day's is one line naming the column
+    (raised on the executor, shown as the driver's one line)."""
+    settings = _settings(module_project)
+    frame = read_table(module_project / "train.csv", settings.params.data, "source")
+    incoming = tmp_path / "incoming"
+    days = split_days(frame, incoming, day_keys(date(2026, 1, 1), 2))
+    pd.read_parquet(days[1]).astype({"age": "float64"}).to_parquet(days[1], index=False)
+    for path in days:
+        write_record(path)
+    folder = _settings(module_project, **{"data.source": str(incoming), "data.test_source": None,
+                                          "data.columns": None})
+    with pytest.raises(PipelineError) as local:
+        list(read_batches(folder.params.data, incoming, None, 1000))
+    with pytest.raises(PipelineError) as spark:
+        list(spark_jobs.raw_batches(folder, 100))
+    assert str(spark.value) == str(local.value) == (f"data.source: {days[1].name} column 'age' is double, not "
+                                                    f"large_string (as in {days[0].name}, the first file)")
