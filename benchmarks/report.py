@@ -53,7 +53,7 @@ def scale_section(bench: dict) -> str:
         "Each step in a fresh process on synthetic Adult-like rows (`benchmarks/scale.py`; CSV source, "
         "`data.batch_rows` 500,000, one epoch, gates opened: it measures time and memory, not a model). "
         f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB, shared with other engineers' jobs "
-        "(load average 20-35 while these ran): wall times are inflated and noisy, CPU seconds and peak memory are not.",
+        "(load average 12-42 while these ran): wall times are inflated and noisy, CPU seconds and peak memory are not.",
         _table(header, rows),
         "; ".join(notes) + ".",
         "![peak memory per step and time by rows](images/bench-scale.png)",
