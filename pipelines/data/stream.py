@@ -36,7 +36,8 @@ class ParquetSink:
     """Frames appended as row groups of one Parquet file; every frame has the first one's Arrow schema."""
 
     def __init__(self, path: Path):
-        self.path, self.writer, self.rows = path, None, 0
+        self.path, self.rows = path, 0
+        self.writer: pq.ParquetWriter | None = None
         self.schema: pa.Schema | None = None
 
     def write(self, frame: pd.DataFrame) -> None:
