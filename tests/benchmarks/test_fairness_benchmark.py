@@ -9,7 +9,7 @@ import pytest
 from benchmarks.fairness.__main__ import entry
 from benchmarks.fairness.baselines import grid_size
 from benchmarks.fairness.pipeline import fairness_gate, stop_line
-from benchmarks.fairness.summary import acceptance, gate_count, summarize
+from benchmarks.fairness.summary import acceptance, frontier_summary, gate_count, pareto, reaches, summarize
 
 
 def _split(seed: int, eg: tuple[float, float], released: tuple[float, float] | None, gate: bool = True) -> dict:
@@ -62,10 +62,58 @@ def test_grid_size_follows_fairlearns_advice_within_bounds():
     assert grid_size(4, parity=False) == 64 and grid_size(2, parity=False) == 10
 
 
+def _point(key, accuracy: float, dpd: float) -> dict:
+    return {"eps" if isinstance(key, float) else "index": key, "accuracy": accuracy, "dpd": dpd, "eod": 0.1}
+
+
+def test_frontier_summary_means_each_bound_and_keeps_gridsearchs_efficient_models():
+    splits = [{"frontier": {"eg_thresholded": [_point(0.01, 0.70, 0.10), _point(0.05, 0.74, 0.20)],
+                            "grid_search": [_point(0, 0.70, 0.05), _point(1, 0.69, 0.06), _point(2, 0.75, 0.30),
+                                            _point(3, 0.75, 0.30)]}},
+              {"frontier": {"eg_thresholded": [_point(0.01, 0.72, 0.06), _point(0.05, 0.76, 0.20)],
+                            "grid_search": [_point(0, 0.70, 0.05), _point(1, 0.69, 0.06), _point(2, 0.75, 0.30),
+                                            _point(3, 0.75, 0.30)]}}]
+    summary = frontier_summary(splits)
+    assert [r["key"] for r in summary["eg_thresholded"]] == [0.01, 0.05]
+    assert summary["eg_thresholded"][0]["accuracy"]["mean"] == pytest.approx(0.71)
+    assert summary["eg_thresholded"][0]["dpd"]["mean"] == pytest.approx(0.08)
+    assert summary["eg_thresholded"][0]["dpd"]["n"] == 2
+    assert [r["key"] for r in summary["grid_search"]] == [0, 2]  # 1 is beaten by 0; 3 ties 2, kept once
+    assert summarize(splits)["frontier"] == summary
+
+
+def test_pareto_drops_undefined_and_dominated_points():
+    def row(key, accuracy, dpd):
+        return {"key": key, "accuracy": {"mean": accuracy}, "dpd": {"mean": dpd}}
+    assert [r["key"] for r in pareto([row(0, 0.8, 0.1), row(1, 0.8, None), row(2, 0.7, 0.2), row(3, 0.9, 0.3)])] \
+        == [0, 3]
+
+
+def test_reaches_is_the_acceptance_slack_around_the_reference():
+    reference = {"accuracy": {"mean": 0.80}, "dpd": {"mean": 0.05}}
+    assert reaches({"accuracy": {"mean": 0.79}, "dpd": {"mean": 0.06}}, reference)
+    assert not reaches({"accuracy": {"mean": 0.789}, "dpd": {"mean": 0.02}}, reference)
+    assert not reaches({"accuracy": {"mean": 0.85}, "dpd": {"mean": 0.061}}, reference)
+    assert not reaches({"accuracy": {"mean": 0.85}, "dpd": {"mean": None}}, reference)
+
+
 def test_stop_line_is_the_runs_error_line():
     assert stop_line("  start raw_dataset\nerror: gate x failed on y: why\n") == "gate x failed on y: why"
     assert stop_line("Traceback...\nValueError: boom\n") == "ValueError: boom"
     assert stop_line("") == "no output"
+
+
+def test_run_stages_stops_with_the_steps_one_line(tmp_path: Path):
+    from benchmarks.fairness.datasets import DATASETS, project_copy
+    from benchmarks.fairness.pipeline import DATA_STAGES, read_splits, run_stages
+    from pipelines.core.config import load_settings
+
+    settings = load_settings(project_copy(DATASETS["german-credit"], tmp_path / "p", {"data.label": "nope"}))
+    seconds: dict[str, float] = {}
+    assert run_stages(settings, DATA_STAGES, seconds) == "raw_dataset: data.label: column 'nope' is not in " \
+                                                         "german_credit.csv"
+    assert list(seconds) == ["raw_dataset"]  # nothing after the stop ran
+    assert read_splits(settings) is None
 
 
 def test_merge_combines_runs_made_in_separate_folders(tmp_path: Path):
@@ -115,15 +163,29 @@ def test_harness_on_a_small_slice_writes_results_page_and_plot(tmp_path: Path):
     page = (tmp_path / "fairness-benchmark.md").read_text()
     assert "| EG (randomized) |" in page and "![german-credit: accuracy against DPD](fairness-benchmark/german-credit.png)" in page
     assert "fail: released on 0 of 1 splits" in page
+    from benchmarks.fairness.frontier import EPS_GRID
+
+    assert split["runner"] == "data steps" and set(split["frontier"]) == {"eg_thresholded", "eg_distilled",
+                                                                          "grid_search"}
+    assert [p["eps"] for p in split["frontier"]["eg_thresholded"]] == list(EPS_GRID)
+    assert [p["eps"] for p in split["frontier"]["eg_distilled"]] == list(EPS_GRID)
+    assert len(split["frontier"]["grid_search"]) == 10  # one model per Lagrange multiplier (two groups: 10)
+    assert all(0.5 < p["accuracy"] <= 1 for points in split["frontier"].values() for p in points)
+    eg = next(p for p in split["frontier"]["eg_thresholded"] if p["eps"] == 0.01)
+    assert eg == split["baselines"]["eg_thresholded"] | {"eps": 0.01}  # the baseline's own fit, reused
+    assert "#### Deterministic frontier" in page and "| EG thresholded | eps 0.002 |" in page
     assert (tmp_path / "fairness-benchmark" / "german-credit.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 @pytest.mark.slow
-def test_harness_runs_the_real_pipeline_on_one_split(tmp_path: Path):
-    assert entry(["--datasets", "german-credit", "--splits", "1", "--set", "train.epochs=2", "--docs",
-                  str(tmp_path)]) == 0
+@pytest.mark.parametrize("runner", ["stages", "run"])
+def test_harness_runs_the_real_pipeline_on_one_split(tmp_path: Path, runner: str):
+    assert entry(["--datasets", "german-credit", "--splits", "1", "--set", "train.epochs=2", "--runner", runner,
+                  "--docs", str(tmp_path)]) == 0
     split = json.loads((tmp_path / "fairness-benchmark" / "results.json").read_text())["datasets"]["german-credit"][
         "splits"][0]
     assert "pipeline" in split or split["stop"]  # a release with its figures, or the run's one-line stop
+    assert split["runner"] == runner and split["steps_s"]["trained_model"] > 0
+    assert split["rows"] == {"train": 720, "validation": 80, "test": 200} and "eg_randomized" in split["baselines"]
     if "pipeline" in split:
         assert split["pipeline"]["variant"] and 0.5 < split["pipeline"]["accuracy"] <= 1
