@@ -122,7 +122,7 @@ _STAGES = [
            ["data", "train", "distill", "privacy", "fairness.constraint", "fairness.features", "fairness.method",
             "fairness.strength", "fairness.sweep", "fairness.sample_rows", "fairness.target",
             "fairness.bound", "fairness.bound_fractions", "fairness.cv_below_rows", "fairness.cv_folds",
-            "fairness.pass_share", "fairness.seed",
+            "fairness.fair_targets", "fairness.pass_share", "fairness.seed",
             "fairness.baseline_eps", "fairness.baseline_max_iter", "gates.fairness", "gates.keras", "mlflow",
             "release.model_name"],
            outs=[p.TRAINED_MODEL], reports=[p.TRAINING_HISTORY], plots=[Plot(p.TRAINING_PLOT)],

@@ -452,6 +452,9 @@ class FairnessConfig(_Section):
     bound_fractions: list[float] = Field([1.0, 0.7, 0.5, 0.3, 0.15], min_length=1, description=(
         "method bound: the heads trained together, each towards bound x fraction (and one unconstrained); "
         "tighter heads leave room for the spread between held-out rows and the test split"))
+    fair_targets: bool = Field(True, description=(
+        "method bound: also train unconstrained heads on fair targets (ExponentiatedGradient's soft decisions, "
+        "massaged labels; pipelines.training.targets) and choose among all heads"))
     cv_below_rows: int = Field(2000, ge=0, description=(
         "below this many validation rows the bound choice and early stopping use k-fold cross-validation on "
         "the training rows (0: never)"))

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from pipelines.training.strength import short
+from pipelines.training.targets import head_name
 
 DRAWS = 2000  # simulated test splits per head: the pass share's own error is below 0.01
 
@@ -64,19 +65,19 @@ def choose(points: list[dict[str, Any]], limit: float | None, key: str, floor: f
         if not accurate:
             return None, ""
         best = max(accurate, key=lambda p: (round(p["accuracy"], 6), p["bound"]))
-        return best, (f"bound {best['bound']:g}: the most accurate on {how} ({best['accuracy']:.4f}); no fairness "
+        return best, (f"{head_name(best['bound'])}: the most accurate on {how} ({best['accuracy']:.4f}); no fairness "
                       f"limit is set for this grouping{gates}")
     within = [p for p in accurate if p[key] is not None and p[key] <= limit]
     confident = [p for p in within if p["pass_share"] >= needed]
     what = key.replace("_", " ")
     if confident:
         best = max(confident, key=lambda p: (round(p["accuracy"], 6), p["bound"]))
-        return best, (f"bound {best['bound']:g}: the most accurate on {how} ({best['accuracy']:.4f}) with {what} "
+        return best, (f"{head_name(best['bound'])}: the most accurate on {how} ({best['accuracy']:.4f}) with {what} "
                       f"{best[key]:.4f} <= {short(limit)} in {best['pass_share']:.0%} of simulated test splits "
                       f"(fairness.pass_share = {needed:g}){gates}")
     if within:
         best = max(within, key=lambda p: (p["pass_share"], round(p["accuracy"], 6)))
-        return best, (f"bound {best['bound']:g}: {what} {best[key]:.4f} <= {short(limit)} on {how} at accuracy "
+        return best, (f"{head_name(best['bound'])}: {what} {best[key]:.4f} <= {short(limit)} on {how} at accuracy "
                       f"{best['accuracy']:.4f}{gates}, but within the limit in only {best['pass_share']:.0%} of "
                       f"simulated test splits (fairness.pass_share = {needed:g}): the test split may not pass")
     return None, ""
@@ -100,4 +101,4 @@ def stop_line(points: list[dict[str, Any]], limit: float | None, key: str, floor
     gates = f" and {floor_text}" if floor is not None else ""
     reached = "undefined" if best[key] is None else f"{best[key]:.4f}"
     return best, (f"no network meets {bound}{gates} on {how}: the lowest disparity reached is {reached} at "
-                  f"accuracy {best['accuracy']:.4f} (bound {best['bound']:g} head); no model is released")
+                  f"accuracy {best['accuracy']:.4f} ({head_name(best['bound'])} head); no model is released")

@@ -20,10 +20,49 @@ def head_bounds(bound: float, fractions: list[float]) -> list[float]:
     return sorted({UNCONSTRAINED} | {round(bound * f, 6) for f in fractions}, reverse=True)
 
 
+def _targets(settings: Settings, train: pd.DataFrame, validation: pd.DataFrame, spec: FeatureSpec,
+             keys: list[float], fold: np.ndarray | None, head_folds: list[int] | None,
+             found: dict[str, Any] | None) -> tuple[np.ndarray, np.ndarray] | None:
+    """Each head's training and validation targets ([rows, heads]): the labels for bound heads, the fair targets
+    (pipelines.training.targets) for the extra heads, their teachers fitted on the rows the head trains on (per
+    fold in cross-validation). None when every head is a bound head. `found` receives the reductions baseline's
+    facts when its teacher was fitted on every training row."""
+    from pipelines.data.features import encode_features
+    from pipelines.training.mitigation import constrained_features, constraint_labels
+    from pipelines.training.targets import fit_targets
+
+    if all(k <= UNCONSTRAINED for k in keys):
+        return None
+    params = settings.params
+    features = constrained_features(params.fairness, params.data)
+    x, y, labels = encode_features(train, spec), encode_labels(train, spec), constraint_labels(train, features)
+    y_val = encode_labels(validation, spec)
+    train_out = np.repeat(y[:, None], len(keys), 1).astype(np.float32)
+    val_out = np.repeat((y if fold is not None else y_val)[:, None], len(keys), 1).astype(np.float32)
+    # the fold each head leaves out (None: no cross-validation)
+    own: list[int | None] = list(head_folds) if head_folds else [None] * len(keys)
+    parts = sorted({own[i] for i, k in enumerate(keys) if k > UNCONSTRAINED}, key=lambda f: -1 if f is None else f)
+    for part in parts:
+        inside = np.ones(len(train), bool) if part is None else fold != part
+        teachers, facts = fit_targets(x[inside], y[inside], labels[inside], params.fairness, params.train.seed)
+        if part is None and found is not None:
+            found.update(facts)
+        on_train = teachers.on(x, y, labels)
+        on_val = on_train if fold is not None else teachers.on(encode_features(validation, spec), y_val,
+                                                                constraint_labels(validation, features))
+        for i, k in enumerate(keys):
+            if k > UNCONSTRAINED and own[i] == part:
+                train_out[:, i], val_out[:, i] = on_train[k], on_val[k]
+    return train_out, val_out
+
+
 def fit_heads(settings: Settings, train: pd.DataFrame, validation: pd.DataFrame, spec: FeatureSpec,
               bounds: list[float], epochs: list[int] | None = None, best_epochs: list[int] | None = None,
-              fold: np.ndarray | None = None, head_folds: list[int] | None = None) -> list[tuple[Any, dict]]:
-    """One network per bound, trained together (primal-dual): [(plain Keras network, history)] in `bounds` order.
+              fold: np.ndarray | None = None, head_folds: list[int] | None = None,
+              found: dict[str, Any] | None = None) -> list[tuple[Any, dict]]:
+    """One network per head, trained together (primal-dual): [(plain Keras network, history)] in `bounds` order.
+    A head's key is its bound (at most 1), or an extra head's key (pipelines.training.targets: trained on fair
+    targets, unconstrained).
 
     With `fold` (a fold number per training row) and `head_folds` (one per head), head k leaves out the rows of
     fold head_folds[k], and is judged (early stopping) on them: the training rows are its validation rows too.
@@ -36,6 +75,7 @@ def fit_heads(settings: Settings, train: pd.DataFrame, validation: pd.DataFrame,
     features = constrained_features(params.fairness, params.data)
     y_train = encode_labels(train, spec)
     labels = constraint_labels(train, features)
+    wanted = _targets(settings, train, validation, spec, bounds, fold, head_folds, found)
     vocabulary = sorted(set(labels))
     balance = class_weights(y_train, params.train)
     weights = np.ones((len(train), len(bounds)), np.float32) if balance is None else \
@@ -48,8 +88,10 @@ def fit_heads(settings: Settings, train: pd.DataFrame, validation: pd.DataFrame,
                          encode_labels(validation, spec), params.train, bounds, sample_weights=weights,
                          groups=group_indicators(labels, vocabulary),
                          val_groups=group_indicators(constraint_labels(validation, features), vocabulary),
-                         constraint=params.fairness.constraint, bounds=bounds, epochs=epochs,
-                         best_epochs=best_epochs, val_mask=judged)
+                         constraint=params.fairness.constraint, bounds=[min(b, UNCONSTRAINED) for b in bounds],
+                         epochs=epochs, best_epochs=best_epochs, val_mask=judged,
+                         targets=None if wanted is None else wanted[0],
+                         val_targets=None if wanted is None else wanted[1])
 
 
 class Heldout(NamedTuple):
@@ -57,6 +99,7 @@ class Heldout(NamedTuple):
     rows: pd.DataFrame  # the held-out rows every head is measured on
     probas: dict[float, np.ndarray]  # bound -> probabilities on those rows
     how: str  # which rows, in words
+    baseline: dict[str, Any] | None  # the reductions baseline fitted on every training row (a teacher), or None
 
 
 def folds(frame: pd.DataFrame, columns: list[str], k: int, seed: int) -> np.ndarray:
@@ -79,10 +122,11 @@ def heldout(settings: Settings, train: pd.DataFrame, validation: pd.DataFrame, s
     from pipelines.training.mitigation import constrained_features
 
     fairness = settings.params.fairness
+    found: dict[str, Any] = {}
     if len(validation) >= fairness.cv_below_rows:
-        fitted = dict(zip(bounds, fit_heads(settings, train, validation, spec, bounds)))
+        fitted = dict(zip(bounds, fit_heads(settings, train, validation, spec, bounds, found=found)))
         probas = dict(zip(bounds, predict_rows([fitted[b][0] for b in bounds], validation, spec)))
-        return Heldout(fitted, validation, probas, f"the {len(validation)} validation rows")
+        return Heldout(fitted, validation, probas, f"the {len(validation)} validation rows", found or None)
     features = constrained_features(fairness, settings.params.data)
     k = fairness.cv_folds
     fold = folds(train, [settings.params.data.label, *features], k, fairness.seed)
@@ -95,13 +139,13 @@ def heldout(settings: Settings, train: pd.DataFrame, validation: pd.DataFrame, s
     for (b, f), proba in zip(heads, predicted):
         out[b][fold == f] = proba[fold == f]
     epochs = [max(1, int(np.median([e for (hb, _), e in zip(heads, stopped) if hb == b]))) for b in bounds]
-    fitted = dict(zip(bounds, fit_heads(settings, train, validation, spec, bounds, epochs=epochs)))
+    fitted = dict(zip(bounds, fit_heads(settings, train, validation, spec, bounds, epochs=epochs, found=found)))
     on_validation = dict(zip(bounds, predict_rows([fitted[b][0] for b in bounds], validation, spec)))
     rows = pd.concat([train, validation], ignore_index=True)
     probas = {b: np.concatenate([out[b], on_validation[b]]) for b in bounds}
     return Heldout(fitted, rows, probas,
                    f"{k}-fold cross-validation on the {len(train)} training rows plus the {len(validation)} "
-                   f"validation rows (fewer than fairness.cv_below_rows = {fairness.cv_below_rows})")
+                   f"validation rows (fewer than fairness.cv_below_rows = {fairness.cv_below_rows})", found or None)
 
 
 def logistic_heldout(settings: Settings, held: Heldout, train: pd.DataFrame, validation: pd.DataFrame,

@@ -51,10 +51,12 @@ class _Stopping:
 
 
 def _bce(labels, proba):
-    """Per-row binary cross-entropy with Keras's clipping, for every head: [heads, rows]."""
+    """Per-row binary cross-entropy with Keras's clipping, for every head: [heads, rows]. `labels` is [rows] (the
+    same for every head) or [heads, rows] (each head's own targets)."""
     from keras import ops
 
-    return ops.binary_crossentropy(ops.broadcast_to(labels[None, :], ops.shape(proba)), proba)
+    labels = labels[None, :] if len(labels.shape) == 1 else labels
+    return ops.binary_crossentropy(ops.broadcast_to(labels, ops.shape(proba)), proba)
 
 
 def _auc(y: np.ndarray, proba: np.ndarray) -> float:
@@ -99,6 +101,7 @@ def train_stacked(
     strengths: list[float], *, sample_weights: np.ndarray | None = None, groups: np.ndarray | None = None,
     val_groups: np.ndarray | None = None, constraint: str = "demographic_parity", bounds: list[float] | None = None,
     epochs: list[int] | None = None, best_epochs: list[int] | None = None, val_mask: np.ndarray | None = None,
+    targets: np.ndarray | None = None, val_targets: np.ndarray | None = None,
 ) -> list[tuple[Any, dict[str, list[float]]]]:
     """Train one network per strength together; return each as (plain Keras network, per-epoch history).
 
@@ -117,6 +120,9 @@ def train_stacked(
     pipelines.training.bounded); `best_epochs`, when given a list, receives the epochs at each head's kept weights.
     Cross-validation in one training: a head with weight 0 on a row does not train on it (nor count it in its
     group rates), and `val_mask` ([validation rows, heads], 0/1) names the validation rows each head is judged on.
+    `targets` ([rows, heads], in [0, 1]) and `val_targets` ([validation rows, heads]) replace the labels in each
+    head's cross-entropy (training targets of pipelines.training.targets); the labels still define the groups of
+    equalized odds and the accuracy in the history.
     History per head, like Keras fit's: loss, accuracy and auc running over the epoch's batches (dropout on),
     val_loss (with the penalty on the whole validation split), val_accuracy and val_auc; it ends when that head's
     early stopping fired, and the network holds its best weights.
@@ -173,10 +179,11 @@ def train_stacked(
             return ops.sum(multipliers * deviations, axis=-1), deviations
         return VIOLATION_WEIGHT * ops.sum(ops.relu(deviations - half), axis=-1)
 
-    def step(x, y, w, members):
+    def step(x, y, w, members, t):
         with tf.GradientTape() as tape:
             proba = forward(x, training=True)
-            per_head = ops.sum(_bce(y, proba) * ops.transpose(w), axis=1) / ops.cast(ops.shape(x)[0], "float32")
+            per_head = ops.sum(_bce(ops.transpose(t), proba) * ops.transpose(w), axis=1) / \
+                ops.cast(ops.shape(x)[0], "float32")
             penalty_terms = gaps(proba, y, members, training=True, mask=ops.cast(w > 0, "float32"))
             if dual:
                 penalty_terms, deviations = penalty_terms
@@ -190,6 +197,7 @@ def train_stacked(
     y_train = y_train.astype(np.float32)
     train_batch = _rows_tensors(x_train)
     y_all = tf.constant(y_train)
+    t_all = tf.constant(np.repeat(y_train[:, None], heads, 1) if targets is None else targets.astype(np.float32))
     w_all, g_all = tf.constant(weights), tf.constant(groups)
     batches = math.ceil(rows / config.batch_size)
 
@@ -201,7 +209,7 @@ def train_stacked(
         for index in tf.range(batches):
             batch = order[index * config.batch_size:(index + 1) * config.batch_size]
             per_head, proba = step(train_batch(batch), tf.gather(y_all, batch), tf.gather(w_all, batch),
-                                   tf.gather(g_all, batch))
+                                   tf.gather(g_all, batch), tf.gather(t_all, batch))
             sums += per_head * tf.cast(tf.shape(batch)[0], tf.float32)
             predictions = predictions.write(index, tf.transpose(proba))
         return sums, tf.transpose(predictions.concat())
@@ -217,20 +225,22 @@ def train_stacked(
 
     @tf.function(input_signature=[tf.TensorSpec([heads, None], tf.float32), tf.TensorSpec([None], tf.float32),
                                   tf.TensorSpec([None, groups.shape[1]], tf.float32),
-                                  tf.TensorSpec([None, heads], tf.float32)])
-    def penalized(proba, y, members, mask):
-        bce = ops.sum(_bce(y, proba) * ops.transpose(mask), axis=1) / ops.maximum(ops.sum(mask, axis=0), 1.0)
+                                  tf.TensorSpec([None, heads], tf.float32), tf.TensorSpec([None, heads], tf.float32)])
+    def penalized(proba, y, members, mask, wanted):
+        bce = ops.sum(_bce(ops.transpose(wanted), proba) * ops.transpose(mask), axis=1) / \
+            ops.maximum(ops.sum(mask, axis=0), 1.0)
         return bce + (gaps(proba, y, members, mask=mask) if dual else gaps(proba, y, members))
 
     def evaluate(y, members):
         """Validation loss (penalty over the whole split) and probabilities, the forward pass in chunks."""
         proba = np.concatenate([predict_val(i, min(i + EVAL_CHUNK, val_rows)).numpy()
                                 for i in range(0, val_rows, EVAL_CHUNK)], axis=1)
-        return penalized(proba, y, members, judged).numpy(), proba
+        return penalized(proba, y, members, judged, val_wanted).numpy(), proba
 
     stops = [_Stopping(config.early_stopping_patience, None if epochs is None else epochs[k]) for k in range(heads)]
     rng = np.random.default_rng(config.seed)
     y_val_t = y_val.astype(np.float32)
+    val_wanted = np.repeat(y_val_t[:, None], heads, 1) if val_targets is None else val_targets.astype(np.float32)
     planned = planned_epochs(rows, config) if epochs is None else max(epochs)
     with Progress(f"training epochs ({heads} networks)", planned) as bar:
         for epoch in range(planned):

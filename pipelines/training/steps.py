@@ -168,7 +168,9 @@ def model_evaluation(settings: Settings) -> StepResult:
         "groups": group_metrics(y_true, proba, test[settings.params.data.sensitive_features], threshold),
         "threshold": threshold,
         "baselines": baselines(encode_features(fit_rows, spec), encode_labels(fit_rows, spec),
-                               encoded_chunks(test, spec), y_true, threshold, params.train.seed),
+                               encoded_chunks(test, spec), y_true, threshold, params.train.seed,
+                               (proba >= threshold) == (y_true > 0.5), params.fairness.bootstrap,
+                               params.fairness.confidence),
         "teacher": teacher_summary(read_json(ArtifactPaths(settings.root).teacher_report), params.train.distill),
     }
     path = ArtifactPaths(settings.root).evaluation_report

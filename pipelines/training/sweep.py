@@ -128,6 +128,12 @@ def baseline_disparity(settings: Settings, sample: pd.DataFrame, rows: pd.DataFr
     return facts[intersection_name(features)][choice.DISPARITY[params.fairness.constraint]], fitted
 
 
+def gated_groups(test_labels: np.ndarray, minimum: int) -> list[str]:
+    """The constrained grouping's groups the fairness gate measures: those with at least `minimum` test rows."""
+    names, counts = np.unique(test_labels, return_counts=True)
+    return [str(n) for n, c in zip(names, counts) if c >= minimum]
+
+
 FALLBACK_BOUND = 0.1  # the heads' bound when neither fairness.bound nor a gate limit names one
 
 
@@ -142,6 +148,7 @@ def bound_sweep(settings: Settings, train: pd.DataFrame, validation: pd.DataFram
     from pipelines.training import strength as choice
     from pipelines.training.metrics import group_metrics, intersection_name, too_small
     from pipelines.training.mitigation import constrained_features, constraint_labels, sweep_sample
+    from pipelines.training.targets import extra_heads
 
     params = settings.params
     fairness, threshold, minimum = params.fairness, params.train.threshold, params.gates.fairness.min_group_size
@@ -157,14 +164,18 @@ def bound_sweep(settings: Settings, train: pd.DataFrame, validation: pd.DataFram
         if facts["eligible_groups"] < 2:
             raise PipelineError(f"fairness gate: {too_small(grouping, facts, minimum)}")
     sample = sweep_sample(train, params.data.label, features, fairness)
-    bounds = bounded.head_bounds(limit or FALLBACK_BOUND, fairness.bound_fractions)
+    bounds = bounded.head_bounds(limit or FALLBACK_BOUND, fairness.bound_fractions) + \
+        (extra_heads(fairness.constraint) if fairness.fair_targets else [])
     held = bounded.heldout(settings, sample, validation, spec, bounds)
     y_rows, labels = encode_labels(held.rows, spec), constraint_labels(held.rows, features)
+    # the disparity over the groups the gate will measure: those with min_group_size test rows (the held-out rows
+    # hold more of each group, and a gap over more, smaller groups is a different, larger figure)
+    gated = np.isin(labels, gated_groups(test_labels, minimum))
     points = []
     for each in bounds:
         proba = held.probas[each]
-        facts = group_metrics(y_rows, proba, held.rows[features], threshold, intersection=True,
-                              min_group_size=minimum)[grouping]
+        facts = group_metrics(y_rows[gated], proba[gated], held.rows[features][gated], threshold, intersection=True,
+                              min_group_size=1)[grouping]
         decisions = (proba >= threshold).astype(float)
         points.append({"strength": each, "bound": each, "accuracy": float(np.mean(decisions == (y_rows > 0.5))),
                        key: facts[key], "grouping": grouping, "one_class": bool(len(np.unique(decisions)) < 2),
@@ -192,4 +203,4 @@ def bound_sweep(settings: Settings, train: pd.DataFrame, validation: pd.DataFram
                 "the deployed model on all of them")
     facts = {"within_gates": within, "limit": limit, "accuracy_floor": floor, "validation_baselines": simple,
              "bound": chosen, "bounds": bounds, "heldout": held.how}
-    return Sweep(fitted, points, chosen, why, len(sample), None, facts)
+    return Sweep(fitted, points, chosen, why, len(sample), held.baseline, facts)

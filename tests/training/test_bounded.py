@@ -11,6 +11,7 @@ import yaml
 from pipelines.core.config import FairnessConfig, TrainConfig, load_settings
 from pipelines.core.errors import PipelineError
 from pipelines.training import bound_choice, bounded
+from pipelines.training.targets import head_name
 from tests.training.test_stacked import _gap, _synthetic  # the same synthetic two-group data
 
 KEY = "demographic_parity_difference"
@@ -147,7 +148,7 @@ def test_small_validation_chooses_by_cross_validation_and_records_it(small_proje
     settings = _train(_bound_project(small_project))
     facts = read_json(ArtifactPaths(small_project).trained_model / MITIGATION_FILE)
     assert facts["heldout"].startswith("3-fold cross-validation on the ") and "fewer than fairness.cv_below_rows = 2000" in facts["heldout"]
-    assert facts["bounds"] == [1.0, 0.5, 0.15] and facts["strength"] in facts["bounds"]
+    assert facts["bounds"] == [1.0, 0.5, 0.15, 2.0, 3.0, 3.5] and facts["strength"] in facts["bounds"]  # + extra heads
     assert {p["bound"] for p in facts["validation"]} == set(facts["bounds"])
     assert all(0 <= p["pass_share"] <= 1 for p in facts["validation"])
     from pipelines.training.gates import strength
@@ -159,9 +160,10 @@ def test_a_large_enough_validation_split_is_used_as_is(small_project: Path):
     from pipelines.core.io import read_json
     from pipelines.core.paths import MITIGATION_FILE, ArtifactPaths
 
-    _train(_bound_project(small_project, cv_below_rows=0))
+    _train(_bound_project(small_project, cv_below_rows=0, fair_targets=False))
     facts = read_json(ArtifactPaths(small_project).trained_model / MITIGATION_FILE)
     assert facts["heldout"].startswith("the ") and facts["heldout"].endswith(" validation rows")
+    assert facts["bounds"] == [1.0, 0.5, 0.15]  # fairness.fair_targets false: the bound heads only
 
 
 def test_a_bound_no_head_reaches_stops_at_the_fairness_gate_with_one_line(small_project: Path):
@@ -181,7 +183,7 @@ def test_a_bound_no_head_reaches_stops_at_the_fairness_gate_with_one_line(small_
     assert result.line().startswith("no network meets the bound demographic parity difference <= 0.0001 and "
                                          "accuracy >= 0.6 on the ")
     assert result.description.endswith(f": the lowest disparity reached is {best[KEY]:.4f} at accuracy "
-                                       f"{best['accuracy']:.4f} (bound {best['bound']:g} head); no model is released")
+                                       f"{best['accuracy']:.4f} ({head_name(best['bound'])} head); no model is released")
     assert "\n" not in result.description
     assert str(stopped.value) == f"gate fairness_gate failed on trained_model: {result.description}"
 
