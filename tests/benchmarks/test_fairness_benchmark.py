@@ -18,7 +18,9 @@ def _split(seed: int, eg: tuple[float, float], released: tuple[float, float] | N
         split["stop"] = "gate fairness_gate failed on trained_model: no strength meets the limit"
     else:
         figures = {"accuracy": released[0], "dpd": released[1], "eod": 0.2}
-        split["pipeline"] = {"variant": "int8", **figures, "keras": figures, "fairness_gate": gate}
+        split["pipeline"] = {"variant": "int8", **figures, "keras": figures, "fairness_gate": gate,
+                             "mitigation": {"method": "bound", "constraint": "demographic_parity", "strength": 0.05,
+                                            "chosen_by": "cross-validation"}}
     return split
 
 
@@ -38,6 +40,13 @@ def test_a_stop_on_any_split_fails_the_rule_and_is_listed():
     assert summary["stops"] == [{"seed": 1, "line": "gate fairness_gate failed on trained_model: no strength meets "
                                                    "the limit"}]
     assert acceptance({}, 0, 0) == {"passed": False, "why": "no ExponentiatedGradient baseline was measured"}
+
+
+def test_mitigations_count_what_each_release_chose():
+    splits = [_split(0, (0.8, 0.0), (0.8, 0.0)), _split(1, (0.8, 0.0), (0.8, 0.0)), _split(2, (0.8, 0.0), None)]
+    splits[1]["pipeline"]["mitigation"] = {"method": "none", "strength": 1.0}
+    splits.append(_split(3, (0.8, 0.0), (0.8, 0.0)))
+    assert summarize(splits)["mitigations"] == {"bound 0.05": 2, "none": 1}
 
 
 def test_gate_count_counts_releases_whose_fairness_gates_passed():
@@ -124,7 +133,8 @@ def test_merge_combines_runs_made_in_separate_folders(tmp_path: Path):
     for name, released in (("recidivism", (0.65, 0.05)), ("german-credit", None)):
         splits = [_split(0, (0.65, 0.05), released) | {"rows": {"train": 80, "validation": 10, "test": 10}}]
         entry_ = describe_dataset(DATASETS[name], splits, {}, "abc1234") | {"date": "2026-01-01", "wall_s": 60.0}
-        write_json(tmp_path / name / RESULTS, {"datasets": {name: entry_}, "gate_counts": {},
+        counts = {name: gate_count(splits) | {"commit": "abc1234", "planned": 20, "runner": "stages"}}
+        write_json(tmp_path / name / RESULTS, {"datasets": {name: entry_}, "gate_counts": counts,
                                                "machine": {"cpu": "cpu", "cores": 2, "memory_gib": 1, "python": "3",
                                                            "versions": {}}, "fairlearn": "0"})
     assert entry(["--merge", str(tmp_path / "recidivism"), str(tmp_path / "german-credit"), "--docs",
@@ -132,9 +142,10 @@ def test_merge_combines_runs_made_in_separate_folders(tmp_path: Path):
     merged = json.loads((tmp_path / "docs" / RESULTS).read_text())
     assert list(merged["datasets"]) == ["german-credit", "recidivism"]  # the benchmark's order
     page = (tmp_path / "docs" / "fairness-benchmark.md").read_text()
-    assert "| recidivism | 100 | `black` | 0.650 / 0.050 | 0.650 / 0.050 | 1/1 | pass |" in page
-    assert "| german-credit | 100 | `sex` | 0.650 / 0.050 | - | 0/1 | fail: released on 0 of 1 splits |" in page
-    assert "| adult | - | - | - | - | - | not measured: no split finished |" in page
+    assert "| recidivism | 100 | `black` | 0.650 / 0.050 | 0.650 / 0.050 | 1/1 | bound 0.05 (1) | pass |" in page
+    assert "| german-credit | 100 | `sex` | 0.650 / 0.050 | - | 0/1 | - | fail: released on 0 of 1 splits |" in page
+    assert "| adult | - | - | - | - | - | - | not measured: no split finished |" in page
+    assert "| recidivism | 1 of 1 | 1 of 1 | partial: 1 of 20 splits run | `abc1234`, stages | - |" in page
     assert (tmp_path / "docs" / "fairness-benchmark" / "recidivism.png").is_file()
 
 
