@@ -129,12 +129,13 @@ def overview(results: dict[str, Any]) -> str:
         chosen = ", ".join(f"{md_cell(m)} ({n})" for m, n in (entry["summary"].get("mitigations") or {}).items())
         rows.append([name, str(entry["rows"]), f"`{entry['grouping']}`", pair(eg), pair(mine),
                      f"{entry['summary']['released']}/{entry['summary']['splits']}", chosen or "-",
-                     ("pass" if verdict["passed"] else f"fail: {md_cell(verdict['why'])}") + _partial(entry)])
+                     ("pass" if verdict["passed"] else f"fail: {md_cell(verdict['why'])}") + _partial(entry),
+                     f"`{md_cell(entry['commit'])}`"])
     for name in DATASETS:
         if name not in results["datasets"]:
-            rows.append([name, "-", "-", "-", "-", "-", "-", "not measured: no split finished"])
+            rows.append([name, "-", "-", "-", "-", "-", "-", "not measured: no split finished", "-"])
     return _table(["data set", "rows", "grouping", "EG accuracy / DPD", "released accuracy / DPD", "released",
-                   "mitigation released (splits)", "acceptance rule"], rows)
+                   "mitigation released (splits)", "acceptance rule", "commit"], rows)
 
 
 def findings(results: dict[str, Any]) -> str:

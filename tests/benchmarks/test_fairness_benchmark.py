@@ -142,9 +142,9 @@ def test_merge_combines_runs_made_in_separate_folders(tmp_path: Path):
     merged = json.loads((tmp_path / "docs" / RESULTS).read_text())
     assert list(merged["datasets"]) == ["german-credit", "recidivism"]  # the benchmark's order
     page = (tmp_path / "docs" / "fairness-benchmark.md").read_text()
-    assert "| recidivism | 100 | `black` | 0.650 / 0.050 | 0.650 / 0.050 | 1/1 | bound 0.05 (1) | pass |" in page
-    assert "| german-credit | 100 | `sex` | 0.650 / 0.050 | - | 0/1 | - | fail: released on 0 of 1 splits |" in page
-    assert "| adult | - | - | - | - | - | - | not measured: no split finished |" in page
+    assert "| recidivism | 100 | `black` | 0.650 / 0.050 | 0.650 / 0.050 | 1/1 | bound 0.05 (1) | pass | `abc1234` |" in page
+    assert "| german-credit | 100 | `sex` | 0.650 / 0.050 | - | 0/1 | - | fail: released on 0 of 1 splits | `abc1234` |" in page
+    assert "| adult | - | - | - | - | - | - | not measured: no split finished | - |" in page
     assert "| recidivism | 1 of 1 | 1 of 1 | partial: 1 of 20 splits run | `abc1234`, stages | - |" in page
     assert (tmp_path / "docs" / "fairness-benchmark" / "recidivism.png").is_file()
 
@@ -169,7 +169,8 @@ def test_harness_on_a_small_slice_writes_results_page_and_plot(tmp_path: Path):
     assert set(split["baselines"]) == {"majority", "logistic", "eg_randomized", "eg_thresholded", "grid_search",
                                        "keras_unmitigated"}
     assert split["baselines"]["majority"]["accuracy"] == pytest.approx(0.7) and split["baselines"]["majority"]["dpd"] == 0
-    assert all(0.5 < m["accuracy"] <= 1 for m in split["baselines"].values())
+    assert all(0.5 < m["accuracy"] <= 1 for n, m in split["baselines"].items() if n != "keras_unmitigated")
+    assert 0 <= split["baselines"]["keras_unmitigated"]["accuracy"] <= 1  # two epochs: any accuracy
     assert entry_["overrides"] == {"train.epochs": 2} and entry_["planned"] == 1
     page = (tmp_path / "fairness-benchmark.md").read_text()
     assert "| EG (randomized) |" in page and "![german-credit: accuracy against DPD](fairness-benchmark/german-credit.png)" in page
@@ -181,7 +182,9 @@ def test_harness_on_a_small_slice_writes_results_page_and_plot(tmp_path: Path):
     assert [p["eps"] for p in split["frontier"]["eg_thresholded"]] == list(EPS_GRID)
     assert [p["eps"] for p in split["frontier"]["eg_distilled"]] == list(EPS_GRID)
     assert len(split["frontier"]["grid_search"]) == 10  # one model per Lagrange multiplier (two groups: 10)
-    assert all(0.5 < p["accuracy"] <= 1 for points in split["frontier"].values() for p in points)
+    assert all(0.5 < p["accuracy"] <= 1 for family in ("eg_thresholded", "grid_search")
+               for p in split["frontier"][family])
+    assert all(0 <= p["accuracy"] <= 1 and 0 <= p["dpd"] <= 1 for p in split["frontier"]["eg_distilled"])
     eg = next(p for p in split["frontier"]["eg_thresholded"] if p["eps"] == 0.01)
     assert eg == split["baselines"]["eg_thresholded"] | {"eps": 0.01}  # the baseline's own fit, reused
     assert "#### Deterministic frontier" in page and "| EG thresholded | eps 0.002 |" in page
