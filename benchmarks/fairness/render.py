@@ -264,9 +264,10 @@ def render(results: dict[str, Any], docs: Path) -> str:
         "# one process per data set, each into its own folder, then one page:\n"
         ".venv/bin/python -m benchmarks.fairness --datasets adult --docs /tmp/bench/adult\n"
         ".venv/bin/python -m benchmarks.fairness --merge /tmp/bench/*\n```",
-        "Cost (measured on the machine above at load 20-25, so noisy): a German credit split takes about 48 CPU "
-        "seconds, half of it the pipeline (trained_model about a third) and half the baselines and the frontier "
-        "(two Keras trainings: the unmitigated model and the distilled students). `--runner stages` saves the "
-        "imports `mobile-mlops run` pays per split and the second pass over the data steps the baselines used to "
-        "make; what is left is computation, so on a shared 2-core machine the wall time is set by the load.",
+        "Cost (measured on the machine above, shared, so noisy): one German credit split, alone at load 22, took "
+        "264 s wall and 48 CPU seconds with `--runner stages` (pipeline, baselines and frontier; the pipeline is "
+        "about half, trained_model a third of it); `mobile-mlops run` by itself took 178 s wall and 46 CPU seconds "
+        "for the pipeline only. In the 2 December run (six processes, one per data set, at load 30-37, each "
+        "process getting about 4% of a core) a first split took 31-35 minutes on every data set, so 5 splits x 6 "
+        "data sets did not fit in 25 minutes there; on a quiet 2-core machine the CPU figures above are the bound.",
     ]) + "\n"
