@@ -61,7 +61,7 @@ def dataset_section(name: str, entry: dict[str, Any], plot: str) -> str:
              _table(["method", "accuracy", "DPD", "EOD", "splits"], rows),
              f"Released on {summary['released']} of {summary['splits']} splits"
              + (f" (Android variant: {', '.join(summary['variants'])})" if summary["variants"] else "")
-             + (f"; mitigation released (`models/trained/mitigation.json`): "
+             + ("; mitigation released (`models/trained/mitigation.json`): "
                 + ", ".join(f"{md_cell(m)} on {n}" for m, n in summary["mitigations"].items())
                 if summary.get("mitigations") else "") + "."]
     for stop in summary["stops"]:
