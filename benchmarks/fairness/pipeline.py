@@ -50,6 +50,8 @@ def run_stages(settings: Settings, names: tuple[str, ...] | list[str], seconds: 
             return str(exc)
         except PipelineError as exc:
             return f"{name}: {exc}"
+        except Exception as exc:  # a step's bug stops this split, as `mobile-mlops run` reports it, not the benchmark
+            return f"{name}: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
         finally:
             seconds[name] = round(time.perf_counter() - started, 1)
     return None

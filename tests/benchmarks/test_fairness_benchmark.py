@@ -125,6 +125,22 @@ def test_run_stages_stops_with_the_steps_one_line(tmp_path: Path):
     assert read_splits(settings) is None
 
 
+def test_run_stages_reports_a_steps_bug_as_its_stop_line(monkeypatch):
+    import pipelines.catalog
+    from benchmarks.fairness.pipeline import run_stages
+
+    def broken(name):
+        def step(settings):
+            if name == "coreml_model":
+                raise ValueError("Input contains NaN.\nmore detail")
+        return step
+    monkeypatch.setattr(pipelines.catalog, "step_function", broken)
+    seconds: dict[str, float] = {}
+    assert run_stages(None, ["tflite_model", "coreml_model", "onnx_model"], seconds) == \
+        "coreml_model: ValueError: Input contains NaN."
+    assert list(seconds) == ["tflite_model", "coreml_model"]
+
+
 def test_merge_combines_runs_made_in_separate_folders(tmp_path: Path):
     from benchmarks.fairness.datasets import DATASETS
     from benchmarks.fairness.run import RESULTS, describe_dataset
