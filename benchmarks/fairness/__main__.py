@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from benchmarks.fairness.datasets import DATASETS
+from benchmarks.fairness.pipeline import RUNNERS
 from benchmarks.fairness.run import DOCS, main, merge
 from cli.options import overrides
 from pipelines.core.errors import PipelineError
@@ -23,6 +24,9 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
                              "often the release passes its fairness gates on the test split")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="override a params key in every run (for quick checks; the page records it)")
+    parser.add_argument("--runner", choices=RUNNERS, default=RUNNERS[0],
+                        help="stages: the catalog's steps with their gates in this process, as `dvc repro` runs "
+                             "them (default; imports paid once); run: `mobile-mlops run` (Dagster) per split")
     parser.add_argument("--no-pipeline", action="store_true", help="baselines only (the harness's own test)")
     parser.add_argument("--docs", type=Path, default=DOCS, help="where the page, plots and results.json go")
     parser.add_argument("--render", action="store_true", help="only re-render the page from results.json")
@@ -34,13 +38,14 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
 def entry(argv: list[str] | None = None) -> int:
     args = parse(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # before TensorFlow loads: its C++ start-up lines
+    os.environ.setdefault("TQDM_DISABLE", "1")  # the converters' progress bars (--runner stages runs them here)
     logging.getLogger("fairlearn").setLevel(logging.ERROR)  # grid-size advice, followed in baselines.grid_size
     try:
         if args.merge:
             print(f"wrote {merge(args.merge, args.docs)}")
             return 0
         page = main(args.datasets, args.splits, args.gate_splits, overrides(args.set), pipeline=not args.no_pipeline,
-                    docs=args.docs, only_render=args.render)
+                    docs=args.docs, only_render=args.render, runner=args.runner)
     except PipelineError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

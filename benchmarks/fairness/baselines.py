@@ -68,27 +68,37 @@ def _keras(settings: Settings, x_train, y_train, x_val, y_val, x_test) -> np.nda
     return (predict_keras(model, x_test) >= settings.params.train.threshold).astype(np.float32)
 
 
-def fit_baselines(settings: Settings, splits: dict[str, pd.DataFrame], keras: bool = True) -> dict[str, dict[str, Any]]:
-    """Each method's test accuracy, DPD and EOD, fit on the train split (Keras also stops early on validation)."""
+def fit_baselines(settings: Settings, splits: dict[str, pd.DataFrame], keras: bool = True,
+                  deterministic: bool = True) -> tuple[dict[str, dict[str, Any]], dict[str, list[dict[str, Any]]]]:
+    """Each method's test accuracy, DPD and EOD, fit on the train split (Keras also stops early on validation), and
+    unless `deterministic` is False the deterministic frontier (benchmarks.fairness.frontier) on the same rows."""
     from sklearn.linear_model import LogisticRegression
+
+    from benchmarks.fairness.frontier import frontier
 
     train, validation, test = splits["train"], splits["validation"], splits["test"]
     data, fairness = settings.params.data, settings.params.fairness
     spec = fit_feature_spec(train, data)
-    x_train, y_train = encode_features(train, spec).astype(np.float64), encode_labels(train, spec)
-    x_test, y_test = encode_features(test, spec).astype(np.float64), encode_labels(test, spec)
+    x = {name: encode_features(frame, spec).astype(np.float64) for name, frame in splits.items()}
+    y_train, y_test = encode_labels(train, spec), encode_labels(test, spec)
     features, _ = constrained_grouping(settings)
     labels = constraint_labels(train, features)
     decisions: dict[str, np.ndarray] = {}
     decisions["majority"] = np.full(len(y_test), float(np.mean(y_train) >= 0.5))
-    logistic = LogisticRegression(max_iter=2000, random_state=settings.params.train.seed).fit(x_train, y_train)
-    decisions["logistic"] = (logistic.predict_proba(x_test)[:, 1] >= 0.5).astype(float)
-    decide, facts = reductions_baseline(x_train, y_train, labels, fairness)
-    decisions["eg_randomized"] = decide(x_test)
-    decisions["eg_thresholded"] = (facts["fitted"]._pmf_predict(x_test)[:, 1] >= 0.5).astype(float)
-    decisions["grid_search"] = np.asarray(_grid_search(x_train, y_train, labels, settings).predict(x_test), float)
+    logistic = LogisticRegression(max_iter=2000, random_state=settings.params.train.seed).fit(x["train"], y_train)
+    decisions["logistic"] = (logistic.predict_proba(x["test"])[:, 1] >= 0.5).astype(float)
+    decide, facts = reductions_baseline(x["train"], y_train, labels, fairness)
+    decisions["eg_randomized"] = decide(x["test"])
+    decisions["eg_thresholded"] = (facts["fitted"]._pmf_predict(x["test"])[:, 1] >= 0.5).astype(float)
+    search = _grid_search(x["train"], y_train, labels, settings)
+    decisions["grid_search"] = np.asarray(search.predict(x["test"]), float)
     if keras:
-        decisions["keras_unmitigated"] = _keras(settings, x_train.astype(np.float32), y_train,
-                                                encode_features(validation, spec), encode_labels(validation, spec),
-                                                x_test.astype(np.float32))
-    return {name: measure(settings, test, y_test, d) for name, d in decisions.items()}
+        decisions["keras_unmitigated"] = _keras(settings, x["train"].astype(np.float32), y_train,
+                                                x["validation"].astype(np.float32), encode_labels(validation, spec),
+                                                x["test"].astype(np.float32))
+
+    def figures(d: np.ndarray) -> dict[str, float]:
+        return measure(settings, test, y_test, d)
+
+    points = frontier(settings, x, labels, y_train, figures, facts["fitted"], search) if deterministic else {}
+    return {name: figures(d) for name, d in decisions.items()}, points

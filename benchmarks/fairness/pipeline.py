@@ -1,5 +1,5 @@
-"""One benchmark split: the data steps in a fresh project folder, then `mobile-mlops run` on it (the real pipeline,
-in its own process) while the baselines fit on the same rows, then what the run released or why it stopped."""
+"""One benchmark split in a fresh project folder: the pipeline (the catalog's steps in this process, or `mobile-mlops
+run`), the baselines and the deterministic frontier on the run's own rows, then what it released or why it stopped."""
 from __future__ import annotations
 
 import json
@@ -15,31 +15,54 @@ import pandas as pd
 
 from benchmarks.fairness.baselines import constrained_grouping, fit_baselines
 from benchmarks.projects import REPO
+from pipelines.catalog import STAGES
 from pipelines.core.config import Settings, load_settings
 from pipelines.core.errors import PipelineError
-from pipelines.core.paths import ArtifactPaths
+from pipelines.core.io import read_json
+from pipelines.core.paths import MITIGATION_FILE, ArtifactPaths
 from pipelines.data.split import SPLITS
 
-MOBILE_MLOPS = REPO / ".venv" / "bin" / "mobile-mlops"
 FAIRNESS_GATES = ("max_demographic_parity_difference", "max_equalized_odds_difference")
+RUNNERS = ("stages", "run")  # the catalog's steps in this process (as `dvc repro` runs them), or `mobile-mlops run`
+DATA_STAGES = ("raw_dataset", "validated_dataset", "dataset_splits")
 
 
-def prepare_splits(settings: Settings) -> dict[str, pd.DataFrame]:
-    """The data steps the pipeline runs first (load, validate, split at split.seed), in this process: the test rows
-    the baselines are measured on are the pipeline's own."""
-    from pipelines.data.steps import dataset_splits, raw_dataset, validated_dataset
-
-    for step in (raw_dataset, validated_dataset, dataset_splits):
-        step(settings)
+def read_splits(settings: Settings) -> dict[str, pd.DataFrame] | None:
+    """The pipeline's own train, validation and test rows, if its data steps got that far."""
     folder = ArtifactPaths(settings.root).dataset_splits
+    if not all((folder / f"{name}.parquet").is_file() for name in SPLITS):
+        return None
     return {name: pd.read_parquet(folder / f"{name}.parquet") for name in SPLITS}
 
 
+def run_stages(settings: Settings, names: tuple[str, ...] | list[str], seconds: dict[str, float]) -> str | None:
+    """Each stage's step and gates in this process, in the catalog's order (what `mobile-mlops stage` and each DVC
+    stage run); None when all passed, else the stop line as `mobile-mlops run` prints it. `seconds` receives each
+    step's wall time."""
+    from pipelines.catalog import step_function
+    from pipelines.core.verdict import GateFailed
+
+    for name in names:
+        started = time.perf_counter()
+        try:
+            step_function(name)(settings)
+        except GateFailed as exc:
+            return str(exc)
+        except PipelineError as exc:
+            return f"{name}: {exc}"
+        except Exception as exc:  # a step's bug stops this split, as `mobile-mlops run` reports it, not the benchmark
+            return f"{name}: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+        finally:
+            seconds[name] = round(time.perf_counter() - started, 1)
+    return None
+
+
 def start_run(params: Path) -> subprocess.Popen:
-    """`mobile-mlops run` on the project folder, niced, with its own Dagster home and MLflow store."""
+    """`mobile-mlops run` (this checkout's code) on the project folder, with its own Dagster home and MLflow store."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "DAGSTER_"))}
-    env |= {"DAGSTER_HOME": str(params.parent / ".dagster"), "TF_CPP_MIN_LOG_LEVEL": "3"}
-    return subprocess.Popen(["nice", "-n", "10", str(MOBILE_MLOPS), "run", "--params", str(params)],
+    env |= {"DAGSTER_HOME": str(params.parent / ".dagster"), "TF_CPP_MIN_LOG_LEVEL": "3",
+            "PYTHONPATH": os.pathsep.join([str(REPO), *filter(None, [os.environ.get("PYTHONPATH")])])}
+    return subprocess.Popen([sys.executable, "-m", "cli.main", "run", "--params", str(params)],
                             cwd=params.parent, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
@@ -63,7 +86,14 @@ def released(settings: Settings) -> dict[str, Any]:
     fairness = json.loads(paths.fairness_report.read_text())
     variant = json.loads(paths.footprint_report.read_text())["platforms"]["android"]["selected"]
     return {"variant": variant, **model_figures(settings, fairness, variant),
-            "keras": model_figures(settings, fairness, "keras"), "fairness_gate": fairness_gate(fairness, variant)}
+            "keras": model_figures(settings, fairness, "keras"), "fairness_gate": fairness_gate(fairness, variant),
+            "mitigation": mitigation(settings)}
+
+
+def mitigation(settings: Settings) -> dict[str, Any]:
+    """What the run's mitigation chose (models/trained/mitigation.json): method, strength or bound, chosen by."""
+    facts = read_json(ArtifactPaths(settings.root).trained_model / MITIGATION_FILE)
+    return {key: facts.get(key) for key in ("method", "constraint", "strength", "chosen_by")}
 
 
 def model_figures(settings: Settings, fairness: dict[str, Any], model: str) -> dict[str, float]:
@@ -81,34 +111,39 @@ def fairness_gate(fairness: dict[str, Any], variant: str) -> bool:
     return bool(mine) and all(g["passed"] for g in mine)
 
 
-def run_split(params: Path, seed: int, baselines: Path | None, pipeline: bool = True) -> dict[str, Any]:
-    """One split: the pipeline's release or its stop line on `params`' folder and, unless `baselines` is None, the
-    baselines on a copy of it (the data steps run there, so the pipeline starts at once). Either may be left out."""
+def run_split(params: Path, seed: int, runner: str = "stages", pipeline: bool = True,
+              baselines: bool = True) -> dict[str, Any]:
+    """One split on `params`' folder: the pipeline (or with `pipeline` False only its data steps), then unless
+    `baselines` is False the baselines and the deterministic frontier on the pipeline's own rows."""
     settings = load_settings(params)
-    result: dict[str, Any] = {"seed": seed}
-    started = time.perf_counter()
-    run = start_run(params) if pipeline else None
-    try:
-        if baselines is not None:
-            copy = load_settings(baselines)
-            try:
-                splits = prepare_splits(copy)
-            except PipelineError as exc:  # the run stops at the same step: no rows to fit baselines on
-                splits, result["data_error"] = None, str(exc)
-            result["rows"] = {name: len(frame) for name, frame in (splits or {}).items()}
-            if splits is not None:
-                result["baselines"] = fit_baselines(copy, splits)
-    finally:
-        stderr = run.communicate()[1] if run else ""
-    result["seconds"] = round(time.perf_counter() - started, 1)
-    result["steps_s"] = step_seconds(stderr)
-    if run is None:
-        outcome = "baselines only"
-    elif run.returncode == 0:
+    result: dict[str, Any] = {"seed": seed, "runner": runner if pipeline else "data steps"}
+    started, seconds = time.perf_counter(), {}
+    if not pipeline or runner == "stages":
+        os.environ.pop("MLFLOW_TRACKING_URI", None)  # the run's own store in its folder, as `mobile-mlops run` uses
+        stop = run_stages(settings, DATA_STAGES if not pipeline else list(STAGES), seconds)
+    else:
+        run = start_run(params)
+        stderr = run.communicate()[1]
+        seconds = step_seconds(stderr)
+        stop = stop_line(stderr) if run.returncode else None
+    result["pipeline_s"] = round(time.perf_counter() - started, 1)
+    result["steps_s"] = seconds
+    splits = read_splits(settings)
+    result["rows"] = {name: len(frame) for name, frame in (splits or {}).items()}
+    if splits is None:
+        result["data_error"] = stop or "no splits written"
+    elif baselines:
+        result["baselines"], result["frontier"] = fit_baselines(settings, splits)
+    if stop is not None and pipeline:
+        result["stop"] = stop
+        outcome = f"stopped: {stop}"
+    elif pipeline:
         result["pipeline"] = released(settings)
         outcome = f"released {result['pipeline']['variant']}"
     else:
-        result["stop"] = stop_line(stderr)
-        outcome = f"stopped: {result['stop']}"
+        outcome = "baselines only"
+    if "keras" in sys.modules:  # a fresh graph per split: models of earlier splits are not kept alive
+        sys.modules["keras"].backend.clear_session()
+    result["seconds"] = round(time.perf_counter() - started, 1)
     print(f"  split {seed}: {outcome} ({result['seconds']} s)", file=sys.stderr, flush=True)
     return result

@@ -35,20 +35,18 @@ def commit() -> str:
     return (head.stdout.strip() or "unknown") + ("+changes" if dirty.stdout.strip() else "")
 
 
-def run_dataset(dataset: Dataset, seeds: list[int], work: Path, overrides: dict[str, Any],
+def run_dataset(dataset: Dataset, seeds: list[int], work: Path, overrides: dict[str, Any], runner: str = "stages",
                 pipeline: bool = True, baselines: bool = True,
                 after: Callable[[list[dict[str, Any]]], None] | None = None) -> list[dict[str, Any]]:
     """Each seed in a fresh project folder (removed afterwards); `after` sees the splits done so far."""
     splits: list[dict[str, Any]] = []
     for seed in seeds:
-        folder, copy = work / f"{dataset.name}-{seed}", work / f"{dataset.name}-{seed}-baselines"
+        folder = work / f"{dataset.name}-{seed}"
         params = project_copy(dataset, folder, overrides | {"split.seed": seed})
         try:
-            others = project_copy(dataset, copy, overrides | {"split.seed": seed}) if baselines else None
-            splits.append(run_split(params, seed, others, pipeline=pipeline))
+            splits.append(run_split(params, seed, runner, pipeline=pipeline, baselines=baselines))
         finally:
             shutil.rmtree(folder, ignore_errors=True)
-            shutil.rmtree(copy, ignore_errors=True)
         if after is not None:
             after(splits)
     return splits
@@ -65,7 +63,7 @@ def describe_dataset(dataset: Dataset, splits: list[dict[str, Any]], overrides: 
 
 
 def main(names: list[str], splits: int, gate_splits: int, overrides: dict[str, Any], pipeline: bool = True,
-         docs: Path = DOCS, only_render: bool = False) -> Path:
+         docs: Path = DOCS, only_render: bool = False, runner: str = "stages") -> Path:
     """Run (or with `only_render` just re-render) and write results.json, the page and the plots under `docs`,
     after each data set: a long run that is stopped keeps what it finished. Data sets not run keep their entry."""
     unknown = sorted(set(names) - set(DATASETS))
@@ -97,10 +95,9 @@ def main(names: list[str], splits: int, gate_splits: int, overrides: dict[str, A
 
             if splits:
                 print(f"{name}: {splits} split(s)", file=sys.stderr, flush=True)
-                run_dataset(dataset, list(range(splits)), work, overrides, pipeline, after=record)
+                run_dataset(dataset, list(range(splits)), work, overrides, runner, pipeline, after=record)
             if gate_splits:
-                gate_run(results, dataset, gate_splits, work, overrides, measured_at)
-                save()
+                gate_run(results, dataset, gate_splits, work, overrides, measured_at, runner, save)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return page
@@ -134,7 +131,7 @@ def _now() -> str:
 
 
 def gate_run(results: dict[str, Any], dataset: Dataset, count: int, work: Path, overrides: dict[str, Any],
-             measured_at: str) -> None:
+             measured_at: str, runner: str, save: Callable[[], None]) -> None:
     """The 20-split gate count on a data set under SMALL rows: the pipeline only; the benchmark's own splits of the
     same commit are reused."""
     entry = results["datasets"].get(dataset.name)
@@ -144,12 +141,18 @@ def gate_run(results: dict[str, Any], dataset: Dataset, count: int, work: Path, 
     if entry["rows"] >= SMALL:
         return
     same = entry["commit"] == measured_at and entry["overrides"] == overrides  # else the splits must run again
-    have = {s["seed"]: s for s in entry["splits"] if same}
+    have = {s["seed"]: s for s in entry["splits"] if same and s["seed"] < count}
     print(f"{dataset.name}: gate count over {count} splits ({len(have)} reused)", file=sys.stderr, flush=True)
-    fresh = run_dataset(dataset, [s for s in range(count) if s not in have], work, overrides, baselines=False)
-    splits = sorted([*have.values(), *fresh], key=lambda s: s["seed"])[:count]
-    results["gate_counts"][dataset.name] = gate_count(splits) | {"commit": measured_at}
 
+    def record(fresh: list[dict[str, Any]]) -> None:  # after every split: a stopped run keeps a partial count
+        splits = sorted([*have.values(), *fresh], key=lambda s: s["seed"])
+        results["gate_counts"][dataset.name] = gate_count(splits) | {"commit": measured_at, "planned": count,
+                                                                     "runner": runner, "date": _now()}
+        save()
+
+    record([])
+    run_dataset(dataset, [s for s in range(count) if s not in have], work, overrides, runner, baselines=False,
+                after=record)
 
 
 def _version(package: str) -> str:

@@ -36,10 +36,22 @@ def summarize(splits: list[dict[str, Any]]) -> dict[str, Any]:
     methods = {name: {f: spread([p[f] for p in pts]) for f in FIGURES}
                for name, pts in method_points(splits).items()}
     released = [s for s in splits if "pipeline" in s]
-    return {"methods": methods, "splits": len(splits), "released": len(released),
+    return {"methods": methods, "frontier": frontier_summary(splits), "splits": len(splits), "released": len(released),
             "variants": sorted({s["pipeline"]["variant"] for s in released}),
+            "mitigations": mitigations(released),
             "stops": [{"seed": s["seed"], "line": s["stop"]} for s in splits if "stop" in s],
             "acceptance": acceptance(methods, len(released), len(splits))}
+
+
+def mitigations(released: list[dict[str, Any]]) -> dict[str, int]:
+    """How often each mitigation (method and its strength or bound) was what the run released."""
+    counts: dict[str, int] = {}
+    for split in released:
+        facts = split["pipeline"].get("mitigation")
+        if facts:
+            name = facts["method"] if facts["method"] == "none" else f"{facts['method']} {facts['strength']}"
+            counts[name] = counts.get(name, 0) + 1
+    return dict(sorted(counts.items(), key=lambda item: -item[1]))
 
 
 def acceptance(methods: dict[str, Any], released: int, splits: int) -> dict[str, Any]:
@@ -71,3 +83,44 @@ def gate_count(splits: list[dict[str, Any]]) -> dict[str, Any]:
 
 def _num(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.3f}"
+
+
+def frontier_summary(splits: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """Per deterministic family, each bound's (or GridSearch model's) mean and spread over the splits that have it,
+    in bound order; GridSearch keeps only the models no other of its models beats on both mean accuracy and DPD."""
+    found: dict[str, dict[Any, list[dict[str, float]]]] = {}
+    for split in splits:
+        for family, points in split.get("frontier", {}).items():
+            for point in points:
+                key = point.get("eps", point.get("index"))
+                found.setdefault(family, {}).setdefault(key, []).append(point)
+    summary = {}
+    for family, by_key in found.items():
+        rows = [{"key": key, **{f: spread([p[f] for p in pts]) for f in FIGURES}}
+                for key, pts in sorted(by_key.items())]
+        summary[family] = pareto(rows) if family == "grid_search" else rows
+    return summary
+
+
+def pareto(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The rows that no other row beats on mean accuracy and mean DPD both (ties kept once), by DPD."""
+    usable = [r for r in rows if r["dpd"]["mean"] is not None]
+
+    def beaten(row):
+        return any(o["accuracy"]["mean"] >= row["accuracy"]["mean"] and o["dpd"]["mean"] <= row["dpd"]["mean"]
+                   and (o["accuracy"]["mean"], -o["dpd"]["mean"]) != (row["accuracy"]["mean"], -row["dpd"]["mean"])
+                   for o in usable)
+    kept, seen = [], set()
+    for row in sorted(usable, key=lambda r: (r["dpd"]["mean"], -r["accuracy"]["mean"])):
+        figures = (row["accuracy"]["mean"], row["dpd"]["mean"])
+        if not beaten(row) and figures not in seen:
+            kept.append(row)
+            seen.add(figures)
+    return kept
+
+
+def reaches(row: dict[str, Any], reference: dict[str, Any]) -> bool:
+    """A mean point within the acceptance rule's slack of the reference's: accuracy >= its - 0.01, DPD <= its + 0.01."""
+    return (row["accuracy"]["mean"] >= reference["accuracy"]["mean"] - ACCURACY_SLACK
+            and row["dpd"]["mean"] is not None and reference["dpd"]["mean"] is not None
+            and row["dpd"]["mean"] <= reference["dpd"]["mean"] + DPD_SLACK)

@@ -9,7 +9,7 @@ import pytest
 from benchmarks.fairness.__main__ import entry
 from benchmarks.fairness.baselines import grid_size
 from benchmarks.fairness.pipeline import fairness_gate, stop_line
-from benchmarks.fairness.summary import acceptance, gate_count, summarize
+from benchmarks.fairness.summary import acceptance, frontier_summary, gate_count, pareto, reaches, summarize
 
 
 def _split(seed: int, eg: tuple[float, float], released: tuple[float, float] | None, gate: bool = True) -> dict:
@@ -18,7 +18,9 @@ def _split(seed: int, eg: tuple[float, float], released: tuple[float, float] | N
         split["stop"] = "gate fairness_gate failed on trained_model: no strength meets the limit"
     else:
         figures = {"accuracy": released[0], "dpd": released[1], "eod": 0.2}
-        split["pipeline"] = {"variant": "int8", **figures, "keras": figures, "fairness_gate": gate}
+        split["pipeline"] = {"variant": "int8", **figures, "keras": figures, "fairness_gate": gate,
+                             "mitigation": {"method": "bound", "constraint": "demographic_parity", "strength": 0.05,
+                                            "chosen_by": "cross-validation"}}
     return split
 
 
@@ -38,6 +40,13 @@ def test_a_stop_on_any_split_fails_the_rule_and_is_listed():
     assert summary["stops"] == [{"seed": 1, "line": "gate fairness_gate failed on trained_model: no strength meets "
                                                    "the limit"}]
     assert acceptance({}, 0, 0) == {"passed": False, "why": "no ExponentiatedGradient baseline was measured"}
+
+
+def test_mitigations_count_what_each_release_chose():
+    splits = [_split(0, (0.8, 0.0), (0.8, 0.0)), _split(1, (0.8, 0.0), (0.8, 0.0)), _split(2, (0.8, 0.0), None)]
+    splits[1]["pipeline"]["mitigation"] = {"method": "none", "strength": 1.0}
+    splits.append(_split(3, (0.8, 0.0), (0.8, 0.0)))
+    assert summarize(splits)["mitigations"] == {"bound 0.05": 2, "none": 1}
 
 
 def test_gate_count_counts_releases_whose_fairness_gates_passed():
@@ -62,10 +71,74 @@ def test_grid_size_follows_fairlearns_advice_within_bounds():
     assert grid_size(4, parity=False) == 64 and grid_size(2, parity=False) == 10
 
 
+def _point(key, accuracy: float, dpd: float) -> dict:
+    return {"eps" if isinstance(key, float) else "index": key, "accuracy": accuracy, "dpd": dpd, "eod": 0.1}
+
+
+def test_frontier_summary_means_each_bound_and_keeps_gridsearchs_efficient_models():
+    splits = [{"frontier": {"eg_thresholded": [_point(0.01, 0.70, 0.10), _point(0.05, 0.74, 0.20)],
+                            "grid_search": [_point(0, 0.70, 0.05), _point(1, 0.69, 0.06), _point(2, 0.75, 0.30),
+                                            _point(3, 0.75, 0.30)]}},
+              {"frontier": {"eg_thresholded": [_point(0.01, 0.72, 0.06), _point(0.05, 0.76, 0.20)],
+                            "grid_search": [_point(0, 0.70, 0.05), _point(1, 0.69, 0.06), _point(2, 0.75, 0.30),
+                                            _point(3, 0.75, 0.30)]}}]
+    summary = frontier_summary(splits)
+    assert [r["key"] for r in summary["eg_thresholded"]] == [0.01, 0.05]
+    assert summary["eg_thresholded"][0]["accuracy"]["mean"] == pytest.approx(0.71)
+    assert summary["eg_thresholded"][0]["dpd"]["mean"] == pytest.approx(0.08)
+    assert summary["eg_thresholded"][0]["dpd"]["n"] == 2
+    assert [r["key"] for r in summary["grid_search"]] == [0, 2]  # 1 is beaten by 0; 3 ties 2, kept once
+    assert summarize(splits)["frontier"] == summary
+
+
+def test_pareto_drops_undefined_and_dominated_points():
+    def row(key, accuracy, dpd):
+        return {"key": key, "accuracy": {"mean": accuracy}, "dpd": {"mean": dpd}}
+    assert [r["key"] for r in pareto([row(0, 0.8, 0.1), row(1, 0.8, None), row(2, 0.7, 0.2), row(3, 0.9, 0.3)])] \
+        == [0, 3]
+
+
+def test_reaches_is_the_acceptance_slack_around_the_reference():
+    reference = {"accuracy": {"mean": 0.80}, "dpd": {"mean": 0.05}}
+    assert reaches({"accuracy": {"mean": 0.79}, "dpd": {"mean": 0.06}}, reference)
+    assert not reaches({"accuracy": {"mean": 0.789}, "dpd": {"mean": 0.02}}, reference)
+    assert not reaches({"accuracy": {"mean": 0.85}, "dpd": {"mean": 0.061}}, reference)
+    assert not reaches({"accuracy": {"mean": 0.85}, "dpd": {"mean": None}}, reference)
+
+
 def test_stop_line_is_the_runs_error_line():
     assert stop_line("  start raw_dataset\nerror: gate x failed on y: why\n") == "gate x failed on y: why"
     assert stop_line("Traceback...\nValueError: boom\n") == "ValueError: boom"
     assert stop_line("") == "no output"
+
+
+def test_run_stages_stops_with_the_steps_one_line(tmp_path: Path):
+    from benchmarks.fairness.datasets import DATASETS, project_copy
+    from benchmarks.fairness.pipeline import DATA_STAGES, read_splits, run_stages
+    from pipelines.core.config import load_settings
+
+    settings = load_settings(project_copy(DATASETS["german-credit"], tmp_path / "p", {"data.label": "nope"}))
+    seconds: dict[str, float] = {}
+    assert run_stages(settings, DATA_STAGES, seconds) == "raw_dataset: data.label: column 'nope' is not in " \
+                                                         "german_credit.csv"
+    assert list(seconds) == ["raw_dataset"]  # nothing after the stop ran
+    assert read_splits(settings) is None
+
+
+def test_run_stages_reports_a_steps_bug_as_its_stop_line(monkeypatch):
+    import pipelines.catalog
+    from benchmarks.fairness.pipeline import run_stages
+
+    def broken(name):
+        def step(settings):
+            if name == "coreml_model":
+                raise ValueError("Input contains NaN.\nmore detail")
+        return step
+    monkeypatch.setattr(pipelines.catalog, "step_function", broken)
+    seconds: dict[str, float] = {}
+    assert run_stages(None, ["tflite_model", "coreml_model", "onnx_model"], seconds) == \
+        "coreml_model: ValueError: Input contains NaN."
+    assert list(seconds) == ["tflite_model", "coreml_model"]
 
 
 def test_merge_combines_runs_made_in_separate_folders(tmp_path: Path):
@@ -76,7 +149,8 @@ def test_merge_combines_runs_made_in_separate_folders(tmp_path: Path):
     for name, released in (("recidivism", (0.65, 0.05)), ("german-credit", None)):
         splits = [_split(0, (0.65, 0.05), released) | {"rows": {"train": 80, "validation": 10, "test": 10}}]
         entry_ = describe_dataset(DATASETS[name], splits, {}, "abc1234") | {"date": "2026-01-01", "wall_s": 60.0}
-        write_json(tmp_path / name / RESULTS, {"datasets": {name: entry_}, "gate_counts": {},
+        counts = {name: gate_count(splits) | {"commit": "abc1234", "planned": 20, "runner": "stages"}}
+        write_json(tmp_path / name / RESULTS, {"datasets": {name: entry_}, "gate_counts": counts,
                                                "machine": {"cpu": "cpu", "cores": 2, "memory_gib": 1, "python": "3",
                                                            "versions": {}}, "fairlearn": "0"})
     assert entry(["--merge", str(tmp_path / "recidivism"), str(tmp_path / "german-credit"), "--docs",
@@ -84,9 +158,10 @@ def test_merge_combines_runs_made_in_separate_folders(tmp_path: Path):
     merged = json.loads((tmp_path / "docs" / RESULTS).read_text())
     assert list(merged["datasets"]) == ["german-credit", "recidivism"]  # the benchmark's order
     page = (tmp_path / "docs" / "fairness-benchmark.md").read_text()
-    assert "| recidivism | 100 | `black` | 0.650 / 0.050 | 0.650 / 0.050 | 1/1 | pass |" in page
-    assert "| german-credit | 100 | `sex` | 0.650 / 0.050 | - | 0/1 | fail: released on 0 of 1 splits |" in page
-    assert "| adult | - | - | - | - | - | not measured: no split finished |" in page
+    assert "| recidivism | 100 | `black` | 0.650 / 0.050 | 0.650 / 0.050 | 1/1 | bound 0.05 (1) | pass | `abc1234` |" in page
+    assert "| german-credit | 100 | `sex` | 0.650 / 0.050 | - | 0/1 | - | fail: released on 0 of 1 splits | `abc1234` |" in page
+    assert "| adult | - | - | - | - | - | - | not measured: no split finished | - |" in page
+    assert "| recidivism | 1 of 1 | 1 of 1 | partial: 1 of 20 splits run | `abc1234`, stages | - |" in page
     assert (tmp_path / "docs" / "fairness-benchmark" / "recidivism.png").is_file()
 
 
@@ -110,20 +185,37 @@ def test_harness_on_a_small_slice_writes_results_page_and_plot(tmp_path: Path):
     assert set(split["baselines"]) == {"majority", "logistic", "eg_randomized", "eg_thresholded", "grid_search",
                                        "keras_unmitigated"}
     assert split["baselines"]["majority"]["accuracy"] == pytest.approx(0.7) and split["baselines"]["majority"]["dpd"] == 0
-    assert all(0.5 < m["accuracy"] <= 1 for m in split["baselines"].values())
+    assert all(0.5 < m["accuracy"] <= 1 for n, m in split["baselines"].items() if n != "keras_unmitigated")
+    assert 0 <= split["baselines"]["keras_unmitigated"]["accuracy"] <= 1  # two epochs: any accuracy
     assert entry_["overrides"] == {"train.epochs": 2} and entry_["planned"] == 1
     page = (tmp_path / "fairness-benchmark.md").read_text()
     assert "| EG (randomized) |" in page and "![german-credit: accuracy against DPD](fairness-benchmark/german-credit.png)" in page
     assert "fail: released on 0 of 1 splits" in page
+    from benchmarks.fairness.frontier import EPS_GRID
+
+    assert split["runner"] == "data steps" and set(split["frontier"]) == {"eg_thresholded", "eg_distilled",
+                                                                          "grid_search"}
+    assert [p["eps"] for p in split["frontier"]["eg_thresholded"]] == list(EPS_GRID)
+    assert [p["eps"] for p in split["frontier"]["eg_distilled"]] == list(EPS_GRID)
+    assert len(split["frontier"]["grid_search"]) == 10  # one model per Lagrange multiplier (two groups: 10)
+    assert all(0.5 < p["accuracy"] <= 1 for family in ("eg_thresholded", "grid_search")
+               for p in split["frontier"][family])
+    assert all(0 <= p["accuracy"] <= 1 and 0 <= p["dpd"] <= 1 for p in split["frontier"]["eg_distilled"])
+    eg = next(p for p in split["frontier"]["eg_thresholded"] if p["eps"] == 0.01)
+    assert eg == split["baselines"]["eg_thresholded"] | {"eps": 0.01}  # the baseline's own fit, reused
+    assert "#### Deterministic frontier" in page and "| EG thresholded | eps 0.002 |" in page
     assert (tmp_path / "fairness-benchmark" / "german-credit.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 @pytest.mark.slow
-def test_harness_runs_the_real_pipeline_on_one_split(tmp_path: Path):
-    assert entry(["--datasets", "german-credit", "--splits", "1", "--set", "train.epochs=2", "--docs",
-                  str(tmp_path)]) == 0
+@pytest.mark.parametrize("runner", ["stages", "run"])
+def test_harness_runs_the_real_pipeline_on_one_split(tmp_path: Path, runner: str):
+    assert entry(["--datasets", "german-credit", "--splits", "1", "--set", "train.epochs=2", "--runner", runner,
+                  "--docs", str(tmp_path)]) == 0
     split = json.loads((tmp_path / "fairness-benchmark" / "results.json").read_text())["datasets"]["german-credit"][
         "splits"][0]
     assert "pipeline" in split or split["stop"]  # a release with its figures, or the run's one-line stop
+    assert split["runner"] == runner and split["steps_s"]["trained_model"] > 0
+    assert split["rows"] == {"train": 720, "validation": 80, "test": 200} and "eg_randomized" in split["baselines"]
     if "pipeline" in split:
         assert split["pipeline"]["variant"] and 0.5 < split["pipeline"]["accuracy"] <= 1
