@@ -1,8 +1,9 @@
 """Footprint: device-tier estimates, per-platform selection, and the report (JSON, CSV, chart, table).
 
 Latency, energy and battery figures for a device tier are ESTIMATES DERIVED FROM MEASURED HOST LATENCY:
-host latency x the tier's slowdown factor, energy = active CPU power x mean latency. They rank variants
-and enforce budgets; they are not measurements on a phone.
+host latency x the tier's slowdown factor, energy = active CPU power x median latency (the median, not the mean:
+on a shared host, scheduling stalls put a long tail on the mean that a phone's model does not have). They rank
+variants and enforce budgets; they are not measurements on a phone.
 """
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ CSV_COLUMNS = ("platform", "variant", "size_bytes", "gzip_bytes", "accuracy", "a
 def tier_estimate(latency: dict[str, float], tier: DeviceTier) -> dict[str, Any]:
     """One tier: latency scaled from the host, energy per inference (W x ms = mJ), daily battery share."""
     mean_ms = latency["mean_ms"] * tier.slowdown
-    energy_mj = tier.active_power_w * mean_ms
+    energy_mj = tier.active_power_w * latency["p50_ms"] * tier.slowdown
     daily_j = energy_mj * tier.inferences_per_day / 1000
     battery_j = tier.battery_mah * tier.battery_voltage * 3.6  # mAh x V = mWh; 1 mWh = 3.6 J
     return {
