@@ -99,6 +99,9 @@ def on_device_gates(variant: dict[str, Any], reference: dict[str, Any], footprin
                 footprint.min_agreement_with_keras,
                 "agreement with Keras", at_most=False),
     ]
+    if "non_finite_outputs" in variant:  # a broken conversion's NaN or inf outputs
+        gates.append(_within("finite_outputs", "the limit", variant["non_finite_outputs"], 0,
+                             "test rows with a non-finite output", at_most=True))
     for feature, facts in variant["groups"].items():
         rise = facts["demographic_parity_difference"] - reference["groups"][feature]["demographic_parity_difference"]
         gates.append(_within(f"max_parity_increase[{feature}]", "gates.on_device.max_parity_increase", rise,

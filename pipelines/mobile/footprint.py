@@ -39,7 +39,8 @@ def _fairness(groups: dict[str, Any]) -> dict[str, Any]:
 
 
 def _variant(facts: dict[str, Any], tiers: dict[str, DeviceTier], keras_p50: float) -> dict[str, Any]:
-    keep = ("size_bytes", "gzip_bytes", "accuracy", "auc", "agreement_with_keras", "precision", "sparsity")
+    keep = ("size_bytes", "gzip_bytes", "accuracy", "auc", "agreement_with_keras", "precision", "sparsity",
+            "non_finite_outputs")
     variant = {k: facts[k] for k in keep if k in facts} | {"groups": _fairness(facts["groups"])}
     latency = facts.get("latency")
     if latency:

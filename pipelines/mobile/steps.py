@@ -25,12 +25,19 @@ from pipelines.training.tracking import log_to_run
 
 
 def _scored(y: np.ndarray, proba: np.ndarray, keras_proba: np.ndarray, groups, threshold: float) -> dict[str, Any]:
-    """Test metrics of one variant, its agreement with Keras and per-group metrics (pipelines.training.metrics)."""
+    """Test metrics of one variant, its agreement with Keras and per-group metrics (pipelines.training.metrics).
+
+    A non-finite output (a broken conversion can return NaN) is scored as a wrong answer and a disagreement, and
+    counted: the footprint gate refuses a variant with any."""
+    finite = np.isfinite(proba)
+    wrong = np.where(finite, proba, 1.0 - y)  # the probability furthest from the truth
     return {
-        **classification_metrics(y, proba, threshold),
-        "agreement_with_keras": agreement(proba, keras_proba, threshold),
-        "max_abs_probability_error": float(np.abs(proba - keras_proba).max()),
-        "groups": group_metrics(y, proba, groups, threshold),
+        **classification_metrics(y, wrong, threshold),
+        "agreement_with_keras": agreement(np.where(finite, proba, (keras_proba < threshold).astype(float)),
+                                          keras_proba, threshold),
+        "max_abs_probability_error": float(np.abs(np.where(finite, proba, 1.0) - keras_proba).max()),
+        "non_finite_outputs": int((~finite).sum()),
+        "groups": group_metrics(y, wrong, groups, threshold),
     }
 
 
