@@ -43,13 +43,25 @@ def summarize(splits: list[dict[str, Any]]) -> dict[str, Any]:
             "acceptance": acceptance(methods, len(released), len(splits))}
 
 
+def _mitigation_name(facts: dict[str, Any]) -> str:
+    """`none`, `penalty 3`, or under method bound the chosen head as the model card names it (`bound 0.05`,
+    `distilled from ExponentiatedGradient`, `massaged x1.5`)."""
+    from pipelines.training.targets import head_name
+
+    if facts["method"] == "none":
+        return "none"
+    if facts["method"] == "bound" and isinstance(facts.get("strength"), int | float):
+        return head_name(float(facts["strength"]))
+    return f"{facts['method']} {facts['strength']}"
+
+
 def mitigations(released: list[dict[str, Any]]) -> dict[str, int]:
     """How often each mitigation (method and its strength or bound) was what the run released."""
     counts: dict[str, int] = {}
     for split in released:
         facts = split["pipeline"].get("mitigation")
         if facts:
-            name = facts["method"] if facts["method"] == "none" else f"{facts['method']} {facts['strength']}"
+            name = _mitigation_name(facts)
             counts[name] = counts.get(name, 0) + 1
     return dict(sorted(counts.items(), key=lambda item: -item[1]))
 
