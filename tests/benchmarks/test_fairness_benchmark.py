@@ -172,6 +172,18 @@ def test_unknown_dataset_is_one_line(capsys):
                                                "401k-eligibility, adult)")
 
 
+
+def _german_split_0() -> dict[str, int]:
+    """German credit's split sizes at split.seed 0 by the hash rule (its 1,000 rows are all kept, keyed by row)."""
+    from pipelines.core.config import SplitConfig
+    from pipelines.data.rowsplit import assign, unit_hash
+
+    codes = assign(unit_hash([f"source:{n}" for n in range(1000)], 0), None, SplitConfig(seed=0))
+    return {name: int((codes == code).sum()) for code, name in enumerate(("train", "validation", "test"))}
+
+
+GERMAN_SPLIT_0 = _german_split_0()
+
 @pytest.mark.slow  # ~25 s alone, 60 s on the shared 2-core machine: the data steps, TensorFlow, fairlearn
 def test_harness_on_a_small_slice_writes_results_page_and_plot(tmp_path: Path):
     """German credit, one split, two epochs, baselines only (the pipeline row is the slow test's)."""
@@ -179,12 +191,13 @@ def test_harness_on_a_small_slice_writes_results_page_and_plot(tmp_path: Path):
                   "--docs", str(tmp_path)]) == 0
     results = json.loads((tmp_path / "fairness-benchmark" / "results.json").read_text())
     entry_ = results["datasets"]["german-credit"]
-    assert entry_["grouping"] == "sex" and entry_["rows"] == 1000 and entry_["test_rows"] == 200
     split = entry_["splits"][0]
-    assert split["rows"] == {"train": 720, "validation": 80, "test": 200}  # the pipeline's split at split.seed 0
+    assert split["rows"] == GERMAN_SPLIT_0  # the pipeline's own split at split.seed 0
+    assert entry_["grouping"] == "sex" and entry_["rows"] == 1000 and entry_["test_rows"] == GERMAN_SPLIT_0["test"]
     assert set(split["baselines"]) == {"majority", "logistic", "eg_randomized", "eg_thresholded", "grid_search",
                                        "keras_unmitigated"}
-    assert split["baselines"]["majority"]["accuracy"] == pytest.approx(0.7) and split["baselines"]["majority"]["dpd"] == 0
+    majority = split["baselines"]["majority"]  # German credit is 70% good risks; the hash split's test rows near that
+    assert 0.6 < majority["accuracy"] < 0.8 and majority["dpd"] == 0
     assert all(0.5 < m["accuracy"] <= 1 for n, m in split["baselines"].items() if n != "keras_unmitigated")
     assert 0 <= split["baselines"]["keras_unmitigated"]["accuracy"] <= 1  # two epochs: any accuracy
     assert entry_["overrides"] == {"train.epochs": 2} and entry_["planned"] == 1
@@ -215,7 +228,7 @@ def test_harness_runs_the_real_pipeline_on_one_split(tmp_path: Path, runner: str
     split = json.loads((tmp_path / "fairness-benchmark" / "results.json").read_text())["datasets"]["german-credit"][
         "splits"][0]
     assert "pipeline" in split or split["stop"]  # a release with its figures, or the run's one-line stop
-    assert split["runner"] == runner and split["steps_s"]["trained_model"] > 0
-    assert split["rows"] == {"train": 720, "validation": 80, "test": 200} and "eg_randomized" in split["baselines"]
+    assert split["runner"] == runner and split["steps_s"]["raw_dataset"] > 0  # each step's time, up to any stop
+    assert split["rows"] == GERMAN_SPLIT_0 and "eg_randomized" in split["baselines"]
     if "pipeline" in split:
         assert split["pipeline"]["variant"] and 0.5 < split["pipeline"]["accuracy"] <= 1
