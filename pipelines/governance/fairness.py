@@ -63,6 +63,23 @@ def _limit(limit: Limit, grouping: str, groupings: list[str], key: str) -> float
     return limit
 
 
+LIMITS = (  # the fairness gate's limits: params key, figure, the rates it spreads over
+    ("max_demographic_parity_difference", "demographic_parity_difference", ("selection_rate",)),
+    ("max_equalized_odds_difference", "equalized_odds_difference", ("true_positive_rate", "false_positive_rate")),
+)
+
+
+def gate_limits(gates: FairnessGates, grouping: str, groupings: list[str]) -> list[tuple[str, str, tuple, float]]:
+    """Every limit the fairness gate applies to one grouping: (params key, figure, rates, limit); a limit of None
+    (reported, not gated) is left out. The one definition the gate and the bound choice (which must meet it) use."""
+    out = []
+    for key, value, rates in LIMITS:
+        limit = _limit(getattr(gates, key), grouping, groupings, key)
+        if limit is not None:
+            out.append((key, value, rates, limit))
+    return out
+
+
 def _extremes(groups: dict[str, Any], rate: str, small: list[str]) -> str:
     """`High 0.31 vs Low 0.09`: the groups at either end of a rate, over the gated groups."""
     values = {g: m[rate] for g, m in groups.items() if g not in small and m[rate] is not None}
@@ -100,14 +117,7 @@ def fairness_gates(report: dict[str, Any], gates: FairnessGates) -> list[GateRes
         entry = report["models"][model]
         for grouping, facts in entry["groups"].items():
             where = f"{model} {grouping}"
-            for key, value, rates in (
-                ("max_demographic_parity_difference", "demographic_parity_difference", ("selection_rate",)),
-                ("max_equalized_odds_difference", "equalized_odds_difference",
-                 ("true_positive_rate", "false_positive_rate")),
-            ):
-                limit = _limit(getattr(gates, key), grouping, groupings, key)
-                if limit is None:
-                    continue
+            for key, value, rates, limit in gate_limits(gates, grouping, groupings):
                 name = f"{key}[{model}/{grouping}]"
                 if facts["eligible_groups"] < 2 or facts[value] is None:
                     results.append(_unmeasurable(name, where, facts, limit, minimum))
