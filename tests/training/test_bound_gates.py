@@ -35,6 +35,9 @@ def test_a_head_within_parity_but_not_equalized_odds_rarely_passes_every_limit()
     assert bound_choice.joint_pass_share(y, decided, test_y, [parity], 30, 0) == \
         bound_choice.pass_share(y, decided, labels, test_labels, test_y, 0.1, "demographic_parity", 30, 0)
     assert heldout_figure(y, decided, odds, 0.5, 30) == pytest.approx(0.4, abs=0.05)
+    # checks measured on other rows (`more`) are drawn in the same simulated splits
+    assert bound_choice.joint_pass_share(y, decided, test_y, [parity], 30, 0, more=((y, decided, [odds]),)) == \
+        bound_choice.joint_pass_share(y, decided, test_y, [parity, odds], 30, 0)
 
 
 def _point(bound, accuracy, disparity, share, others=(), joint=None):
