@@ -3,6 +3,7 @@ accuracy gates and stays within the fairness limit in at least `fairness.pass_sh
 one-line stops when none can be released."""
 from __future__ import annotations
 
+import warnings
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -16,7 +17,8 @@ DRAWS = 2000  # simulated test splits per head: the pass share's own error is be
 def _spread(rates: np.ndarray, eligible: np.ndarray) -> np.ndarray:
     """Max minus min over the eligible groups (last axis) of each draw, ignoring undefined rates."""
     masked = np.where(eligible, rates, np.nan)
-    with np.errstate(invalid="ignore"):
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN draws: no eligible group with that rate
         return np.nanmax(masked, axis=-1) - np.nanmin(masked, axis=-1)
 
 
