@@ -150,7 +150,8 @@ def other_checks(gates: Any, held: pd.DataFrame, test: pd.DataFrame, grouping: s
 
 
 def heldout_figure(y: np.ndarray, proba: np.ndarray, check: Any, threshold: float, minimum: int) -> float | None:
-    """A check's figure on the held-out rows, over the groups the gate will measure (min_group_size test rows)."""
+    """A check's figure on these rows (the check's labels), over the groups the gate will measure (min_group_size
+    test rows)."""
     from pipelines.training.metrics import group_metrics
 
     kept = np.isin(check.labels, gated_groups(check.test_labels, minimum))
