@@ -3,7 +3,8 @@ accuracy gates and stays within the fairness limit in at least `fairness.pass_sh
 one-line stops when none can be released."""
 from __future__ import annotations
 
-from typing import Any
+import warnings
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -16,23 +17,30 @@ DRAWS = 2000  # simulated test splits per head: the pass share's own error is be
 def _spread(rates: np.ndarray, eligible: np.ndarray) -> np.ndarray:
     """Max minus min over the eligible groups (last axis) of each draw, ignoring undefined rates."""
     masked = np.where(eligible, rates, np.nan)
-    with np.errstate(invalid="ignore"):
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN draws: no eligible group with that rate
         return np.nanmax(masked, axis=-1) - np.nanmin(masked, axis=-1)
 
 
-def pass_share(y: np.ndarray, decisions: np.ndarray, labels: np.ndarray, test_labels: np.ndarray,
-               test_y: np.ndarray, limit: float, constraint: str, min_group_size: int, seed: int) -> float:
-    """The share of simulated test splits in which the disparity is within `limit` (a two-stage bootstrap).
+class Check(NamedTuple):
+    """One limit the test-split fairness gate applies to the Keras model, as the choice simulates it."""
+    grouping: str
+    figure: str  # demographic_parity_difference or equalized_odds_difference
+    limit: float
+    labels: np.ndarray  # each held-out row's group in this grouping
+    test_labels: np.ndarray  # each test row's group
 
-    Each group's rate (selection rate; true and false positive rates for equalized odds) is drawn from its
-    held-out counts (how sure the held-out rows are of it), then a test split's rate from the test split's own
-    group size: a small test split spreads the disparity, so a model measured just under the limit passes the
-    gate on the test rows in about half the splits; this says how often. Groups with fewer than
-    `min_group_size` test rows are left out, as the gate leaves them out.
-    """
-    rng = np.random.default_rng(seed)
+
+FIGURE = {"demographic_parity": "demographic_parity_difference", "equalized_odds": "equalized_odds_difference"}
+
+
+def _simulated(rng: np.random.Generator, y: np.ndarray, decisions: np.ndarray, check: Check, test_y: np.ndarray,
+               min_group_size: int) -> np.ndarray:
+    """The figure on each of DRAWS simulated test splits (0 where fewer than two groups have the rate)."""
+    labels, test_labels = check.labels, check.test_labels
     names = sorted(set(test_labels) & set(labels))
-    cells = [("all", np.ones_like(y, bool), np.ones_like(test_y, bool))] if constraint == "demographic_parity" else \
+    cells = [("all", np.ones_like(y, bool), np.ones_like(test_y, bool))] \
+        if check.figure == "demographic_parity_difference" else \
         [("positive", y > 0.5, test_y > 0.5), ("negative", y <= 0.5, test_y <= 0.5)]
     sizes = np.array([np.sum(test_labels == g) for g in names])
     eligible = sizes >= min_group_size
@@ -45,18 +53,54 @@ def pass_share(y: np.ndarray, decisions: np.ndarray, labels: np.ndarray, test_la
                 continue
             p = float(np.mean(decisions[(labels == g) & held]))
             rates[:, i] = rng.binomial(m, rng.binomial(n, p, DRAWS) / n) / m
-        spread = _spread(rates, eligible)
-        worst = np.fmax(worst, spread)
-    return float(np.mean(worst <= limit + 1e-12))
+        worst = np.fmax(worst, _spread(rates, eligible))
+    return worst
+
+
+def joint_pass_share(y: np.ndarray, decisions: np.ndarray, test_y: np.ndarray, checks: list[Check],
+                     min_group_size: int, seed: int,
+                     more: tuple[tuple[np.ndarray, np.ndarray, list[Check]], ...] = ()) -> float:
+    """The share of simulated test splits in which every check is within its limit (a two-stage bootstrap).
+
+    Each group's rate (selection rate; true and false positive rates for equalized odds) is drawn from its
+    held-out counts (how sure the held-out rows are of it), then a test split's rate from the test split's own
+    group size: a small test split spreads the disparity, so a model measured just under the limit passes the
+    gate on the test rows in about half the splits; this says how often. Groups with fewer than
+    `min_group_size` test rows are left out, as the gate leaves them out. `more`: checks measured on other rows
+    (their own labels and decisions), drawn in the same simulated splits.
+    """
+    rng = np.random.default_rng(seed)
+    met = np.ones(DRAWS, bool)
+    for rows_y, rows_decisions, rows_checks in ((y, decisions, checks), *more):
+        for check in rows_checks:
+            met &= _simulated(rng, rows_y, rows_decisions, check, test_y, min_group_size) <= check.limit + 1e-12
+    return float(np.mean(met))
+
+
+def pass_share(y: np.ndarray, decisions: np.ndarray, labels: np.ndarray, test_labels: np.ndarray,
+               test_y: np.ndarray, limit: float, constraint: str, min_group_size: int, seed: int) -> float:
+    """joint_pass_share of one limit: the constraint's disparity on one grouping."""
+    return joint_pass_share(y, decisions, test_y, [Check("", FIGURE[constraint], limit, labels, test_labels)],
+                            min_group_size, seed)
+
+
+def unmet(point: dict[str, Any]) -> list[str]:
+    """The other gated limits a head exceeds on the held-out rows, in words (`equalized odds difference 0.2400 >
+    0.2 on male`)."""
+    return [f"{figure.replace('_', ' ')} {value:.4f} > {short(limit)} on {grouping}"
+            for grouping, figure, value, limit in point.get("other_limits", []) if value is not None and value > limit]
 
 
 def choose(points: list[dict[str, Any]], limit: float | None, key: str, floor: float | None, floor_text: str,
            needed: float, how: str) -> tuple[dict[str, Any] | None, str]:
     """The head to deploy and why; None with the one-line reason when no head meets both the limit and the floor.
 
-    Preferred: the most accurate head meeting the floor whose pass share reaches `needed`. Else, of the heads
-    meeting the floor and the limit on the held-out rows, the one with the largest pass share (the line says how
-    likely the test split is to pass). A head answering one class only is never chosen.
+    Heads within every other limit the test-split fairness gate applies (`other_limits`) come first: the most
+    accurate meeting the floor whose joint pass share (every limit at once) reaches `needed`; else whose pass share
+    on the bound reaches it. Only where no head meets every limit on the rows are the others set aside (the line
+    names what the head misses). Then: the most accurate meeting the floor whose pass share reaches `needed`; else,
+    of the heads meeting the floor and the limit on the held-out rows, the one with the largest pass share (the
+    line says how likely the test split is to pass). A head answering one class only is never chosen.
     """
     usable = [p for p in points if not p.get("one_class")]
     accurate = [p for p in usable if floor is None or round(p["accuracy"], 6) >= round(floor, 6)]
@@ -68,19 +112,46 @@ def choose(points: list[dict[str, Any]], limit: float | None, key: str, floor: f
         return best, (f"{head_name(best['bound'])}: the most accurate on {how} ({best['accuracy']:.4f}); no fairness "
                       f"limit is set for this grouping{gates}")
     within = [p for p in accurate if p[key] is not None and p[key] <= limit]
-    confident = [p for p in within if p["pass_share"] >= needed]
+    every = [p for p in within if not unmet(p)]  # also within the gate's other limits on the rows
     what = key.replace("_", " ")
+
+    def joint(p: dict[str, Any]) -> float:
+        return p["pass_share"] if p.get("joint_pass_share") is None else p["joint_pass_share"]
+
+    confident = [p for p in every if joint(p) >= needed]
+    if confident:
+        best = max(confident, key=lambda p: (round(p["accuracy"], 6), p["bound"]))
+        return best, (f"{head_name(best['bound'])}: the most accurate on {how} ({best['accuracy']:.4f}) with {what} "
+                      f"{best[key]:.4f} <= {short(limit)}{_others(best)} in {joint(best):.0%} of simulated "
+                      f"test splits (fairness.pass_share = {needed:g}){gates}")
+    confident = [p for p in every if p["pass_share"] >= needed]
+    if confident:  # the other limits met on the rows, though all of them together are less sure
+        best = max(confident, key=lambda p: (round(p["accuracy"], 6), p["bound"]))
+        return best, (f"{head_name(best['bound'])}: the most accurate on {how} ({best['accuracy']:.4f}) with {what} "
+                      f"{best[key]:.4f} <= {short(limit)} in {best['pass_share']:.0%} of simulated test splits "
+                      f"(fairness.pass_share = {needed:g}){gates}, and within{_others(best).removeprefix(' and')} "
+                      f"on the rows (all limits in {joint(best):.0%} of the splits)")
+    missed = "" if every or not within else \
+        "; no head is also within every other limit of gates.fairness: "
+    confident = [p for p in (every or within) if p["pass_share"] >= needed]
     if confident:
         best = max(confident, key=lambda p: (round(p["accuracy"], 6), p["bound"]))
         return best, (f"{head_name(best['bound'])}: the most accurate on {how} ({best['accuracy']:.4f}) with {what} "
                       f"{best[key]:.4f} <= {short(limit)} in {best['pass_share']:.0%} of simulated test splits "
-                      f"(fairness.pass_share = {needed:g}){gates}")
+                      f"(fairness.pass_share = {needed:g}){gates}{missed}{'; '.join(unmet(best))}")
     if within:
-        best = max(within, key=lambda p: (p["pass_share"], round(p["accuracy"], 6)))
+        best = max(every or within, key=lambda p: (p["pass_share"], round(p["accuracy"], 6)))
         return best, (f"{head_name(best['bound'])}: {what} {best[key]:.4f} <= {short(limit)} on {how} at accuracy "
                       f"{best['accuracy']:.4f}{gates}, but within the limit in only {best['pass_share']:.0%} of "
-                      f"simulated test splits (fairness.pass_share = {needed:g}): the test split may not pass")
+                      f"simulated test splits (fairness.pass_share = {needed:g}): the test split may not pass"
+                      f"{missed}{'; '.join(unmet(best))}")
     return None, ""
+
+
+def _others(point: dict[str, Any]) -> str:
+    """` and the gate's 3 other limits`: the other limits the share counts, when there are any."""
+    count = len(point.get("other_limits", []))
+    return f" and the fairness gate's {count} other limit{'s' if count > 1 else ''}" if count else ""
 
 
 def stop_line(points: list[dict[str, Any]], limit: float | None, key: str, floor: float | None, floor_text: str,

@@ -134,6 +134,31 @@ def gated_groups(test_labels: np.ndarray, minimum: int) -> list[str]:
     return [str(n) for n, c in zip(names, counts) if c >= minimum]
 
 
+def other_checks(gates: Any, held: pd.DataFrame, test: pd.DataFrame, grouping: str, key: str) -> list[Any]:
+    """Every limit the test-split fairness gate applies to the Keras model (pipelines.governance.fairness's one
+    definition) but the constrained disparity on the constrained grouping, which the bound sets: each gated
+    grouping's demographic parity and equalized odds limits."""
+    from pipelines.governance.fairness import gate_limits
+    from pipelines.training.bound_choice import Check
+    from pipelines.training.metrics import groupings
+
+    held_groups, test_groups = groupings(held, intersection=True), groupings(test, intersection=True)
+    names = list(test_groups)
+    return [Check(name, figure, limit, held_groups[name], test_groups[name])
+            for name in names for _, figure, _, limit in gate_limits(gates, name, names)
+            if (name, figure) != (grouping, key)]
+
+
+def heldout_figure(y: np.ndarray, proba: np.ndarray, check: Any, threshold: float, minimum: int) -> float | None:
+    """A check's figure on these rows (the check's labels), over the groups the gate will measure (min_group_size
+    test rows)."""
+    from pipelines.training.metrics import group_metrics
+
+    kept = np.isin(check.labels, gated_groups(check.test_labels, minimum))
+    facts = group_metrics(y[kept], proba[kept], pd.DataFrame({"g": check.labels[kept]}), threshold)
+    return facts["g"][check.figure]
+
+
 FALLBACK_BOUND = 0.1  # the heads' bound when neither fairness.bound nor a gate limit names one
 
 
@@ -156,7 +181,8 @@ def bound_sweep(settings: Settings, train: pd.DataFrame, validation: pd.DataFram
     grouping, key = intersection_name(features), choice.DISPARITY[fairness.constraint]
     gate = choice.gate_limit(params.gates.fairness, fairness.constraint, grouping)
     limit = min([v for v in (fairness.bound, gate) if v is not None], default=None)
-    test = load_split(settings, "test")[[params.data.label, *features]]
+    sensitive = list(dict.fromkeys([*params.data.sensitive_features, *features]))
+    test = load_split(settings, "test")[[params.data.label, *sensitive]]
     test_labels, test_y = constraint_labels(test, features), encode_labels(test, spec)
     if gate is not None:
         facts = group_metrics(test_y, test_y, test[features], threshold, intersection=True,
@@ -170,21 +196,37 @@ def bound_sweep(settings: Settings, train: pd.DataFrame, validation: pd.DataFram
     # the disparity over the groups the gate will measure: those with min_group_size test rows (the held-out rows
     # hold more of each group, and a gap over more, smaller groups is a different, larger figure)
     gated = np.isin(labels, gated_groups(test_labels, minimum))
+    # the gate's other limits span smaller groups (race, intersections): with the validation split alone as the
+    # held-out rows they are measured on the sweep's training rows too, as the penalty sweep measures disparity
+    wide = held.rows is validation
+    gate_columns = params.data.sensitive_features  # the groupings the fairness gate measures
+    wide_rows = pd.concat([sample, validation], ignore_index=True) if wide else held.rows
+    y_wide = encode_labels(wide_rows, spec) if wide else y_rows
+    others = other_checks(params.gates.fairness, wide_rows[gate_columns], test[gate_columns], grouping, key)
 
-    def measured(probas: dict[float, np.ndarray]) -> list[dict[str, Any]]:
+    def measured(probas: dict[float, np.ndarray], fitted: dict[float, tuple]) -> list[dict[str, Any]]:
         out = []
+        on_sample = dict(zip(probas, predict_rows([fitted[b][0] for b in probas], sample, spec))) \
+            if wide and others else {}
         for each, proba in probas.items():
             facts = group_metrics(y_rows[gated], proba[gated], held.rows[features][gated], threshold,
                                   intersection=True, min_group_size=1)[grouping]
             decisions = (proba >= threshold).astype(float)
+            broad = np.concatenate([on_sample[each], proba]) if each in on_sample else proba
+            checks = [bound_choice.Check(grouping, key, limit, labels, test_labels)] if limit is not None else []
+            share = None if limit is None else bound_choice.joint_pass_share(y_rows, decisions, test_y, checks,
+                                                                              minimum, fairness.seed)
+            joint = None if limit is None or not others else bound_choice.joint_pass_share(
+                y_rows, decisions, test_y, checks, minimum, fairness.seed,
+                more=((y_wide, (broad >= threshold).astype(float), others),))
             out.append({"strength": each, "bound": each, "accuracy": float(np.mean(decisions == (y_rows > 0.5))),
                         key: facts[key], "grouping": grouping, "one_class": bool(len(np.unique(decisions)) < 2),
-                        "pass_share": None if limit is None else bound_choice.pass_share(
-                            y_rows, decisions, labels, test_labels, test_y, limit, fairness.constraint, minimum,
-                            fairness.seed)})
+                        "other_limits": [[c.grouping, c.figure, heldout_figure(y_wide, broad, c, threshold, minimum),
+                                          c.limit] for c in others],
+                        "pass_share": share, "joint_pass_share": joint})
         return out
 
-    points = measured(held.probas)
+    points = measured(held.probas, held.fitted)
     simple = bounded.logistic_heldout(settings, held, sample, validation, spec)
     why_limit = ""
     if fairness.target == "baseline" and limit is not None:
@@ -197,7 +239,7 @@ def bound_sweep(settings: Settings, train: pd.DataFrame, validation: pd.DataFram
     if fairness.fair_targets and not confident:  # the fair-target heads, trained only where the bound heads fall short
         extra = bounded.heldout(settings, sample, validation, spec, extra_heads(fairness.constraint))
         held = held._replace(fitted=held.fitted | extra.fitted, baseline=extra.baseline)
-        points += measured(extra.probas)
+        points += measured(extra.probas, extra.fitted)
         bounds = bounds + list(extra.probas)
         best, why = bound_choice.choose(points, limit, key, floor, floor_text, fairness.pass_share, held.how)
     within = best is not None

@@ -64,11 +64,30 @@ def test_a_variant_that_hurts_one_group_is_blocked_and_the_float_model_is_not():
     results = _by_name(fairness_gates(report, GATES))
     drop = results["max_group_accuracy_drop[int8/sex]"]
     assert not drop.passed and drop.measured == pytest.approx(0.05)
-    assert drop.detail.startswith("int8 sex: F accuracy 1.0000 -> 0.9500 vs keras (drop 0.0500, 10 decisions changed)")
+    assert drop.detail == ("int8 sex: F accuracy 1.0000 -> 0.9500 vs keras (drop 0.0500, CI [0.0224, 0.0665], 10 "
+                           "decisions changed) exceeds gates.fairness.max_group_accuracy_drop = 0.0200")
     assert results["max_demographic_parity_difference[keras/sex]"].passed
     changes = report["models"]["int8"]["quantization"]["sex"]["groups"]
     assert changes["M"]["change"] == 0.0 and changes["F"]["change"] == pytest.approx(-0.05)
     assert "| int8 | 0.9750 | sex |" in models_table(report)
+
+
+def test_a_group_drop_whose_paired_interval_straddles_the_limit_passes_and_says_so():
+    variant = FAIR.copy()
+    women = np.flatnonzero(GROUPS["sex"] == "F")[:5]
+    variant[women] = 1 - variant[women]  # 5 of 200: drop 0.025 over the 0.02 limit, by 1 row
+    report = _report({"keras": FAIR, "int8": variant})
+    drop = _by_name(fairness_gates(report, GATES))["max_group_accuracy_drop[int8/sex]"]
+    low, high = [-c for c in reversed(report["models"]["int8"]["quantization"]["sex"]["groups"]["F"]["ci"])]
+    assert low <= 0.02 < high  # the paired bootstrap (same rows, keras vs int8) cannot tell it over
+    assert drop.passed and drop.measured == pytest.approx(0.025)
+    assert drop.detail == (f"int8 sex: F accuracy 1.0000 -> 0.9750 vs keras (drop 0.0250, CI [{low:.4f}, {high:.4f}], "
+                           "5 decisions changed) is over gates.fairness.max_group_accuracy_drop = 0.0200, but the "
+                           "interval straddles the limit: the test split cannot tell it over")
+    point = evaluate_models(Y, {"keras": FAIR, "int8": variant}, GROUPS, FairnessConfig(bootstrap=0), 0.5, 20)
+    judged = _by_name(fairness_gates(point, GATES))["max_group_accuracy_drop[int8/sex]"]  # no interval: the point
+    assert not judged.passed and judged.detail.startswith("int8 sex: F accuracy 1.0000 -> 0.9750 vs keras (drop "
+                                                          "0.0250, 5 decisions changed) exceeds")
 
 
 def test_small_groups_are_flagged_not_gated_and_not_a_crash():

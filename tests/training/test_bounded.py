@@ -165,6 +165,11 @@ def test_a_large_enough_validation_split_is_used_as_is(small_project: Path):
     facts = read_json(ArtifactPaths(small_project).trained_model / MITIGATION_FILE)
     assert facts["heldout"].startswith("the ") and facts["heldout"].endswith(" validation rows")
     assert facts["bounds"] == [1.0, 0.5, 0.15]  # fairness.fair_targets false: the bound heads only
+    # every other limit params gates.fairness sets on the gated groupings, measured on the held-out rows
+    assert [(g, f, limit) for g, f, _, limit in facts["validation"][0]["other_limits"]] == [
+        ("sex", "equalized_odds_difference", 0.8)]  # the small project's gates: sex only (DPD: the bound's)
+    assert all(0 <= p["joint_pass_share"] <= p["pass_share"] for p in facts["validation"])
+    assert all(0 <= p["pass_share"] <= 1 for p in facts["validation"])
 
 
 def test_a_bound_no_head_reaches_stops_at_the_fairness_gate_with_one_line(small_project: Path):
