@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from pipelines.core.config import ConversionGates, KerasGates, OnDeviceGates
+from pipelines.core.config import ConversionGates, FairnessGates, KerasGates, Limit, OnDeviceGates
 from pipelines.core.errors import PipelineError
 
 
@@ -163,3 +163,29 @@ def gates_table(results: list[GateResult]) -> str:
     rows = ["| gate | measured | threshold | verdict |", "|---|---|---|---|"]
     rows += [f"| {g.name} | {g.measured:.4f} | {g.threshold:.4f} | {'pass' if g.passed else 'FAIL'} |" for g in results]
     return "\n".join(rows)
+
+
+def _limit(limit: Limit, grouping: str, groupings: list[str], key: str) -> float | None:
+    if isinstance(limit, dict):
+        unknown = sorted(set(limit) - set(groupings))
+        if unknown:
+            raise PipelineError(f"gates.fairness.{key}: '{unknown[0]}' is not a grouping ({', '.join(groupings)})")
+        return limit.get(grouping)
+    return limit
+
+
+LIMITS = (  # the fairness gate's limits: params key, figure, the rates it spreads over
+    ("max_demographic_parity_difference", "demographic_parity_difference", ("selection_rate",)),
+    ("max_equalized_odds_difference", "equalized_odds_difference", ("true_positive_rate", "false_positive_rate")),
+)
+
+
+def gate_limits(gates: FairnessGates, grouping: str, groupings: list[str]) -> list[tuple[str, str, tuple, float]]:
+    """Every limit the fairness gate applies to one grouping: (params key, figure, rates, limit); a limit of None
+    (reported, not gated) is left out. The one definition the gate and the bound choice (which must meet it) use."""
+    out = []
+    for key, value, rates in LIMITS:
+        limit = _limit(getattr(gates, key), grouping, groupings, key)
+        if limit is not None:
+            out.append((key, value, rates, limit))
+    return out

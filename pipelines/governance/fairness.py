@@ -9,9 +9,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from pipelines.core.config import FairnessConfig, FairnessGates, Limit
-from pipelines.core.errors import PipelineError
-from pipelines.core.gates import GateResult
+from pipelines.core.config import FairnessConfig, FairnessGates
+from pipelines.core.gates import GateResult, gate_limits
 from pipelines.core.safe_text import md_cell
 from pipelines.training.metrics import (
     classification_metrics,
@@ -52,32 +51,6 @@ def evaluate_models(
                            for g, facts in first.items() for name in facts["small_groups"]],
         "models": models,
     }
-
-
-def _limit(limit: Limit, grouping: str, groupings: list[str], key: str) -> float | None:
-    if isinstance(limit, dict):
-        unknown = sorted(set(limit) - set(groupings))
-        if unknown:
-            raise PipelineError(f"gates.fairness.{key}: '{unknown[0]}' is not a grouping ({', '.join(groupings)})")
-        return limit.get(grouping)
-    return limit
-
-
-LIMITS = (  # the fairness gate's limits: params key, figure, the rates it spreads over
-    ("max_demographic_parity_difference", "demographic_parity_difference", ("selection_rate",)),
-    ("max_equalized_odds_difference", "equalized_odds_difference", ("true_positive_rate", "false_positive_rate")),
-)
-
-
-def gate_limits(gates: FairnessGates, grouping: str, groupings: list[str]) -> list[tuple[str, str, tuple, float]]:
-    """Every limit the fairness gate applies to one grouping: (params key, figure, rates, limit); a limit of None
-    (reported, not gated) is left out. The one definition the gate and the bound choice (which must meet it) use."""
-    out = []
-    for key, value, rates in LIMITS:
-        limit = _limit(getattr(gates, key), grouping, groupings, key)
-        if limit is not None:
-            out.append((key, value, rates, limit))
-    return out
 
 
 def _extremes(groups: dict[str, Any], rate: str, small: list[str]) -> str:

@@ -138,7 +138,7 @@ def other_checks(gates: Any, held: pd.DataFrame, test: pd.DataFrame, grouping: s
     """Every limit the test-split fairness gate applies to the Keras model (pipelines.governance.fairness's one
     definition) but the constrained disparity on the constrained grouping, which the bound sets: each gated
     grouping's demographic parity and equalized odds limits."""
-    from pipelines.governance.fairness import gate_limits
+    from pipelines.core.gates import gate_limits
     from pipelines.training.bound_choice import Check
     from pipelines.training.metrics import groupings
 
