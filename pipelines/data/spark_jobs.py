@@ -31,9 +31,10 @@ from pipelines.data.batches import (
 from pipelines.data.drift import profile_frame
 from pipelines.data.expectations import batch_records, summarize
 from pipelines.data.load import numbered, read_table_batches, sniffed_format
-from pipelines.data.rowsplit import INTERNAL, ORIGIN, ROW, SPLITS, TEST, TRAIN, VALIDATION
+from pipelines.data.rowsplit import INTERNAL, ORIGIN, ROW, TEST, TRAIN, VALIDATION
 from pipelines.data.spark_engine import spark_session
-from pipelines.data.stream import ParquetSink, parquet_batches
+from pipelines.data.stream import ParquetSink
+from pipelines.data.stream import write_splits as stream_write_splits
 from pipelines.data.validate import ValidationFailed, check_invariant_figures
 
 if TYPE_CHECKING:
@@ -194,21 +195,9 @@ def drift_profile(settings: Settings, path: Path) -> dict[str, Any]:
 
 def write_splits(settings: Settings, validated: Path, target: Path) -> dict[str, int]:
     """stream.split_stream with the split codes computed by Spark SQL (split_codes): the same three files."""
-
-    codes, start = split_codes(settings, validated), 0
-    with atomic_path(target) as tmp:
-        tmp.mkdir()
-        sinks = {name: ParquetSink(tmp / f"{name}.parquet") for name in SPLITS}
-        last = None
-        for batch in parquet_batches(validated, settings.params.data.batch_rows):
-            mine, start = codes[start:start + len(batch)], start + len(batch)
-            rows = batch.drop(columns=list(INTERNAL), errors="ignore")
-            for code, name in enumerate(SPLITS):
-                sinks[name].write(rows[mine == code].reset_index(drop=True))
-            last = rows
-        for sink in sinks.values():
-            sink.close(last)
-    return {name: sink.rows for name, sink in sinks.items()}
+    codes = split_codes(settings, validated)
+    return stream_write_splits(validated, target, settings.params.data.batch_rows,
+                               lambda batch, start: codes[start:start + len(batch)])
 
 
 def _checked_batch(raw: Path, start: int, stop: int, data: DataConfig, suite: dict[str, Any] | None,

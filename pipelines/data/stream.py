@@ -3,7 +3,7 @@ whole-data figures merged from per-batch partials (pipelines.data.batches). Smal
 the same path and gets the same results."""
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -139,12 +139,20 @@ def validate_stream(raw: Path, target: Path, data: DataConfig, rules: ValidateCo
 
 def split_stream(validated: Path, target: Path, data: DataConfig, config: SplitConfig) -> dict[str, int]:
     """The three split files, each row routed by its key's hash (pipelines.data.rowsplit), batch by batch."""
+    return write_splits(validated, target, data.batch_rows, lambda batch, _start: split_codes(batch, data, config))
+
+
+def write_splits(validated: Path, target: Path, batch_rows: int,
+                 codes_of: Callable[[pd.DataFrame, int], np.ndarray]) -> dict[str, int]:
+    """The three split files, written batch by batch: `codes_of(batch, first row's position)` gives each row's
+    split code (any engine's, as long as it follows pipelines.data.rowsplit); rows per split."""
     with atomic_path(target) as tmp:
         tmp.mkdir()
         sinks = {name: ParquetSink(tmp / f"{name}.parquet") for name in SPLITS}
-        last = None
-        for batch in parquet_batches(validated, data.batch_rows):
-            codes = split_codes(batch, data, config)
+        last, start = None, 0
+        for batch in parquet_batches(validated, batch_rows):
+            codes = codes_of(batch, start)
+            start += len(batch)
             rows = batch.drop(columns=list(INTERNAL), errors="ignore")
             for code, name in enumerate(SPLITS):
                 sinks[name].write(rows[codes == code].reset_index(drop=True))
