@@ -16,26 +16,22 @@ from pyspark.sql import functions as F
 from pipelines.core.config import DataConfig, Settings, SplitConfig
 from pipelines.core.errors import PipelineError
 from pipelines.core.io import atomic_path
-from pipelines.data.batch_suite import duplicated_rows, merge_validations, row_hashes
 from pipelines.data.batches import (
     _parquet_schema_difference,
     check_merged_labels,
     merge,
     partial_profile,
-    profile_report,
     read_batches,
     schema_of,
     source_files,
     type_batch,
 )
 from pipelines.data.drift import profile_frame
-from pipelines.data.expectations import batch_records, summarize
 from pipelines.data.load import numbered, read_table_batches, sniffed_format
 from pipelines.data.rowsplit import INTERNAL, ORIGIN, ROW, TEST, TRAIN, VALIDATION
 from pipelines.data.spark_engine import spark_session
-from pipelines.data.stream import ParquetSink
+from pipelines.data.stream import ParquetSink, check_batch, compound_key, merge_checked
 from pipelines.data.stream import write_splits as stream_write_splits
-from pipelines.data.validate import ValidationFailed, check_invariant_figures
 
 if TYPE_CHECKING:
     from pyspark.sql import Column
@@ -202,15 +198,8 @@ def write_splits(settings: Settings, validated: Path, target: Path) -> dict[str,
 
 def _checked_batch(raw: Path, start: int, stop: int, data: DataConfig, suite: dict[str, Any] | None,
                    compound: list[str] | None) -> dict[str, Any]:
-    """What stream.validate_stream computes on one batch of the raw dataset (run by an executor)."""
-    batch = parquet_slice(raw, start, stop)
-    part: dict[str, Any] = {"rows": len(batch), "nulls": {str(n): int(c) for n, c in batch.isna().sum().items()}}
-    if suite is not None:
-        part |= {"validation": batch_records(batch, suite), "raw": partial_profile(batch, data),
-                 "hashes": row_hashes(batch, compound) if compound else None}
-    clean = batch.dropna() if data.drop_missing_rows and batch.isna().any(axis=None) else batch
-    clean = clean.reset_index(drop=True)
-    return part | {"clean": clean, "profile": partial_profile(clean, data)}
+    """stream.check_batch on one batch of the raw dataset (run by an executor)."""
+    return check_batch(parquet_slice(raw, start, stop), data, suite, compound)
 
 
 def validate(settings: Settings, raw: Path, target: Path, suite: dict[str, Any] | None) -> dict[str, Any]:
@@ -218,43 +207,11 @@ def validate(settings: Settings, raw: Path, target: Path, suite: dict[str, Any] 
     partial figures); the driver merges them and writes the clean rows in order: the same verdicts, report and
     file."""
     data, rules = settings.params.data, settings.params.validate_
-    compound = next((e["kwargs"]["column_list"] for e in (suite or {}).get("expectations", [])
-                     if e["type"] == "expect_compound_columns_to_be_unique"), None)
+    compound = compound_key(suite)
     ranges = batch_ranges(raw, data.batch_rows)
 
     def checked(item: tuple[int, int]) -> dict[str, Any]:
         return _checked_batch(raw, item[0], item[1], data, suite, compound)
 
     work = spark_session(settings).sparkContext.parallelize(ranges, max(1, len(ranges))).map(checked)
-    raw_nulls: dict[str, int] = {}
-    raw_rows, validations, hashes, raw_partials, clean_partials = 0, [], [], [], []
-    with atomic_path(target) as tmp:
-        sink, last = ParquetSink(tmp), None
-        for part in work.toLocalIterator(prefetchPartitions=True):
-            raw_rows += part["rows"]
-            for name, count in part["nulls"].items():
-                raw_nulls[name] = raw_nulls.get(name, 0) + count
-            if suite is not None:
-                validations.append(part["validation"])
-                raw_partials.append(part["raw"])
-                if part["hashes"] is not None:
-                    hashes.append(part["hashes"])
-            clean_partials.append(part["profile"])
-            sink.write(part["clean"])
-            last = part["clean"]
-        for name, nulls in raw_nulls.items():
-            share = nulls / raw_rows if raw_rows else 0.0
-            if share > rules.max_missing_fraction:
-                raise PipelineError(f"validate.max_missing_fraction: column '{name}' is {share:.0%} empty")
-        outcome: dict[str, Any] = {"success": True, "evaluated": 0, "failed": []}
-        if suite is not None:
-            figures = merge(raw_partials)
-            distinct = {n: (len(c["values"]) if c["values"] is not None else None)
-                        for n, c in figures["columns"].items()}
-            outcome = summarize(merge_validations(validations, raw_rows, distinct, duplicated_rows(hashes)), suite)
-            if not outcome["success"]:
-                raise ValidationFailed(outcome)
-        merged = merge(clean_partials)
-        check_invariant_figures(merged, data, rules)
-        sink.close(last)
-    return profile_report(merged) | {"raw_rows": raw_rows, "expectations": outcome}
+    return merge_checked(work.toLocalIterator(prefetchPartitions=True), target, data, rules, suite)

@@ -3,7 +3,7 @@ whole-data figures merged from per-batch partials (pipelines.data.batches). Smal
 the same path and gets the same results."""
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -94,37 +94,60 @@ def _positives(frame: pd.DataFrame, data: DataConfig) -> int:
     return int(positive_mask(frame[data.label], data.positive_label).sum())
 
 
+def compound_key(suite: dict[str, Any] | None) -> list[str] | None:
+    """The columns the suite's compound-uniqueness expectation names, if it has one."""
+    return next((e["kwargs"]["column_list"] for e in (suite or {}).get("expectations", [])
+                 if e["type"] == "expect_compound_columns_to_be_unique"), None)
+
+
+def check_batch(batch: pd.DataFrame, data: DataConfig, suite: dict[str, Any] | None,
+                compound: list[str] | None) -> dict[str, Any]:
+    """One raw batch's share of the validation: its null counts, expectation records, partial figures and row
+    hashes, and its clean rows with their partial profile (what any engine computes per batch)."""
+    part: dict[str, Any] = {"rows": len(batch), "nulls": {str(n): int(c) for n, c in batch.isna().sum().items()}}
+    if suite is not None:
+        part |= {"validation": batch_records(batch, suite), "raw": partial_profile(batch, data),
+                 "hashes": row_hashes(batch, compound) if compound else None}
+    clean = batch.dropna() if data.drop_missing_rows and batch.isna().any(axis=None) else batch
+    clean = clean.reset_index(drop=True)
+    return part | {"clean": clean, "profile": partial_profile(clean, data)}
+
+
 def validate_stream(raw: Path, target: Path, data: DataConfig, rules: ValidateConfig,
                     suite: dict[str, Any] | None) -> dict[str, Any]:
     """Validate the raw dataset batch by batch and write the clean rows; the verdicts are those of one validation
     of all rows (pipelines.data.batch_suite). Raises what validate_dataset raises, in the same order; nothing is
     written then."""
-    compound = next((e["kwargs"]["column_list"] for e in (suite or {}).get("expectations", [])
-                     if e["type"] == "expect_compound_columns_to_be_unique"), None)
+    compound = compound_key(suite)
+    parts = (check_batch(batch, data, suite, compound) for batch in parquet_batches(raw, data.batch_rows))
+    return merge_checked(parts, target, data, rules, suite)
+
+
+def merge_checked(parts: Iterable[dict[str, Any]], target: Path, data: DataConfig, rules: ValidateConfig,
+                  suite: dict[str, Any] | None) -> dict[str, Any]:
+    """The batches' checks (check_batch, in row order) merged: the clean rows written to `target`, the verdicts
+    judged once on all rows, the profile of the clean rows; nothing is written when a check fails."""
     raw_nulls: dict[str, int] = {}
     raw_rows, validations, hashes, raw_partials, clean_partials = 0, [], [], [], []
     with atomic_path(target) as tmp:
-        sink = ParquetSink(tmp)
-        last = None
-        for batch in parquet_batches(raw, data.batch_rows):
-            raw_rows += len(batch)
-            for name, count in batch.isna().sum().items():
-                raw_nulls[str(name)] = raw_nulls.get(str(name), 0) + int(count)
+        sink, last = ParquetSink(tmp), None
+        for part in parts:
+            raw_rows += part["rows"]
+            for name, count in part["nulls"].items():
+                raw_nulls[name] = raw_nulls.get(name, 0) + count
             if suite is not None:
-                validations.append(batch_records(batch, suite))
-                raw_partials.append(partial_profile(batch, data))
-                if compound:
-                    hashes.append(row_hashes(batch, compound))
-            clean = batch.dropna() if data.drop_missing_rows and batch.isna().any(axis=None) else batch
-            clean = clean.reset_index(drop=True)
-            clean_partials.append(partial_profile(clean, data))
-            sink.write(clean)
-            last = clean
+                validations.append(part["validation"])
+                raw_partials.append(part["raw"])
+                if part["hashes"] is not None:
+                    hashes.append(part["hashes"])
+            clean_partials.append(part["profile"])
+            sink.write(part["clean"])
+            last = part["clean"]
         for name, nulls in raw_nulls.items():
             share = nulls / raw_rows if raw_rows else 0.0
             if share > rules.max_missing_fraction:
                 raise PipelineError(f"validate.max_missing_fraction: column '{name}' is {share:.0%} empty")
-        outcome = {"success": True, "evaluated": 0, "failed": []}
+        outcome: dict[str, Any] = {"success": True, "evaluated": 0, "failed": []}
         if suite is not None:
             figures = merge(raw_partials)
             distinct = {n: None if c["values"] is None else len(c["values"]) for n, c in figures["columns"].items()}
