@@ -162,15 +162,26 @@ _STAGES = [
            ["convert.onnx_variants", "convert.representative_samples", "split.seed", "train.threshold",
             "data.sensitive_features", "benchmark"],
            outs=[p.ONNX_MODEL], reports=[p.ONNX_REPORT], tools=["onnx"]),
+    _stage("fairness_report", "governance",
+           "Per-group metrics with bootstrap intervals for Keras and every TFLite and ORT variant, and each group's "
+           "change.",
+           [*_VARIANT_INPUTS, p.ONNX_MODEL, p.ONNX_REPORT],
+           ["data.sensitive_features", "train.threshold", "fairness.bootstrap", "fairness.confidence", "fairness.seed",
+            "gates.fairness"],
+           reports=[p.FAIRNESS_REPORT], tools=["fairlearn"],
+           gates=[Gate("fairness_gate", "fairness", "Keras meets gates.fairness (parity, equalized odds) and each "
+                       "runtime (TFLite, ORT as ort_<variant>) has a variant meeting them and the per-group accuracy "
+                       "drop; a variant that fails any is never released.")]),
     _stage("footprint_report", "mobile",
            "Size, latency and device-tier estimates per variant; the smallest download passing every gate per "
-           "platform.",
-           [p.TRAINED_MODEL, p.TFLITE_REPORT, p.COREML_REPORT, p.ONNX_REPORT], ["devices", "gates.on_device"],
+           "platform (on-device and fairness).",
+           [p.TRAINED_MODEL, p.TFLITE_REPORT, p.COREML_REPORT, p.ONNX_REPORT, p.FAIRNESS_REPORT],
+           ["devices", "gates.on_device"],
            reports=[p.FOOTPRINT_REPORT],
            plots=[Plot(p.FOOTPRINT_TABLE, x="size_bytes", y="host_p95_ms"), Plot(p.FOOTPRINT_CHART)],
            tools=["matplotlib"],
            gates=[Gate("footprint_gate", "footprint", "Each platform has a released variant: the smallest passing "
-                       "gates.on_device.")]),
+                       "gates.on_device and its gates.fairness verdicts.")]),
     _stage("offload_policy", "finops",
            "Hybrid inference: on-device int8 answers unless |p - threshold| < delta; the delta grid and the chosen "
            "one.",
@@ -183,15 +194,6 @@ _STAGES = [
            plots=[Plot(p.FAIRNESS_TRADEOFF_TABLE, x="demographic_parity_difference", y="accuracy"),
                   Plot(p.FAIRNESS_TRADEOFF_PLOT)],
            tools=["fairlearn", "matplotlib"]),
-    _stage("fairness_report", "governance",
-           "Per-group metrics with bootstrap intervals for Keras and every TFLite and ORT variant, and each group's "
-           "change.",
-           [*_VARIANT_INPUTS, p.ONNX_MODEL, p.ONNX_REPORT],
-           ["data.sensitive_features", "train.threshold", "fairness.bootstrap", "fairness.confidence", "fairness.seed",
-            "gates.fairness"],
-           reports=[p.FAIRNESS_REPORT], tools=["fairlearn"],
-           gates=[Gate("fairness_gate", "fairness", "Keras and every TFLite and ORT (ort_<variant>) variant meet "
-                       "gates.fairness: parity, equalized odds, per-group accuracy drop.")]),
     _stage("feature_importance", "governance",
            "Permutation importance of each raw input column, measured on a TFLite variant through LiteRT.",
            _VARIANT_INPUTS,

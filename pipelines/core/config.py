@@ -397,7 +397,8 @@ class OnDeviceGates(_Section):
 
 
 class FairnessGates(_Section):
-    """The Keras model and every TFLite variant, over groups with enough test rows.
+    """The Keras model, and every TFLite and ORT variant (one that fails is not released), over groups with enough
+    test rows.
 
     A dict limit names groupings: a sensitive feature, or `a:b` for the intersection; unlisted ones are
     reported, not gated. None reports without gating.

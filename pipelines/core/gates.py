@@ -90,7 +90,9 @@ def _within(name: str, key: str, measured: float, threshold: float, what: str, a
 def on_device_gates(variant: dict[str, Any], reference: dict[str, Any], footprint: OnDeviceGates) -> list[GateResult]:
     """What one on-device variant must pass to be released: accuracy, agreement, fairness, footprint.
 
-    `reference` is the Keras model (accuracy, groups); tier `estimates` exist only where latency was measured.
+    `reference` is the Keras model (accuracy, groups); tier `estimates` exist only where latency was measured;
+    `fairness_gates` are the variant's gates.fairness verdicts from the fairness report (fairness_report judges every
+    TFLite and ORT variant on the test rows; Core ML prediction needs macOS, so iOS variants carry none).
     """
     gates = [
         _within("max_accuracy_drop", "gates.on_device.max_accuracy_drop", reference["accuracy"] - variant["accuracy"],
@@ -106,6 +108,7 @@ def on_device_gates(variant: dict[str, Any], reference: dict[str, Any], footprin
         rise = facts["demographic_parity_difference"] - reference["groups"][feature]["demographic_parity_difference"]
         gates.append(_within(f"max_parity_increase[{feature}]", "gates.on_device.max_parity_increase", rise,
                              footprint.max_parity_increase, f"{feature} parity difference rise vs Keras", at_most=True))
+    gates += [GateResult(**g) for g in variant.get("fairness_gates") or []]  # judged by fairness_report
     gates.append(_within("max_bytes", "gates.on_device.max_bytes", variant["size_bytes"], footprint.max_bytes,
                          "size in bytes", at_most=True))
     for tier, estimate in (variant.get("estimates") or {}).items():
@@ -116,6 +119,11 @@ def on_device_gates(variant: dict[str, Any], reference: dict[str, Any], footprin
         gates.append(_within(f"max_energy_mj[{tier}]", "gates.on_device.max_energy_mj", estimate["energy_mj"],
                              footprint.max_energy_mj, f"{tier}-tier mJ per inference (estimate)", at_most=True))
     return gates
+
+
+def gate_model(name: str) -> str:
+    """The model a per-model gate judges: `max_demographic_parity_difference[int8/sex]` -> `int8`."""
+    return name.partition("[")[2].rstrip("]").partition("/")[0]
 
 
 def select_variant(sizes: dict[str, int], verdicts: dict[str, list[GateResult]]) -> str | None:

@@ -158,6 +158,16 @@ def _privacy(settings: Settings, spec: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _verdict(fairness: dict[str, Any]) -> dict[str, Any]:
+    """The fairness gate's verdict as the gate judged it: Keras passes, and each runtime has a fair variant."""
+    from pipelines.core.gates import GateResult
+    from pipelines.governance.gates import runtime_verdicts
+
+    verdict, _ = runtime_verdicts(fairness, [GateResult(**g) for g in fairness["gates"]])
+    return {"gates_passed": all(g.passed for g in verdict),
+            "runtimes": [g.detail for g in verdict if g.name.startswith("fair_variants[")]}
+
+
 def build_card(settings: Settings) -> dict[str, Any]:
     """The model card as JSON, from the reports the pipeline wrote."""
     from pipelines.core.hashing import dvc_md5
@@ -198,7 +208,7 @@ def build_card(settings: Settings) -> dict[str, Any]:
         "fairness": {"groupings": fairness["groupings"], "min_group_size": fairness["min_group_size"],
                      "bootstrap": fairness["bootstrap"], "confidence": fairness["confidence"],
                      "flagged_groups": fairness["flagged_groups"], "gates": fairness["gates"],
-                     "gates_passed": all(g["passed"] for g in fairness["gates"])},
+                     **_verdict(fairness)},
         "mitigation": {**mitigation, "sweep": tradeoff["sweep"], "plot": paths.fairness_tradeoff_plot.name},
         "distillation": _distillation(settings, read_json(paths.teacher_report)),
         "simple_baselines": {"keras": evaluation["overall"]["accuracy"],
@@ -279,10 +289,12 @@ def _render(card: dict[str, Any]) -> str:
             f"| {overall[m]['recall']:.4f} | {overall[m]['selection_rate']:.4f} |" for m in card["metrics"]["order"]]
     for name, groups in card["metrics"]["groups"].items():
         out += ["", f"### Per group: {name} ({level} bootstrap intervals)", "", groups_table(groups)]
-    verdict = ("all passed" if fair["gates_passed"]
+    verdict = ("passed" if fair["gates_passed"]
                else "FAILED: " + "; ".join(g["detail"] for g in fair["gates"] if not g["passed"]))
     out += ["", "## Fairness gates", "",
-            f"{len(fair['gates'])} gates on the Keras model and every TFLite variant: {verdict}.",
+            f"{len(fair['gates'])} gates on the Keras model and every TFLite and ORT variant: {verdict}. "
+            "A variant that fails any of them is never released"
+            + (": " + md_cell("; ".join(fair["runtimes"])) if fair.get("runtimes") else "") + ".",
             f"Groups under {fair['min_group_size']} test rows are reported but not gated: "
             + (", ".join(f"{f['grouping']}={f['group']} "
                          f"({f['rows']})" for f in fair["flagged_groups"]) or "none") + ".", ""]

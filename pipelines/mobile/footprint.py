@@ -9,13 +9,17 @@ from __future__ import annotations
 
 import base64
 import io
+from collections.abc import Callable
 from typing import Any
 
 from pipelines.core.config import DevicesConfig, DeviceTier, OnDeviceGates
-from pipelines.core.gates import download_sizes, on_device_gates, select_variant
+from pipelines.core.gates import download_sizes, gate_model, on_device_gates, select_variant
+from pipelines.mobile.ort import fairness_name
 
 LABEL = "estimate derived from measured host latency"
 PLATFORMS = {"android": "tflite", "ios": "coreml", "onnxruntime": "onnx"}  # onnxruntime: ORT Mobile, on either OS
+# a variant's name in the fairness report; Core ML variants are not scored there (prediction needs macOS)
+FAIRNESS_NAMES: dict[str, Callable[[str], str]] = {"android": str, "onnxruntime": fairness_name}
 CSV_COLUMNS = ("platform", "variant", "size_bytes", "gzip_bytes", "accuracy", "agreement_with_keras", "host_p50_ms",
                "host_p95_ms", "released")
 
@@ -53,8 +57,17 @@ def _variant(facts: dict[str, Any], tiers: dict[str, DeviceTier], keras_p50: flo
     return variant
 
 
+def fairness_verdicts(fairness: dict[str, Any] | None) -> dict[str, list[dict[str, Any]]]:
+    """Each scored model's gates.fairness verdicts (reports/fairness.json), by the model's name there."""
+    verdicts: dict[str, list[dict[str, Any]]] = {}
+    for gate in (fairness or {}).get("gates") or []:
+        verdicts.setdefault(gate_model(gate["name"]), []).append(gate)
+    return verdicts
+
+
 def build_footprint(tflite: dict[str, Any], coreml: dict[str, Any], devices: DevicesConfig,
-                    gates: OnDeviceGates, onnx: dict[str, Any] | None = None) -> dict[str, Any]:
+                    gates: OnDeviceGates, onnx: dict[str, Any] | None = None,
+                    fairness: dict[str, Any] | None = None) -> dict[str, Any]:
     """Every variant per platform with its gates, and the released (smallest download passing) one.
 
     `onnx` (the onnx_model report) adds the onnxruntime platform: the ORT Mobile file an app on Android or iOS
@@ -66,12 +79,17 @@ def build_footprint(tflite: dict[str, Any], coreml: dict[str, Any], devices: Dev
                   "onnx": ((onnx or {}).get("variants") or {}).get("float32", {}).get("size_bytes")}
     reports = {"tflite": tflite, "coreml": coreml, "onnx": onnx}
     keras_p50 = tflite["keras"]["latency"]["p50_ms"]
+    fair = fairness_verdicts(fairness)
     platforms: dict[str, Any] = {}
     for platform, source in PLATFORMS.items():
         report = reports[source]
         if report is None:
             continue
         variants = {name: _variant(facts, devices.tiers, keras_p50) for name, facts in report["variants"].items()}
+        for name, variant in variants.items():
+            judged = fair.get(FAIRNESS_NAMES[platform](name)) if platform in FAIRNESS_NAMES else None
+            if judged is not None:
+                variant["fairness_gates"] = judged
         verdicts = {name: on_device_gates(v, reference, gates) for name, v in variants.items()}
         for name, variant in variants.items():
             variant["file"] = report["variants"][name].get("file") or report["variants"][name].get("package")

@@ -281,7 +281,8 @@ def footprint_report(settings: Settings) -> StepResult:
 
     paths = ArtifactPaths(settings.root)
     report = build_footprint(read_json(paths.tflite_report), read_json(paths.coreml_report), settings.params.devices,
-                             settings.params.gates.on_device, read_json(paths.onnx_report))
+                             settings.params.gates.on_device, read_json(paths.onnx_report),
+                             read_json(paths.fairness_report))
     png = footprint_chart(report)
     write_json(paths.footprint_report, report)
     write_csv(paths.footprint_table, footprint_rows(report))
