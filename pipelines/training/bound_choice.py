@@ -148,6 +148,32 @@ def choose(points: list[dict[str, Any]], limit: float | None, key: str, floor: f
     return None, ""
 
 
+REACH_ACCURACY = 0.01  # a head reaches the reductions baseline's point at most this far below its accuracy
+
+
+def reaching(points: list[dict[str, Any]], baseline: dict[str, Any], key: str, slack: float) -> list[dict[str, Any]]:
+    """The heads at the reductions baseline's point on the held-out rows: accuracy at most REACH_ACCURACY below the
+    baseline's and disparity at most the baseline's + `slack`."""
+    if baseline.get(key) is None:
+        return []
+    return [p for p in points if p[key] is not None and p[key] <= baseline[key] + slack
+            and round(p["accuracy"], 6) >= round(baseline["accuracy"] - REACH_ACCURACY, 6)]
+
+
+def frontier_choice(points: list[dict[str, Any]], baseline: dict[str, Any], limit: float | None, key: str,
+                    floor: float | None, floor_text: str, needed: float, how: str) -> tuple[dict[str, Any] | None, str]:
+    """`fairness.target: frontier`: of the heads reaching the reductions baseline's point (its disparity; failing
+    that, 0.01 above it), the one `choose` deploys, when it also meets the gate's pass share; else None."""
+    what = key.replace("_", " ")
+    for slack in (0.0, REACH_ACCURACY):
+        best, why = choose(reaching(points, baseline, key, slack), limit, key, floor, floor_text, needed, how)
+        if best is not None and (limit is None or best["pass_share"] >= needed):
+            at = f"{baseline[key]:.4f}" + (f" + {slack:g}" if slack else "")
+            return best, (f"{why}; it reaches the reductions baseline's point on {how}: accuracy within "
+                          f"{REACH_ACCURACY:g} of {baseline['accuracy']:.4f}, {what} at most {at}")
+    return None, ""
+
+
 def _others(point: dict[str, Any]) -> str:
     """` and the gate's 3 other limits`: the other limits the share counts, when there are any."""
     count = len(point.get("other_limits", []))

@@ -105,6 +105,20 @@ def training_inputs(
             "penalty": strength, "constraint": config.constraint}
 
 
+_FITS: dict[str, dict[str, Any]] = {}  # the last few fits, by rows and settings (pipelines/training fits it for
+# the frontier target and as the fair targets' teacher on the same rows; a fit is deterministic, so one suffices)
+
+
+def _fit_key(x: np.ndarray, y: np.ndarray, labels: np.ndarray, config: FairnessConfig) -> str:
+    import hashlib
+
+    digest = hashlib.sha256()
+    for part in (np.ascontiguousarray(x, np.float64), np.asarray(y).astype(np.int8), np.asarray(labels).astype(str)):
+        digest.update(part.tobytes())
+    digest.update(f"{x.shape}{config.constraint}{config.baseline_eps}{config.baseline_max_iter}".encode())
+    return digest.hexdigest()
+
+
 def reductions_baseline(
     x_train: np.ndarray, y_train: np.ndarray, labels: np.ndarray, config: FairnessConfig,
 ) -> tuple[Callable[[Any], np.ndarray], dict[str, Any]]:
@@ -112,8 +126,11 @@ def reductions_baseline(
 
     Returns a function giving 0/1 decisions (one seeded draw from the randomized ensemble, as a
     deployment of it would make) and facts about the fit. The liblinear solver keeps each of the ~20
-    inner fits short.
+    inner fits short. A fit on the same rows and settings earlier in the process is reused.
     """
+    key = _fit_key(x_train, y_train, labels, config)
+    if key in _FITS:
+        return baseline_decider(_FITS[key]["fitted"], config.seed), dict(_FITS[key])
     from fairlearn.reductions import (
         DemographicParity,
         EqualizedOdds,
@@ -131,7 +148,10 @@ def reductions_baseline(
              "oracle_calls": int(reduction.n_oracle_calls_), "predictors": int(len(reduction.predictors_)),
              "randomized": True,
              "inputs": "the Keras model's encoded features (sensitive features only in the constraint)"}
-    return baseline_decider(reduction, config.seed), facts | {"fitted": reduction}
+    while len(_FITS) >= 8:
+        _FITS.pop(next(iter(_FITS)))
+    _FITS[key] = facts | {"fitted": reduction}
+    return baseline_decider(reduction, config.seed), dict(_FITS[key])
 
 
 def baseline_decider(reduction: Any, seed: int) -> Callable[[Any], np.ndarray]:

@@ -128,6 +128,56 @@ def baseline_disparity(settings: Settings, sample: pd.DataFrame, rows: pd.DataFr
     return facts[intersection_name(features)][choice.DISPARITY[params.fairness.constraint]], fitted
 
 
+def expected_point(y: np.ndarray, soft: np.ndarray, labels: np.ndarray, gated: np.ndarray,
+                   key: str) -> dict[str, float]:
+    """A randomized classifier's expected accuracy on these rows and its expected disparity (`key`) over the gated
+    rows' groups, from its probability of answering 1 (fairlearn's definitions of the rates, in expectation)."""
+    truth = y > 0.5
+    frame = pd.DataFrame({"g": labels[gated], "y": truth[gated], "p": soft[gated]})
+
+    def spread(rows: pd.DataFrame) -> float:
+        rates = rows.groupby("g")["p"].mean()
+        return float(rates.max() - rates.min())
+
+    if key == "demographic_parity_difference":
+        disparity = spread(frame)
+    else:
+        disparity = max(spread(frame[frame["y"]]), spread(frame[~frame["y"]]))
+    return {"accuracy": float(np.mean(np.where(truth, soft, 1 - soft))), key: disparity}
+
+
+def baseline_point(settings: Settings, held: Any, sample: pd.DataFrame, validation: pd.DataFrame, spec: FeatureSpec,
+                   features: list[str], gated: np.ndarray) -> tuple[dict[str, float], dict[str, Any]]:
+    """The reductions baseline measured like the heads on the same held-out rows (out of fold in cross-validation,
+    as the heads are), in expectation over its randomized mixture; and its facts fitted on every training row of the
+    sample (the fair targets' teacher and the trade-off reuse the fit)."""
+    from pipelines.training import strength as choice
+    from pipelines.training.bounded import folds
+    from pipelines.training.mitigation import constraint_labels, reductions_baseline
+
+    fairness, label = settings.params.fairness, settings.params.data.label
+    x, y, labels = encode_features(sample, spec), encode_labels(sample, spec), constraint_labels(sample, features)
+    _, facts = reductions_baseline(x, y, labels, fairness)
+
+    def soft(fitted: Any, rows: np.ndarray) -> np.ndarray:
+        return fitted._pmf_predict(rows.astype(np.float64))[:, 1]
+
+    on_validation = np.concatenate([soft(facts["fitted"], chunk) for chunk in encoded_chunks(validation, spec)])
+    if held.rows is validation:
+        probability = on_validation
+    else:  # k-fold: each fold's rows answered by a fit on the other folds, then the validation rows
+        fold = folds(sample, [label, *features], fairness.cv_folds, fairness.seed)
+        out_of_fold = np.zeros(len(sample))
+        for part in range(fairness.cv_folds):
+            inside = fold != part
+            _, fitted = reductions_baseline(x[inside], y[inside], labels[inside], fairness)
+            out_of_fold[~inside] = soft(fitted["fitted"], x[~inside])
+        probability = np.concatenate([out_of_fold, on_validation])
+    point = expected_point(encode_labels(held.rows, spec), probability, constraint_labels(held.rows, features), gated,
+                           choice.DISPARITY[fairness.constraint])
+    return point, facts
+
+
 def gated_groups(test_labels: np.ndarray, minimum: int) -> list[str]:
     """The constrained grouping's groups the fairness gate measures: those with at least `minimum` test rows."""
     names, counts = np.unique(test_labels, return_counts=True)
@@ -234,14 +284,33 @@ def bound_sweep(settings: Settings, train: pd.DataFrame, validation: pd.DataFram
         limit, why_limit = choice.baseline_limit(limit, disparity)
     floor, floor_text = choice.accuracy_floor(params.gates.keras, simple["logistic_regression"],
                                               simple["majority_class"])
-    best, why = bound_choice.choose(points, limit, key, floor, floor_text, fairness.pass_share, held.how)
-    confident = best is not None and (limit is None or best["pass_share"] >= fairness.pass_share)
-    if fairness.fair_targets and not confident:  # the fair-target heads, trained only where the bound heads fall short
+    reach: dict[str, float] | None = None
+    if fairness.target == "frontier" and limit is not None:
+        reach, facts = baseline_point(settings, held, sample, validation, spec, features, gated)
+        held = held._replace(baseline=held.baseline or facts)
+
+    def pick() -> tuple[dict[str, Any] | None, str, bool]:
+        """The head, why, and whether it is all the target asks (at the baseline's point, for frontier)."""
+        if reach is not None:
+            best, why = bound_choice.frontier_choice(points, reach, limit, key, floor, floor_text,
+                                                     fairness.pass_share, held.how)
+            if best is not None:
+                return best, why, True
+        best, why = bound_choice.choose(points, limit, key, floor, floor_text, fairness.pass_share, held.how)
+        confident = best is not None and (limit is None or best["pass_share"] >= fairness.pass_share)
+        return best, why, confident and reach is None
+
+    best, why, enough = pick()
+    if fairness.fair_targets and not enough:  # the fair-target heads, trained only where the bound heads fall short
         extra = bounded.heldout(settings, sample, validation, spec, extra_heads(fairness.constraint))
-        held = held._replace(fitted=held.fitted | extra.fitted, baseline=extra.baseline)
+        held = held._replace(fitted=held.fitted | extra.fitted, baseline=extra.baseline or held.baseline)
         points += measured(extra.probas, extra.fitted)
         bounds = bounds + list(extra.probas)
-        best, why = bound_choice.choose(points, limit, key, floor, floor_text, fairness.pass_share, held.how)
+        best, why, enough = pick()
+        if reach is not None and not enough and best is not None:
+            why += (f"; no network reaches the reductions baseline's point on {held.how} (accuracy "
+                    f"{reach['accuracy']:.4f}, {key.replace('_', ' ')} {reach[key]:.4f}): the most accurate within "
+                    "the gate's limits is deployed")
     within = best is not None
     if best is None:
         best, why = bound_choice.stop_line(points, limit, key, floor, floor_text, held.how, simple,
@@ -254,5 +323,5 @@ def bound_sweep(settings: Settings, train: pd.DataFrame, validation: pd.DataFram
         why += (f"; the heads trained on a stratified sample of {len(sample)} of the {len(train)} training rows, "
                 "the deployed model on all of them")
     facts = {"within_gates": within, "limit": limit, "accuracy_floor": floor, "validation_baselines": simple,
-             "bound": chosen, "bounds": bounds, "heldout": held.how}
+             "bound": chosen, "bounds": bounds, "heldout": held.how, "baseline_point": reach}
     return Sweep(fitted, points, chosen, why, len(sample), held.baseline, facts)
