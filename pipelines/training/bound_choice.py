@@ -91,6 +91,12 @@ def unmet(point: dict[str, Any]) -> list[str]:
             for grouping, figure, value, limit in point.get("other_limits", []) if value is not None and value > limit]
 
 
+def _joint(p: dict[str, Any]) -> float:
+    """The share of simulated test splits where every limit of the fairness gate passes (the bound's alone when the
+    gate sets no other)."""
+    return p["pass_share"] if p.get("joint_pass_share") is None else p["joint_pass_share"]
+
+
 def choose(points: list[dict[str, Any]], limit: float | None, key: str, floor: float | None, floor_text: str,
            needed: float, how: str) -> tuple[dict[str, Any] | None, str]:
     """The head to deploy and why; None with the one-line reason when no head meets both the limit and the floor.
@@ -115,14 +121,11 @@ def choose(points: list[dict[str, Any]], limit: float | None, key: str, floor: f
     every = [p for p in within if not unmet(p)]  # also within the gate's other limits on the rows
     what = key.replace("_", " ")
 
-    def joint(p: dict[str, Any]) -> float:
-        return p["pass_share"] if p.get("joint_pass_share") is None else p["joint_pass_share"]
-
-    confident = [p for p in every if joint(p) >= needed]
+    confident = [p for p in every if _joint(p) >= needed]
     if confident:
         best = max(confident, key=lambda p: (round(p["accuracy"], 6), p["bound"]))
         return best, (f"{head_name(best['bound'])}: the most accurate on {how} ({best['accuracy']:.4f}) with {what} "
-                      f"{best[key]:.4f} <= {short(limit)}{_others(best)} in {joint(best):.0%} of simulated "
+                      f"{best[key]:.4f} <= {short(limit)}{_others(best)} in {_joint(best):.0%} of simulated "
                       f"test splits (fairness.pass_share = {needed:g}){gates}")
     confident = [p for p in every if p["pass_share"] >= needed]
     if confident:  # the other limits met on the rows, though all of them together are less sure
@@ -130,7 +133,7 @@ def choose(points: list[dict[str, Any]], limit: float | None, key: str, floor: f
         return best, (f"{head_name(best['bound'])}: the most accurate on {how} ({best['accuracy']:.4f}) with {what} "
                       f"{best[key]:.4f} <= {short(limit)} in {best['pass_share']:.0%} of simulated test splits "
                       f"(fairness.pass_share = {needed:g}){gates}, and within{_others(best).removeprefix(' and')} "
-                      f"on the rows (all limits in {joint(best):.0%} of the splits)")
+                      f"on the rows (all limits in {_joint(best):.0%} of the splits)")
     missed = "" if every or not within else \
         "; no head is also within every other limit of gates.fairness: "
     confident = [p for p in (every or within) if p["pass_share"] >= needed]
@@ -163,11 +166,12 @@ def reaching(points: list[dict[str, Any]], baseline: dict[str, Any], key: str, s
 def frontier_choice(points: list[dict[str, Any]], baseline: dict[str, Any], limit: float | None, key: str,
                     floor: float | None, floor_text: str, needed: float, how: str) -> tuple[dict[str, Any] | None, str]:
     """`fairness.target: frontier`: of the heads reaching the reductions baseline's point (its disparity; failing
-    that, 0.01 above it), the one `choose` deploys, when it also meets the gate's pass share; else None."""
+    that, 0.01 above it), the one `choose` deploys, when it also passes every limit of the fairness gate at once in
+    the share of simulated test splits asked (`joint_pass_share`); else None."""
     what = key.replace("_", " ")
     for slack in (0.0, REACH_ACCURACY):
         best, why = choose(reaching(points, baseline, key, slack), limit, key, floor, floor_text, needed, how)
-        if best is not None and (limit is None or best["pass_share"] >= needed):
+        if best is not None and (limit is None or _joint(best) >= needed):
             at = f"{baseline[key]:.4f}" + (f" + {slack:g}" if slack else "")
             return best, (f"{why}; it reaches the reductions baseline's point on {how}: accuracy within "
                           f"{REACH_ACCURACY:g} of {baseline['accuracy']:.4f}, {what} at most {at}")
@@ -181,9 +185,11 @@ def _others(point: dict[str, Any]) -> str:
 
 
 def stop_line(points: list[dict[str, Any]], limit: float | None, key: str, floor: float | None, floor_text: str,
-              how: str, simple: dict[str, float], min_gain: float | None) -> tuple[dict[str, Any], str]:
-    """When no head can be released: the head kept for inspection and the one line the run stops with. Where
-    logistic regression itself does not beat the majority class, the reason is the data, not fairness."""
+              how: str, simple: dict[str, float], min_gain: float | None,
+              baseline: dict[str, Any] | None = None) -> tuple[dict[str, Any], str]:
+    """When no head can be released: the head kept for inspection and the one line the run stops with (with where
+    the reductions baseline got on the same rows, when measured). Where logistic regression itself does not beat
+    the majority class, the reason is the data, not fairness."""
     usable = [p for p in points if not p.get("one_class")] or points
     majority, logistic = simple["majority_class"], simple["logistic_regression"]
     if min_gain is not None and logistic < majority + min_gain and \
@@ -197,5 +203,7 @@ def stop_line(points: list[dict[str, Any]], limit: float | None, key: str, floor
     bound = "answering both classes" if limit is None else f"the bound {key.replace('_', ' ')} <= {short(limit)}"
     gates = f" and {floor_text}" if floor is not None else ""
     reached = "undefined" if best[key] is None else f"{best[key]:.4f}"
+    also = "" if baseline is None or baseline.get(key) is None else \
+        f"; the reductions baseline reaches {baseline[key]:.4f} at accuracy {baseline['accuracy']:.4f} there"
     return best, (f"no network meets {bound}{gates} on {how}: the lowest disparity reached is {reached} at "
-                  f"accuracy {best['accuracy']:.4f} ({head_name(best['bound'])} head); no model is released")
+                  f"accuracy {best['accuracy']:.4f} ({head_name(best['bound'])} head){also}; no model is released")

@@ -314,7 +314,7 @@ def bound_sweep(settings: Settings, train: pd.DataFrame, validation: pd.DataFram
     within = best is not None
     if best is None:
         best, why = bound_choice.stop_line(points, limit, key, floor, floor_text, held.how, simple,
-                                           params.gates.keras.min_gain_over_majority)
+                                           params.gates.keras.min_gain_over_majority, reach)
     if why_limit:
         why += f" ({why_limit})"
     chosen, fitted = best["bound"], held.fitted

@@ -179,7 +179,7 @@ def test_a_bound_no_head_reaches_stops_at_the_fairness_gate_with_one_line(small_
     from pipelines.training.gates import strength
 
     with pytest.raises(GateFailed) as stopped:  # the stage's gate stops the run with the one line
-        _train(_bound_project(small_project, bound=0.0001, cv_below_rows=0))
+        _train(_bound_project(small_project, bound=0.0001, cv_below_rows=0, target="frontier"))
     settings = load_settings(small_project / "params.yaml")
     facts = read_json(ArtifactPaths(small_project).trained_model / MITIGATION_FILE)
     assert facts["within_gates"] is False
@@ -190,8 +190,11 @@ def test_a_bound_no_head_reaches_stops_at_the_fairness_gate_with_one_line(small_
     assert not result.passed
     assert result.line().startswith("no network meets the bound demographic parity difference <= 0.0001 and "
                                          "accuracy >= 0.6 on the ")
+    reach = facts["baseline_point"]  # fairness.target: frontier measures the baseline on the same rows
     assert result.description.endswith(f": the lowest disparity reached is {best[KEY]:.4f} at accuracy "
-                                       f"{best['accuracy']:.4f} ({head_name(best['bound'])} head); no model is released")
+                                       f"{best['accuracy']:.4f} ({head_name(best['bound'])} head); the reductions "
+                                       f"baseline reaches {reach[KEY]:.4f} at accuracy {reach['accuracy']:.4f} there; "
+                                       "no model is released")
     assert "\n" not in result.description
     assert str(stopped.value) == f"gate fairness_gate failed on trained_model: {result.description}"
 

@@ -58,3 +58,9 @@ def test_the_expected_point_is_the_mean_of_many_draws_of_the_randomized_classifi
     assert point[key] == pytest.approx(np.mean([measure(y[gated], d[gated], sensitive_features=labels[gated])
                                                 for d in draws]), abs=0.01)
     assert pd.notna(point[key])
+
+
+def test_a_head_at_the_baselines_point_that_would_fail_another_limit_of_the_gate_is_not_deployed_for_reaching_it():
+    heads = [_head(0.1, 0.86, 0.08), _head(0.03, 0.845, 0.018) | {"joint_pass_share": 0.4}]
+    assert bound_choice.frontier_choice(heads, {"accuracy": 0.84, KEY: 0.02}, 0.1, KEY, None, "", 0.9,
+                                        "rows") == (None, "")
