@@ -70,6 +70,13 @@ def push_large(root: Path, repo: Path, base: str, base_branch: str, project_rel:
         if committed != remote:
             raise PipelineError(f"{KEY}: .dvc/config on {base_branch} names no default remote {remote!r}, so a clone "
                                 "of the release branch could not `dvc pull`; commit .dvc/config first")
+        records = [f"{release_rel}/{name}{SUFFIX}" for name in names]
+        ignored = git(project, "check-ignore", "--no-index", *records, check=False).splitlines()
+        if ignored:  # DVC reads no git-ignored .dvc file: a clone's `dvc pull` would skip the release's records
+            rule = git(project, "check-ignore", "-v", "--no-index", ignored[0], check=False).split("\t")[0]
+            raise PipelineError(f"{KEY}: {ignored[0]} would be git-ignored on {base_branch} ({rule}), and DVC "
+                                "reads no git-ignored .dvc file; un-ignore the records in .gitignore "
+                                "(docs/deployment.md)")
         local = root / ".dvc" / "config.local"  # credentials a remote may need stay out of git
         if local.is_file():
             shutil.copy2(local, project / ".dvc" / "config.local")
@@ -79,12 +86,14 @@ def push_large(root: Path, repo: Path, base: str, base_branch: str, project_rel:
         for name in names:
             (release / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(folder / name, release / name)
-        dvc(dvc_bin, project, "add", "--quiet", *(f"{release_rel}/{name}" for name in names))
-        dvc(dvc_bin, project, "push", "--quiet", "-r", remote, *(f"{release_rel}/{name}{SUFFIX}" for name in names))
+        dvc(dvc_bin, project, "add", *(f"{release_rel}/{name}" for name in names))
+        dvc(dvc_bin, project, "push", "-r", remote, *records)
         kept = scratch_dir / "records"
         written: dict[str, Path] = {}
         for rel in sorted({*(f"{name}{SUFFIX}" for name in names),
-                           *(str(Path(name).parent / IGNORE).removeprefix("./") for name in names)}):
+                           *(str(Path(name).parent / IGNORE) for name in names)}):
+            if not (release / rel).is_file():
+                continue  # DVC writes no .gitignore line for a file .gitignore already ignores
             copy = kept / rel
             copy.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(release / rel, copy)

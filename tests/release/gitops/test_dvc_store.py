@@ -3,6 +3,7 @@ commit. The round trip through a real remote and a clone is tests/services/test_
 from __future__ import annotations
 
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -128,16 +129,30 @@ def test_option_on_in_a_project_without_dvc_refuses_before_any_commit(project: P
     assert not git(project, "branch", "--list", f"release/{MODEL}-*")
 
 
-def test_option_on_without_a_default_remote_refuses_before_any_commit(project: Path, dvc_bin: str):
-    import subprocess
-
+def _dvc_project(project: Path, dvc_bin: str, remote: Path | None) -> None:
     subprocess.run([dvc_bin, "init", "-q"], cwd=project, check=True)
+    if remote:
+        subprocess.run([dvc_bin, "remote", "add", "-d", "shared", str(remote)], cwd=project, check=True)
     git(project, "add", "-A")
     git(project, "commit", "-qm", "dvc init")
     build_release(project, "1")
     commit_key(project)
+
+
+def test_option_on_without_a_default_remote_refuses_before_any_commit(project: Path, dvc_bin: str):
+    _dvc_project(project, dvc_bin, None)
     settings = settings_of(project, **{"release.dvc_files_over_bytes": 1000})
     with pytest.raises(PipelineError, match=r"^release.dvc_files_over_bytes: no default DVC remote in .*dvc remote add"):
         propose_release(settings)
     assert not git(project, "branch", "--list", f"release/{MODEL}-*")
-    assert not git(project, "worktree", "list").count("\n")  # no scratch worktree left behind
+
+
+def test_git_ignored_records_are_refused_before_anything_is_pushed_or_committed(project: Path, dvc_bin: str,
+                                                                               tmp_path: Path):
+    _dvc_project(project, dvc_bin, tmp_path / "store")  # the fixture's .gitignore has /releases/
+    settings = settings_of(project, **{"release.dvc_files_over_bytes": 1000})
+    with pytest.raises(PipelineError, match=r"^release.dvc_files_over_bytes: releases/.*\.dvc would be git-ignored "
+                                            r"on main \(\.gitignore:1:/releases/\)"):
+        propose_release(settings)
+    assert not git(project, "branch", "--list", f"release/{MODEL}-*") and not (tmp_path / "store").exists()
+    assert len(git(project, "worktree", "list").splitlines()) == 1  # the scratch worktree is gone
