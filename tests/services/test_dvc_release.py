@@ -40,7 +40,7 @@ def _dvc(dvc: str, cwd: Path, *args: str) -> str:
 
 
 def test_large_release_files_travel_through_the_dvc_remote_and_verify_after_dvc_pull(
-        tmp_path: Path, bare_remote: Path, fake_github, dvc_bin: str, monkeypatch, capsys):  # noqa: F811
+        tmp_path: Path, bare_remote: Path, fake_github, dvc_bin: str, monkeypatch, capsys):
     monkeypatch.setenv("PATH", f"{Path(dvc_bin).parent}{os.pathsep}{os.environ['PATH']}")
     monkeypatch.setenv("GITHUB_TOKEN", fake_github.token)
     shared = tmp_path / "shared-dvc-store"  # a folder every machine mounts (NFS, SMB): here a local one
