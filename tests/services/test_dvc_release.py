@@ -15,6 +15,7 @@ import yaml
 from cli.main import main
 from pipelines.core.hashing import dvc_md5
 from pipelines.release.folder import load_manifest
+from pipelines.release.gitops.audit import check_release
 from pipelines.release.gitops.dvc_store import large_files
 from tests.release.gitops.conftest import (  # noqa: F401  (fixtures: a bare git remote, the fake GitHub API)
     MODEL,
@@ -83,6 +84,7 @@ def test_large_release_files_travel_through_the_dvc_remote_and_verify_after_dvc_
     assert main(["verify", RELEASE, "--public-key", "keys/release-signing.pub"]) == 1  # the bytes are not here yet
     error = capsys.readouterr().err.strip().splitlines()
     assert len(error) == 1 and "kept in the DVC remote" in error[0] and "dvc pull" in error[0], error
+    assert "kept in the DVC remote" in " ".join(check_release(clone, "HEAD", RELEASE, "keys", "dvc.lock"))
 
     _dvc(dvc_bin, clone, "pull")
     for name in large:
@@ -92,6 +94,7 @@ def test_large_release_files_travel_through_the_dvc_remote_and_verify_after_dvc_
     assert main(["verify", RELEASE, "--public-key", "keys/release-signing.pub"]) == 0
     out = capsys.readouterr().out
     assert f"{len(large)} kept in the DVC remote, fetched and matching their .dvc records" in out, out
+    assert check_release(clone, "HEAD", RELEASE, "keys", "dvc.lock") == []  # `lineage check`'s audit of the release
 
     (clone / RELEASE / "model_float32.tflite").write_bytes(b"\0" * 4096)  # a corrupted fetch is named
     assert main(["verify", RELEASE, "--public-key", "keys/release-signing.pub"]) == 1
