@@ -129,7 +129,7 @@ def test_option_on_in_a_project_without_dvc_refuses_before_any_commit(project: P
     assert not git(project, "branch", "--list", f"release/{MODEL}-*")
 
 
-def _dvc_project(project: Path, dvc_bin: str, remote: Path | None) -> None:
+def _dvc_project(project: Path, dvc_bin: str, remote: Path | str | None) -> None:
     subprocess.run([dvc_bin, "init", "-q"], cwd=project, check=True)
     if remote:
         subprocess.run([dvc_bin, "remote", "add", "-d", "shared", str(remote)], cwd=project, check=True)
@@ -156,3 +156,29 @@ def test_git_ignored_records_are_refused_before_anything_is_pushed_or_committed(
         propose_release(settings)
     assert not git(project, "branch", "--list", f"release/{MODEL}-*") and not (tmp_path / "store").exists()
     assert len(git(project, "worktree", "list").splitlines()) == 1  # the scratch worktree is gone
+
+
+def test_records_written_by_dvc_replace_the_large_files_and_a_rerun_changes_nothing(project: Path, dvc_bin: str,
+                                                                                  tmp_path: Path):
+    store = project.parent / "store"
+    ignore = project / ".gitignore"
+    ignore.write_text(ignore.read_text().replace("/releases/\n", "/releases/**\n!/releases/**/\n!/releases/**/*.dvc\n"))
+    _dvc_project(project, dvc_bin, "../store")  # relative to the project: not to propose's scratch worktree
+    status = git(project, "status", "--porcelain", "--ignored")
+    settings = settings_of(project, **{"release.dvc_files_over_bytes": 4000})
+    first = propose_release(settings)
+    assert git(project, "status", "--porcelain", "--ignored") == status  # the checkout is left alone
+    assert len(git(project, "worktree", "list").splitlines()) == 1
+    release = f"releases/{MODEL}/1"
+    tree = set(git(project, "ls-tree", "-r", "--name-only", first.branch, release).splitlines())
+    folder = project / release
+    assert f"{release}/model_float32.tflite.dvc" in tree and f"{release}/model_float32.tflite" not in tree
+    assert f"{release}/model_int8.tflite" in tree  # 1,100 bytes: in git
+    recorded = parse_record(git(project, "show", f"{first.branch}:{release}/model_float32.tflite.dvc"),
+                            Path("model_float32.tflite.dvc"), "model_float32.tflite")
+    assert (recorded.md5, recorded.size) == (dvc_md5(folder / "model_float32.tflite"), 4096)
+    assert (store / "files" / "md5" / recorded.md5[:2] / recorded.md5[2:]).read_bytes() == \
+        (folder / "model_float32.tflite").read_bytes()
+    assert "in the DVC remote" in git(project, "log", "-1", "--format=%B", first.branch)
+    again = propose_release(settings)
+    assert (again.commit, again.changed) == (first.commit, False)
