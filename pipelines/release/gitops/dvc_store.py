@@ -46,9 +46,6 @@ def dvc(dvc_bin: str, cwd: Path, *args: str, check: bool = True) -> str:
 
 def default_remote(dvc_bin: str, root: Path) -> tuple[str, str]:
     """The project's default DVC remote (name, URL as DVC resolves it); one line when there is none."""
-    if not (root / ".dvc").is_dir():
-        raise PipelineError(f"{KEY}: {root} is not a DVC project (no .dvc/); `dvc init`, then `dvc remote add -d "
-                            "NAME URL` and commit .dvc/config (docs/deployment.md)")
     name = dvc(dvc_bin, root, "remote", "default", check=False)
     if not name:
         raise PipelineError(f"{KEY}: no default DVC remote in {root / '.dvc'}; `dvc remote add -d NAME URL` and "
@@ -60,6 +57,9 @@ def push_large(root: Path, repo: Path, base: str, base_branch: str, project_rel:
                folder: Path, names: list[str], scratch_dir: Path) -> dict[str, Path]:
     """Push `names` (files of `folder`) to the default DVC remote; return what the branch commits instead of them:
     repo path -> local file, for each `.dvc` record and DVC's .gitignore, as DVC wrote them."""
+    if not (root / ".dvc").is_dir():
+        raise PipelineError(f"{KEY}: {root} is not a DVC project (no .dvc/); `dvc init`, then `dvc remote add -d "
+                            "NAME URL` and commit .dvc/config (docs/deployment.md)")
     dvc_bin = dvc_command(root)
     remote, url = default_remote(dvc_bin, root)
     worktree = scratch_dir / "worktree"

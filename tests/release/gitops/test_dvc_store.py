@@ -129,6 +129,16 @@ def test_option_on_in_a_project_without_dvc_refuses_before_any_commit(project: P
     assert not git(project, "branch", "--list", f"release/{MODEL}-*")
 
 
+def test_option_on_without_the_dvc_command_refuses_before_any_commit(project: Path, monkeypatch):
+    (project / ".dvc").mkdir()
+    build_release(project, "1")
+    commit_key(project)
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")  # git, no dvc
+    with pytest.raises(PipelineError, match=r"^release.dvc_files_over_bytes: the dvc command is not installed"):
+        propose_release(settings_of(project, **{"release.dvc_files_over_bytes": 1000}))
+    assert not git(project, "branch", "--list", f"release/{MODEL}-*")
+
+
 def _dvc_project(project: Path, dvc_bin: str, remote: Path | str | None) -> None:
     subprocess.run([dvc_bin, "init", "-q"], cwd=project, check=True)
     if remote:
