@@ -41,20 +41,24 @@ def verify_keys(args: argparse.Namespace, release: Path) -> list[Path]:
 
 def cmd_verify(args: argparse.Namespace) -> int:
     from pipelines.release.attest import GATES, PROVENANCE, verify_attestations
+    from pipelines.release.dvc_records import read_records, without_records
     from pipelines.release.folder import verify_release
     from pipelines.release.signing import fingerprint, verify_folder
 
     folder = Path(args.path)
-    manifest = verify_release(folder)
-    keys = verify_keys(args, folder)
-    key = verify_folder(folder, keys)
-    attested = verify_attestations(folder, keys)  # provenance and gate verdicts, signed, naming these files
+    with without_records(folder) as view:  # files kept in the DVC remote: fetched, and matching their .dvc records
+        manifest = verify_release(view)
+        keys = verify_keys(args, folder)
+        key = verify_folder(view, keys)
+        attested = verify_attestations(view, keys)  # provenance and gate verdicts, signed, naming these files
+    fetched = read_records(folder) if folder.is_dir() else {}
     lineage = manifest.lineage
     print(f"OK {args.path}: {len(manifest.files)} files verified, signature by {key} (sha256 {fingerprint(key)[:16]}); "
           f"{lineage.model_name} v{lineage.model_version}, run {lineage.mlflow_run_id}, commit "
           f"{lineage.git_commit[:12]}"
           + (f"; {len(manifest.encryption.files)} model files encrypted (Tink key {manifest.encryption.key_id}), "
-             "not decrypted" if manifest.encryption else ""))
+             "not decrypted" if manifest.encryption else "")
+          + (f"; {len(fetched)} kept in the DVC remote, fetched and matching their .dvc records" if fetched else ""))
     gates = attested[GATES].statement["predicate"]
     print(f"attestations: SLSA provenance and {len(gates['gates'])} gate verdicts, signed by "
           f"{attested[PROVENANCE].key}")

@@ -674,6 +674,9 @@ class ReleaseConfig(_Section):
     keyset: KeysetConfig = KeysetConfig()
     github: GithubConfig = GithubConfig()
     rollout: RolloutConfig = RolloutConfig()
+    dvc_files_over_bytes: int | None = Field(None, ge=0, description="release files larger than this many bytes go "
+                                             "to the DVC remote and the release branch carries their .dvc records "
+                                             "(docs/deployment.md); None: every file is committed to git")
 
 
 class FleetConfig(_Section):

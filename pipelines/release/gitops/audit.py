@@ -5,12 +5,14 @@ Each check returns a list of problems, one line each, naming the mismatch; empty
 """
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import yaml
 
 from pipelines.core.errors import PipelineError
 from pipelines.core.paths import PRODUCTION_FILE
+from pipelines.release.dvc_records import read_records, without_records
 from pipelines.release.folder import MANIFEST, verify_release
 from pipelines.release.gitops.deploy import check_artifacts
 from pipelines.release.gitops.git import list_files, rev, scratch, show
@@ -45,8 +47,12 @@ def check_release(repo: Path, revision: str, folder: str, keys_folder: str, lock
         release, keys = Path(tmp) / "release", Path(tmp) / "keys"
         _export(repo, revision, folder, release)
         _export(repo, revision, keys_folder, keys)
+        for name in read_records(release):  # a file kept in the DVC remote: as `dvc pull` fetched it here, if it did
+            if (repo / folder / name).is_file():
+                shutil.copy2(repo / folder / name, release / name)
         try:
-            manifest = verify_release(release, sorted(keys.glob("*.pub")))
+            with without_records(release) as view:  # each such file must match its record, then as always
+                manifest = verify_release(view, sorted(keys.glob("*.pub")))
         except PipelineError as exc:
             return [f"{folder}: {str(exc).replace(str(release), folder)}"]
     built_from = manifest.lineage.git_commit

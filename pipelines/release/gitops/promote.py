@@ -9,6 +9,7 @@ from pipelines.core.errors import PipelineError
 from pipelines.core.git_state import git_state
 from pipelines.core.io import atomic_path
 from pipelines.core.paths import PRODUCTION_FILE
+from pipelines.release.dvc_records import without_records
 from pipelines.release.folder import MANIFEST, load_manifest, verify_release
 from pipelines.release.gitops.deploy import check_artifacts, desired_state, render, with_history
 from pipelines.release.gitops.git import (
@@ -56,15 +57,16 @@ def verify_deployment(settings: Settings, deployment: Deployment) -> Path:
     folder = settings.resolve(deployment.model.release)
     if not folder.is_dir():
         raise PipelineError(f"{PRODUCTION_FILE}: model.release {deployment.model.release} is not a folder")
-    manifest = verify_release(folder, trusted_keys(settings, include_local=False))
-    lineage, model = manifest.lineage, deployment.model
-    for key, pinned, actual in (("name", model.name, lineage.model_name),
-                                ("version", model.version, lineage.model_version),
-                                ("mlflow_run_id", model.mlflow_run_id, lineage.mlflow_run_id),
-                                ("signer", model.signer, signature_hint(folder))):
-        if pinned != actual:
-            raise PipelineError(f"{PRODUCTION_FILE}: model.{key} is {pinned!r} but the release has {actual!r}")
-    check_artifacts(deployment, folder, PRODUCTION_FILE)
+    with without_records(folder) as view:  # files kept in the DVC remote must be fetched (dvc pull) and match
+        manifest = verify_release(view, trusted_keys(settings, include_local=False))
+        lineage, model = manifest.lineage, deployment.model
+        for key, pinned, actual in (("name", model.name, lineage.model_name),
+                                    ("version", model.version, lineage.model_version),
+                                    ("mlflow_run_id", model.mlflow_run_id, lineage.mlflow_run_id),
+                                    ("signer", model.signer, signature_hint(folder))):
+            if pinned != actual:
+                raise PipelineError(f"{PRODUCTION_FILE}: model.{key} is {pinned!r} but the release has {actual!r}")
+        check_artifacts(deployment, view, PRODUCTION_FILE)
     return folder
 
 

@@ -15,6 +15,7 @@ from pipelines.core.hashing import tree_files
 from pipelines.core.paths import PRODUCTION_FILE
 from pipelines.release.folder import verify_release
 from pipelines.release.gitops.deploy import desired_state, render
+from pipelines.release.gitops.dvc_store import large_files, push_large
 from pipelines.release.gitops.git import (
     commit_files,
     current_branch,
@@ -144,13 +145,21 @@ def propose_release(settings: Settings, release: Path | None = None, provider: s
             # release bytes must check out exactly as signed, whatever core.autocrlf says
             written[f"{prefix}{config.directory}/.gitattributes"] = "* -text\n"
         files = {f"{prefix}{release_rel}/{p.as_posix()}": folder / p for p in tree_files(folder)}
+        large = large_files(folder, manifest.files, config.dvc_files_over_bytes)
+        if large:  # pushed to the DVC remote before anything is committed; the branch gets DVC's records instead
+            records = push_large(settings.root, repo, base, base_branch, prefix, release_rel, folder, large, Path(tmp))
+            for name in large:
+                del files[f"{prefix}{release_rel}/{name}"]
+            files.update(records)
         for index, (path, text) in enumerate(written.items()):
             files[path] = Path(tmp) / f"{index}.txt"
             files[path].write_text(text)
         parent = rev(repo, f"refs/heads/{branch}") or base
         message = (f"Release {name} {number} (model version {version})\n\nAdds the signed release folder "
                    f"{prefix}{release_rel}/ "
-                   f"({len(manifest.files)} files), its report {report_path}, and points {PRODUCTION_FILE} at it.\n")
+                   f"({len(manifest.files)} files), its report {report_path}, and points {PRODUCTION_FILE} at it.\n"
+                   + (f"\n{len(large)} of the files are in the DVC remote, recorded by their .dvc files (dvc pull).\n"
+                      if large else ""))
         commit, changed = commit_files(repo, branch, parent, files, message, replace=(prefix + release_rel,))
     comment = f"{MARKER}\n_Release report for `{commit[:12]}` (updated on every re-run)._\n\n{body}"
     pull = publisher.publish(repo, branch, base_branch, f"Release {name} {number} (model version {version})", body,
