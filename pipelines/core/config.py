@@ -497,10 +497,10 @@ class FairnessConfig(_Section):
     pass_share: float = Field(0.9, gt=0, le=1, description=(
         "method bound: the share of simulated test splits (a two-stage bootstrap: held-out rates, then the "
         "test split's group sizes) in which the chosen model must meet the limit"))
-    # frontier: the most accurate model reaching the reductions baseline's point on held-out rows (accuracy within
-    # 0.01, disparity at most its own), else the most accurate within the gate's limits; gate: the latter only;
-    # baseline: disparity also <= the reductions baseline's (no model where it cannot be reached)
-    target: Literal["frontier", "gate", "baseline"] = "frontier"
+    target: Literal["frontier", "gate", "baseline"] = Field("frontier", description=(
+        "auto's choice: frontier: the most accurate model reaching the reductions baseline's point on held-out rows "
+        "(accuracy within 0.01, disparity at most its own), else as gate; gate: the most accurate within the gate's "
+        "limits; baseline: disparity also <= the reductions baseline's (no model where it cannot be reached)"))
     sample_rows: int | None = Field(100_000, ge=1000)  # sweep, baselines on a stratified sample above this; None: all
     baseline_eps: float = Field(0.01, gt=0)  # ExponentiatedGradient's allowed constraint violation
     baseline_max_iter: int = Field(50, ge=1)  # ExponentiatedGradient iterations at most
