@@ -33,7 +33,7 @@ from pipelines.data.features import (
     encoded_chunks,
     fit_feature_spec,
 )
-from pipelines.data.split import load_split
+from pipelines.data.split import load_split, open_split
 from pipelines.training.keras_model import (
     load_predictions,
     load_spec,
@@ -43,6 +43,7 @@ from pipelines.training.keras_model import (
 from pipelines.training.metrics import classification_metrics, group_metrics
 from pipelines.training.plots import confusion_matrix_chart, training_plots
 from pipelines.training.privacy import headline as privacy_headline
+from pipelines.training.streamed import feature_spec
 from pipelines.training.tracking import log_files, log_to_run, log_training_run, run_url
 
 
@@ -89,11 +90,14 @@ def teacher_model(settings: Settings) -> StepResult:
 def trained_model(settings: Settings) -> StepResult:
     from pipelines.training.pyfunc import save_pyfunc  # imports mlflow.pyfunc: only this step needs it
 
-    data = settings.params.data
-    train, validation = load_split(settings, "train"), load_split(settings, "validation")
-    spec = fit_feature_spec(train, data)
+    data, plain = settings.params.data, settings.params.train.privacy == "none"
+    # above data.batch_rows rows the train split is read from its file in batches (tf.data), not held as a frame;
+    # DP-SGD and federated training take the frame
+    train = open_split(settings, "train") if plain else load_split(settings, "train")
+    validation = load_split(settings, "validation")
+    spec = feature_spec(train, data)
     private: dict[str, Any] = {}
-    if settings.params.train.privacy == "none":
+    if plain:
         from pipelines.training.sweep import sweep
 
         fitted, points, strength, chosen_by, sweep_rows, baseline, choice = sweep(settings, train, validation, spec)
@@ -121,7 +125,7 @@ def trained_model(settings: Settings) -> StepResult:
             from pipelines.training.mitigation import save_baseline
 
             save_baseline(baseline, tmp / BASELINE_FILE)
-        splits = {"validation": validation, "test": load_split(settings, "test")}
+        splits = {"validation": validation, "test": open_split(settings, "test")}  # a large test split: by batch
         prediction_frame(fitted, model, splits, spec).to_parquet(tmp / PREDICTIONS_FILE, index=False)
         del splits  # the test rows are not needed again
         with tempfile.TemporaryDirectory() as scratch:  # the MLflow Model copy lives in MLflow only
