@@ -9,8 +9,19 @@ from pipelines.core.paths import ArtifactPaths
 from pipelines.data.rowsplit import INTERNAL, SPLITS, split_codes
 from pipelines.data.split_file import SplitFile
 
-__all__ = ["SPLITS", "SplitFile", "load_split", "open_split", "split_columns", "split_dataset", "split_positions",
-           "take"]
+READ_ROWS = 65_536  # rows a split file is read and encoded at a time: 500,000 rows of text cost ~300 MB more
+
+__all__ = [
+    "READ_ROWS",
+    "SPLITS",
+    "SplitFile",
+    "load_split",
+    "open_split",
+    "split_columns",
+    "split_dataset",
+    "split_positions",
+    "take",
+]
 
 
 def split_positions(frame: pd.DataFrame, data: DataConfig, config: SplitConfig) -> dict[str, np.ndarray]:
@@ -38,8 +49,8 @@ def open_split(settings: Settings, name: str) -> pd.DataFrame | SplitFile:
     """The split as a frame when it has at most `data.batch_rows` rows (as load_split), else its file, to be read a
     batch at a time (pipelines.data.split_file)."""
     split = SplitFile.open(ArtifactPaths(settings.root).dataset_splits / f"{name}.parquet",
-                           settings.params.data.batch_rows)
-    return load_split(settings, name) if len(split) <= split.batch_rows else split
+                           min(settings.params.data.batch_rows, READ_ROWS))
+    return load_split(settings, name) if len(split) <= settings.params.data.batch_rows else split
 
 
 def split_columns(settings: Settings, name: str, columns: list[str]) -> pd.DataFrame:

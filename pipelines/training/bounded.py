@@ -90,9 +90,11 @@ def fit_heads(settings: Settings, train: pd.DataFrame | SplitFile, validation: p
         left_out = fold[:, None] == np.asarray(head_folds)[None, :]
         weights, judged, validation = weights * ~left_out, left_out, train
     targets = loss_targets(settings, train, spec, y_train)  # train.distill: the teacher's soft labels, mixed
+    members = group_indicators(labels, vocabulary)
+    del small, labels  # a split file's text columns: not needed while training
     return train_stacked(training_rows(train, spec), targets, compact_rows(validation, spec),
                          encode_labels(validation, spec), params.train, bounds, sample_weights=weights,
-                         groups=group_indicators(labels, vocabulary),
+                         groups=members,
                          val_groups=group_indicators(constraint_labels(validation, features), vocabulary),
                          constraint=params.fairness.constraint, bounds=[min(b, UNCONSTRAINED) for b in bounds],
                          epochs=epochs, best_epochs=best_epochs, val_mask=judged,

@@ -136,14 +136,15 @@ def fit_sweep(settings: Settings, train: pd.DataFrame | SplitFile, validation: p
     params = settings.params
     fairness = params.fairness
     features = constrained_features(fairness, params.data)
-    groups = label_frame(train, [spec.label, *features])
-    y_train = encode_labels(groups, spec)
-    inputs = [training_inputs(groups, validation, y_train, fairness, features, s) for s in strengths]
+    small = label_frame(train, [spec.label, *features])  # a split file: its labels and groups only
+    y_train = encode_labels(small, spec)
+    inputs = [training_inputs(small, validation, y_train, fairness, features, s) for s in strengths]
     weights = np.stack([extra.get("sample_weight", np.ones(len(y_train), np.float32)) for extra in inputs], axis=1)
     balance = class_weights(y_train, params.train)
     if balance is not None:
         weights = weights * balance[:, None]
     penalized = next((extra for extra in inputs if "groups" in extra), {})
+    del small, inputs  # a split file's text columns: not needed while training
     targets = loss_targets(settings, train, spec, y_train)  # train.distill: the teacher's soft labels, mixed
     trained = train_stacked(training_rows(train, spec), targets, compact_rows(validation, spec),
                             encode_labels(validation, spec), params.train, strengths, sample_weights=weights,

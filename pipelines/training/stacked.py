@@ -176,8 +176,8 @@ def train_stacked(
     optimizer.build(variables)
     dropout_seed = keras.random.SeedGenerator(config.seed)
     penalty = np.asarray(strengths, np.float32) if groups is not None else np.zeros(heads, np.float32)
-    weights = np.ones((rows, heads), np.float32) if sample_weights is None else sample_weights.astype(np.float32)
-    groups = np.zeros((rows, 1), np.float32) if groups is None else groups.astype(np.float32)
+    weights = np.ones((rows, heads), np.float32) if sample_weights is None else np.asarray(sample_weights, np.float32)
+    groups = np.zeros((rows, 1), np.float32) if groups is None else np.asarray(groups, np.float32)
     val_groups = np.zeros((len(x_val), groups.shape[1]), np.float32) if val_groups is None else \
         val_groups.astype(np.float32)
 

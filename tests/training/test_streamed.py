@@ -118,3 +118,47 @@ def test_a_malformed_split_file_is_named(tmp_path):
     bad.write_bytes(data[:200] + b"\0" * (len(data) - 400) + data[-200:])  # footer intact, pages broken
     with pytest.raises(PipelineError, match=r"splits/train\.parquet is not a readable Parquet file"):
         list(StreamedRows(split, fit_feature_spec(frame, DATA)).dataset(32, 0).as_numpy_iterator())
+
+
+def test_trained_model_reads_a_train_split_above_batch_rows_from_its_file(tmp_path):
+    """data.batch_rows below the train split's rows: the sweep fits its stratified sample, the deployed model all
+    rows through tf.data, the test split is scored batch by batch; the model is as good as the in-memory one."""
+    import json
+    import os
+
+    from sklearn.metrics import roc_auc_score
+
+    from pipelines.core.config import load_settings
+    from pipelines.data import steps as data_steps
+    from pipelines.data.split import load_split, open_split
+    from pipelines.training.steps import trained_model
+    from tests.conftest import write_small_project
+
+    write_small_project(tmp_path)
+    saved = os.environ.pop("MLFLOW_TRACKING_URI", None)
+    try:
+        accuracy, auc = {}, {}
+        for batch_rows in (500_000, 400):
+            settings = load_settings(tmp_path / "params.yaml", {"data.batch_rows": batch_rows, "fairness.strength": 0,
+                                                                "fairness.sample_rows": 1000, "train.epochs": 4})
+            for step in (data_steps.raw_dataset, data_steps.validated_dataset, data_steps.data_drift,
+                         data_steps.dataset_splits):
+                step(settings)
+            train, test = open_split(settings, "train"), open_split(settings, "test")
+            assert isinstance(train, pd.DataFrame) == (batch_rows == 500_000)
+            trained_model(settings)
+            folder = tmp_path / "models" / "trained"
+            facts = json.loads((folder / "mitigation.json").read_text())
+            assert facts["training_rows"] == len(train) > facts["sweep_rows"]
+            predictions = pd.read_parquet(folder / "predictions.parquet")
+            test = load_split(settings, "test")
+            y = (test[settings.params.data.label] == ">50K").to_numpy()
+            proba = predictions.loc[predictions["split"] == "test", "keras"].to_numpy()
+            assert len(proba) == len(test)
+            accuracy[batch_rows] = float(np.mean((proba >= 0.5) == y))
+            auc[batch_rows] = roc_auc_score(y, proba)
+        assert auc[400] > 0.8 and abs(auc[400] - auc[500_000]) < 0.03, auc
+        assert accuracy[400] > 0.78 and abs(accuracy[400] - accuracy[500_000]) < 0.03, accuracy
+    finally:
+        if saved is not None:
+            os.environ["MLFLOW_TRACKING_URI"] = saved
