@@ -140,7 +140,7 @@ def test_trained_model_reads_a_train_split_above_batch_rows_from_its_file(tmp_pa
         accuracy, auc = {}, {}
         for batch_rows in (500_000, 400):
             settings = load_settings(tmp_path / "params.yaml", {"data.batch_rows": batch_rows, "fairness.strength": 0,
-                                                                "fairness.sample_rows": 1000, "train.epochs": 4})
+                                                                "fairness.sample_rows": 1000, "train.epochs": 30})
             for step in (data_steps.raw_dataset, data_steps.validated_dataset, data_steps.data_drift,
                          data_steps.dataset_splits):
                 step(settings)
