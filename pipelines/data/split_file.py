@@ -11,8 +11,13 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from pipelines.core.config import Settings
 from pipelines.core.errors import PipelineError
+from pipelines.core.paths import ArtifactPaths
 from pipelines.data.features import FeatureSpec, encode_compact, encode_features, encode_labels
+from pipelines.data.split import load_split
+
+READ_ROWS = 65_536  # rows a split file is read and encoded at a time: 500,000 rows of text cost ~300 MB more
 
 
 def _where(path: Path) -> str:
@@ -93,3 +98,16 @@ class SplitFile:
     def labels(self, spec: FeatureSpec) -> np.ndarray:
         """`encode_labels` of every row."""
         return encode_labels(self.columns([spec.label]), spec)
+
+
+def open_split(settings: Settings, name: str) -> pd.DataFrame | SplitFile:
+    """The split as a frame when it has at most `data.batch_rows` rows (as load_split), else its file, read
+    READ_ROWS rows at a time."""
+    batch_rows = settings.params.data.batch_rows
+    split = SplitFile.open(ArtifactPaths(settings.root).dataset_splits / f"{name}.parquet", min(batch_rows, READ_ROWS))
+    return load_split(settings, name) if len(split) <= batch_rows else split
+
+
+def split_columns(settings: Settings, name: str, columns: list[str]) -> pd.DataFrame:
+    """Only these columns of a split (labels, groups): what load_split(...)[columns] gives, without the rest."""
+    return pd.read_parquet(ArtifactPaths(settings.root).dataset_splits / f"{name}.parquet", columns=columns)

@@ -15,7 +15,6 @@ import pandas as pd
 
 from pipelines.core.config import DataConfig, FairnessConfig
 from pipelines.core.errors import PipelineError
-from pipelines.data.split_file import SplitFile
 from pipelines.training.metrics import groupings, intersection_name
 
 
@@ -70,16 +69,10 @@ def stratified_sample(frame: pd.DataFrame, columns: list[str], rows: int | None,
     return frame.iloc[np.sort(order[rank < quota[shuffled]])]
 
 
-def sweep_sample(train: pd.DataFrame | SplitFile, label: str, features: list[str],
-                 config: FairnessConfig) -> pd.DataFrame:
+def sweep_sample(train: pd.DataFrame, label: str, features: list[str], config: FairnessConfig) -> pd.DataFrame:
     """The training rows the sweep and the reductions baseline fit on (both must use the same ones: the trade-off
-    reuses the baseline trained_model fitted): a stratified sample above `fairness.sample_rows`. From a split
-    file, the same rows: the sample is drawn on its label and group columns, then its rows are read."""
-    columns = list(dict.fromkeys([label, *features]))
-    if not isinstance(train, SplitFile):
-        return stratified_sample(train, columns, config.sample_rows, config.seed)
-    cells = stratified_sample(train.columns(columns), columns, config.sample_rows, config.seed)
-    return train.take(cells.index.to_numpy())
+    reuses the baseline trained_model fitted): a stratified sample above `fairness.sample_rows`."""
+    return stratified_sample(train, [label, *features], config.sample_rows, config.seed)
 
 
 def reweighing_weights(labels: np.ndarray, y: np.ndarray, strength: float = 1.0) -> np.ndarray:

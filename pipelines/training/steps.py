@@ -33,7 +33,8 @@ from pipelines.data.features import (
     encoded_chunks,
     fit_feature_spec,
 )
-from pipelines.data.split import load_split, open_split
+from pipelines.data.split import load_split
+from pipelines.data.split_file import open_split
 from pipelines.training.keras_model import (
     load_predictions,
     load_spec,

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from pipelines.core.config import DataConfig
+from pipelines.core.config import DataConfig, FairnessConfig
 from pipelines.data.features import (
     FeatureSpec,
     compact_rows,
@@ -99,3 +99,17 @@ def feature_spec(train: pd.DataFrame | SplitFile, config: DataConfig) -> Feature
     if isinstance(train, SplitFile):
         return fit_feature_spec_batches((frame for _, frame in train.batches()), config)
     return fit_feature_spec(train, config)
+
+
+def sweep_sample(train: pd.DataFrame | SplitFile, label: str, features: list[str],
+                 config: FairnessConfig) -> pd.DataFrame:
+    """mitigation.sweep_sample's rows; from a split file the same rows, indexed alike: the stratified sample is
+    drawn on its label and group columns, then only those rows are read."""
+    from pipelines.training.mitigation import stratified_sample
+    from pipelines.training.mitigation import sweep_sample as frame_sample
+
+    if not isinstance(train, SplitFile):
+        return frame_sample(train, label, features, config)
+    columns = [label, *features]
+    cells = stratified_sample(train.columns(list(dict.fromkeys(columns))), columns, config.sample_rows, config.seed)
+    return train.take(cells.index.to_numpy())

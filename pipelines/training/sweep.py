@@ -43,7 +43,8 @@ def sweep(settings: Settings, train: pd.DataFrame | SplitFile, validation: pd.Da
         return bound_sweep(settings, train, validation, spec)
     from pipelines.training import strength as choice
     from pipelines.training.metrics import group_metrics, intersection_name
-    from pipelines.training.mitigation import constrained_features, sweep_sample
+    from pipelines.training.mitigation import constrained_features
+    from pipelines.training.streamed import sweep_sample
 
     params = settings.params
     fairness, threshold = params.fairness, params.train.threshold
@@ -170,11 +171,12 @@ def bound_sweep(settings: Settings, train: pd.DataFrame | SplitFile, validation:
     by pipelines.training.bound_choice. A grouping whose test groups are too small to gate stops here, before
     any training."""
     from pipelines.core.errors import PipelineError
-    from pipelines.data.split import split_columns
+    from pipelines.data.split_file import split_columns
     from pipelines.training import bound_choice, bounded
     from pipelines.training import strength as choice
     from pipelines.training.metrics import group_metrics, intersection_name, too_small
-    from pipelines.training.mitigation import constrained_features, constraint_labels, sweep_sample
+    from pipelines.training.mitigation import constrained_features, constraint_labels
+    from pipelines.training.streamed import sweep_sample
     from pipelines.training.targets import extra_heads
 
     params = settings.params

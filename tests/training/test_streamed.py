@@ -38,6 +38,7 @@ def _write(frame: pd.DataFrame, path, group_rows: int) -> SplitFile:
 def test_the_batches_give_the_rows_spec_and_sample_of_the_whole_frame(tmp_path):
     from pipelines.training.mitigation import sweep_sample
     from pipelines.training.streamed import feature_spec
+    from pipelines.training.streamed import sweep_sample as file_sample
 
     frame = _frame()
     split = _write(frame, tmp_path / "train.parquet", group_rows=128)  # 8 row groups, 3 batches each
@@ -58,7 +59,7 @@ def test_the_batches_give_the_rows_spec_and_sample_of_the_whole_frame(tmp_path):
     config = FairnessConfig(sample_rows=1000, seed=3)
     small = _frame(5000, seed=1)
     big = _write(small, tmp_path / "big.parquet", group_rows=700)
-    pd.testing.assert_frame_equal(sweep_sample(big, "income", ["sex"], config),
+    pd.testing.assert_frame_equal(file_sample(big, "income", ["sex"], config),
                                   sweep_sample(pd.read_parquet(big.path), "income", ["sex"], config))
 
 
@@ -130,7 +131,8 @@ def test_trained_model_reads_a_train_split_above_batch_rows_from_its_file(tmp_pa
 
     from pipelines.core.config import load_settings
     from pipelines.data import steps as data_steps
-    from pipelines.data.split import load_split, open_split
+    from pipelines.data.split import load_split
+    from pipelines.data.split_file import open_split
     from pipelines.training.steps import trained_model
     from tests.conftest import write_small_project
 
