@@ -12,7 +12,7 @@ from pipelines.core.config import Settings
 from pipelines.data.features import FeatureSpec, compact_rows, encode_labels
 from pipelines.data.split_file import SplitFile
 from pipelines.training.keras_model import loss_targets, predict_rows
-from pipelines.training.streamed import label_frame, training_rows
+from pipelines.training.streamed import file_labels, training_rows
 
 UNCONSTRAINED = 1.0  # a disparity bound of 1 never binds: the head trains unmitigated
 
@@ -77,9 +77,10 @@ def fit_heads(settings: Settings, train: pd.DataFrame | SplitFile, validation: p
     features = constrained_features(params.fairness, params.data)
     if isinstance(train, SplitFile) and (fold is not None or max(bounds) > UNCONSTRAINED):
         raise ValueError("rows read from a split file train bound heads only, without folds")
-    small = label_frame(train, [spec.label, *features])  # a split file: its labels and groups only
-    y_train = encode_labels(small, spec)
-    labels = constraint_labels(small, features)
+    if isinstance(train, SplitFile):  # a code a row for the groups, not a string
+        y_train, labels = file_labels(train, spec, features)
+    else:
+        y_train, labels = encode_labels(train, spec), constraint_labels(train, features)
     wanted = _targets(settings, train, validation, spec, bounds, fold, head_folds, found)
     vocabulary = sorted(set(labels))
     balance = class_weights(y_train, params.train)
@@ -91,7 +92,7 @@ def fit_heads(settings: Settings, train: pd.DataFrame | SplitFile, validation: p
         weights, judged, validation = weights * ~left_out, left_out, train
     targets = loss_targets(settings, train, spec, y_train)  # train.distill: the teacher's soft labels, mixed
     members = group_indicators(labels, vocabulary)
-    del small, labels  # a split file's text columns: not needed while training
+    del labels
     return train_stacked(training_rows(train, spec), targets, compact_rows(validation, spec),
                          encode_labels(validation, spec), params.train, bounds, sample_weights=weights,
                          groups=members,

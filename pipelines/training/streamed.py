@@ -113,3 +113,18 @@ def sweep_sample(train: pd.DataFrame | SplitFile, label: str, features: list[str
     columns = [label, *features]
     cells = stratified_sample(train.columns(list(dict.fromkeys(columns))), columns, config.sample_rows, config.seed)
     return train.take(cells.index.to_numpy())
+
+
+def file_labels(train: SplitFile, spec: FeatureSpec, features: list[str]) -> tuple[np.ndarray, pd.Categorical]:
+    """`encode_labels` and `mitigation.constraint_labels` of a split file's rows, read batch by batch; the group
+    labels as a Categorical (a code a row, not a string a row)."""
+    from pandas.api.types import union_categoricals
+
+    from pipelines.data.features import encode_labels
+    from pipelines.training.mitigation import constraint_labels
+
+    labels, groups = [], []
+    for _, frame in train.batches(columns=list(dict.fromkeys([spec.label, *features]))):
+        labels.append(encode_labels(frame, spec))
+        groups.append(pd.Categorical(constraint_labels(frame, features)))
+    return np.concatenate(labels), union_categoricals(groups)
