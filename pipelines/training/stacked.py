@@ -134,7 +134,8 @@ def train_stacked(
 ) -> list[tuple[Any, dict[str, list[float]]]]:
     """Train one network per strength together; return each as (plain Keras network, per-epoch history).
 
-    `x_train` and `x_val` are the encoded matrix or pipelines.data.features.CompactRows (the same values).
+    `x_train` and `x_val` are the encoded matrix or pipelines.data.features.CompactRows (the same values);
+    `x_train` may also be pipelines.training.streamed.StreamedRows: a split file read as tf.data batches each epoch.
 
     `sample_weights` is [rows, heads] (reweighing, class weights) or None; with `groups` (one-hot, [rows, groups])
     head k's loss adds strengths[k] x the batch's group gap, as pipelines.training.train._penalized does.
