@@ -34,7 +34,7 @@ from pipelines.data.features import (
     fit_feature_spec,
 )
 from pipelines.data.split import load_split
-from pipelines.data.split_file import open_split
+from pipelines.data.split_file import open_split, split_columns
 from pipelines.training.keras_model import (
     load_predictions,
     load_spec,
@@ -155,12 +155,17 @@ def trained_model(settings: Settings) -> StepResult:
 @records_metrics
 def model_evaluation(settings: Settings) -> StepResult:
     from pipelines.training.baselines import baselines
-    from pipelines.training.mitigation import constrained_features, sweep_sample
+    from pipelines.training.mitigation import constrained_features
+    from pipelines.training.streamed import encoded_parts, sweep_sample
 
     params = settings.params
     spec, record = load_spec(settings)
-    train, test = load_split(settings, "train"), load_split(settings, "test")
-    y_true, threshold = encode_labels(test, spec), params.train.threshold
+    # splits above data.batch_rows rows stay in their files: the sample's rows and the test split's encoded
+    # batches are read from them, the test labels and groups as two columns
+    train, test = open_split(settings, "train"), open_split(settings, "test")
+    sensitive = settings.params.data.sensitive_features
+    groups = split_columns(settings, "test", list(dict.fromkeys([spec.label, *sensitive])))
+    y_true, threshold = encode_labels(groups, spec), params.train.threshold
     # above fairness.sample_rows the regression fits the sweep's stratified sample: a float64 matrix of every
     # training row would be 6 GB at 10M rows; at 1M rows the sample's fit scored 0.8473 on the test split, all
     # 720k rows' 0.8484
@@ -170,10 +175,10 @@ def model_evaluation(settings: Settings) -> StepResult:
     proba = load_predictions(settings, "test", len(test))["keras"].to_numpy()
     report: dict[str, Any] = {
         "overall": classification_metrics(y_true, proba, threshold),
-        "groups": group_metrics(y_true, proba, test[settings.params.data.sensitive_features], threshold),
+        "groups": group_metrics(y_true, proba, groups[sensitive], threshold),
         "threshold": threshold,
         "baselines": baselines(encode_features(fit_rows, spec), encode_labels(fit_rows, spec),
-                               encoded_chunks(test, spec), y_true, threshold, params.train.seed,
+                               encoded_parts(test, spec), y_true, threshold, params.train.seed,
                                (proba >= threshold) == (y_true > 0.5), params.fairness.bootstrap,
                                params.fairness.confidence),
         "teacher": teacher_summary(read_json(ArtifactPaths(settings.root).teacher_report), params.train.distill),

@@ -123,7 +123,8 @@ def test_a_malformed_split_file_is_named(tmp_path):
 
 def test_trained_model_reads_a_train_split_above_batch_rows_from_its_file(tmp_path):
     """data.batch_rows below the train split's rows: the sweep fits its stratified sample, the deployed model all
-    rows through tf.data, the test split is scored batch by batch; the model is as good as the in-memory one."""
+    rows through tf.data, the test split is scored batch by batch; the model is as good as the in-memory one, and
+    model_evaluation reads both splits from their files."""
     import json
     import os
 
@@ -133,7 +134,7 @@ def test_trained_model_reads_a_train_split_above_batch_rows_from_its_file(tmp_pa
     from pipelines.data import steps as data_steps
     from pipelines.data.split import load_split
     from pipelines.data.split_file import open_split
-    from pipelines.training.steps import trained_model
+    from pipelines.training.steps import model_evaluation, teacher_model, trained_model
     from tests.conftest import write_small_project
 
     write_small_project(tmp_path)
@@ -159,6 +160,11 @@ def test_trained_model_reads_a_train_split_above_batch_rows_from_its_file(tmp_pa
             assert len(proba) == len(test)
             accuracy[batch_rows] = float(np.mean((proba >= 0.5) == y))
             auc[batch_rows] = roc_auc_score(y, proba)
+        teacher_model(settings)
+        model_evaluation(settings)  # the sample and the test batches read from the split files
+        report = json.loads((tmp_path / "reports" / "evaluation.json").read_text())
+        assert report["overall"]["accuracy"] == pytest.approx(accuracy[400])
+        assert report["baselines"]["logistic_regression"]["accuracy"] > 0.75
         assert auc[400] > 0.8 and abs(auc[400] - auc[500_000]) < 0.03, auc
         assert accuracy[400] > 0.78 and abs(accuracy[400] - accuracy[500_000]) < 0.03, accuracy
     finally:
