@@ -118,7 +118,8 @@ class DataConfig(_Section):
     sensitive_as_inputs: bool = False  # true: sensitive_features are model inputs too
     batch_rows: int = Field(500_000, ge=1, description=(
         "rows the data steps read, type and validate at a time: their memory is bounded by it, not by the data's "
-        "size; the first batch fixes each column's type (numeric or text) for the rest"))
+        "size; the first batch fixes each column's type (numeric or text) for the rest. A train split with more "
+        "rows is read from its Parquet file in batches (tf.data) by trained_model, not held as a frame"))
     incoming: IncomingConfig = IncomingConfig()  # daily partitions an upstream system drops (Dagster asset daily_batch)
 
     @field_validator("source")

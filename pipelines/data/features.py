@@ -1,6 +1,7 @@
 """Feature spec: the encoding (vocabularies, normalization) an app reproduces on device."""
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -82,6 +83,43 @@ def fit_feature_spec(train: pd.DataFrame, config: DataConfig) -> FeatureSpec:
         numeric=numeric, categorical=categorical, label=config.label,
         positive_label=config.positive_label, excluded=excluded,
     )
+
+
+def fit_feature_spec_batches(batches: Iterable[pd.DataFrame], config: DataConfig) -> FeatureSpec:
+    """`fit_feature_spec` of a split read batch by batch: vocabularies as unions, means and (population) standard
+    deviations merged per batch (Chan et al.), equal to the whole frame's up to float rounding."""
+    frame: pd.DataFrame | None = None
+    stats: dict[str, tuple[int, float, float]] = {}  # column -> (count, mean, sum of squared deviations)
+    seen: dict[str, set[str]] = {}
+    for batch in batches:
+        frame = batch if frame is None else frame
+        for column in model_inputs(frame, config):
+            values = batch[column]
+            if pd.api.types.is_numeric_dtype(frame[column]):
+                x = values.dropna().to_numpy(dtype=np.float64)
+                n, mean = len(x), float(x.mean()) if len(x) else 0.0
+                m2 = float(((x - mean) ** 2).sum())
+                total, mean0, m20 = stats.get(column, (0, 0.0, 0.0))
+                if n:
+                    delta, both = mean - mean0, total + n
+                    stats[column] = (both, mean0 + delta * n / both, m20 + m2 + delta**2 * total * n / both)
+                else:
+                    stats.setdefault(column, (total, mean0, m20))
+            else:
+                seen.setdefault(column, set()).update(values.dropna().astype(str).unique().tolist())
+    if frame is None:
+        raise PipelineError("data: the training split has no rows")
+    head = frame.iloc[:0].copy()
+    spec = fit_feature_spec(head, config)  # the columns, exclusions and label as the whole frame gives them
+    numeric = []
+    for feature in spec.numeric:
+        n, mean, m2 = stats[feature.name]
+        std = float(np.sqrt(m2 / n)) if n else float("nan")
+        numeric.append(NumericFeature(name=feature.name, mean=mean if n else float("nan"),
+                                      std=std if std > 0 else 1.0))
+    categorical = [CategoricalFeature(name=c.name, vocabulary=sorted(seen.get(c.name, set())))
+                   for c in spec.categorical]
+    return spec.model_copy(update={"numeric": numeric, "categorical": categorical})
 
 
 def _check_columns(frame: pd.DataFrame, spec: FeatureSpec) -> None:

@@ -10,7 +10,9 @@ import pandas as pd
 
 from pipelines.core.config import Settings
 from pipelines.data.features import FeatureSpec, compact_rows, encode_labels
+from pipelines.data.split_file import SplitFile
 from pipelines.training.keras_model import loss_targets, predict_rows
+from pipelines.training.streamed import file_labels, training_rows
 
 UNCONSTRAINED = 1.0  # a disparity bound of 1 never binds: the head trains unmitigated
 
@@ -56,7 +58,7 @@ def _targets(settings: Settings, train: pd.DataFrame, validation: pd.DataFrame, 
     return train_out, val_out
 
 
-def fit_heads(settings: Settings, train: pd.DataFrame, validation: pd.DataFrame, spec: FeatureSpec,
+def fit_heads(settings: Settings, train: pd.DataFrame | SplitFile, validation: pd.DataFrame, spec: FeatureSpec,
               bounds: list[float], epochs: list[int] | None = None, best_epochs: list[int] | None = None,
               fold: np.ndarray | None = None, head_folds: list[int] | None = None,
               found: dict[str, Any] | None = None) -> list[tuple[Any, dict]]:
@@ -73,8 +75,12 @@ def fit_heads(settings: Settings, train: pd.DataFrame, validation: pd.DataFrame,
 
     params = settings.params
     features = constrained_features(params.fairness, params.data)
-    y_train = encode_labels(train, spec)
-    labels = constraint_labels(train, features)
+    if isinstance(train, SplitFile) and (fold is not None or max(bounds) > UNCONSTRAINED):
+        raise ValueError("rows read from a split file train bound heads only, without folds")
+    if isinstance(train, SplitFile):  # a code a row for the groups, not a string
+        y_train, labels = file_labels(train, spec, features)
+    else:
+        y_train, labels = encode_labels(train, spec), constraint_labels(train, features)
     wanted = _targets(settings, train, validation, spec, bounds, fold, head_folds, found)
     vocabulary = sorted(set(labels))
     balance = class_weights(y_train, params.train)
@@ -85,9 +91,11 @@ def fit_heads(settings: Settings, train: pd.DataFrame, validation: pd.DataFrame,
         left_out = fold[:, None] == np.asarray(head_folds)[None, :]
         weights, judged, validation = weights * ~left_out, left_out, train
     targets = loss_targets(settings, train, spec, y_train)  # train.distill: the teacher's soft labels, mixed
-    return train_stacked(compact_rows(train, spec), targets, compact_rows(validation, spec),
+    members = group_indicators(labels, vocabulary)
+    del labels
+    return train_stacked(training_rows(train, spec), targets, compact_rows(validation, spec),
                          encode_labels(validation, spec), params.train, bounds, sample_weights=weights,
-                         groups=group_indicators(labels, vocabulary),
+                         groups=members,
                          val_groups=group_indicators(constraint_labels(validation, features), vocabulary),
                          constraint=params.fairness.constraint, bounds=[min(b, UNCONSTRAINED) for b in bounds],
                          epochs=epochs, best_epochs=best_epochs, val_mask=judged,

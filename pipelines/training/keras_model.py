@@ -15,7 +15,9 @@ from pipelines.core.paths import (
     PREDICTIONS_FILE,
     ArtifactPaths,
 )
-from pipelines.data.features import FeatureSpec, compact_rows, encode_features, encode_labels, encoded_chunks
+from pipelines.data.features import FeatureSpec, compact_rows, encode_features, encode_labels
+from pipelines.data.split_file import SplitFile
+from pipelines.training.streamed import encoded_parts, label_frame, training_rows
 
 
 def load_trained(settings: Settings) -> tuple[Any, FeatureSpec, dict[str, str]]:
@@ -38,18 +40,19 @@ def strength_column(strength: float) -> str:
     return f"strength_{strength:g}"
 
 
-def predict_rows(models: list[Any], frame: pd.DataFrame, spec: FeatureSpec) -> list[np.ndarray]:
-    """Each model's probabilities for the frame's rows, encoded a chunk at a time (never the whole matrix)."""
+def predict_rows(models: list[Any], frame: pd.DataFrame | SplitFile, spec: FeatureSpec) -> list[np.ndarray]:
+    """Each model's probabilities for the frame's rows, encoded a chunk at a time (never the whole matrix); a split
+    file's rows are read from it a batch at a time."""
     from pipelines.training.train import predict_keras
 
     parts: list[list[np.ndarray]] = [[] for _ in models]
-    for x in encoded_chunks(frame, spec):
+    for x in encoded_parts(frame, spec):
         for part, model in zip(parts, models):
             part.append(predict_keras(model, x))
     return [np.concatenate(part) for part in parts]
 
 
-def prediction_frame(fitted: dict[float, Any], deployed: Any, splits: dict[str, pd.DataFrame],
+def prediction_frame(fitted: dict[float, Any], deployed: Any, splits: dict[str, pd.DataFrame | SplitFile],
                      spec: FeatureSpec) -> pd.DataFrame:
     """Keras probabilities of the deployed model (`keras`) and of every sweep strength, for each split's rows in
     order: later steps read them instead of loading Keras and TensorFlow again."""
@@ -106,7 +109,8 @@ def fit_mitigated(settings: Settings, train: pd.DataFrame, validation: pd.DataFr
                        encode_labels(validation, spec), settings.params.train, **extra)
 
 
-def loss_targets(settings: Settings, frame: pd.DataFrame, spec: FeatureSpec, labels: np.ndarray) -> np.ndarray:
+def loss_targets(settings: Settings, frame: pd.DataFrame | SplitFile, spec: FeatureSpec,
+                 labels: np.ndarray) -> np.ndarray:
     """What the network's cross-entropy aims at per training row: the labels, or with train.distill the teacher's
     soft labels mixed with them (pipelines.training.distill). Mitigation weights keep using the hard labels."""
     if settings.params.train.distill == "none":
@@ -115,14 +119,14 @@ def loss_targets(settings: Settings, frame: pd.DataFrame, spec: FeatureSpec, lab
     from pipelines.training.distill import TEACHER_FILE, load_teacher, student_targets, teacher_proba
 
     teacher = load_teacher(ArtifactPaths(settings.root).teacher_model / TEACHER_FILE)
-    proba = np.concatenate([teacher_proba(teacher, x) for x in encoded_chunks(frame, spec)])
+    proba = np.concatenate([teacher_proba(teacher, x) for x in encoded_parts(frame, spec)])
     return student_targets(labels, proba, settings.params.distill)
 
 
-def fit_sweep(settings: Settings, train: pd.DataFrame, validation: pd.DataFrame, spec: FeatureSpec,
+def fit_sweep(settings: Settings, train: pd.DataFrame | SplitFile, validation: pd.DataFrame, spec: FeatureSpec,
               strengths: list[float]) -> dict[float, tuple[Any, dict[str, list[float]]]]:
     """The Keras model at every strength, trained together (pipelines.training.stacked): strength -> (model,
-    history)."""
+    history). A split file's rows are read as tf.data batches (pipelines.training.streamed)."""
     import numpy as np
 
     from pipelines.training.mitigation import constrained_features, training_inputs
@@ -130,16 +134,19 @@ def fit_sweep(settings: Settings, train: pd.DataFrame, validation: pd.DataFrame,
     from pipelines.training.train import class_weights
 
     params = settings.params
-    fairness, y_train = params.fairness, encode_labels(train, spec)
+    fairness = params.fairness
     features = constrained_features(fairness, params.data)
-    inputs = [training_inputs(train, validation, y_train, fairness, features, s) for s in strengths]
+    small = label_frame(train, [spec.label, *features])  # a split file: its labels and groups only
+    y_train = encode_labels(small, spec)
+    inputs = [training_inputs(small, validation, y_train, fairness, features, s) for s in strengths]
     weights = np.stack([extra.get("sample_weight", np.ones(len(y_train), np.float32)) for extra in inputs], axis=1)
     balance = class_weights(y_train, params.train)
     if balance is not None:
         weights = weights * balance[:, None]
     penalized = next((extra for extra in inputs if "groups" in extra), {})
+    del small, inputs  # a split file's text columns: not needed while training
     targets = loss_targets(settings, train, spec, y_train)  # train.distill: the teacher's soft labels, mixed
-    trained = train_stacked(compact_rows(train, spec), targets, compact_rows(validation, spec),
+    trained = train_stacked(training_rows(train, spec), targets, compact_rows(validation, spec),
                             encode_labels(validation, spec), params.train, strengths, sample_weights=weights,
                             groups=penalized.get("groups"), val_groups=penalized.get("val_groups"),
                             constraint=fairness.constraint)

@@ -21,6 +21,7 @@ import numpy as np
 
 from pipelines.core.config import TrainConfig
 from pipelines.core.progress import Progress
+from pipelines.training.streamed import StreamedRows
 
 
 @dataclass
@@ -91,6 +92,34 @@ def _width(x) -> int:
     return x.width if hasattr(x, "width") else x.shape[1]
 
 
+def _streamed_pass(x_train: StreamedRows, config: TrainConfig, step: Callable[..., Any], per_row: tuple,
+                   heads: int) -> Callable[[], tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """One epoch over the tf.data batches: per-head summed batch losses, predictions, and the row positions in the
+    order they were seen. `per_row` holds the labels, weights, groups and targets of every row."""
+    import tensorflow as tf
+
+    from pipelines.data.features import expand_tensor
+
+    dataset, sizes = x_train.dataset(config.batch_size, config.seed), list(x_train.sizes)
+
+    @tf.function(input_signature=[tf.TensorSpec([None, len(x_train.spec.numeric)], tf.float32),
+                                  tf.TensorSpec([None, len(sizes)], tf.int32), tf.TensorSpec([None], tf.int64)])
+    def batch_step(numeric, codes, positions):
+        per_head, proba = step(expand_tensor(numeric, codes, sizes), *(tf.gather(t, positions) for t in per_row))
+        return per_head * tf.cast(tf.shape(positions)[0], tf.float32), proba
+
+    def epoch() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        sums, predicted, seen = np.zeros(heads, np.float64), [], []
+        for numeric, codes, positions in dataset:
+            summed, proba = batch_step(numeric, codes, positions)
+            sums += summed.numpy()
+            predicted.append(proba.numpy())
+            seen.append(positions.numpy())
+        return sums, np.concatenate(predicted, axis=1), np.concatenate(seen)
+
+    return epoch
+
+
 DUAL_RATE = 1.0  # multiplier step per batch: a group 0.05 outside half the bound gains 5 within 100 steps
 VIOLATION_WEIGHT = 10.0  # validation loss per unit of deviation above the bound: 0.01 outweighs a typical epoch's gain
 EVAL_CHUNK = 65_536  # validation rows per forward pass: [heads, rows, units] activations stay bounded
@@ -105,7 +134,8 @@ def train_stacked(
 ) -> list[tuple[Any, dict[str, list[float]]]]:
     """Train one network per strength together; return each as (plain Keras network, per-epoch history).
 
-    `x_train` and `x_val` are the encoded matrix or pipelines.data.features.CompactRows (the same values).
+    `x_train` and `x_val` are the encoded matrix or pipelines.data.features.CompactRows (the same values);
+    `x_train` may also be pipelines.training.streamed.StreamedRows: a split file read as tf.data batches each epoch.
 
     `sample_weights` is [rows, heads] (reweighing, class weights) or None; with `groups` (one-hot, [rows, groups])
     head k's loss adds strengths[k] x the batch's group gap, as pipelines.training.train._penalized does.
@@ -147,8 +177,8 @@ def train_stacked(
     optimizer.build(variables)
     dropout_seed = keras.random.SeedGenerator(config.seed)
     penalty = np.asarray(strengths, np.float32) if groups is not None else np.zeros(heads, np.float32)
-    weights = np.ones((rows, heads), np.float32) if sample_weights is None else sample_weights.astype(np.float32)
-    groups = np.zeros((rows, 1), np.float32) if groups is None else groups.astype(np.float32)
+    weights = np.ones((rows, heads), np.float32) if sample_weights is None else np.asarray(sample_weights, np.float32)
+    groups = np.zeros((rows, 1), np.float32) if groups is None else np.asarray(groups, np.float32)
     val_groups = np.zeros((len(x_val), groups.shape[1]), np.float32) if val_groups is None else \
         val_groups.astype(np.float32)
 
@@ -195,24 +225,28 @@ def train_stacked(
         return per_head, proba
 
     y_train = y_train.astype(np.float32)
-    train_batch = _rows_tensors(x_train)
     y_all = tf.constant(y_train)
     t_all = tf.constant(np.repeat(y_train[:, None], heads, 1) if targets is None else targets.astype(np.float32))
     w_all, g_all = tf.constant(weights), tf.constant(groups)
-    batches = math.ceil(rows / config.batch_size)
+    streamed = isinstance(x_train, StreamedRows)
+    if streamed:  # rows from the split's Parquet file (tf.data); per-row figures gathered by position
+        streamed_pass = _streamed_pass(x_train, config, step, (y_all, w_all, g_all, t_all), heads)
+    else:
+        train_batch = _rows_tensors(x_train)
+        batches = math.ceil(rows / config.batch_size)
 
-    @tf.function(input_signature=[tf.TensorSpec([rows], tf.int32)])
-    def epoch_pass(order):
-        """One epoch in the graph (no Python per batch): per-head summed batch losses, predictions in `order`."""
-        sums = tf.zeros([heads])
-        predictions = tf.TensorArray(tf.float32, size=batches, infer_shape=False)
-        for index in tf.range(batches):
-            batch = order[index * config.batch_size:(index + 1) * config.batch_size]
-            per_head, proba = step(train_batch(batch), tf.gather(y_all, batch), tf.gather(w_all, batch),
-                                   tf.gather(g_all, batch), tf.gather(t_all, batch))
-            sums += per_head * tf.cast(tf.shape(batch)[0], tf.float32)
-            predictions = predictions.write(index, tf.transpose(proba))
-        return sums, tf.transpose(predictions.concat())
+        @tf.function(input_signature=[tf.TensorSpec([rows], tf.int32)])
+        def epoch_pass(order):
+            """One epoch in the graph (no Python per batch): per-head summed batch losses, predictions in `order`."""
+            sums = tf.zeros([heads])
+            predictions = tf.TensorArray(tf.float32, size=batches, infer_shape=False)
+            for index in tf.range(batches):
+                batch = order[index * config.batch_size:(index + 1) * config.batch_size]
+                per_head, proba = step(train_batch(batch), tf.gather(y_all, batch), tf.gather(w_all, batch),
+                                       tf.gather(g_all, batch), tf.gather(t_all, batch))
+                sums += per_head * tf.cast(tf.shape(batch)[0], tf.float32)
+                predictions = predictions.write(index, tf.transpose(proba))
+            return sums, tf.transpose(predictions.concat())
 
     val_rows = len(x_val)
     val_batch = _rows_tensors(x_val)
@@ -244,8 +278,11 @@ def train_stacked(
     planned = planned_epochs(rows, config) if epochs is None else max(epochs)
     with Progress(f"training epochs ({heads} networks)", planned) as bar:
         for epoch in range(planned):
-            order = rng.permutation(rows).astype(np.int32)
-            sums, predicted = (t.numpy() for t in epoch_pass(order))
+            if streamed:
+                sums, predicted, order = streamed_pass()
+            else:
+                order = rng.permutation(rows).astype(np.int32)
+                sums, predicted = (t.numpy() for t in epoch_pass(order))
             losses, seen = sums, rows
             val_loss, val_proba = evaluate(y_val_t, val_groups)
             y_seen = y_train[order]

@@ -34,6 +34,7 @@ from pipelines.data.features import (
     fit_feature_spec,
 )
 from pipelines.data.split import load_split
+from pipelines.data.split_file import open_split, split_columns
 from pipelines.training.keras_model import (
     load_predictions,
     load_spec,
@@ -43,6 +44,7 @@ from pipelines.training.keras_model import (
 from pipelines.training.metrics import classification_metrics, group_metrics
 from pipelines.training.plots import confusion_matrix_chart, training_plots
 from pipelines.training.privacy import headline as privacy_headline
+from pipelines.training.streamed import feature_spec
 from pipelines.training.tracking import log_files, log_to_run, log_training_run, run_url
 
 
@@ -89,11 +91,14 @@ def teacher_model(settings: Settings) -> StepResult:
 def trained_model(settings: Settings) -> StepResult:
     from pipelines.training.pyfunc import save_pyfunc  # imports mlflow.pyfunc: only this step needs it
 
-    data = settings.params.data
-    train, validation = load_split(settings, "train"), load_split(settings, "validation")
-    spec = fit_feature_spec(train, data)
+    data, plain = settings.params.data, settings.params.train.privacy == "none"
+    # above data.batch_rows rows the train split is read from its file in batches (tf.data), not held as a frame;
+    # DP-SGD and federated training take the frame
+    train = open_split(settings, "train") if plain else load_split(settings, "train")
+    validation = load_split(settings, "validation")
+    spec = feature_spec(train, data)
     private: dict[str, Any] = {}
-    if settings.params.train.privacy == "none":
+    if plain:
         from pipelines.training.sweep import sweep
 
         fitted, points, strength, chosen_by, sweep_rows, baseline, choice = sweep(settings, train, validation, spec)
@@ -121,7 +126,7 @@ def trained_model(settings: Settings) -> StepResult:
             from pipelines.training.mitigation import save_baseline
 
             save_baseline(baseline, tmp / BASELINE_FILE)
-        splits = {"validation": validation, "test": load_split(settings, "test")}
+        splits = {"validation": validation, "test": open_split(settings, "test")}  # a large test split: by batch
         prediction_frame(fitted, model, splits, spec).to_parquet(tmp / PREDICTIONS_FILE, index=False)
         del splits  # the test rows are not needed again
         with tempfile.TemporaryDirectory() as scratch:  # the MLflow Model copy lives in MLflow only
@@ -150,12 +155,17 @@ def trained_model(settings: Settings) -> StepResult:
 @records_metrics
 def model_evaluation(settings: Settings) -> StepResult:
     from pipelines.training.baselines import baselines
-    from pipelines.training.mitigation import constrained_features, sweep_sample
+    from pipelines.training.mitigation import constrained_features
+    from pipelines.training.streamed import encoded_parts, sweep_sample
 
     params = settings.params
     spec, record = load_spec(settings)
-    train, test = load_split(settings, "train"), load_split(settings, "test")
-    y_true, threshold = encode_labels(test, spec), params.train.threshold
+    # splits above data.batch_rows rows stay in their files: the sample's rows and the test split's encoded
+    # batches are read from them, the test labels and groups as two columns
+    train, test = open_split(settings, "train"), open_split(settings, "test")
+    sensitive = settings.params.data.sensitive_features
+    groups = split_columns(settings, "test", list(dict.fromkeys([spec.label, *sensitive])))
+    y_true, threshold = encode_labels(groups, spec), params.train.threshold
     # above fairness.sample_rows the regression fits the sweep's stratified sample: a float64 matrix of every
     # training row would be 6 GB at 10M rows; at 1M rows the sample's fit scored 0.8473 on the test split, all
     # 720k rows' 0.8484
@@ -165,10 +175,10 @@ def model_evaluation(settings: Settings) -> StepResult:
     proba = load_predictions(settings, "test", len(test))["keras"].to_numpy()
     report: dict[str, Any] = {
         "overall": classification_metrics(y_true, proba, threshold),
-        "groups": group_metrics(y_true, proba, test[settings.params.data.sensitive_features], threshold),
+        "groups": group_metrics(y_true, proba, groups[sensitive], threshold),
         "threshold": threshold,
         "baselines": baselines(encode_features(fit_rows, spec), encode_labels(fit_rows, spec),
-                               encoded_chunks(test, spec), y_true, threshold, params.train.seed,
+                               encoded_parts(test, spec), y_true, threshold, params.train.seed,
                                (proba >= threshold) == (y_true > 0.5), params.fairness.bootstrap,
                                params.fairness.confidence),
         "teacher": teacher_summary(read_json(ArtifactPaths(settings.root).teacher_report), params.train.distill),

@@ -9,6 +9,7 @@ import pandas as pd
 
 from pipelines.core.config import Settings
 from pipelines.data.features import FeatureSpec, encode_features, encode_labels, encoded_chunks
+from pipelines.data.split_file import SplitFile
 from pipelines.training.keras_model import fit_sweep, predict_rows
 
 
@@ -22,7 +23,7 @@ class Sweep(NamedTuple):
     choice: dict[str, Any]  # within_gates, limit, accuracy_floor, validation_baselines (auto only)
 
 
-def sweep(settings: Settings, train: pd.DataFrame, validation: pd.DataFrame, spec: FeatureSpec) -> Sweep:
+def sweep(settings: Settings, train: pd.DataFrame | SplitFile, validation: pd.DataFrame, spec: FeatureSpec) -> Sweep:
     """Train every sweep strength and choose the deployed one.
 
     With `fairness.strength: auto` the deployed one is the most accurate on the validation rows whose disparity
@@ -42,7 +43,8 @@ def sweep(settings: Settings, train: pd.DataFrame, validation: pd.DataFrame, spe
         return bound_sweep(settings, train, validation, spec)
     from pipelines.training import strength as choice
     from pipelines.training.metrics import group_metrics, intersection_name
-    from pipelines.training.mitigation import constrained_features, sweep_sample
+    from pipelines.training.mitigation import constrained_features
+    from pipelines.training.streamed import sweep_sample
 
     params = settings.params
     fairness, threshold = params.fairness, params.train.threshold
@@ -212,17 +214,19 @@ def heldout_figure(y: np.ndarray, proba: np.ndarray, check: Any, threshold: floa
 FALLBACK_BOUND = 0.1  # the heads' bound when neither fairness.bound nor a gate limit names one
 
 
-def bound_sweep(settings: Settings, train: pd.DataFrame, validation: pd.DataFrame, spec: FeatureSpec) -> Sweep:
+def bound_sweep(settings: Settings, train: pd.DataFrame | SplitFile, validation: pd.DataFrame,
+                spec: FeatureSpec) -> Sweep:
     """`fairness.method: bound`: heads trained towards the bound and tighter ones (pipelines.training.bounded),
     measured on held-out rows (cross-validated when the validation split is small), and the deployed head chosen
     by pipelines.training.bound_choice. A grouping whose test groups are too small to gate stops here, before
     any training."""
     from pipelines.core.errors import PipelineError
-    from pipelines.data.split import load_split
+    from pipelines.data.split_file import split_columns
     from pipelines.training import bound_choice, bounded
     from pipelines.training import strength as choice
     from pipelines.training.metrics import group_metrics, intersection_name, too_small
-    from pipelines.training.mitigation import constrained_features, constraint_labels, sweep_sample
+    from pipelines.training.mitigation import constrained_features, constraint_labels
+    from pipelines.training.streamed import sweep_sample
     from pipelines.training.targets import extra_heads
 
     params = settings.params
@@ -232,7 +236,7 @@ def bound_sweep(settings: Settings, train: pd.DataFrame, validation: pd.DataFram
     gate = choice.gate_limit(params.gates.fairness, fairness.constraint, grouping)
     limit = min([v for v in (fairness.bound, gate) if v is not None], default=None)
     sensitive = list(dict.fromkeys([*params.data.sensitive_features, *features]))
-    test = load_split(settings, "test")[[params.data.label, *sensitive]]
+    test = split_columns(settings, "test", [params.data.label, *sensitive])
     test_labels, test_y = constraint_labels(test, features), encode_labels(test, spec)
     if gate is not None:
         facts = group_metrics(test_y, test_y, test[features], threshold, intersection=True,
@@ -318,7 +322,10 @@ def bound_sweep(settings: Settings, train: pd.DataFrame, validation: pd.DataFram
     if why_limit:
         why += f" ({why_limit})"
     chosen, fitted = best["bound"], held.fitted
-    if len(sample) < len(train):
+    if len(sample) < len(train) and isinstance(train, SplitFile) and chosen > bounded.UNCONSTRAINED:
+        why += (f"; the heads trained on a stratified sample of {len(sample)} of the {len(train)} training rows; "
+                "the deployed head learns fair targets fitted on that sample, so it is kept as trained on it")
+    elif len(sample) < len(train):
         fitted[chosen] = bounded.fit_heads(settings, train, validation, spec, [chosen])[0]
         why += (f"; the heads trained on a stratified sample of {len(sample)} of the {len(train)} training rows, "
                 "the deployed model on all of them")
