@@ -2,6 +2,7 @@
 commit. The round trip through a real remote and a clone is tests/services/test_dvc_release.py."""
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -137,6 +138,14 @@ def test_option_on_without_the_dvc_command_refuses_before_any_commit(project: Pa
     with pytest.raises(PipelineError, match=r"^release.dvc_files_over_bytes: the dvc command is not installed"):
         propose_release(settings_of(project, **{"release.dvc_files_over_bytes": 1000}))
     assert not git(project, "branch", "--list", f"release/{MODEL}-*")
+
+
+@pytest.fixture
+def dvc_bin(dvc_bin: str, monkeypatch) -> str:
+    """The dvc command, first on PATH as propose looks for it (`make dvc` puts it in the repository's .venv-dvc,
+    not the test project's)."""
+    monkeypatch.setenv("PATH", f"{Path(dvc_bin).parent}{os.pathsep}{os.environ['PATH']}")
+    return dvc_bin
 
 
 def _dvc_project(project: Path, dvc_bin: str, remote: Path | str | None) -> None:
