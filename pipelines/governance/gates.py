@@ -22,9 +22,13 @@ def runtimes(report: dict[str, Any]) -> dict[str, list[str]]:
     return {"tflite": [m for m in variants if m not in ort], "onnxruntime": ort}
 
 
+FAIR_VARIANTS = "fair_variants"  # the verdict's per-runtime result: fair_variants[<runtime>]
+
+
 def runtime_verdicts(report: dict[str, Any], results: list[GateResult]) -> tuple[list[GateResult], list[GateResult]]:
     """(the fairness gate's verdict, the failed gates behind a failed one): every gate of the reference model, and
-    per runtime one result saying how many of its variants meet every gate (at least one must)."""
+    per runtime one result (FAIR_VARIANTS) saying how many of its variants meet every gate (at least one must) and
+    which are not releasable."""
     failing = {gate_model(g.name) for g in results if not g.passed}
     reference = report["reference"]
     verdict = [g for g in results if gate_model(g.name) == reference]
@@ -36,7 +40,7 @@ def runtime_verdicts(report: dict[str, Any], results: list[GateResult]) -> tuple
         unfair = [m for m in models if m in failing]
         detail = (f"{runtime}: {len(fair)} of {len(models)} variants meet gates.fairness"
                   + (f"; not releasable: {', '.join(unfair)}" if unfair else ""))
-        verdict.append(GateResult(f"fair_variants[{runtime}]", bool(fair), float(len(fair)), 1.0, detail))
+        verdict.append(GateResult(f"{FAIR_VARIANTS}[{runtime}]", bool(fair), float(len(fair)), 1.0, detail))
         if not fair:
             behind += [g for g in results if not g.passed and gate_model(g.name) in models]
     return verdict, behind
@@ -50,8 +54,9 @@ def fairness(settings: Settings) -> Outcome:
     found = Outcome(verdict)
     flagged = flagged_text(report)
     line = compact_failures(report, behind) or found.line()  # one line; every model's detail in the table
-    excluded = "; ".join(g.detail for g in verdict
-                         if g.name.startswith("fair_variants[") and "not releasable" in g.detail)
+    counts = {runtime: len(models) for runtime, models in runtimes(report).items()}
+    excluded = "; ".join(g.detail for g in verdict if g.name.startswith(f"{FAIR_VARIANTS}[")
+                         and g.measured < counts[g.name[len(FAIR_VARIANTS) + 1:-1]])
     detail = "\n".join(f"- {g.detail}" for g in results if not g.passed) or "all gates passed"
     return Outcome(verdict, description=f"{line}; {flagged}" + (f"; {excluded}" if excluded and found.passed else ""),
                    tables={"flagged groups": flagged, "detail": detail, "every model": gates_table(results)})

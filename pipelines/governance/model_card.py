@@ -161,11 +161,11 @@ def _privacy(settings: Settings, spec: dict[str, Any]) -> dict[str, Any]:
 def _verdict(fairness: dict[str, Any]) -> dict[str, Any]:
     """The fairness gate's verdict as the gate judged it: Keras passes, and each runtime has a fair variant."""
     from pipelines.core.gates import GateResult
-    from pipelines.governance.gates import runtime_verdicts
+    from pipelines.governance.gates import FAIR_VARIANTS, runtime_verdicts
 
     verdict, _ = runtime_verdicts(fairness, [GateResult(**g) for g in fairness["gates"]])
     return {"gates_passed": all(g.passed for g in verdict),
-            "runtimes": [g.detail for g in verdict if g.name.startswith("fair_variants[")]}
+            "runtimes": [g.detail for g in verdict if g.name.startswith(f"{FAIR_VARIANTS}[")]}
 
 
 def build_card(settings: Settings) -> dict[str, Any]:

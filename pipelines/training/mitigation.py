@@ -154,6 +154,12 @@ def reductions_baseline(
     return baseline_decider(reduction, config.seed), dict(_FITS[key])
 
 
+def soft_decisions(reduction: Any, x: np.ndarray) -> np.ndarray:
+    """A fitted ExponentiatedGradient's probability of answering 1 for each row: its mixture's expectation (what
+    the fair targets distil and the frontier target measures), not one draw."""
+    return reduction._pmf_predict(x.astype(np.float64))[:, 1]
+
+
 def baseline_decider(reduction: Any, seed: int) -> Callable[[Any], np.ndarray]:
     """0/1 decisions of a fitted ExponentiatedGradient: one seeded draw from its randomized ensemble, for a matrix or
     for consecutive chunks of rows. One RandomState runs through the chunks, so the draws (one uniform per row, in

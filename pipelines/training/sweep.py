@@ -156,13 +156,11 @@ def baseline_point(settings: Settings, held: Any, sample: pd.DataFrame, validati
     from pipelines.training import strength as choice
     from pipelines.training.bounded import folds
     from pipelines.training.mitigation import constraint_labels, reductions_baseline
+    from pipelines.training.mitigation import soft_decisions as soft
 
     fairness, label = settings.params.fairness, settings.params.data.label
     x, y, labels = encode_features(sample, spec), encode_labels(sample, spec), constraint_labels(sample, features)
     _, facts = reductions_baseline(x, y, labels, fairness)
-
-    def soft(fitted: Any, rows: np.ndarray) -> np.ndarray:
-        return fitted._pmf_predict(rows.astype(np.float64))[:, 1]
 
     on_validation = np.concatenate([soft(facts["fitted"], chunk) for chunk in encoded_chunks(validation, spec)])
     if held.rows is validation:

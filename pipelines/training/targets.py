@@ -47,7 +47,9 @@ class FairTargets:
 
     def on(self, x: np.ndarray, y: np.ndarray, labels: np.ndarray) -> dict[float, np.ndarray]:
         """Each extra head's targets for these rows (massaged with these rows' own group rates)."""
-        out = {DISTILLED: self.reduction._pmf_predict(x.astype(np.float64))[:, 1].astype(np.float32)}
+        from pipelines.training.mitigation import soft_decisions
+
+        out = {DISTILLED: soft_decisions(self.reduction, x).astype(np.float32)}
         if self.constraint == "demographic_parity":
             score = self.ranking.predict_proba(x)[:, 1]
             out |= {key: massaged(labels, y, score, closed) for key, closed in MASSAGED.items()}
