@@ -162,10 +162,20 @@ def compact_failures(report: dict[str, Any], results: list[GateResult]) -> str:
         elif report["reference"] in models:
             ci = _interval(facts, key.removeprefix("max_"), gates[0].threshold).removeprefix(", ")
             ci = f" ({report['reference']} {ci})" if ci else ""
-        share = "every model" if len(models) == len(report["order"]) else f"{len(models)} of {len(report['order'])}"
         parts.append(f"{grouping}: {what} {figure}{ci} exceeds gates.fairness.{key} = {gates[0].threshold:g} on "
-                     f"{', '.join(models)} ({share})")
+                     f"{_which(models, len(report['order']))}")
     return "; ".join(parts)
+
+
+NAMED = 4  # models a compact line names before counting the rest
+
+
+def _which(models: list[str], total: int) -> str:
+    """`every model (16)`, `keras, int8 (2 of 16)`, or the first NAMED names and how many more."""
+    if len(models) == total and total > 1:
+        return f"every model ({total})"
+    named = ", ".join(models[:NAMED]) + (f" and {len(models) - NAMED} more" if len(models) > NAMED else "")
+    return f"{named} ({len(models)} of {total})"
 
 
 def flagged_text(report: dict[str, Any]) -> str:

@@ -121,8 +121,35 @@ def _streamed_pass(x_train: StreamedRows, config: TrainConfig, step: Callable[..
 
 
 DUAL_RATE = 1.0  # multiplier step per batch: a group 0.05 outside half the bound gains 5 within 100 steps
+DUAL_WINDOW = 16  # batches the multiplier updates average group rates over (an exponential mean): a small group's
+# rate in one batch of 256 rows is mostly noise, and |noise| alone would keep raising its multiplier
 VIOLATION_WEIGHT = 10.0  # validation loss per unit of deviation above the bound: 0.01 outweighs a typical epoch's gain
 EVAL_CHUNK = 65_536  # validation rows per forward pass: [heads, rows, units] activations stay bounded
+
+
+def _blocks(columns: int, constraint: str, side: tuple[tuple[int, str, float], ...]
+            ) -> list[tuple[int, int, str, float]]:
+    """(first column, columns, constraint, ratio) of each block of group indicators: the constrained grouping (ratio
+    1), then the `side` blocks, which take the last columns."""
+    first = columns - sum(width for width, _, _ in side)
+    out = [(0, first, constraint, 1.0)]
+    for width, kind, ratio in side:
+        out.append((first, width, kind, ratio))
+        first += width
+    return out
+
+
+def _half_bounds(bounds: list[float], blocks: list[tuple[int, int, str, float]]) -> np.ndarray:
+    """[heads, constraints]: how far each group may deviate from its cell's mean, half of bound x the block's ratio
+    (the constrained block's is bound / 2 for every head; an unconstrained head's side blocks never bind)."""
+    rows = []
+    for bound in bounds:
+        row = []
+        for index, (_, width, kind, ratio) in enumerate(blocks):
+            per = width * (1 if kind == "demographic_parity" else 2)
+            row += [bound / 2 if index == 0 else (1.0 if bound >= 1.0 else bound * ratio / 2)] * per
+        rows.append(row)
+    return np.asarray(rows, np.float32).reshape(len(bounds), -1)
 
 
 def train_stacked(
@@ -131,6 +158,7 @@ def train_stacked(
     val_groups: np.ndarray | None = None, constraint: str = "demographic_parity", bounds: list[float] | None = None,
     epochs: list[int] | None = None, best_epochs: list[int] | None = None, val_mask: np.ndarray | None = None,
     targets: np.ndarray | None = None, val_targets: np.ndarray | None = None,
+    side: tuple[tuple[int, str, float], ...] = (),
 ) -> list[tuple[Any, dict[str, list[float]]]]:
     """Train one network per strength together; return each as (plain Keras network, per-epoch history).
 
@@ -143,7 +171,11 @@ def train_stacked(
     keeps one Lagrange multiplier per group (per group and true label for equalized odds), its loss adds
     sum_g multiplier_g x |group g's mean probability - the batch's|, and after every step each multiplier rises by
     DUAL_RATE x (that deviation - bounds[k] / 2) and stays >= 0: a group whose rate stays within half the bound
-    of the mean (so any two groups within the bound) loses its penalty, a group outside it gets a growing one.
+    of the mean (so any two groups within the bound) loses its penalty, a group outside it gets a growing one. The
+    deviation the multipliers follow is averaged over about DUAL_WINDOW batches; the penalty's gradient is the
+    batch's. `side` ((columns, constraint, ratio) per further block of `groups`' last columns) adds limits on other
+    groupings (the fairness gate's other limits, pipelines.training.limits): head k keeps each group of a block
+    within ratio x bounds[k] / 2 of the block's mean the same way; heads with bound 1 (unconstrained) ignore them.
     Validation loss (what early stopping watches) adds VIOLATION_WEIGHT x the deviations above the bound: a fixed
     weight, so the watched figure does not rise merely because the multipliers grew.
     `epochs` (one per head) trains each head that many epochs without early stopping (chosen by cross-validation,
@@ -163,8 +195,9 @@ def train_stacked(
 
     from pipelines.training.train import (
         build_model,
+        deviations_of,
         fairness_gap,
-        group_deviations,
+        group_parts,
         planned_epochs,
         seed_everything,
     )
@@ -196,17 +229,23 @@ def train_stacked(
                 return ops.sigmoid(hidden[:, :, 0])  # [heads, rows]
 
     strength_t = ops.convert_to_tensor(penalty)
-    constraints = groups.shape[1] * (1 if constraint == "demographic_parity" else 2)
     dual = bounds is not None
-    half = tf.constant(np.asarray(bounds if dual else [0.0] * heads, np.float32)[:, None] / 2)
-    multipliers = tf.Variable(tf.zeros([heads, constraints]), trainable=False)
+    blocks = _blocks(groups.shape[1], constraint, side)
+    half = tf.constant(_half_bounds(bounds if dual else [0.0] * heads, blocks))  # [heads, constraints]
+    multipliers = tf.Variable(tf.zeros(half.shape), trainable=False)
+    averaged = tf.Variable(tf.zeros((4, *half.shape)), trainable=False)  # group_parts over recent batches
+
+    def parts(proba, labels, members, mask=None):
+        pieces = [group_parts(proba, labels, members[:, a:a + w], c, mask) for a, w, c, _ in blocks]
+        return tuple(ops.concatenate(list(p), -1) for p in zip(*pieces))
 
     def gaps(proba, labels, members, training: bool = False, mask=None):
         if not dual:
             return strength_t * fairness_gap(proba, labels, members, constraint)  # [heads]
-        deviations = group_deviations(proba, labels, members, constraint, mask)  # [heads, constraints]
+        batch = parts(proba, labels, members, mask)
+        deviations = deviations_of(*batch)  # [heads, constraints]
         if training:
-            return ops.sum(multipliers * deviations, axis=-1), deviations
+            return ops.sum(multipliers * deviations, axis=-1), batch
         return VIOLATION_WEIGHT * ops.sum(ops.relu(deviations - half), axis=-1)
 
     def step(x, y, w, members, t):
@@ -216,12 +255,14 @@ def train_stacked(
                 ops.cast(ops.shape(x)[0], "float32")
             penalty_terms = gaps(proba, y, members, training=True, mask=ops.cast(w > 0, "float32"))
             if dual:
-                penalty_terms, deviations = penalty_terms
+                penalty_terms, batch = penalty_terms
             per_head = per_head + penalty_terms
             total = ops.sum(per_head)
         optimizer.apply_gradients(zip(tape.gradient(total, variables), variables))
         if dual:
-            multipliers.assign(tf.nn.relu(multipliers + DUAL_RATE * (tf.stop_gradient(deviations) - half)))
+            kept = 1.0 - 1.0 / DUAL_WINDOW
+            averaged.assign(kept * averaged + (1.0 - kept) * tf.stop_gradient(tf.stack(batch)))
+            multipliers.assign(tf.nn.relu(multipliers + DUAL_RATE * (deviations_of(*tf.unstack(averaged)) - half)))
         return per_head, proba
 
     y_train = y_train.astype(np.float32)

@@ -115,16 +115,22 @@ def sweep_sample(train: pd.DataFrame | SplitFile, label: str, features: list[str
     return train.take(cells.index.to_numpy())
 
 
-def file_labels(train: SplitFile, spec: FeatureSpec, features: list[str]) -> tuple[np.ndarray, pd.Categorical]:
-    """`encode_labels` and `mitigation.constraint_labels` of a split file's rows, read batch by batch; the group
-    labels as a Categorical (a code a row, not a string a row)."""
+def file_labels(train: SplitFile, spec: FeatureSpec, features: list[str], side: list | None = None
+                ) -> tuple[np.ndarray, pd.Categorical, np.ndarray]:
+    """`encode_labels` and `mitigation.constraint_labels` of a split file's rows, read batch by batch (the group
+    labels as a Categorical: a code a row, not a string a row), and the side limits' group indicators
+    (pipelines.training.limits)."""
     from pandas.api.types import union_categoricals
 
     from pipelines.data.features import encode_labels
+    from pipelines.training.limits import side_indicators
     from pipelines.training.mitigation import constraint_labels
 
-    labels, groups = [], []
-    for _, frame in train.batches(columns=list(dict.fromkeys([spec.label, *features]))):
+    side = side or []
+    columns = list(dict.fromkeys([spec.label, *features, *(c for s in side for c in s.columns)]))
+    labels, groups, members = [], [], []
+    for _, frame in train.batches(columns=columns):
         labels.append(encode_labels(frame, spec))
         groups.append(pd.Categorical(constraint_labels(frame, features)))
-    return np.concatenate(labels), union_categoricals(groups)
+        members.append(side_indicators(frame, side))
+    return np.concatenate(labels), union_categoricals(groups), np.concatenate(members)

@@ -11,6 +11,7 @@ from pipelines.core.config import Settings
 from pipelines.data.features import FeatureSpec, encode_features, encode_labels, encoded_chunks
 from pipelines.data.split_file import SplitFile
 from pipelines.training.keras_model import fit_sweep, predict_rows
+from pipelines.training.limits import gated_groups, side_limits
 
 
 class Sweep(NamedTuple):
@@ -178,12 +179,6 @@ def baseline_point(settings: Settings, held: Any, sample: pd.DataFrame, validati
     return point, facts
 
 
-def gated_groups(test_labels: np.ndarray, minimum: int) -> list[str]:
-    """The constrained grouping's groups the fairness gate measures: those with at least `minimum` test rows."""
-    names, counts = np.unique(test_labels, return_counts=True)
-    return [str(n) for n, c in zip(names, counts) if c >= minimum]
-
-
 def other_checks(gates: Any, held: pd.DataFrame, test: pd.DataFrame, grouping: str, key: str) -> list[Any]:
     """Every limit the test-split fairness gate applies to the Keras model (pipelines.governance.fairness's one
     definition) but the constrained disparity on the constrained grouping, which the bound sets: each gated
@@ -243,7 +238,11 @@ def bound_sweep(settings: Settings, train: pd.DataFrame | SplitFile, validation:
             raise PipelineError(f"fairness gate: {too_small(grouping, facts, minimum)}")
     sample = sweep_sample(train, params.data.label, features, fairness)
     bounds = bounded.head_bounds(limit or FALLBACK_BOUND, fairness.bound_fractions)
-    held = bounded.heldout(settings, sample, validation, spec, bounds)
+    gate_columns = params.data.sensitive_features  # the groupings the fairness gate measures
+    # the gate's other limits, which the bound heads also train towards (only their test groups matter here)
+    side = side_limits(other_checks(params.gates.fairness, test[gate_columns], test[gate_columns], grouping, key),
+                       limit or FALLBACK_BOUND, minimum, gate_columns)
+    held = bounded.heldout(settings, sample, validation, spec, bounds, side)
     y_rows, labels = encode_labels(held.rows, spec), constraint_labels(held.rows, features)
     # the disparity over the groups the gate will measure: those with min_group_size test rows (the held-out rows
     # hold more of each group, and a gap over more, smaller groups is a different, larger figure)
@@ -251,7 +250,6 @@ def bound_sweep(settings: Settings, train: pd.DataFrame | SplitFile, validation:
     # the gate's other limits span smaller groups (race, intersections): with the validation split alone as the
     # held-out rows they are measured on the sweep's training rows too, as the penalty sweep measures disparity
     wide = held.rows is validation
-    gate_columns = params.data.sensitive_features  # the groupings the fairness gate measures
     wide_rows = pd.concat([sample, validation], ignore_index=True) if wide else held.rows
     y_wide = encode_labels(wide_rows, spec) if wide else y_rows
     others = other_checks(params.gates.fairness, wide_rows[gate_columns], test[gate_columns], grouping, key)
@@ -309,7 +307,7 @@ def bound_sweep(settings: Settings, train: pd.DataFrame | SplitFile, validation:
 
     best, why, reached, enough = pick()
     if fairness.fair_targets and not enough:  # the fair-target heads, trained only where the bound heads fall short
-        extra = bounded.heldout(settings, sample, validation, spec, extra_heads(fairness.constraint))
+        extra = bounded.heldout(settings, sample, validation, spec, extra_heads(fairness.constraint), side)
         held = held._replace(fitted=held.fitted | extra.fitted, baseline=extra.baseline or held.baseline)
         points += measured(extra.probas, extra.fitted)
         bounds = bounds + list(extra.probas)
@@ -333,9 +331,10 @@ def bound_sweep(settings: Settings, train: pd.DataFrame | SplitFile, validation:
         why += (f"; the heads trained on a stratified sample of {len(sample)} of the {len(train)} training rows; "
                 "the deployed head learns fair targets fitted on that sample, so it is kept as trained on it")
     elif len(sample) < len(train):
-        fitted[chosen] = bounded.fit_heads(settings, train, validation, spec, [chosen])[0]
+        fitted[chosen] = bounded.fit_heads(settings, train, validation, spec, [chosen], side=side)[0]
         why += (f"; the heads trained on a stratified sample of {len(sample)} of the {len(train)} training rows, "
                 "the deployed model on all of them")
     facts = {"within_gates": within, "limit": limit, "accuracy_floor": floor, "validation_baselines": simple,
-             "bound": chosen, "bounds": bounds, "heldout": held.how, "baseline_point": reach}
+             "bound": chosen, "bounds": bounds, "heldout": held.how, "baseline_point": reach,
+             "side_limits": [[s.grouping, s.constraint, round(s.ratio, 6)] for s in side]}
     return Sweep(fitted, points, chosen, why, len(sample), held.baseline, facts)

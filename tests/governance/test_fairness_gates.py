@@ -140,6 +140,15 @@ def test_a_gate_failing_on_several_models_is_one_compact_line():
     assert "\n" not in line and line.count("0.1") == 1
 
 
+def test_a_compact_line_counts_models_beyond_the_first_few():
+    from pipelines.governance.fairness import _which
+
+    names = [f"v{i}" for i in range(16)]
+    assert _which(names, 16) == "every model (16)"
+    assert _which(names[:6], 16) == "v0, v1, v2, v3 and 2 more (6 of 16)"
+    assert _which(["keras"], 1) == "keras (1 of 1)"
+
+
 def test_a_gate_line_says_when_the_interval_straddles_the_limit():
     rng = np.random.default_rng(3)
     proba = np.where(GROUPS["sex"] == "M", rng.random(N) < 0.55, rng.random(N) < 0.45).astype(float)

@@ -61,7 +61,7 @@ def test_each_head_learns_its_own_targets():
 
 
 def test_the_gate_disparity_leaves_out_groups_too_small_on_the_test_split():
-    from pipelines.training.sweep import gated_groups
+    from pipelines.training.limits import gated_groups
 
     test_labels = np.array(["a"] * 40 + ["b"] * 35 + ["c"] * 5)
     assert gated_groups(test_labels, 30) == ["a", "b"]
