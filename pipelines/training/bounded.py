@@ -12,7 +12,7 @@ from pipelines.core.config import Settings
 from pipelines.data.features import FeatureSpec, compact_rows, encode_labels
 from pipelines.data.split_file import SplitFile
 from pipelines.training.keras_model import loss_targets, predict_rows
-from pipelines.training.limits import SideLimit, side_blocks, side_indicators
+from pipelines.training.limits import Limits, side_blocks, side_indicators
 from pipelines.training.streamed import file_labels, training_rows
 
 UNCONSTRAINED = 1.0  # a disparity bound of 1 never binds: the head trains unmitigated
@@ -62,11 +62,11 @@ def _targets(settings: Settings, train: pd.DataFrame, validation: pd.DataFrame, 
 def fit_heads(settings: Settings, train: pd.DataFrame | SplitFile, validation: pd.DataFrame, spec: FeatureSpec,
               bounds: list[float], epochs: list[int] | None = None, best_epochs: list[int] | None = None,
               fold: np.ndarray | None = None, head_folds: list[int] | None = None,
-              found: dict[str, Any] | None = None, side: list[SideLimit] | None = None) -> list[tuple[Any, dict]]:
+              found: dict[str, Any] | None = None, limits: Limits | None = None) -> list[tuple[Any, dict]]:
     """One network per head, trained together (primal-dual): [(plain Keras network, history)] in `bounds` order.
     A head's key is its bound (at most 1), or an extra head's key (pipelines.training.targets: trained on fair
-    targets, unconstrained). `side`: the gate's other limits, which the bound heads train towards too
-    (pipelines.training.limits).
+    targets, unconstrained). `limits`: the constrained grouping's gated groups (default: every group of the
+    training rows) and the gate's other limits, which the bound heads train towards too (pipelines.training.limits).
 
     With `fold` (a fold number per training row) and `head_folds` (one per head), head k leaves out the rows of
     fold head_folds[k], and is judged (early stopping) on them: the training rows are its validation rows too.
@@ -79,14 +79,14 @@ def fit_heads(settings: Settings, train: pd.DataFrame | SplitFile, validation: p
     features = constrained_features(params.fairness, params.data)
     if isinstance(train, SplitFile) and (fold is not None or max(bounds) > UNCONSTRAINED):
         raise ValueError("rows read from a split file train bound heads only, without folds")
-    side = side or []
+    side = limits.side if limits else []
     if isinstance(train, SplitFile):  # a code a row for the groups, not a string
         y_train, labels, side_members = file_labels(train, spec, features, side)
     else:
         y_train, labels = encode_labels(train, spec), constraint_labels(train, features)
         side_members = side_indicators(train, side)
     wanted = _targets(settings, train, validation, spec, bounds, fold, head_folds, found)
-    vocabulary = sorted(set(labels))
+    vocabulary = sorted(limits.groups) if limits else sorted(set(labels))
     balance = class_weights(y_train, params.train)
     weights = np.ones((len(train), len(bounds)), np.float32) if balance is None else \
         np.repeat(balance[:, None], len(bounds), axis=1)
@@ -97,11 +97,12 @@ def fit_heads(settings: Settings, train: pd.DataFrame | SplitFile, validation: p
     targets = loss_targets(settings, train, spec, y_train)  # train.distill: the teacher's soft labels, mixed
     members = np.concatenate([group_indicators(labels, vocabulary), side_members], axis=1)
     del labels, side_members
+    val_members = np.concatenate([group_indicators(constraint_labels(validation, features), vocabulary),
+                                  side_indicators(validation, side)], axis=1)
     return train_stacked(training_rows(train, spec), targets, compact_rows(validation, spec),
                          encode_labels(validation, spec), params.train, bounds, sample_weights=weights,
                          groups=members,
-                         val_groups=np.concatenate([group_indicators(constraint_labels(validation, features),
-                                                                     vocabulary), side_indicators(validation, side)], 1),
+                         val_groups=val_members,
                          constraint=params.fairness.constraint, bounds=[min(b, UNCONSTRAINED) for b in bounds],
                          epochs=epochs, best_epochs=best_epochs, val_mask=judged,
                          targets=None if wanted is None else wanted[0],
@@ -127,7 +128,7 @@ def folds(frame: pd.DataFrame, columns: list[str], k: int, seed: int) -> np.ndar
 
 
 def heldout(settings: Settings, train: pd.DataFrame, validation: pd.DataFrame, spec: FeatureSpec,
-            bounds: list[float], side: list[SideLimit] | None = None) -> Heldout:
+            bounds: list[float], limits: Limits | None = None) -> Heldout:
     """Train the heads and predict held-out rows. With at least `cv_below_rows` validation rows: early stopping
     and measurement on the validation rows. Below: k-fold cross-validation on the training rows (each fold's
     heads stop early on the fold left out, which they then predict); the deployed heads train on every training
@@ -138,7 +139,7 @@ def heldout(settings: Settings, train: pd.DataFrame, validation: pd.DataFrame, s
     fairness = settings.params.fairness
     found: dict[str, Any] = {}
     if len(validation) >= fairness.cv_below_rows:
-        fitted = dict(zip(bounds, fit_heads(settings, train, validation, spec, bounds, found=found, side=side)))
+        fitted = dict(zip(bounds, fit_heads(settings, train, validation, spec, bounds, found=found, limits=limits)))
         probas = dict(zip(bounds, predict_rows([fitted[b][0] for b in bounds], validation, spec)))
         return Heldout(fitted, validation, probas, f"the {len(validation)} validation rows", found or None)
     features = constrained_features(fairness, settings.params.data)
@@ -147,13 +148,14 @@ def heldout(settings: Settings, train: pd.DataFrame, validation: pd.DataFrame, s
     heads = [(b, f) for f in range(k) for b in bounds]  # every fold's heads in one training
     stopped: list[int] = []
     models = fit_heads(settings, train, validation, spec, [b for b, _ in heads], best_epochs=stopped,
-                       fold=fold, head_folds=[f for _, f in heads], side=side)
+                       fold=fold, head_folds=[f for _, f in heads], limits=limits)
     predicted = predict_rows([model for model, _ in models], train, spec)
     out = {b: np.zeros(len(train), np.float32) for b in bounds}
     for (b, f), proba in zip(heads, predicted):
         out[b][fold == f] = proba[fold == f]
     epochs = [max(1, int(np.median([e for (hb, _), e in zip(heads, stopped) if hb == b]))) for b in bounds]
-    fitted = dict(zip(bounds, fit_heads(settings, train, validation, spec, bounds, epochs=epochs, found=found, side=side)))
+    fitted = dict(zip(bounds, fit_heads(settings, train, validation, spec, bounds, epochs=epochs, found=found,
+                                        limits=limits)))
     on_validation = dict(zip(bounds, predict_rows([fitted[b][0] for b in bounds], validation, spec)))
     rows = pd.concat([train, validation], ignore_index=True)
     probas = {b: np.concatenate([out[b], on_validation[b]]) for b in bounds}

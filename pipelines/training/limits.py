@@ -21,6 +21,14 @@ class SideLimit(NamedTuple):
     groups: list[str]  # the groups the gate measures (at least min_group_size test rows); others take no part
 
 
+class Limits(NamedTuple):
+    """What the bound heads train towards besides their bound's figure: which groups of the constrained grouping the
+    gate measures (the others, too small to gate, take no part in the constraint: their few rows are noise), and
+    the side limits."""
+    groups: list[str]
+    side: list[SideLimit]
+
+
 def gated_groups(test_labels: np.ndarray, minimum: int) -> list[str]:
     """A grouping's groups the fairness gate measures: those with at least `minimum` test rows."""
     names, counts = np.unique(test_labels, return_counts=True)

@@ -120,10 +120,13 @@ def _streamed_pass(x_train: StreamedRows, config: TrainConfig, step: Callable[..
     return epoch
 
 
-DUAL_RATE = 1.0  # multiplier step per batch: a group 0.05 outside half the bound gains 5 within 100 steps
+DUAL_RATE = 1.0  # multiplier step per batch: a pair 0.05 outside the bound gains 5 within 100 steps
+SHARPNESS = 4.0  # the constraints' soft decision: sigmoid(SHARPNESS x (logit p - logit threshold)); 1 at threshold
+# 0.5 is the probability itself. A group's mean probability is near its base rate, so bounding it asks far more than
+# bounding its selection rate where base rates differ; the sharpened one follows the decisions the gate counts
 DUAL_WINDOW = 16  # batches the multiplier updates average group rates over (an exponential mean): a small group's
 # rate in one batch of 256 rows is mostly noise, and |noise| alone would keep raising its multiplier
-VIOLATION_WEIGHT = 10.0  # validation loss per unit of deviation above the bound: 0.01 outweighs a typical epoch's gain
+VIOLATION_WEIGHT = 10.0  # validation loss per unit of gap above the bound: 0.01 outweighs a typical epoch's gain
 EVAL_CHUNK = 65_536  # validation rows per forward pass: [heads, rows, units] activations stay bounded
 
 
@@ -139,17 +142,31 @@ def _blocks(columns: int, constraint: str, side: tuple[tuple[int, str, float], .
     return out
 
 
-def _half_bounds(bounds: list[float], blocks: list[tuple[int, int, str, float]]) -> np.ndarray:
-    """[heads, constraints]: how far each group may deviate from its cell's mean, half of bound x the block's ratio
-    (the constrained block's is bound / 2 for every head; an unconstrained head's side blocks never bind)."""
-    rows = []
-    for bound in bounds:
-        row = []
-        for index, (_, width, kind, ratio) in enumerate(blocks):
-            per = width * (1 if kind == "demographic_parity" else 2)
-            row += [bound / 2 if index == 0 else (1.0 if bound >= 1.0 else bound * ratio / 2)] * per
-        rows.append(row)
-    return np.asarray(rows, np.float32).reshape(len(bounds), -1)
+def _pairs(blocks: list[tuple[int, int, str, float]]) -> tuple[np.ndarray, np.ndarray]:
+    """Every pair of groups compared within a block (and, for equalized odds, within the true positives and within
+    the true negatives): a [group columns, pairs] matrix of +1/-1 (one group's mean minus the other's) and each
+    pair's block index. The gate's figure is the largest such gap, so bounding every pair bounds it exactly."""
+    columns, pairs, owner = 0, [], []
+    for index, (_, width, kind, _) in enumerate(blocks):
+        for _cell in range(1 if kind == "demographic_parity" else 2):
+            for i in range(width):
+                for j in range(i + 1, width):
+                    pairs.append((columns + i, columns + j))
+                    owner.append(index)
+            columns += width
+    matrix = np.zeros((columns, len(pairs)), np.float32)
+    for k, (i, j) in enumerate(pairs):
+        matrix[i, k], matrix[j, k] = 1.0, -1.0
+    return matrix, np.asarray(owner, np.int64)
+
+
+def _pair_bounds(bounds: list[float], blocks: list[tuple[int, int, str, float]], owner: np.ndarray) -> np.ndarray:
+    """[heads, pairs]: the largest gap each pair may have: the head's bound on the constrained block, bound x the
+    block's ratio on a side block (an unconstrained head's side blocks never bind: 1)."""
+    ratios = np.asarray([ratio for _, _, _, ratio in blocks], np.float32)[owner]
+    out = np.asarray(bounds, np.float32)[:, None] * ratios[None, :]
+    side = owner[None, :] > 0
+    return np.where(side & (np.asarray(bounds)[:, None] >= 1.0), 1.0, out).astype(np.float32).reshape(len(bounds), -1)
 
 
 def train_stacked(
@@ -168,15 +185,15 @@ def train_stacked(
     `sample_weights` is [rows, heads] (reweighing, class weights) or None; with `groups` (one-hot, [rows, groups])
     head k's loss adds strengths[k] x the batch's group gap, as pipelines.training.train._penalized does.
     With `bounds` (one per head, `strengths` then only name the heads) the training is primal-dual instead: head k
-    keeps one Lagrange multiplier per group (per group and true label for equalized odds), its loss adds
-    sum_g multiplier_g x |group g's mean probability - the batch's|, and after every step each multiplier rises by
-    DUAL_RATE x (that deviation - bounds[k] / 2) and stays >= 0: a group whose rate stays within half the bound
-    of the mean (so any two groups within the bound) loses its penalty, a group outside it gets a growing one. The
-    deviation the multipliers follow is averaged over about DUAL_WINDOW batches; the penalty's gradient is the
-    batch's. `side` ((columns, constraint, ratio) per further block of `groups`' last columns) adds limits on other
-    groupings (the fairness gate's other limits, pipelines.training.limits): head k keeps each group of a block
-    within ratio x bounds[k] / 2 of the block's mean the same way; heads with bound 1 (unconstrained) ignore them.
-    Validation loss (what early stopping watches) adds VIOLATION_WEIGHT x the deviations above the bound: a fixed
+    keeps one Lagrange multiplier per pair of groups (per pair and true label for equalized odds), its loss adds
+    sum_pairs multiplier x |one group's mean soft decision - the other's| (see SHARPNESS), and after every step each
+    multiplier rises by DUAL_RATE x (that gap - bounds[k]) and stays >= 0: a pair within the bound loses its
+    penalty, a pair outside it gets a growing one; the largest pair gap is the gate's figure. The gaps the
+    multipliers follow are averaged over about DUAL_WINDOW batches; the penalty's gradient is the batch's. `side`
+    ((columns, constraint, ratio) per further block of `groups`' last columns) adds limits on other groupings (the
+    fairness gate's other limits, pipelines.training.limits): head k keeps each pair of a block within ratio x
+    bounds[k] the same way; heads with bound 1 (unconstrained) ignore them.
+    Validation loss (what early stopping watches) adds VIOLATION_WEIGHT x the gaps above the bound: a fixed
     weight, so the watched figure does not rise merely because the multipliers grew.
     `epochs` (one per head) trains each head that many epochs without early stopping (chosen by cross-validation,
     pipelines.training.bounded); `best_epochs`, when given a list, receives the epochs at each head's kept weights.
@@ -195,9 +212,8 @@ def train_stacked(
 
     from pipelines.training.train import (
         build_model,
-        deviations_of,
         fairness_gap,
-        group_parts,
+        group_sums,
         planned_epochs,
         seed_everything,
     )
@@ -231,22 +247,36 @@ def train_stacked(
     strength_t = ops.convert_to_tensor(penalty)
     dual = bounds is not None
     blocks = _blocks(groups.shape[1], constraint, side)
-    half = tf.constant(_half_bounds(bounds if dual else [0.0] * heads, blocks))  # [heads, constraints]
-    multipliers = tf.Variable(tf.zeros(half.shape), trainable=False)
-    averaged = tf.Variable(tf.zeros((4, *half.shape)), trainable=False)  # group_parts over recent batches
+    pairing, owner = _pairs(blocks)
+    pairing_t, both_t = tf.constant(pairing), tf.constant(np.abs(pairing))
+    allowed = tf.constant(_pair_bounds(bounds if dual else [0.0] * heads, blocks, owner))  # [heads, pairs]
+    multipliers = tf.Variable(tf.zeros(allowed.shape), trainable=False)
+    averaged = tf.Variable(tf.zeros((2, heads, pairing.shape[0])), trainable=False)  # group sums, recent batches
 
     def parts(proba, labels, members, mask=None):
-        pieces = [group_parts(proba, labels, members[:, a:a + w], c, mask) for a, w, c, _ in blocks]
+        pieces = [group_sums(proba, labels, members[:, a:a + w], c, mask) for a, w, c, _ in blocks]
         return tuple(ops.concatenate(list(p), -1) for p in zip(*pieces))
+
+    def gaps_of(sums, sizes):
+        """|one group's mean - the other's| for every pair, 0 where either has no row: [heads, pairs]."""
+        present = ops.cast(ops.matmul(ops.cast(sizes > 0, "float32"), both_t) > 1.5, "float32")
+        return present * ops.abs(ops.matmul(sums / ops.maximum(sizes, 1.0), pairing_t))
+
+    cut = math.log(config.threshold / (1.0 - config.threshold))
+
+    def decided(proba):
+        """Each row's soft decision (see SHARPNESS)."""
+        clipped = ops.clip(proba, 1e-7, 1.0 - 1e-7)
+        return ops.sigmoid(SHARPNESS * (ops.log(clipped) - ops.log(1.0 - clipped) - cut))
 
     def gaps(proba, labels, members, training: bool = False, mask=None):
         if not dual:
             return strength_t * fairness_gap(proba, labels, members, constraint)  # [heads]
-        batch = parts(proba, labels, members, mask)
-        deviations = deviations_of(*batch)  # [heads, constraints]
+        batch = parts(decided(proba), labels, members, mask)
+        deviations = gaps_of(*batch)  # [heads, pairs]
         if training:
             return ops.sum(multipliers * deviations, axis=-1), batch
-        return VIOLATION_WEIGHT * ops.sum(ops.relu(deviations - half), axis=-1)
+        return VIOLATION_WEIGHT * ops.sum(ops.relu(deviations - allowed), axis=-1)
 
     def step(x, y, w, members, t):
         with tf.GradientTape() as tape:
@@ -262,7 +292,7 @@ def train_stacked(
         if dual:
             kept = 1.0 - 1.0 / DUAL_WINDOW
             averaged.assign(kept * averaged + (1.0 - kept) * tf.stop_gradient(tf.stack(batch)))
-            multipliers.assign(tf.nn.relu(multipliers + DUAL_RATE * (deviations_of(*tf.unstack(averaged)) - half)))
+            multipliers.assign(tf.nn.relu(multipliers + DUAL_RATE * (gaps_of(*tf.unstack(averaged)) - allowed)))
         return per_head, proba
 
     y_train = y_train.astype(np.float32)

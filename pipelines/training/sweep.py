@@ -11,7 +11,7 @@ from pipelines.core.config import Settings
 from pipelines.data.features import FeatureSpec, encode_features, encode_labels, encoded_chunks
 from pipelines.data.split_file import SplitFile
 from pipelines.training.keras_model import fit_sweep, predict_rows
-from pipelines.training.limits import gated_groups, side_limits
+from pipelines.training.limits import Limits, gated_groups, side_limits
 
 
 class Sweep(NamedTuple):
@@ -242,7 +242,8 @@ def bound_sweep(settings: Settings, train: pd.DataFrame | SplitFile, validation:
     # the gate's other limits, which the bound heads also train towards (only their test groups matter here)
     side = side_limits(other_checks(params.gates.fairness, test[gate_columns], test[gate_columns], grouping, key),
                        limit or FALLBACK_BOUND, minimum, gate_columns)
-    held = bounded.heldout(settings, sample, validation, spec, bounds, side)
+    limits = Limits(gated_groups(test_labels, minimum), side)
+    held = bounded.heldout(settings, sample, validation, spec, bounds, limits)
     y_rows, labels = encode_labels(held.rows, spec), constraint_labels(held.rows, features)
     # the disparity over the groups the gate will measure: those with min_group_size test rows (the held-out rows
     # hold more of each group, and a gap over more, smaller groups is a different, larger figure)
@@ -307,7 +308,7 @@ def bound_sweep(settings: Settings, train: pd.DataFrame | SplitFile, validation:
 
     best, why, reached, enough = pick()
     if fairness.fair_targets and not enough:  # the fair-target heads, trained only where the bound heads fall short
-        extra = bounded.heldout(settings, sample, validation, spec, extra_heads(fairness.constraint), side)
+        extra = bounded.heldout(settings, sample, validation, spec, extra_heads(fairness.constraint), limits)
         held = held._replace(fitted=held.fitted | extra.fitted, baseline=extra.baseline or held.baseline)
         points += measured(extra.probas, extra.fitted)
         bounds = bounds + list(extra.probas)
@@ -331,7 +332,7 @@ def bound_sweep(settings: Settings, train: pd.DataFrame | SplitFile, validation:
         why += (f"; the heads trained on a stratified sample of {len(sample)} of the {len(train)} training rows; "
                 "the deployed head learns fair targets fitted on that sample, so it is kept as trained on it")
     elif len(sample) < len(train):
-        fitted[chosen] = bounded.fit_heads(settings, train, validation, spec, [chosen], side=side)[0]
+        fitted[chosen] = bounded.fit_heads(settings, train, validation, spec, [chosen], limits=limits)[0]
         why += (f"; the heads trained on a stratified sample of {len(sample)} of the {len(train)} training rows, "
                 "the deployed model on all of them")
     facts = {"within_gates": within, "limit": limit, "accuracy_floor": floor, "validation_baselines": simple,

@@ -69,45 +69,26 @@ def fairness_gap(proba, labels, groups, constraint: str = "demographic_parity"):
     return gap(proba, groups * positive) + gap(proba, groups * (1.0 - positive))
 
 
-def group_parts(proba, labels, groups, constraint: str = "demographic_parity", mask=None):
-    """Per group of a batch: (sum of probabilities, rows, the group's cell's sum, the cell's rows), each [heads,
-    groups] for demographic parity (one cell: every grouped row), [heads, 2 x groups] for equalized odds (cells: the
-    true positives, then the true negatives). `mask` ([rows, heads], 0/1) keeps only each head's own rows (the folds
-    of a cross-validation). What group_deviations divides; primal-dual training also sums them over batches."""
+def group_sums(proba, labels, groups, constraint: str = "demographic_parity", mask=None):
+    """Per group of a batch: (sum of `proba`, rows), each [heads, groups] for demographic parity, [heads, 2 x groups]
+    for equalized odds (within the true positives, then the true negatives). `mask` ([rows, heads], 0/1) keeps only
+    each head's own rows (the folds of a cross-validation). What pipelines.training.stacked's primal-dual training
+    compares group by group."""
     from keras import ops
 
-    def parts(p, member):
+    def sums(p, member):
         member = ops.expand_dims(ops.transpose(mask), -1) * member[None] if mask is not None else member[None]
-        sizes = ops.sum(member, axis=1)  # [heads or 1, groups]
-        sums = ops.einsum("kr,krg->kg", p, ops.broadcast_to(member, (ops.shape(p)[0],) + tuple(ops.shape(member)[1:])))
-        sizes = ops.broadcast_to(sizes, ops.shape(sums))
-        cell_sums = ops.broadcast_to(ops.sum(sums, axis=-1, keepdims=True), ops.shape(sums))
-        cell_sizes = ops.broadcast_to(ops.sum(sizes, axis=-1, keepdims=True), ops.shape(sums))
-        return sums, sizes, cell_sums, cell_sizes
+        shape = (ops.shape(p)[0],) + tuple(ops.shape(member)[1:])
+        totals = ops.einsum("kr,krg->kg", p, ops.broadcast_to(member, shape))
+        return totals, ops.broadcast_to(ops.sum(member, axis=1), ops.shape(totals))
 
     proba, labels, groups = (ops.cast(t, "float32") for t in (proba, labels, groups))
     mask = None if mask is None else ops.cast(mask, "float32")
     if constraint == "demographic_parity":
-        return parts(proba, groups)
+        return sums(proba, groups)
     positive = ops.expand_dims(labels, 1)
-    halves = parts(proba, groups * positive), parts(proba, groups * (1.0 - positive))
+    halves = sums(proba, groups * positive), sums(proba, groups * (1.0 - positive))
     return tuple(ops.concatenate([a, b], -1) for a, b in zip(*halves))
-
-
-def deviations_of(sums, sizes, cell_sums, cell_sizes):
-    """|group mean probability - its cell's mean| from group_parts (0 for a group with no row)."""
-    from keras import ops
-
-    present = ops.cast(sizes > 0, "float32")
-    return present * ops.abs(sums / ops.maximum(sizes, 1.0) - cell_sums / ops.maximum(cell_sizes, 1.0))
-
-
-def group_deviations(proba, labels, groups, constraint: str = "demographic_parity", mask=None):
-    """Per group, |group mean probability - overall mean probability| of a batch: [heads, groups] for demographic
-    parity, [heads, 2 x groups] for equalized odds (within the true positives, then the true negatives). A group
-    with no row in the batch deviates by 0. `mask` ([rows, heads], 0/1) keeps only each head's own rows (the folds
-    of a cross-validation). The constraints of pipelines.training.stacked's primal-dual training."""
-    return deviations_of(*group_parts(proba, labels, groups, constraint, mask))
 
 
 def _penalized(network, strength: float, constraint: str, config: TrainConfig):

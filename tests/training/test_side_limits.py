@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from pipelines.core.config import TrainConfig
 from pipelines.training.bound_choice import Check
@@ -54,3 +55,15 @@ def test_side_limits_follow_the_gate_checks_and_their_gated_groups():
     assert side_blocks(side) == ((2, "demographic_parity", 2.0), (2, "equalized_odds", 4.0))
     rows = pd.DataFrame({"race": ["w", "h", "b"], "male": ["1", "1", "0"]})
     assert side_indicators(rows, side).tolist() == [[0, 1, 0, 1], [0, 0, 0, 0], [1, 0, 1, 0]]
+
+
+def test_every_pair_of_a_block_is_bounded_and_side_blocks_leave_the_unconstrained_head_free():
+    from pipelines.training.stacked import _blocks, _pair_bounds, _pairs
+
+    blocks = _blocks(5, "demographic_parity", ((2, "equalized_odds", 2.0),))  # 3 groups, then 2 groups x 2 cells
+    matrix, owner = _pairs(blocks)
+    assert matrix.shape == (3 + 4, 3 + 1 + 1) and owner.tolist() == [0, 0, 0, 1, 1]
+    means = np.array([0.2, 0.5, 0.9, 0.1, 0.4, 0.3, 0.3], np.float32)  # pair gaps: the gate's spreads
+    assert np.abs(means @ matrix) == pytest.approx([0.3, 0.7, 0.4, 0.3, 0.0])
+    bounds = _pair_bounds([1.0, 0.05], blocks, owner)
+    assert bounds.tolist() == [[1.0] * 5, pytest.approx([0.05, 0.05, 0.05, 0.1, 0.1])]
