@@ -19,6 +19,10 @@ class NumericFeature(BaseModel):
     name: str
     mean: float
     std: float
+    # the training range: a value outside it is clamped first. The network never saw one there, an int8 input
+    # clamps anyway, and a float16 program (Core ML) overflows on a value thousands of deviations out
+    low: float | None = None
+    high: float | None = None
 
 
 class CategoricalFeature(BaseModel):
@@ -50,7 +54,8 @@ class FeatureSpec(BaseModel):
         return {
             "input_width": self.width,
             "input_names": self.input_names(),
-            "recipe": "numeric: (x - mean) / std; categorical: one-hot in vocabulary order, unseen -> zeros; "
+            "recipe": "numeric: (min(max(x, low), high) - mean) / std (low, high: the training range; a missing "
+            "value is the mean); categorical: one-hot in vocabulary order, unseen -> zeros; "
             "concatenate numeric then categorical, float32",
             **self.model_dump(),
         }
@@ -64,6 +69,12 @@ def model_inputs(frame: pd.DataFrame, config: DataConfig) -> list[str]:
     return [c for c in frame.columns if c not in excluded]
 
 
+def _range(low: Any, high: Any) -> dict[str, float | None]:
+    """A numeric feature's training range (None where the column has no value)."""
+    finite = low is not None and high is not None and pd.notna(low) and pd.notna(high)
+    return {"low": float(low), "high": float(high)} if finite else {"low": None, "high": None}
+
+
 def fit_feature_spec(train: pd.DataFrame, config: DataConfig) -> FeatureSpec:
     """Learn vocabularies and normalization from the training split only."""
     columns = model_inputs(train, config)
@@ -74,7 +85,8 @@ def fit_feature_spec(train: pd.DataFrame, config: DataConfig) -> FeatureSpec:
         values = train[column]
         if pd.api.types.is_numeric_dtype(values):
             std = float(values.std(ddof=0))
-            numeric.append(NumericFeature(name=column, mean=float(values.mean()), std=std if std > 0 else 1.0))
+            numeric.append(NumericFeature(name=column, mean=float(values.mean()), std=std if std > 0 else 1.0,
+                                          **_range(values.min(), values.max())))
         else:
             vocabulary = sorted(values.dropna().astype(str).unique().tolist())
             categorical.append(CategoricalFeature(name=column, vocabulary=vocabulary))
@@ -90,6 +102,7 @@ def fit_feature_spec_batches(batches: Iterable[pd.DataFrame], config: DataConfig
     deviations merged per batch (Chan et al.), equal to the whole frame's up to float rounding."""
     frame: pd.DataFrame | None = None
     stats: dict[str, tuple[int, float, float]] = {}  # column -> (count, mean, sum of squared deviations)
+    extremes: dict[str, tuple[float, float]] = {}  # column -> (min, max)
     seen: dict[str, set[str]] = {}
     for batch in batches:
         frame = batch if frame is None else frame
@@ -101,6 +114,8 @@ def fit_feature_spec_batches(batches: Iterable[pd.DataFrame], config: DataConfig
                 m2 = float(((x - mean) ** 2).sum())
                 total, mean0, m20 = stats.get(column, (0, 0.0, 0.0))
                 if n:
+                    low, high = extremes.get(column, (np.inf, -np.inf))
+                    extremes[column] = (min(low, float(x.min())), max(high, float(x.max())))
                     delta, both = mean - mean0, total + n
                     stats[column] = (both, mean0 + delta * n / both, m20 + m2 + delta**2 * total * n / both)
                 else:
@@ -116,7 +131,7 @@ def fit_feature_spec_batches(batches: Iterable[pd.DataFrame], config: DataConfig
         n, mean, m2 = stats[feature.name]
         std = float(np.sqrt(m2 / n)) if n else float("nan")
         numeric.append(NumericFeature(name=feature.name, mean=mean if n else float("nan"),
-                                      std=std if std > 0 else 1.0))
+                                      std=std if std > 0 else 1.0, **_range(*extremes.get(feature.name, (None, None)))))
     categorical = [CategoricalFeature(name=c.name, vocabulary=sorted(seen.get(c.name, set())))
                    for c in spec.categorical]
     return spec.model_copy(update={"numeric": numeric, "categorical": categorical})
@@ -136,6 +151,8 @@ def encode_compact(frame: pd.DataFrame, spec: FeatureSpec) -> tuple[np.ndarray, 
     numeric = np.empty((len(frame), len(spec.numeric)), dtype=np.float32)
     for i, feature in enumerate(spec.numeric):
         values = pd.to_numeric(frame[feature.name], errors="coerce").to_numpy(dtype=np.float64, na_value=feature.mean)
+        if feature.low is not None and feature.high is not None:
+            values = np.clip(values, feature.low, feature.high)
         numeric[:, i] = (values - feature.mean) / feature.std
     codes = np.empty((len(frame), len(spec.categorical)), dtype=np.int32)
     for i, category in enumerate(spec.categorical):

@@ -52,6 +52,19 @@ def test_numeric_standardization_uses_training_mean_and_population_std():
     assert encoded[:, 0] == pytest.approx([0.0, 1.2247449, -1.2247449], abs=1e-6)
 
 
+def test_a_value_outside_the_training_range_is_clamped_to_it():
+    """A test row thousands of deviations out (a data-entry code) would overflow a float16 program."""
+    from pipelines.data.features import fit_feature_spec_batches
+
+    spec = fit_feature_spec(TRAIN, config())
+    assert (spec.numeric[0].low, spec.numeric[0].high) == (10.0, 30.0)
+    assert fit_feature_spec_batches([TRAIN.iloc[:1], TRAIN.iloc[1:]], config()).numeric[0] == spec.numeric[0]
+    encoded = encode_features(pd.DataFrame({"age": [1e9, -5.0, 25.0], "city": ["a"] * 3}), spec)
+    inside = encode_features(pd.DataFrame({"age": [30.0, 10.0, 25.0], "city": ["a"] * 3}), spec)
+    assert encoded[:, 0].tolist() == inside[:, 0].tolist()
+    assert "min(max(x, low), high)" in spec.app_contract()["recipe"]
+
+
 def test_constant_numeric_column_does_not_divide_by_zero():
     train = TRAIN.assign(age=[5.0, 5.0, 5.0])
     spec = fit_feature_spec(train, config())
