@@ -299,7 +299,10 @@ def bound_sweep(settings: Settings, train: pd.DataFrame | SplitFile, validation:
             if best is not None:
                 return best, why, True, True
         best, why = bound_choice.choose(points, limit, key, floor, floor_text, fairness.pass_share, held.how)
-        confident = best is not None and (limit is None or best["pass_share"] >= fairness.pass_share)
+        # confident: sure of the bound and within the gate's other limits on the rows (their joint share is
+        # pessimistic on small groups, so it does not decide whether more heads train)
+        confident = best is not None and (limit is None or (best["pass_share"] >= fairness.pass_share
+                                                             and not bound_choice.unmet(best)))
         # the fair-target heads are there to reach a baseline point no head comes near in accuracy and disparity
         # (401(k): bound heads at DPD 0.03 against the baseline's 0.007); a head that is near it but misses the
         # gate's joint pass share is not helped by them (its shortfall is the other groupings' noise)
