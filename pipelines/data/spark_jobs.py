@@ -211,7 +211,7 @@ def null_counts(frame: DataFrame) -> dict[str, int]:
     """Each column's missing values, as pandas' isna counts them (null, or NaN in a floating column): one job."""
     floating = {f.name for f in frame.schema.fields if isinstance(f.dataType, FloatType | DoubleType)}
     missing = [_column(n).isNull() | (F.isnan(_column(n)) if n in floating else F.lit(False)) for n in frame.columns]
-    counts = frame.select([F.count(F.when(m, 1)).alias(f"c{i}") for i, m in enumerate(missing)]).first()
+    counts = frame.select([F.count(F.when(m, 1)).alias(f"c{i}") for i, m in enumerate(missing)]).collect()[0]
     return {name: int(counts[i]) for i, name in enumerate(frame.columns)}
 
 

@@ -66,17 +66,17 @@ def _item(config) -> dict[str, Any]:
 
 
 def _routes(suite: dict[str, Any], typed: pd.DataFrame) -> tuple[list, list, list]:
-    """The suite's expectations as (judged by GX on Spark, type lists judged on the zero-row frame, judged per
-    batch): see the module's docstring for why."""
+    """The suite split three ways (see the module's docstring for why): the items GX on Spark judges, the records
+    of the type lists judged on the zero-row frame, the items judged per batch."""
     per_value = {name for name, dtype in typed.dtypes.items() if dtype.type.__name__ == "object_"}  # as GX tells
     kinds = [(i, i["type"], i["kwargs"].get("column")) for i in suite["expectations"]]
-    zero_row = [i for i, kind, column in kinds if kind == TYPE_LIST and column not in per_value]
-    wrong = {r["kwargs"]["column"] for r in batch_records(typed, {"expectations": zero_row})["records"]
-             if not r["success"]}
+    types = batch_records(typed, {"expectations": [i for i, kind, column in kinds
+                                                   if kind == TYPE_LIST and column not in per_value]})["records"]
+    wrong = {r["kwargs"]["column"] for r in types if not r["success"]} | per_value
     local = [i for i, kind, column in kinds if (kind == TYPE_LIST and column in per_value)
-             or (kind in CASTING and column in wrong | per_value)]
+             or (kind in CASTING and column in wrong)]
     spark = [i for i, kind, _ in kinds if kind != TYPE_LIST and not any(i is j for j in local)]
-    return spark, zero_row, local
+    return spark, types, local
 
 
 def judge(frame: DataFrame, suite: dict[str, Any], rows: int, batches: int, typed: pd.DataFrame,
@@ -84,10 +84,9 @@ def judge(frame: DataFrame, suite: dict[str, Any], rows: int, batches: int, type
     """The suite's outcome on the raw data (expectations.summarize's shape): GX on Spark's verdicts, and the
     local engine's record of each failure. `typed` is the raw file's zero-row pandas frame, `batches` the number
     of batches the local engine validates, `per_batch` runs items on each of them."""
-    spark, zero_row, local = _routes(suite, typed)
+    spark, types, local = _routes(suite, typed)
     verdicts, skipped = validate_spark(frame, spark, "BOOLEAN_ONLY")
-    records = [_item(r.expectation_config) | {"success": bool(r.success), "failure": None} for r in verdicts]
-    records += batch_records(typed, {"expectations": zero_row})["records"]
+    records = [_item(r.expectation_config) | {"success": bool(r.success), "failure": None} for r in verdicts] + types
     failed = [_item_of(r) for r in records if not r["success"]]
     if failed or local:
         figures, _ = validate_spark(frame, [i for i in failed if i["type"] != TYPE_LIST], "BASIC")
