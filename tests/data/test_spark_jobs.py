@@ -25,7 +25,7 @@ from pipelines.data.rowsplit import ORIGIN, ROW, split_codes, unit_hash
 from pipelines.data.spark_engine import spark_session, stop_sessions
 from pipelines.data.stream import build_suite_stream, validate_stream, write_raw
 
-pytestmark = pytest.mark.slow  # a JVM and Spark jobs: ~50 s on an idle 2-core machine (CI runs the slow suite)
+pytestmark = pytest.mark.slow  # a JVM and Spark jobs: ~2.5 min on a 2-core machine at load 6-8 (CI runs the slow suite)
 SPARK = {"engine": "spark", "spark.master": "local[2]", "spark.driver_memory": "1g"}
 
 
