@@ -112,7 +112,8 @@ def spark_properties(config: SparkConfig) -> dict[str, str]:
                       "spark.sql.shuffle.partitions": "4" if local else "200"} | config.conf)
 
 
-# Spark's default log4j2 profile logs INFO to the console (and says so on stderr): warnings and errors only
+# Spark's default log4j2 profile logs INFO to the console (and says so on stderr): warnings and errors only, less
+# a wide plan's "truncated" note (GX's compound-uniqueness query names every column)
 _LOG4J2 = """rootLogger.level = warn
 rootLogger.appenderRef.stderr.ref = console
 appender.console.type = Console
@@ -126,6 +127,8 @@ logger.native.name = org.apache.hadoop.util.NativeCodeLoader
 logger.native.level = error
 logger.utils.name = org.apache.spark.util.Utils
 logger.utils.level = error
+logger.plans.name = org.apache.spark.sql.catalyst.util.SparkStringUtils
+logger.plans.level = error
 """
 
 

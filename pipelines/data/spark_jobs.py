@@ -1,10 +1,11 @@
 """The data steps' work as Spark jobs (`engine: spark`): executors run the local engine's per-batch functions
-(pipelines.data.batches, .stream) and Spark SQL computes the split hash; the driver merges the partial figures with
-the same `merge` and writes the batches, in the local engine's order and batching, through the same ParquetSink. So
-the files, their DVC md5 (the data version), the reports and the profile are the local engine's, byte for byte."""
+(pipelines.data.batches, .stream), Spark SQL computes null counts and the split hash, and Great Expectations judges
+the suite through its Spark datasource (pipelines.data.spark_suite); the driver merges the partial figures with the
+same `merge` and writes the batches, in the local engine's order and batching, through the same ParquetSink. So the
+files, their DVC md5 (the data version), the reports and the profile are the local engine's, byte for byte."""
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -12,6 +13,7 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 from pyspark.sql import functions as F
+from pyspark.sql.types import DoubleType, FloatType
 
 from pipelines.core.config import DataConfig, Settings, SplitConfig
 from pipelines.core.errors import PipelineError
@@ -27,14 +29,18 @@ from pipelines.data.batches import (
     type_batch,
 )
 from pipelines.data.drift import profile_frame
+from pipelines.data.expectations import batch_records
 from pipelines.data.load import numbered, read_table_batches, sniffed_format
 from pipelines.data.rowsplit import INTERNAL, ORIGIN, ROW, TEST, TRAIN, VALIDATION
 from pipelines.data.spark_engine import spark_session
-from pipelines.data.stream import ParquetSink, check_batch, compound_key, merge_checked
+from pipelines.data.spark_suite import judge
+from pipelines.data.stream import ParquetSink, check_batch, merge_checked
 from pipelines.data.stream import write_splits as stream_write_splits
+from pipelines.data.validate import ValidationFailed
 
 if TYPE_CHECKING:
-    from pyspark.sql import Column
+    from pyspark import RDD
+    from pyspark.sql import Column, DataFrame
 
 HEX_DIGITS = 13  # rowsplit.unit_hash: the first 13 hex digits of the md5 (52 bits, exact in a double)
 
@@ -196,22 +202,45 @@ def write_splits(settings: Settings, validated: Path, target: Path) -> dict[str,
                                lambda batch, start: codes[start:start + len(batch)])
 
 
-def _checked_batch(raw: Path, start: int, stop: int, data: DataConfig, suite: dict[str, Any] | None,
-                   compound: list[str] | None) -> dict[str, Any]:
-    """stream.check_batch on one batch of the raw dataset (run by an executor)."""
-    return check_batch(parquet_slice(raw, start, stop), data, suite, compound)
+def _column(name: str) -> Column:
+    """A column by its exact name (a dot or a backtick in it is part of the name)."""
+    return F.col("`" + name.replace("`", "``") + "`")
+
+
+def null_counts(frame: DataFrame) -> dict[str, int]:
+    """Each column's missing values, as pandas' isna counts them (null, or NaN in a floating column): one job."""
+    floating = {f.name for f in frame.schema.fields if isinstance(f.dataType, FloatType | DoubleType)}
+    missing = [_column(n).isNull() | (F.isnan(_column(n)) if n in floating else F.lit(False)) for n in frame.columns]
+    counts = frame.select([F.count(F.when(m, 1)).alias(f"c{i}") for i, m in enumerate(missing)]).collect()[0]
+    return {name: int(counts[i]) for i, name in enumerate(frame.columns)}
 
 
 def validate(settings: Settings, raw: Path, target: Path, suite: dict[str, Any] | None) -> dict[str, Any]:
-    """stream.validate_stream with each batch validated by a Spark executor (Great Expectations on its rows, the
-    partial figures); the driver merges them and writes the clean rows in order: the same verdicts, report and
-    file."""
+    """stream.validate_stream as Spark jobs: null counts by Spark SQL; the suite by Great Expectations on the raw
+    data's Spark DataFrame (pipelines.data.spark_suite); the clean rows and their partial profile by executors, one
+    batch each, merged and written in order by the driver. The same checks in the same order, the same verdicts,
+    report and file."""
     data, rules = settings.params.data, settings.params.validate_
-    compound = compound_key(suite)
-    ranges = batch_ranges(raw, data.batch_rows)
+    session, ranges = spark_session(settings), batch_ranges(raw, data.batch_rows)
+    frame, rows = session.read.parquet(str(raw)), pq.ParquetFile(raw).metadata.num_rows
+    for name, nulls in null_counts(frame).items():  # stream.merge_checked's first check
+        share = nulls / rows if rows else 0.0
+        if share > rules.max_missing_fraction:
+            raise PipelineError(f"validate.max_missing_fraction: column '{name}' is {share:.0%} empty")
 
-    def checked(item: tuple[int, int]) -> dict[str, Any]:
-        return _checked_batch(raw, item[0], item[1], data, suite, compound)
+    def batches(work: Callable[[pd.DataFrame], Any]) -> RDD:
+        return session.sparkContext.parallelize(ranges, max(1, len(ranges))).map(
+            lambda item: work(parquet_slice(raw, item[0], item[1])))
 
-    work = spark_session(settings).sparkContext.parallelize(ranges, max(1, len(ranges))).map(checked)
-    return merge_checked(work.toLocalIterator(prefetchPartitions=True), target, data, rules, suite)
+    outcome = None
+    if suite is not None:
+        def per_batch(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+            return batches(lambda batch: batch_records(batch, {"expectations": items})).collect()
+
+        typed = pq.ParquetFile(raw).schema_arrow.empty_table().to_pandas()  # the dtypes of every batch
+        outcome = judge(frame, suite, rows, len(ranges), typed, per_batch)
+        if not outcome["success"]:
+            raise ValidationFailed(outcome)
+    clean = batches(lambda batch: check_batch(batch, data, None, None))
+    report = merge_checked(clean.toLocalIterator(prefetchPartitions=True), target, data, rules, None)
+    return report if outcome is None else report | {"expectations": outcome}

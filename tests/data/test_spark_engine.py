@@ -1,4 +1,5 @@
-"""The Spark engine's checks before any step starts: params, a Java runtime, a reachable master."""
+"""The Spark engine's checks before any step starts (params, a Java runtime, a reachable master), and its
+validation's failure as the CLI shows it."""
 from __future__ import annotations
 
 import os
@@ -7,11 +8,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from pipelines.core.config import load_settings
 from pipelines.core.errors import PipelineError
+from pipelines.core.paths import ArtifactPaths
 from pipelines.data.spark_engine import check_engine, check_java, master_addresses, spark_properties
+from pipelines.data.steps import build_expectations, raw_dataset
 
 CLI = [sys.executable, "-m", "cli.main"]
 
@@ -139,3 +143,29 @@ def test_cli_stops_before_any_step(small_project: Path, command: list[str]) -> N
                                                 f"{small_project / 'no-jdk'} has no bin/java (install "
                                                 "openjdk-17-jre-headless or point JAVA_HOME at a Java 17+ home)"]
     assert _listing(small_project) == before
+
+
+@pytest.mark.slow  # two CLI processes, one of them starting a JVM
+def test_cli_validation_failure_is_the_local_line(small_project: Path) -> None:
+    """A suite failure judged by Great Expectations on Spark is the local engine's one line, exit code and validation
+    report, byte for byte (three batches of the damaged data)."""
+    settings = load_settings(small_project / "params.yaml")
+    raw_dataset(settings)
+    build_expectations(settings)
+    raw = ArtifactPaths(small_project).raw_dataset
+    damaged = pd.read_parquet(raw)
+    damaged.loc[damaged.index % 97 == 5, "age"] = 500.0
+    damaged.loc[damaged.index % 29 == 3, "workclass"] = "Guild"
+    damaged.to_parquet(raw, index=False)
+    found = {}
+    for engine in ("local", "spark"):
+        done = subprocess.run([*CLI, "stage", "validated_dataset", "--params", str(small_project / "params.yaml"),
+                               "--set", f"engine={engine}", "--set", "spark.master=local[2]", "--set",
+                               "spark.driver_memory=1g", "--set", "data.batch_rows=700"], cwd=small_project,
+                              capture_output=True, text=True, timeout=600)
+        lines = [line.split(" (library log: ")[0] for line in done.stderr.strip().splitlines()]  # the JVM's notes
+        found[engine] = (done.returncode, lines, ArtifactPaths(small_project).validation_report.read_bytes())
+    assert found["spark"] == found["local"]
+    assert found["spark"][:2] == (1, ["error: gate expectations failed on validated_dataset: validation failed: column "
+                                      "'age': expect_column_values_to_be_between (22 of 2099 rows; e.g. '500.0'; "
+                                      "allowed 9.7 to 97.3); 1 more failed"])
