@@ -29,7 +29,10 @@ def duplicated_rows(hashes: list[np.ndarray]) -> int:
 def _judge(unexpected: int, total: int, kwargs: dict[str, Any]) -> tuple[bool, float]:
     percent = 100 * unexpected / total if total else 0.0
     mostly = kwargs.get("mostly")
-    return (unexpected == 0 if mostly is None else (1 - percent / 100) >= mostly), percent
+    if mostly is None:
+        return unexpected == 0, percent
+    # GX's own comparison, so a share exactly at `mostly` is judged as GX judges it (1 - percent / 100 is not)
+    return total == 0 or (total - unexpected) / total >= mostly, percent
 
 
 def _bounds(value: float, kwargs: dict[str, Any]) -> bool:

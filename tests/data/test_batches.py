@@ -188,3 +188,13 @@ def test_a_shard_whose_schema_differs_names_the_column(tmp_path):
 def test_a_missing_source_is_one_line(tmp_path):
     with pytest.raises(PipelineError, match=f"^data.source: file not found: {tmp_path / 'nowhere.csv'}$"):
         list(read_batches(data(), tmp_path / "nowhere.csv", None, 8))
+
+
+def test_a_share_exactly_at_mostly_is_judged_as_great_expectations_judges_it():
+    """(total - unexpected) / total >= mostly, as GX computes it: 599/2995 is exactly 0.2, which 1 - percent / 100
+    put a rounding step below."""
+    from pipelines.data.batch_suite import _judge
+
+    assert _judge(2396, 2995, {"mostly": 0.2}) == (True, pytest.approx(80.0))
+    assert _judge(2397, 2995, {"mostly": 0.2})[0] is False
+    assert _judge(0, 0, {"mostly": 0.5})[0] and _judge(0, 10, {})[0] and not _judge(1, 10, {})[0]
