@@ -214,6 +214,7 @@ def bound_sweep(settings: Settings, train: pd.DataFrame | SplitFile, validation:
     by pipelines.training.bound_choice. A grouping whose test groups are too small to gate stops here, before
     any training."""
     from pipelines.core.errors import PipelineError
+    from pipelines.core.gates import gate_limits
     from pipelines.data.split_file import split_columns
     from pipelines.training import bound_choice, bounded
     from pipelines.training import strength as choice
@@ -231,14 +232,17 @@ def bound_sweep(settings: Settings, train: pd.DataFrame | SplitFile, validation:
     sensitive = list(dict.fromkeys([*params.data.sensitive_features, *features]))
     test = split_columns(settings, "test", [params.data.label, *sensitive])
     test_labels, test_y = constraint_labels(test, features), encode_labels(test, spec)
-    if gate is not None:
-        facts = group_metrics(test_y, test_y, test[features], threshold, intersection=True,
-                              min_group_size=minimum)[grouping]
-        if facts["eligible_groups"] < 2:
-            raise PipelineError(f"fairness gate: {too_small(grouping, facts, minimum)}")
+    gate_columns = params.data.sensitive_features  # the groupings the fairness gate measures
+    measured = group_metrics(test_y, test_y, test[gate_columns], threshold, intersection=True, min_group_size=minimum)
+    if gate is not None and grouping not in measured:  # fairness.features: a narrower intersection
+        measured |= group_metrics(test_y, test_y, test[features], threshold, intersection=True,
+                                  min_group_size=minimum)
+    for name, facts in measured.items():  # the gate fails a limited grouping it cannot measure: stop now
+        limited = gate_limits(params.gates.fairness, name, list(measured)) if name != grouping else gate is not None
+        if limited and facts["eligible_groups"] < 2:
+            raise PipelineError(f"fairness gate: {too_small(name, facts, minimum)}")
     sample = sweep_sample(train, params.data.label, features, fairness)
     bounds = bounded.head_bounds(limit or FALLBACK_BOUND, fairness.bound_fractions)
-    gate_columns = params.data.sensitive_features  # the groupings the fairness gate measures
     # the gate's other limits, which the bound heads also train towards (only their test groups matter here)
     side = side_limits(other_checks(params.gates.fairness, test[gate_columns], test[gate_columns], grouping, key),
                        limit or FALLBACK_BOUND, minimum, gate_columns)

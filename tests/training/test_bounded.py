@@ -212,3 +212,16 @@ def test_a_group_too_small_to_gate_stops_before_training_naming_it(small_project
     assert message.endswith(" rows)); the gap cannot be measured: lower gates.fairness.min_group_size to "
                             f"{message.split('Female (')[1].split(' ')[0]}, give the test split more rows "
                             "(split.test_size), or set this grouping's limit to null in gates.fairness")
+
+
+def test_another_gated_grouping_too_small_to_measure_stops_before_training(small_project: Path):
+    """The gate fails any limited grouping it cannot measure, so training does not start either (race's groups
+    other than White have fewer than 100 of the 600 test rows)."""
+    path = _bound_project(small_project)
+    params = yaml.safe_load(path.read_text())
+    params["gates"]["fairness"]["min_group_size"] = 100
+    params["gates"]["fairness"]["max_demographic_parity_difference"] = {"sex": 0.5, "race": 0.5}
+    path.write_text(yaml.safe_dump(params))
+    with pytest.raises(PipelineError, match=r"^fairness gate: race: only 1 group\(s\) have at least "
+                                            r"gates.fairness.min_group_size = 100 test rows \(too small: "):
+        _train(path)
