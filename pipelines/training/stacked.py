@@ -249,7 +249,7 @@ def train_stacked(
     blocks = _blocks(groups.shape[1], constraint, side)
     pairing, owner = _pairs(blocks)
     pairing_t, both_t = tf.constant(pairing), tf.constant(np.abs(pairing))
-    allowed = tf.constant(_pair_bounds(bounds if dual else [0.0] * heads, blocks, owner))  # [heads, pairs]
+    allowed = tf.constant(_pair_bounds([0.0] * heads if bounds is None else bounds, blocks, owner))  # heads x pairs
     multipliers = tf.Variable(tf.zeros(allowed.shape), trainable=False)
     averaged = tf.Variable(tf.zeros((2, heads, pairing.shape[0])), trainable=False)  # group sums, recent batches
 

@@ -233,12 +233,12 @@ def bound_sweep(settings: Settings, train: pd.DataFrame | SplitFile, validation:
     test = split_columns(settings, "test", [params.data.label, *sensitive])
     test_labels, test_y = constraint_labels(test, features), encode_labels(test, spec)
     gate_columns = params.data.sensitive_features  # the groupings the fairness gate measures
-    measured = group_metrics(test_y, test_y, test[gate_columns], threshold, intersection=True, min_group_size=minimum)
-    if gate is not None and grouping not in measured:  # fairness.features: a narrower intersection
-        measured |= group_metrics(test_y, test_y, test[features], threshold, intersection=True,
+    on_test = group_metrics(test_y, test_y, test[gate_columns], threshold, intersection=True, min_group_size=minimum)
+    if gate is not None and grouping not in on_test:  # fairness.features: a narrower intersection
+        on_test |= group_metrics(test_y, test_y, test[features], threshold, intersection=True,
                                   min_group_size=minimum)
-    for name, facts in measured.items():  # the gate fails a limited grouping it cannot measure: stop now
-        limited = gate_limits(params.gates.fairness, name, list(measured)) if name != grouping else gate is not None
+    for name, facts in on_test.items():  # the gate fails a limited grouping it cannot measure: stop now
+        limited = gate_limits(params.gates.fairness, name, list(on_test)) if name != grouping else gate is not None
         if limited and facts["eligible_groups"] < 2:
             raise PipelineError(f"fairness gate: {too_small(name, facts, minimum)}")
     sample = sweep_sample(train, params.data.label, features, fairness)
