@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gc
 import platform
+import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -47,6 +48,23 @@ def _collections_skip_older_objects() -> Iterator[None]:
         gc.unfreeze()
 
 
+def save_package(mlmodel, target: Path) -> None:
+    """Save an ML Program to `target` and remove the temporary .mlpackage coremltools made for it.
+
+    coremltools keeps every ML Program built in memory (conversion, compression) in a folder of the system temp
+    folder and removes it only at interpreter exit (atexit): a long-lived process (the Dagster code server, a
+    scheduled run) kept five per run, and a process that ends without atexit left them for good.
+    """
+    mlmodel.save(str(target))
+    discard(mlmodel)
+
+
+def discard(mlmodel) -> None:
+    """Remove the temporary package of an in-memory ML Program (nothing for one loaded from a saved package)."""
+    if getattr(mlmodel, "is_temp_package", False) and mlmodel.package_path:
+        shutil.rmtree(mlmodel.package_path, ignore_errors=True)
+
+
 def convert_coreml(model, width: int, deployment_target: str):
     """Float16 ML Program with a float32 [1, width] input named `features`."""
     import coremltools as ct
@@ -67,7 +85,9 @@ def convert_coreml(model, width: int, deployment_target: str):
     spec = mlmodel.get_spec()
     ct.utils.rename_feature(spec, spec.description.input[0].name, INPUT_NAME)
     ct.utils.rename_feature(spec, spec.description.output[0].name, OUTPUT_NAME)
-    return ct.models.MLModel(spec, weights_dir=mlmodel.weights_dir, skip_model_load=True)
+    renamed = ct.models.MLModel(spec, weights_dir=mlmodel.weights_dir, skip_model_load=True)  # copies the weights
+    discard(mlmodel)
+    return renamed
 
 
 def compress(mlmodel, variant: str, weight_threshold: int):

@@ -145,6 +145,7 @@ def coreml_model(settings: Settings) -> StepResult:
         compress,
         convert_coreml,
         package_size,
+        save_package,
         spec_summary,
     )
     from pipelines.mobile.coreml_reference import reference_predict
@@ -163,12 +164,12 @@ def coreml_model(settings: Settings) -> StepResult:
     with atomic_path(paths.coreml_model) as tmp:
         tmp.mkdir()
         float16 = tmp / coreml_package("float16")
-        convert_coreml(model, spec.width, convert.coreml_minimum_deployment_target).save(str(float16))
+        save_package(convert_coreml(model, spec.width, convert.coreml_minimum_deployment_target), float16)
         base = ct.models.MLModel(str(float16), skip_model_load=True)
         for name in convert.coreml_variants:
             package = tmp / coreml_package(name)
             if name != "float16":
-                compress(base, name, convert.coreml_weight_threshold).save(str(package))
+                save_package(compress(base, name, convert.coreml_weight_threshold), package)
             summary = spec_summary(package)
             note = summary.pop("prediction_note")
             summary.pop("prediction_checked")

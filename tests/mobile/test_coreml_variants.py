@@ -1,6 +1,7 @@
 """Every Core ML variant built from a tiny Keras model: spec facts on any OS, and the numpy reference run."""
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +11,11 @@ from pipelines.core.config import ConvertConfig, TrainConfig
 
 WIDTH = 16
 THRESHOLD = 512  # compress the 16 x 64 tensor; the 64-weight output layer stays float16
+LEFT_BEHIND: list[Path] = []  # temporary .mlpackage folders the fixture's conversions left in the temp folder
+
+
+def _temp_packages() -> set[Path]:
+    return set(Path(tempfile.gettempdir()).glob("*.mlpackage"))
 
 
 @pytest.fixture(scope="module")
@@ -17,7 +23,7 @@ def packages(tmp_path_factory) -> tuple[dict[str, Path], np.ndarray, np.ndarray]
     import coremltools as ct
     import keras
 
-    from pipelines.mobile.coreml import COREML_VARIANTS, compress, convert_coreml
+    from pipelines.mobile.coreml import COREML_VARIANTS, compress, convert_coreml, save_package
     from pipelines.training.train import build_model, predict_keras
 
     keras.utils.set_random_seed(0)
@@ -30,13 +36,21 @@ def packages(tmp_path_factory) -> tuple[dict[str, Path], np.ndarray, np.ndarray]
     x = np.random.default_rng(1).normal(size=(200, WIDTH)).astype(np.float32)
     folder = tmp_path_factory.mktemp("coreml")
     float16 = folder / "model_float16.mlpackage"
-    convert_coreml(model, WIDTH, "iOS16").save(str(float16))
+    before = _temp_packages()
+    save_package(convert_coreml(model, WIDTH, "iOS16"), float16)
     base = ct.models.MLModel(str(float16), skip_model_load=True)
     paths = {"float16": float16}
     for name in COREML_VARIANTS[1:]:
         paths[name] = folder / f"model_{name}.mlpackage"
-        compress(base, name, THRESHOLD).save(str(paths[name]))
+        save_package(compress(base, name, THRESHOLD), paths[name])
+    LEFT_BEHIND.extend(sorted(_temp_packages() - before))
     return paths, x, predict_keras(model, x)
+
+
+def test_conversion_and_compression_leave_no_temporary_package_behind(packages):
+    # coremltools removes its in-memory programs' packages only at interpreter exit; save_package removes them
+    assert all(path.is_dir() for path in packages[0].values())
+    assert LEFT_BEHIND == []
 
 
 COMPRESSION_OP = {"float16": None, "linear8": "constexpr_affine_dequantize",
