@@ -14,6 +14,7 @@ from pipelines.core.gates import GateResult, gate_limits
 from pipelines.core.safe_text import md_cell
 from pipelines.training.metrics import (
     classification_metrics,
+    equal_rates_floor,
     group_metrics,
     quantization_effects,
     too_small,
@@ -42,6 +43,8 @@ def evaluate_models(
             models[name]["quantization"] = quantization_effects(y_true, probas[reference], proba, groups, threshold,
                                                                 **options)
     first = next(iter(models.values()))["groups"]
+    floor = equal_rates_floor(y_true, probas[reference], groups, threshold, share=config.pass_share,
+                              intersection=True, min_group_size=min_group_size, seed=config.seed)
     return {
         "threshold": threshold, "rows": int(len(y_true)), "reference": reference,
         "order": list(probas),  # JSON files sort keys; this keeps the reference first
@@ -50,6 +53,8 @@ def evaluate_models(
         "flagged_groups": [{"grouping": g, "group": name, "rows": facts["groups"][name]["count"]}
                            for g, facts in first.items() for name in facts["small_groups"]],
         "models": models,
+        # what a model with the same rates for every group measures on these test rows (the split's own noise)
+        "equal_rates_floor": {"share": config.pass_share, "reference": reference, "figures": floor},
     }
 
 
@@ -163,8 +168,20 @@ def compact_failures(report: dict[str, Any], results: list[GateResult]) -> str:
             ci = _interval(facts, key.removeprefix("max_"), gates[0].threshold).removeprefix(", ")
             ci = f" ({report['reference']} {ci})" if ci else ""
         parts.append(f"{grouping}: {what} {figure}{ci} exceeds gates.fairness.{key} = {gates[0].threshold:g} on "
-                     f"{_which(models, len(report['order']))}")
+                     f"{_which(models, len(report['order']))}{_noise(report, key, grouping, gates[0].threshold)}")
     return "; ".join(parts)
+
+
+def _noise(report: dict[str, Any], key: str, grouping: str, limit: float) -> str:
+    """Where the limit is below what a model with equal rates for every group measures on these test rows (its
+    `share` quantile), say so: such a limit fails fair models on this split too often to tell them apart."""
+    floor = report.get("equal_rates_floor") or {}
+    value = (floor.get("figures", {}).get(grouping) or {}).get(key.removeprefix("max_"))
+    if value is None or value <= limit:
+        return ""
+    return (f" (at these group sizes a model with the same rates for every group exceeds {limit:g} on more than "
+            f"{1 - floor['share']:.0%} of test splits, {value:.4f} at its {floor['share']:.0%} quantile: give the "
+            "test split more rows with split.test_size, or gate larger groups with gates.fairness.min_group_size)")
 
 
 NAMED = 4  # models a compact line names before counting the rest

@@ -158,6 +158,36 @@ def group_metrics(
     return result
 
 
+def equal_rates_floor(
+    y_true: np.ndarray, proba: np.ndarray, groups: pd.DataFrame, threshold: float, *, share: float,
+    intersection: bool = False, min_group_size: int = 1, draws: int = 2000, seed: int = 0,
+) -> dict[str, dict[str, float | None]]:
+    """Per grouping, the disparity a model fair by construction still shows on test rows like these: the `share`
+    quantile of the demographic parity and equalized odds differences of `draws` models that give every group the
+    same true and false positive rate (this model's overall rates), decided row by row at random (binomial draws
+    per group and label). A limit below it fails a fair model on more than 1 - share of such test splits: the
+    split's groups are too small to tell, whatever was trained."""
+    y_true = np.asarray(y_true).astype(int)
+    y_pred = np.asarray(proba) >= threshold
+    positives, negatives = y_true == 1, y_true == 0
+    tpr = float(y_pred[positives].mean()) if positives.any() else 0.0
+    fpr = float(y_pred[negatives].mean()) if negatives.any() else 0.0
+    rng = np.random.default_rng(seed)
+    result: dict[str, dict[str, float | None]] = {}
+    for name, labels in groupings(groups, intersection).items():
+        names, codes = np.unique(labels.astype(str), return_inverse=True)
+        k = len(names)
+        n_neg = np.bincount(codes[negatives], minlength=k)
+        n_pos = np.bincount(codes[positives], minlength=k)
+        eligible = (n_neg + n_pos) >= min_group_size
+        fp, tp = rng.binomial(n_neg, fpr, size=(draws, k)), rng.binomial(n_pos, tpr, size=(draws, k))
+        counts = np.stack([n_neg - fp, fp, n_pos - tp, tp], axis=-1)  # [TN, FP, FN, TP]
+        gaps = _differences(_rates(counts), eligible)
+        result[name] = {d: _number(np.nanquantile(gaps[d], share)) if np.isfinite(gaps[d]).any() else None
+                        for d in ("demographic_parity_difference", "equalized_odds_difference")}
+    return result
+
+
 def quantization_effects(
     y_true: np.ndarray, reference: np.ndarray, variant: np.ndarray, groups: pd.DataFrame, threshold: float, *,
     intersection: bool = False, min_group_size: int = 1, n_boot: int = 0, confidence: float = 0.95, seed: int = 0,

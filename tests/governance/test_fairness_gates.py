@@ -171,3 +171,24 @@ def test_a_group_too_small_to_measure_is_named_with_its_count_and_the_fix():
                     "F (12 rows)); the gap cannot be measured: lower gates.fairness.min_group_size to 12, give the "
                     "test split more rows (split.test_size), or set this grouping's limit to null in gates.fairness")
     assert line.count("sex: only") == 1  # keras and int8: one line for the grouping
+
+
+def test_a_limit_tighter_than_the_split_can_tell_is_said_in_the_line():
+    # groups of 30 and 40 rows: a model with the same rates for every group still measures gaps above 0.1 often
+    rng = np.random.default_rng(5)
+    groups = pd.DataFrame({"race": np.repeat(["a", "b", "c"], [30, 40, 330])})
+    y = (rng.random(N) < 0.7).astype(int)
+    proba = np.where(groups["race"] == "a", 0.2, np.where(y == 1, 0.9, 0.3))  # group a never selected
+    gates = GATES.model_copy(update={"max_equalized_odds_difference": None, "max_group_accuracy_drop": None})
+    report = _report({"keras": proba}, groups, y, gates)
+    floor = report["equal_rates_floor"]["figures"]["race"]["demographic_parity_difference"]
+    assert report["equal_rates_floor"]["share"] == 0.9 and floor > 0.1
+    line = compact_failures(report, fairness_gates(report, gates))
+    assert (f"(at these group sizes a model with the same rates for every group exceeds 0.1 on more than 10% of "
+            f"test splits, {floor:.4f} at its 90% quantile: give the test split more rows with split.test_size, "
+            "or gate larger groups with gates.fairness.min_group_size)") in line
+    # larger groups (200 rows each): the same failure, no such note
+    gates = gates.model_copy(update={"max_demographic_parity_difference": {"sex": 0.1}})
+    big = _report({"keras": np.where(GROUPS["sex"] == "M", 0.9, 0.1)}, gates=gates)
+    assert big["equal_rates_floor"]["figures"]["sex"]["demographic_parity_difference"] < 0.1
+    assert "at these group sizes" not in compact_failures(big, fairness_gates(big, gates))

@@ -74,3 +74,29 @@ def test_agreement_is_the_share_of_equal_decisions():
     b = np.array([0.7, 0.6, 0.4, 0.5])
     assert agreement(a, b, 0.5) == pytest.approx(2 / 4)
     assert agreement(a, a, 0.5) == 1.0
+
+
+def test_the_equal_rates_floor_is_the_quantile_of_the_gates_own_figure_for_a_fair_model():
+    from pipelines.training.metrics import equal_rates_floor
+
+    rng = np.random.default_rng(7)
+    groups = pd.DataFrame({"g": np.repeat(["a", "b", "c", "d"], [35, 50, 300, 10])})
+    y = (rng.random(len(groups)) < np.where(groups["g"] == "a", 0.5, 0.85)).astype(int)
+    model = np.where(y == 1, 0.9, 0.2) * (rng.random(len(y)) < 0.9)  # overall rates, whatever the group
+    floor = equal_rates_floor(y, model, groups, 0.5, share=0.9, min_group_size=30, seed=1)["g"]
+    tpr, fpr = np.mean(model[y == 1] >= 0.5), np.mean(model[y == 0] >= 0.5)
+    # fresh fair models drawn row by row, measured by the gate's own group_metrics: about 90% stay within the floor
+    within = {"demographic_parity_difference": 0, "equalized_odds_difference": 0}
+    for _ in range(400):
+        decided = np.where(y == 1, rng.random(len(y)) < tpr, rng.random(len(y)) < fpr).astype(float)
+        facts = group_metrics(y, decided, groups, 0.5, min_group_size=30)["g"]
+        for key in within:
+            within[key] += facts[key] <= floor[key]
+    assert 0.85 <= within["demographic_parity_difference"] / 400 <= 0.95
+    assert 0.85 <= within["equalized_odds_difference"] / 400 <= 0.95
+    assert floor["demographic_parity_difference"] > 0.05  # groups of 35 and 50 rows: noisy
+    one = equal_rates_floor(y, model, groups.assign(g="x"), 0.5, share=0.9, min_group_size=30)["g"]
+    assert one == {"demographic_parity_difference": None, "equalized_odds_difference": None}  # nothing to compare
+    large = pd.DataFrame({"g": np.repeat(["a", "b"], 20000)})
+    y_large = (rng.random(40000) < 0.6).astype(int)
+    assert equal_rates_floor(y_large, y_large * 0.9, large, 0.5, share=0.9)["g"]["demographic_parity_difference"] < 0.02
