@@ -232,3 +232,17 @@ def test_harness_runs_the_real_pipeline_on_one_split(tmp_path: Path, runner: str
     assert split["rows"] == GERMAN_SPLIT_0 and "eg_randomized" in split["baselines"]
     if "pipeline" in split:
         assert split["pipeline"]["variant"] and 0.5 < split["pipeline"]["accuracy"] <= 1
+
+
+@pytest.mark.slow  # the data steps of one German credit split and a logistic regression, ~15 s
+def test_floor_gives_every_gated_limit_of_a_split_its_equal_rates_floor(tmp_path: Path, capsys):
+    from benchmarks.fairness.floor import main, split_floors
+
+    rows = split_floors("german-credit", 0, tmp_path)
+    assert {(r["grouping"], r["limit_key"], r["limit"]) for r in rows} == {
+        ("sex", "max_demographic_parity_difference", 0.1), ("sex", "max_equalized_odds_difference", 0.2)}
+    assert all(0 < r["floor"] < 0.5 and r["test_rows"] > 150 for r in rows)
+    main(["--datasets", "german-credit", "--splits", "1"])
+    table = capsys.readouterr().out.splitlines()
+    assert table[0].startswith("| data set | test rows | grouping | limit |") and len(table) == 4
+    assert table[2].startswith("| german-credit |") and "| sex | demographic_parity_difference 0.1 |" in table[2]

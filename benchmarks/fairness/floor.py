@@ -1,0 +1,81 @@
+"""How small a data set's test split is for its fairness gate: the equal-rates floor per limited grouping.
+
+`python -m benchmarks.fairness.floor --datasets boston-mortgage --splits 5` runs the data steps of each split (as the
+benchmark does, split seeds 0..N-1), fits logistic regression on the train split for an operating point (its true and
+false positive rate on the test split), and prints, for every limit the fairness gate applies, the floor
+(pipelines.training.metrics.equal_rates_floor at fairness.pass_share): what a model giving every group that same
+rate measures on the split's own groups in that share of test splits. A limit below the floor fails fair models on
+more than 1 - pass_share of such splits, whatever was trained.
+"""
+from __future__ import annotations
+
+import argparse
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from benchmarks.fairness.datasets import DATASETS, project_copy
+from benchmarks.fairness.pipeline import DATA_STAGES, read_splits, run_stages
+from pipelines.core.config import load_settings
+from pipelines.core.gates import gate_limits
+from pipelines.data.features import encode_features, encode_labels, fit_feature_spec
+from pipelines.training.metrics import equal_rates_floor
+
+
+def split_floors(name: str, seed: int, work: Path) -> list[dict]:
+    """Every gated limit of one split with its floor, the test rows and the gated groups' sizes."""
+    from sklearn.linear_model import LogisticRegression
+
+    settings = load_settings(project_copy(DATASETS[name], work / f"{name}-{seed}", {"split.seed": seed}))
+    stop = run_stages(settings, DATA_STAGES, {})
+    splits = read_splits(settings)
+    if stop or splits is None:
+        return [{"seed": seed, "stop": stop}]
+    params = settings.params
+    spec = fit_feature_spec(splits["train"], params.data)
+    x_train, x_test = encode_features(splits["train"], spec), encode_features(splits["test"], spec)
+    y_train, y_test = encode_labels(splits["train"], spec), encode_labels(splits["test"], spec)
+    proba = LogisticRegression(max_iter=2000).fit(x_train, y_train).predict_proba(x_test)[:, 1]
+    gates, minimum = params.gates.fairness, params.gates.fairness.min_group_size
+    groups = splits["test"][params.data.sensitive_features]
+    floors = equal_rates_floor(y_test, proba, groups, params.train.threshold, share=params.fairness.pass_share,
+                               intersection=True, min_group_size=minimum, seed=seed)
+    rows = []
+    for grouping, figures in floors.items():
+        for key, value, _, limit in gate_limits(gates, grouping, list(floors)):
+            rows.append({"seed": seed, "test_rows": len(y_test), "grouping": grouping, "limit_key": key,
+                         "limit": limit, "floor": figures[value]})
+    return rows
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.fairness.floor", description=__doc__.splitlines()[0])
+    parser.add_argument("--datasets", nargs="+", default=list(DATASETS), choices=list(DATASETS))
+    parser.add_argument("--splits", type=int, default=5)
+    args = parser.parse_args(argv)
+    work = Path(tempfile.mkdtemp(prefix="fairness-floor-"))
+    try:
+        print("| data set | test rows | grouping | limit | floor (mean over splits, max) | splits with floor > limit |")
+        print("|---|---|---|---|---|---|")
+        for name in args.datasets:
+            rows = [r for seed in range(args.splits) for r in split_floors(name, seed, work)]
+            for stop in (r for r in rows if "stop" in r):
+                print(f"| {name} | - | split {stop['seed']} stopped: {stop['stop']} | | | |")
+            cells: dict[tuple[str, str, float], list] = {}
+            for r in (r for r in rows if "stop" not in r):
+                cells.setdefault((r["grouping"], r["limit_key"], r["limit"]), []).append(r)
+            for (grouping, key, limit), found in cells.items():
+                floors = [r["floor"] for r in found if r["floor"] is not None]
+                shown = f"{np.mean(floors):.3f}, {max(floors):.3f}" if floors else "not measurable"
+                over = sum(f > limit for f in floors)
+                rows_shown = f"{min(r['test_rows'] for r in found)}-{max(r['test_rows'] for r in found)}"
+                print(f"| {name} | {rows_shown} | {grouping} | {key.removeprefix('max_')} {limit:g} | {shown} | "
+                      f"{over} of {len(found)} |")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
