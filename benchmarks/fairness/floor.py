@@ -1,11 +1,12 @@
 """How small a data set's test split is for its fairness gate: the equal-rates floor per limited grouping.
 
 `python -m benchmarks.fairness.floor --datasets boston-mortgage --splits 5` runs the data steps of each split (as the
-benchmark does, split seeds 0..N-1), fits logistic regression on the train split for an operating point (its true and
-false positive rate on the test split), and prints, for every limit the fairness gate applies, the floor
-(pipelines.training.metrics.equal_rates_floor at fairness.pass_share): what a model giving every group that same
-rate measures on the split's own groups in that share of test splits. A limit below the floor fails fair models on
-more than 1 - pass_share of such splits, whatever was trained.
+benchmark does, split seeds 0..N-1), fits logistic regression on the train split for an operating point (its
+selection, true and false positive rates on the test split), and prints, for every limit the fairness gate applies,
+the floor (pipelines.training.metrics.equal_rates_floor at fairness.pass_share): what a model giving every group the
+same selection rate (parity) or the same true and false positive rates (equalized odds) measures on the split's own
+groups in that share of test splits. A limit below the floor fails such fair models on more than 1 - pass_share of
+those splits, whatever was trained.
 """
 from __future__ import annotations
 

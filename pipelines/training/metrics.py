@@ -162,29 +162,31 @@ def equal_rates_floor(
     y_true: np.ndarray, proba: np.ndarray, groups: pd.DataFrame, threshold: float, *, share: float,
     intersection: bool = False, min_group_size: int = 1, draws: int = 2000, seed: int = 0,
 ) -> dict[str, dict[str, float | None]]:
-    """Per grouping, the disparity a model fair by construction still shows on test rows like these: the `share`
-    quantile of the demographic parity and equalized odds differences of `draws` models that give every group the
-    same true and false positive rate (this model's overall rates), decided row by row at random (binomial draws
-    per group and label). A limit below it fails a fair model on more than 1 - share of such test splits: the
-    split's groups are too small to tell, whatever was trained."""
+    """Per grouping, the disparity a model fair by construction still shows on test rows like these, at the `share`
+    quantile of `draws` binomial draws per group and label: the demographic parity difference of a model that
+    selects every group at this model's overall selection rate, and the equalized odds difference of one that gives
+    every group this model's overall true and false positive rate. A limit below it fails such a fair model on more
+    than 1 - share of test splits with these groups: they are too small to tell, whatever was trained."""
     y_true = np.asarray(y_true).astype(int)
     y_pred = np.asarray(proba) >= threshold
     positives, negatives = y_true == 1, y_true == 0
-    tpr = float(y_pred[positives].mean()) if positives.any() else 0.0
-    fpr = float(y_pred[negatives].mean()) if negatives.any() else 0.0
+    rate = {"selection": float(y_pred.mean()) if len(y_pred) else 0.0,
+            "tpr": float(y_pred[positives].mean()) if positives.any() else 0.0,
+            "fpr": float(y_pred[negatives].mean()) if negatives.any() else 0.0}
     rng = np.random.default_rng(seed)
     result: dict[str, dict[str, float | None]] = {}
     for name, labels in groupings(groups, intersection).items():
         names, codes = np.unique(labels.astype(str), return_inverse=True)
         k = len(names)
-        n_neg = np.bincount(codes[negatives], minlength=k)
-        n_pos = np.bincount(codes[positives], minlength=k)
+        n_neg, n_pos = np.bincount(codes[negatives], minlength=k), np.bincount(codes[positives], minlength=k)
         eligible = (n_neg + n_pos) >= min_group_size
-        fp, tp = rng.binomial(n_neg, fpr, size=(draws, k)), rng.binomial(n_pos, tpr, size=(draws, k))
-        counts = np.stack([n_neg - fp, fp, n_pos - tp, tp], axis=-1)  # [TN, FP, FN, TP]
-        gaps = _differences(_rates(counts), eligible)
-        result[name] = {d: _number(np.nanquantile(gaps[d], share)) if np.isfinite(gaps[d]).any() else None
-                        for d in ("demographic_parity_difference", "equalized_odds_difference")}
+        figures: dict[str, float | None] = {}
+        for figure, (on_pos, on_neg) in {"demographic_parity_difference": ("selection", "selection"),
+                                         "equalized_odds_difference": ("tpr", "fpr")}.items():
+            fp, tp = rng.binomial(n_neg, rate[on_neg], (draws, k)), rng.binomial(n_pos, rate[on_pos], (draws, k))
+            gaps = _differences(_rates(np.stack([n_neg - fp, fp, n_pos - tp, tp], axis=-1)), eligible)[figure]
+            figures[figure] = _number(np.nanquantile(gaps, share)) if np.isfinite(gaps).any() else None
+        result[name] = figures
     return result
 
 
