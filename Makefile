@@ -26,7 +26,7 @@ run: venv $(DAGSTER_HOME)/dagster.yaml
 	@$(VENV)/bin/mobile-mlops run
 
 test: venv
-	$(VENV)/bin/pytest -q
+	$(VENV)/bin/pytest -q --durations=12
 
 # ruff (lint) and mypy (types) on the project's code; both configured in pyproject.toml.
 lint: venv
@@ -43,7 +43,7 @@ docs-serve: venv
 	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs serve -a 127.0.0.1:8001
 
 test-slow: venv $(DVC_STAMP)
-	PATH="$(CURDIR)/$(DVC_VENV)/bin:$$PATH" $(VENV)/bin/pytest -q -m "slow and not services"
+	PATH="$(CURDIR)/$(DVC_VENV)/bin:$$PATH" $(VENV)/bin/pytest -q --durations=12 -m "slow and not services"
 
 # The integration suite starts its own PostgreSQL, Redis, MLflow server and Celery workers (needs redis-server).
 test-services: venv
