@@ -5,8 +5,6 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from pipelines.catalog import pipeline_outputs
 from pipelines.core.config import Settings
 from pipelines.core.git_state import git_state
@@ -30,8 +28,6 @@ from pipelines.core.step import StepResult, records_metrics
 from pipelines.data.features import (
     encode_features,
     encode_labels,
-    encoded_chunks,
-    fit_feature_spec,
 )
 from pipelines.data.split import load_split
 from pipelines.data.split_file import open_split, split_columns
@@ -44,6 +40,7 @@ from pipelines.training.keras_model import (
 from pipelines.training.metrics import classification_metrics, group_metrics
 from pipelines.training.plots import confusion_matrix_chart, training_plots
 from pipelines.training.privacy import headline as privacy_headline
+from pipelines.training.scoring import bounded_sample, score
 from pipelines.training.streamed import feature_spec
 from pipelines.training.tracking import log_files, log_to_run, log_training_run, run_url
 
@@ -62,16 +59,21 @@ def teacher_model(settings: Settings) -> StepResult:
     from pipelines.training.tracking import log_side_run
 
     params = settings.params
-    train, test = load_split(settings, "train"), load_split(settings, "test")
-    spec = fit_feature_spec(train, params.data)  # the network's inputs: no sensitive column unless data allows it
-    teacher = fit_teacher(encode_features(train, spec), encode_labels(train, spec), params.distill, params.train.seed)
-    del train
-    y_test, threshold = encode_labels(test, spec), params.train.threshold
-    proba = np.concatenate([teacher_proba(teacher, x) for x in encoded_chunks(test, spec)])
+    # above data.batch_rows rows the feature spec is merged over the split file's batches and the teacher fits a
+    # seeded sample of data.batch_rows rows (gradient boosting gains little from more; the whole split would not fit)
+    train = open_split(settings, "train")
+    spec = feature_spec(train, params.data)  # the network's inputs: no sensitive column unless data allows it
+    rows = bounded_sample(train, params.data.batch_rows, params.train.seed)
+    teacher = fit_teacher(encode_features(rows, spec), encode_labels(rows, spec), params.distill, params.train.seed)
+    del train, rows
+    threshold, sensitive = params.train.threshold, params.data.sensitive_features
+    scored = score(open_split(settings, "test"), spec, sensitive, {"teacher": lambda x: teacher_proba(teacher, x)},
+                   intersection=False)
+    y_test, proba = scored.y, scored.probas["teacher"]
     report: dict[str, Any] = {"teacher": teacher_facts(params.distill, params.train.seed),
                               "used_by_student": params.train.distill,
                               "overall": classification_metrics(y_test, proba, threshold),
-                              "groups": group_metrics(y_test, proba, test[params.data.sensitive_features], threshold)}
+                              "groups": group_metrics(y_test, proba, scored.codes(sensitive), threshold)}
     paths = ArtifactPaths(settings.root)
     with atomic_path(paths.teacher_model) as tmp:
         tmp.mkdir()
