@@ -1,6 +1,7 @@
 """The project's Keras model: trained with the fairness mitigation at a strength, and loaded back with its spec."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -113,14 +114,24 @@ def loss_targets(settings: Settings, frame: pd.DataFrame | SplitFile, spec: Feat
                  labels: np.ndarray) -> np.ndarray:
     """What the network's cross-entropy aims at per training row: the labels, or with train.distill the teacher's
     soft labels mixed with them (pipelines.training.distill). Mitigation weights keep using the hard labels."""
+    return target_maker(settings, spec)(frame, labels)
+
+
+def target_maker(settings: Settings, spec: FeatureSpec) -> Callable[[pd.DataFrame | SplitFile, np.ndarray], np.ndarray]:
+    """`loss_targets` as a function of (rows, their labels), the teacher loaded once: a streamed training calls it
+    on each batch it reads."""
     if settings.params.train.distill == "none":
-        return labels
+        return lambda frame, labels: labels
     from pipelines.core.paths import ArtifactPaths
     from pipelines.training.distill import TEACHER_FILE, load_teacher, student_targets, teacher_proba
 
-    teacher = load_teacher(ArtifactPaths(settings.root).teacher_model / TEACHER_FILE)
-    proba = np.concatenate([teacher_proba(teacher, x) for x in encoded_parts(frame, spec)])
-    return student_targets(labels, proba, settings.params.distill)
+    teacher, distill = load_teacher(ArtifactPaths(settings.root).teacher_model / TEACHER_FILE), settings.params.distill
+
+    def targets(frame: pd.DataFrame | SplitFile, labels: np.ndarray) -> np.ndarray:
+        proba = np.concatenate([teacher_proba(teacher, x) for x in encoded_parts(frame, spec)])
+        return student_targets(labels, proba, distill)
+
+    return targets
 
 
 def fit_sweep(settings: Settings, train: pd.DataFrame | SplitFile, validation: pd.DataFrame, spec: FeatureSpec,

@@ -38,10 +38,11 @@ from pipelines.training.keras_model import (
     prediction_frame,
 )
 from pipelines.training.metrics import classification_metrics, group_metrics
+from pipelines.training.mitigation import constrained_features
 from pipelines.training.plots import confusion_matrix_chart, training_plots
 from pipelines.training.privacy import headline as privacy_headline
 from pipelines.training.scoring import bounded_sample, score
-from pipelines.training.streamed import feature_spec
+from pipelines.training.streamed import feature_spec, heldout_rows
 from pipelines.training.tracking import log_files, log_to_run, log_training_run, run_url
 
 
@@ -97,7 +98,12 @@ def trained_model(settings: Settings) -> StepResult:
     # above data.batch_rows rows the train split is read from its file in batches (tf.data), not held as a frame;
     # DP-SGD and federated training take the frame
     train = open_split(settings, "train") if plain else load_split(settings, "train")
-    validation = load_split(settings, "validation")
+    # above data.batch_rows validation rows the heads are judged on a stratified sample of that many (every
+    # validation row is still predicted for the trade-off)
+    validation_file = open_split(settings, "validation")
+    validation = heldout_rows(validation_file, data.label,
+                              constrained_features(settings.params.fairness, data), settings.params.fairness,
+                              data.batch_rows)
     spec = feature_spec(train, data)
     private: dict[str, Any] = {}
     if plain:
@@ -128,9 +134,9 @@ def trained_model(settings: Settings) -> StepResult:
             from pipelines.training.mitigation import save_baseline
 
             save_baseline(baseline, tmp / BASELINE_FILE)
-        splits = {"validation": validation, "test": open_split(settings, "test")}  # a large test split: by batch
+        splits = {"validation": validation_file, "test": open_split(settings, "test")}  # large splits: by batch
         prediction_frame(fitted, model, splits, spec).to_parquet(tmp / PREDICTIONS_FILE, index=False)
-        del splits  # the test rows are not needed again
+        del splits, validation_file  # their rows are not needed again
         with tempfile.TemporaryDirectory() as scratch:  # the MLflow Model copy lives in MLflow only
             pyfunc = save_pyfunc(Path(scratch) / "pyfunc", tmp / KERAS_MODEL_FILE, tmp / FEATURE_SPEC_FILE, spec,
                                  model, validation)

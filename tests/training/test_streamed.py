@@ -170,3 +170,48 @@ def test_trained_model_reads_a_train_split_above_batch_rows_from_its_file(tmp_pa
     finally:
         if saved is not None:
             os.environ["MLFLOW_TRACKING_URI"] = saved
+
+
+def test_each_batch_carries_the_figures_the_frame_path_holds_for_every_row(tmp_path):
+    """BatchFigures: the labels, class weights, group indicators (constrained grouping, then a side limit's block)
+    and targets of a batch's rows are those fit_heads makes for the whole frame, at those rows."""
+    from pipelines.training.limits import SideLimit, side_indicators
+    from pipelines.training.mitigation import constraint_labels, group_indicators
+    from pipelines.training.streamed import BatchFigures, StreamedRows
+    from pipelines.training.train import class_weights
+
+    frame = _frame(900)
+    frame["race"] = np.random.default_rng(4).choice(["A", "B", "C"], len(frame))
+    split = _write(frame, tmp_path / "train.parquet", group_rows=200)
+    spec = fit_feature_spec(frame, DATA)
+    config = TrainConfig(class_weight="balanced")
+    side = [SideLimit("race", ["race"], "demographic_parity", 2.0, ["A", "B"])]
+    positives = float(encode_labels(frame, spec).mean())
+    figures = BatchFigures(spec, ["sex"], ["Female", "Male"], side, 3,
+                           lambda y: class_weights(y, config, positives), lambda rows, labels: labels)
+    y_all = encode_labels(frame, spec)
+    weights = class_weights(y_all, config)
+    members = np.concatenate([group_indicators(constraint_labels(frame, ["sex"]), ["Female", "Male"]),
+                              side_indicators(frame, side)], axis=1)
+    for start, batch in split.batches():
+        at = np.arange(start, start + len(batch))
+        y, w, g, t = figures(batch)
+        np.testing.assert_array_equal(y, y_all[at])
+        np.testing.assert_allclose(w, np.repeat(weights[at, None], 3, axis=1), rtol=1e-6)
+        np.testing.assert_array_equal(g, members[at])
+        np.testing.assert_array_equal(t, np.repeat(y_all[at, None], 3, axis=1))
+    assert figures.columns == members.shape[1] == 4
+    seen = [(p.numpy(), y.numpy(), g.numpy()) for _, _, p, y, _, g, _ in
+            StreamedRows(split, spec, figures).dataset(batch_size=64, seed=2)]
+    positions = np.concatenate([p for p, _, _ in seen])
+    assert np.array_equal(np.sort(positions), np.arange(len(frame)))
+    np.testing.assert_array_equal(np.concatenate([y for _, y, _ in seen]), y_all[positions])
+    np.testing.assert_array_equal(np.concatenate([g for _, _, g in seen]), members[positions])
+    from pipelines.training.stacked import train_stacked
+
+    bounds = [1.0, 0.05, 0.02]
+    trained = train_stacked(StreamedRows(split, spec, figures), None, compact_rows(frame, spec), y_all,
+                            TrainConfig(hidden_units=[8], epochs=2, batch_size=64, early_stopping_patience=None),
+                            bounds, val_groups=members, bounds=bounds, side=((2, "demographic_parity", 2.0),))
+    for _, history in trained:
+        assert len(history["auc"]) == 2 and 0.0 <= history["auc"][-1] <= 1.0 and 0.0 <= history["accuracy"][-1] <= 1.0
