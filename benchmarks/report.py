@@ -35,6 +35,12 @@ def _variants(variants: dict) -> str:
 SCALE_HEADING = "## Scale: streamed data steps (make bench-scale)"
 
 
+def _loads(sizes: list[dict]) -> str:
+    """Each size's measured load average range, or `not recorded`."""
+    return "; ".join(f"{r['rows'] / 1e6:g}M {r['load_range'][0]}-{r['load_range'][1]}" if "load_range" in r
+                     else f"{r['rows'] / 1e6:g}M not recorded" for r in sizes)
+
+
 def scale_section(bench: dict) -> str:
     """The `make bench-scale` section: per size, each step's wall, CPU and peak memory, and the curves' plot."""
     m = bench["machine"]
@@ -52,8 +58,9 @@ def scale_section(bench: dict) -> str:
         SCALE_HEADING,
         "Each step in a fresh process on synthetic Adult-like rows (`benchmarks/scale.py`; CSV source, "
         "`data.batch_rows` 500,000, one epoch, gates opened: it measures time and memory, not a model). "
-        f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB, shared with other engineers' jobs "
-        "(load average 12-42 while these ran): wall times are inflated and noisy, CPU seconds and peak memory are not.",
+        f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB, shared with other jobs (1-minute load "
+        f"average after the steps: {_loads(sizes)}): wall times are inflated and noisy, CPU seconds and peak memory "
+        "are not.",
         _table(header, rows),
         "; ".join(notes) + ".",
         "![peak memory per step and time by rows](images/bench-scale.png)",
