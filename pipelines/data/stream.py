@@ -15,7 +15,7 @@ import pyarrow.parquet as pq
 from pipelines.core.config import DataConfig, SplitConfig, ValidateConfig
 from pipelines.core.errors import PipelineError
 from pipelines.core.io import atomic_path
-from pipelines.data.batch_suite import duplicated_rows, merge_validations, row_hashes
+from pipelines.data.batch_suite import DuplicateCounter, merge_validations, row_hashes
 from pipelines.data.batches import (
     check_merged_labels,
     merge,
@@ -128,7 +128,8 @@ def merge_checked(parts: Iterable[dict[str, Any]], target: Path, data: DataConfi
     """The batches' checks (check_batch, in row order) merged: the clean rows written to `target`, the verdicts
     judged once on all rows, the profile of the clean rows; nothing is written when a check fails."""
     raw_nulls: dict[str, int] = {}
-    raw_rows, validations, hashes, raw_partials, clean_partials = 0, [], [], [], []
+    raw_rows, validations, raw_partials, clean_partials = 0, [], [], []
+    hashes = DuplicateCounter()  # spilled to temporary files: 8 bytes a row would grow with the data
     with atomic_path(target) as tmp:
         sink, last = ParquetSink(tmp), None
         for part in parts:
@@ -139,7 +140,7 @@ def merge_checked(parts: Iterable[dict[str, Any]], target: Path, data: DataConfi
                 validations.append(part["validation"])
                 raw_partials.append(part["raw"])
                 if part["hashes"] is not None:
-                    hashes.append(part["hashes"])
+                    hashes.add(part["hashes"])
             clean_partials.append(part["profile"])
             sink.write(part["clean"])
             last = part["clean"]
@@ -151,7 +152,7 @@ def merge_checked(parts: Iterable[dict[str, Any]], target: Path, data: DataConfi
         if suite is not None:
             figures = merge(raw_partials)
             distinct = {n: None if c["values"] is None else len(c["values"]) for n, c in figures["columns"].items()}
-            outcome = summarize(merge_validations(validations, raw_rows, distinct, duplicated_rows(hashes)), suite)
+            outcome = summarize(merge_validations(validations, raw_rows, distinct, hashes.count()), suite)
             if not outcome["success"]:
                 raise ValidationFailed(outcome)
         merged = merge(clean_partials)
@@ -200,14 +201,14 @@ def sample_rows(path: Path, rows: int, batch_rows: int, seed: int = 0) -> pd.Dat
 def build_suite_stream(raw: Path, data: DataConfig, rules: ValidateConfig, data_version: str) -> dict[str, Any]:
     """The expectation suite from the raw dataset's merged figures, read batch by batch (the same suite as
     expectations.build_suite on the whole frame)."""
-    partials, hashes, columns = [], [], None
+    partials, hashes, columns = [], DuplicateCounter(), None
     for batch in parquet_batches(raw, data.batch_rows):
         batch = batch.drop(columns=list(INTERNAL), errors="ignore")
         columns = columns or list(batch.columns)
         partials.append(partial_profile(batch, data))
-        hashes.append(row_hashes(batch, columns))
+        hashes.add(row_hashes(batch, columns))
     merged = merge(partials)
-    duplicates = duplicated_rows(hashes) / merged["rows"] if merged["rows"] else 0.0
+    duplicates = hashes.count() / merged["rows"] if merged["rows"] else 0.0
     return suite_from_figures(merged, columns or [], duplicates, data, rules, data_version)
 
 

@@ -198,3 +198,17 @@ def test_a_share_exactly_at_mostly_is_judged_as_great_expectations_judges_it():
     assert _judge(2396, 2995, {"mostly": 0.2}) == (True, pytest.approx(80.0))
     assert _judge(2397, 2995, {"mostly": 0.2})[0] is False
     assert _judge(0, 0, {"mostly": 0.5})[0] and _judge(0, 10, {})[0] and not _judge(1, 10, {})[0]
+
+
+def test_the_spilled_duplicate_count_is_the_in_memory_one():
+    """DuplicateCounter (hashes spilled to 256 files by their top byte) counts what duplicated_rows counts."""
+    from pipelines.data.batch_suite import DuplicateCounter
+
+    rng = np.random.default_rng(5)
+    values = rng.integers(0, 2**64 - 1, 3000, dtype=np.uint64, endpoint=True)
+    batches = [rng.choice(values, 1000) for _ in range(4)] + [values[:10], np.zeros(0, np.uint64)]
+    counter = DuplicateCounter()
+    for batch in batches:
+        counter.add(batch)
+    assert counter.count() == duplicated_rows(batches) > 0
+    assert DuplicateCounter().count() == 0
