@@ -85,7 +85,8 @@ def fit_heads(settings: Settings, train: pd.DataFrame | SplitFile, validation: p
             set(constraint_labels(frame, features)) for _, frame in train.batches(columns=features))))
         val_members = np.concatenate([group_indicators(constraint_labels(validation, features), vocabulary),
                                       side_indicators(validation, side)], axis=1)
-        positives = float(train.labels(spec).astype(np.float64).mean()) if len(train) else 0.0
+        positives = sum(float(encode_labels(frame, spec).sum()) for _, frame in train.batches(columns=[spec.label])
+                        ) / max(len(train), 1)
         figures = BatchFigures(spec, features, vocabulary, side, len(bounds),
                                lambda y: class_weights(y, params.train, positives), target_maker(settings, spec))
         return train_stacked(StreamedRows(train, spec, figures), None, compact_rows(validation, spec),

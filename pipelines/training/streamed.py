@@ -157,8 +157,8 @@ def sweep_sample(train: pd.DataFrame | SplitFile, label: str, features: list[str
 
     if not isinstance(train, SplitFile):
         return frame_sample(train, label, features, config)
-    columns = [label, *features]
-    cells = stratified_sample(train.columns(list(dict.fromkeys(columns))), columns, config.sample_rows, config.seed)
+    columns = [label, *features]  # the cells' names do not matter, only which rows share one: codes will do
+    cells = stratified_sample(train.codes(list(dict.fromkeys(columns))), columns, config.sample_rows, config.seed)
     return train.take(cells.index.to_numpy())
 
 
