@@ -69,8 +69,9 @@ def prediction_frame(fitted: dict[float, Any], deployed: Any, splits: dict[str, 
 
 def load_predictions(settings: Settings, split: str, rows: int) -> pd.DataFrame:
     """The saved Keras probabilities for a split (columns `keras`, `strength_<s>`), checked against its row count."""
-    frame = pd.read_parquet(ArtifactPaths(settings.root).trained_model / PREDICTIONS_FILE)
-    frame = frame[frame["split"] == split].drop(columns="split").reset_index(drop=True)
+    frame = pd.read_parquet(ArtifactPaths(settings.root).trained_model / PREDICTIONS_FILE,  # that split's rows only
+                            filters=[("split", "==", split)])
+    frame = frame.drop(columns="split").reset_index(drop=True)
     if len(frame) != rows:
         from pipelines.core.errors import PipelineError
 
