@@ -13,10 +13,9 @@ from pipelines.core.io import atomic_path, read_json, write_json
 from pipelines.core.paths import BASELINE_FILE, MITIGATION_FILE, ArtifactPaths
 from pipelines.core.step import StepResult, records_metrics
 from pipelines.data.features import encode_features, encode_labels
-from pipelines.data.split import load_split
 from pipelines.data.split_file import SplitFile, open_split
 from pipelines.training.keras_model import load_predictions, load_spec, strength_column, sweep_strengths
-from pipelines.training.scoring import score
+from pipelines.training.scoring import sample_rows, score
 from pipelines.training.tracking import log_to_run
 
 
@@ -163,8 +162,7 @@ def feature_importance(settings: Settings) -> StepResult:
         raise PipelineError(f"governance.importance_variant: '{governance.importance_variant}' was not built "
                             f"(convert.tflite_variants: {', '.join(variants)})")
     spec, record = load_spec(settings)
-    test = load_split(settings, "test")
-    sample = test.sample(min(governance.importance_rows, len(test)), random_state=params.fairness.seed)
+    sample = sample_rows(open_split(settings, "test"), governance.importance_rows, params.fairness.seed)
     content = (paths.tflite_model / variants[governance.importance_variant]["file"]).read_bytes()
     result = permutation_importance(lambda x: predict_tflite(content, x), sample, spec, params.train.threshold,
                                     governance.importance_repeats, params.fairness.seed)

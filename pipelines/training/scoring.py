@@ -42,6 +42,15 @@ def bounded_sample(rows: pd.DataFrame | SplitFile, limit: int, seed: int) -> pd.
     return rows.take(np.sort(np.random.default_rng(seed).choice(len(rows), size=limit, replace=False)))
 
 
+def sample_rows(rows: pd.DataFrame | SplitFile, n: int, seed: int) -> pd.DataFrame:
+    """`frame.sample(min(n, rows), random_state=seed)`: the same rows in the same order, of a split file read from
+    it (pandas draws the positions with RandomState(seed).choice, without replacement)."""
+    if not isinstance(rows, SplitFile):
+        return rows.sample(min(n, len(rows)), random_state=seed)
+    positions = np.random.RandomState(seed).choice(len(rows), size=min(n, len(rows)), replace=False)
+    return rows.take(np.sort(positions)).loc[positions]
+
+
 @dataclass
 class Scored:
     """Per row of a split: the labels, each model's probabilities and each grouping's group code."""

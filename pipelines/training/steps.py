@@ -30,7 +30,7 @@ from pipelines.data.features import (
     encode_labels,
 )
 from pipelines.data.split import load_split
-from pipelines.data.split_file import open_split, split_columns
+from pipelines.data.split_file import open_split
 from pipelines.training.keras_model import (
     load_predictions,
     load_spec,
@@ -172,8 +172,8 @@ def model_evaluation(settings: Settings) -> StepResult:
     # batches are read from them, the test labels and groups as two columns
     train, test = open_split(settings, "train"), open_split(settings, "test")
     sensitive = settings.params.data.sensitive_features
-    groups = split_columns(settings, "test", list(dict.fromkeys([spec.label, *sensitive])))
-    y_true, threshold = encode_labels(groups, spec), params.train.threshold
+    groups = score(test, spec, sensitive, {}, intersection=False)  # labels and group codes, chunk by chunk
+    y_true, threshold = groups.y, params.train.threshold
     # above fairness.sample_rows the regression fits the sweep's stratified sample: a float64 matrix of every
     # training row would be 6 GB at 10M rows; at 1M rows the sample's fit scored 0.8473 on the test split, all
     # 720k rows' 0.8484
@@ -183,7 +183,7 @@ def model_evaluation(settings: Settings) -> StepResult:
     proba = load_predictions(settings, "test", len(test))["keras"].to_numpy()
     report: dict[str, Any] = {
         "overall": classification_metrics(y_true, proba, threshold),
-        "groups": group_metrics(y_true, proba, groups[sensitive], threshold),
+        "groups": group_metrics(y_true, proba, groups.codes(sensitive), threshold),
         "threshold": threshold,
         "baselines": baselines(encode_features(fit_rows, spec), encode_labels(fit_rows, spec),
                                encoded_parts(test, spec), y_true, threshold, params.train.seed,

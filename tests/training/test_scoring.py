@@ -83,3 +83,13 @@ def test_a_bounded_sample_is_every_row_of_a_frame_and_at_most_the_limit_of_a_fil
     assert len(sample) == 250 and sample.index.is_monotonic_increasing
     pd.testing.assert_frame_equal(sample, frame.iloc[sample.index])
     assert len(scoring.bounded_sample(split, 5000, 0)) == 1000
+
+
+def test_a_file_sample_is_the_frames_pandas_sample(tmp_path):
+    frame = _frame(1000)
+    path = tmp_path / "test.parquet"
+    pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), path, row_group_size=300)
+    split = SplitFile.open(path, batch_rows=100)
+    for n in (50, 5000):
+        pd.testing.assert_frame_equal(scoring.sample_rows(split, n, 7), frame.sample(min(n, 1000), random_state=7))
+        assert scoring.sample_rows(frame, n, 7).equals(frame.sample(min(n, 1000), random_state=7))
