@@ -50,13 +50,16 @@ def scale_section(bench: dict) -> str:
     rows = [[name, *[("{wall_s} / {cpu_s} / {max_rss_mb}".format(**r["steps"][name]) if name in r["steps"] else "-")
                      for r in sizes]] for name in names]
     rows.append(["**all steps**", *[f"{r['wall_s']} / {r['cpu_s']} / {r['peak_rss_mb']}" for r in sizes]])
-    notes = [f"{r['rows'] / 1e6:g}M ({r.get('scope', 'all')} steps): "
+    notes = [f"{r['rows'] / 1e6:g}M ({r.get('scope', 'all')} steps"
+             + (f", measured {r['date']}" if "date" in r else "")
+             + (f", {r['generate_s']} s to generate the CSV" if "generate_s" in r else "") + "): "
              + (f"stopped at {r['failed']}" if r.get("failed") else
                 f"release verified: {r['release_verified']}" if "release_verified" in r else "completed")
              for r in sizes]
     return "\n\n".join([
         SCALE_HEADING,
-        "Each step in a fresh process on synthetic Adult-like rows (`benchmarks/scale.py`; CSV source, "
+        "Each step in a fresh process on synthetic Adult-like rows (`make bench-scale`, or `python -m "
+        "benchmarks.scale ROWS ...` for some sizes; CSV source, "
         "`data.batch_rows` 500,000, one epoch, gates opened: it measures time and memory, not a model). "
         f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB, shared with other jobs (1-minute load "
         f"average after the steps: {_loads(sizes)}): wall times are inflated and noisy, CPU seconds and peak memory "
