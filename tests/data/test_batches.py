@@ -11,7 +11,7 @@ import pytest
 from pipelines.core.config import DataConfig, SplitConfig, ValidateConfig
 from pipelines.core.errors import PipelineError
 from pipelines.data.batch_suite import duplicated_rows, merge_validations, row_hashes
-from pipelines.data.batches import merge, partial_profile, profile_report, read_batches, schema_of, type_batch
+from pipelines.data.batches import fold, merge, partial_profile, profile_report, read_batches, schema_of, type_batch
 from pipelines.data.expectations import batch_records, build_suite, run_suite, summarize
 from pipelines.data.load import load_dataset
 from pipelines.data.partitions import write_record
@@ -60,6 +60,10 @@ def test_any_batching_gives_the_whole_frame_and_its_profile(tmp_path, batch_rows
     merged = merge(partial_profile(b, data()) for b in batches)
     assert profile_report(merged) == profile(whole, data())
     assert merged == merge(reversed([partial_profile(b, data()) for b in batches]))  # order does not matter
+    running = merge([])
+    for b in batches:  # the running merge the streamed steps keep instead of every batch's partial
+        running = fold(running, partial_profile(b, data()))
+    assert running == merged
 
 
 def test_a_column_of_numbers_that_holds_text_in_a_later_batch_is_refused(tmp_path):
