@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -65,6 +66,32 @@ def prediction_frame(fitted: dict[float, Any], deployed: Any, splits: dict[str, 
         columns |= {strength_column(s): proba for s, proba in zip(strengths, probas[1:])}
         parts.append(pd.DataFrame(columns))
     return pd.concat(parts, ignore_index=True)
+
+
+def write_predictions(fitted: dict[float, Any], deployed: Any, splits: dict[str, pd.DataFrame | SplitFile],
+                      spec: FeatureSpec, target: Path) -> None:
+    """`prediction_frame` written to `target`; when a split is read from its file, its rows are predicted and
+    written a batch at a time (a row group each), never all of them at once."""
+    if not any(isinstance(rows, SplitFile) for rows in splits.values()):
+        prediction_frame(fitted, deployed, splits, spec).to_parquet(target, index=False)
+        return
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from pipelines.training.train import predict_keras
+
+    strengths, writer = sorted(fitted), None
+    try:
+        for split, rows in splits.items():
+            for x in encoded_parts(rows, spec):
+                columns = {"split": split, "keras": predict_keras(deployed, x)}
+                columns |= {strength_column(s): predict_keras(fitted[s][0], x) for s in strengths}
+                table = pa.Table.from_pandas(pd.DataFrame(columns), preserve_index=False)
+                writer = writer or pq.ParquetWriter(target, table.schema)
+                writer.write_table(table.cast(writer.schema))
+    finally:
+        if writer is not None:
+            writer.close()
 
 
 def load_predictions(settings: Settings, split: str, rows: int) -> pd.DataFrame:

@@ -35,7 +35,7 @@ from pipelines.training.keras_model import (
     load_predictions,
     load_spec,
     mitigation_facts,
-    prediction_frame,
+    write_predictions,
 )
 from pipelines.training.metrics import classification_metrics, group_metrics
 from pipelines.training.mitigation import constrained_features
@@ -135,7 +135,7 @@ def trained_model(settings: Settings) -> StepResult:
 
             save_baseline(baseline, tmp / BASELINE_FILE)
         splits = {"validation": validation_file, "test": open_split(settings, "test")}  # large splits: by batch
-        prediction_frame(fitted, model, splits, spec).to_parquet(tmp / PREDICTIONS_FILE, index=False)
+        write_predictions(fitted, model, splits, spec, tmp / PREDICTIONS_FILE)
         del splits, validation_file  # their rows are not needed again
         with tempfile.TemporaryDirectory() as scratch:  # the MLflow Model copy lives in MLflow only
             pyfunc = save_pyfunc(Path(scratch) / "pyfunc", tmp / KERAS_MODEL_FILE, tmp / FEATURE_SPEC_FILE, spec,

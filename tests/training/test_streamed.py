@@ -215,3 +215,21 @@ def test_each_batch_carries_the_figures_the_frame_path_holds_for_every_row(tmp_p
                             bounds, val_groups=members, bounds=bounds, side=((2, "demographic_parity", 2.0),))
     for _, history in trained:
         assert len(history["auc"]) == 2 and 0.0 <= history["auc"][-1] <= 1.0 and 0.0 <= history["accuracy"][-1] <= 1.0
+
+
+def test_predictions_of_split_files_are_written_batch_by_batch_as_the_frame_gives_them(tmp_path):
+    from pipelines.training.keras_model import prediction_frame, write_predictions
+    from pipelines.training.train import build_model
+
+    validation, test = _frame(300, seed=5), _frame(500, seed=6)
+    spec = fit_feature_spec(validation, DATA)
+    models = [build_model(spec.width, TrainConfig(hidden_units=[4], seed=s)) for s in (1, 2, 3)]
+    fitted = {0.05: (models[1], {}), 1.0: (models[2], {})}
+    files = {"validation": _write(validation, tmp_path / "validation.parquet", 120),
+             "test": _write(test, tmp_path / "test.parquet", 120)}
+    write_predictions(fitted, models[0], files, spec, tmp_path / "streamed.parquet")
+    write_predictions(fitted, models[0], {"validation": validation, "test": test}, spec, tmp_path / "whole.parquet")
+    whole = pd.read_parquet(tmp_path / "whole.parquet")
+    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "streamed.parquet"), whole)
+    pd.testing.assert_frame_equal(whole, prediction_frame(fitted, models[0], {"validation": validation, "test": test},
+                                                          spec))
