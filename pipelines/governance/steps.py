@@ -3,6 +3,7 @@ importance on the int8 variant, and the model card."""
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -110,7 +111,7 @@ def fairness_report(settings: Settings) -> StepResult:
         groups_table,
         models_table,
     )
-    from pipelines.mobile.ort import fairness_name, predict_ort
+    from pipelines.mobile.ort import fairness_name, ort_predictor
     from pipelines.release_format.litert import predict_tflite
     from pipelines.training.mitigation import check_groups
 
@@ -120,14 +121,11 @@ def fairness_report(settings: Settings) -> StepResult:
     test = open_split(settings, "test")  # above data.batch_rows rows: scored chunk by chunk from its file
     if not isinstance(test, SplitFile):
         check_groups(test, sensitive, "test")
-    def runs(predict, content: bytes):
-        return lambda x: predict(content, x)
-
     models: dict[str, Any] = {}
     for name, facts in read_json(paths.tflite_report)["variants"].items():
-        models[name] = runs(predict_tflite, (paths.tflite_model / facts["file"]).read_bytes())
+        models[name] = partial(predict_tflite, (paths.tflite_model / facts["file"]).read_bytes())
     for name, facts in read_json(paths.onnx_report)["variants"].items():  # ONNX Runtime Mobile, gated alike
-        models[fairness_name(name)] = runs(predict_ort, (paths.onnx_model / facts["file"]).read_bytes())
+        models[fairness_name(name)] = ort_predictor((paths.onnx_model / facts["file"]).read_bytes())
     scored = score(test, spec, sensitive, models)
     check_groups(scored.frame(sensitive), sensitive, "test")
     probas = {"keras": load_predictions(settings, "test", len(scored))["keras"].to_numpy(), **scored.probas}

@@ -166,7 +166,7 @@ def coreml_model(settings: Settings) -> StepResult:
         package_size,
         spec_summary,
     )
-    from pipelines.mobile.coreml_reference import reference_predict
+    from pipelines.mobile.coreml_reference import reference_predictor
     from pipelines.mobile.download import gzip_folder_bytes
     from pipelines.training.train import predict_keras
 
@@ -185,7 +185,7 @@ def coreml_model(settings: Settings) -> StepResult:
             if name != "float16":
                 compress(base, name, convert.coreml_weight_threshold).save(str(tmp / coreml_package(name)))
         scored = _score_test(settings, spec, {"keras": lambda x: predict_keras(model, x)} | {
-            name: (lambda x, name=name: reference_predict(tmp / coreml_package(name), x))
+            name: reference_predictor(tmp / coreml_package(name))
             for name in convert.coreml_variants})
         y_test, groups, keras_proba = scored.y, scored.groups, scored.probas["keras"]
         for name in convert.coreml_variants:
@@ -234,7 +234,7 @@ def onnx_model(settings: Settings) -> StepResult:
         onnx_variants,
         op_types,
         ort_latency,
-        predict_ort,
+        ort_predictor,
         to_ort_format,
     )
     from pipelines.training.keras_model import load_predictions
@@ -245,8 +245,7 @@ def onnx_model(settings: Settings) -> StepResult:
     threshold = params.train.threshold
     models = onnx_variants(export_onnx(model, spec.width), params.convert.onnx_variants, representative)
     ort, operators = to_ort_format(models)
-    scored = _score_test(settings, spec, {name: (lambda x, content=content: predict_ort(content, x))
-                                          for name, content in ort.items()})
+    scored = _score_test(settings, spec, {name: ort_predictor(content) for name, content in ort.items()})
     y_test, x_head, groups = scored.y, scored.head, scored.groups
     keras_proba = load_predictions(settings, "test", len(scored))["keras"].to_numpy()  # trained_model scored them
     report: dict[str, Any] = {"runtime": _ort_version(), "opset": 17, "format": "ORT (onnxruntime mobile packages)",
