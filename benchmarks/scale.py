@@ -168,7 +168,7 @@ def main(argv: list[str] | None = None) -> None:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         bench = {"machine": describe(None), "sizes": ordered}
         args.out.write_text(json.dumps(bench, indent=2) + "\n")
-        plot(ordered, PLOT)
+        plot(ordered, PLOT if args.out == OUT else args.out.with_suffix(".png"))  # a trial run leaves the docs alone
         if args.out == OUT:
             write_section(bench)
 
