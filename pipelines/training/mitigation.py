@@ -59,14 +59,30 @@ def stratified_sample(frame: pd.DataFrame, columns: list[str], rows: int | None,
     if rows is None or len(frame) <= rows:
         return frame
     codes = frame.groupby(columns, dropna=False, sort=False, observed=True).ngroup().to_numpy()
-    quota = np.maximum(1, np.round(np.bincount(codes) * rows / len(frame))).astype(int)
-    order = np.random.default_rng(seed).permutation(len(frame))  # a random order, then each cell's first rows
-    shuffled = codes[order]
-    by_cell = np.argsort(shuffled, kind="stable")
-    starts = np.searchsorted(shuffled[by_cell], np.arange(len(quota)))
-    rank = np.empty(len(frame), dtype=np.int64)
-    rank[by_cell] = np.arange(len(frame)) - starts[shuffled[by_cell]]
-    return frame.iloc[np.sort(order[rank < quota[shuffled]])]
+    return frame.iloc[stratified_positions(codes, rows, seed)]
+
+
+def stratified_positions(cells: np.ndarray, rows: int, seed: int) -> np.ndarray:
+    """The sorted positions `stratified_sample` keeps, from a cell number per row (any numbering of the cells gives
+    the same rows): a seeded random order of all rows, then each cell's first round(share x rows) rows in it (at
+    least one). One cell at a time, so a split file's millions of rows cost a few bytes each."""
+    quota = np.maximum(1, np.round(np.bincount(cells) * rows / len(cells))).astype(int)
+    order = np.random.default_rng(seed).permutation(len(cells))  # a random order, then each cell's first rows
+    shuffled = cells[order]
+    kept = [order[np.flatnonzero(shuffled == cell)[:quota[cell]]] for cell in np.flatnonzero(np.bincount(cells))]
+    return np.sort(np.concatenate(kept)) if kept else np.zeros(0, np.int64)
+
+
+def cell_numbers(frame: pd.DataFrame, columns: list[str]) -> np.ndarray:
+    """A cell number per row for the combination of these columns' values (a missing value is a value of its own),
+    from each column's factorized codes: no string a row."""
+    cells = np.zeros(len(frame), np.int64)
+    for column in columns:
+        codes, uniques = pd.factorize(frame[column], use_na_sentinel=True)
+        cells = cells * (len(uniques) + 1) + (codes + 1)
+    if len(cells) and cells.max() >= 1 << 24:  # many combinations: numbered densely (bincount takes the largest)
+        cells = np.unique(cells, return_inverse=True)[1].reshape(-1)
+    return cells
 
 
 def sweep_sample(train: pd.DataFrame, label: str, features: list[str], config: FairnessConfig) -> pd.DataFrame:

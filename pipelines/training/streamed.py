@@ -152,14 +152,16 @@ def sweep_sample(train: pd.DataFrame | SplitFile, label: str, features: list[str
                  config: FairnessConfig) -> pd.DataFrame:
     """mitigation.sweep_sample's rows; from a split file the same rows, indexed alike: the stratified sample is
     drawn on its label and group columns, then only those rows are read."""
-    from pipelines.training.mitigation import stratified_sample
+    from pipelines.training.mitigation import cell_numbers, stratified_positions
     from pipelines.training.mitigation import sweep_sample as frame_sample
 
     if not isinstance(train, SplitFile):
         return frame_sample(train, label, features, config)
-    columns = [label, *features]  # the cells' names do not matter, only which rows share one: codes will do
-    cells = stratified_sample(train.codes(list(dict.fromkeys(columns))), columns, config.sample_rows, config.seed)
-    return train.take(cells.index.to_numpy())
+    columns = list(dict.fromkeys([label, *features]))  # only which rows share a cell matters: codes will do
+    if config.sample_rows is None or len(train) <= config.sample_rows:
+        return train.take(np.arange(len(train)))
+    cells = cell_numbers(train.codes(columns), columns)
+    return train.take(stratified_positions(cells, config.sample_rows, config.seed))
 
 
 def heldout_rows(validation: pd.DataFrame | SplitFile, label: str, features: list[str], config: FairnessConfig,
