@@ -78,21 +78,21 @@ def score(rows: pd.DataFrame | SplitFile, spec: FeatureSpec, sensitive: list[str
     """One pass over the rows: each chunk encoded once and given to every model (without models, only the label and
     group columns are read)."""
     encoded = bool(models) or head_rows > 0
-    labels, codes, head = [], [], []
-    probas: dict[str, list[np.ndarray]] = {name: [] for name in models}
-    kept = 0
+    total = len(rows)  # the per-row arrays are filled in place: no list of chunks and its concatenated copy
+    labels = np.zeros(total, np.float32)
+    probas: dict[str, np.ndarray] = {}
+    codes, head, start = [], [], 0
     for frame in chunks(rows, None if encoded else list(dict.fromkeys([spec.label, *sensitive]))):
-        labels.append(encode_labels(frame, spec))
+        stop = start + len(frame)
+        labels[start:stop] = encode_labels(frame, spec)
         codes.append(group_codes(frame[sensitive], intersection))
-        if not encoded:
-            continue
-        x = encode_features(frame, spec)
-        for name, predict in models.items():
-            probas[name].append(np.asarray(predict(x)))
-        if kept < head_rows:
-            head.append(x[:head_rows - kept])
-            kept += len(head[-1])
-    empty = not labels
-    return Scored(np.zeros(0, np.float32) if empty else np.concatenate(labels),
-                  {name: np.zeros(0) if empty else np.concatenate(parts) for name, parts in probas.items()},
-                  merge_group_codes(codes), np.concatenate(head) if head else np.zeros((0, spec.width), np.float32))
+        if encoded:
+            x = encode_features(frame, spec)
+            for name, predict in models.items():
+                out = np.asarray(predict(x))
+                probas.setdefault(name, np.zeros(total, out.dtype))[start:stop] = out
+            if start < head_rows:
+                head.append(x[:head_rows - start])
+        start = stop
+    return Scored(labels, {name: probas.get(name, np.zeros(0)) for name in models}, merge_group_codes(codes),
+                  np.concatenate(head) if head else np.zeros((0, spec.width), np.float32))
