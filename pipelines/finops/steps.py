@@ -129,7 +129,8 @@ def offload_policy(settings: Settings) -> StepResult:
     scored = score(open_split(settings, "test"), spec, settings.params.data.sensitive_features,
                    {"device": lambda x: predict_tflite(content, x)})
     y, device = scored.y, scored.probas["device"]
-    cloud = load_predictions(settings, "test", len(scored))["keras"].to_numpy()  # the float model the cloud serves
+    # the float model the cloud serves
+    cloud = load_predictions(settings, "test", len(scored), ["keras"])["keras"].to_numpy()
     deltas = config.deltas + ([config.delta] if config.delta is not None else [])
     grid = offload_grid(device, cloud, y, threshold, deltas, config.daily_inferences)
     cloud_accuracy = classification_metrics(y, cloud, threshold)["accuracy"]

@@ -128,7 +128,7 @@ def fairness_report(settings: Settings) -> StepResult:
         models[fairness_name(name)] = ort_predictor((paths.onnx_model / facts["file"]).read_bytes())
     scored = score(test, spec, sensitive, models)
     check_groups(scored.frame(sensitive), sensitive, "test")
-    probas = {"keras": load_predictions(settings, "test", len(scored))["keras"].to_numpy(), **scored.probas}
+    probas = {"keras": load_predictions(settings, "test", len(scored), ["keras"])["keras"].to_numpy(), **scored.probas}
     report = evaluate_models(scored.y, probas, scored.groups, params.fairness, params.train.threshold,
                              params.gates.fairness.min_group_size, sensitive)
     gates = fairness_gates(report, params.gates.fairness)

@@ -247,7 +247,8 @@ def onnx_model(settings: Settings) -> StepResult:
     ort, operators = to_ort_format(models)
     scored = _score_test(settings, spec, {name: ort_predictor(content) for name, content in ort.items()})
     y_test, x_head, groups = scored.y, scored.head, scored.groups
-    keras_proba = load_predictions(settings, "test", len(scored))["keras"].to_numpy()  # trained_model scored them
+    # trained_model scored them
+    keras_proba = load_predictions(settings, "test", len(scored), ["keras"])["keras"].to_numpy()
     report: dict[str, Any] = {"runtime": _ort_version(), "opset": 17, "format": "ORT (onnxruntime mobile packages)",
                               "variants": {}}
     for name, content in ort.items():

@@ -94,10 +94,11 @@ def write_predictions(fitted: dict[float, Any], deployed: Any, splits: dict[str,
             writer.close()
 
 
-def load_predictions(settings: Settings, split: str, rows: int) -> pd.DataFrame:
-    """The saved Keras probabilities for a split (columns `keras`, `strength_<s>`), checked against its row count."""
+def load_predictions(settings: Settings, split: str, rows: int, columns: list[str] | None = None) -> pd.DataFrame:
+    """The saved Keras probabilities for a split (columns `keras`, `strength_<s>`, or only `columns`), checked
+    against its row count."""
     frame = pd.read_parquet(ArtifactPaths(settings.root).trained_model / PREDICTIONS_FILE,  # that split's rows only
-                            filters=[("split", "==", split)])
+                            columns=None if columns is None else ["split", *columns], filters=[("split", "==", split)])
     frame = frame.drop(columns="split").reset_index(drop=True)
     if len(frame) != rows:
         from pipelines.core.errors import PipelineError

@@ -180,7 +180,7 @@ def model_evaluation(settings: Settings) -> StepResult:
     fit_rows = sweep_sample(train, params.data.label, constrained_features(params.fairness, params.data),
                             params.fairness)
     del train
-    proba = load_predictions(settings, "test", len(test))["keras"].to_numpy()
+    proba = load_predictions(settings, "test", len(test), ["keras"])["keras"].to_numpy()
     report: dict[str, Any] = {
         "overall": classification_metrics(y_true, proba, threshold),
         "groups": group_metrics(y_true, proba, groups.codes(sensitive), threshold),
