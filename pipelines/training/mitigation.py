@@ -82,7 +82,7 @@ def cell_numbers(frame: pd.DataFrame, columns: list[str]) -> np.ndarray:
         cells = cells * (len(uniques) + 1) + (codes + 1)
     if len(cells) and cells.max() >= 1 << 24:  # many combinations: numbered densely (bincount takes the largest)
         cells = np.unique(cells, return_inverse=True)[1].reshape(-1)
-    return cells
+    return cells.astype(np.int32)  # at most 2**24 cells: 4 bytes a row
 
 
 def sweep_sample(train: pd.DataFrame, label: str, features: list[str], config: FairnessConfig) -> pd.DataFrame:

@@ -27,6 +27,18 @@ def chunks(rows: pd.DataFrame | SplitFile, columns: list[str] | None = None) -> 
         yield frame.iloc[start:start + CHUNK]
 
 
+def group_values(rows: pd.DataFrame | SplitFile, columns: list[str]) -> dict[str, list[str]]:
+    """Each column's distinct groups (as metrics.groupings names them, a missing value `(missing)`), sorted, read
+    chunk by chunk: nothing a row is kept."""
+    from pipelines.training.metrics import groupings
+
+    seen: dict[str, set[str]] = {c: set() for c in columns}
+    for frame in chunks(rows, columns):
+        for column, labels in groupings(frame[columns]).items():
+            seen[column] |= set(labels)
+    return {column: sorted(values) for column, values in seen.items()}
+
+
 def take_rows(rows: pd.DataFrame | SplitFile, positions: np.ndarray) -> pd.DataFrame:
     """The rows at these sorted positions (`frame.iloc[positions]`), read from the file when it is one."""
     return rows.take(positions) if isinstance(rows, SplitFile) else rows.iloc[positions]

@@ -93,3 +93,12 @@ def test_a_file_sample_is_the_frames_pandas_sample(tmp_path):
     for n in (50, 5000):
         pd.testing.assert_frame_equal(scoring.sample_rows(split, n, 7), frame.sample(min(n, 1000), random_state=7))
         assert scoring.sample_rows(frame, n, 7).equals(frame.sample(min(n, 1000), random_state=7))
+
+
+def test_each_columns_groups_are_read_chunk_by_chunk(tmp_path):
+    frame = _frame(1000)
+    path = tmp_path / "train.parquet"
+    pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), path, row_group_size=300)
+    expected = {"race": ["(missing)", "Asian", "Black", "Other", "White"], "sex": ["Female", "Male"]}
+    assert scoring.group_values(SplitFile.open(path, batch_rows=100), ["race", "sex"]) == expected
+    assert scoring.group_values(frame, ["race", "sex"]) == expected
