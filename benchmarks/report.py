@@ -32,7 +32,7 @@ def _variants(variants: dict) -> str:
                   rows) if rows else "(no variant reports)"
 
 
-SCALE_HEADING = "## Scale: streamed data steps (make bench-scale)"
+SCALE_HEADING = "## Scale: 1M, 10M and 30M rows end to end (make bench-scale)"
 
 
 def _loads(sizes: list[dict]) -> str:
@@ -67,6 +67,7 @@ def scale_section(bench: dict) -> str:
         _table(header, rows),
         "; ".join(notes) + ".",
         "![peak memory per step and time by rows](images/bench-scale.png)",
+        "What each step holds in memory, and what still grows with the rows: docs/data-at-scale.md.",
     ])
 
 
