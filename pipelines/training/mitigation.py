@@ -73,16 +73,28 @@ def stratified_positions(cells: np.ndarray, rows: int, seed: int) -> np.ndarray:
     return np.sort(np.concatenate(kept)) if kept else np.zeros(0, np.int64)
 
 
-def cell_numbers(frame: pd.DataFrame, columns: list[str]) -> np.ndarray:
-    """A cell number per row for the combination of these columns' values (a missing value is a value of its own),
-    from each column's factorized codes: no string a row."""
-    cells = np.zeros(len(frame), np.int64)
-    for column in columns:
-        codes, uniques = pd.factorize(frame[column], use_na_sentinel=True)
-        cells = cells * (len(uniques) + 1) + (codes + 1)
-    if len(cells) and cells.max() >= 1 << 24:  # many combinations: numbered densely (bincount takes the largest)
-        cells = np.unique(cells, return_inverse=True)[1].reshape(-1)
-    return cells.astype(np.int32)  # at most 2**24 cells: 4 bytes a row
+class CellNumbers:
+    """Cell numbers (0, 1, ...) for the combinations of these columns' values, the same for every batch given (a
+    missing value is a value of its own): what stratified_positions takes for a split file, a few bytes a row and no
+    string a row."""
+
+    def __init__(self, columns: list[str]) -> None:
+        self.columns = columns
+        self.values: dict[str, dict[Any, int]] = {c: {} for c in columns}  # each column's values, numbered
+        self.cells: dict[tuple, int] = {}  # each combination of numbered values
+
+    def __call__(self, frame: pd.DataFrame) -> np.ndarray:
+        numbered = {}
+        for column in self.columns:
+            codes, uniques = pd.factorize(frame[column], use_na_sentinel=True)
+            seen = self.values[column]
+            numbers = np.array([0] + [seen.setdefault(v, len(seen) + 1) for v in uniques], np.int64)
+            numbered[column] = numbers[codes + 1]
+        table = pd.DataFrame(numbered)
+        local = table.groupby(self.columns, sort=False).ngroup().to_numpy()  # in order of first appearance
+        ids = [self.cells.setdefault(tuple(row), len(self.cells))
+               for row in table.drop_duplicates().itertuples(index=False)]
+        return np.asarray(ids, np.int32)[local] if len(table) else np.zeros(0, np.int32)
 
 
 def sweep_sample(train: pd.DataFrame, label: str, features: list[str], config: FairnessConfig) -> pd.DataFrame:

@@ -152,7 +152,7 @@ def sweep_sample(train: pd.DataFrame | SplitFile, label: str, features: list[str
                  config: FairnessConfig) -> pd.DataFrame:
     """mitigation.sweep_sample's rows; from a split file the same rows, indexed alike: the stratified sample is
     drawn on its label and group columns, then only those rows are read."""
-    from pipelines.training.mitigation import cell_numbers, stratified_positions
+    from pipelines.training.mitigation import CellNumbers, stratified_positions
     from pipelines.training.mitigation import sweep_sample as frame_sample
 
     if not isinstance(train, SplitFile):
@@ -160,7 +160,9 @@ def sweep_sample(train: pd.DataFrame | SplitFile, label: str, features: list[str
     columns = list(dict.fromkeys([label, *features]))  # only which rows share a cell matters: codes will do
     if config.sample_rows is None or len(train) <= config.sample_rows:
         return train.take(np.arange(len(train)))
-    cells = cell_numbers(train.codes(columns), columns)
+    cells, numbering = np.empty(len(train), np.int32), CellNumbers(columns)
+    for start, frame in train.batches(columns=columns):  # a cell number a row, batch by batch
+        cells[start:start + len(frame)] = numbering(frame)
     return train.take(stratified_positions(cells, config.sample_rows, config.seed))
 
 

@@ -147,8 +147,8 @@ def test_a_stratified_sample_keeps_each_label_and_group_share():
 
 
 def test_any_numbering_of_the_cells_gives_the_same_stratified_sample():
-    """A split file numbers its cells from factorized codes (cell_numbers), a frame by groupby: the same rows."""
-    from pipelines.training.mitigation import cell_numbers, stratified_positions, stratified_sample
+    """A split file numbers its cells batch by batch (CellNumbers), a frame by groupby: the same rows."""
+    from pipelines.training.mitigation import CellNumbers, stratified_positions, stratified_sample
 
     rng = np.random.default_rng(4)
     frame = pd.DataFrame({"y": rng.choice(["no", "yes"], 9000, p=[0.8, 0.2]),
@@ -156,4 +156,6 @@ def test_any_numbering_of_the_cells_gives_the_same_stratified_sample():
                           "h": rng.choice([1.0, 2.0, np.nan], 9000)})
     for columns in (["y"], ["y", "g"], ["y", "g", "h"]):
         expected = stratified_sample(frame, columns, 700, seed=2).index.to_numpy()
-        np.testing.assert_array_equal(stratified_positions(cell_numbers(frame, columns), 700, 2), expected)
+        numbering = CellNumbers(columns)  # batch by batch, as a split file is read
+        cells = np.concatenate([numbering(frame.iloc[i:i + 1000]) for i in range(0, len(frame), 1000)])
+        np.testing.assert_array_equal(stratified_positions(cells, 700, 2), expected)
