@@ -74,17 +74,6 @@ class SplitFile:
         parts = [frame for _, frame in self.batches(columns=names)]
         return pd.concat(parts, ignore_index=True) if parts else pd.read_parquet(self.path, columns=names)
 
-    def codes(self, names: list[str]) -> pd.DataFrame:
-        """These columns of every row with text as categoricals (a small code a row, not a string a row), in row
-        order: what a stratified sample groups by."""
-        handle = _open(self.path)
-        text = [n for n in names if pa.types.is_string(handle.schema_arrow.field(n).type)
-                or pa.types.is_large_string(handle.schema_arrow.field(n).type)]
-        try:
-            return pq.read_table(self.path, columns=names, read_dictionary=text).to_pandas()
-        except (pa.ArrowException, OSError) as exc:
-            raise PipelineError(f"{_where(self.path)} is not a readable Parquet file ({str(exc)[:200]})") from exc
-
     def take(self, positions: np.ndarray) -> pd.DataFrame:
         """The rows at these sorted positions, indexed by their positions (as `frame.iloc[positions]` of the whole
         split would be)."""
