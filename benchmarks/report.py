@@ -32,7 +32,13 @@ def _variants(variants: dict) -> str:
                   rows) if rows else "(no variant reports)"
 
 
-SCALE_HEADING = "## Scale: streamed data steps (make bench-scale)"
+SCALE_HEADING = "## Scale: 1M, 10M and 30M rows end to end (make bench-scale)"
+
+
+def _loads(sizes: list[dict]) -> str:
+    """Each size's measured load average range, or `not recorded`."""
+    return "; ".join(f"{r['rows'] / 1e6:g}M {r['load_range'][0]}-{r['load_range'][1]}" if "load_range" in r
+                     else f"{r['rows'] / 1e6:g}M not recorded" for r in sizes)
 
 
 def scale_section(bench: dict) -> str:
@@ -44,19 +50,24 @@ def scale_section(bench: dict) -> str:
     rows = [[name, *[("{wall_s} / {cpu_s} / {max_rss_mb}".format(**r["steps"][name]) if name in r["steps"] else "-")
                      for r in sizes]] for name in names]
     rows.append(["**all steps**", *[f"{r['wall_s']} / {r['cpu_s']} / {r['peak_rss_mb']}" for r in sizes]])
-    notes = [f"{r['rows'] / 1e6:g}M ({r.get('scope', 'all')} steps): "
+    notes = [f"{r['rows'] / 1e6:g}M ({r.get('scope', 'all')} steps"
+             + (f", measured {r['date']}" if "date" in r else "")
+             + (f", {r['generate_s']} s to generate the CSV" if "generate_s" in r else "") + "): "
              + (f"stopped at {r['failed']}" if r.get("failed") else
                 f"release verified: {r['release_verified']}" if "release_verified" in r else "completed")
              for r in sizes]
     return "\n\n".join([
         SCALE_HEADING,
-        "Each step in a fresh process on synthetic Adult-like rows (`benchmarks/scale.py`; CSV source, "
+        "Each step in a fresh process on synthetic Adult-like rows (`make bench-scale`, or `python -m "
+        "benchmarks.scale ROWS ...` for some sizes; CSV source, "
         "`data.batch_rows` 500,000, one epoch, gates opened: it measures time and memory, not a model). "
-        f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB, shared with other engineers' jobs "
-        "(load average 12-42 while these ran): wall times are inflated and noisy, CPU seconds and peak memory are not.",
+        f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB, shared with other jobs (1-minute load "
+        f"average after the steps: {_loads(sizes)}): wall times are inflated and noisy, CPU seconds and peak memory "
+        "are not.",
         _table(header, rows),
         "; ".join(notes) + ".",
         "![peak memory per step and time by rows](images/bench-scale.png)",
+        "What each step holds in memory, and what still grows with the rows: docs/data-at-scale.md.",
     ])
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -75,13 +76,16 @@ def stages(scope: str) -> list[str]:
     return names[: names.index("dataset_splits") + 1] if scope == "data" else names
 
 
-def verify(project: Path) -> bool:
+def verify(project: Path) -> tuple[bool, str]:
+    """`mobile-mlops verify` of the newest release folder (--params is the verify command's option, naming the
+    project whose keys it trusts), and its last line of output."""
     releases = sorted((project / "releases").glob("*/*"), key=lambda p: p.stat().st_mtime)
     if not releases:
-        return False
-    done = subprocess.run([sys.executable, "-m", "cli.main", "--params", str(project / "params.yaml"), "verify",
-                           str(releases[-1])], cwd=REPO, capture_output=True, text=True)
-    return done.returncode == 0
+        return False, "no release folder"
+    done = subprocess.run([sys.executable, "-m", "cli.main", "verify", str(releases[-1]), "--params",
+                           str(project / "params.yaml")], cwd=REPO, capture_output=True, text=True)
+    said = (done.stdout.strip() or done.stderr.strip()).splitlines()
+    return done.returncode == 0, said[-1] if said else ""
 
 
 def measure(work: Path, rows: int, scope: str, save=lambda result: None) -> dict:
@@ -89,7 +93,8 @@ def measure(work: Path, rows: int, scope: str, save=lambda result: None) -> dict
     gets the figures so far after every step (a run cut short keeps what it measured)."""
     started = time.perf_counter()
     params = synth_project(work / f"scale-{rows}", rows)
-    result: dict = {"rows": rows, "generate_s": round(time.perf_counter() - started, 1), "steps": {}}
+    result: dict = {"rows": rows, "date": time.strftime("%Y-%m-%d", time.gmtime()),
+                    "generate_s": round(time.perf_counter() - started, 1), "steps": {}, "load_average": []}
     for name in stages(scope):
         try:
             figures = workload("plain", params, [name])
@@ -98,19 +103,28 @@ def measure(work: Path, rows: int, scope: str, save=lambda result: None) -> dict
             break
         result["steps"][name] = {"wall_s": figures["wall_s"], "cpu_s": figures["cpu_s"],
                                  "max_rss_mb": figures["max_rss_mb"]}
+        result["load_average"].append(round(os.getloadavg()[0], 2))  # the machine's 1-minute load after the step
         print(f"  {rows} {name}: {result['steps'][name]}", flush=True)
         save(_totals(result))
     result = _totals(result)
     if scope == "all" and "failed" not in result:
-        result["release_verified"] = verify(params.parent)
+        result["release_verified"], result["verify_output"] = verify(params.parent)
     return result
 
 
 def _totals(result: dict) -> dict:
     steps = result["steps"].values()
-    return result | {"wall_s": round(sum(s["wall_s"] for s in steps), 1),
+    loads = result.get("load_average") or [0.0]
+    return result | {"load_range": [min(loads), max(loads)], "wall_s": round(sum(s["wall_s"] for s in steps), 1),
                      "cpu_s": round(sum(s["cpu_s"] for s in steps), 1),
                      "peak_rss_mb": max((s["max_rss_mb"] for s in steps), default=0.0)}
+
+
+def _save(out: Path, results: dict[int, dict]) -> None:
+    """The figures so far (a run cut short keeps what it measured)."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"machine": describe(None), "sizes": [results[k] for k in sorted(results)]}, indent=2)
+                   + "\n")
 
 
 def plot(results: list[dict], target: Path) -> None:
@@ -147,13 +161,14 @@ def main(argv: list[str] | None = None) -> None:
     for rows in args.rows:
         shutil.rmtree(args.work / f"scale-{rows}", ignore_errors=True)
         args.work.mkdir(parents=True, exist_ok=True)
-        results[rows] = measure(args.work, rows, args.steps) | {"scope": args.steps}
+        results[rows] = measure(args.work, rows, args.steps, save=lambda so_far, rows=rows: _save(
+            args.out, results | {rows: so_far | {"scope": args.steps}})) | {"scope": args.steps}
         shutil.rmtree(args.work / f"scale-{rows}", ignore_errors=True)
         ordered = [results[k] for k in sorted(results)]
         args.out.parent.mkdir(parents=True, exist_ok=True)
         bench = {"machine": describe(None), "sizes": ordered}
         args.out.write_text(json.dumps(bench, indent=2) + "\n")
-        plot(ordered, PLOT)
+        plot(ordered, PLOT if args.out == OUT else args.out.with_suffix(".png"))  # a trial run leaves the docs alone
         if args.out == OUT:
             write_section(bench)
 

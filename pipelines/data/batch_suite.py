@@ -4,6 +4,8 @@ expectations (row count, distinct values, duplicate rows) are judged on merged f
 exact; only the example values come from the batches that had them."""
 from __future__ import annotations
 
+import tempfile
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -24,6 +26,38 @@ def duplicated_rows(hashes: list[np.ndarray]) -> int:
         return 0
     _, counts = np.unique(np.concatenate(hashes), return_counts=True)
     return int(counts[counts > 1].sum())
+
+
+class DuplicateCounter:
+    """`duplicated_rows` over batches without holding every row's hash: each batch's hashes are appended to one of
+    PARTITIONS temporary files by their top byte, and each file is counted alone (equal hashes share a file, so the
+    sum is the same count). Memory: one partition's hashes, about 1/256 of the rows' 8 bytes each."""
+
+    PARTITIONS = 256
+
+    def __init__(self) -> None:
+        self._folder = tempfile.TemporaryDirectory(prefix="mobile-mlops-duplicates-")
+        self._used: set[int] = set()
+
+    def _file(self, part: int) -> Path:
+        return Path(self._folder.name) / f"{part:03d}.u64"
+
+    def add(self, hashes: np.ndarray) -> None:
+        hashes = np.asarray(hashes, np.uint64)
+        parts = (hashes >> np.uint64(56)).astype(np.int64)
+        order = np.argsort(parts, kind="stable")
+        bounds = np.searchsorted(parts[order], np.arange(self.PARTITIONS + 1))
+        for part in np.flatnonzero(np.diff(bounds)):
+            with open(self._file(int(part)), "ab") as handle:
+                handle.write(hashes[order[bounds[part]:bounds[part + 1]]].tobytes())
+            self._used.add(int(part))
+
+    def count(self) -> int:
+        """Rows whose values occur more than once in every batch added; the temporary files are then removed."""
+        try:
+            return sum(duplicated_rows([np.fromfile(self._file(p), np.uint64)]) for p in sorted(self._used))
+        finally:
+            self._folder.cleanup()
 
 
 def _judge(unexpected: int, total: int, kwargs: dict[str, Any]) -> tuple[bool, float]:

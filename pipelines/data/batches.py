@@ -118,6 +118,12 @@ def partial_profile(frame: pd.DataFrame, data: DataConfig) -> dict[str, Any]:
             "labels": sorted(str(v) for v in labels.dropna().unique()), "columns": columns}
 
 
+def fold(total: dict[str, Any], part: dict[str, Any]) -> dict[str, Any]:
+    """The running merge: `merge([total, part])`, which is what merging every partial seen so far gives (a merged
+    figure is a partial of its own; `merge([])`, no rows, starts it), so batches need not be kept until the end."""
+    return merge([total, part])
+
+
 def merge(partials: Iterable[dict[str, Any]]) -> dict[str, Any]:
     """The whole data's figures from per-batch partials, in any order and any batching: the same result."""
     merged: dict[str, Any] = {"rows": 0, "positives": 0, "labels": set(), "columns": {}}

@@ -15,9 +15,10 @@ import pyarrow.parquet as pq
 from pipelines.core.config import DataConfig, SplitConfig, ValidateConfig
 from pipelines.core.errors import PipelineError
 from pipelines.core.io import atomic_path
-from pipelines.data.batch_suite import duplicated_rows, merge_validations, row_hashes
+from pipelines.data.batch_suite import DuplicateCounter, merge_validations, row_hashes
 from pipelines.data.batches import (
     check_merged_labels,
+    fold,
     merge,
     partial_profile,
     profile_report,
@@ -74,17 +75,17 @@ def write_raw(data: DataConfig, source: Path, test_source: Path | None, target: 
               max_categories: int | None) -> dict[str, Any]:
     """The raw dataset, streamed: each batch read, cleaned and typed (the first batch's types fix the rest's),
     appended; the label checks run on the merged figures before the file is put in place."""
-    partials, schema = [], None
+    merged, schema = merge([]), None
     with atomic_path(target) as tmp:
         sink = ParquetSink(tmp)
         for batch in read_batches(data, source, test_source, data.batch_rows):
             typed = type_batch(batch, data, source.name, schema, max_categories)
             if schema is None:
                 schema = schema_of(typed)
-            partials.append({"rows": len(typed), "positives": _positives(typed, data),
-                             "labels": sorted(str(v) for v in typed[data.label].dropna().unique()), "columns": {}})
+            merged = fold(merged, {"rows": len(typed), "positives": _positives(typed, data),
+                                   "labels": sorted(str(v) for v in typed[data.label].dropna().unique()),
+                                   "columns": {}})
             sink.write(typed)
-        merged = merge(partials)
         check_merged_labels(merged, data)
         sink.close()
     return {"rows": merged["rows"], "columns": len(sink.schema.names) if sink.schema else 0}
@@ -128,7 +129,8 @@ def merge_checked(parts: Iterable[dict[str, Any]], target: Path, data: DataConfi
     """The batches' checks (check_batch, in row order) merged: the clean rows written to `target`, the verdicts
     judged once on all rows, the profile of the clean rows; nothing is written when a check fails."""
     raw_nulls: dict[str, int] = {}
-    raw_rows, validations, hashes, raw_partials, clean_partials = 0, [], [], [], []
+    raw_rows, validations, figures, merged = 0, [], merge([]), merge([])  # the partials folded as they come
+    hashes = DuplicateCounter()  # spilled to temporary files: 8 bytes a row would grow with the data
     with atomic_path(target) as tmp:
         sink, last = ParquetSink(tmp), None
         for part in parts:
@@ -137,10 +139,10 @@ def merge_checked(parts: Iterable[dict[str, Any]], target: Path, data: DataConfi
                 raw_nulls[name] = raw_nulls.get(name, 0) + count
             if suite is not None:
                 validations.append(part["validation"])
-                raw_partials.append(part["raw"])
+                figures = fold(figures, part["raw"])
                 if part["hashes"] is not None:
-                    hashes.append(part["hashes"])
-            clean_partials.append(part["profile"])
+                    hashes.add(part["hashes"])
+            merged = fold(merged, part["profile"])
             sink.write(part["clean"])
             last = part["clean"]
         for name, nulls in raw_nulls.items():
@@ -149,12 +151,10 @@ def merge_checked(parts: Iterable[dict[str, Any]], target: Path, data: DataConfi
                 raise PipelineError(f"validate.max_missing_fraction: column '{name}' is {share:.0%} empty")
         outcome: dict[str, Any] = {"success": True, "evaluated": 0, "failed": []}
         if suite is not None:
-            figures = merge(raw_partials)
             distinct = {n: None if c["values"] is None else len(c["values"]) for n, c in figures["columns"].items()}
-            outcome = summarize(merge_validations(validations, raw_rows, distinct, duplicated_rows(hashes)), suite)
+            outcome = summarize(merge_validations(validations, raw_rows, distinct, hashes.count()), suite)
             if not outcome["success"]:
                 raise ValidationFailed(outcome)
-        merged = merge(clean_partials)
         check_invariant_figures(merged, data, rules)
         sink.close(last)
     return profile_report(merged) | {"raw_rows": raw_rows, "expectations": outcome}
@@ -200,14 +200,13 @@ def sample_rows(path: Path, rows: int, batch_rows: int, seed: int = 0) -> pd.Dat
 def build_suite_stream(raw: Path, data: DataConfig, rules: ValidateConfig, data_version: str) -> dict[str, Any]:
     """The expectation suite from the raw dataset's merged figures, read batch by batch (the same suite as
     expectations.build_suite on the whole frame)."""
-    partials, hashes, columns = [], [], None
+    merged, hashes, columns = merge([]), DuplicateCounter(), None
     for batch in parquet_batches(raw, data.batch_rows):
         batch = batch.drop(columns=list(INTERNAL), errors="ignore")
         columns = columns or list(batch.columns)
-        partials.append(partial_profile(batch, data))
-        hashes.append(row_hashes(batch, columns))
-    merged = merge(partials)
-    duplicates = duplicated_rows(hashes) / merged["rows"] if merged["rows"] else 0.0
+        merged = fold(merged, partial_profile(batch, data))
+        hashes.add(row_hashes(batch, columns))
+    duplicates = hashes.count() / merged["rows"] if merged["rows"] else 0.0
     return suite_from_figures(merged, columns or [], duplicates, data, rules, data_version)
 
 

@@ -10,8 +10,7 @@ from pipelines.core.errors import PipelineError
 from pipelines.core.io import atomic_path, read_json, write_csv, write_json
 from pipelines.core.paths import FOOTPRINT_REPORT, MLFLOW_RECORD_FILE, PRIVACY_FILE, ArtifactPaths
 from pipelines.core.step import StepResult, records_metrics
-from pipelines.data.features import encode_features, encode_labels
-from pipelines.data.split import load_split
+from pipelines.data.split_file import open_split
 from pipelines.finops.cost import (
     budget_gates,
     cost_delta,
@@ -29,6 +28,7 @@ from pipelines.finops.placement import (
 )
 from pipelines.release_format.deployment import production_or_latest
 from pipelines.training.keras_model import load_predictions, load_spec
+from pipelines.training.scoring import score
 from pipelines.training.tracking import log_to_run
 
 STEP = "finops_report"
@@ -123,11 +123,14 @@ def offload_policy(settings: Settings) -> StepResult:
         raise PipelineError(f"offload.device_variant: '{config.device_variant}' was not built "
                             f"(convert.tflite_variants: {', '.join(tflite['variants'])})")
     spec, record = load_spec(settings)
-    test = load_split(settings, "test")
-    x, y = encode_features(test, spec), encode_labels(test, spec)
     device_file = tflite["variants"][config.device_variant]["file"]
-    device = predict_tflite((paths.tflite_model / device_file).read_bytes(), x)
-    cloud = load_predictions(settings, "test", len(test))["keras"].to_numpy()  # the float model the cloud serves
+    content = (paths.tflite_model / device_file).read_bytes()
+    # above data.batch_rows rows the test split is read and scored chunk by chunk (pipelines.training.scoring)
+    scored = score(open_split(settings, "test"), spec, settings.params.data.sensitive_features,
+                   {"device": lambda x: predict_tflite(content, x)})
+    y, device = scored.y, scored.probas["device"]
+    # the float model the cloud serves
+    cloud = load_predictions(settings, "test", len(scored), ["keras"])["keras"].to_numpy()
     deltas = config.deltas + ([config.delta] if config.delta is not None else [])
     grid = offload_grid(device, cloud, y, threshold, deltas, config.daily_inferences)
     cloud_accuracy = classification_metrics(y, cloud, threshold)["accuracy"]

@@ -13,6 +13,7 @@ from pipelines.core.config import FairnessConfig, FairnessGates
 from pipelines.core.gates import GateResult, gate_limits
 from pipelines.core.safe_text import md_cell
 from pipelines.training.metrics import (
+    GroupCodes,
     classification_metrics,
     equal_rates_floor,
     group_metrics,
@@ -24,10 +25,11 @@ REFERENCE = "keras"
 
 
 def evaluate_models(
-    y_true: np.ndarray, probas: dict[str, np.ndarray], groups: pd.DataFrame, config: FairnessConfig, threshold: float,
-    min_group_size: int,
+    y_true: np.ndarray, probas: dict[str, np.ndarray], groups: pd.DataFrame | GroupCodes, config: FairnessConfig,
+    threshold: float, min_group_size: int, sensitive: list[str] | None = None,
 ) -> dict[str, Any]:
-    """Every model's overall and per-group metrics (with bootstrap intervals) on the same test rows.
+    """Every model's overall and per-group metrics (with bootstrap intervals) on the same test rows. `groups`: the
+    sensitive columns, or their group codes with the intersection (`sensitive` then names the columns).
 
     `probas` maps model name to probabilities; the first entry is the reference (Keras) and every other
     entry also gets each group's accuracy change from it (a paired bootstrap on the same rows).
@@ -48,7 +50,7 @@ def evaluate_models(
     return {
         "threshold": threshold, "rows": int(len(y_true)), "reference": reference,
         "order": list(probas),  # JSON files sort keys; this keeps the reference first
-        "sensitive_features": list(groups.columns), "groupings": list(first),
+        "sensitive_features": sensitive if isinstance(groups, dict) else list(groups.columns), "groupings": list(first),
         "bootstrap": config.bootstrap, "confidence": config.confidence, "min_group_size": min_group_size,
         "flagged_groups": [{"grouping": g, "group": name, "rows": facts["groups"][name]["count"]}
                            for g, facts in first.items() for name in facts["small_groups"]],

@@ -3,18 +3,21 @@ importance on the int8 variant, and the model card."""
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from pipelines.core.config import Settings
 from pipelines.core.errors import PipelineError
 from pipelines.core.io import atomic_path, read_json, write_json
 from pipelines.core.paths import BASELINE_FILE, MITIGATION_FILE, ArtifactPaths
 from pipelines.core.step import StepResult, records_metrics
-from pipelines.data.features import encode_features, encode_labels, encoded_chunks
-from pipelines.data.split import load_split
+from pipelines.data.features import encode_features, encode_labels
+from pipelines.data.split_file import SplitFile, open_split
 from pipelines.training.keras_model import load_predictions, load_spec, strength_column, sweep_strengths
+from pipelines.training.scoring import group_values, sample_rows, score
 from pipelines.training.tracking import log_to_run
 
 
@@ -29,27 +32,39 @@ def fairness_tradeoff(settings: Settings) -> StepResult:
         constraint_labels,
         load_baseline,
         reductions_baseline,
-        sweep_sample,
     )
+    from pipelines.training.streamed import encoded_parts
+    from pipelines.training.streamed import sweep_sample as streamed_sample
 
     params, fairness = settings.params, settings.params.fairness
     features = constrained_features(fairness, params.data)
-    train, validation, test = (load_split(settings, s) for s in ("train", "validation", "test"))
-    for frame, split in ((train, "train"), (validation, "validation"), (test, "test")):
-        check_groups(frame, features, split)
+    # splits above data.batch_rows rows stay in their files: labels and group codes are read chunk by chunk
+    train, validation, test = (open_split(settings, s) for s in ("train", "validation", "test"))
     spec, record = load_spec(settings)
+    scored = {}
+    for rows, split in ((train, "train"), (validation, "validation"), (test, "test")):
+        if not isinstance(rows, SplitFile):
+            check_groups(rows, features, split)
+        elif split == "train":  # only whether each feature has two groups: its distinct values, chunk by chunk
+            for feature, values in group_values(rows, features).items():
+                check_groups(pd.DataFrame({feature: values}), [feature], split)
+        if split != "train":
+            scored[split] = score(rows, spec, features, {})
+        if isinstance(rows, SplitFile) and split != "train":
+            check_groups(scored[split].frame(features), features, split)
     threshold, min_size = params.train.threshold, params.gates.fairness.min_group_size
-    y_val, y_test = encode_labels(validation, spec), encode_labels(test, spec)
+    y_val, y_test = scored["validation"].y, scored["test"].y
     val_proba, test_proba = (load_predictions(settings, "validation", len(validation)),
                              load_predictions(settings, "test", len(test)))
 
     def measured(val: np.ndarray, tested: np.ndarray) -> dict[str, Any]:
-        return {"validation": tradeoff.point(y_val, val, validation, features, fairness, threshold, min_size),
-                "test": tradeoff.point(y_test, tested, test, features, fairness, threshold, min_size,
+        return {"validation": tradeoff.point(y_val, val, scored["validation"].groups, features, fairness, threshold,
+                                             min_size),
+                "test": tradeoff.point(y_test, tested, scored["test"].groups, features, fairness, threshold, min_size,
                                        fairness.bootstrap)}
 
     deployed_strength = read_json(ArtifactPaths(settings.root).trained_model / MITIGATION_FILE)["strength"]
-    sample, training_rows = sweep_sample(train, params.data.label, features, fairness), len(train)
+    sample, training_rows = streamed_sample(train, params.data.label, features, fairness), len(train)
     del train  # only the sample is needed: at 10M rows the split alone is gigabytes
     saved = load_baseline(ArtifactPaths(settings.root).trained_model / BASELINE_FILE, fairness)
     with ThreadPoolExecutor(max_workers=1) as pool:  # the baseline's liblinear fits release the GIL: they run
@@ -64,7 +79,7 @@ def fairness_tradeoff(settings: Settings) -> StepResult:
     # a stratified sample above sample_rows
     facts = {k: v for k, v in facts.items() if k != "fitted"} | {"training_rows": len(sample),
                                                                  "of_training_rows": training_rows}
-    baseline = {**facts, **measured(reduction(encoded_chunks(validation, spec)), reduction(encoded_chunks(test, spec)))}
+    baseline = {**facts, **measured(reduction(encoded_parts(validation, spec)), reduction(encoded_parts(test, spec)))}
     deployed = next(e for e in sweep if e["deployed"])
     report: dict[str, Any] = {"constraint": fairness.constraint, "method": fairness.method, "features": features,
                               "grouping": intersection_name(features), "threshold": threshold,
@@ -100,23 +115,26 @@ def fairness_report(settings: Settings) -> StepResult:
         groups_table,
         models_table,
     )
-    from pipelines.mobile.ort import fairness_name, predict_ort
+    from pipelines.mobile.ort import fairness_name, ort_predictor
     from pipelines.release_format.litert import predict_tflite
     from pipelines.training.mitigation import check_groups
 
     params, paths = settings.params, ArtifactPaths(settings.root)
     spec, record = load_spec(settings)
-    test = load_split(settings, "test")
-    check_groups(test, params.data.sensitive_features, "test")
-    x, y = encode_features(test, spec), encode_labels(test, spec)
-    probas = {"keras": load_predictions(settings, "test", len(test))["keras"].to_numpy()}
-    variants = read_json(paths.tflite_report)["variants"]
-    for name, facts in variants.items():
-        probas[name] = predict_tflite((paths.tflite_model / facts["file"]).read_bytes(), x)
+    sensitive = params.data.sensitive_features
+    test = open_split(settings, "test")  # above data.batch_rows rows: scored chunk by chunk from its file
+    if not isinstance(test, SplitFile):
+        check_groups(test, sensitive, "test")
+    models: dict[str, Any] = {}
+    for name, facts in read_json(paths.tflite_report)["variants"].items():
+        models[name] = partial(predict_tflite, (paths.tflite_model / facts["file"]).read_bytes())
     for name, facts in read_json(paths.onnx_report)["variants"].items():  # ONNX Runtime Mobile, gated alike
-        probas[fairness_name(name)] = predict_ort((paths.onnx_model / facts["file"]).read_bytes(), x)
-    report = evaluate_models(y, probas, test[params.data.sensitive_features], params.fairness, params.train.threshold,
-                             params.gates.fairness.min_group_size)
+        models[fairness_name(name)] = ort_predictor((paths.onnx_model / facts["file"]).read_bytes())
+    scored = score(test, spec, sensitive, models)
+    check_groups(scored.frame(sensitive), sensitive, "test")
+    probas = {"keras": load_predictions(settings, "test", len(scored), ["keras"])["keras"].to_numpy(), **scored.probas}
+    report = evaluate_models(scored.y, probas, scored.groups, params.fairness, params.train.threshold,
+                             params.gates.fairness.min_group_size, sensitive)
     gates = fairness_gates(report, params.gates.fairness)
     report["gates"] = [g.as_dict() for g in gates]
     write_json(paths.fairness_report, report)
@@ -146,8 +164,7 @@ def feature_importance(settings: Settings) -> StepResult:
         raise PipelineError(f"governance.importance_variant: '{governance.importance_variant}' was not built "
                             f"(convert.tflite_variants: {', '.join(variants)})")
     spec, record = load_spec(settings)
-    test = load_split(settings, "test")
-    sample = test.sample(min(governance.importance_rows, len(test)), random_state=params.fairness.seed)
+    sample = sample_rows(open_split(settings, "test"), governance.importance_rows, params.fairness.seed)
     content = (paths.tflite_model / variants[governance.importance_variant]["file"]).read_bytes()
     result = permutation_importance(lambda x: predict_tflite(content, x), sample, spec, params.train.threshold,
                                     governance.importance_repeats, params.fairness.seed)

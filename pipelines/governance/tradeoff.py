@@ -8,16 +8,18 @@ import numpy as np
 import pandas as pd
 
 from pipelines.core.config import FairnessConfig
-from pipelines.training.metrics import group_metrics, intersection_name
+from pipelines.training.metrics import GroupCodes, group_metrics, intersection_name
 from pipelines.training.strength import DISPARITY
 
 
 def point(
-    y_true: np.ndarray, proba: np.ndarray, groups: pd.DataFrame, features: list[str], config: FairnessConfig,
-    threshold: float, min_group_size: int, n_boot: int = 0,
+    y_true: np.ndarray, proba: np.ndarray, groups: pd.DataFrame | GroupCodes, features: list[str],
+    config: FairnessConfig, threshold: float, min_group_size: int, n_boot: int = 0,
 ) -> dict[str, Any]:
-    """Accuracy and both disparities on the constrained grouping (the features' intersection), with intervals."""
-    facts = group_metrics(y_true, proba, groups[features], threshold, intersection=True,
+    """Accuracy and both disparities on the constrained grouping (the features' intersection), with intervals.
+    `groups`: a frame with the feature columns, or the features' group codes with their intersection."""
+    facts = group_metrics(y_true, proba, groups if isinstance(groups, dict) else groups[features], threshold,
+                          intersection=True,
                           min_group_size=min_group_size, n_boot=n_boot, confidence=config.confidence,
                           seed=config.seed)[intersection_name(features)]
     accuracy = float(((np.asarray(proba) >= threshold).astype(int) == np.asarray(y_true).astype(int)).mean())

@@ -68,9 +68,14 @@ CHUNK = 65_536  # rows run as one batch: every op's result for the batch is held
 
 def reference_predict(package: Path, x: np.ndarray) -> np.ndarray:
     """The program's single output for every row of `x` (up to CHUNK rows as one batch), as float32."""
+    return reference_predictor(package)(x)
+
+
+def reference_predictor(package: Path):
+    """`reference_predict` as a function of the rows, the program loaded once (a split scored chunk by chunk)."""
     function = load_program(package)
-    return np.concatenate([_run_program(function, x[start:start + CHUNK])
-                           for start in range(0, max(len(x), 1), CHUNK)])
+    return lambda x: np.concatenate([_run_program(function, x[start:start + CHUNK])
+                                     for start in range(0, max(len(x), 1), CHUNK)])
 
 
 def _run_program(function, x: np.ndarray) -> np.ndarray:

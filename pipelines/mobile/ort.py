@@ -132,12 +132,22 @@ def fairness_name(variant: str) -> str:
 
 def predict_ort(content: bytes, x: np.ndarray, threads: int = 2) -> np.ndarray:
     """Probabilities for every row through onnxruntime, PREDICT_CHUNK rows a call."""
+    return ort_predictor(content, threads)(x)
+
+
+def ort_predictor(content: bytes, threads: int = 2):
+    """`predict_ort` as a function of the rows, over one session kept for every call (a split scored chunk by
+    chunk)."""
     runtime = session(content, threads)
     name = runtime.get_inputs()[0].name
-    x = np.asarray(x, np.float32)
-    parts = [np.asarray(runtime.run(None, {name: x[i:i + PREDICT_CHUNK]})[0]).reshape(-1)
-             for i in range(0, max(len(x), 1), PREDICT_CHUNK)]
-    return np.concatenate(parts).astype(np.float32) if len(x) else np.zeros(0, np.float32)
+
+    def predict(x: np.ndarray) -> np.ndarray:
+        x = np.asarray(x, np.float32)
+        parts = [np.asarray(runtime.run(None, {name: x[i:i + PREDICT_CHUNK]})[0]).reshape(-1)
+                 for i in range(0, max(len(x), 1), PREDICT_CHUNK)]
+        return np.concatenate(parts).astype(np.float32) if len(x) else np.zeros(0, np.float32)
+
+    return predict
 
 
 def ort_latency(content: bytes, x: np.ndarray, config) -> dict[str, Any]:

@@ -18,13 +18,15 @@ from pipelines.core.paths import (
 )
 from pipelines.core.step import StepResult, records_metrics
 from pipelines.data.features import encode_features, encode_labels
-from pipelines.data.split import load_split
+from pipelines.data.split_file import open_split
 from pipelines.training.keras_model import load_trained
-from pipelines.training.metrics import agreement, classification_metrics, group_metrics
+from pipelines.training.metrics import GroupCodes, agreement, classification_metrics, group_metrics
+from pipelines.training.scoring import Scored, bounded_sample, score, take_rows
 from pipelines.training.tracking import log_to_run
 
 
-def _scored(y: np.ndarray, proba: np.ndarray, keras_proba: np.ndarray, groups, threshold: float) -> dict[str, Any]:
+def _scored(y: np.ndarray, proba: np.ndarray, keras_proba: np.ndarray, groups: GroupCodes,
+            threshold: float) -> dict[str, Any]:
     """Test metrics of one variant, its agreement with Keras and per-group metrics (pipelines.training.metrics).
 
     A non-finite output (a broken conversion can return NaN) is scored as a wrong answer and a disagreement, and
@@ -42,16 +44,28 @@ def _scored(y: np.ndarray, proba: np.ndarray, keras_proba: np.ndarray, groups, t
 
 
 def _conversion_inputs(settings: Settings):
-    """The trained model, the seeded representative sample of the training rows, the encoded test rows and groups:
-    what every converter reads (the same sample and rows, so the runtimes are compared on equal terms)."""
+    """The trained model, the training split (a frame, or its file above data.batch_rows rows), and the seeded
+    representative sample of its rows: what every converter reads (the same sample and test rows, so the runtimes
+    are compared on equal terms)."""
     params = settings.params
     model, spec, record = load_trained(settings)
-    train, test = load_split(settings, "train"), load_split(settings, "test")
+    train = open_split(settings, "train")
     rng = np.random.default_rng(params.split.seed)
     sample = rng.choice(len(train), size=min(params.convert.representative_samples, len(train)), replace=False)
-    representative = encode_features(train.iloc[np.sort(sample)], spec)
-    x_test, y_test = encode_features(test, spec), encode_labels(test, spec)
-    return model, spec, record, train, test, representative, x_test, y_test
+    representative = encode_features(take_rows(train, np.sort(sample)), spec)
+    return model, spec, record, train, representative
+
+
+def _head_rows(settings: Settings) -> int:
+    """Test rows the latency timings read (the first ones)."""
+    bench = settings.params.benchmark
+    return max(bench.runs, bench.batch_size, bench.keras_runs)
+
+
+def _score_test(settings: Settings, spec, models: dict) -> Scored:
+    """Every model's probabilities on the test split, read chunk by chunk (pipelines.training.scoring)."""
+    return score(open_split(settings, "test"), spec, settings.params.data.sensitive_features, models,
+                 intersection=False, head_rows=_head_rows(settings))
 
 
 @records_metrics
@@ -70,36 +84,41 @@ def tflite_model(settings: Settings) -> StepResult:
     from pipelines.training.train import predict_keras
 
     params = settings.params
-    model, spec, record, train, test, representative, x_test, y_test = _conversion_inputs(settings)
-    groups, threshold = test[params.data.sensitive_features], params.train.threshold
-    keras_proba = predict_keras(model, x_test)
-    keras: dict[str, Any] = {**classification_metrics(y_test, keras_proba, threshold),
-                             "groups": group_metrics(y_test, keras_proba, groups, threshold),
-                             "latency": keras_latency(model, x_test, params.benchmark)}
+    model, spec, record, train, representative = _conversion_inputs(settings)
+    threshold, bound, seed = params.train.threshold, params.data.batch_rows, params.train.seed
     flatbuffers = convert_variants(model, spec.width, params.convert.tflite_variants, representative)
-    pruned, pruning = pruned_variants(model, encode_features(train, spec), spec.width, params.convert.prune,
-                                      representative, params.train.seed)
+    # above data.batch_rows rows the pruning fine-tune and the int4 calibration read a seeded sample of that many
+    pruned, pruning = pruned_variants(model, encode_features(bounded_sample(train, bound, seed), spec), spec.width,
+                                      params.convert.prune, representative, params.train.seed)
+    del train
     flatbuffers |= quantizer_variants(flatbuffers["float32"], params.convert.litert_quantizer_recipes)
     sensitivity = None
     if SENSITIVITY in params.convert.litert_quantizer_recipes:  # int4 or int8 per layer, judged on validation rows
-        validation = load_split(settings, "validation")
+        validation = bounded_sample(open_split(settings, "validation"), bound, seed)
         flatbuffers[variant_name(SENSITIVITY)], sensitivity = choose_precision(
             flatbuffers["float32"], encode_features(validation, spec), encode_labels(validation, spec), threshold,
             params.convert.int4_max_loss)
+        del validation
     flatbuffers |= pruned
+    scored = _score_test(settings, spec, {"keras": lambda x: predict_keras(model, x)} | {
+        name: (lambda x, content=content: predict_tflite(content, x)) for name, content in flatbuffers.items()})
+    y_test, x_head, groups, keras_proba = scored.y, scored.head, scored.groups, scored.probas["keras"]
+    keras: dict[str, Any] = {**classification_metrics(y_test, keras_proba, threshold),
+                             "groups": group_metrics(y_test, keras_proba, groups, threshold),
+                             "latency": keras_latency(model, x_head, params.benchmark)}
     report: dict[str, Any] = {"host": host_info(), "benchmark": params.benchmark.model_dump(), "keras": keras,
                               "keras_accuracy": keras["accuracy"], "pruning": pruning, "sensitivity": sensitivity,
                               "variants": {}}
     for name, content in flatbuffers.items():
         ops = op_names(content)
         check_builtin_ops(ops, name)
-        latency = litert_latency(content, x_test, params.benchmark)
+        latency = litert_latency(content, x_head, params.benchmark)
         report["variants"][name] = {
             "file": tflite_file(name), "size_bytes": len(content), "gzip_bytes": gzip_bytes(content),
             "weight_bytes": weight_bytes(content), "precision": precision(name, pruning),
             **({"sparsity": pruning[name]["sparsity"]} if name in pruning else {}),
             "ops": ops, "builtin_only": True, "io": io_spec(content),
-            **_scored(y_test, predict_tflite(content, x_test), keras_proba, groups, threshold),
+            **_scored(y_test, scored.probas[name], keras_proba, groups, threshold),
             "latency": latency, "keras_to_litert_p50_ratio": keras["latency"]["p50_ms"] / latency["p50_ms"],
         }
     paths = ArtifactPaths(settings.root)
@@ -148,16 +167,13 @@ def coreml_model(settings: Settings) -> StepResult:
         save_package,
         spec_summary,
     )
-    from pipelines.mobile.coreml_reference import reference_predict
+    from pipelines.mobile.coreml_reference import reference_predictor
     from pipelines.mobile.download import gzip_folder_bytes
     from pipelines.training.train import predict_keras
 
     params, convert = settings.params, settings.params.convert
     model, spec, record = load_trained(settings)
-    test = load_split(settings, "test")
-    x_test, y_test = encode_features(test, spec), encode_labels(test, spec)
-    groups, threshold = test[params.data.sensitive_features], params.train.threshold
-    keras_proba = predict_keras(model, x_test)
+    threshold = params.train.threshold
     paths = ArtifactPaths(settings.root)
     variants: dict[str, Any] = {}
     note = ""
@@ -167,16 +183,21 @@ def coreml_model(settings: Settings) -> StepResult:
         save_package(convert_coreml(model, spec.width, convert.coreml_minimum_deployment_target), float16)
         base = ct.models.MLModel(str(float16), skip_model_load=True)
         for name in convert.coreml_variants:
-            package = tmp / coreml_package(name)
             if name != "float16":
-                save_package(compress(base, name, convert.coreml_weight_threshold), package)
+                save_package(compress(base, name, convert.coreml_weight_threshold), tmp / coreml_package(name))
+        scored = _score_test(settings, spec, {"keras": lambda x: predict_keras(model, x)} | {
+            name: reference_predictor(tmp / coreml_package(name))
+            for name in convert.coreml_variants})
+        y_test, groups, keras_proba = scored.y, scored.groups, scored.probas["keras"]
+        for name in convert.coreml_variants:
+            package = tmp / coreml_package(name)
             summary = spec_summary(package)
             note = summary.pop("prediction_note")
             summary.pop("prediction_checked")
             variants[name] = {"package": package.name, "size_bytes": package_size(package),
                               "gzip_bytes": gzip_folder_bytes(package),
                               "precision": WEIGHT_PRECISION[name], "compute_precision": "FLOAT16", **summary,
-                              **_scored(y_test, reference_predict(package, x_test), keras_proba, groups, threshold)}
+                              **_scored(y_test, scored.probas[name], keras_proba, groups, threshold)}
         if "float16" not in convert.coreml_variants:
             shutil.rmtree(float16)
     report = {"minimum_deployment_target": convert.coreml_minimum_deployment_target, "compute_precision": "FLOAT16",
@@ -214,26 +235,29 @@ def onnx_model(settings: Settings) -> StepResult:
         onnx_variants,
         op_types,
         ort_latency,
-        predict_ort,
+        ort_predictor,
         to_ort_format,
     )
     from pipelines.training.keras_model import load_predictions
 
     params = settings.params
-    model, spec, record, train, test, representative, x_test, y_test = _conversion_inputs(settings)
+    model, spec, record, train, representative = _conversion_inputs(settings)
     del train
-    groups, threshold = test[params.data.sensitive_features], params.train.threshold
-    keras_proba = load_predictions(settings, "test", len(test))["keras"].to_numpy()  # trained_model scored them
+    threshold = params.train.threshold
     models = onnx_variants(export_onnx(model, spec.width), params.convert.onnx_variants, representative)
     ort, operators = to_ort_format(models)
+    scored = _score_test(settings, spec, {name: ort_predictor(content) for name, content in ort.items()})
+    y_test, x_head, groups = scored.y, scored.head, scored.groups
+    # trained_model scored them
+    keras_proba = load_predictions(settings, "test", len(scored), ["keras"])["keras"].to_numpy()
     report: dict[str, Any] = {"runtime": _ort_version(), "opset": 17, "format": "ORT (onnxruntime mobile packages)",
                               "variants": {}}
     for name, content in ort.items():
-        latency = ort_latency(content, x_test, params.benchmark)
+        latency = ort_latency(content, x_head, params.benchmark)
         report["variants"][name] = {
             "file": ort_file(name), "size_bytes": len(content), "gzip_bytes": gzip_bytes(content),
             "onnx_bytes": len(models[name]), "precision": WEIGHT_PRECISION[name], "ops": op_types(models[name]),
-            **_scored(y_test, predict_ort(content, x_test), keras_proba, groups, threshold),
+            **_scored(y_test, scored.probas[name], keras_proba, groups, threshold),
             "latency": latency,
         }
     paths = ArtifactPaths(settings.root)

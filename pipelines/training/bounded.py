@@ -11,9 +11,9 @@ import pandas as pd
 from pipelines.core.config import Settings
 from pipelines.data.features import FeatureSpec, compact_rows, encode_labels
 from pipelines.data.split_file import SplitFile
-from pipelines.training.keras_model import loss_targets, predict_rows
+from pipelines.training.keras_model import loss_targets, predict_rows, target_maker
 from pipelines.training.limits import Limits, side_blocks, side_indicators
-from pipelines.training.streamed import file_labels, training_rows
+from pipelines.training.streamed import BatchFigures, StreamedRows, training_rows
 
 UNCONSTRAINED = 1.0  # a disparity bound of 1 never binds: the head trains unmitigated
 
@@ -80,11 +80,21 @@ def fit_heads(settings: Settings, train: pd.DataFrame | SplitFile, validation: p
     if isinstance(train, SplitFile) and (fold is not None or max(bounds) > UNCONSTRAINED):
         raise ValueError("rows read from a split file train bound heads only, without folds")
     side = limits.side if limits else []
-    if isinstance(train, SplitFile):  # a code a row for the groups, not a string
-        y_train, labels, side_members = file_labels(train, spec, features, side)
-    else:
-        y_train, labels = encode_labels(train, spec), constraint_labels(train, features)
-        side_members = side_indicators(train, side)
+    if isinstance(train, SplitFile):  # each batch read makes its own labels, weights, groups and targets
+        vocabulary = sorted(limits.groups) if limits else sorted(set().union(*(
+            set(constraint_labels(frame, features)) for _, frame in train.batches(columns=features))))
+        val_members = np.concatenate([group_indicators(constraint_labels(validation, features), vocabulary),
+                                      side_indicators(validation, side)], axis=1)
+        positives = sum(float(encode_labels(frame, spec).sum()) for _, frame in train.batches(columns=[spec.label])
+                        ) / max(len(train), 1)
+        figures = BatchFigures(spec, features, vocabulary, side, len(bounds),
+                               lambda y: class_weights(y, params.train, positives), target_maker(settings, spec))
+        return train_stacked(StreamedRows(train, spec, figures), None, compact_rows(validation, spec),
+                             encode_labels(validation, spec), params.train, bounds, val_groups=val_members,
+                             constraint=params.fairness.constraint, bounds=[min(b, UNCONSTRAINED) for b in bounds],
+                             epochs=epochs, best_epochs=best_epochs, side=side_blocks(side))
+    y_train, labels = encode_labels(train, spec), constraint_labels(train, features)
+    side_members = side_indicators(train, side)
     wanted = _targets(settings, train, validation, spec, bounds, fold, head_folds, found)
     vocabulary = sorted(limits.groups) if limits else sorted(set(labels))
     balance = class_weights(y_train, params.train)

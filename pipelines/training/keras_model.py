@@ -1,6 +1,8 @@
 """The project's Keras model: trained with the fairness mitigation at a strength, and loaded back with its spec."""
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -66,10 +68,38 @@ def prediction_frame(fitted: dict[float, Any], deployed: Any, splits: dict[str, 
     return pd.concat(parts, ignore_index=True)
 
 
-def load_predictions(settings: Settings, split: str, rows: int) -> pd.DataFrame:
-    """The saved Keras probabilities for a split (columns `keras`, `strength_<s>`), checked against its row count."""
-    frame = pd.read_parquet(ArtifactPaths(settings.root).trained_model / PREDICTIONS_FILE)
-    frame = frame[frame["split"] == split].drop(columns="split").reset_index(drop=True)
+def write_predictions(fitted: dict[float, Any], deployed: Any, splits: dict[str, pd.DataFrame | SplitFile],
+                      spec: FeatureSpec, target: Path) -> None:
+    """`prediction_frame` written to `target`; when a split is read from its file, its rows are predicted and
+    written a batch at a time (a row group each), never all of them at once."""
+    if not any(isinstance(rows, SplitFile) for rows in splits.values()):
+        prediction_frame(fitted, deployed, splits, spec).to_parquet(target, index=False)
+        return
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from pipelines.training.train import predict_keras
+
+    strengths, writer = sorted(fitted), None
+    try:
+        for split, rows in splits.items():
+            for x in encoded_parts(rows, spec):
+                columns = {"split": split, "keras": predict_keras(deployed, x)}
+                columns |= {strength_column(s): predict_keras(fitted[s][0], x) for s in strengths}
+                table = pa.Table.from_pandas(pd.DataFrame(columns), preserve_index=False)
+                writer = writer or pq.ParquetWriter(target, table.schema)
+                writer.write_table(table.cast(writer.schema))
+    finally:
+        if writer is not None:
+            writer.close()
+
+
+def load_predictions(settings: Settings, split: str, rows: int, columns: list[str] | None = None) -> pd.DataFrame:
+    """The saved Keras probabilities for a split (columns `keras`, `strength_<s>`, or only `columns`), checked
+    against its row count."""
+    frame = pd.read_parquet(ArtifactPaths(settings.root).trained_model / PREDICTIONS_FILE,  # that split's rows only
+                            columns=None if columns is None else ["split", *columns], filters=[("split", "==", split)])
+    frame = frame.drop(columns="split").reset_index(drop=True)
     if len(frame) != rows:
         from pipelines.core.errors import PipelineError
 
@@ -113,14 +143,24 @@ def loss_targets(settings: Settings, frame: pd.DataFrame | SplitFile, spec: Feat
                  labels: np.ndarray) -> np.ndarray:
     """What the network's cross-entropy aims at per training row: the labels, or with train.distill the teacher's
     soft labels mixed with them (pipelines.training.distill). Mitigation weights keep using the hard labels."""
+    return target_maker(settings, spec)(frame, labels)
+
+
+def target_maker(settings: Settings, spec: FeatureSpec) -> Callable[[pd.DataFrame | SplitFile, np.ndarray], np.ndarray]:
+    """`loss_targets` as a function of (rows, their labels), the teacher loaded once: a streamed training calls it
+    on each batch it reads."""
     if settings.params.train.distill == "none":
-        return labels
+        return lambda frame, labels: labels
     from pipelines.core.paths import ArtifactPaths
     from pipelines.training.distill import TEACHER_FILE, load_teacher, student_targets, teacher_proba
 
-    teacher = load_teacher(ArtifactPaths(settings.root).teacher_model / TEACHER_FILE)
-    proba = np.concatenate([teacher_proba(teacher, x) for x in encoded_parts(frame, spec)])
-    return student_targets(labels, proba, settings.params.distill)
+    teacher, distill = load_teacher(ArtifactPaths(settings.root).teacher_model / TEACHER_FILE), settings.params.distill
+
+    def targets(frame: pd.DataFrame | SplitFile, labels: np.ndarray) -> np.ndarray:
+        proba = np.concatenate([teacher_proba(teacher, x) for x in encoded_parts(frame, spec)])
+        return student_targets(labels, proba, distill)
+
+    return targets
 
 
 def fit_sweep(settings: Settings, train: pd.DataFrame | SplitFile, validation: pd.DataFrame, spec: FeatureSpec,

@@ -116,8 +116,37 @@ def bootstrap_counts(counts: np.ndarray, n_boot: int, seed: int) -> np.ndarray:
     return draws.reshape(n_boot, *counts.shape)
 
 
+GroupCodes = dict[str, tuple[np.ndarray, np.ndarray]]  # grouping -> (sorted group names, a code per row)
+
+
+def group_codes(groups: pd.DataFrame, intersection: bool = False) -> GroupCodes:
+    """Each grouping's group names (sorted) and a group code per row: what the per-group figures count by. A few
+    bytes a row instead of a string a row, so a large split's groups can be kept chunk by chunk
+    (`merge_group_codes`)."""
+    out = {}
+    for name, labels in groupings(groups, intersection).items():
+        names, codes = np.unique(labels.astype(str), return_inverse=True)
+        out[name] = (names, codes.astype(np.int32))
+    return out
+
+
+def merge_group_codes(parts: list[GroupCodes]) -> GroupCodes:
+    """The codes of consecutive chunks as `group_codes` gives them for all their rows at once (the same sorted
+    names, the same codes)."""
+    out = {}
+    for name in (parts[0] if parts else {}):
+        names = np.unique(np.concatenate([p[name][0] for p in parts]))
+        out[name] = (names, np.concatenate([np.searchsorted(names, p[name][0]).astype(np.int32)[p[name][1]]
+                                            for p in parts]))
+    return out
+
+
+def _as_codes(groups: pd.DataFrame | GroupCodes, intersection: bool) -> GroupCodes:
+    return groups if isinstance(groups, dict) else group_codes(groups, intersection)
+
+
 def group_metrics(
-    y_true: np.ndarray, proba: np.ndarray, groups: pd.DataFrame, threshold: float, *,
+    y_true: np.ndarray, proba: np.ndarray, groups: pd.DataFrame | GroupCodes, threshold: float, *,
     intersection: bool = False, min_group_size: int = 1, n_boot: int = 0, confidence: float = 0.95, seed: int = 0,
 ) -> dict[str, dict[str, Any]]:
     """Per sensitive feature (and their intersection): rates by group and the gaps, by fairlearn's definitions.
@@ -131,12 +160,12 @@ def group_metrics(
     fairlearn's MetricFrame, whose per-group pandas calls cost ~0.3 s each; the figures are fairlearn's
     (MetricFrame rates, demographic_parity_difference, equalized_odds_difference), and
     tests/governance/test_fairness_metrics.py checks them against fairlearn on Adult rows and edge cases.
+    `groups` is the sensitive columns, or their `group_codes` (a large split's, gathered chunk by chunk).
     """
     y_true = np.asarray(y_true).astype(int)
     y_pred = (np.asarray(proba) >= threshold).astype(int)
     result = {}
-    for name, labels in groupings(groups, intersection).items():
-        names, codes = np.unique(labels.astype(str), return_inverse=True)
+    for name, (names, codes) in _as_codes(groups, intersection).items():
         counts = _cell_counts(codes, len(names), y_true, y_pred)
         sizes = counts.sum(axis=1)
         eligible = sizes >= min_group_size
@@ -159,7 +188,7 @@ def group_metrics(
 
 
 def equal_rates_floor(
-    y_true: np.ndarray, proba: np.ndarray, groups: pd.DataFrame, threshold: float, *, share: float,
+    y_true: np.ndarray, proba: np.ndarray, groups: pd.DataFrame | GroupCodes, threshold: float, *, share: float,
     intersection: bool = False, min_group_size: int = 1, draws: int = 2000, seed: int = 0,
 ) -> dict[str, dict[str, float | None]]:
     """Per grouping, the disparity a model fair by construction still shows on test rows like these, at the `share`
@@ -175,8 +204,7 @@ def equal_rates_floor(
             "fpr": float(y_pred[negatives].mean()) if negatives.any() else 0.0}
     rng = np.random.default_rng(seed)
     result: dict[str, dict[str, float | None]] = {}
-    for name, labels in groupings(groups, intersection).items():
-        names, codes = np.unique(labels.astype(str), return_inverse=True)
+    for name, (names, codes) in _as_codes(groups, intersection).items():
         k = len(names)
         n_neg, n_pos = np.bincount(codes[negatives], minlength=k), np.bincount(codes[positives], minlength=k)
         eligible = (n_neg + n_pos) >= min_group_size
@@ -191,7 +219,8 @@ def equal_rates_floor(
 
 
 def quantization_effects(
-    y_true: np.ndarray, reference: np.ndarray, variant: np.ndarray, groups: pd.DataFrame, threshold: float, *,
+    y_true: np.ndarray, reference: np.ndarray, variant: np.ndarray, groups: pd.DataFrame | GroupCodes,
+    threshold: float, *,
     intersection: bool = False, min_group_size: int = 1, n_boot: int = 0, confidence: float = 0.95, seed: int = 0,
 ) -> dict[str, dict[str, Any]]:
     """Each group's accuracy change from a reference model (Keras) to a variant, with a paired bootstrap.
@@ -203,8 +232,7 @@ def quantization_effects(
     right_ref = ((np.asarray(reference) >= threshold).astype(int) == y_true).astype(int)
     right_var = ((np.asarray(variant) >= threshold).astype(int) == y_true).astype(int)
     result = {}
-    for name, labels in groupings(groups, intersection).items():
-        names, codes = np.unique(labels.astype(str), return_inverse=True)
+    for name, (names, codes) in _as_codes(groups, intersection).items():
         # cells [both wrong, only variant right, only reference right, both right]
         counts = _cell_counts(codes, len(names), right_ref, right_var)
         sizes = counts.sum(axis=1)

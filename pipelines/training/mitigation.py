@@ -59,14 +59,42 @@ def stratified_sample(frame: pd.DataFrame, columns: list[str], rows: int | None,
     if rows is None or len(frame) <= rows:
         return frame
     codes = frame.groupby(columns, dropna=False, sort=False, observed=True).ngroup().to_numpy()
-    quota = np.maximum(1, np.round(np.bincount(codes) * rows / len(frame))).astype(int)
-    order = np.random.default_rng(seed).permutation(len(frame))  # a random order, then each cell's first rows
-    shuffled = codes[order]
-    by_cell = np.argsort(shuffled, kind="stable")
-    starts = np.searchsorted(shuffled[by_cell], np.arange(len(quota)))
-    rank = np.empty(len(frame), dtype=np.int64)
-    rank[by_cell] = np.arange(len(frame)) - starts[shuffled[by_cell]]
-    return frame.iloc[np.sort(order[rank < quota[shuffled]])]
+    return frame.iloc[stratified_positions(codes, rows, seed)]
+
+
+def stratified_positions(cells: np.ndarray, rows: int, seed: int) -> np.ndarray:
+    """The sorted positions `stratified_sample` keeps, from a cell number per row (any numbering of the cells gives
+    the same rows): a seeded random order of all rows, then each cell's first round(share x rows) rows in it (at
+    least one). One cell at a time, so a split file's millions of rows cost a few bytes each."""
+    quota = np.maximum(1, np.round(np.bincount(cells) * rows / len(cells))).astype(int)
+    order = np.random.default_rng(seed).permutation(len(cells))  # a random order, then each cell's first rows
+    shuffled = cells[order]
+    kept = [order[np.flatnonzero(shuffled == cell)[:quota[cell]]] for cell in np.flatnonzero(np.bincount(cells))]
+    return np.sort(np.concatenate(kept)) if kept else np.zeros(0, np.int64)
+
+
+class CellNumbers:
+    """Cell numbers (0, 1, ...) for the combinations of these columns' values, the same for every batch given (a
+    missing value is a value of its own): what stratified_positions takes for a split file, a few bytes a row and no
+    string a row."""
+
+    def __init__(self, columns: list[str]) -> None:
+        self.columns = columns
+        self.values: dict[str, dict[Any, int]] = {c: {} for c in columns}  # each column's values, numbered
+        self.cells: dict[tuple, int] = {}  # each combination of numbered values
+
+    def __call__(self, frame: pd.DataFrame) -> np.ndarray:
+        numbered = {}
+        for column in self.columns:
+            codes, uniques = pd.factorize(frame[column], use_na_sentinel=True)
+            seen = self.values[column]
+            numbers = np.array([0] + [seen.setdefault(v, len(seen) + 1) for v in uniques], np.int64)
+            numbered[column] = numbers[codes + 1]
+        table = pd.DataFrame(numbered)
+        local = table.groupby(self.columns, sort=False).ngroup().to_numpy()  # in order of first appearance
+        ids = [self.cells.setdefault(tuple(row), len(self.cells))
+               for row in table.drop_duplicates().itertuples(index=False)]
+        return np.asarray(ids, np.int32)[local] if len(table) else np.zeros(0, np.int32)
 
 
 def sweep_sample(train: pd.DataFrame, label: str, features: list[str], config: FairnessConfig) -> pd.DataFrame:

@@ -92,30 +92,60 @@ def _width(x) -> int:
     return x.width if hasattr(x, "width") else x.shape[1]
 
 
+AUC_BINS = 4096  # a streamed epoch's running AUC counts its predictions in this many equal bins (ties within a bin
+# count half): the rows' predictions are not kept, and the figure is within a bin's share of pairs of the exact one
+
+
+def _binned_auc(positive: np.ndarray, negative: np.ndarray) -> float:
+    """ROC AUC from the counts of positive and negative rows per probability bin (ties within a bin half)."""
+    n_pos, n_neg = positive.sum(), negative.sum()
+    if n_pos == 0 or n_neg == 0:
+        return float("nan")
+    below = np.cumsum(negative) - negative
+    return float((positive * below).sum() + 0.5 * (positive * negative).sum()) / (float(n_pos) * float(n_neg))
+
+
 def _streamed_pass(x_train: StreamedRows, config: TrainConfig, step: Callable[..., Any], per_row: tuple,
                    heads: int) -> Callable[[], tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    """One epoch over the tf.data batches: per-head summed batch losses, predictions, and the row positions in the
-    order they were seen. `per_row` holds the labels, weights, groups and targets of every row."""
+    """One epoch over the tf.data batches: per-head summed batch losses, accuracy and (binned) AUC, added up batch
+    by batch. The batches carry their per-row figures (x_train.figures), or `per_row` holds the labels, weights,
+    groups and targets of every row, gathered by the batches' row positions."""
     import tensorflow as tf
 
     from pipelines.data.features import expand_tensor
 
     dataset, sizes = x_train.dataset(config.batch_size, config.seed), list(x_train.sizes)
+    inputs = [tf.TensorSpec([None, len(x_train.spec.numeric)], tf.float32),
+              tf.TensorSpec([None, len(sizes)], tf.int32), tf.TensorSpec([None], tf.int64)]
 
-    @tf.function(input_signature=[tf.TensorSpec([None, len(x_train.spec.numeric)], tf.float32),
-                                  tf.TensorSpec([None, len(sizes)], tf.int32), tf.TensorSpec([None], tf.int64)])
-    def batch_step(numeric, codes, positions):
-        per_head, proba = step(expand_tensor(numeric, codes, sizes), *(tf.gather(t, positions) for t in per_row))
-        return per_head * tf.cast(tf.shape(positions)[0], tf.float32), proba
+    if x_train.figures is None:
+        @tf.function(input_signature=inputs)
+        def batch_step(numeric, codes, positions):
+            y = tf.gather(per_row[0], positions)
+            per_head, proba = step(expand_tensor(numeric, codes, sizes), y,
+                                   *(tf.gather(t, positions) for t in per_row[1:]))
+            return per_head * tf.cast(tf.shape(positions)[0], tf.float32), proba, y
+    else:
+        @tf.function(input_signature=inputs + list(dataset.element_spec[3:]))
+        def batch_step(numeric, codes, positions, y, w, members, t):
+            per_head, proba = step(expand_tensor(numeric, codes, sizes), y, w, members, t)
+            return per_head * tf.cast(tf.shape(positions)[0], tf.float32), proba, y
+    cells = np.arange(heads)[:, None] * AUC_BINS
 
     def epoch() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        sums, predicted, seen = np.zeros(heads, np.float64), [], []
-        for numeric, codes, positions in dataset:
-            summed, proba = batch_step(numeric, codes, positions)
-            sums += summed.numpy()
-            predicted.append(proba.numpy())
-            seen.append(positions.numpy())
-        return sums, np.concatenate(predicted, axis=1), np.concatenate(seen)
+        sums, right = np.zeros(heads, np.float64), np.zeros(heads, np.int64)
+        positive, negative = np.zeros(heads * AUC_BINS, np.int64), np.zeros(heads * AUC_BINS, np.int64)
+        for batch in dataset:
+            summed, proba, y = (t.numpy() for t in batch_step(*batch))
+            sums += summed
+            truth = y > 0.5
+            right += ((proba >= 0.5) == truth[None, :]).sum(axis=1)
+            binned = (cells + np.clip((proba * AUC_BINS).astype(np.int64), 0, AUC_BINS - 1)).reshape(-1)
+            mask = np.broadcast_to(truth[None, :], proba.shape).reshape(-1)
+            positive += np.bincount(binned[mask], minlength=heads * AUC_BINS)
+            negative += np.bincount(binned[~mask], minlength=heads * AUC_BINS)
+        pos, neg = positive.reshape(heads, -1), negative.reshape(heads, -1)
+        return sums, right / len(x_train), np.array([_binned_auc(pos[k], neg[k]) for k in range(heads)])
 
     return epoch
 
@@ -170,7 +200,7 @@ def _pair_bounds(bounds: list[float], blocks: list[tuple[int, int, str, float]],
 
 
 def train_stacked(
-    x_train: Any, y_train: np.ndarray, x_val: Any, y_val: np.ndarray, config: TrainConfig,
+    x_train: Any, y_train: np.ndarray | None, x_val: Any, y_val: np.ndarray, config: TrainConfig,
     strengths: list[float], *, sample_weights: np.ndarray | None = None, groups: np.ndarray | None = None,
     val_groups: np.ndarray | None = None, constraint: str = "demographic_parity", bounds: list[float] | None = None,
     epochs: list[int] | None = None, best_epochs: list[int] | None = None, val_mask: np.ndarray | None = None,
@@ -180,7 +210,9 @@ def train_stacked(
     """Train one network per strength together; return each as (plain Keras network, per-epoch history).
 
     `x_train` and `x_val` are the encoded matrix or pipelines.data.features.CompactRows (the same values);
-    `x_train` may also be pipelines.training.streamed.StreamedRows: a split file read as tf.data batches each epoch.
+    `x_train` may also be pipelines.training.streamed.StreamedRows: a split file read as tf.data batches each epoch;
+    with its `figures` each batch carries its labels, weights, groups and targets (y_train, sample_weights, groups and
+    targets are then not given), and the epoch's accuracy and AUC are added up batch by batch (AUC binned).
 
     `sample_weights` is [rows, heads] (reweighing, class weights) or None; with `groups` (one-hot, [rows, groups])
     head k's loss adds strengths[k] x the batch's group gap, as pipelines.training.train._penalized does.
@@ -225,10 +257,17 @@ def train_stacked(
     optimizer = keras.optimizers.Adam(config.learning_rate)
     optimizer.build(variables)
     dropout_seed = keras.random.SeedGenerator(config.seed)
-    penalty = np.asarray(strengths, np.float32) if groups is not None else np.zeros(heads, np.float32)
-    weights = np.ones((rows, heads), np.float32) if sample_weights is None else np.asarray(sample_weights, np.float32)
-    groups = np.zeros((rows, 1), np.float32) if groups is None else np.asarray(groups, np.float32)
-    val_groups = np.zeros((len(x_val), groups.shape[1]), np.float32) if val_groups is None else \
+    # rows from a split file whose batches carry their own labels, weights, groups and targets (BatchFigures)
+    carried = isinstance(x_train, StreamedRows) and x_train.figures is not None
+    penalty = np.asarray(strengths, np.float32) if groups is not None or carried else np.zeros(heads, np.float32)
+    if carried:
+        columns = x_train.figures.columns
+    else:
+        weights = np.ones((rows, heads), np.float32) if sample_weights is None else \
+            np.asarray(sample_weights, np.float32)
+        groups = np.zeros((rows, 1), np.float32) if groups is None else np.asarray(groups, np.float32)
+        columns = groups.shape[1]
+    val_groups = np.zeros((len(x_val), columns), np.float32) if val_groups is None else \
         val_groups.astype(np.float32)
 
     def forward(x, training: bool):
@@ -246,7 +285,7 @@ def train_stacked(
 
     strength_t = ops.convert_to_tensor(penalty)
     dual = bounds is not None
-    blocks = _blocks(groups.shape[1], constraint, side)
+    blocks = _blocks(columns, constraint, side)
     pairing, owner = _pairs(blocks)
     pairing_t, both_t = tf.constant(pairing), tf.constant(np.abs(pairing))
     allowed = tf.constant(_pair_bounds([0.0] * heads if bounds is None else bounds, blocks, owner))  # heads x pairs
@@ -295,14 +334,17 @@ def train_stacked(
             multipliers.assign(tf.nn.relu(multipliers + DUAL_RATE * (gaps_of(*tf.unstack(averaged)) - allowed)))
         return per_head, proba
 
-    y_train = y_train.astype(np.float32)
-    y_all = tf.constant(y_train)
-    t_all = tf.constant(np.repeat(y_train[:, None], heads, 1) if targets is None else targets.astype(np.float32))
-    w_all, g_all = tf.constant(weights), tf.constant(groups)
     streamed = isinstance(x_train, StreamedRows)
-    if streamed:  # rows from the split's Parquet file (tf.data); per-row figures gathered by position
-        streamed_pass = _streamed_pass(x_train, config, step, (y_all, w_all, g_all, t_all), heads)
+    if carried:  # rows and their figures from the split's Parquet file (tf.data)
+        streamed_pass = _streamed_pass(x_train, config, step, (), heads)
     else:
+        y_train = np.asarray(y_train, np.float32)
+        y_all = tf.constant(y_train)
+        t_all = tf.constant(np.repeat(y_train[:, None], heads, 1) if targets is None else targets.astype(np.float32))
+        w_all, g_all = tf.constant(weights), tf.constant(groups)
+    if streamed and not carried:  # rows from the split's Parquet file (tf.data); per-row figures gathered by position
+        streamed_pass = _streamed_pass(x_train, config, step, (y_all, w_all, g_all, t_all), heads)
+    elif not streamed:
         train_batch = _rows_tensors(x_train)
         batches = math.ceil(rows / config.batch_size)
 
@@ -329,7 +371,7 @@ def train_stacked(
     judged = np.ones((val_rows, heads), np.float32) if val_mask is None else val_mask.astype(np.float32)
 
     @tf.function(input_signature=[tf.TensorSpec([heads, None], tf.float32), tf.TensorSpec([None], tf.float32),
-                                  tf.TensorSpec([None, groups.shape[1]], tf.float32),
+                                  tf.TensorSpec([None, columns], tf.float32),
                                   tf.TensorSpec([None, heads], tf.float32), tf.TensorSpec([None, heads], tf.float32)])
     def penalized(proba, y, members, mask, wanted):
         bce = ops.sum(_bce(ops.transpose(wanted), proba) * ops.transpose(mask), axis=1) / \
@@ -350,20 +392,21 @@ def train_stacked(
     with Progress(f"training epochs ({heads} networks)", planned) as bar:
         for epoch in range(planned):
             if streamed:
-                sums, predicted, order = streamed_pass()
+                sums, accuracy, auc = streamed_pass()
             else:
                 order = rng.permutation(rows).astype(np.int32)
                 sums, predicted = (t.numpy() for t in epoch_pass(order))
+                y_seen = np.asarray(y_train)[order]
+                accuracy = np.array([np.mean((predicted[k] >= 0.5) == (y_seen > 0.5)) for k in range(heads)])
+                auc = np.array([_auc(y_seen, predicted[k]) for k in range(heads)])
             losses, seen = sums, rows
             val_loss, val_proba = evaluate(y_val_t, val_groups)
-            y_seen = y_train[order]
             snapshot = [v.numpy() for v in variables]
             for k, stop in enumerate(stops):
                 if stop.stopped_after is not None:
                     continue
                 own = judged[:, k] > 0
-                figures = {"loss": losses[k] / seen, "accuracy": np.mean((predicted[k] >= 0.5) == (y_seen > 0.5)),
-                           "auc": _auc(y_seen, predicted[k]), "val_loss": val_loss[k],
+                figures = {"loss": losses[k] / seen, "accuracy": accuracy[k], "auc": auc[k], "val_loss": val_loss[k],
                            "val_accuracy": np.mean((val_proba[k][own] >= 0.5) == (y_val_t[own] > 0.5)),
                            "val_auc": _auc(y_val_t[own], val_proba[k][own])}
                 for name, value in figures.items():

@@ -5,8 +5,6 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from pipelines.catalog import pipeline_outputs
 from pipelines.core.config import Settings
 from pipelines.core.git_state import git_state
@@ -30,21 +28,21 @@ from pipelines.core.step import StepResult, records_metrics
 from pipelines.data.features import (
     encode_features,
     encode_labels,
-    encoded_chunks,
-    fit_feature_spec,
 )
 from pipelines.data.split import load_split
-from pipelines.data.split_file import open_split, split_columns
+from pipelines.data.split_file import open_split
 from pipelines.training.keras_model import (
     load_predictions,
     load_spec,
     mitigation_facts,
-    prediction_frame,
+    write_predictions,
 )
 from pipelines.training.metrics import classification_metrics, group_metrics
+from pipelines.training.mitigation import constrained_features
 from pipelines.training.plots import confusion_matrix_chart, training_plots
 from pipelines.training.privacy import headline as privacy_headline
-from pipelines.training.streamed import feature_spec
+from pipelines.training.scoring import bounded_sample, score
+from pipelines.training.streamed import feature_spec, heldout_rows
 from pipelines.training.tracking import log_files, log_to_run, log_training_run, run_url
 
 
@@ -62,16 +60,21 @@ def teacher_model(settings: Settings) -> StepResult:
     from pipelines.training.tracking import log_side_run
 
     params = settings.params
-    train, test = load_split(settings, "train"), load_split(settings, "test")
-    spec = fit_feature_spec(train, params.data)  # the network's inputs: no sensitive column unless data allows it
-    teacher = fit_teacher(encode_features(train, spec), encode_labels(train, spec), params.distill, params.train.seed)
-    del train
-    y_test, threshold = encode_labels(test, spec), params.train.threshold
-    proba = np.concatenate([teacher_proba(teacher, x) for x in encoded_chunks(test, spec)])
+    # above data.batch_rows rows the feature spec is merged over the split file's batches and the teacher fits a
+    # seeded sample of data.batch_rows rows (gradient boosting gains little from more; the whole split would not fit)
+    train = open_split(settings, "train")
+    spec = feature_spec(train, params.data)  # the network's inputs: no sensitive column unless data allows it
+    rows = bounded_sample(train, params.data.batch_rows, params.train.seed)
+    teacher = fit_teacher(encode_features(rows, spec), encode_labels(rows, spec), params.distill, params.train.seed)
+    del train, rows
+    threshold, sensitive = params.train.threshold, params.data.sensitive_features
+    scored = score(open_split(settings, "test"), spec, sensitive, {"teacher": lambda x: teacher_proba(teacher, x)},
+                   intersection=False)
+    y_test, proba = scored.y, scored.probas["teacher"]
     report: dict[str, Any] = {"teacher": teacher_facts(params.distill, params.train.seed),
                               "used_by_student": params.train.distill,
                               "overall": classification_metrics(y_test, proba, threshold),
-                              "groups": group_metrics(y_test, proba, test[params.data.sensitive_features], threshold)}
+                              "groups": group_metrics(y_test, proba, scored.codes(sensitive), threshold)}
     paths = ArtifactPaths(settings.root)
     with atomic_path(paths.teacher_model) as tmp:
         tmp.mkdir()
@@ -95,7 +98,12 @@ def trained_model(settings: Settings) -> StepResult:
     # above data.batch_rows rows the train split is read from its file in batches (tf.data), not held as a frame;
     # DP-SGD and federated training take the frame
     train = open_split(settings, "train") if plain else load_split(settings, "train")
-    validation = load_split(settings, "validation")
+    # above data.batch_rows validation rows the heads are judged on a stratified sample of that many (every
+    # validation row is still predicted for the trade-off)
+    validation_file = open_split(settings, "validation")
+    validation = heldout_rows(validation_file, data.label,
+                              constrained_features(settings.params.fairness, data), settings.params.fairness,
+                              data.batch_rows)
     spec = feature_spec(train, data)
     private: dict[str, Any] = {}
     if plain:
@@ -126,9 +134,9 @@ def trained_model(settings: Settings) -> StepResult:
             from pipelines.training.mitigation import save_baseline
 
             save_baseline(baseline, tmp / BASELINE_FILE)
-        splits = {"validation": validation, "test": open_split(settings, "test")}  # a large test split: by batch
-        prediction_frame(fitted, model, splits, spec).to_parquet(tmp / PREDICTIONS_FILE, index=False)
-        del splits  # the test rows are not needed again
+        splits = {"validation": validation_file, "test": open_split(settings, "test")}  # large splits: by batch
+        write_predictions(fitted, model, splits, spec, tmp / PREDICTIONS_FILE)
+        del splits, validation_file  # their rows are not needed again
         with tempfile.TemporaryDirectory() as scratch:  # the MLflow Model copy lives in MLflow only
             pyfunc = save_pyfunc(Path(scratch) / "pyfunc", tmp / KERAS_MODEL_FILE, tmp / FEATURE_SPEC_FILE, spec,
                                  model, validation)
@@ -164,18 +172,18 @@ def model_evaluation(settings: Settings) -> StepResult:
     # batches are read from them, the test labels and groups as two columns
     train, test = open_split(settings, "train"), open_split(settings, "test")
     sensitive = settings.params.data.sensitive_features
-    groups = split_columns(settings, "test", list(dict.fromkeys([spec.label, *sensitive])))
-    y_true, threshold = encode_labels(groups, spec), params.train.threshold
+    groups = score(test, spec, sensitive, {}, intersection=False)  # labels and group codes, chunk by chunk
+    y_true, threshold = groups.y, params.train.threshold
     # above fairness.sample_rows the regression fits the sweep's stratified sample: a float64 matrix of every
     # training row would be 6 GB at 10M rows; at 1M rows the sample's fit scored 0.8473 on the test split, all
     # 720k rows' 0.8484
     fit_rows = sweep_sample(train, params.data.label, constrained_features(params.fairness, params.data),
                             params.fairness)
     del train
-    proba = load_predictions(settings, "test", len(test))["keras"].to_numpy()
+    proba = load_predictions(settings, "test", len(test), ["keras"])["keras"].to_numpy()
     report: dict[str, Any] = {
         "overall": classification_metrics(y_true, proba, threshold),
-        "groups": group_metrics(y_true, proba, groups[sensitive], threshold),
+        "groups": group_metrics(y_true, proba, groups.codes(sensitive), threshold),
         "threshold": threshold,
         "baselines": baselines(encode_features(fit_rows, spec), encode_labels(fit_rows, spec),
                                encoded_parts(test, spec), y_true, threshold, params.train.seed,

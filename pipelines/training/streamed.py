@@ -1,10 +1,11 @@
 """Training rows read from a split's Parquet file as a tf.data pipeline, for a train split larger than
 `data.batch_rows`: the rows arrive a row group at a time (encode_compact per batch), are shuffled within each batch
 and across a buffer of minibatches, and are one-hot expanded in the graph, so memory no longer grows with them.
-Per-row figures that depend on labels and groups only (labels, weights, group indicators, targets) stay in
-memory: a few bytes a row, gathered by each batch's row positions."""
+The per-row figures the training needs besides the inputs (labels, weights, group indicators, targets) are made
+from each batch's own rows (`BatchFigures`), so nothing a row is held for the whole split."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,11 +27,48 @@ SHUFFLE_BATCHES = 64  # minibatches in the shuffle buffer (16k rows at batch_siz
 
 
 @dataclass(frozen=True)
+class BatchFigures:
+    """A batch's per-row figures, made from its own rows as pipelines.training.bounded.fit_heads makes them for a
+    frame: the loss targets (labels, or the teacher's mix), sample weights per head (class weights from the whole
+    split's positive share), the constrained grouping's indicators over `vocabulary` then the side limits' blocks
+    (pipelines.training.limits), and each head's targets (the loss targets)."""
+
+    spec: FeatureSpec
+    features: list[str]
+    vocabulary: list[str]
+    side: list
+    heads: int
+    weigh: Callable[[np.ndarray], np.ndarray | None]  # labels -> class weights, or None
+    targets: Callable[[pd.DataFrame, np.ndarray], np.ndarray]  # (rows, labels) -> loss targets
+
+    def __call__(self, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        from pipelines.data.features import encode_labels
+        from pipelines.training.limits import side_indicators
+        from pipelines.training.mitigation import constraint_labels, group_indicators
+
+        labels = encode_labels(frame, self.spec)
+        y = np.asarray(self.targets(frame, labels), np.float32)
+        balance = self.weigh(labels)
+        weights = np.ones((len(frame), self.heads), np.float32) if balance is None else \
+            np.repeat(balance[:, None], self.heads, axis=1)
+        members = np.concatenate([group_indicators(constraint_labels(frame, self.features), self.vocabulary),
+                                  side_indicators(frame, self.side)], axis=1).astype(np.float32)
+        return y, weights, members, np.repeat(y[:, None], self.heads, axis=1)
+
+    @property
+    def columns(self) -> int:
+        return len(self.vocabulary) + sum(len(limit.groups) for limit in self.side)
+
+
+@dataclass(frozen=True)
 class StreamedRows:
-    """A train split too large to hold, as the rows train_stacked fits on (the role of CompactRows in memory)."""
+    """A train split too large to hold, as the rows train_stacked fits on (the role of CompactRows in memory).
+    With `figures`, each batch also carries its per-row figures (BatchFigures) instead of row positions into
+    arrays held for every row."""
 
     split: SplitFile
     spec: FeatureSpec
+    figures: BatchFigures | None = None
 
     def __len__(self) -> int:
         return len(self.split)
@@ -48,17 +86,26 @@ class StreamedRows:
         new seeded order (row groups, rows within a batch read, then a buffer of minibatches)."""
         import tensorflow as tf
 
-        rng, groups = np.random.default_rng(seed), self.split.row_groups()
+        from pipelines.data.features import encode_compact
+
+        rng, groups, figures = np.random.default_rng(seed), self.split.row_groups(), self.figures
 
         def epoch():
-            for positions, numeric, codes, _ in self.split.compact(self.spec, rng.permutation(groups).tolist()):
+            for start, frame in self.split.batches(rng.permutation(groups).tolist()):
+                positions = np.arange(start, start + len(frame), dtype=np.int64)
+                numeric, codes = encode_compact(frame, self.spec)
+                per_row = () if figures is None else figures(frame)
                 mixed = rng.permutation(len(positions))
                 for i in range(0, len(mixed), batch_size):
                     rows = mixed[i:i + batch_size]
-                    yield numeric[rows], codes[rows], positions[rows]
+                    yield numeric[rows], codes[rows], positions[rows], *(f[rows] for f in per_row)
 
-        signature = (tf.TensorSpec([None, len(self.spec.numeric)], tf.float32),
-                     tf.TensorSpec([None, len(self.sizes)], tf.int32), tf.TensorSpec([None], tf.int64))
+        signature: tuple = (tf.TensorSpec([None, len(self.spec.numeric)], tf.float32),
+                            tf.TensorSpec([None, len(self.sizes)], tf.int32), tf.TensorSpec([None], tf.int64))
+        if figures is not None:
+            heads = figures.heads
+            signature += (tf.TensorSpec([None], tf.float32), tf.TensorSpec([None, heads], tf.float32),
+                          tf.TensorSpec([None, figures.columns], tf.float32), tf.TensorSpec([None, heads], tf.float32))
         return tf.data.Dataset.from_generator(epoch, output_signature=signature) \
             .shuffle(shuffle, seed=seed, reshuffle_each_iteration=True).prefetch(tf.data.AUTOTUNE)
 
@@ -105,32 +152,24 @@ def sweep_sample(train: pd.DataFrame | SplitFile, label: str, features: list[str
                  config: FairnessConfig) -> pd.DataFrame:
     """mitigation.sweep_sample's rows; from a split file the same rows, indexed alike: the stratified sample is
     drawn on its label and group columns, then only those rows are read."""
-    from pipelines.training.mitigation import stratified_sample
+    from pipelines.training.mitigation import CellNumbers, stratified_positions
     from pipelines.training.mitigation import sweep_sample as frame_sample
 
     if not isinstance(train, SplitFile):
         return frame_sample(train, label, features, config)
-    columns = [label, *features]
-    cells = stratified_sample(train.columns(list(dict.fromkeys(columns))), columns, config.sample_rows, config.seed)
-    return train.take(cells.index.to_numpy())
+    columns = list(dict.fromkeys([label, *features]))  # only which rows share a cell matters: codes will do
+    if config.sample_rows is None or len(train) <= config.sample_rows:
+        return train.take(np.arange(len(train)))
+    cells, numbering = np.empty(len(train), np.int32), CellNumbers(columns)
+    for start, frame in train.batches(columns=columns):  # a cell number a row, batch by batch
+        cells[start:start + len(frame)] = numbering(frame)
+    return train.take(stratified_positions(cells, config.sample_rows, config.seed))
 
 
-def file_labels(train: SplitFile, spec: FeatureSpec, features: list[str], side: list | None = None
-                ) -> tuple[np.ndarray, pd.Categorical, np.ndarray]:
-    """`encode_labels` and `mitigation.constraint_labels` of a split file's rows, read batch by batch (the group
-    labels as a Categorical: a code a row, not a string a row), and the side limits' group indicators
-    (pipelines.training.limits)."""
-    from pandas.api.types import union_categoricals
-
-    from pipelines.data.features import encode_labels
-    from pipelines.training.limits import side_indicators
-    from pipelines.training.mitigation import constraint_labels
-
-    side = side or []
-    columns = list(dict.fromkeys([spec.label, *features, *(c for s in side for c in s.columns)]))
-    labels, groups, members = [], [], []
-    for _, frame in train.batches(columns=columns):
-        labels.append(encode_labels(frame, spec))
-        groups.append(pd.Categorical(constraint_labels(frame, features)))
-        members.append(side_indicators(frame, side))
-    return np.concatenate(labels), union_categoricals(groups), np.concatenate(members)
+def heldout_rows(validation: pd.DataFrame | SplitFile, label: str, features: list[str], config: FairnessConfig,
+                 rows: int) -> pd.DataFrame:
+    """The validation rows the heads stop early and the bound is chosen on: the frame, or of a split file a
+    stratified sample of about `rows` rows (label x constrained groups, seeded as the sweep's sample)."""
+    if not isinstance(validation, SplitFile):
+        return validation
+    return sweep_sample(validation, label, features, config.model_copy(update={"sample_rows": rows}))

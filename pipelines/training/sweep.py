@@ -179,15 +179,18 @@ def baseline_point(settings: Settings, held: Any, sample: pd.DataFrame, validati
     return point, facts
 
 
-def other_checks(gates: Any, held: pd.DataFrame, test: pd.DataFrame, grouping: str, key: str) -> list[Any]:
+def other_checks(gates: Any, held: pd.DataFrame | dict[str, Any], test: pd.DataFrame | dict[str, Any], grouping: str,
+                 key: str) -> list[Any]:
     """Every limit the test-split fairness gate applies to the Keras model (pipelines.governance.fairness's one
     definition) but the constrained disparity on the constrained grouping, which the bound sets: each gated
-    grouping's demographic parity and equalized odds limits."""
+    grouping's demographic parity and equalized odds limits. `held` and `test`: the sensitive columns, or their
+    groupings already made (a group label per row by grouping name, as metrics.groupings gives them)."""
     from pipelines.core.gates import gate_limits
     from pipelines.training.bound_choice import Check
     from pipelines.training.metrics import groupings
 
-    held_groups, test_groups = groupings(held, intersection=True), groupings(test, intersection=True)
+    held_groups = held if isinstance(held, dict) else groupings(held, intersection=True)
+    test_groups = test if isinstance(test, dict) else groupings(test, intersection=True)
     names = list(test_groups)
     return [Check(name, figure, limit, held_groups[name], test_groups[name])
             for name in names for _, figure, _, limit in gate_limits(gates, name, names)
@@ -215,11 +218,12 @@ def bound_sweep(settings: Settings, train: pd.DataFrame | SplitFile, validation:
     any training."""
     from pipelines.core.errors import PipelineError
     from pipelines.core.gates import gate_limits
-    from pipelines.data.split_file import split_columns
+    from pipelines.data.split_file import open_split
     from pipelines.training import bound_choice, bounded
     from pipelines.training import strength as choice
     from pipelines.training.metrics import group_metrics, intersection_name, too_small
     from pipelines.training.mitigation import constrained_features, constraint_labels
+    from pipelines.training.scoring import score
     from pipelines.training.streamed import sweep_sample
     from pipelines.training.targets import extra_heads
 
@@ -229,14 +233,17 @@ def bound_sweep(settings: Settings, train: pd.DataFrame | SplitFile, validation:
     grouping, key = intersection_name(features), choice.DISPARITY[fairness.constraint]
     gate = choice.gate_limit(params.gates.fairness, fairness.constraint, grouping)
     limit = min([v for v in (fairness.bound, gate) if v is not None], default=None)
-    sensitive = list(dict.fromkeys([*params.data.sensitive_features, *features]))
-    test = split_columns(settings, "test", [params.data.label, *sensitive])
-    test_labels, test_y = constraint_labels(test, features), encode_labels(test, spec)
     gate_columns = params.data.sensitive_features  # the groupings the fairness gate measures
-    on_test = group_metrics(test_y, test_y, test[gate_columns], threshold, intersection=True, min_group_size=minimum)
+    # the test rows' labels and group codes, read chunk by chunk (a group code a row, not a string a row)
+    test_split = open_split(settings, "test")
+    on_gate = score(test_split, spec, gate_columns, {})
+    test_y, test_codes = on_gate.y, on_gate.groups
+    own = test_codes if grouping in test_codes else score(test_split, spec, features, {}).groups
+    test_labels = pd.Categorical.from_codes(own[grouping][1], own[grouping][0])
+    test_groups = {name: pd.Categorical.from_codes(codes, names) for name, (names, codes) in test_codes.items()}
+    on_test = group_metrics(test_y, test_y, test_codes, threshold, min_group_size=minimum)
     if gate is not None and grouping not in on_test:  # fairness.features: a narrower intersection
-        on_test |= group_metrics(test_y, test_y, test[features], threshold, intersection=True,
-                                  min_group_size=minimum)
+        on_test |= group_metrics(test_y, test_y, own, threshold, min_group_size=minimum)
     for name, facts in on_test.items():  # the gate fails a limited grouping it cannot measure: stop now
         limited = gate_limits(params.gates.fairness, name, list(on_test)) if name != grouping else gate is not None
         if limited and facts["eligible_groups"] < 2:
@@ -244,7 +251,7 @@ def bound_sweep(settings: Settings, train: pd.DataFrame | SplitFile, validation:
     sample = sweep_sample(train, params.data.label, features, fairness)
     bounds = bounded.head_bounds(limit or FALLBACK_BOUND, fairness.bound_fractions)
     # the gate's other limits, which the bound heads also train towards (only their test groups matter here)
-    side = side_limits(other_checks(params.gates.fairness, test[gate_columns], test[gate_columns], grouping, key),
+    side = side_limits(other_checks(params.gates.fairness, test_groups, test_groups, grouping, key),
                        limit or FALLBACK_BOUND, minimum, gate_columns)
     limits = Limits(gated_groups(test_labels, minimum), side)
     held = bounded.heldout(settings, sample, validation, spec, bounds, limits)
@@ -257,7 +264,7 @@ def bound_sweep(settings: Settings, train: pd.DataFrame | SplitFile, validation:
     wide = held.rows is validation
     wide_rows = pd.concat([sample, validation], ignore_index=True) if wide else held.rows
     y_wide = encode_labels(wide_rows, spec) if wide else y_rows
-    others = other_checks(params.gates.fairness, wide_rows[gate_columns], test[gate_columns], grouping, key)
+    others = other_checks(params.gates.fairness, wide_rows[gate_columns], test_groups, grouping, key)
 
     def measured(probas: dict[float, np.ndarray], fitted: dict[float, tuple]) -> list[dict[str, Any]]:
         out = []

@@ -129,11 +129,12 @@ def planned_epochs(rows: int, config: TrainConfig) -> int:
     return max(1, min(config.max_epochs, math.ceil(config.min_steps / steps_per_epoch)))
 
 
-def class_weights(y: np.ndarray, config: TrainConfig) -> np.ndarray | None:
-    """Per-row weights making each class weigh the same in the loss (`class_weight: balanced`), else None."""
+def class_weights(y: np.ndarray, config: TrainConfig, positives: float | None = None) -> np.ndarray | None:
+    """Per-row weights making each class weigh the same in the loss (`class_weight: balanced`), else None.
+    `positives`: the positive share of all the rows, when `y` is one batch of them."""
     if config.class_weight != "balanced":
         return None
-    positives = float(np.mean(y))
+    positives = float(np.mean(y)) if positives is None else positives
     if positives in (0.0, 1.0):
         return None
     return np.where(y > 0.5, 0.5 / positives, 0.5 / (1 - positives)).astype(np.float32)

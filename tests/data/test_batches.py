@@ -11,7 +11,7 @@ import pytest
 from pipelines.core.config import DataConfig, SplitConfig, ValidateConfig
 from pipelines.core.errors import PipelineError
 from pipelines.data.batch_suite import duplicated_rows, merge_validations, row_hashes
-from pipelines.data.batches import merge, partial_profile, profile_report, read_batches, schema_of, type_batch
+from pipelines.data.batches import fold, merge, partial_profile, profile_report, read_batches, schema_of, type_batch
 from pipelines.data.expectations import batch_records, build_suite, run_suite, summarize
 from pipelines.data.load import load_dataset
 from pipelines.data.partitions import write_record
@@ -60,6 +60,10 @@ def test_any_batching_gives_the_whole_frame_and_its_profile(tmp_path, batch_rows
     merged = merge(partial_profile(b, data()) for b in batches)
     assert profile_report(merged) == profile(whole, data())
     assert merged == merge(reversed([partial_profile(b, data()) for b in batches]))  # order does not matter
+    running = merge([])
+    for b in batches:  # the running merge the streamed steps keep instead of every batch's partial
+        running = fold(running, partial_profile(b, data()))
+    assert running == merged
 
 
 def test_a_column_of_numbers_that_holds_text_in_a_later_batch_is_refused(tmp_path):
@@ -198,3 +202,17 @@ def test_a_share_exactly_at_mostly_is_judged_as_great_expectations_judges_it():
     assert _judge(2396, 2995, {"mostly": 0.2}) == (True, pytest.approx(80.0))
     assert _judge(2397, 2995, {"mostly": 0.2})[0] is False
     assert _judge(0, 0, {"mostly": 0.5})[0] and _judge(0, 10, {})[0] and not _judge(1, 10, {})[0]
+
+
+def test_the_spilled_duplicate_count_is_the_in_memory_one():
+    """DuplicateCounter (hashes spilled to 256 files by their top byte) counts what duplicated_rows counts."""
+    from pipelines.data.batch_suite import DuplicateCounter
+
+    rng = np.random.default_rng(5)
+    values = rng.integers(0, 2**64 - 1, 3000, dtype=np.uint64, endpoint=True)
+    batches = [rng.choice(values, 1000) for _ in range(4)] + [values[:10], np.zeros(0, np.uint64)]
+    counter = DuplicateCounter()
+    for batch in batches:
+        counter.add(batch)
+    assert counter.count() == duplicated_rows(batches) > 0
+    assert DuplicateCounter().count() == 0

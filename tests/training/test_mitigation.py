@@ -144,3 +144,18 @@ def test_a_stratified_sample_keeps_each_label_and_group_share():
     assert (shares(sample) - shares(frame)).abs().max() < 0.002
     assert sample["g"].isna().sum() == 1
     assert stratified_sample(frame, ["y"], None, 1) is frame and stratified_sample(frame, ["y"], 60_000, 1) is frame
+
+
+def test_any_numbering_of_the_cells_gives_the_same_stratified_sample():
+    """A split file numbers its cells batch by batch (CellNumbers), a frame by groupby: the same rows."""
+    from pipelines.training.mitigation import CellNumbers, stratified_positions, stratified_sample
+
+    rng = np.random.default_rng(4)
+    frame = pd.DataFrame({"y": rng.choice(["no", "yes"], 9000, p=[0.8, 0.2]),
+                          "g": rng.choice(["a", "b", "c", None], 9000, p=[0.6, 0.3, 0.09, 0.01]),
+                          "h": rng.choice([1.0, 2.0, np.nan], 9000)})
+    for columns in (["y"], ["y", "g"], ["y", "g", "h"]):
+        expected = stratified_sample(frame, columns, 700, seed=2).index.to_numpy()
+        numbering = CellNumbers(columns)  # batch by batch, as a split file is read
+        cells = np.concatenate([numbering(frame.iloc[i:i + 1000]) for i in range(0, len(frame), 1000)])
+        np.testing.assert_array_equal(stratified_positions(cells, 700, 2), expected)

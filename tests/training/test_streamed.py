@@ -170,3 +170,66 @@ def test_trained_model_reads_a_train_split_above_batch_rows_from_its_file(tmp_pa
     finally:
         if saved is not None:
             os.environ["MLFLOW_TRACKING_URI"] = saved
+
+
+def test_each_batch_carries_the_figures_the_frame_path_holds_for_every_row(tmp_path):
+    """BatchFigures: the labels, class weights, group indicators (constrained grouping, then a side limit's block)
+    and targets of a batch's rows are those fit_heads makes for the whole frame, at those rows."""
+    from pipelines.training.limits import SideLimit, side_indicators
+    from pipelines.training.mitigation import constraint_labels, group_indicators
+    from pipelines.training.streamed import BatchFigures, StreamedRows
+    from pipelines.training.train import class_weights
+
+    frame = _frame(900)
+    frame["race"] = np.random.default_rng(4).choice(["A", "B", "C"], len(frame))
+    split = _write(frame, tmp_path / "train.parquet", group_rows=200)
+    spec = fit_feature_spec(frame, DATA)
+    config = TrainConfig(class_weight="balanced")
+    side = [SideLimit("race", ["race"], "demographic_parity", 2.0, ["A", "B"])]
+    positives = float(encode_labels(frame, spec).mean())
+    figures = BatchFigures(spec, ["sex"], ["Female", "Male"], side, 3,
+                           lambda y: class_weights(y, config, positives), lambda rows, labels: labels)
+    y_all = encode_labels(frame, spec)
+    weights = class_weights(y_all, config)
+    members = np.concatenate([group_indicators(constraint_labels(frame, ["sex"]), ["Female", "Male"]),
+                              side_indicators(frame, side)], axis=1)
+    for start, batch in split.batches():
+        at = np.arange(start, start + len(batch))
+        y, w, g, t = figures(batch)
+        np.testing.assert_array_equal(y, y_all[at])
+        np.testing.assert_allclose(w, np.repeat(weights[at, None], 3, axis=1), rtol=1e-6)
+        np.testing.assert_array_equal(g, members[at])
+        np.testing.assert_array_equal(t, np.repeat(y_all[at, None], 3, axis=1))
+    assert figures.columns == members.shape[1] == 4
+    seen = [(p.numpy(), y.numpy(), g.numpy()) for _, _, p, y, _, g, _ in
+            StreamedRows(split, spec, figures).dataset(batch_size=64, seed=2)]
+    positions = np.concatenate([p for p, _, _ in seen])
+    assert np.array_equal(np.sort(positions), np.arange(len(frame)))
+    np.testing.assert_array_equal(np.concatenate([y for _, y, _ in seen]), y_all[positions])
+    np.testing.assert_array_equal(np.concatenate([g for _, _, g in seen]), members[positions])
+    from pipelines.training.stacked import train_stacked
+
+    bounds = [1.0, 0.05, 0.02]
+    trained = train_stacked(StreamedRows(split, spec, figures), None, compact_rows(frame, spec), y_all,
+                            TrainConfig(hidden_units=[8], epochs=2, batch_size=64, early_stopping_patience=None),
+                            bounds, val_groups=members, bounds=bounds, side=((2, "demographic_parity", 2.0),))
+    for _, history in trained:
+        assert len(history["auc"]) == 2 and 0.0 <= history["auc"][-1] <= 1.0 and 0.0 <= history["accuracy"][-1] <= 1.0
+
+
+def test_predictions_of_split_files_are_written_batch_by_batch_as_the_frame_gives_them(tmp_path):
+    from pipelines.training.keras_model import prediction_frame, write_predictions
+    from pipelines.training.train import build_model
+
+    validation, test = _frame(300, seed=5), _frame(500, seed=6)
+    spec = fit_feature_spec(validation, DATA)
+    models = [build_model(spec.width, TrainConfig(hidden_units=[4], seed=s)) for s in (1, 2, 3)]
+    fitted = {0.05: (models[1], {}), 1.0: (models[2], {})}
+    files = {"validation": _write(validation, tmp_path / "validation.parquet", 120),
+             "test": _write(test, tmp_path / "test.parquet", 120)}
+    write_predictions(fitted, models[0], files, spec, tmp_path / "streamed.parquet")
+    write_predictions(fitted, models[0], {"validation": validation, "test": test}, spec, tmp_path / "whole.parquet")
+    whole = pd.read_parquet(tmp_path / "whole.parquet")
+    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "streamed.parquet"), whole)
+    pd.testing.assert_frame_equal(whole, prediction_frame(fitted, models[0], {"validation": validation, "test": test},
+                                                          spec))
