@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import random
 import shutil
 import signal
 import socket
@@ -49,11 +50,46 @@ VENV_BIN = Path(sys.executable).parent
 PORT_NAMES = ("postgres", "redis", "mlflow", "dagster", *monitoring.NAMES)  # each loopback port `--port` can set
 
 
+def _ephemeral_floor() -> int:
+    """The lowest port the kernel hands out by itself (to bind(0) and to outgoing connections)."""
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
 def free_port() -> int:
-    """A TCP port nobody listens on right now, on 127.0.0.1."""
-    with socket.socket() as sock:
+    """A TCP port nobody uses right now on 127.0.0.1, below the kernel's ephemeral range: a port from bind(0) can be
+    taken by any outgoing connection or auto-bound server (a code server, a client) before our server binds it."""
+    floor = _ephemeral_floor()
+    low = max(1024, min(20000, floor - 2048))
+    for port in random.Random().sample(range(low, floor), min(200, floor - low)):
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    with socket.socket() as sock:  # the low range is full: any port the kernel gives
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def _log_error(log: Path) -> str:
+    """The last error line of a server's JSON-lines log ('' when none)."""
+    try:
+        lines = log.read_text(errors="replace").splitlines()
+    except OSError:
+        return ""
+    for line in reversed(lines):
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        text = str(entry.get("message") or entry.get("event") or "")
+        if str(entry.get("level", "")).lower() in ("error", "critical", "fatal") and text:
+            return text
+    return ""
 
 
 @dataclass
@@ -170,8 +206,10 @@ def _wait_http(url: str, name: str, stack: Stack, timeout: float = 180) -> None:
         except OSError:
             pid = stack.pids.get(name)
             if pid is not None and not _alive(pid):
+                log = stack.folder / "logs" / f"{name}.log"
+                cause = _log_error(log)
                 raise PipelineError(
-                    f"{name} exited while starting: see {stack.folder / 'logs' / (name + '.log')}"
+                    f"{name} exited while starting{': ' + cause if cause else ''} (see {log})"
                 ) from None
             time.sleep(0.5)
     raise PipelineError(f"{name} did not answer {url} within {timeout:.0f} s")

@@ -62,3 +62,38 @@ def test_services_commands_need_a_running_stack(tmp_path):
     assert env["MOBILE_MLOPS_EXECUTOR"] == "celery" and env["MLFLOW_TRACKING_URI"] == "http://127.0.0.1:3"
     assert env["DAGSTER_PG_URL"] == "postgresql+psycopg2://mobile@127.0.0.1:1/dagster"
     assert env["DAGSTER_HOME"] == str(tmp_path / "dagster")
+
+
+def test_a_free_port_is_below_the_kernels_ephemeral_range():
+    """Servers listen below the range bind(0) and outgoing connections draw from, so no client or code server takes
+    a stack's port between choosing it and the server binding it (a webserver once lost its port that way)."""
+    import socket
+
+    from cli.services import _ephemeral_floor, free_port
+
+    floor = _ephemeral_floor()
+    ports = {free_port() for _ in range(20)}
+    assert all(1024 <= port < floor for port in ports) and len(ports) > 1
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", ports.pop()))  # free indeed
+
+
+def test_a_server_that_exits_while_starting_names_its_error(tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    from cli.services import Stack, _wait_http, free_port
+
+    stack = Stack(tmp_path, tmp_path / "params.yaml", 1, {})
+    (tmp_path / "logs").mkdir()
+    (tmp_path / "logs" / "webserver.log").write_text("\n".join(json.dumps(e) for e in [
+        {"level": "info", "message": "Serving"},
+        {"level": "error", "message": "[Errno 98] error while attempting to bind: address already in use"},
+        {"level": "info", "message": "Shutting down"}]) + "\n")
+    process = subprocess.Popen([sys.executable, "-c", "pass"])
+    process.wait()
+    stack.pids["webserver"] = process.pid
+    with pytest.raises(PipelineError, match=r"webserver exited while starting: \[Errno 98\].*address already in use "
+                                            r"\(see .*webserver.log\)"):
+        _wait_http(f"http://127.0.0.1:{free_port()}/", "webserver", stack, timeout=10)

@@ -10,7 +10,6 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -19,6 +18,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from cli.services import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 CHROMIUM = Path("/usr/bin/chromium")
@@ -37,12 +38,6 @@ nux:
 """
 RUN_TIMEOUT = 300
 pytestmark = pytest.mark.slow
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _graphql(base: str, query: str, variables: dict | None = None) -> dict:
@@ -78,7 +73,7 @@ def webserver(small_project: Path, tmp_path: Path) -> Iterator[str]:
     home = tmp_path / "dagster_home"
     home.mkdir()
     (home / "dagster.yaml").write_text(DAGSTER_YAML)
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "DAGSTER_HOME": str(home), "MOBILE_MLOPS_PARAMS": str(small_project / "params.yaml")}
     env.pop("MLFLOW_TRACKING_URI", None)  # the small project's own SQLite store
     log = (tmp_path / "webserver.log").open("w")
