@@ -10,6 +10,9 @@ import pandas as pd
 
 CONSTRAINT = {"demographic_parity_difference": "demographic_parity",
               "equalized_odds_difference": "equalized_odds"}
+SIDE_FLOOR = 0.7  # no head trains a side limit tighter than this share of it: the heads' fractions search the
+# constrained grouping's trade-off; squeezing every other limit with them (to 0.15 of each) left the tight heads
+# one answer, the majority class for everyone
 
 
 class SideLimit(NamedTuple):
@@ -19,6 +22,7 @@ class SideLimit(NamedTuple):
     constraint: str  # demographic_parity or equalized_odds
     ratio: float  # its gate limit over the constrained limit: a head bound to b keeps it within ratio x b
     groups: list[str]  # the groups the gate measures (at least min_group_size test rows); others take no part
+    floor: float = 0.0  # the tightest a head trains it to: SIDE_FLOOR x its gate limit
 
 
 class Limits(NamedTuple):
@@ -43,7 +47,8 @@ def side_limits(checks: list[Any], limit: float, minimum: int, sensitive: list[s
         groups = gated_groups(check.test_labels, minimum)
         if len(groups) >= 2 and limit > 0:
             columns = [check.grouping] if check.grouping in sensitive else list(sensitive)
-            out.append(SideLimit(check.grouping, columns, CONSTRAINT[check.figure], check.limit / limit, groups))
+            out.append(SideLimit(check.grouping, columns, CONSTRAINT[check.figure], check.limit / limit, groups,
+                                 check.limit * SIDE_FLOOR))
     return out
 
 
@@ -58,6 +63,6 @@ def side_indicators(frame: pd.DataFrame, side: list[SideLimit]) -> np.ndarray:
     return np.concatenate(blocks, axis=1) if blocks else np.zeros((len(frame), 0), np.float32)
 
 
-def side_blocks(side: list[SideLimit]) -> tuple[tuple[int, str, float], ...]:
-    """(columns, constraint, ratio) of each block, as pipelines.training.stacked.train_stacked takes them."""
-    return tuple((len(limit.groups), limit.constraint, limit.ratio) for limit in side)
+def side_blocks(side: list[SideLimit]) -> tuple[tuple[int, str, float, float], ...]:
+    """(columns, constraint, ratio, floor) of each block, as pipelines.training.stacked.train_stacked takes them."""
+    return tuple((len(limit.groups), limit.constraint, limit.ratio, limit.floor) for limit in side)

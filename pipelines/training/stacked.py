@@ -150,34 +150,33 @@ def _streamed_pass(x_train: StreamedRows, config: TrainConfig, step: Callable[..
     return epoch
 
 
-DUAL_RATE = 1.0  # multiplier step per batch: a pair 0.05 outside the bound gains 5 within 100 steps
-SHARPNESS = 4.0  # the constraints' soft decision: sigmoid(SHARPNESS x (logit p - logit threshold)); 1 at threshold
+DUAL_RATE = 0.2  # multiplier step per batch: a pair 0.05 outside its bound gains 1 within 100 steps
+SHARPNESS = 2.0  # the constraints' soft decision: sigmoid(SHARPNESS x (logit p - logit threshold)); 1 at threshold
 # 0.5 is the probability itself. A group's mean probability is near its base rate, so bounding it asks far more than
-# bounding its selection rate where base rates differ; the sharpened one follows the decisions the gate counts
-DUAL_WINDOW = 16  # batches the multiplier updates average group rates over (an exponential mean): a small group's
-# rate in one batch of 256 rows is mostly noise, and |noise| alone would keep raising its multiplier
+# bounding its selection rate where base rates differ; too sharp, and the one cheap way to equal soft decisions is
+# to push every row far below the threshold (the gradient vanishes elsewhere): 4 collapsed Adult's tight heads
 VIOLATION_WEIGHT = 10.0  # validation loss per unit of gap above the bound: 0.01 outweighs a typical epoch's gain
 EVAL_CHUNK = 65_536  # validation rows per forward pass: [heads, rows, units] activations stay bounded
+Block = tuple[int, int, str, float, float]  # first column, columns, constraint, ratio, floor
 
 
-def _blocks(columns: int, constraint: str, side: tuple[tuple[int, str, float], ...]
-            ) -> list[tuple[int, int, str, float]]:
-    """(first column, columns, constraint, ratio) of each block of group indicators: the constrained grouping (ratio
-    1), then the `side` blocks, which take the last columns."""
-    first = columns - sum(width for width, _, _ in side)
-    out = [(0, first, constraint, 1.0)]
-    for width, kind, ratio in side:
-        out.append((first, width, kind, ratio))
+def _blocks(columns: int, constraint: str, side: tuple[tuple[int, str, float, float], ...]) -> list[Block]:
+    """(first column, columns, constraint, ratio, floor) of each block of group indicators: the constrained grouping
+    (ratio 1, no floor), then the `side` blocks, which take the last columns."""
+    first = columns - sum(width for width, _, _, _ in side)
+    out = [(0, first, constraint, 1.0, 0.0)]
+    for width, kind, ratio, floor in side:
+        out.append((first, width, kind, ratio, floor))
         first += width
     return out
 
 
-def _pairs(blocks: list[tuple[int, int, str, float]]) -> tuple[np.ndarray, np.ndarray]:
+def _pairs(blocks: list[Block]) -> tuple[np.ndarray, np.ndarray]:
     """Every pair of groups compared within a block (and, for equalized odds, within the true positives and within
     the true negatives): a [group columns, pairs] matrix of +1/-1 (one group's mean minus the other's) and each
     pair's block index. The gate's figure is the largest such gap, so bounding every pair bounds it exactly."""
     columns, pairs, owner = 0, [], []
-    for index, (_, width, kind, _) in enumerate(blocks):
+    for index, (_, width, kind, _, _) in enumerate(blocks):
         for _cell in range(1 if kind == "demographic_parity" else 2):
             for i in range(width):
                 for j in range(i + 1, width):
@@ -190,11 +189,12 @@ def _pairs(blocks: list[tuple[int, int, str, float]]) -> tuple[np.ndarray, np.nd
     return matrix, np.asarray(owner, np.int64)
 
 
-def _pair_bounds(bounds: list[float], blocks: list[tuple[int, int, str, float]], owner: np.ndarray) -> np.ndarray:
+def _pair_bounds(bounds: list[float], blocks: list[Block], owner: np.ndarray) -> np.ndarray:
     """[heads, pairs]: the largest gap each pair may have: the head's bound on the constrained block, bound x the
-    block's ratio on a side block (an unconstrained head's side blocks never bind: 1)."""
-    ratios = np.asarray([ratio for _, _, _, ratio in blocks], np.float32)[owner]
-    out = np.asarray(bounds, np.float32)[:, None] * ratios[None, :]
+    block's ratio (at least its floor) on a side block (an unconstrained head's side blocks never bind: 1)."""
+    ratios = np.asarray([ratio for _, _, _, ratio, _ in blocks], np.float32)[owner]
+    floors = np.asarray([floor for _, _, _, _, floor in blocks], np.float32)[owner]
+    out = np.maximum(np.asarray(bounds, np.float32)[:, None] * ratios[None, :], floors[None, :])
     side = owner[None, :] > 0
     return np.where(side & (np.asarray(bounds)[:, None] >= 1.0), 1.0, out).astype(np.float32).reshape(len(bounds), -1)
 
@@ -205,7 +205,7 @@ def train_stacked(
     val_groups: np.ndarray | None = None, constraint: str = "demographic_parity", bounds: list[float] | None = None,
     epochs: list[int] | None = None, best_epochs: list[int] | None = None, val_mask: np.ndarray | None = None,
     targets: np.ndarray | None = None, val_targets: np.ndarray | None = None,
-    side: tuple[tuple[int, str, float], ...] = (),
+    side: tuple[tuple[int, str, float, float], ...] = (),
 ) -> list[tuple[Any, dict[str, list[float]]]]:
     """Train one network per strength together; return each as (plain Keras network, per-epoch history).
 
@@ -217,14 +217,15 @@ def train_stacked(
     `sample_weights` is [rows, heads] (reweighing, class weights) or None; with `groups` (one-hot, [rows, groups])
     head k's loss adds strengths[k] x the batch's group gap, as pipelines.training.train._penalized does.
     With `bounds` (one per head, `strengths` then only name the heads) the training is primal-dual instead: head k
-    keeps one Lagrange multiplier per pair of groups (per pair and true label for equalized odds), its loss adds
-    sum_pairs multiplier x |one group's mean soft decision - the other's| (see SHARPNESS), and after every step each
-    multiplier rises by DUAL_RATE x (that gap - bounds[k]) and stays >= 0: a pair within the bound loses its
-    penalty, a pair outside it gets a growing one; the largest pair gap is the gate's figure. The gaps the
-    multipliers follow are averaged over about DUAL_WINDOW batches; the penalty's gradient is the batch's. `side`
-    ((columns, constraint, ratio) per further block of `groups`' last columns) adds limits on other groupings (the
-    fairness gate's other limits, pipelines.training.limits): head k keeps each pair of a block within ratio x
-    bounds[k] the same way; heads with bound 1 (unconstrained) ignore them.
+    keeps two Lagrange multipliers per pair of groups (per pair and true label for equalized odds), one for
+    d <= bounds[k] and one for -d <= bounds[k], d being one group's mean soft decision minus the other's (see
+    SHARPNESS); its loss adds (first - second) x d, and after every step each multiplier rises by DUAL_RATE x (its
+    side's d - bounds[k]) and stays >= 0: a pair within the bound loses its penalty, a pair outside it gets a
+    growing one; the largest |d| is the gate's figure. The batch's d is an unbiased estimate, so a small group's
+    noise does not raise its multipliers (|d| would). `side` ((columns, constraint, ratio, floor) per further block
+    of `groups`' last columns) adds limits on other groupings (the fairness gate's other limits,
+    pipelines.training.limits): head k keeps each pair of a block within max(ratio x bounds[k], floor) the same
+    way; heads with bound 1 (unconstrained) ignore them.
     Validation loss (what early stopping watches) adds VIOLATION_WEIGHT x the gaps above the bound: a fixed
     weight, so the watched figure does not rise merely because the multipliers grew.
     `epochs` (one per head) trains each head that many epochs without early stopping (chosen by cross-validation,
@@ -289,17 +290,20 @@ def train_stacked(
     pairing, owner = _pairs(blocks)
     pairing_t, both_t = tf.constant(pairing), tf.constant(np.abs(pairing))
     allowed = tf.constant(_pair_bounds([0.0] * heads if bounds is None else bounds, blocks, owner))  # heads x pairs
-    multipliers = tf.Variable(tf.zeros(allowed.shape), trainable=False)
-    averaged = tf.Variable(tf.zeros((2, heads, pairing.shape[0])), trainable=False)  # group sums, recent batches
+    # |difference| <= bound as two constraints, difference <= bound and -difference <= bound, a multiplier each: the
+    # batch's signed difference is an unbiased estimate, where its absolute value is biased up by the noise of small
+    # groups (a pair of 3-row groups in a batch shows a gap of about 0.2 with equal rates)
+    above = tf.Variable(tf.zeros(allowed.shape), trainable=False)
+    below = tf.Variable(tf.zeros(allowed.shape), trainable=False)
 
     def parts(proba, labels, members, mask=None):
-        pieces = [group_sums(proba, labels, members[:, a:a + w], c, mask) for a, w, c, _ in blocks]
+        pieces = [group_sums(proba, labels, members[:, a:a + w], c, mask) for a, w, c, _, _ in blocks]
         return tuple(ops.concatenate(list(p), -1) for p in zip(*pieces))
 
-    def gaps_of(sums, sizes):
-        """|one group's mean - the other's| for every pair, 0 where either has no row: [heads, pairs]."""
+    def differences(sums, sizes):
+        """One group's mean minus the other's for every pair, 0 where either has no row: [heads, pairs]."""
         present = ops.cast(ops.matmul(ops.cast(sizes > 0, "float32"), both_t) > 1.5, "float32")
-        return present * ops.abs(ops.matmul(sums / ops.maximum(sizes, 1.0), pairing_t))
+        return present * ops.matmul(sums / ops.maximum(sizes, 1.0), pairing_t)
 
     cut = math.log(config.threshold / (1.0 - config.threshold))
 
@@ -311,11 +315,10 @@ def train_stacked(
     def gaps(proba, labels, members, training: bool = False, mask=None):
         if not dual:
             return strength_t * fairness_gap(proba, labels, members, constraint)  # [heads]
-        batch = parts(decided(proba), labels, members, mask)
-        deviations = gaps_of(*batch)  # [heads, pairs]
+        signed = differences(*parts(decided(proba), labels, members, mask))  # [heads, pairs]
         if training:
-            return ops.sum(multipliers * deviations, axis=-1), batch
-        return VIOLATION_WEIGHT * ops.sum(ops.relu(deviations - allowed), axis=-1)
+            return ops.sum((above - below) * signed, axis=-1), signed
+        return VIOLATION_WEIGHT * ops.sum(ops.relu(ops.abs(signed) - allowed), axis=-1)
 
     def step(x, y, w, members, t):
         with tf.GradientTape() as tape:
@@ -324,14 +327,14 @@ def train_stacked(
                 ops.cast(ops.shape(x)[0], "float32")
             penalty_terms = gaps(proba, y, members, training=True, mask=ops.cast(w > 0, "float32"))
             if dual:
-                penalty_terms, batch = penalty_terms
+                penalty_terms, signed = penalty_terms
             per_head = per_head + penalty_terms
             total = ops.sum(per_head)
         optimizer.apply_gradients(zip(tape.gradient(total, variables), variables))
         if dual:
-            kept = 1.0 - 1.0 / DUAL_WINDOW
-            averaged.assign(kept * averaged + (1.0 - kept) * tf.stop_gradient(tf.stack(batch)))
-            multipliers.assign(tf.nn.relu(multipliers + DUAL_RATE * (gaps_of(*tf.unstack(averaged)) - allowed)))
+            signed = tf.stop_gradient(signed)
+            above.assign(tf.nn.relu(above + DUAL_RATE * (signed - allowed)))
+            below.assign(tf.nn.relu(below + DUAL_RATE * (-signed - allowed)))
         return per_head, proba
 
     streamed = isinstance(x_train, StreamedRows)

@@ -8,7 +8,7 @@ import pytest
 
 from pipelines.core.config import TrainConfig
 from pipelines.training.bound_choice import Check
-from pipelines.training.limits import side_blocks, side_indicators, side_limits
+from pipelines.training.limits import SIDE_FLOOR, side_blocks, side_indicators, side_limits
 
 
 def _two_groupings(n: int = 1600, seed: int = 3):
@@ -36,7 +36,7 @@ def test_a_bound_head_also_keeps_another_grouping_within_its_limit():
         return [float(abs(p[b == 1].mean() - p[b == 0].mean())) for p in probas]
 
     alone = trained(onehot[a], ())
-    with_side = trained(np.concatenate([onehot[a], onehot[b]], 1), ((2, "demographic_parity", 1.0),))
+    with_side = trained(np.concatenate([onehot[a], onehot[b]], 1), ((2, "demographic_parity", 1.0, 0.0),))
     assert alone[1] > 0.2, alone  # bound on `a` only: `b`'s gap stays
     assert with_side[1] < 0.13, (alone, with_side)  # `b` kept near the bound x ratio (0.1) too
     assert with_side[0] > 0.2, with_side  # the unconstrained head ignores the side limit
@@ -52,7 +52,8 @@ def test_side_limits_follow_the_gate_checks_and_their_gated_groups():
     assert [(s.grouping, s.columns, s.constraint, s.ratio, s.groups) for s in side] == [
         ("race", ["race"], "demographic_parity", 2.0, ["b", "w"]),  # `h` has 5 test rows: not gated
         ("race:male", ["race", "male"], "equalized_odds", 4.0, ["b:0", "w:1"])]  # `male` has one group: dropped
-    assert side_blocks(side) == ((2, "demographic_parity", 2.0), (2, "equalized_odds", 4.0))
+    assert side_blocks(side) == ((2, "demographic_parity", 2.0, pytest.approx(0.1 * SIDE_FLOOR)),
+                                 (2, "equalized_odds", 4.0, pytest.approx(0.2 * SIDE_FLOOR)))
     rows = pd.DataFrame({"race": ["w", "h", "b"], "male": ["1", "1", "0"]})
     assert side_indicators(rows, side).tolist() == [[0, 1, 0, 1], [0, 0, 0, 0], [1, 0, 1, 0]]
 
@@ -60,10 +61,11 @@ def test_side_limits_follow_the_gate_checks_and_their_gated_groups():
 def test_every_pair_of_a_block_is_bounded_and_side_blocks_leave_the_unconstrained_head_free():
     from pipelines.training.stacked import _blocks, _pair_bounds, _pairs
 
-    blocks = _blocks(5, "demographic_parity", ((2, "equalized_odds", 2.0),))  # 3 groups, then 2 groups x 2 cells
+    blocks = _blocks(5, "demographic_parity", ((2, "equalized_odds", 2.0, 0.07),))  # 3 groups, then 2 groups x 2 cells
     matrix, owner = _pairs(blocks)
     assert matrix.shape == (3 + 4, 3 + 1 + 1) and owner.tolist() == [0, 0, 0, 1, 1]
     means = np.array([0.2, 0.5, 0.9, 0.1, 0.4, 0.3, 0.3], np.float32)  # pair gaps: the gate's spreads
     assert np.abs(means @ matrix) == pytest.approx([0.3, 0.7, 0.4, 0.3, 0.0])
-    bounds = _pair_bounds([1.0, 0.05], blocks, owner)
-    assert bounds.tolist() == [[1.0] * 5, pytest.approx([0.05, 0.05, 0.05, 0.1, 0.1])]
+    bounds = _pair_bounds([1.0, 0.05, 0.02], blocks, owner)
+    assert bounds.tolist() == [[1.0] * 5, pytest.approx([0.05, 0.05, 0.05, 0.1, 0.1]),
+                               pytest.approx([0.02, 0.02, 0.02, 0.07, 0.07])]  # a tight head: the side floor
