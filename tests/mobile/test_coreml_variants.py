@@ -111,7 +111,8 @@ def test_conversion_gc_freeze_is_scoped(monkeypatch):
         frozen = gc.get_freeze_count()
         with _collections_skip_older_objects():
             pass
-        assert gc.get_freeze_count() == frozen
+        # still frozen, and nothing newly frozen (frozen objects freed meanwhile leave the count lower)
+        assert 0 < gc.get_freeze_count() <= frozen
     finally:
         gc.unfreeze()
 

@@ -212,7 +212,7 @@ def test_each_batch_carries_the_figures_the_frame_path_holds_for_every_row(tmp_p
     bounds = [1.0, 0.05, 0.02]
     trained = train_stacked(StreamedRows(split, spec, figures), None, compact_rows(frame, spec), y_all,
                             TrainConfig(hidden_units=[8], epochs=2, batch_size=64, early_stopping_patience=None),
-                            bounds, val_groups=members, bounds=bounds, side=((2, "demographic_parity", 2.0),))
+                            bounds, val_groups=members, bounds=bounds, side=((2, "demographic_parity", 2.0, 0.0),))
     for _, history in trained:
         assert len(history["auc"]) == 2 and 0.0 <= history["auc"][-1] <= 1.0 and 0.0 <= history["accuracy"][-1] <= 1.0
 
