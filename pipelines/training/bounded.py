@@ -137,13 +137,20 @@ def folds(frame: pd.DataFrame, columns: list[str], k: int, seed: int) -> np.ndar
     return fold
 
 
+def one_answer(proba: np.ndarray, threshold: float) -> bool:
+    """Whether the decisions at `threshold` are the same class for every row."""
+    decided = proba >= threshold
+    return bool(decided.all() or not decided.any())
+
+
 def heldout(settings: Settings, train: pd.DataFrame, validation: pd.DataFrame, spec: FeatureSpec,
             bounds: list[float], limits: Limits | None = None) -> Heldout:
     """Train the heads and predict held-out rows. With at least `cv_below_rows` validation rows: early stopping
     and measurement on the validation rows. Below: k-fold cross-validation on the training rows (each fold's
     heads stop early on the fold left out, which they then predict); the deployed heads train on every training
     row for the median of the folds' epochs, and the held-out rows are every training row (out of fold) plus the
-    validation rows."""
+    validation rows. A deployed head that answers one class on every training row is judged on its own answers
+    there instead of its folds' (so the accuracy rule leaves it out: its folds did not collapse, it did)."""
     from pipelines.training.mitigation import constrained_features
 
     fairness = settings.params.fairness
@@ -167,6 +174,11 @@ def heldout(settings: Settings, train: pd.DataFrame, validation: pd.DataFrame, s
     fitted = dict(zip(bounds, fit_heads(settings, train, validation, spec, bounds, epochs=epochs, found=found,
                                         limits=limits)))
     on_validation = dict(zip(bounds, predict_rows([fitted[b][0] for b in bounds], validation, spec)))
+    for b, proba in zip(bounds, predict_rows([fitted[b][0] for b in bounds], train, spec)):
+        if one_answer(proba, settings.params.train.threshold):
+            # the deployed network answers one class for every row it trained on, whatever its folds did (its
+            # training towards the bound went another way on all the rows): it is judged on its own answers
+            out[b] = proba
     rows = pd.concat([train, validation], ignore_index=True)
     probas = {b: np.concatenate([out[b], on_validation[b]]) for b in bounds}
     return Heldout(fitted, rows, probas,

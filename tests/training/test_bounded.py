@@ -225,3 +225,31 @@ def test_another_gated_grouping_too_small_to_measure_stops_before_training(small
     with pytest.raises(PipelineError, match=r"^fairness gate: race: only 1 group\(s\) have at least "
                                             r"gates.fairness.min_group_size = 100 test rows \(too small: "):
         _train(path)
+
+
+def test_a_deployed_head_answering_one_class_is_judged_on_its_own_answers(small_project: Path, monkeypatch):
+    """Cross-validation: when the head trained on every row for the deployment answers one class (its training
+    towards the bound went another way than its folds'), its held-out accuracy is the majority class's, and it
+    is not chosen (German credit split 13 released such a head at the test split's majority rate)."""
+    from pipelines.core.io import read_json
+    from pipelines.core.paths import MITIGATION_FILE, ArtifactPaths
+
+    real = bounded.fit_heads
+    collapsed = 0.5  # the bound of the head made to answer one class (bound_fractions 1.0 and 0.5 of 1.0 below)
+
+    def fit_heads(settings, train, validation, spec, bounds, epochs=None, **kwargs):
+        out = real(settings, train, validation, spec, bounds, epochs=epochs, **kwargs)
+        if epochs is not None and collapsed in bounds:  # the deployed heads: one of them answers "no" to all
+            network = out[bounds.index(collapsed)][0]
+            weights = network.get_weights()
+            network.set_weights([*weights[:-2], np.zeros_like(weights[-2]), np.full_like(weights[-1], -20.0)])
+        return out
+
+    monkeypatch.setattr(bounded, "fit_heads", fit_heads)
+    _train(_bound_project(small_project, bound=1.0, bound_fractions=[1.0, 0.5], fair_targets=False))
+    facts = read_json(ArtifactPaths(small_project).trained_model / MITIGATION_FILE)
+    assert facts["heldout"].startswith("3-fold cross-validation")
+    judged = {p["bound"]: p for p in facts["validation"]}
+    majority = judged[collapsed]["accuracy"]
+    assert judged[collapsed]["demographic_parity_difference"] == 0.0
+    assert judged[1.0]["accuracy"] > majority and facts["strength"] != collapsed
