@@ -6,6 +6,8 @@ from typing import Any
 
 import numpy as np
 
+from pipelines.training.metrics import roc_auc
+
 
 def baselines(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray | Iterable[np.ndarray], y_test: np.ndarray,
               threshold: float, seed: int = 0, model_right: np.ndarray | None = None, n_boot: int = 0,
@@ -17,14 +19,13 @@ def baselines(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray | Ite
     bootstrap interval of the model's accuracy minus the baseline's (what the accuracy gates judge on small
     test splits)."""
     from sklearn.linear_model import LogisticRegression
-    from sklearn.metrics import roc_auc_score
 
     majority_class = float(np.mean(y_train) >= 0.5)
     majority: dict[str, Any] = {"class": int(majority_class), "accuracy": float(np.mean(y_test == majority_class))}
     regression = LogisticRegression(max_iter=2000, random_state=seed).fit(x_train, y_train)
     chunks = [x_test] if isinstance(x_test, np.ndarray) else x_test
     proba = np.concatenate([regression.predict_proba(x)[:, 1] for x in chunks])
-    auc = float(roc_auc_score(y_test, proba)) if len(np.unique(y_test)) == 2 else None
+    auc = None if np.isnan(area := roc_auc(y_test, proba)) else area
     logistic: dict[str, Any] = {"accuracy": float(np.mean((proba >= threshold) == (y_test > 0.5))), "auc": auc}
     out = {"majority_class": majority, "logistic_regression": logistic}
     if model_right is not None and n_boot:

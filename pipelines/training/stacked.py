@@ -21,6 +21,7 @@ import numpy as np
 
 from pipelines.core.config import TrainConfig
 from pipelines.core.progress import Progress
+from pipelines.training.metrics import roc_auc
 from pipelines.training.streamed import StreamedRows
 
 
@@ -58,19 +59,6 @@ def _bce(labels, proba):
 
     labels = labels[None, :] if len(labels.shape) == 1 else labels
     return ops.binary_crossentropy(ops.broadcast_to(labels, ops.shape(proba)), proba)
-
-
-def _auc(y: np.ndarray, proba: np.ndarray) -> float:
-    """ROC AUC as the Mann-Whitney statistic (ties counted half, as sklearn's roc_auc_score), NaN with one class."""
-    from scipy.stats import rankdata
-
-    positive = y > 0.5
-    n_pos = int(positive.sum())
-    n_neg = len(y) - n_pos
-    if n_pos == 0 or n_neg == 0:
-        return float("nan")
-    ranks = rankdata(proba)
-    return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 
 def _rows_tensors(x) -> Callable[..., Any]:
@@ -401,7 +389,7 @@ def train_stacked(
                 sums, predicted = (t.numpy() for t in epoch_pass(order))
                 y_seen = np.asarray(y_train)[order]
                 accuracy = np.array([np.mean((predicted[k] >= 0.5) == (y_seen > 0.5)) for k in range(heads)])
-                auc = np.array([_auc(y_seen, predicted[k]) for k in range(heads)])
+                auc = np.array([roc_auc(y_seen, predicted[k]) for k in range(heads)])
             losses, seen = sums, rows
             val_loss, val_proba = evaluate(y_val_t, val_groups)
             snapshot = [v.numpy() for v in variables]
@@ -411,7 +399,7 @@ def train_stacked(
                 own = judged[:, k] > 0
                 figures = {"loss": losses[k] / seen, "accuracy": accuracy[k], "auc": auc[k], "val_loss": val_loss[k],
                            "val_accuracy": np.mean((val_proba[k][own] >= 0.5) == (y_val_t[own] > 0.5)),
-                           "val_auc": _auc(y_val_t[own], val_proba[k][own])}
+                           "val_auc": roc_auc(y_val_t[own], val_proba[k][own])}
                 for name, value in figures.items():
                     stop.history.setdefault(name, []).append(float(value))
                 stop.update(epoch, float(val_loss[k]), [w[k] for w in snapshot])

@@ -127,16 +127,29 @@ def test_on_adult_the_stacked_sweep_matches_training_each_strength_alone(tmp_pat
         assert abs(dpd_stacked - dpd_alone) <= 0.03, (strength, figures)
 
 
-def test_the_epoch_auc_equals_sklearn():
-    from sklearn.metrics import roc_auc_score
+def test_the_auc_and_the_scores_equal_sklearns():
+    """metrics.roc_auc (the epochs' AUC and every report's) and classification_metrics count what sklearn's
+    scores give, ties, one class and an empty selection included, in a few bytes a row."""
+    from sklearn.metrics import accuracy_score, f1_score, precision_score, recall_score, roc_auc_score
 
-    from pipelines.training.stacked import _auc
+    from pipelines.training.metrics import classification_metrics, roc_auc
 
     rng = np.random.default_rng(0)
     y = rng.integers(0, 2, 5000).astype(np.float32)
     proba = np.round(rng.random(5000) * 0.5 + 0.3 * y, 2).astype(np.float32)  # rounded: many ties
-    assert _auc(y, proba) == pytest.approx(roc_auc_score(y, proba), abs=1e-12)
-    assert np.isnan(_auc(np.ones(10, np.float32), proba[:10]))
+    assert roc_auc(y, proba) == pytest.approx(roc_auc_score(y, proba), abs=1e-12)
+    assert roc_auc(y, proba, chunk=7) == pytest.approx(roc_auc_score(y, proba), abs=1e-12)  # chunked the same
+    assert np.isnan(roc_auc(np.ones(10, np.float32), proba[:10]))
+    with pytest.raises(ValueError, match="NaN"):
+        roc_auc(y[:3], np.array([0.1, np.nan, 0.4], np.float32))
+    for threshold in (0.5, 0.45, 2.0):  # 2.0: nothing selected (precision and F1 at zero_division 0)
+        got = classification_metrics(y, proba, threshold)
+        predicted = (proba >= threshold).astype(int)
+        expected = {"accuracy": accuracy_score(y, predicted), "auc": roc_auc_score(y, proba),
+                    "precision": precision_score(y, predicted, zero_division=0),
+                    "recall": recall_score(y, predicted, zero_division=0),
+                    "f1": f1_score(y, predicted, zero_division=0), "selection_rate": predicted.mean(), "rows": 5000}
+        assert got == pytest.approx(expected, abs=1e-12), threshold
 
 
 def test_compact_rows_and_chunked_validation_train_as_the_whole_matrix(monkeypatch):
