@@ -245,8 +245,10 @@ def equal_rates_floor(
         figures: dict[str, float | None] = {}
         for figure, (on_pos, on_neg) in {"demographic_parity_difference": ("selection", "selection"),
                                          "equalized_odds_difference": ("tpr", "fpr")}.items():
-            fp, tp = rng.binomial(n_neg, rate[on_neg], (draws, k)), rng.binomial(n_pos, rate[on_pos], (draws, k))
-            gaps = _differences(_rates(np.stack([n_neg - fp, fp, n_pos - tp, tp], axis=-1)), eligible)[figure]
+            drawn_fp = rng.binomial(n_neg, rate[on_neg], (draws, k))
+            drawn_tp = rng.binomial(n_pos, rate[on_pos], (draws, k))
+            gaps = _differences(_rates(np.stack([n_neg - drawn_fp, drawn_fp, n_pos - drawn_tp, drawn_tp], axis=-1)),
+                                eligible)[figure]
             figures[figure] = _number(np.nanquantile(gaps, share)) if np.isfinite(gaps).any() else None
         result[name] = figures
     return result
