@@ -35,7 +35,7 @@ def _scored(y: np.ndarray, proba: np.ndarray, keras_proba: np.ndarray, groups: G
     wrong = np.where(finite, proba, 1.0 - y)  # the probability furthest from the truth
     return {
         **classification_metrics(y, wrong, threshold),
-        "agreement_with_keras": agreement(np.where(finite, proba, (keras_proba < threshold).astype(float)),
+        "agreement_with_keras": agreement(np.where(finite, proba, (keras_proba < threshold).astype(proba.dtype)),
                                           keras_proba, threshold),
         "max_abs_probability_error": float(np.abs(np.where(finite, proba, 1.0) - keras_proba).max()),
         "non_finite_outputs": int((~finite).sum()),
