@@ -20,6 +20,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -58,18 +59,26 @@ def _ephemeral_floor() -> int:
         return 32768
 
 
-def free_port() -> int:
-    """A TCP port nobody uses right now on 127.0.0.1, below the kernel's ephemeral range: a port from bind(0) can be
-    taken by any outgoing connection or auto-bound server (a code server, a client) before our server binds it."""
-    floor = _ephemeral_floor()
-    low = max(1024, min(20000, floor - 2048))
-    for port in random.Random().sample(range(low, floor), min(200, floor - low)):
+def first_free(ports: Iterable[int]) -> int | None:
+    """The first of `ports` that can be bound on 127.0.0.1 right now (bound, then released), or None."""
+    for port in ports:
         with socket.socket() as sock:
             try:
                 sock.bind(("127.0.0.1", port))
             except OSError:
                 continue
             return port
+    return None
+
+
+def free_port() -> int:
+    """A TCP port nobody uses right now on 127.0.0.1, below the kernel's ephemeral range: a port from bind(0) can be
+    taken by any outgoing connection or auto-bound server (a code server, a client) before our server binds it."""
+    floor = _ephemeral_floor()
+    low = max(1024, min(20000, floor - 2048))
+    port = first_free(random.Random().sample(range(low, floor), min(200, floor - low)))
+    if port is not None:
+        return port
     with socket.socket() as sock:  # the low range is full: any port the kernel gives
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]

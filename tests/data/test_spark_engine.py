@@ -11,6 +11,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from cli.services import first_free
 from pipelines.core.config import load_settings
 from pipelines.core.errors import PipelineError
 from pipelines.core.paths import ArtifactPaths
@@ -22,14 +23,10 @@ CLI = [sys.executable, "-m", "cli.main"]
 
 def closed_port() -> int:
     """A port in 19300-19399 that nothing listens on (bound, then released: a connection is refused)."""
-    for port in range(19300, 19400):
-        with socket.socket() as probe:
-            try:
-                probe.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError("no free port in 19300-19399")
+    port = first_free(range(19300, 19400))
+    if port is None:
+        raise RuntimeError("no free port in 19300-19399")
+    return port
 
 
 def test_engine_defaults_to_local_and_spark_needs_no_check(small_project: Path) -> None:

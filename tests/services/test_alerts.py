@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import socket
 import subprocess
 import threading
 import time
@@ -18,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from cli import alertmanager, exporter, prometheus
+from cli.services import first_free
 from pipelines.core.config import FleetTelemetryConfig, load_settings
 from pipelines.fleet.server import make_server, post, serve_in_thread
 from tests.cli.test_observability_stack import over_budget_report
@@ -30,14 +30,10 @@ PORTS = range(19100, 19200)  # the loopback ports this suite may use
 
 def free_port_in_range() -> int:
     """A free loopback port in 19100-19199 (the range this suite may use)."""
-    for port in PORTS:
-        with socket.socket() as sock:
-            try:
-                sock.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError("no free port in 19100-19199")
+    port = first_free(PORTS)
+    if port is None:
+        raise RuntimeError("no free port in 19100-19199")
+    return port
 
 
 def fast_rules(folder: Path) -> Path:
