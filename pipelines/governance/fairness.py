@@ -60,11 +60,34 @@ def evaluate_models(
     }
 
 
-def _extremes(groups: dict[str, Any], rate: str, small: list[str]) -> str:
-    """`High 0.31 vs Low 0.09`: the groups at either end of a rate, over the gated groups."""
-    values = {g: m[rate] for g, m in groups.items() if g not in small and m[rate] is not None}
+def _extremes(facts: dict[str, Any], rate: str) -> str:
+    """`true positive rate High 0.31 vs Low 0.09`: the groups at either end of a rate, over the groups it is
+    measured on (enough rows, and enough positives or negatives for the true or false positive rate)."""
+    left_out = set(facts["small_groups"]) | set(facts.get("unmeasured_rates", {}).get(rate, []))
+    values = {g: m[rate] for g, m in facts["groups"].items() if g not in left_out and m[rate] is not None}
+    if len(values) < 2:
+        return f"{rate.replace('_', ' ')} not measured"
     high, low = max(values, key=values.get), min(values, key=values.get)  # type: ignore[arg-type]
-    return f"{high} {values[high]:.3f} vs {low} {values[low]:.3f}"
+    return f"{rate.replace('_', ' ')} {high} {values[high]:.3f} vs {low} {values[low]:.3f}"
+
+
+DENOMINATOR = {"true_positive_rate": "positives", "false_positive_rate": "negatives"}
+
+
+def unmeasured_text(facts: dict[str, Any], minimum: int) -> str:
+    """`false positive rate leaves out 0 (9 negatives)`: the gated groups left out of a conditional rate's gap, with
+    the count that is too small; empty when every gated group has enough."""
+    parts = []
+    for rate, names in facts.get("unmeasured_rates", {}).items():
+        counted = DENOMINATOR[rate]
+        counts = [f"{name} ({_conditional(facts['groups'][name], rate)} {counted})" for name in names]
+        parts.append(f"{rate.replace('_', ' ')} leaves out {', '.join(counts)}")
+    return "; ".join(parts) + (f" (under gates.fairness.min_group_size = {minimum})" if parts else "")
+
+
+def _conditional(group: dict[str, Any], rate: str) -> int:
+    """A group's positives (true positive rate) or negatives (false positive rate)."""
+    return group["positives"] if rate == "true_positive_rate" else group["count"] - group["positives"]
 
 
 def _interval(facts: dict[str, Any], key: str, limit: float | None = None) -> str:
@@ -79,6 +102,16 @@ def _unmeasurable(name: str, where: str, facts: dict[str, Any], threshold: float
     model = where.split(" ")[0]
     return GateResult(name, False, float(facts["eligible_groups"]), threshold,
                       f"{model} {too_small(where[len(model) + 1:], facts, minimum)}")
+
+
+def _not_measured(name: str, key: str, where: str, facts: dict[str, Any], limit: float,
+                  minimum: int) -> GateResult:
+    """Equalized odds on a grouping whose groups have enough rows but too few positives and negatives for two of
+    them: reported, not gated, as a group under gates.fairness.min_group_size is."""
+    return GateResult(name, True, 0.0, float(limit),
+                      f"{where}: equalized odds difference not measured, so not gated by gates.fairness.{key} = "
+                      f"{limit:.4f}: {unmeasured_text(facts, minimum)}; give the test split more rows "
+                      "(split.test_size) to gate it")
 
 
 def _at_most(name: str, key: str, where: str, measured: float, limit: float, what: str) -> GateResult:
@@ -99,12 +132,17 @@ def fairness_gates(report: dict[str, Any], gates: FairnessGates) -> list[GateRes
             where = f"{model} {grouping}"
             for key, value, rates, limit in gate_limits(gates, grouping, groupings):
                 name = f"{key}[{model}/{grouping}]"
-                if facts["eligible_groups"] < 2 or facts[value] is None:
+                if facts["eligible_groups"] < 2:
                     results.append(_unmeasurable(name, where, facts, limit, minimum))
                     continue
-                spread = "; ".join(f"{r.replace('_', ' ')} {_extremes(facts['groups'], r, facts['small_groups'])}"
-                                   for r in rates)
-                what = f"{value.replace('_', ' ')} {facts[value]:.4f} ({spread}{_interval(facts, value, limit)})"
+                if facts[value] is None:  # equalized odds where no rate has two groups with enough positives
+                    results.append(_not_measured(name, key, where, facts, limit, minimum))  # or negatives
+                    continue
+                spread = "; ".join(_extremes(facts, r) for r in rates)
+                left_out = unmeasured_text(facts, minimum) if value == "equalized_odds_difference" else ""
+                left_out = f"; {left_out}" if left_out else ""
+                what = (f"{value.replace('_', ' ')} {facts[value]:.4f} ({spread}{_interval(facts, value, limit)}"
+                        f"{left_out})")
                 results.append(_at_most(name, key, where, facts[value], limit, what))
             change = entry.get("quantization", {}).get(grouping)
             if change is None or gates.max_group_accuracy_drop is None:

@@ -3,23 +3,15 @@ accuracy gates and stays within the fairness limit in at least `fairness.pass_sh
 one-line stops when none can be released."""
 from __future__ import annotations
 
-import warnings
 from typing import Any, NamedTuple
 
 import numpy as np
 
+from pipelines.training.metrics import spread
 from pipelines.training.strength import short
 from pipelines.training.targets import head_name
 
 DRAWS = 2000  # simulated test splits per head: the pass share's own error is below 0.01
-
-
-def _spread(rates: np.ndarray, eligible: np.ndarray) -> np.ndarray:
-    """Max minus min over the eligible groups (last axis) of each draw, ignoring undefined rates."""
-    masked = np.where(eligible, rates, np.nan)
-    with np.errstate(invalid="ignore"), warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN draws: no eligible group with that rate
-        return np.nanmax(masked, axis=-1) - np.nanmin(masked, axis=-1)
 
 
 class Check(NamedTuple):
@@ -43,9 +35,11 @@ def _simulated(rng: np.random.Generator, y: np.ndarray, decisions: np.ndarray, c
         if check.figure == "demographic_parity_difference" else \
         [("positive", y > 0.5, test_y > 0.5), ("negative", y <= 0.5, test_y <= 0.5)]
     sizes = np.array([np.sum(test_labels == g) for g in names])
-    eligible = sizes >= min_group_size
     worst = np.zeros(DRAWS)
     for _, held, tested in cells:
+        # as the gate measures it: groups with min_group_size test rows, and as many in the rate's denominator
+        eligible = (sizes >= min_group_size) & \
+            (np.array([np.sum((test_labels == g) & tested) for g in names]) >= min_group_size)
         rates = np.full((DRAWS, len(names)), np.nan)
         for i, g in enumerate(names):
             n, m = int(np.sum((labels == g) & held)), int(np.sum((test_labels == g) & tested))
@@ -53,7 +47,7 @@ def _simulated(rng: np.random.Generator, y: np.ndarray, decisions: np.ndarray, c
                 continue
             p = float(np.mean(decisions[(labels == g) & held]))
             rates[:, i] = rng.binomial(m, rng.binomial(n, p, DRAWS) / n) / m
-        worst = np.fmax(worst, _spread(rates, eligible))
+        worst = np.fmax(worst, spread(rates, eligible))
     return worst
 
 

@@ -106,21 +106,38 @@ def _rates(counts: np.ndarray) -> dict[str, np.ndarray]:
                 "true_positive_rate": tp / (tp + fn), "false_positive_rate": fp / (fp + tn)}
 
 
-def _spread(values: np.ndarray, eligible: np.ndarray) -> np.ndarray:
+def spread(values: np.ndarray, eligible: np.ndarray) -> np.ndarray:
     """Max minus min over the eligible groups (last axis), ignoring undefined rates; undefined (NaN) unless two
     groups have the rate: one group has no gap to measure."""
     kept = np.where(eligible, values, np.nan)
     with np.errstate(invalid="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN slices: no eligible group with that rate
-        spread = np.nanmax(kept, axis=-1) - np.nanmin(kept, axis=-1)
-    return np.where(np.sum(~np.isnan(kept), axis=-1) >= 2, spread, np.nan)
+        gap = np.nanmax(kept, axis=-1) - np.nanmin(kept, axis=-1)
+    return np.where(np.sum(~np.isnan(kept), axis=-1) >= 2, gap, np.nan)
 
 
-def _differences(rates: dict[str, np.ndarray], eligible: np.ndarray) -> dict[str, np.ndarray]:
-    """Demographic parity difference, equalized odds difference (fairlearn's definitions) and accuracy gap."""
-    tpr, fpr = _spread(rates["true_positive_rate"], eligible), _spread(rates["false_positive_rate"], eligible)
-    return {"demographic_parity_difference": _spread(rates["selection_rate"], eligible),
-            "equalized_odds_difference": np.fmax(tpr, fpr), "accuracy_gap": _spread(rates["accuracy"], eligible)}
+def measured_groups(counts: np.ndarray, minimum: int) -> dict[str, np.ndarray]:
+    """Per rate, the groups it is measured over: at least `minimum` rows in the group and in the rate's own
+    denominator (all the group's rows for accuracy and selection rate, its positives for the true positive rate,
+    its negatives for the false positive rate). `counts`: [..., groups, 4] as [TN, FP, FN, TP].
+
+    A rate over a few rows is noise, whatever the group's size: a group of 60 with 5 negatives has a false
+    positive rate that moves by 0.2 with one row."""
+    sized = counts.sum(axis=-1) >= minimum
+    return {"accuracy": sized, "selection_rate": sized,
+            "true_positive_rate": sized & (counts[..., 2] + counts[..., 3] >= minimum),
+            "false_positive_rate": sized & (counts[..., 0] + counts[..., 1] >= minimum)}
+
+
+def _differences(rates: dict[str, np.ndarray], measured: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Demographic parity difference, equalized odds difference (fairlearn's definitions) and accuracy gap, each
+    rate over the groups `measured_groups` measures it on; the equalized odds difference is the larger of the two
+    gaps that can be measured."""
+    tpr = spread(rates["true_positive_rate"], measured["true_positive_rate"])
+    fpr = spread(rates["false_positive_rate"], measured["false_positive_rate"])
+    return {"demographic_parity_difference": spread(rates["selection_rate"], measured["selection_rate"]),
+            "equalized_odds_difference": np.fmax(tpr, fpr),
+            "accuracy_gap": spread(rates["accuracy"], measured["accuracy"])}
 
 
 def _number(value: float) -> float | None:
@@ -199,21 +216,26 @@ def group_metrics(
     for name, (names, codes) in _as_codes(groups, intersection).items():
         counts = _cell_counts(codes, len(names), y_true, y_pred)
         sizes = counts.sum(axis=1)
-        eligible = sizes >= min_group_size
+        measured = measured_groups(counts, min_group_size)
+        eligible = measured["selection_rate"]
         point = _rates(counts)  # NaN where a rate has no denominator (fairlearn reports 0 there)
         facts: dict[str, Any] = {
-            "groups": {str(g): {"count": int(sizes[i]), **{m: _number(point[m][i]) for m in RATES}}
-                       for i, g in enumerate(names)},
-            **{d: _number(v) for d, v in _differences(point, eligible).items()},  # type: ignore[arg-type]
+            "groups": {str(g): {"count": int(sizes[i]), "positives": int(counts[i, 2] + counts[i, 3]),
+                                **{m: _number(point[m][i]) for m in RATES}} for i, g in enumerate(names)},
+            **{d: _number(v) for d, v in _differences(point, measured).items()},  # type: ignore[arg-type]
             "eligible_groups": int(eligible.sum()),
             "small_groups": [str(g) for g in names[~eligible]],
+            # groups large enough to gate whose positives (negatives) are too few for their true (false) positive rate
+            "unmeasured_rates": {rate: [str(g) for g in names[eligible & ~measured[rate]]]
+                                 for rate in ("true_positive_rate", "false_positive_rate")
+                                 if (eligible & ~measured[rate]).any()},
         }
         if n_boot:
             samples = bootstrap_counts(counts, n_boot, seed)
             rates = _rates(samples)
             for i, g in enumerate(names):
                 facts["groups"][str(g)]["ci"] = {m: _interval(rates[m][:, i], confidence) for m in RATES}
-            facts["ci"] = {d: _interval(v, confidence) for d, v in _differences(rates, eligible).items()}
+            facts["ci"] = {d: _interval(v, confidence) for d, v in _differences(rates, measured).items()}
         result[name] = facts
     return result
 
@@ -241,14 +263,14 @@ def equal_rates_floor(
         k = len(names)
         cells = _cell_counts(codes, k, y_true, y_pred)
         n_neg, n_pos = cells[:, 0] + cells[:, 1], cells[:, 2] + cells[:, 3]
-        eligible = (n_neg + n_pos) >= min_group_size
+        measured = measured_groups(cells, min_group_size)
         figures: dict[str, float | None] = {}
         for figure, (on_pos, on_neg) in {"demographic_parity_difference": ("selection", "selection"),
                                          "equalized_odds_difference": ("tpr", "fpr")}.items():
             drawn_fp = rng.binomial(n_neg, rate[on_neg], (draws, k))
             drawn_tp = rng.binomial(n_pos, rate[on_pos], (draws, k))
             gaps = _differences(_rates(np.stack([n_neg - drawn_fp, drawn_fp, n_pos - drawn_tp, drawn_tp], axis=-1)),
-                                eligible)[figure]
+                                measured)[figure]
             figures[figure] = _number(np.nanquantile(gaps, share)) if np.isfinite(gaps).any() else None
         result[name] = figures
     return result

@@ -47,7 +47,8 @@ def _gap(metric, y: np.ndarray, decisions: np.ndarray, labels: np.ndarray, rows:
 def assert_equals_fairlearn(facts: dict, y: np.ndarray, decisions: np.ndarray, labels: np.ndarray,
                             min_group_size: int = 1) -> None:
     """Every rate equals MetricFrame's where it has a denominator (None where fairlearn says 0), and every gap
-    equals fairlearn's over the groups that have the rate and at least `min_group_size` rows."""
+    equals fairlearn's over the groups with at least `min_group_size` rows, and as many positives (true positive
+    rate) or negatives (false positive rate)."""
     frame = MetricFrame(metrics=FAIRLEARN, y_true=y, y_pred=decisions, sensitive_features=labels).by_group
     assert sorted(facts["groups"]) == sorted(str(g) for g in frame.index)
     positives = pd.Series(y).groupby(labels).agg(["sum", "size"])
@@ -62,8 +63,9 @@ def assert_equals_fairlearn(facts: dict, y: np.ndarray, decisions: np.ndarray, l
                 assert rates[rate] is None and frame.loc[group, rate] == 0, (group, rate)
     size = pd.Series(labels).map(pd.Series(labels).value_counts()).to_numpy()
     eligible = size >= min_group_size
-    in_positive_group = pd.Series(y).groupby(labels).transform("sum").to_numpy() > 0
-    in_negative_group = pd.Series(1 - y).groupby(labels).transform("sum").to_numpy() > 0
+    enough = max(min_group_size, 1)
+    in_positive_group = pd.Series(y).groupby(labels).transform("sum").to_numpy() >= enough
+    in_negative_group = pd.Series(1 - y).groupby(labels).transform("sum").to_numpy() >= enough
     tpr = _gap(true_positive_rate, y, decisions, labels, eligible & in_positive_group)
     fpr = _gap(false_positive_rate, y, decisions, labels, eligible & in_negative_group)
     expected = {

@@ -108,6 +108,46 @@ def test_a_grouping_with_fewer_than_two_large_groups_fails_as_unmeasurable():
     assert results["max_demographic_parity_difference[keras/sex]"].passed
 
 
+def _few_negatives(negatives: int) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+    """Group F (200 rows) has `negatives` negatives and every one of them is a false positive; M has 100 negatives
+    and none is: a false positive rate gap of 1.0 over F's few negatives, the same true positive rate everywhere."""
+    groups = pd.DataFrame({"sex": np.repeat(["F", "M"], 200)})
+    y = np.ones(400, int)
+    y[:negatives] = 0
+    y[200:300] = 0
+    proba = np.where(y == 1, 0.9, 0.1)
+    proba[:negatives] = 0.9
+    return groups, y, proba
+
+
+def test_a_rate_is_gated_only_over_groups_with_enough_rows_in_its_denominator():
+    gates = GATES.model_copy(update={"max_demographic_parity_difference": None})
+    groups, y, proba = _few_negatives(5)  # F: 200 rows, but 5 negatives: its false positive rate is 5 rows
+    report = _report({"keras": proba}, groups, y, gates)
+    facts = report["models"]["keras"]["groups"]["sex"]
+    assert facts["groups"]["F"]["false_positive_rate"] == 1.0  # reported
+    assert facts["unmeasured_rates"] == {"false_positive_rate": ["F"]}
+    gate = _by_name(fairness_gates(report, gates))["max_equalized_odds_difference[keras/sex]"]
+    assert gate.passed and gate.measured == 0.0  # the true positive rates: equal
+    assert "false positive rate leaves out F (5 negatives) (under gates.fairness.min_group_size = 20)" in gate.detail
+    groups, y, proba = _few_negatives(40)  # 40 negatives: the same gap is measured and blocks
+    gate = _by_name(fairness_gates(_report({"keras": proba}, groups, y, gates), gates))[
+        "max_equalized_odds_difference[keras/sex]"]
+    assert not gate.passed and gate.measured == 1.0
+
+
+def test_equalized_odds_with_no_rate_measurable_is_reported_not_gated():
+    groups = pd.DataFrame({"sex": np.repeat(["F", "M"], 50)})
+    y = np.tile([1, 1, 1, 1, 0], 20)  # each group: 40 positives, 10 negatives
+    gates = GATES.model_copy(update={"min_group_size": 45, "max_demographic_parity_difference": None})
+    proba = np.where(y == 1, 0.9, 0.1)
+    report = _report({"keras": proba}, groups, y, gates)
+    gate = _by_name(fairness_gates(report, gates))["max_equalized_odds_difference[keras/sex]"]
+    assert gate.passed and "equalized odds difference not measured, so not gated" in gate.detail
+    assert "true positive rate leaves out F (40 positives), M (40 positives)" in gate.detail
+    assert "false positive rate leaves out F (10 negatives), M (10 negatives)" in gate.detail
+
+
 def test_per_grouping_limits_gate_only_the_named_groupings():
     biased = np.where(GROUPS["sex"] == "M", 0.9, 0.1)
     gates = GATES.model_copy(update={"max_demographic_parity_difference": {"race": 0.1},

@@ -21,9 +21,9 @@ GROUPS = pd.DataFrame({"sex": list("AAAABBBB"), "race": list("xyxyxyxy")})
 
 def test_rates_per_group_known_answer():
     a, b = (group_metrics(Y, PROBA, GROUPS[["sex"]], 0.5)["sex"]["groups"][g] for g in "AB")
-    assert a == {"count": 4, "accuracy": 0.75, "selection_rate": 0.75, "true_positive_rate": 1.0,
+    assert a == {"count": 4, "positives": 2, "accuracy": 0.75, "selection_rate": 0.75, "true_positive_rate": 1.0,
                  "false_positive_rate": 0.5}
-    assert b["count"] == 4 and b["accuracy"] == 0.5 and b["selection_rate"] == 0.25
+    assert b["count"] == 4 and b["positives"] == 1 and b["accuracy"] == 0.5 and b["selection_rate"] == 0.25
     assert b["true_positive_rate"] == 0.0 and b["false_positive_rate"] == pytest.approx(1 / 3)
 
 

@@ -40,6 +40,22 @@ def test_a_head_within_parity_but_not_equalized_odds_rarely_passes_every_limit()
         bound_choice.joint_pass_share(y, decided, test_y, [parity, odds], 30, 0)
 
 
+def test_the_simulated_gate_leaves_out_a_rate_with_too_few_test_rows_in_its_denominator():
+    """As the gate does: a group of 500 test rows with 20 negatives has no false positive rate to gate at 30."""
+    rng = np.random.default_rng(0)
+    labels, y, decided = _eod_apart(rng, 2000)
+    test_labels = np.repeat(["a", "b"], 500)
+    odds = bound_choice.Check("g", "equalized_odds_difference", 0.2, labels, test_labels)
+    balanced = np.tile(np.arange(500) < 250, 2).astype(float)
+    assert bound_choice.joint_pass_share(y, decided, balanced, [odds], 30, 0) < 0.05  # TPR 0.9 vs 0.5
+    few = np.tile(np.arange(500) < 480, 2).astype(float)  # 480 positives, 20 negatives a group
+    assert bound_choice.joint_pass_share(y, decided, few, [odds], 30, 0) < 0.05  # the TPR gap is still gated
+    few_positives = 1 - few  # 20 positives, 480 negatives: only the false positive rates (0.1, 0.5) are gated
+    assert bound_choice.joint_pass_share(y, decided, few_positives, [odds], 30, 0) < 0.05
+    close = bound_choice.Check("g", "equalized_odds_difference", 0.45, labels, test_labels)
+    assert bound_choice.joint_pass_share(y, decided, few_positives, [close], 30, 0) > 0.9  # 0.4 gap, 480 rows
+
+
 def _point(bound, accuracy, disparity, share, others=(), joint=None):
     return {"strength": bound, "bound": bound, "accuracy": accuracy, KEY: disparity, "pass_share": share,
             "joint_pass_share": joint, "one_class": False, "other_limits": [list(o) for o in others]}

@@ -49,9 +49,9 @@ def test_group_metrics_known_per_group_values_and_gaps():
     # M: true [1,1,0] pred [1,0,1]; F: true [0,1,0] pred [0,1,0]
     # M: TPR 1/2 (one of two positives selected), FPR 1/1; F: TPR 1/1, FPR 0/2
     assert sex["groups"]["M"] == {"accuracy": pytest.approx(1 / 3), "selection_rate": pytest.approx(2 / 3), "count": 3,
-                                  "true_positive_rate": pytest.approx(0.5), "false_positive_rate": pytest.approx(1.0)}
+                                  "positives": 2, "true_positive_rate": pytest.approx(0.5), "false_positive_rate": pytest.approx(1.0)}
     assert sex["groups"]["F"] == {"accuracy": pytest.approx(1.0), "selection_rate": pytest.approx(1 / 3), "count": 3,
-                                  "true_positive_rate": pytest.approx(1.0), "false_positive_rate": pytest.approx(0.0)}
+                                  "positives": 1, "true_positive_rate": pytest.approx(1.0), "false_positive_rate": pytest.approx(0.0)}
     assert sex["demographic_parity_difference"] == pytest.approx(1 / 3)
     assert sex["accuracy_gap"] == pytest.approx(2 / 3)
     race = result["race"]
