@@ -408,7 +408,7 @@ class FairnessGates(_Section):
     max_demographic_parity_difference: Limit = 0.1  # dicts name a data set's columns: params.yaml sets Adult's
     max_equalized_odds_difference: Limit = 0.2  # largest TPR or FPR gap between groups
     max_group_accuracy_drop: float | None = Field(0.02, ge=0, le=1)  # Keras minus variant accuracy, any group
-    min_group_size: int = Field(30, ge=1)  # smaller groups are flagged, not gated (Adult's 15k test rows: 100)
+    min_group_size: int = Field(30, ge=1)  # smaller groups, and TPRs (FPRs) on fewer positives (negatives): not gated
 
 
 class BudgetGates(_Section):

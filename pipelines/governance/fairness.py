@@ -54,6 +54,11 @@ def evaluate_models(
         "bootstrap": config.bootstrap, "confidence": config.confidence, "min_group_size": min_group_size,
         "flagged_groups": [{"grouping": g, "group": name, "rows": facts["groups"][name]["count"]}
                            for g, facts in first.items() for name in facts["small_groups"]],
+        # gated groups with too few positives (negatives) for their true (false) positive rate to be gated
+        "flagged_rates": [{"grouping": g, "group": name, "rate": rate,
+                           DENOMINATOR[rate]: _conditional(facts["groups"][name], rate)}
+                          for g, facts in first.items() for rate, names in facts.get("unmeasured_rates", {}).items()
+                          for name in names],
         "models": models,
         # what a model with the same rates for every group measures on these test rows (the split's own noise)
         "equal_rates_floor": {"share": config.pass_share, "reference": reference, "figures": floor},
@@ -236,12 +241,28 @@ def _which(models: list[str], total: int) -> str:
 
 
 def flagged_text(report: dict[str, Any]) -> str:
-    """One line naming the groups too small to gate, or that there are none."""
-    flagged = report["flagged_groups"]
+    """One line naming the groups too small to gate (and the rates counted on too few rows), or that there are
+    none."""
+    flagged, minimum = report["flagged_groups"], report["min_group_size"]
+    rates = flagged_rates_text(report.get("flagged_rates", []), minimum)
     if not flagged:
-        return f"every group has at least {report['min_group_size']} test rows"
+        return f"every group has at least {minimum} test rows" + (f"; {rates}" if rates else "")
     listed = ", ".join(f"{f['grouping']}={f['group']} ({f['rows']})" for f in flagged)
-    return f"{len(flagged)} group(s) under {report['min_group_size']} test rows, reported but not gated: {listed}"
+    return (f"{len(flagged)} group(s) under {minimum} test rows, reported but not gated: {listed}"
+            + (f"; {rates}" if rates else ""))
+
+
+SHORT = {"true_positive_rate": "TPR", "false_positive_rate": "FPR"}
+
+
+def flagged_rates_text(flagged: list[dict[str, Any]], minimum: int) -> str:
+    """`TPR or FPR on fewer than 30 positives or negatives, reported but not gated: race=black FPR (12 negatives)`;
+    empty when there are none."""
+    if not flagged:
+        return ""
+    listed = ", ".join(f"{f['grouping']}={f['group']} {SHORT[f['rate']]} ({f[DENOMINATOR[f['rate']]]} "
+                       f"{DENOMINATOR[f['rate']]})" for f in flagged)
+    return f"TPR or FPR on fewer than {minimum} positives or negatives, reported but not gated: {listed}"
 
 
 def _fmt(value: float | None, ci: list | None = None) -> str:

@@ -207,7 +207,8 @@ def build_card(settings: Settings) -> dict[str, Any]:
                     "groups": {m: fairness["models"][m]["groups"] for m in shown}},
         "fairness": {"groupings": fairness["groupings"], "min_group_size": fairness["min_group_size"],
                      "bootstrap": fairness["bootstrap"], "confidence": fairness["confidence"],
-                     "flagged_groups": fairness["flagged_groups"], "gates": fairness["gates"],
+                     "flagged_groups": fairness["flagged_groups"], "flagged_rates": fairness.get("flagged_rates", []),
+                     "gates": fairness["gates"],
                      **_verdict(fairness)},
         "mitigation": {**mitigation, "sweep": tradeoff["sweep"], "plot": paths.fairness_tradeoff_plot.name},
         "distillation": _distillation(settings, read_json(paths.teacher_report)),
@@ -265,7 +266,7 @@ def render_markdown(card: dict[str, Any]) -> str:
 
 
 def _render(card: dict[str, Any]) -> str:
-    from pipelines.governance.fairness import groups_table
+    from pipelines.governance.fairness import flagged_rates_text, groups_table
 
     model, data, fair = card["model"], card["data"], card["fairness"]
     level = f"{fair['confidence']:.0%}"
@@ -297,7 +298,9 @@ def _render(card: dict[str, Any]) -> str:
             + (": " + md_cell("; ".join(fair["runtimes"])) if fair.get("runtimes") else "") + ".",
             f"Groups under {fair['min_group_size']} test rows are reported but not gated: "
             + (", ".join(f"{f['grouping']}={f['group']} "
-                         f"({f['rows']})" for f in fair["flagged_groups"]) or "none") + ".", ""]
+                         f"({f['rows']})" for f in fair["flagged_groups"]) or "none") + ".",
+            *([flagged_rates_text(fair["flagged_rates"], fair["min_group_size"]) + "."]
+              if fair.get("flagged_rates") else []), ""]
     out += ["## Distillation", "", card["distillation"]["statement"], ""]
     mitigation = card["mitigation"]
     out += ["## Mitigation and trade-off", "",
