@@ -197,14 +197,30 @@ def other_checks(gates: Any, held: pd.DataFrame | dict[str, Any], test: pd.DataF
             if (name, figure) != (grouping, key)]
 
 
-def heldout_figure(y: np.ndarray, proba: np.ndarray, check: Any, threshold: float, minimum: int) -> float | None:
-    """A check's figure on these rows (the check's labels), over the groups the gate will measure (min_group_size
-    test rows)."""
-    from pipelines.training.metrics import group_metrics
+def heldout_figure(y: np.ndarray, proba: np.ndarray, check: Any, threshold: float, minimum: int,
+                   test_y: np.ndarray | None = None) -> float | None:
+    """A check's figure on these rows (the check's labels), over the groups the gate will measure: min_group_size
+    test rows, and for the equalized odds difference's true (false) positive rate as many test positives
+    (negatives) when `test_y` is given."""
+    from pipelines.training.metrics import group_metrics, spread
 
     kept = np.isin(check.labels, gated_groups(check.test_labels, minimum))
-    facts = group_metrics(y[kept], proba[kept], pd.DataFrame({"g": check.labels[kept]}), threshold)
-    return facts["g"][check.figure]
+    if not kept.any():
+        return None
+    facts = group_metrics(y[kept], proba[kept], pd.DataFrame({"g": check.labels[kept]}), threshold)["g"]
+    if check.figure != "equalized_odds_difference" or test_y is None:
+        return facts[check.figure]
+    test_labels, positive = np.asarray(check.test_labels), np.asarray(test_y) > 0.5
+    names = list(facts["groups"])
+    if len(names) < 2:
+        return None
+    gaps = []
+    for rate, rows in (("true_positive_rate", positive), ("false_positive_rate", ~positive)):
+        values = np.array([np.nan if facts["groups"][g][rate] is None else facts["groups"][g][rate] for g in names])
+        enough = np.array([np.count_nonzero((test_labels == g) & rows) >= minimum for g in names])
+        gaps.append(spread(values, enough))
+    gap = np.fmax(*gaps)
+    return None if np.isnan(gap) else float(gap)
 
 
 FALLBACK_BOUND = 0.1  # the heads' bound when neither fairness.bound nor a gate limit names one
@@ -286,7 +302,8 @@ def bound_sweep(settings: Settings, train: pd.DataFrame | SplitFile, validation:
                 more=((y_wide, (broad >= threshold).astype(float), others),))
             out.append({"strength": each, "bound": each, "accuracy": float(np.mean(decisions == (y_rows > 0.5))),
                         key: facts[key], "grouping": grouping, "one_class": bool(len(np.unique(decisions)) < 2),
-                        "other_limits": [[c.grouping, c.figure, heldout_figure(y_wide, broad, c, threshold, minimum),
+                        "other_limits": [[c.grouping, c.figure, heldout_figure(y_wide, broad, c, threshold, minimum,
+                                                                         test_y),
                                           c.limit] for c in others],
                         "pass_share": share, "joint_pass_share": joint,
                         "meets_floor": bound_choice.meets_accuracy_gates(

@@ -54,6 +54,12 @@ def test_the_simulated_gate_leaves_out_a_rate_with_too_few_test_rows_in_its_deno
     assert bound_choice.joint_pass_share(y, decided, few_positives, [odds], 30, 0) < 0.05
     close = bound_choice.Check("g", "equalized_odds_difference", 0.45, labels, test_labels)
     assert bound_choice.joint_pass_share(y, decided, few_positives, [close], 30, 0) > 0.9  # 0.4 gap, 480 rows
+    # the held-out figure the choice names leaves out the same rates: only the false positive rates count here
+    fpr = heldout_figure(y, decided, odds, 0.5, 30, few_positives)
+    tpr = heldout_figure(y, decided, odds, 0.5, 30, few)
+    assert fpr == pytest.approx(0.4, abs=0.05) and tpr == pytest.approx(0.4, abs=0.05) and fpr != tpr
+    assert heldout_figure(y, decided, odds, 0.5, 30, np.tile(np.arange(500) < 490, 2).astype(float)) == tpr
+    assert heldout_figure(y, decided, odds, 0.5, 600, few) is None  # no group has 600 test rows
 
 
 def _point(bound, accuracy, disparity, share, others=(), joint=None):
