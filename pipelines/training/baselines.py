@@ -34,17 +34,6 @@ def baselines(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray | Ite
     return out
 
 
-def baseline_decisions(x_train: np.ndarray, y_train: np.ndarray, x_rows: np.ndarray, threshold: float,
-                       seed: int = 0) -> dict[str, np.ndarray]:
-    """Each row's decision (True: the positive class) by the majority class and by logistic regression fitted as
-    `baselines` fits them."""
-    from sklearn.linear_model import LogisticRegression
-
-    regression = LogisticRegression(max_iter=2000, random_state=seed).fit(x_train, y_train)
-    return {"majority_class": np.full(len(x_rows), bool(np.mean(y_train) >= 0.5)),
-            "logistic_regression": regression.predict_proba(x_rows)[:, 1] >= threshold}
-
-
 def gain_interval(model_right: np.ndarray, other_right: np.ndarray, n_boot: int, confidence: float,
                   seed: int) -> list[float]:
     """Paired percentile bootstrap interval of accuracy(model) - accuracy(other) on the same rows: resampling rows

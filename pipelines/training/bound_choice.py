@@ -78,38 +78,6 @@ def pass_share(y: np.ndarray, decisions: np.ndarray, labels: np.ndarray, test_la
                             min_group_size, seed)
 
 
-def meets_accuracy_gates(right: np.ndarray, simple: Any, gates: Any, fairness: Any) -> bool:
-    """Whether a head's held-out accuracy passes the accuracy gates (gates.keras) as the test split's gate judges
-    them (pipelines.core.gates.model_gates): met, or short of a baseline's margin with the paired bootstrap
-    interval of its gain over that baseline still reaching it. `simple`: the baselines on the same rows
-    (pipelines.training.bounded.Simple)."""
-    from pipelines.core.gates import model_gates
-    from pipelines.training.baselines import gain_interval
-
-    evaluation = {"overall": {"accuracy": float(np.mean(right))}, "baselines": {
-        name: {"accuracy": simple.accuracy[name]} | (
-            {"gain_ci": gain_interval(right, other, fairness.bootstrap, fairness.confidence, fairness.seed)}
-            if fairness.bootstrap else {})
-        for name, other in simple.right.items()}}
-    return all(g.passed for g in model_gates(evaluation, gates))
-
-
-def _meets(point: dict[str, Any], floor: float | None) -> bool:
-    """A head meets the accuracy gates on the held-out rows (`meets_floor` when measured; else its point accuracy
-    against the floor)."""
-    if "meets_floor" in point:
-        return bool(point["meets_floor"])
-    return floor is None or round(point["accuracy"], 6) >= round(floor, 6)
-
-
-def _by_interval(point: dict[str, Any], floor: float | None) -> str:
-    """Said when a head under the floor's point value meets it by the interval of its gain."""
-    if floor is None or round(point["accuracy"], 6) >= round(floor, 6):
-        return ""
-    return (f" (under that floor's point value, {floor:.4f}, but the paired interval of its gain over the baseline "
-            "reaches it, as the test split's accuracy gate judges)")
-
-
 def unmet(point: dict[str, Any]) -> list[str]:
     """The other gated limits a head exceeds on the held-out rows, in words (`equalized odds difference 0.2400 >
     0.2 on male`)."""
@@ -135,14 +103,14 @@ def choose(points: list[dict[str, Any]], limit: float | None, key: str, floor: f
     line says how likely the test split is to pass). A head answering one class only is never chosen.
     """
     usable = [p for p in points if not p.get("one_class")]
-    accurate = [p for p in usable if _meets(p, floor)]
+    accurate = [p for p in usable if floor is None or round(p["accuracy"], 6) >= round(floor, 6)]
     gates = f" and {floor_text}" if floor is not None else ""
     if limit is None:
         if not accurate:
             return None, ""
         best = max(accurate, key=lambda p: (round(p["accuracy"], 6), p["bound"]))
         return best, (f"{head_name(best['bound'])}: the most accurate on {how} ({best['accuracy']:.4f}); no fairness "
-                      f"limit is set for this grouping{gates}{_by_interval(best, floor)}")
+                      f"limit is set for this grouping{gates}")
     within = [p for p in accurate if p[key] is not None and p[key] <= limit]
     every = [p for p in within if not unmet(p)]  # also within the gate's other limits on the rows
     what = key.replace("_", " ")
@@ -152,15 +120,14 @@ def choose(points: list[dict[str, Any]], limit: float | None, key: str, floor: f
         best = max(confident, key=lambda p: (round(p["accuracy"], 6), p["bound"]))
         return best, (f"{head_name(best['bound'])}: the most accurate on {how} ({best['accuracy']:.4f}) with {what} "
                       f"{best[key]:.4f} <= {short(limit)}{_others(best)} in {_joint(best):.0%} of simulated "
-                      f"test splits (fairness.pass_share = {needed:g}){gates}{_by_interval(best, floor)}")
+                      f"test splits (fairness.pass_share = {needed:g}){gates}")
     confident = [p for p in every if p["pass_share"] >= needed]
     if confident:  # the other limits met on the rows, though all of them together are less sure
         best = max(confident, key=lambda p: (round(p["accuracy"], 6), p["bound"]))
         return best, (f"{head_name(best['bound'])}: the most accurate on {how} ({best['accuracy']:.4f}) with {what} "
                       f"{best[key]:.4f} <= {short(limit)} in {best['pass_share']:.0%} of simulated test splits "
-                      f"(fairness.pass_share = {needed:g}){gates}{_by_interval(best, floor)}, and "
-                      f"within{_others(best).removeprefix(' and')} on the rows (all limits in {_joint(best):.0%} of "
-                      "the splits)")
+                      f"(fairness.pass_share = {needed:g}){gates}, and within{_others(best).removeprefix(' and')} "
+                      f"on the rows (all limits in {_joint(best):.0%} of the splits)")
     missed = "" if every or not within else \
         "; no head is also within every other limit of gates.fairness: "
     confident = [p for p in (every or within) if p["pass_share"] >= needed]
@@ -168,14 +135,13 @@ def choose(points: list[dict[str, Any]], limit: float | None, key: str, floor: f
         best = max(confident, key=lambda p: (round(p["accuracy"], 6), p["bound"]))
         return best, (f"{head_name(best['bound'])}: the most accurate on {how} ({best['accuracy']:.4f}) with {what} "
                       f"{best[key]:.4f} <= {short(limit)} in {best['pass_share']:.0%} of simulated test splits "
-                      f"(fairness.pass_share = {needed:g}){gates}{_by_interval(best, floor)}{missed}"
-                      f"{'; '.join(unmet(best))}")
+                      f"(fairness.pass_share = {needed:g}){gates}{missed}{'; '.join(unmet(best))}")
     if within:
         best = max(every or within, key=lambda p: (p["pass_share"], round(p["accuracy"], 6)))
         return best, (f"{head_name(best['bound'])}: {what} {best[key]:.4f} <= {short(limit)} on {how} at accuracy "
-                      f"{best['accuracy']:.4f}{gates}{_by_interval(best, floor)}, but within the limit in only "
-                      f"{best['pass_share']:.0%} of simulated test splits (fairness.pass_share = {needed:g}): the test "
-                      f"split may not pass{missed}{'; '.join(unmet(best))}")
+                      f"{best['accuracy']:.4f}{gates}, but within the limit in only {best['pass_share']:.0%} of "
+                      f"simulated test splits (fairness.pass_share = {needed:g}): the test split may not pass"
+                      f"{missed}{'; '.join(unmet(best))}")
     return None, ""
 
 

@@ -186,39 +186,27 @@ def heldout(settings: Settings, train: pd.DataFrame, validation: pd.DataFrame, s
                    f"validation rows (fewer than fairness.cv_below_rows = {fairness.cv_below_rows})", found or None)
 
 
-class Simple(NamedTuple):
-    """Logistic regression and the majority class on the held-out rows: their accuracy, and whether each held-out
-    row is right (in the order of Heldout.rows), for the paired intervals the accuracy gates judge by."""
-    accuracy: dict[str, float]
-    right: dict[str, np.ndarray]
-
-
 def logistic_heldout(settings: Settings, held: Heldout, train: pd.DataFrame, validation: pd.DataFrame,
-                     spec: FeatureSpec) -> Simple:
-    """Logistic regression and the majority class on the same held-out rows as the heads (out of fold in
+                     spec: FeatureSpec) -> dict[str, float]:
+    """Accuracy of logistic regression and of the majority class on the same held-out rows (out of fold in
     cross-validation), as the accuracy gate will judge them on the test rows."""
     from pipelines.data.features import encode_features
-    from pipelines.training.baselines import baseline_decisions
+    from pipelines.training.baselines import baselines
     from pipelines.training.mitigation import constrained_features
 
     params = settings.params
     threshold, seed = params.train.threshold, params.train.seed
     if held.rows is validation:
-        parts = [(train, np.ones(len(validation), bool))]
-        left_out_rows = [validation]
-    else:
-        features = constrained_features(params.fairness, params.data)
-        fold = folds(train, [params.data.label, *features], params.fairness.cv_folds, params.fairness.seed)
-        k = params.fairness.cv_folds
-        inside_out = [(train[fold != f], np.concatenate([fold == f, np.zeros(len(validation), bool)]))
-                      for f in range(k)]
-        parts = [*inside_out, (train, np.concatenate([np.zeros(len(train), bool), np.ones(len(validation), bool)]))]
-        left_out_rows = [train[fold == f] for f in range(k)] + [validation]
-    y_held = encode_labels(held.rows, spec) > 0.5
-    right = {"majority_class": np.zeros(len(held.rows), bool), "logistic_regression": np.zeros(len(held.rows), bool)}
-    for (inside, where), left_out in zip(parts, left_out_rows):
-        decided = baseline_decisions(encode_features(inside, spec), encode_labels(inside, spec),
-                                     encode_features(left_out, spec), threshold, seed)
+        simple = baselines(encode_features(train, spec), encode_labels(train, spec), encode_features(validation, spec),
+                           encode_labels(validation, spec), threshold, seed)
+        return {k: v["accuracy"] for k, v in simple.items()}
+    features = constrained_features(params.fairness, params.data)
+    fold = folds(train, [params.data.label, *features], params.fairness.cv_folds, params.fairness.seed)
+    right = {"majority_class": 0.0, "logistic_regression": 0.0}
+    parts = [(train[fold != k], train[fold == k]) for k in range(params.fairness.cv_folds)] + [(train, validation)]
+    for inside, left_out in parts:
+        simple = baselines(encode_features(inside, spec), encode_labels(inside, spec), encode_features(left_out, spec),
+                           encode_labels(left_out, spec), threshold, seed)
         for name in right:
-            right[name][where] = decided[name] == y_held[where]
-    return Simple({name: float(np.mean(r)) for name, r in right.items()}, right)
+            right[name] += simple[name]["accuracy"] * len(left_out)
+    return {name: total / len(held.rows) for name, total in right.items()}

@@ -282,9 +282,6 @@ def bound_sweep(settings: Settings, train: pd.DataFrame | SplitFile, validation:
     y_wide = encode_labels(wide_rows, spec) if wide else y_rows
     others = other_checks(params.gates.fairness, wide_rows[gate_columns], test_groups, grouping, key)
 
-    baselines_held = bounded.logistic_heldout(settings, held, sample, validation, spec)
-    simple = baselines_held.accuracy
-
     def measured(probas: dict[float, np.ndarray], fitted: dict[float, tuple]) -> list[dict[str, Any]]:
         out = []
         on_sample = dict(zip(probas, predict_rows([fitted[b][0] for b in probas], sample, spec))) \
@@ -305,12 +302,11 @@ def bound_sweep(settings: Settings, train: pd.DataFrame | SplitFile, validation:
                         "other_limits": [[c.grouping, c.figure, heldout_figure(y_wide, broad, c, threshold, minimum,
                                                                          test_y),
                                           c.limit] for c in others],
-                        "pass_share": share, "joint_pass_share": joint,
-                        "meets_floor": bound_choice.meets_accuracy_gates(
-                            decisions == (y_rows > 0.5), baselines_held, params.gates.keras, fairness)})
+                        "pass_share": share, "joint_pass_share": joint})
         return out
 
     points = measured(held.probas, held.fitted)
+    simple = bounded.logistic_heldout(settings, held, sample, validation, spec)
     why_limit = ""
     if fairness.target == "baseline" and limit is not None:
         disparity, _ = baseline_disparity(settings, sample, held.rows, spec, features)

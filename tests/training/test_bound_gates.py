@@ -94,35 +94,6 @@ def test_where_no_head_meets_every_limit_the_bound_decides_and_the_line_names_th
                    "within every other limit of gates.fairness: equalized odds difference 0.3100 > 0.2 on male")
 
 
-def test_a_head_under_the_floor_is_judged_by_its_gain_interval_as_the_test_gate_judges():
-    from pipelines.core.config import FairnessConfig, KerasGates
-    from pipelines.training.bounded import Simple
-
-    gates, fairness = KerasGates(min_accuracy=None, max_gap_to_logistic=0.03, min_gain_over_majority=None), \
-        FairnessConfig(bootstrap=200)
-    rng = np.random.default_rng(0)
-    logistic = rng.random(1000) < 0.90  # right on 90% of 1,000 held-out rows: the floor is 0.87
-    simple = Simple({"logistic_regression": float(np.mean(logistic))}, {"logistic_regression": logistic})
-    near = logistic.copy()
-    near[np.flatnonzero(logistic)[:35]] = False  # 3.5 points under logistic regression, on the same rows
-    assert np.mean(near) < np.mean(logistic) - 0.03
-    assert bound_choice.meets_accuracy_gates(near, simple, gates, fairness)  # its interval reaches -0.03
-    far = logistic.copy()
-    far[np.flatnonzero(logistic)[:80]] = False  # 8 points under: the whole interval is short
-    assert not bound_choice.meets_accuracy_gates(far, simple, gates, fairness)
-    no_intervals = FairnessConfig(bootstrap=0)  # without the bootstrap the point figure decides, as on the test rows
-    assert not bound_choice.meets_accuracy_gates(near, simple, gates, no_intervals)
-    # the choice: a head meeting the floor by its interval, sure of every limit, before a more accurate unsure one
-    points = [_point(1.0, 0.90, 0.04, 0.95, [UNDER], 0.5) | {"meets_floor": True},
-              _point(0.5, 0.865, 0.01, 0.99, [UNDER], 0.97) | {"meets_floor": True},
-              _point(0.3, 0.80, 0.0, 1.0, [UNDER], 1.0) | {"meets_floor": False}]
-    best, why = bound_choice.choose(points, 0.1, KEY, 0.87, "accuracy within 0.03 of logistic regression (0.9000)",
-                                    0.9, "the rows")
-    assert best["bound"] == 0.5
-    assert "(under that floor's point value, 0.8700, but the paired interval of its gain over the baseline " \
-           "reaches it, as the test split's accuracy gate judges)" in why
-
-
 def test_the_checks_are_the_gates_own_limits_over_every_gated_grouping():
     held = pd.DataFrame({"race": ["x", "y"] * 50, "male": ["0", "1", "1", "0"] * 25})
     gates = FairnessGates(max_demographic_parity_difference={"race": 0.1, "race:male": 0.15},
