@@ -140,8 +140,8 @@ def fairness_gates(report: dict[str, Any], gates: FairnessGates) -> list[GateRes
                 if facts["eligible_groups"] < 2:
                     results.append(_unmeasurable(name, where, facts, limit, minimum))
                     continue
-                if facts[value] is None:  # equalized odds where no rate has two groups with enough positives
-                    results.append(_not_measured(name, key, where, facts, limit, minimum))  # or negatives
+                if facts[value] is None:  # equalized odds: no rate has two groups with enough rows to count on
+                    results.append(_not_measured(name, key, where, facts, limit, minimum))
                     continue
                 spread = "; ".join(_extremes(facts, r) for r in rates)
                 left_out = unmeasured_text(facts, minimum) if value == "equalized_odds_difference" else ""
@@ -240,11 +240,11 @@ def _which(models: list[str], total: int) -> str:
     return f"{named} ({len(models)} of {total})"
 
 
-def flagged_text(report: dict[str, Any]) -> str:
-    """One line naming the groups too small to gate (and the rates counted on too few rows), or that there are
-    none."""
+def flagged_text(report: dict[str, Any], list_rates: bool = True) -> str:
+    """One line naming the groups too small to gate (and the rates counted on too few rows; only how many with
+    `list_rates` False, as a stop line has them), or that there are none."""
     flagged, minimum = report["flagged_groups"], report["min_group_size"]
-    rates = flagged_rates_text(report.get("flagged_rates", []), minimum)
+    rates = flagged_rates_text(report.get("flagged_rates", []), minimum, list_rates)
     if not flagged:
         return f"every group has at least {minimum} test rows" + (f"; {rates}" if rates else "")
     listed = ", ".join(f"{f['grouping']}={f['group']} ({f['rows']})" for f in flagged)
@@ -255,14 +255,17 @@ def flagged_text(report: dict[str, Any]) -> str:
 SHORT = {"true_positive_rate": "TPR", "false_positive_rate": "FPR"}
 
 
-def flagged_rates_text(flagged: list[dict[str, Any]], minimum: int) -> str:
-    """`TPR or FPR on fewer than 30 positives or negatives, reported but not gated: race=black FPR (12 negatives)`;
-    empty when there are none."""
+def flagged_rates_text(flagged: list[dict[str, Any]], minimum: int, listed: bool = True) -> str:
+    """`TPR or FPR on fewer than 30 positives or negatives, reported but not gated: race=black FPR (12 negatives)`
+    (with `listed` False: how many, and where they are listed); empty when there are none."""
     if not flagged:
         return ""
-    listed = ", ".join(f"{f['grouping']}={f['group']} {SHORT[f['rate']]} ({f[DENOMINATOR[f['rate']]]} "
-                       f"{DENOMINATOR[f['rate']]})" for f in flagged)
-    return f"TPR or FPR on fewer than {minimum} positives or negatives, reported but not gated: {listed}"
+    if not listed:
+        return (f"{len(flagged)} TPR or FPR figure(s) on fewer than {minimum} positives or negatives, reported but "
+                "not gated (listed in the fairness check)")
+    names = ", ".join(f"{f['grouping']}={f['group']} {SHORT[f['rate']]} ({f[DENOMINATOR[f['rate']]]} "
+                      f"{DENOMINATOR[f['rate']]})" for f in flagged)
+    return f"TPR or FPR on fewer than {minimum} positives or negatives, reported but not gated: {names}"
 
 
 def _fmt(value: float | None, ci: list | None = None) -> str:

@@ -54,9 +54,10 @@ def fairness(settings: Settings) -> Outcome:
     found = Outcome(verdict)
     flagged = flagged_text(report)
     line = compact_failures(report, behind) or found.line()  # one line; every model's detail in the table
+    brief = flagged_text(report, list_rates=False)
     counts = {runtime: len(models) for runtime, models in runtimes(report).items()}
     excluded = "; ".join(g.detail for g in verdict if g.name.startswith(f"{FAIR_VARIANTS}[")
                          and g.measured < counts[g.name[len(FAIR_VARIANTS) + 1:-1]])
     detail = "\n".join(f"- {g.detail}" for g in results if not g.passed) or "all gates passed"
-    return Outcome(verdict, description=f"{line}; {flagged}" + (f"; {excluded}" if excluded and found.passed else ""),
+    return Outcome(verdict, description=f"{line}; {brief}" + (f"; {excluded}" if excluded and found.passed else ""),
                    tables={"flagged groups": flagged, "detail": detail, "every model": gates_table(results)})

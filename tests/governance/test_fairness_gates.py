@@ -130,6 +130,9 @@ def test_a_rate_is_gated_only_over_groups_with_enough_rows_in_its_denominator():
     assert report["flagged_rates"] == [{"grouping": "sex", "group": "F", "rate": "false_positive_rate", "negatives": 5}]
     assert "TPR or FPR on fewer than 20 positives or negatives, reported but not gated: sex=F FPR (5 negatives)" \
         in flagged_text(report)
+    assert flagged_text(report, list_rates=False).endswith(
+        "1 TPR or FPR figure(s) on fewer than 20 positives or negatives, reported but not gated (listed in the "
+        "fairness check)")
     gate = _by_name(fairness_gates(report, gates))["max_equalized_odds_difference[keras/sex]"]
     assert gate.passed and gate.measured == 0.0  # the true positive rates: equal
     assert "false positive rate leaves out F (5 negatives) (under gates.fairness.min_group_size = 20)" in gate.detail
