@@ -7,7 +7,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from pipelines.training.metrics import spread
+from pipelines.training.metrics import labelled_groups, spread
 from pipelines.training.strength import short
 from pipelines.training.targets import head_name
 
@@ -31,15 +31,13 @@ def _simulated(rng: np.random.Generator, y: np.ndarray, decisions: np.ndarray, c
     """The figure on each of DRAWS simulated test splits (0 where fewer than two groups have the rate)."""
     labels, test_labels = check.labels, check.test_labels
     names = sorted(set(test_labels) & set(labels))
-    cells = [("all", np.ones_like(y, bool), np.ones_like(test_y, bool))] \
+    cells = [("selection_rate", np.ones_like(y, bool), np.ones_like(test_y, bool))] \
         if check.figure == "demographic_parity_difference" else \
-        [("positive", y > 0.5, test_y > 0.5), ("negative", y <= 0.5, test_y <= 0.5)]
-    sizes = np.array([np.sum(test_labels == g) for g in names])
+        [("true_positive_rate", y > 0.5, test_y > 0.5), ("false_positive_rate", y <= 0.5, test_y <= 0.5)]
+    measured = labelled_groups(test_labels, test_y, names, min_group_size)  # the groups the gate measures
     worst = np.zeros(DRAWS)
-    for _, held, tested in cells:
-        # as the gate measures it: groups with min_group_size test rows, and as many in the rate's denominator
-        eligible = (sizes >= min_group_size) & \
-            (np.array([np.sum((test_labels == g) & tested) for g in names]) >= min_group_size)
+    for rate, held, tested in cells:
+        eligible = measured[rate]
         rates = np.full((DRAWS, len(names)), np.nan)
         for i, g in enumerate(names):
             n, m = int(np.sum((labels == g) & held)), int(np.sum((test_labels == g) & tested))

@@ -129,6 +129,17 @@ def measured_groups(counts: np.ndarray, minimum: int) -> dict[str, np.ndarray]:
             "false_positive_rate": sized & (counts[..., 0] + counts[..., 1] >= minimum)}
 
 
+def labelled_groups(labels: np.ndarray, y_true: np.ndarray, names: list[str], minimum: int) -> dict[str, np.ndarray]:
+    """measured_groups for rows known only by group and label (no decisions), in the order of `names`: which groups
+    each rate would be measured over on these rows, e.g. a split's test rows before a model scores them."""
+    labels, positive = np.asarray(labels), np.asarray(y_true) > 0.5
+    counts = np.zeros((len(names), 4), np.int64)
+    for i, name in enumerate(names):
+        mine = labels == name
+        counts[i, 0], counts[i, 2] = np.count_nonzero(mine & ~positive), np.count_nonzero(mine & positive)
+    return measured_groups(counts, minimum)
+
+
 def _differences(rates: dict[str, np.ndarray], measured: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Demographic parity difference, equalized odds difference (fairlearn's definitions) and accuracy gap, each
     rate over the groups `measured_groups` measures it on; the equalized odds difference is the larger of the two

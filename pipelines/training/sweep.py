@@ -202,7 +202,7 @@ def heldout_figure(y: np.ndarray, proba: np.ndarray, check: Any, threshold: floa
     """A check's figure on these rows (the check's labels), over the groups the gate will measure: min_group_size
     test rows, and for the equalized odds difference's true (false) positive rate as many test positives
     (negatives) when `test_y` is given."""
-    from pipelines.training.metrics import group_metrics, spread
+    from pipelines.training.metrics import group_metrics, labelled_groups, spread
 
     kept = np.isin(check.labels, gated_groups(check.test_labels, minimum))
     if not kept.any():
@@ -210,15 +210,14 @@ def heldout_figure(y: np.ndarray, proba: np.ndarray, check: Any, threshold: floa
     facts = group_metrics(y[kept], proba[kept], pd.DataFrame({"g": check.labels[kept]}), threshold)["g"]
     if check.figure != "equalized_odds_difference" or test_y is None:
         return facts[check.figure]
-    test_labels, positive = np.asarray(check.test_labels), np.asarray(test_y) > 0.5
     names = list(facts["groups"])
     if len(names) < 2:
         return None
+    measured = labelled_groups(check.test_labels, test_y, names, minimum)  # the groups the gate measures
     gaps = []
-    for rate, rows in (("true_positive_rate", positive), ("false_positive_rate", ~positive)):
+    for rate in ("true_positive_rate", "false_positive_rate"):
         values = np.array([np.nan if facts["groups"][g][rate] is None else facts["groups"][g][rate] for g in names])
-        enough = np.array([np.count_nonzero((test_labels == g) & rows) >= minimum for g in names])
-        gaps.append(spread(values, enough))
+        gaps.append(spread(values, measured[rate]))
     gap = np.fmax(*gaps)
     return None if np.isnan(gap) else float(gap)
 
