@@ -68,13 +68,11 @@ def _keras(settings: Settings, x_train, y_train, x_val, y_val, x_test) -> np.nda
     return (predict_keras(model, x_test) >= settings.params.train.threshold).astype(np.float32)
 
 
-def fit_baselines(settings: Settings, splits: dict[str, pd.DataFrame], keras: bool = True,
-                  deterministic: bool = True) -> tuple[dict[str, dict[str, Any]], dict[str, list[dict[str, Any]]]]:
-    """Each method's test accuracy, DPD and EOD, fit on the train split (Keras also stops early on validation), and
-    unless `deterministic` is False the deterministic frontier (benchmarks.fairness.frontier) on the same rows."""
+def baseline_decisions(settings: Settings, splits: dict[str, pd.DataFrame], keras: bool = True,
+                       ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """Each method's 0/1 decisions on the test rows, fit on the train split (Keras also stops early on validation),
+    with what the frontier reuses: the encoded splits, the constraint's labels, the fitted baselines."""
     from sklearn.linear_model import LogisticRegression
-
-    from benchmarks.fairness.frontier import frontier
 
     train, validation, test = splits["train"], splits["validation"], splits["test"]
     data, fairness = settings.params.data, settings.params.fairness
@@ -96,9 +94,43 @@ def fit_baselines(settings: Settings, splits: dict[str, pd.DataFrame], keras: bo
         decisions["keras_unmitigated"] = _keras(settings, x["train"].astype(np.float32), y_train,
                                                 x["validation"].astype(np.float32), encode_labels(validation, spec),
                                                 x["test"].astype(np.float32))
+    return decisions, {"x": x, "labels": labels, "y_train": y_train, "y_test": y_test, "eg": facts["fitted"],
+                       "search": search}
+
+
+GATED = ("eg_randomized", "eg_thresholded", "grid_search", "logistic")  # references put through the fairness gate
+
+
+def gate_failures(settings: Settings, test: pd.DataFrame, y_test: np.ndarray,
+                  decisions: dict[str, np.ndarray]) -> dict[str, list[str]]:
+    """Each GATED reference's failed fairness limits on the test split (empty: it passes), judged by the run's own
+    fairness gate (pipelines.governance.fairness: every grouping and limit, min_group_size), as `figure grouping`."""
+    from pipelines.governance.fairness import evaluate_models, fairness_gates
+
+    params = settings.params
+    config = params.fairness.model_copy(update={"bootstrap": 0})  # the verdict is on the point figures
+    failures = {}
+    for method in GATED:
+        report = evaluate_models(y_test, {method: decisions[method]}, test[params.data.sensitive_features], config,
+                                 0.5, params.gates.fairness.min_group_size)
+        failures[method] = [f"{r.name.split('[')[0].removeprefix('max_')} {r.name.split('/')[-1].rstrip(']')}"
+                            for r in fairness_gates(report, params.gates.fairness) if not r.passed]
+    return failures
+
+
+def fit_baselines(settings: Settings, splits: dict[str, pd.DataFrame], keras: bool = True,
+                  deterministic: bool = True) -> tuple[dict[str, dict[str, Any]], dict[str, list[dict[str, Any]]],
+                                                       dict[str, list[str]]]:
+    """Each method's test accuracy, DPD and EOD (baseline_decisions), unless `deterministic` is False the
+    deterministic frontier (benchmarks.fairness.frontier) on the same rows, and the references' gate_failures."""
+    from benchmarks.fairness.frontier import frontier
+
+    decisions, fit = baseline_decisions(settings, splits, keras)
 
     def figures(d: np.ndarray) -> dict[str, float]:
-        return measure(settings, test, y_test, d)
+        return measure(settings, splits["test"], fit["y_test"], d)
 
-    points = frontier(settings, x, labels, y_train, figures, facts["fitted"], search) if deterministic else {}
-    return {name: figures(d) for name, d in decisions.items()}, points
+    points = (frontier(settings, fit["x"], fit["labels"], fit["y_train"], figures, fit["eg"], fit["search"])
+              if deterministic else {})
+    return ({name: figures(d) for name, d in decisions.items()}, points,
+            gate_failures(settings, splits["test"], fit["y_test"], decisions))

@@ -7,6 +7,11 @@ the floor (pipelines.training.metrics.equal_rates_floor at fairness.pass_share):
 same selection rate (parity) or the same true and false positive rates (equalized odds) measures on the split's own
 groups in that share of test splits. A limit below the floor fails such fair models on more than 1 - pass_share of
 those splits, whatever was trained.
+
+With `--references` it also runs the fairness gate itself (pipelines.governance.fairness, every grouping and limit as a
+run applies them) on the reference models' decisions on each test split: how often the issue's yardsticks
+(ExponentiatedGradient randomized and thresholded, GridSearch, logistic regression) would pass the gate a release
+must pass.
 """
 from __future__ import annotations
 
@@ -17,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks.fairness.baselines import GATED, baseline_decisions, gate_failures
 from benchmarks.fairness.datasets import DATASETS, project_copy
 from benchmarks.fairness.pipeline import DATA_STAGES, read_splits, run_stages
 from pipelines.core.config import load_settings
@@ -25,8 +31,9 @@ from pipelines.data.features import encode_features, encode_labels, fit_feature_
 from pipelines.training.metrics import equal_rates_floor
 
 
-def split_floors(name: str, seed: int, work: Path) -> list[dict]:
-    """Every gated limit of one split with its floor, the test rows and the gated groups' sizes."""
+def split_floors(name: str, seed: int, work: Path, references: bool = False) -> list[dict]:
+    """Every gated limit of one split with its floor, the test rows and the gated groups' sizes; with `references`,
+    one more row with the reference models' gate verdicts."""
     from sklearn.linear_model import LogisticRegression
 
     settings = load_settings(project_copy(DATASETS[name], work / f"{name}-{seed}", {"split.seed": seed}))
@@ -48,6 +55,9 @@ def split_floors(name: str, seed: int, work: Path) -> list[dict]:
         for key, value, _, limit in gate_limits(gates, grouping, list(floors)):
             rows.append({"seed": seed, "test_rows": len(y_test), "grouping": grouping, "limit_key": key,
                          "limit": limit, "floor": figures[value]})
+    if references:
+        decisions, fit = baseline_decisions(settings, splits, keras=False)
+        rows.append({"seed": seed, "references": gate_failures(settings, splits["test"], fit["y_test"], decisions)})
     return rows
 
 
@@ -55,13 +65,18 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.fairness.floor", description=__doc__.splitlines()[0])
     parser.add_argument("--datasets", nargs="+", default=list(DATASETS), choices=list(DATASETS))
     parser.add_argument("--splits", type=int, default=5)
+    parser.add_argument("--references", action="store_true",
+                        help="also run the fairness gate on the reference models' test decisions")
     args = parser.parse_args(argv)
     work = Path(tempfile.mkdtemp(prefix="fairness-floor-"))
     try:
         print("| data set | test rows | grouping | limit | floor (mean over splits, max) | splits with floor > limit |")
         print("|---|---|---|---|---|---|")
+        verdicts: list[tuple[str, dict]] = []
         for name in args.datasets:
-            rows = [r for seed in range(args.splits) for r in split_floors(name, seed, work)]
+            rows = [r for seed in range(args.splits) for r in split_floors(name, seed, work, args.references)]
+            verdicts += [(name, r) for r in rows if "references" in r]
+            rows = [r for r in rows if "references" not in r]
             for stop in (r for r in rows if "stop" in r):
                 print(f"| {name} | - | split {stop['seed']} stopped: {stop['stop']} | | | |")
             cells: dict[tuple[str, str, float], list] = {}
@@ -74,8 +89,26 @@ def main(argv: list[str] | None = None) -> None:
                 rows_shown = f"{min(r['test_rows'] for r in found)}-{max(r['test_rows'] for r in found)}"
                 print(f"| {name} | {rows_shown} | {grouping} | {key.removeprefix('max_')} {limit:g} | {shown} | "
                       f"{over} of {len(found)} |")
+        if verdicts:
+            print_verdicts(verdicts)
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def print_verdicts(verdicts: list[tuple[str, dict]]) -> None:
+    """The reference models' fairness-gate pass counts per data set, with the limits that failed and how often."""
+    print("\n| data set | reference | splits passing the fairness gate | failed limits (splits) |")
+    print("|---|---|---|---|")
+    for name in dict.fromkeys(n for n, _ in verdicts):
+        found = [r["references"] for n, r in verdicts if n == name]
+        for method in GATED:
+            failed = [v[method] for v in found]
+            counts: dict[str, int] = {}
+            for limits in failed:
+                for limit in dict.fromkeys(limits):
+                    counts[limit] = counts.get(limit, 0) + 1
+            listed = ", ".join(f"{k} ({v})" for k, v in sorted(counts.items(), key=lambda kv: -kv[1])) or "-"
+            print(f"| {name} | {method} | {sum(not f for f in failed)} of {len(failed)} | {listed} |")
 
 
 if __name__ == "__main__":

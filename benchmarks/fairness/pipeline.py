@@ -13,7 +13,7 @@ from typing import Any
 
 import pandas as pd
 
-from benchmarks.fairness.baselines import constrained_grouping, fit_baselines
+from benchmarks.fairness.baselines import baseline_decisions, constrained_grouping, fit_baselines, gate_failures
 from benchmarks.projects import REPO
 from pipelines.catalog import STAGES
 from pipelines.core.config import Settings, load_settings
@@ -113,11 +113,13 @@ def fairness_gate(fairness: dict[str, Any], variant: str) -> bool:
 
 def run_split(params: Path, seed: int, runner: str = "stages", pipeline: bool = True,
               baselines: bool = True) -> dict[str, Any]:
-    """One split on `params`' folder: the pipeline (or with `pipeline` False only its data steps), then unless
-    `baselines` is False the baselines and the deterministic frontier on the pipeline's own rows."""
+    """One split on `params`' folder: the pipeline (or with `pipeline` False only its data steps), then the
+    references' fairness-gate verdicts on the pipeline's own rows, and unless `baselines` is False the baselines'
+    figures and the deterministic frontier too."""
     settings = load_settings(params)
     result: dict[str, Any] = {"seed": seed, "runner": runner if pipeline else "data steps"}
-    started, seconds = time.perf_counter(), {}
+    seconds: dict[str, float] = {}
+    started = time.perf_counter()
     if not pipeline or runner == "stages":
         os.environ.pop("MLFLOW_TRACKING_URI", None)  # the run's own store in its folder, as `mobile-mlops run` uses
         stop = run_stages(settings, DATA_STAGES if not pipeline else list(STAGES), seconds)
@@ -133,7 +135,10 @@ def run_split(params: Path, seed: int, runner: str = "stages", pipeline: bool = 
     if splits is None:
         result["data_error"] = stop or "no splits written"
     elif baselines:
-        result["baselines"], result["frontier"] = fit_baselines(settings, splits)
+        result["baselines"], result["frontier"], result["reference_gates"] = fit_baselines(settings, splits)
+    else:
+        decisions, fit = baseline_decisions(settings, splits, keras=False)
+        result["reference_gates"] = gate_failures(settings, splits["test"], fit["y_test"], decisions)
     if stop is not None and pipeline:
         result["stop"] = stop
         outcome = f"stopped: {stop}"

@@ -4,7 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from benchmarks.fairness.baselines import METHODS
+from benchmarks.fairness.baselines import GATED, METHODS
 from benchmarks.fairness.datasets import DATASETS
 from benchmarks.fairness.frontier import FAMILIES
 from benchmarks.fairness.summary import (
@@ -167,16 +167,28 @@ def gate_section(results: dict[str, Any]) -> str:
         verdict = ("pass" if c["passed"] >= GATE_PASSES * planned / 20 else "fail") if c["splits"] >= planned else \
             f"partial: {c['splits']} of {planned} splits run"
         rows.append([name, f"{c['passed']} of {c['splits']}", f"{c['released']} of {c['splits']}", verdict,
-                     f"`{c['commit']}`, {c.get('runner', 'run')}",
+                     _references(c), f"`{c['commit']}`, {c.get('runner', 'run')}",
                      "; ".join(md_cell(s, 200) for s in c["stops"]) or "-"])
     return "\n\n".join([
         f"The issue asks that the released model pass its fairness gates on the test split in at least {GATE_PASSES} "
         "of 20 splits of each data set under 3,000 rows. Each split is a full pipeline run with default params "
         "(the benchmark's own splits of the same commit are reused); a split counts when the run released a model "
         "and the Keras model's and the released Android variant's parity and equalized-odds gates passed on the "
-        "test split (a run stopped by any gate does not count).",
+        "test split (a run stopped by any gate does not count). The same fairness gate is also run on the "
+        "reference models' decisions on each test split (benchmarks.fairness.baselines.gate_failures): how often "
+        "the issue's yardstick, ExponentiatedGradient, and the other references would pass the gate a release must "
+        "pass.",
         _table(["data set", "fairness gates passed on test", "released", "verdict (at least 18 of 20)",
+                "references passing the same gate: " + ", ".join(SHORT[m] for m in GATED),
                 "commit, runner", "stop lines"], rows)])
+
+
+def _references(count: dict[str, Any]) -> str:
+    """`13, 14, 4, 2 of 20`: each GATED reference's passes of the fairness gate, in GATED order."""
+    found = count.get("references") or {}
+    if not found:
+        return "not run"
+    return f"{', '.join(str(found[m]) for m in GATED if m in found)} of {count['reference_splits']}"
 
 
 def pareto_plot(name: str, entry: dict[str, Any], target: Path) -> None:

@@ -55,7 +55,7 @@ def run_dataset(dataset: Dataset, seeds: list[int], work: Path, overrides: dict[
 def describe_dataset(dataset: Dataset, splits: list[dict[str, Any]], overrides: dict[str, Any],
                      measured_at: str) -> dict[str, Any]:
     settings = load_settings(dataset.params, overrides)
-    rows = next((s["rows"] for s in splits if s.get("rows")), {})
+    rows: dict[str, int] = next((s["rows"] for s in splits if s.get("rows")), {})
     return {"params": str(dataset.params.relative_to(REPO)), "source": str(dataset.source.relative_to(REPO)),
             "label": settings.params.data.label,
             "grouping": constrained_grouping(settings)[1], "rows": sum(rows.values()), "test_rows": rows.get("test", 0),

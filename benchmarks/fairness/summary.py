@@ -89,8 +89,12 @@ def acceptance(methods: dict[str, Any], released: int, splits: int) -> dict[str,
 def gate_count(splits: list[dict[str, Any]]) -> dict[str, Any]:
     """How many splits released a model whose fairness gates passed on the test split (the issue asks >= 18 of 20)."""
     passed = sum(1 for s in splits if "pipeline" in s and s["pipeline"]["fairness_gate"])
+    judged = [s["reference_gates"] for s in splits if "reference_gates" in s]
+    references = {method: sum(not failures[method] for failures in judged) for method in (judged[0] if judged else {})}
     return {"splits": len(splits), "passed": passed, "released": sum(1 for s in splits if "pipeline" in s),
-            "stops": sorted({s["stop"] for s in splits if "stop" in s})}
+            "stops": sorted({s["stop"] for s in splits if "stop" in s}),
+            # the same fairness gate on the reference models' test decisions, over the splits that judged them
+            "references": references, "reference_splits": len(judged)}
 
 
 def _num(value: float | None) -> str:

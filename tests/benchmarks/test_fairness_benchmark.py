@@ -53,7 +53,38 @@ def test_gate_count_counts_releases_whose_fairness_gates_passed():
     splits = [_split(0, (0.8, 0.0), (0.8, 0.0)), _split(1, (0.8, 0.0), (0.8, 0.0), gate=False),
               _split(2, (0.8, 0.0), None)]
     assert gate_count(splits) == {"splits": 3, "passed": 1, "released": 2,
-                                  "stops": ["gate fairness_gate failed on trained_model: no strength meets the limit"]}
+                                  "stops": ["gate fairness_gate failed on trained_model: no strength meets the limit"],
+                                  "references": {}, "reference_splits": 0}
+
+
+def test_gate_count_counts_the_references_passing_the_same_gate():
+    splits = [_split(seed, (0.8, 0.0), (0.8, 0.0)) for seed in range(3)]
+    splits[0]["reference_gates"] = {"eg_randomized": [], "logistic": ["demographic_parity_difference sex"]}
+    splits[1]["reference_gates"] = {"eg_randomized": ["demographic_parity_difference sex"], "logistic": []}
+    counted = gate_count(splits)  # split 2 did not judge them (an older run): not counted either way
+    assert counted["references"] == {"eg_randomized": 1, "logistic": 1} and counted["reference_splits"] == 2
+
+
+def test_gate_failures_judge_references_with_the_runs_own_fairness_gate():
+    """Decisions built by hand on two 100-row groups: the one with equal rates passes, the one that selects only
+    group a fails parity and equalized odds on `sex`, as the run's gate line names them."""
+    import numpy as np
+    import pandas as pd
+
+    from benchmarks.fairness.baselines import GATED, gate_failures
+    from benchmarks.fairness.datasets import DATASETS
+    from pipelines.core.config import load_settings
+
+    settings = load_settings(DATASETS["german-credit"].params)
+    test = pd.DataFrame({"sex": ["a"] * 100 + ["b"] * 100})
+    y = np.tile([1.0, 0.0], 100)  # every group half positives
+    fair = y.copy()  # right on every row: equal selection, true and false positive rates
+    unfair = np.r_[np.ones(100), np.zeros(100)]
+    decisions = {"eg_randomized": fair, "eg_thresholded": fair, "grid_search": unfair, "logistic": fair}
+    failures = gate_failures(settings, test, y, decisions)
+    assert set(failures) == set(GATED)
+    assert failures["eg_randomized"] == [] and failures["logistic"] == []
+    assert failures["grid_search"] == ["demographic_parity_difference sex", "equalized_odds_difference sex"]
 
 
 def test_fairness_gate_reads_the_released_variant_and_keras_only():
@@ -161,7 +192,7 @@ def test_merge_combines_runs_made_in_separate_folders(tmp_path: Path):
     assert "| recidivism | 100 | `black` | 0.650 / 0.050 | 0.650 / 0.050 | 1/1 | bound 0.05 (1) | pass | `abc1234` |" in page
     assert "| german-credit | 100 | `sex` | 0.650 / 0.050 | - | 0/1 | - | fail: released on 0 of 1 splits | `abc1234` |" in page
     assert "| adult | - | - | - | - | - | - | not measured: no split finished | - |" in page
-    assert "| recidivism | 1 of 1 | 1 of 1 | partial: 1 of 20 splits run | `abc1234`, stages | - |" in page
+    assert "| recidivism | 1 of 1 | 1 of 1 | partial: 1 of 20 splits run | not run | `abc1234`, stages | - |" in page
     assert (tmp_path / "docs" / "fairness-benchmark" / "recidivism.png").is_file()
 
 
@@ -217,6 +248,8 @@ def test_harness_on_a_small_slice_writes_results_page_and_plot(tmp_path: Path):
     eg = next(p for p in split["frontier"]["eg_thresholded"] if p["eps"] == 0.01)
     assert eg == split["baselines"]["eg_thresholded"] | {"eps": 0.01}  # the baseline's own fit, reused
     assert "#### Deterministic frontier" in page and "| EG thresholded | eps 0.002 |" in page
+    assert set(split["reference_gates"]) == {"eg_randomized", "eg_thresholded", "grid_search", "logistic"}
+    assert all(isinstance(failed, list) for failed in split["reference_gates"].values())
     assert (tmp_path / "fairness-benchmark" / "german-credit.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
