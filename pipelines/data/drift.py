@@ -12,17 +12,26 @@ import numpy as np
 import pandas as pd
 
 from pipelines.core.config import DriftConfig
+from pipelines.data.order_stats import Batches, histogram, quantiles
 
 EPS = 1e-4
 QUANTILES = 1000  # the reference keeps its distribution as this many quantiles (a sample for KS)
 BINS = 10
 
 
-def _numeric_profile(values: np.ndarray) -> dict[str, Any]:
-    edges = np.unique(np.quantile(values, np.linspace(0, 1, BINS + 1)))
-    counts = np.histogram(values, bins=_open_edges(edges))[0]
+def numeric_profile(batches: Batches) -> dict[str, Any]:
+    """A numeric column's profile, read in batches (each call of `batches` reads it again): BINS bins cut at its
+    quantiles with the share of values in each, QUANTILES quantiles and the count. The figures are np.quantile's and
+    np.histogram's on the whole column (pipelines.data.order_stats), whatever its length."""
+    count, (cuts, spread) = quantiles(batches, [np.linspace(0, 1, BINS + 1), np.linspace(0, 1, QUANTILES)])
+    edges = np.unique(cuts)
+    counts = histogram(batches, _open_edges(edges))
     return {"kind": "numeric", "edges": edges.tolist(), "proportions": (counts / counts.sum()).tolist(),
-            "quantiles": np.quantile(values, np.linspace(0, 1, QUANTILES)).tolist(), "count": int(len(values))}
+            "quantiles": spread.tolist(), "count": count}
+
+
+def _numeric_profile(values: np.ndarray) -> dict[str, Any]:
+    return numeric_profile(lambda: (values,))
 
 
 def _open_edges(edges: np.ndarray) -> np.ndarray:

@@ -129,7 +129,7 @@ def data_drift(settings: Settings) -> StepResult:
     if settings.params.release.encryption == "tink":
         load_keyset(settings, create=True)  # this run's release will need it: a missing keyset stops before training
     today = (spark_jobs.drift_profile(settings, paths.validated_dataset) if settings.params.engine == "spark"
-             else profile_stream(paths.validated_dataset))
+             else profile_stream(paths.validated_dataset, settings.params.data.batch_rows))
     write_json(paths.data_profile, today)
     # the tests below sample drift.sample_rows rows: a bounded sample of larger data is read, never all of it
     frame = sample_rows(paths.validated_dataset, settings.params.data.batch_rows, settings.params.data.batch_rows)

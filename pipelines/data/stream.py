@@ -26,7 +26,7 @@ from pipelines.data.batches import (
     schema_of,
     type_batch,
 )
-from pipelines.data.drift import profile_frame
+from pipelines.data.drift import numeric_profile, profile_frame
 from pipelines.data.expectations import batch_records, suite_from_figures, summarize
 from pipelines.data.load import positive_mask
 from pipelines.data.rowsplit import INTERNAL, SPLITS, split_codes
@@ -210,11 +210,25 @@ def build_suite_stream(raw: Path, data: DataConfig, rules: ValidateConfig, data_
     return suite_from_figures(merged, columns or [], duplicates, data, rules, data_version)
 
 
-def profile_stream(path: Path) -> dict[str, Any]:
-    """The drift profile (drift.profile_frame) of a Parquet file, one column in memory at a time: exact quantiles
-    and counts, as on the whole frame."""
+def profile_stream(path: Path, batch_rows: int) -> dict[str, Any]:
+    """The drift profile (drift.profile_frame) of a Parquet file, read `batch_rows` rows at a time: numeric columns
+    through drift.numeric_profile (exact quantiles), text columns as counts merged batch by batch. A column of
+    another type is profiled whole, one column in memory at a time."""
     features: dict[str, Any] = {}
-    for name in pq.read_schema(path).names:
-        if name not in INTERNAL:
-            features |= profile_frame(pd.read_parquet(path, columns=[name]), [name])["features"]
+    for field in pq.read_schema(path):
+        if field.name in INTERNAL:
+            continue
+        kind = field.type.value_type if pa.types.is_dictionary(field.type) else field.type
+        if pa.types.is_integer(kind) or pa.types.is_floating(kind):
+            features[field.name] = numeric_profile(
+                lambda name=field.name: (b[name].dropna().to_numpy(dtype=float)
+                                         for b in parquet_batches(path, batch_rows, [name])))
+        elif pa.types.is_string(kind) or pa.types.is_large_string(kind):
+            counts: dict[str, int] = {}
+            for batch in parquet_batches(path, batch_rows, [field.name]):
+                for value, count in batch[field.name].dropna().astype(str).value_counts().items():
+                    counts[str(value)] = counts.get(str(value), 0) + int(count)
+            features[field.name] = {"kind": "categorical", "counts": counts}
+        else:
+            features |= profile_frame(pd.read_parquet(path, columns=[field.name]), [field.name])["features"]
     return {"rows": parquet_rows(path), "features": features}
