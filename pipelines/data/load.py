@@ -228,7 +228,7 @@ def _parquet_chunks(path: Path, batch_rows: int | None) -> Iterator[pd.DataFrame
         return
     import pyarrow.parquet as pq
 
-    handle = pq.ParquetFile(path)
+    handle = pq.ParquetFile(path, pre_buffer=False)  # as stream.parquet_batches: memory flat over the file
     for batch in handle.iter_batches(batch_size=batch_rows):
         yield pa.Table.from_batches([batch], schema=handle.schema_arrow).to_pandas().astype("string")
 

@@ -27,7 +27,7 @@ def _where(path: Path) -> str:
 
 def _open(path: Path) -> pq.ParquetFile:
     try:
-        return pq.ParquetFile(path)
+        return pq.ParquetFile(path, pre_buffer=False)  # pre-buffered row groups stay cached as the file is read
     except (pa.ArrowException, OSError) as exc:
         raise PipelineError(f"{_where(path)} is not a readable Parquet file ({str(exc)[:200]})") from exc
 

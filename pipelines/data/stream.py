@@ -59,7 +59,7 @@ class ParquetSink:
 def parquet_batches(path: Path, batch_rows: int, columns: list[str] | None = None) -> Iterator[pd.DataFrame]:
     """A Parquet file as frames of at most `batch_rows` rows, with the dtypes pandas reads it with."""
     try:
-        handle = pq.ParquetFile(path)
+        handle = pq.ParquetFile(path, pre_buffer=False)  # pre-buffered row groups stay cached as the file is read
     except (pa.ArrowException, OSError) as exc:
         raise PipelineError(f"{path.name} is not a readable Parquet file ({str(exc)[:200]})") from exc
     schema = handle.schema_arrow if columns is None else pa.schema([handle.schema_arrow.field(c) for c in columns])
