@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable
 import numpy as np
 
 Batches = Callable[[], Iterable[np.ndarray]]  # each call reads the column again: float64 values, no NaN, in batches
+Finder = Callable[[np.ndarray], np.ndarray]  # rows' key prefixes -> their block's index, -1 for none
 
 DIGIT = 16  # key bits settled per pass over the column
 COLLECT = 1 << 21  # keys gathered and sorted in one pass at most (16 MiB)
@@ -128,20 +129,24 @@ def _pass(batches: Batches, small: list[tuple[int, int]], large: list[tuple[int,
     return gathered, hist.reshape(len(large), 1 << width), low, high, seen
 
 
-def _by_bits(small: list[tuple[int, int]], large: list[tuple[int, int]]) -> dict[int, Callable[[np.ndarray], np.ndarray]]:
+def _by_bits(small: list[tuple[int, int]], large: list[tuple[int, int]]) -> dict[int, Finder]:
     """Per count of known key bits: a function from rows' key prefixes to their block's index (small blocks first,
     then large; -1 for a row in no block): a table for short prefixes, a binary search for longer ones."""
     found: dict[int, list[tuple[int, int]]] = {}
     for index, (bits, prefix) in enumerate([*small, *large]):
         found.setdefault(bits, []).append((prefix, index))
-    out: dict[int, Callable[[np.ndarray], np.ndarray]] = {}
+    out: dict[int, Finder] = {}
     for bits, pairs in found.items():
         prefixes = np.array([p for p, _ in pairs], np.uint64)
         where = np.array([i for _, i in pairs], np.int64)
         if bits <= 20:
             table = np.full(1 << bits, -1, np.int64)
             table[prefixes.astype(np.int64)] = where
-            out[bits] = lambda pre, table=table: table[pre.astype(np.int64)]
+
+            def look_up(pre: np.ndarray, table: np.ndarray = table) -> np.ndarray:
+                return table[pre.astype(np.int64)]
+
+            out[bits] = look_up
         else:
             order = np.argsort(prefixes)
             prefixes, where = prefixes[order], where[order]

@@ -4,6 +4,7 @@ the same path and gets the same results."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -210,6 +211,12 @@ def build_suite_stream(raw: Path, data: DataConfig, rules: ValidateConfig, data_
     return suite_from_figures(merged, columns or [], duplicates, data, rules, data_version)
 
 
+def _numeric_values(path: Path, batch_rows: int, name: str) -> Iterator[np.ndarray]:
+    """A numeric column's values, NaN left out, a batch at a time (drift.numeric_profile reads it once per pass)."""
+    for batch in parquet_batches(path, batch_rows, [name]):
+        yield batch[name].dropna().to_numpy(dtype=float)
+
+
 def profile_stream(path: Path, batch_rows: int) -> dict[str, Any]:
     """The drift profile (drift.profile_frame) of a Parquet file, read `batch_rows` rows at a time: numeric columns
     through drift.numeric_profile (exact quantiles), text columns as counts merged batch by batch. A column of
@@ -220,9 +227,7 @@ def profile_stream(path: Path, batch_rows: int) -> dict[str, Any]:
             continue
         kind = field.type.value_type if pa.types.is_dictionary(field.type) else field.type
         if pa.types.is_integer(kind) or pa.types.is_floating(kind):
-            features[field.name] = numeric_profile(
-                lambda name=field.name: (b[name].dropna().to_numpy(dtype=float)
-                                         for b in parquet_batches(path, batch_rows, [name])))
+            features[field.name] = numeric_profile(partial(_numeric_values, path, batch_rows, field.name))
         elif pa.types.is_string(kind) or pa.types.is_large_string(kind):
             counts: dict[str, int] = {}
             for batch in parquet_batches(path, batch_rows, [field.name]):
