@@ -118,6 +118,12 @@ def gate_failures(settings: Settings, test: pd.DataFrame, y_test: np.ndarray,
     return failures
 
 
+def reference_gates(settings: Settings, splits: dict[str, pd.DataFrame]) -> dict[str, list[str]]:
+    """The GATED references fit on the train split and judged on the test split (gate_failures), without Keras."""
+    decisions, fit = baseline_decisions(settings, splits, keras=False)
+    return gate_failures(settings, splits["test"], fit["y_test"], decisions)
+
+
 def fit_baselines(settings: Settings, splits: dict[str, pd.DataFrame], keras: bool = True,
                   deterministic: bool = True) -> tuple[dict[str, dict[str, Any]], dict[str, list[dict[str, Any]]],
                                                        dict[str, list[str]]]:

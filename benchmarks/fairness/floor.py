@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.fairness.baselines import GATED, baseline_decisions, gate_failures
+from benchmarks.fairness.baselines import GATED, reference_gates
 from benchmarks.fairness.datasets import DATASETS, project_copy
 from benchmarks.fairness.pipeline import DATA_STAGES, read_splits, run_stages
 from pipelines.core.config import load_settings
@@ -56,8 +56,7 @@ def split_floors(name: str, seed: int, work: Path, references: bool = False) -> 
             rows.append({"seed": seed, "test_rows": len(y_test), "grouping": grouping, "limit_key": key,
                          "limit": limit, "floor": figures[value]})
     if references:
-        decisions, fit = baseline_decisions(settings, splits, keras=False)
-        rows.append({"seed": seed, "references": gate_failures(settings, splits["test"], fit["y_test"], decisions)})
+        rows.append({"seed": seed, "references": reference_gates(settings, splits)})
     return rows
 
 

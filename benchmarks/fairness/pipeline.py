@@ -13,7 +13,7 @@ from typing import Any
 
 import pandas as pd
 
-from benchmarks.fairness.baselines import baseline_decisions, constrained_grouping, fit_baselines, gate_failures
+from benchmarks.fairness.baselines import constrained_grouping, fit_baselines, reference_gates
 from benchmarks.projects import REPO
 from pipelines.catalog import STAGES
 from pipelines.core.config import Settings, load_settings
@@ -137,8 +137,7 @@ def run_split(params: Path, seed: int, runner: str = "stages", pipeline: bool = 
     elif baselines:
         result["baselines"], result["frontier"], result["reference_gates"] = fit_baselines(settings, splits)
     else:
-        decisions, fit = baseline_decisions(settings, splits, keras=False)
-        result["reference_gates"] = gate_failures(settings, splits["test"], fit["y_test"], decisions)
+        result["reference_gates"] = reference_gates(settings, splits)
     if stop is not None and pipeline:
         result["stop"] = stop
         outcome = f"stopped: {stop}"
