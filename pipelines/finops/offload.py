@@ -19,18 +19,30 @@ RULE = "offload when abs(p - threshold) < delta, else answer on device with p >=
 def offload_grid(device: np.ndarray, cloud: np.ndarray, y: np.ndarray, threshold: float,
                  deltas: list[float], daily_inferences: int) -> list[dict[str, float]]:
     """Per delta: offload rate, hybrid accuracy, cloud requests per 1,000 inferences and per day."""
+    return grid_rows(offload_counts(device, cloud, y, threshold, deltas), len(device), daily_inferences)
+
+
+def offload_counts(device: np.ndarray, cloud: np.ndarray, y: np.ndarray, threshold: float,
+                   deltas: list[float]) -> dict[float, np.ndarray]:
+    """Per delta (sorted): [rows offloaded, rows the hybrid answers right]; counts of chunks add up."""
     device_pred, cloud_pred = device >= threshold, cloud >= threshold
-    truth = y.astype(bool)
-    rows = []
+    truth = np.asarray(y).astype(bool)
+    out = {}
     for delta in sorted(set(deltas)):
         offloaded = np.abs(device - threshold) < delta
         hybrid = np.where(offloaded, cloud_pred, device_pred)
-        rate = float(offloaded.mean())
-        rows.append({
-            "delta": float(delta), "offload_rate": rate, "hybrid_accuracy": float((hybrid == truth).mean()),
-            "requests_per_1k": rate * 1000, "cloud_requests_per_day": rate * daily_inferences,
-        })
-    return rows
+        out[float(delta)] = np.array([np.count_nonzero(offloaded), np.count_nonzero(hybrid == truth)], np.int64)
+    return out
+
+
+def grid_rows(counts: dict[float, np.ndarray], rows: int, daily_inferences: int) -> list[dict[str, float]]:
+    """offload_grid from the counts over `rows` rows."""
+    grid = []
+    for delta, (offloaded, right) in counts.items():
+        rate = float(offloaded / rows)
+        grid.append({"delta": float(delta), "offload_rate": rate, "hybrid_accuracy": float(right / rows),
+                     "requests_per_1k": rate * 1000, "cloud_requests_per_day": rate * daily_inferences})
+    return grid
 
 
 def choose_delta(grid: list[dict[str, float]], config: OffloadConfig, cloud_accuracy: float) -> dict[str, Any]:

@@ -27,8 +27,7 @@ from pipelines.finops.placement import (
     privacy_class,
 )
 from pipelines.release_format.deployment import production_or_latest
-from pipelines.training.keras_model import load_predictions, load_spec
-from pipelines.training.scoring import score
+from pipelines.training.keras_model import load_spec, saved_predictions
 from pipelines.training.tracking import log_to_run
 
 STEP = "finops_report"
@@ -112,9 +111,10 @@ def summary_table(release: dict[str, Any], run: dict[str, Any], gates: list, del
 
 @records_metrics
 def offload_policy(settings: Settings) -> StepResult:
-    from pipelines.finops.offload import app_config, choose_delta, offload_grid
+    from pipelines.finops.offload import app_config, choose_delta, grid_rows, offload_counts
     from pipelines.release_format.litert import predict_tflite
-    from pipelines.training.metrics import classification_metrics
+    from pipelines.training.metrics import classification_figures
+    from pipelines.training.tally import Tallies, scored_chunks
 
     config, threshold = settings.params.offload, settings.params.train.threshold
     paths = ArtifactPaths(settings.root)
@@ -125,20 +125,27 @@ def offload_policy(settings: Settings) -> StepResult:
     spec, record = load_spec(settings)
     device_file = tflite["variants"][config.device_variant]["file"]
     content = (paths.tflite_model / device_file).read_bytes()
-    # above data.batch_rows rows the test split is read and scored chunk by chunk (pipelines.training.scoring)
-    scored = score(open_split(settings, "test"), spec, settings.params.data.sensitive_features,
-                   {"device": lambda x: predict_tflite(content, x)})
-    y, device = scored.y, scored.probas["device"]
-    # the float model the cloud serves
-    cloud = load_predictions(settings, "test", len(scored), ["keras"])["keras"].to_numpy()
+    # the test split read and scored chunk by chunk, beside the float model the cloud serves (Keras, whose
+    # probabilities trained_model saved): only counts are kept (pipelines.training.tally)
     deltas = config.deltas + ([config.delta] if config.delta is not None else [])
-    grid = offload_grid(device, cloud, y, threshold, deltas, config.daily_inferences)
-    cloud_accuracy = classification_metrics(y, cloud, threshold)["accuracy"]
+    counts: dict[float, Any] = {}
+    with Tallies(threshold, auc=False) as tallies:
+        for chunk in scored_chunks(open_split(settings, "test"), spec, settings.params.data.sensitive_features,
+                                   {"device": lambda x: predict_tflite(content, x)},
+                                   saved=saved_predictions(settings, "test", ["keras"])):
+            tallies.add(chunk)
+            for delta, part in offload_counts(chunk.probas["device"], chunk.probas["keras"], chunk.y, threshold,
+                                              deltas).items():
+                counts[delta] = counts.get(delta, 0) + part
+        accuracy = {name: classification_figures(tally.confusion_total(), float("nan"))["accuracy"]
+                    for name, tally in tallies.models.items()}
+    grid = grid_rows(counts, tallies.rows, config.daily_inferences)
+    cloud_accuracy = accuracy["keras"]
     chosen = choose_delta(grid, config, cloud_accuracy)
     cloud_model = {"name": record["model_name"], "version": record["model_version"], "format": "keras float32"}
     report: dict[str, Any] = {
         "device_variant": config.device_variant,
-        "device_accuracy": classification_metrics(y, device, threshold)["accuracy"],
+        "device_accuracy": accuracy["device"],
         "cloud_accuracy": cloud_accuracy, "threshold": threshold, "daily_inferences": config.daily_inferences,
         "grid": grid, "chosen": chosen, "app_config": app_config(chosen, threshold, device_file, cloud_model),
     }

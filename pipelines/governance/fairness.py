@@ -14,12 +14,12 @@ from pipelines.core.gates import GateResult, gate_limits
 from pipelines.core.safe_text import md_cell
 from pipelines.training.metrics import (
     GroupCodes,
-    classification_metrics,
-    equal_rates_floor,
-    group_metrics,
-    quantization_effects,
+    floor_figures,
+    group_codes,
+    quantization_figures,
     too_small,
 )
+from pipelines.training.tally import Chunk, Tallies
 
 REFERENCE = "keras"
 
@@ -34,23 +34,33 @@ def evaluate_models(
     `probas` maps model name to probabilities; the first entry is the reference (Keras) and every other
     entry also gets each group's accuracy change from it (a paired bootstrap on the same rows).
     """
-    options: dict[str, Any] = {"intersection": True, "min_group_size": min_group_size, "n_boot": config.bootstrap,
-               "confidence": config.confidence, "seed": config.seed}
-    reference = next(iter(probas))
+    codes = groups if isinstance(groups, dict) else group_codes(groups, intersection=True)
+    with Tallies(threshold, reference=next(iter(probas))) as tallies:
+        tallies.add(Chunk(np.asarray(y_true), codes, dict(probas), None))
+        return evaluate_tallies(tallies, config, min_group_size,
+                                sensitive if isinstance(groups, dict) else list(groups.columns))
+
+
+def evaluate_tallies(tallies: Tallies, config: FairnessConfig, min_group_size: int,
+                     sensitive: list[str] | None) -> dict[str, Any]:
+    """evaluate_models from every model's counts on the test rows (gathered chunk by chunk); the tallies' reference
+    is the first model."""
+    options: dict[str, Any] = {"min_group_size": min_group_size, "n_boot": config.bootstrap,
+                               "confidence": config.confidence, "seed": config.seed}
+    reference, threshold = str(tallies.reference), tallies.threshold
     models: dict[str, Any] = {}
-    for name, proba in probas.items():
-        models[name] = {"overall": classification_metrics(y_true, proba, threshold),
-                        "groups": group_metrics(y_true, proba, groups, threshold, **options)}
+    for name, tally in tallies.models.items():
+        models[name] = {"overall": tally.overall(), "groups": tally.groups(**options)}
         if name != reference:
-            models[name]["quantization"] = quantization_effects(y_true, probas[reference], proba, groups, threshold,
-                                                                **options)
+            models[name]["quantization"] = {g: quantization_figures(n, c, **options)
+                                            for g, (n, c) in tally.paired_cells().items()}
     first = next(iter(models.values()))["groups"]
-    floor = equal_rates_floor(y_true, probas[reference], groups, threshold, share=config.pass_share,
-                              intersection=True, min_group_size=min_group_size, seed=config.seed)
+    floor = floor_figures(tallies.models[reference].cells(), share=config.pass_share, min_group_size=min_group_size,
+                          seed=config.seed)
     return {
-        "threshold": threshold, "rows": int(len(y_true)), "reference": reference,
-        "order": list(probas),  # JSON files sort keys; this keeps the reference first
-        "sensitive_features": sensitive if isinstance(groups, dict) else list(groups.columns), "groupings": list(first),
+        "threshold": threshold, "rows": int(tallies.rows), "reference": reference,
+        "order": list(models),  # JSON files sort keys; this keeps the reference first
+        "sensitive_features": sensitive, "groupings": list(first),
         "bootstrap": config.bootstrap, "confidence": config.confidence, "min_group_size": min_group_size,
         "flagged_groups": [{"grouping": g, "group": name, "rows": facts["groups"][name]["count"]}
                            for g, facts in first.items() for name in facts["small_groups"]],

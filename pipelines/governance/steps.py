@@ -2,11 +2,9 @@
 importance on the int8 variant, and the model card."""
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from pipelines.core.config import Settings
@@ -16,8 +14,8 @@ from pipelines.core.paths import BASELINE_FILE, MITIGATION_FILE, ArtifactPaths
 from pipelines.core.step import StepResult, records_metrics
 from pipelines.data.features import encode_features, encode_labels
 from pipelines.data.split_file import SplitFile, open_split
-from pipelines.training.keras_model import load_predictions, load_spec, strength_column, sweep_strengths
-from pipelines.training.scoring import group_values, sample_rows, score
+from pipelines.training.keras_model import load_spec, saved_predictions, saved_strengths, strength_column
+from pipelines.training.scoring import group_values, sample_rows
 from pipelines.training.tracking import log_to_run
 
 
@@ -33,53 +31,50 @@ def fairness_tradeoff(settings: Settings) -> StepResult:
         load_baseline,
         reductions_baseline,
     )
-    from pipelines.training.streamed import encoded_parts
     from pipelines.training.streamed import sweep_sample as streamed_sample
+    from pipelines.training.tally import Tallies, scored_chunks
 
     params, fairness = settings.params, settings.params.fairness
     features = constrained_features(fairness, params.data)
-    # splits above data.batch_rows rows stay in their files: labels and group codes are read chunk by chunk
+    # splits above data.batch_rows rows stay in their files: they are read chunk by chunk
     train, validation, test = (open_split(settings, s) for s in ("train", "validation", "test"))
     spec, record = load_spec(settings)
-    scored = {}
     for rows, split in ((train, "train"), (validation, "validation"), (test, "test")):
         if not isinstance(rows, SplitFile):
             check_groups(rows, features, split)
         elif split == "train":  # only whether each feature has two groups: its distinct values, chunk by chunk
             for feature, values in group_values(rows, features).items():
                 check_groups(pd.DataFrame({feature: values}), [feature], split)
-        if split != "train":
-            scored[split] = score(rows, spec, features, {})
-        if isinstance(rows, SplitFile) and split != "train":
-            check_groups(scored[split].frame(features), features, split)
     threshold, min_size = params.train.threshold, params.gates.fairness.min_group_size
-    y_val, y_test = scored["validation"].y, scored["test"].y
-    val_proba, test_proba = (load_predictions(settings, "validation", len(validation)),
-                             load_predictions(settings, "test", len(test)))
-
-    def measured(val: np.ndarray, tested: np.ndarray) -> dict[str, Any]:
-        return {"validation": tradeoff.point(y_val, val, scored["validation"].groups, features, fairness, threshold,
-                                             min_size),
-                "test": tradeoff.point(y_test, tested, scored["test"].groups, features, fairness, threshold, min_size,
-                                       fairness.bootstrap)}
-
     deployed_strength = read_json(ArtifactPaths(settings.root).trained_model / MITIGATION_FILE)["strength"]
     sample, training_rows = streamed_sample(train, params.data.label, features, fairness), len(train)
     del train  # only the sample is needed: at 10M rows the split alone is gigabytes
     saved = load_baseline(ArtifactPaths(settings.root).trained_model / BASELINE_FILE, fairness)
-    with ThreadPoolExecutor(max_workers=1) as pool:  # the baseline's liblinear fits release the GIL: they run
-        fitting = None if saved else pool.submit(  # beside the sweep's measurement
-            reductions_baseline, encode_features(sample, spec), encode_labels(sample, spec),
-            constraint_labels(sample, features), fairness)
-        sweep = [{"strength": strength, "deployed": strength == deployed_strength,
-                  **measured(val_proba[strength_column(strength)].to_numpy(),
-                             test_proba[strength_column(strength)].to_numpy())}
-                 for strength in sweep_strengths(test_proba)]  # trained once, and predicted, by trained_model
-        reduction, facts = saved or fitting.result()  # type: ignore[union-attr]  # fitting when nothing saved
+    reduction, facts = saved or reductions_baseline(encode_features(sample, spec), encode_labels(sample, spec),
+                                                    constraint_labels(sample, features), fairness)
+    strengths = saved_strengths(settings)
+    measured: dict[str, dict[str, Any]] = {}
+    for rows, split in ((validation, "validation"), (test, "test")):
+        # every strength's probabilities (trained once, and predicted, by trained_model) and the baseline's
+        # decisions on this split, counted chunk by chunk (pipelines.training.tally)
+        with Tallies(threshold, auc=False) as tallies:
+            columns = [strength_column(s) for s in strengths]
+            for chunk in scored_chunks(rows, spec, features, {"baseline": reduction.stream()},
+                                       saved=saved_predictions(settings, split, columns)):
+                tallies.add(chunk)
+            cells = {name: tally.cells() for name, tally in tallies.models.items()}
+        if isinstance(rows, SplitFile):
+            for feature in features:
+                check_groups(pd.DataFrame({feature: cells["baseline"][feature][0]}), [feature], split)
+        boot = fairness.bootstrap if split == "test" else 0
+        measured[split] = {name: tradeoff.point_figures(*found[intersection_name(features)], fairness, min_size, boot)
+                           for name, found in cells.items()}
+    sweep = [{"strength": s, "deployed": s == deployed_strength,
+              **{split: measured[split][strength_column(s)] for split in ("validation", "test")}} for s in strengths]
     # a stratified sample above sample_rows
     facts = {k: v for k, v in facts.items() if k != "fitted"} | {"training_rows": len(sample),
                                                                  "of_training_rows": training_rows}
-    baseline = {**facts, **measured(reduction(encoded_parts(validation, spec)), reduction(encoded_parts(test, spec)))}
+    baseline = {**facts, **{split: measured[split]["baseline"] for split in ("validation", "test")}}
     deployed = next(e for e in sweep if e["deployed"])
     report: dict[str, Any] = {"constraint": fairness.constraint, "method": fairness.method, "features": features,
                               "grouping": intersection_name(features), "threshold": threshold,
@@ -109,7 +104,7 @@ def fairness_tradeoff(settings: Settings) -> StepResult:
 @records_metrics
 def fairness_report(settings: Settings) -> StepResult:
     from pipelines.governance.fairness import (
-        evaluate_models,
+        evaluate_tallies,
         fairness_gates,
         flagged_text,
         groups_table,
@@ -118,6 +113,7 @@ def fairness_report(settings: Settings) -> StepResult:
     from pipelines.mobile.ort import fairness_name, ort_predictor
     from pipelines.release_format.litert import predict_tflite
     from pipelines.training.mitigation import check_groups
+    from pipelines.training.tally import Tallies, scored_chunks
 
     params, paths = settings.params, ArtifactPaths(settings.root)
     spec, record = load_spec(settings)
@@ -130,11 +126,15 @@ def fairness_report(settings: Settings) -> StepResult:
         models[name] = partial(predict_tflite, (paths.tflite_model / facts["file"]).read_bytes())
     for name, facts in read_json(paths.onnx_report)["variants"].items():  # ONNX Runtime Mobile, gated alike
         models[fairness_name(name)] = ort_predictor((paths.onnx_model / facts["file"]).read_bytes())
-    scored = score(test, spec, sensitive, models)
-    check_groups(scored.frame(sensitive), sensitive, "test")
-    probas = {"keras": load_predictions(settings, "test", len(scored), ["keras"])["keras"].to_numpy(), **scored.probas}
-    report = evaluate_models(scored.y, probas, scored.groups, params.fairness, params.train.threshold,
-                             params.gates.fairness.min_group_size, sensitive)
+    # every model's counts gathered chunk by chunk beside Keras's saved probabilities (the reference, first)
+    with Tallies(params.train.threshold, reference="keras") as tallies:
+        for chunk in scored_chunks(test, spec, sensitive, models,
+                                   saved=saved_predictions(settings, "test", ["keras"])):
+            tallies.add(chunk)
+        keras = tallies.models["keras"].cells()
+        for feature in sensitive:  # each feature's groups on the test rows, as names
+            check_groups(pd.DataFrame({feature: keras[feature][0]}), [feature], "test")
+        report = evaluate_tallies(tallies, params.fairness, params.gates.fairness.min_group_size, sensitive)
     gates = fairness_gates(report, params.gates.fairness)
     report["gates"] = [g.as_dict() for g in gates]
     write_json(paths.fairness_report, report)

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from pipelines.core.config import FairnessConfig
-from pipelines.training.metrics import GroupCodes, group_metrics, intersection_name
+from pipelines.training.metrics import GroupCodes, cell_counts, group_codes, group_figures, intersection_name
 from pipelines.training.strength import DISPARITY
 
 
@@ -18,12 +18,20 @@ def point(
 ) -> dict[str, Any]:
     """Accuracy and both disparities on the constrained grouping (the features' intersection), with intervals.
     `groups`: a frame with the feature columns, or the features' group codes with their intersection."""
-    facts = group_metrics(y_true, proba, groups if isinstance(groups, dict) else groups[features], threshold,
-                          intersection=True,
-                          min_group_size=min_group_size, n_boot=n_boot, confidence=config.confidence,
-                          seed=config.seed)[intersection_name(features)]
-    accuracy = float(((np.asarray(proba) >= threshold).astype(int) == np.asarray(y_true).astype(int)).mean())
-    return {"accuracy": accuracy, "selection_rate": float((np.asarray(proba) >= threshold).mean()),
+    codes = groups if isinstance(groups, dict) else group_codes(groups[features], intersection=True)
+    names, grouped = codes[intersection_name(features)]
+    counts = cell_counts(grouped, len(names), np.asarray(y_true) > 0.5, np.asarray(proba) >= threshold)
+    return point_figures(names, counts, config, min_group_size, n_boot)
+
+
+def point_figures(names: np.ndarray, counts: np.ndarray, config: FairnessConfig, min_group_size: int,
+                  n_boot: int = 0) -> dict[str, Any]:
+    """`point` from the constrained grouping's names and confusion cells [TN, FP, FN, TP]."""
+    facts = group_figures(names, counts, min_group_size=min_group_size, n_boot=n_boot, confidence=config.confidence,
+                          seed=config.seed)
+    tn, fp, fn, tp = (int(v) for v in counts.sum(axis=0))
+    rows = tn + fp + fn + tp
+    return {"accuracy": (tn + tp) / rows, "selection_rate": (tp + fp) / rows,
             "demographic_parity_difference": facts["demographic_parity_difference"],
             "equalized_odds_difference": facts["equalized_odds_difference"], "ci": facts.get("ci", {})}
 

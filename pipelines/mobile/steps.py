@@ -20,27 +20,22 @@ from pipelines.core.step import StepResult, records_metrics
 from pipelines.data.features import encode_features, encode_labels
 from pipelines.data.split_file import open_split
 from pipelines.training.keras_model import load_trained
-from pipelines.training.metrics import GroupCodes, agreement, classification_metrics, group_metrics
-from pipelines.training.scoring import Scored, bounded_sample, score, take_rows
+from pipelines.training.scoring import bounded_sample, take_rows
+from pipelines.training.tally import Aligned, ModelTally, Tallies, scored_chunks
 from pipelines.training.tracking import log_to_run
 
 
-def _scored(y: np.ndarray, proba: np.ndarray, keras_proba: np.ndarray, groups: GroupCodes,
-            threshold: float) -> dict[str, Any]:
-    """Test metrics of one variant, its agreement with Keras and per-group metrics (pipelines.training.metrics).
+def _figures(tally: ModelTally, paired: bool) -> dict[str, Any]:
+    """Test metrics of one model and its per-group metrics (pipelines.training.metrics); of a variant (`paired`)
+    also its agreement with Keras.
 
     A non-finite output (a broken conversion can return NaN) is scored as a wrong answer and a disagreement, and
     counted: the footprint gate refuses a variant with any."""
-    finite = np.isfinite(proba)
-    wrong = np.where(finite, proba, 1.0 - y)  # the probability furthest from the truth
-    return {
-        **classification_metrics(y, wrong, threshold),
-        "agreement_with_keras": agreement(np.where(finite, proba, (keras_proba < threshold).astype(proba.dtype)),
-                                          keras_proba, threshold),
-        "max_abs_probability_error": float(np.abs(np.where(finite, proba, 1.0) - keras_proba).max()),
-        "non_finite_outputs": int((~finite).sum()),
-        "groups": group_metrics(y, wrong, groups, threshold),
-    }
+    figures = tally.overall()
+    if paired:
+        figures |= {"agreement_with_keras": tally.agreement(), "max_abs_probability_error": tally.max_error,
+                    "non_finite_outputs": tally.non_finite}
+    return figures | {"groups": tally.groups()}
 
 
 def _conversion_inputs(settings: Settings):
@@ -62,10 +57,18 @@ def _head_rows(settings: Settings) -> int:
     return max(bench.runs, bench.batch_size, bench.keras_runs)
 
 
-def _score_test(settings: Settings, spec, models: dict) -> Scored:
-    """Every model's probabilities on the test split, read chunk by chunk (pipelines.training.scoring)."""
-    return score(open_split(settings, "test"), spec, settings.params.data.sensitive_features, models,
-                 intersection=False, head_rows=_head_rows(settings))
+def _score_test(settings: Settings, spec, models: dict,
+                saved: Aligned | None = None) -> tuple[dict[str, dict[str, Any]], np.ndarray]:
+    """Every model's test figures (`_figures`; the others paired with Keras, a model here or its `saved`
+    probabilities) and the first test rows encoded. The split is read and scored chunk by chunk, and only counts
+    are kept (pipelines.training.tally)."""
+    head = _head_rows(settings)
+    with Tallies(settings.params.train.threshold, reference="keras") as tallies:
+        for chunk in scored_chunks(open_split(settings, "test"), spec, settings.params.data.sensitive_features,
+                                   models, saved=saved, intersection=False):
+            tallies.add(chunk, head_rows=head)
+        return ({name: _figures(tally, name != "keras") for name, tally in tallies.models.items()},
+                tallies.head_rows(spec.width))
 
 
 @records_metrics
@@ -100,12 +103,9 @@ def tflite_model(settings: Settings) -> StepResult:
             params.convert.int4_max_loss)
         del validation
     flatbuffers |= pruned
-    scored = _score_test(settings, spec, {"keras": lambda x: predict_keras(model, x)} | {
+    figures, x_head = _score_test(settings, spec, {"keras": lambda x: predict_keras(model, x)} | {
         name: (lambda x, content=content: predict_tflite(content, x)) for name, content in flatbuffers.items()})
-    y_test, x_head, groups, keras_proba = scored.y, scored.head, scored.groups, scored.probas["keras"]
-    keras: dict[str, Any] = {**classification_metrics(y_test, keras_proba, threshold),
-                             "groups": group_metrics(y_test, keras_proba, groups, threshold),
-                             "latency": keras_latency(model, x_head, params.benchmark)}
+    keras: dict[str, Any] = {**figures["keras"], "latency": keras_latency(model, x_head, params.benchmark)}
     report: dict[str, Any] = {"host": host_info(), "benchmark": params.benchmark.model_dump(), "keras": keras,
                               "keras_accuracy": keras["accuracy"], "pruning": pruning, "sensitivity": sensitivity,
                               "variants": {}}
@@ -118,7 +118,7 @@ def tflite_model(settings: Settings) -> StepResult:
             "weight_bytes": weight_bytes(content), "precision": precision(name, pruning),
             **({"sparsity": pruning[name]["sparsity"]} if name in pruning else {}),
             "ops": ops, "builtin_only": True, "io": io_spec(content),
-            **_scored(y_test, scored.probas[name], keras_proba, groups, threshold),
+            **figures[name],
             "latency": latency, "keras_to_litert_p50_ratio": keras["latency"]["p50_ms"] / latency["p50_ms"],
         }
     paths = ArtifactPaths(settings.root)
@@ -171,9 +171,8 @@ def coreml_model(settings: Settings) -> StepResult:
     from pipelines.mobile.download import gzip_folder_bytes
     from pipelines.training.train import predict_keras
 
-    params, convert = settings.params, settings.params.convert
+    _params, convert = settings.params, settings.params.convert
     model, spec, record = load_trained(settings)
-    threshold = params.train.threshold
     paths = ArtifactPaths(settings.root)
     variants: dict[str, Any] = {}
     note = ""
@@ -185,10 +184,9 @@ def coreml_model(settings: Settings) -> StepResult:
         for name in convert.coreml_variants:
             if name != "float16":
                 save_package(compress(base, name, convert.coreml_weight_threshold), tmp / coreml_package(name))
-        scored = _score_test(settings, spec, {"keras": lambda x: predict_keras(model, x)} | {
+        figures, _ = _score_test(settings, spec, {"keras": lambda x: predict_keras(model, x)} | {
             name: reference_predictor(tmp / coreml_package(name))
             for name in convert.coreml_variants})
-        y_test, groups, keras_proba = scored.y, scored.groups, scored.probas["keras"]
         for name in convert.coreml_variants:
             package = tmp / coreml_package(name)
             summary = spec_summary(package)
@@ -197,7 +195,7 @@ def coreml_model(settings: Settings) -> StepResult:
             variants[name] = {"package": package.name, "size_bytes": package_size(package),
                               "gzip_bytes": gzip_folder_bytes(package),
                               "precision": WEIGHT_PRECISION[name], "compute_precision": "FLOAT16", **summary,
-                              **_scored(y_test, scored.probas[name], keras_proba, groups, threshold)}
+                              **figures[name]}
         if "float16" not in convert.coreml_variants:
             shutil.rmtree(float16)
     report = {"minimum_deployment_target": convert.coreml_minimum_deployment_target, "compute_precision": "FLOAT16",
@@ -238,18 +236,16 @@ def onnx_model(settings: Settings) -> StepResult:
         ort_predictor,
         to_ort_format,
     )
-    from pipelines.training.keras_model import load_predictions
+    from pipelines.training.keras_model import saved_predictions
 
     params = settings.params
     model, spec, record, train, representative = _conversion_inputs(settings)
     del train
-    threshold = params.train.threshold
     models = onnx_variants(export_onnx(model, spec.width), params.convert.onnx_variants, representative)
     ort, operators = to_ort_format(models)
-    scored = _score_test(settings, spec, {name: ort_predictor(content) for name, content in ort.items()})
-    y_test, x_head, groups = scored.y, scored.head, scored.groups
-    # trained_model scored them
-    keras_proba = load_predictions(settings, "test", len(scored), ["keras"])["keras"].to_numpy()
+    # Keras: the probabilities trained_model saved
+    figures, x_head = _score_test(settings, spec, {name: ort_predictor(content) for name, content in ort.items()},
+                                  saved_predictions(settings, "test", ["keras"]))
     report: dict[str, Any] = {"runtime": _ort_version(), "opset": 17, "format": "ORT (onnxruntime mobile packages)",
                               "variants": {}}
     for name, content in ort.items():
@@ -257,7 +253,7 @@ def onnx_model(settings: Settings) -> StepResult:
         report["variants"][name] = {
             "file": ort_file(name), "size_bytes": len(content), "gzip_bytes": gzip_bytes(content),
             "onnx_bytes": len(models[name]), "precision": WEIGHT_PRECISION[name], "ops": op_types(models[name]),
-            **_scored(y_test, scored.probas[name], keras_proba, groups, threshold),
+            **figures[name],
             "latency": latency,
         }
     paths = ArtifactPaths(settings.root)

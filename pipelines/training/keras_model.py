@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -20,6 +20,9 @@ from pipelines.core.paths import (
 from pipelines.data.features import FeatureSpec, compact_rows, encode_features, encode_labels
 from pipelines.data.split_file import SplitFile
 from pipelines.training.streamed import encoded_parts, label_frame, training_rows
+
+if TYPE_CHECKING:
+    from pipelines.training.tally import Aligned
 
 
 def load_trained(settings: Settings) -> tuple[Any, FeatureSpec, dict[str, str]]:
@@ -94,18 +97,32 @@ def write_predictions(fitted: dict[float, Any], deployed: Any, splits: dict[str,
             writer.close()
 
 
-def load_predictions(settings: Settings, split: str, rows: int, columns: list[str] | None = None) -> pd.DataFrame:
-    """The saved Keras probabilities for a split (columns `keras`, `strength_<s>`, or only `columns`), checked
-    against its row count."""
-    frame = pd.read_parquet(ArtifactPaths(settings.root).trained_model / PREDICTIONS_FILE,  # that split's rows only
-                            columns=None if columns is None else ["split", *columns], filters=[("split", "==", split)])
-    frame = frame.drop(columns="split").reset_index(drop=True)
-    if len(frame) != rows:
-        from pipelines.core.errors import PipelineError
+def saved_predictions(settings: Settings, split: str, columns: list[str]) -> Aligned:
+    """The saved Keras probabilities of a split's rows (`columns` of the predictions file), read a row group at a
+    time and handed out in the row counts a pass over the split asks for (pipelines.training.tally)."""
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
 
-        raise PipelineError(f"models/trained/{PREDICTIONS_FILE} holds {len(frame)} {split} rows, the split has {rows}: "
-                            "re-run trained_model")
-    return frame
+    from pipelines.training.tally import Aligned
+
+    path = ArtifactPaths(settings.root).trained_model / PREDICTIONS_FILE
+
+    def frames():
+        with pq.ParquetFile(path, pre_buffer=False) as handle:
+            for batch in handle.iter_batches(columns=["split", *columns]):
+                mine = batch.filter(pc.equal(batch.column("split"), split))
+                if mine.num_rows:
+                    yield mine.select(columns).to_pandas()
+
+    return Aligned(frames())
+
+
+def saved_strengths(settings: Settings) -> list[float]:
+    """The strengths whose probabilities trained_model saved (the predictions file's columns)."""
+    import pyarrow.parquet as pq
+
+    names = pq.read_schema(ArtifactPaths(settings.root).trained_model / PREDICTIONS_FILE).names
+    return sweep_strengths(pd.DataFrame(columns=names))
 
 
 def sweep_strengths(predictions: pd.DataFrame) -> list[float]:

@@ -7,6 +7,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from pipelines.training.auc import below_and_ties, mann_whitney
+
 
 def roc_auc(y_true: np.ndarray, proba: np.ndarray, chunk: int = 1 << 20) -> float:
     """ROC AUC as the Mann-Whitney statistic (ties counted half: sklearn's roc_auc_score), NaN with one class.
@@ -19,17 +21,11 @@ def roc_auc(y_true: np.ndarray, proba: np.ndarray, chunk: int = 1 << 20) -> floa
     positive = np.asarray(y_true) > 0.5
     negatives = proba[~positive]
     negatives.sort()
-    n_neg = len(negatives)
-    n_pos = len(proba) - n_neg
-    if n_pos == 0 or n_neg == 0:
-        return float("nan")
     below = ties = 0
-    for start in range(0, len(proba), chunk):
-        scores = proba[start:start + chunk][positive[start:start + chunk]]
-        left = np.searchsorted(negatives, scores, "left")
-        below += int(left.sum())
-        ties += int((np.searchsorted(negatives, scores, "right") - left).sum())
-    return (below + 0.5 * ties) / (n_pos * n_neg)
+    for start in range(0, len(proba), chunk):  # the positives a chunk at a time
+        b, t = below_and_ties(negatives, proba[start:start + chunk][positive[start:start + chunk]])
+        below, ties = below + b, ties + t
+    return mann_whitney(below, ties, len(proba) - len(negatives), len(negatives))
 
 
 def classification_metrics(y_true: np.ndarray, proba: np.ndarray, threshold: float) -> dict[str, float]:
@@ -37,13 +33,19 @@ def classification_metrics(y_true: np.ndarray, proba: np.ndarray, threshold: flo
     zero_division=0), from the confusion counts: a byte a row at a time, not sklearn's copies."""
     proba = np.asarray(proba)
     predicted, truth = proba >= threshold, np.asarray(y_true) > 0.5
-    rows = len(proba)
     tp = int(np.count_nonzero(predicted & truth))
     selected, positives = int(np.count_nonzero(predicted)), int(np.count_nonzero(truth))
-    fp, fn = selected - tp, positives - tp
+    confusion = np.array([len(proba) - selected - positives + tp, selected - tp, positives - tp, tp])
+    return classification_figures(confusion, roc_auc(truth, proba))
+
+
+def classification_figures(confusion: np.ndarray, auc: float) -> dict[str, float]:
+    """classification_metrics from the confusion counts [TN, FP, FN, TP] and the AUC."""
+    tn, fp, fn, tp = (int(v) for v in confusion)
+    rows, selected, positives = tn + fp + fn + tp, tp + fp, tp + fn
     return {
         "accuracy": (rows - fp - fn) / rows if rows else float("nan"),
-        "auc": roc_auc(truth, proba),
+        "auc": auc,
         "precision": tp / selected if selected else 0.0,
         "recall": tp / positives if positives else 0.0,
         "f1": 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else 0.0,
@@ -80,7 +82,7 @@ def groupings(groups: pd.DataFrame, intersection: bool = False) -> dict[str, np.
 COUNT_CHUNK = 1 << 20  # rows per bincount: its int64 cells stay 8 MiB, whatever the split's size
 
 
-def _cell_counts(codes: np.ndarray, k: int, y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
+def cell_counts(codes: np.ndarray, k: int, y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
     """Rows per group and (label, decision): shape (k, 4) as [TN, FP, FN, TP]. `y_true` and `y_pred` are 0/1
     (bool or int); counted COUNT_CHUNK rows at a time."""
     out = np.zeros(4 * k, np.int64)
@@ -223,32 +225,36 @@ def group_metrics(
     """
     y_true = np.asarray(y_true) > 0.5  # 0/1 labels as a byte a row
     y_pred = np.asarray(proba) >= threshold
-    result = {}
-    for name, (names, codes) in _as_codes(groups, intersection).items():
-        counts = _cell_counts(codes, len(names), y_true, y_pred)
-        sizes = counts.sum(axis=1)
-        measured = measured_groups(counts, min_group_size)
-        eligible = measured["selection_rate"]
-        point = _rates(counts)  # NaN where a rate has no denominator (fairlearn reports 0 there)
-        facts: dict[str, Any] = {
-            "groups": {str(g): {"count": int(sizes[i]), "positives": int(counts[i, 2] + counts[i, 3]),
-                                **{m: _number(point[m][i]) for m in RATES}} for i, g in enumerate(names)},
-            **{d: _number(v) for d, v in _differences(point, measured).items()},  # type: ignore[arg-type]
-            "eligible_groups": int(eligible.sum()),
-            "small_groups": [str(g) for g in names[~eligible]],
-            # groups large enough to gate whose positives (negatives) are too few for their true (false) positive rate
-            "unmeasured_rates": {rate: [str(g) for g in names[eligible & ~measured[rate]]]
-                                 for rate in ("true_positive_rate", "false_positive_rate")
-                                 if (eligible & ~measured[rate]).any()},
-        }
-        if n_boot:
-            samples = bootstrap_counts(counts, n_boot, seed)
-            rates = _rates(samples)
-            for i, g in enumerate(names):
-                facts["groups"][str(g)]["ci"] = {m: _interval(rates[m][:, i], confidence) for m in RATES}
-            facts["ci"] = {d: _interval(v, confidence) for d, v in _differences(rates, measured).items()}
-        result[name] = facts
-    return result
+    return {name: group_figures(names, cell_counts(codes, len(names), y_true, y_pred), min_group_size=min_group_size,
+                                n_boot=n_boot, confidence=confidence, seed=seed)
+            for name, (names, codes) in _as_codes(groups, intersection).items()}
+
+
+def group_figures(names: np.ndarray, counts: np.ndarray, *, min_group_size: int = 1, n_boot: int = 0,
+                  confidence: float = 0.95, seed: int = 0) -> dict[str, Any]:
+    """One grouping's group_metrics from its groups' (sorted) names and confusion cells [TN, FP, FN, TP]."""
+    sizes = counts.sum(axis=1)
+    measured = measured_groups(counts, min_group_size)
+    eligible = measured["selection_rate"]
+    point = _rates(counts)  # NaN where a rate has no denominator (fairlearn reports 0 there)
+    facts: dict[str, Any] = {
+        "groups": {str(g): {"count": int(sizes[i]), "positives": int(counts[i, 2] + counts[i, 3]),
+                            **{m: _number(point[m][i]) for m in RATES}} for i, g in enumerate(names)},
+        **{d: _number(v) for d, v in _differences(point, measured).items()},  # type: ignore[arg-type]
+        "eligible_groups": int(eligible.sum()),
+        "small_groups": [str(g) for g in names[~eligible]],
+        # groups large enough to gate whose positives (negatives) are too few for their true (false) positive rate
+        "unmeasured_rates": {rate: [str(g) for g in names[eligible & ~measured[rate]]]
+                             for rate in ("true_positive_rate", "false_positive_rate")
+                             if (eligible & ~measured[rate]).any()},
+    }
+    if n_boot:
+        samples = bootstrap_counts(counts, n_boot, seed)
+        rates = _rates(samples)
+        for i, g in enumerate(names):
+            facts["groups"][str(g)]["ci"] = {m: _interval(rates[m][:, i], confidence) for m in RATES}
+        facts["ci"] = {d: _interval(v, confidence) for d, v in _differences(rates, measured).items()}
+    return facts
 
 
 def equal_rates_floor(
@@ -262,19 +268,27 @@ def equal_rates_floor(
     than 1 - share of test splits with these groups: they are too small to tell, whatever was trained."""
     y_true = np.asarray(y_true) > 0.5
     y_pred = np.asarray(proba) >= threshold
-    tp = int(np.count_nonzero(y_pred & y_true))
-    selected, positives = int(np.count_nonzero(y_pred)), int(np.count_nonzero(y_true))
-    negatives = len(y_true) - positives
-    rate = {"selection": selected / len(y_pred) if len(y_pred) else 0.0,
+    cells = {name: (names, cell_counts(codes, len(names), y_true, y_pred))
+             for name, (names, codes) in _as_codes(groups, intersection).items()}
+    return floor_figures(cells, share=share, min_group_size=min_group_size, draws=draws, seed=seed)
+
+
+def floor_figures(cells: dict[str, tuple[np.ndarray, np.ndarray]], *, share: float, min_group_size: int = 1,
+                  draws: int = 2000, seed: int = 0) -> dict[str, dict[str, float | None]]:
+    """equal_rates_floor from each grouping's group names and confusion cells [TN, FP, FN, TP] (every grouping
+    counts the same rows)."""
+    total = next(iter(cells.values()))[1].sum(axis=0) if cells else np.zeros(4, np.int64)
+    tp, selected, positives = int(total[3]), int(total[1] + total[3]), int(total[2] + total[3])
+    negatives, rows = int(total[0] + total[1]), int(total.sum())
+    rate = {"selection": selected / rows if rows else 0.0,
             "tpr": tp / positives if positives else 0.0,
             "fpr": (selected - tp) / negatives if negatives else 0.0}
     rng = np.random.default_rng(seed)
     result: dict[str, dict[str, float | None]] = {}
-    for name, (names, codes) in _as_codes(groups, intersection).items():
+    for name, (names, counts) in cells.items():
         k = len(names)
-        cells = _cell_counts(codes, k, y_true, y_pred)
-        n_neg, n_pos = cells[:, 0] + cells[:, 1], cells[:, 2] + cells[:, 3]
-        measured = measured_groups(cells, min_group_size)
+        n_neg, n_pos = counts[:, 0] + counts[:, 1], counts[:, 2] + counts[:, 3]
+        measured = measured_groups(counts, min_group_size)
         figures: dict[str, float | None] = {}
         for figure, (on_pos, on_neg) in {"demographic_parity_difference": ("selection", "selection"),
                                          "equalized_odds_difference": ("tpr", "fpr")}.items():
@@ -300,31 +314,36 @@ def quantization_effects(
     y_true = np.asarray(y_true) > 0.5
     right_ref = (np.asarray(reference) >= threshold) == y_true
     right_var = (np.asarray(variant) >= threshold) == y_true
-    result = {}
-    for name, (names, codes) in _as_codes(groups, intersection).items():
-        # cells [both wrong, only variant right, only reference right, both right]
-        counts = _cell_counts(codes, len(names), right_ref, right_var)
-        sizes = counts.sum(axis=1)
-        eligible = sizes >= min_group_size
-        change = (counts[:, 1] - counts[:, 2]) / sizes
-        facts: dict[str, Any] = {"groups": {
-            str(g): {"count": int(sizes[i]), "reference_accuracy": float((counts[i, 2] + counts[i, 3]) / sizes[i]),
-                     "variant_accuracy": float((counts[i, 1] + counts[i, 3]) / sizes[i]),
-                     "change": float(change[i]), "changed_decisions": int(counts[i, 1] + counts[i, 2])}
-            for i, g in enumerate(names)}}
-        drops = np.where(eligible, -change, np.nan)
-        worst = int(np.nanargmax(drops)) if eligible.any() else None
-        facts["worst_group"] = None if worst is None else str(names[worst])
-        facts["worst_drop"] = None if worst is None else float(drops[worst])
-        facts["small_groups"] = [str(g) for g in names[~eligible]]
-        if n_boot:
-            samples = bootstrap_counts(counts, n_boot, seed)
-            with np.errstate(invalid="ignore", divide="ignore"):
-                changes = (samples[..., 1] - samples[..., 2]) / samples.sum(axis=-1)
-            for i, g in enumerate(names):
-                facts["groups"][str(g)]["ci"] = _interval(changes[:, i], confidence)
-        result[name] = facts
-    return result
+    # cells [both wrong, only variant right, only reference right, both right]
+    return {name: quantization_figures(names, cell_counts(codes, len(names), right_ref, right_var),
+                                       min_group_size=min_group_size, n_boot=n_boot, confidence=confidence, seed=seed)
+            for name, (names, codes) in _as_codes(groups, intersection).items()}
+
+
+def quantization_figures(names: np.ndarray, counts: np.ndarray, *, min_group_size: int = 1, n_boot: int = 0,
+                         confidence: float = 0.95, seed: int = 0) -> dict[str, Any]:
+    """One grouping's quantization_effects from its groups' names and paired cells [both wrong, only variant
+    right, only reference right, both right]."""
+    sizes = counts.sum(axis=1)
+    eligible = sizes >= min_group_size
+    change = (counts[:, 1] - counts[:, 2]) / sizes
+    facts: dict[str, Any] = {"groups": {
+        str(g): {"count": int(sizes[i]), "reference_accuracy": float((counts[i, 2] + counts[i, 3]) / sizes[i]),
+                 "variant_accuracy": float((counts[i, 1] + counts[i, 3]) / sizes[i]),
+                 "change": float(change[i]), "changed_decisions": int(counts[i, 1] + counts[i, 2])}
+        for i, g in enumerate(names)}}
+    drops = np.where(eligible, -change, np.nan)
+    worst = int(np.nanargmax(drops)) if eligible.any() else None
+    facts["worst_group"] = None if worst is None else str(names[worst])
+    facts["worst_drop"] = None if worst is None else float(drops[worst])
+    facts["small_groups"] = [str(g) for g in names[~eligible]]
+    if n_boot:
+        samples = bootstrap_counts(counts, n_boot, seed)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            changes = (samples[..., 1] - samples[..., 2]) / samples.sum(axis=-1)
+        for i, g in enumerate(names):
+            facts["groups"][str(g)]["ci"] = _interval(changes[:, i], confidence)
+    return facts
 
 
 def agreement(a: np.ndarray, b: np.ndarray, threshold: float) -> float:

@@ -191,13 +191,18 @@ def soft_decisions(reduction: Any, x: np.ndarray) -> np.ndarray:
 def baseline_decider(reduction: Any, seed: int) -> Callable[[Any], np.ndarray]:
     """0/1 decisions of a fitted ExponentiatedGradient: one seeded draw from its randomized ensemble, for a matrix or
     for consecutive chunks of rows. One RandomState runs through the chunks, so the draws (one uniform per row, in
-    order) and the decisions are those of the whole matrix at once."""
+    order) and the decisions are those of the whole matrix at once. `decide.stream()` gives the same decisions a
+    chunk per call."""
     def decide(x: Any) -> np.ndarray:
-        state = np.random.RandomState(seed)  # what predict makes of random_state=seed
-        chunks = [x] if isinstance(x, np.ndarray) else x
-        return np.concatenate([np.asarray(reduction.predict(chunk.astype(np.float64), random_state=state),
-                                          dtype=np.float32) for chunk in chunks])
+        predict = stream()
+        return np.concatenate([predict(chunk) for chunk in ([x] if isinstance(x, np.ndarray) else x)])
 
+    def stream() -> Callable[[np.ndarray], np.ndarray]:
+        state = np.random.RandomState(seed)  # what predict makes of random_state=seed
+        return lambda chunk: np.asarray(reduction.predict(chunk.astype(np.float64), random_state=state),
+                                        dtype=np.float32)
+
+    decide.stream = stream  # type: ignore[attr-defined]
     return decide
 
 

@@ -7,15 +7,14 @@ from pipelines.core.paths import ArtifactPaths
 from pipelines.core.plots import _pyplot, save_figure, write_csv_rows
 
 
-def confusion_matrix_chart(y_true, proba, threshold: float, labels: tuple[str, str], target: Path,
+def confusion_matrix_chart(confusion, threshold: float, labels: tuple[str, str], target: Path,
                            title: str = "Confusion matrix (test split)") -> Path:
-    """2x2 counts with row shares: rows are the true class, columns the predicted one."""
+    """2x2 counts with row shares: rows are the true class, columns the predicted one. `confusion`: the counts
+    [TN, FP, FN, TP] at `threshold`."""
     import numpy as np
 
     plt = _pyplot()
-    actual = np.asarray(y_true).astype(int)
-    predicted = (np.asarray(proba) >= threshold).astype(int)
-    counts = np.array([[np.sum((actual == a) & (predicted == p)) for p in (0, 1)] for a in (0, 1)])
+    counts = np.asarray(confusion, np.int64).reshape(2, 2)
     shares = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
     figure, axis = plt.subplots(figsize=(3.8, 3.2))
     axis.imshow(shares, cmap="Blues", vmin=0, vmax=1)

@@ -32,16 +32,15 @@ from pipelines.data.features import (
 from pipelines.data.split import load_split
 from pipelines.data.split_file import open_split
 from pipelines.training.keras_model import (
-    load_predictions,
     load_spec,
     mitigation_facts,
+    saved_predictions,
     write_predictions,
 )
-from pipelines.training.metrics import classification_metrics, group_metrics
 from pipelines.training.mitigation import constrained_features
 from pipelines.training.plots import confusion_matrix_chart, training_plots
 from pipelines.training.privacy import headline as privacy_headline
-from pipelines.training.scoring import bounded_sample, score
+from pipelines.training.scoring import bounded_sample
 from pipelines.training.streamed import feature_spec, heldout_rows
 from pipelines.training.tracking import log_files, log_to_run, log_training_run, run_url
 
@@ -57,6 +56,7 @@ def run_tags(settings: Settings) -> dict[str, str]:
 @records_metrics
 def teacher_model(settings: Settings) -> StepResult:
     from pipelines.training.distill import TEACHER_FILE, fit_teacher, save_teacher, teacher_facts, teacher_proba
+    from pipelines.training.tally import Tallies, scored_chunks
     from pipelines.training.tracking import log_side_run
 
     params = settings.params
@@ -68,13 +68,14 @@ def teacher_model(settings: Settings) -> StepResult:
     teacher = fit_teacher(encode_features(rows, spec), encode_labels(rows, spec), params.distill, params.train.seed)
     del train, rows
     threshold, sensitive = params.train.threshold, params.data.sensitive_features
-    scored = score(open_split(settings, "test"), spec, sensitive, {"teacher": lambda x: teacher_proba(teacher, x)},
-                   intersection=False)
-    y_test, proba = scored.y, scored.probas["teacher"]
-    report: dict[str, Any] = {"teacher": teacher_facts(params.distill, params.train.seed),
-                              "used_by_student": params.train.distill,
-                              "overall": classification_metrics(y_test, proba, threshold),
-                              "groups": group_metrics(y_test, proba, scored.codes(sensitive), threshold)}
+    with Tallies(threshold) as tallies:  # the test rows scored chunk by chunk: only counts are kept
+        for chunk in scored_chunks(open_split(settings, "test"), spec, sensitive,
+                                   {"teacher": lambda x: teacher_proba(teacher, x)}, intersection=False):
+            tallies.add(chunk)
+        report: dict[str, Any] = {"teacher": teacher_facts(params.distill, params.train.seed),
+                                  "used_by_student": params.train.distill,
+                                  "overall": tallies.models["teacher"].overall(),
+                                  "groups": tallies.models["teacher"].groups()}
     paths = ArtifactPaths(settings.root)
     with atomic_path(paths.teacher_model) as tmp:
         tmp.mkdir()
@@ -162,9 +163,10 @@ def trained_model(settings: Settings) -> StepResult:
 
 @records_metrics
 def model_evaluation(settings: Settings) -> StepResult:
-    from pipelines.training.baselines import baselines
+    from pipelines.training.baselines import BaselineTally
     from pipelines.training.mitigation import constrained_features
-    from pipelines.training.streamed import encoded_parts, sweep_sample
+    from pipelines.training.streamed import sweep_sample
+    from pipelines.training.tally import Tallies, scored_chunks
 
     params = settings.params
     spec, record = load_spec(settings)
@@ -172,32 +174,38 @@ def model_evaluation(settings: Settings) -> StepResult:
     # batches are read from them, the test labels and groups as two columns
     train, test = open_split(settings, "train"), open_split(settings, "test")
     sensitive = settings.params.data.sensitive_features
-    groups = score(test, spec, sensitive, {}, intersection=False)  # labels and group codes, chunk by chunk
-    y_true, threshold = groups.y, params.train.threshold
+    threshold = params.train.threshold
     # above fairness.sample_rows the regression fits the sweep's stratified sample: a float64 matrix of every
     # training row would be 6 GB at 10M rows; at 1M rows the sample's fit scored 0.8473 on the test split, all
     # 720k rows' 0.8484
     fit_rows = sweep_sample(train, params.data.label, constrained_features(params.fairness, params.data),
                             params.fairness)
     del train
-    proba = load_predictions(settings, "test", len(test), ["keras"])["keras"].to_numpy()
-    report: dict[str, Any] = {
-        "overall": classification_metrics(y_true, proba, threshold),
-        "groups": group_metrics(y_true, proba, groups.codes(sensitive), threshold),
-        "threshold": threshold,
-        "baselines": baselines(encode_features(fit_rows, spec), encode_labels(fit_rows, spec),
-                               encoded_parts(test, spec), y_true, threshold, params.train.seed,
-                               (proba >= threshold) == (y_true > 0.5), params.fairness.bootstrap,
-                               params.fairness.confidence),
-        "teacher": teacher_summary(read_json(ArtifactPaths(settings.root).teacher_report), params.train.distill),
-    }
+    # one pass over the test rows, encoded for the baselines, beside the Keras probabilities trained_model saved:
+    # only counts are kept (pipelines.training.tally)
+    with Tallies(threshold) as tallies, BaselineTally(encode_features(fit_rows, spec), encode_labels(fit_rows, spec),
+                                                      threshold, params.train.seed) as simple_tally:
+        for chunk in scored_chunks(test, spec, sensitive, {}, saved=saved_predictions(settings, "test", ["keras"]),
+                                   intersection=False, encoded=True):
+            tallies.add(chunk)
+            simple_tally.add(chunk.x, chunk.y, (chunk.probas["keras"] >= threshold) == chunk.truth)
+        keras = tallies.models["keras"]
+        report: dict[str, Any] = {
+            "overall": keras.overall(),
+            "groups": keras.groups(),
+            "threshold": threshold,
+            "baselines": simple_tally.figures(params.fairness.bootstrap, params.fairness.confidence),
+            "teacher": teacher_summary(read_json(ArtifactPaths(settings.root).teacher_report),
+                                       params.train.distill),
+        }
+        confusion = keras.confusion_total()
     path = ArtifactPaths(settings.root).evaluation_report
     write_json(path, report)
     simple = {f"baseline_{name}_accuracy": facts["accuracy"] for name, facts in report["baselines"].items()}
     log_to_run(settings, record["run_id"], {f"test_{k}": v for k, v in report["overall"].items()} | simple,
                {"reports": path})
     positive = settings.params.data.positive_label
-    matrix = confusion_matrix_chart(y_true, proba, threshold, (f"not {positive}", positive),  # type: ignore[arg-type]
+    matrix = confusion_matrix_chart(confusion, threshold, (f"not {positive}", positive),  # type: ignore[arg-type]
                                     ArtifactPaths(settings.root).confusion_matrix_plot)
     log_files(settings, record["run_id"], "plots", [matrix])
     return StepResult(

@@ -6,15 +6,21 @@ import pandas as pd
 
 from pipelines.core.config import Params
 from pipelines.core.gates import on_device_gates
-from pipelines.mobile.steps import _scored
+from pipelines.mobile.steps import _figures
+from pipelines.training.metrics import group_codes
+from pipelines.training.tally import Chunk, Tallies
 
 
 def test_nan_outputs_are_wrong_answers_and_disagreements_and_fail_the_finite_outputs_gate():
     y = np.array([1, 0, 1, 0, 1, 0])
     keras = np.array([0.9, 0.1, 0.8, 0.2, 0.7, 0.3])
     proba = np.array([0.9, 0.1, np.nan, 0.2, np.inf, 0.3])
-    groups = pd.DataFrame({"sex": ["a", "b", "a", "b", "a", "b"]})
-    facts = _scored(y, proba, keras, groups, 0.5)
+    groups = group_codes(pd.DataFrame({"sex": ["a", "b", "a", "b", "a", "b"]}))
+    with Tallies(0.5, reference="keras") as tallies:
+        for part in (slice(0, 3), slice(3, 6)):  # two chunks
+            tallies.add(Chunk(y[part], {g: (n, c[part]) for g, (n, c) in groups.items()},
+                              {"keras": keras[part], "variant": proba[part]}, None))
+        facts = _figures(tallies.models["variant"], paired=True)
     assert facts["non_finite_outputs"] == 2
     assert facts["accuracy"] == 4 / 6 and facts["agreement_with_keras"] == 4 / 6
     assert np.isfinite(facts["auc"]) and facts["max_abs_probability_error"] <= 1.0
