@@ -123,6 +123,8 @@ def test_reductions_baseline_decides_and_narrows_the_gap():
     np.testing.assert_array_equal(decisions, decide(x))  # one seeded draw
     # in chunks (large splits): the same draws, so the same decisions row for row
     np.testing.assert_array_equal(decisions, decide(x[i:i + 300] for i in range(0, len(x), 300)))
+    stream = decide.stream()  # a chunk per call, as a pass over a split file gives them
+    np.testing.assert_array_equal(decisions, np.concatenate([stream(x[i:i + 300]) for i in range(0, len(x), 300)]))
     fresh = facts["fitted"].predict(x.astype(np.float64), random_state=FairnessConfig().seed)
     np.testing.assert_array_equal(decisions, fresh)  # what fairlearn draws itself for that seed
     assert 0.0 < decisions.mean() < 1.0
