@@ -126,14 +126,14 @@ class AucTally:
                         settled.append((start, start + (1 << (64 - bits - DIGIT)) - 1, p, n))
         settled.sort()
         merged: list[list[int]] = []
-        for low, high, pos, neg in settled:
+        for first, final, positives, negatives in settled:
             last = merged[-1] if merged else None
-            if (last is not None and last[0] != last[1] and low != high
-                    and last[2] + last[3] + pos + neg <= self.collect):
-                last[1], last[2], last[3] = high, last[2] + pos, last[3] + neg
+            if (last is not None and last[0] != last[1] and first != final
+                    and last[2] + last[3] + positives + negatives <= self.collect):
+                last[1], last[2], last[3] = final, last[2] + positives, last[3] + negatives
             else:
-                merged.append([low, high, pos, neg])
-        return [(low, high, pos, neg) for low, high, pos, neg in merged]
+                merged.append([first, final, positives, negatives])
+        return [(r[0], r[1], r[2], r[3]) for r in merged]
 
     def _narrow(self, blocks: list[tuple[int, int]]) -> dict[tuple[int, int], tuple[np.ndarray, np.ndarray]]:
         """One pass: per block, its rows counted by the next DIGIT key bits (positives, negatives)."""

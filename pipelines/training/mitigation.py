@@ -149,7 +149,7 @@ def _fit_key(x: np.ndarray, y: np.ndarray, labels: np.ndarray, config: FairnessC
 
 def reductions_baseline(
     x_train: np.ndarray, y_train: np.ndarray, labels: np.ndarray, config: FairnessConfig,
-) -> tuple[Callable[[Any], np.ndarray], dict[str, Any]]:
+) -> tuple[BaselineDecider, dict[str, Any]]:
     """fairlearn ExponentiatedGradient(LogisticRegression) under the same constraint, fit on the same rows.
 
     Returns a function giving 0/1 decisions (one seeded draw from the randomized ensemble, as a
@@ -188,22 +188,28 @@ def soft_decisions(reduction: Any, x: np.ndarray) -> np.ndarray:
     return reduction._pmf_predict(x.astype(np.float64))[:, 1]
 
 
-def baseline_decider(reduction: Any, seed: int) -> Callable[[Any], np.ndarray]:
+def baseline_decider(reduction: Any, seed: int) -> BaselineDecider:
+    """0/1 decisions of a fitted ExponentiatedGradient (`BaselineDecider`)."""
+    return BaselineDecider(reduction, seed)
+
+
+class BaselineDecider:
     """0/1 decisions of a fitted ExponentiatedGradient: one seeded draw from its randomized ensemble, for a matrix or
     for consecutive chunks of rows. One RandomState runs through the chunks, so the draws (one uniform per row, in
-    order) and the decisions are those of the whole matrix at once. `decide.stream()` gives the same decisions a
-    chunk per call."""
-    def decide(x: Any) -> np.ndarray:
-        predict = stream()
+    order) and the decisions are those of the whole matrix at once. `stream()` gives the same decisions a chunk per
+    call."""
+
+    def __init__(self, reduction: Any, seed: int) -> None:
+        self.reduction, self.seed = reduction, seed
+
+    def __call__(self, x: Any) -> np.ndarray:
+        predict = self.stream()
         return np.concatenate([predict(chunk) for chunk in ([x] if isinstance(x, np.ndarray) else x)])
 
-    def stream() -> Callable[[np.ndarray], np.ndarray]:
-        state = np.random.RandomState(seed)  # what predict makes of random_state=seed
-        return lambda chunk: np.asarray(reduction.predict(chunk.astype(np.float64), random_state=state),
+    def stream(self) -> Callable[[np.ndarray], np.ndarray]:
+        state = np.random.RandomState(self.seed)  # what predict makes of random_state=seed
+        return lambda chunk: np.asarray(self.reduction.predict(chunk.astype(np.float64), random_state=state),
                                         dtype=np.float32)
-
-    decide.stream = stream  # type: ignore[attr-defined]
-    return decide
 
 
 def save_baseline(facts: dict[str, Any], target) -> None:
@@ -213,7 +219,7 @@ def save_baseline(facts: dict[str, Any], target) -> None:
     joblib.dump(facts, target)
 
 
-def load_baseline(source, config: FairnessConfig) -> tuple[Callable[[np.ndarray], np.ndarray], dict[str, Any]] | None:
+def load_baseline(source, config: FairnessConfig) -> tuple[BaselineDecider, dict[str, Any]] | None:
     """The baseline trained_model fitted under these params, or None (then the caller fits it)."""
     import joblib
 

@@ -188,7 +188,7 @@ def model_evaluation(settings: Settings) -> StepResult:
         for chunk in scored_chunks(test, spec, sensitive, {}, saved=saved_predictions(settings, "test", ["keras"]),
                                    intersection=False, encoded=True):
             tallies.add(chunk)
-            simple_tally.add(chunk.x, chunk.y, (chunk.probas["keras"] >= threshold) == chunk.truth)
+            simple_tally.add(chunk.encoded, chunk.y, (chunk.probas["keras"] >= threshold) == chunk.truth)
         keras = tallies.models["keras"]
         report: dict[str, Any] = {
             "overall": keras.overall(),

@@ -117,13 +117,21 @@ class Chunk:
     def truth(self) -> np.ndarray:
         return self.y > 0.5
 
+    @property
+    def encoded(self) -> np.ndarray:
+        """The encoded rows (a pass that encodes them: `scored_chunks(..., encoded=True)` or with models)."""
+        if self.x is None:
+            raise ValueError("this pass did not encode the rows")
+        return self.x
+
 
 class Aligned:
     """Consecutive frames re-cut to any row counts asked for, in order (saved predictions beside a split's
     chunks, whose sizes differ)."""
 
     def __init__(self, frames: Iterator[pd.DataFrame]) -> None:
-        self.frames, self.buffer = frames, []  # type: list[pd.DataFrame]
+        self.frames = frames
+        self.buffer: list[pd.DataFrame] = []
         self.buffered = 0
 
     def take(self, n: int) -> pd.DataFrame:
@@ -156,7 +164,7 @@ def scored_chunks(rows: pd.DataFrame | SplitFile, spec: FeatureSpec, sensitive: 
     encoded = bool(models) if encoded is None else encoded
     for frame in chunks(rows, None if encoded else list(dict.fromkeys([spec.label, *sensitive]))):
         x = encode_features(frame, spec) if encoded else None
-        probas = {name: np.asarray(predict(x)) for name, predict in models.items()}
+        probas = {name: np.asarray(predict(x)) for name, predict in models.items()} if x is not None else {}
         if saved is not None:
             probas = {c: s.to_numpy() for c, s in saved.take(len(frame)).items()} | probas
         yield Chunk(encode_labels(frame, spec), group_codes(frame[sensitive], intersection), probas, x)
