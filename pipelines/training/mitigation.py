@@ -64,13 +64,60 @@ def stratified_sample(frame: pd.DataFrame, columns: list[str], rows: int | None,
 
 def stratified_positions(cells: np.ndarray, rows: int, seed: int) -> np.ndarray:
     """The sorted positions `stratified_sample` keeps, from a cell number per row (any numbering of the cells gives
-    the same rows): a seeded random order of all rows, then each cell's first round(share x rows) rows in it (at
-    least one). One cell at a time, so a split file's millions of rows cost a few bytes each."""
-    quota = np.maximum(1, np.round(np.bincount(cells) * rows / len(cells))).astype(int)
-    order = np.random.default_rng(seed).permutation(len(cells))  # a random order, then each cell's first rows
-    shuffled = cells[order]
-    kept = [order[np.flatnonzero(shuffled == cell)[:quota[cell]]] for cell in np.flatnonzero(np.bincount(cells))]
-    return np.sort(np.concatenate(kept)) if kept else np.zeros(0, np.int64)
+    the same rows): in each cell, the round(share x rows) rows (at least one) whose positions have the smallest
+    seeded keys (`row_keys`). `StratifiedSampler` draws the same rows from cells given a batch at a time."""
+    sampler = StratifiedSampler(np.bincount(cells), rows, seed)
+    sampler.add(0, cells)
+    return sampler.positions()
+
+
+_GOLDEN, _MIX1, _MIX2 = 0x9E3779B97F4A7C15, np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB)
+
+
+def row_keys(positions: np.ndarray, seed: int) -> np.ndarray:
+    """A seeded pseudo-random 64-bit key per row position (splitmix64): a random order of the rows that any batch
+    can compute for its own rows."""
+    z = positions.astype(np.uint64) + np.uint64((seed + 1) * _GOLDEN % (1 << 64))
+    z = (z ^ (z >> np.uint64(30))) * _MIX1
+    z = (z ^ (z >> np.uint64(27))) * _MIX2
+    return z ^ (z >> np.uint64(31))
+
+
+class StratifiedSampler:
+    """A stratified sample drawn from cell numbers given a batch at a time, in memory of the sample and one batch:
+    each cell keeps its quota of rows with the smallest keys seen so far. `counts`: the rows per cell number, over
+    every row (a first pass)."""
+
+    def __init__(self, counts: np.ndarray, rows: int, seed: int) -> None:
+        total = max(int(np.sum(counts)), 1)
+        self.quota = np.maximum(1, np.round(np.asarray(counts) * rows / total)).astype(np.int64)
+        self.seed = seed
+        self.cell = np.zeros(0, np.int64)
+        self.key = np.zeros(0, np.uint64)
+        self.position = np.zeros(0, np.int64)
+        self.full = np.zeros(len(self.quota), bool)  # cells holding their quota
+        self.cutoff = np.zeros(len(self.quota), np.uint64)  # a full cell's largest kept key
+
+    def add(self, start: int, cells: np.ndarray) -> None:
+        """The cell numbers of the rows at positions start, start + 1, ..."""
+        cells = np.asarray(cells, np.int64)
+        keys = row_keys(np.arange(start, start + len(cells), dtype=np.int64), self.seed)
+        fresh = ~self.full[cells] | (keys < self.cutoff[cells])  # a full cell takes only keys below its largest
+        cell = np.concatenate([self.cell, cells[fresh]])
+        key = np.concatenate([self.key, keys[fresh]])
+        position = np.concatenate([self.position, np.flatnonzero(fresh) + start])
+        order = np.lexsort((key, cell))  # by cell, then key (keys are distinct: splitmix64 is a bijection)
+        cell, key, position = cell[order], key[order], position[order]
+        rank = np.arange(len(cell)) - np.searchsorted(cell, cell, "left")  # place within its cell
+        kept = rank < self.quota[cell]
+        self.cell, self.key, self.position = cell[kept], key[kept], position[kept]
+        last = np.flatnonzero(np.r_[self.cell[1:] != self.cell[:-1], True]) if len(self.cell) else np.zeros(0, int)
+        self.full = np.bincount(self.cell, minlength=len(self.quota)) >= self.quota
+        self.cutoff[self.cell[last]] = self.key[last]  # each cell's largest kept key (read only where full)
+
+    def positions(self) -> np.ndarray:
+        """The sample's positions, sorted."""
+        return np.sort(self.position)
 
 
 class CellNumbers:

@@ -152,7 +152,7 @@ def sweep_sample(train: pd.DataFrame | SplitFile, label: str, features: list[str
                  config: FairnessConfig) -> pd.DataFrame:
     """mitigation.sweep_sample's rows; from a split file the same rows, indexed alike: the stratified sample is
     drawn on its label and group columns, then only those rows are read."""
-    from pipelines.training.mitigation import CellNumbers, stratified_positions
+    from pipelines.training.mitigation import CellNumbers, StratifiedSampler
     from pipelines.training.mitigation import sweep_sample as frame_sample
 
     if not isinstance(train, SplitFile):
@@ -160,10 +160,17 @@ def sweep_sample(train: pd.DataFrame | SplitFile, label: str, features: list[str
     columns = list(dict.fromkeys([label, *features]))  # only which rows share a cell matters: codes will do
     if config.sample_rows is None or len(train) <= config.sample_rows:
         return train.take(np.arange(len(train)))
-    cells, numbering = np.empty(len(train), np.int32), CellNumbers(columns)
-    for start, frame in train.batches(columns=columns):  # a cell number a row, batch by batch
-        cells[start:start + len(frame)] = numbering(frame)
-    return train.take(stratified_positions(cells, config.sample_rows, config.seed))
+    # two passes over the label and group columns, nothing kept a row: each cell's rows counted, then each cell's
+    # sample drawn batch by batch (the rows stratified_sample draws from the whole frame)
+    numbering, counts = CellNumbers(columns), np.zeros(0, np.int64)
+    for _, frame in train.batches(columns=columns):
+        found = np.bincount(numbering(frame))
+        counts = np.pad(counts, (0, max(0, len(found) - len(counts))))
+        counts[:len(found)] += found
+    sampler = StratifiedSampler(counts, config.sample_rows, config.seed)
+    for start, frame in train.batches(columns=columns):
+        sampler.add(start, numbering(frame))  # the numbers of the first pass: CellNumbers remembers them
+    return train.take(sampler.positions())
 
 
 def heldout_rows(validation: pd.DataFrame | SplitFile, label: str, features: list[str], config: FairnessConfig,

@@ -161,3 +161,20 @@ def test_any_numbering_of_the_cells_gives_the_same_stratified_sample():
         numbering = CellNumbers(columns)  # batch by batch, as a split file is read
         cells = np.concatenate([numbering(frame.iloc[i:i + 1000]) for i in range(0, len(frame), 1000)])
         np.testing.assert_array_equal(stratified_positions(cells, 700, 2), expected)
+
+
+def test_the_stratified_sampler_keeps_each_cells_quota_whatever_the_batches():
+    """Batch by batch (a split file) or all at once (a frame): the same rows, each cell its rounded share."""
+    from pipelines.training.mitigation import StratifiedSampler, stratified_positions
+
+    rng = np.random.default_rng(7)
+    cells = rng.choice(4, 20_000, p=[0.7, 0.2, 0.0999, 0.0001])
+    whole = stratified_positions(cells, 1000, seed=5)
+    sampler = StratifiedSampler(np.bincount(cells), 1000, seed=5)
+    for start in range(0, len(cells), 1500):
+        sampler.add(start, cells[start:start + 1500])
+    np.testing.assert_array_equal(sampler.positions(), whole)
+    kept = np.bincount(cells[whole], minlength=4)
+    np.testing.assert_array_equal(kept, np.maximum(1, np.round(np.bincount(cells) * 1000 / len(cells))))
+    assert len(np.unique(whole)) == len(whole)
+    assert not np.array_equal(stratified_positions(cells, 1000, seed=6), whole)  # the seed draws other rows
