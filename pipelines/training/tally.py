@@ -187,8 +187,9 @@ class Tallies:
         reference = chunk.probas.get(self.reference) if self.reference else None
         truth = chunk.truth
         for name, proba in chunk.probas.items():
-            tally = self.models.get(name) or self.models.setdefault(
-                name, ModelTally(self.threshold, auc=AucTally() if self.auc else None))
+            if name not in self.models:
+                self.models[name] = ModelTally(self.threshold, auc=AucTally() if self.auc else None)
+            tally = self.models[name]
             tally.add(truth, proba, chunk.codes, None if name == self.reference else reference)
         if chunk.x is not None and self.rows < head_rows:
             self.head.append(chunk.x[:head_rows - self.rows])
