@@ -66,7 +66,9 @@ def prune_model(parent, x: np.ndarray, soft: np.ndarray, target: float, config,
     optimizer = keras.optimizers.Adam(config.learning_rate)
     variables = model.trainable_variables
 
-    @tf.function
+    # one trace for every batch, the last shorter one too; autograph off: the step has no loop or branch on tensors
+    @tf.function(input_signature=[tf.TensorSpec([None, model.input_shape[-1]], tf.float32),
+                                  tf.TensorSpec([None], tf.float32)], autograph=False)
     def step(rows, targets):
         with tf.GradientTape() as tape:
             proba = tf.reshape(model(rows, training=False), [-1])  # no dropout: match the parent's answers

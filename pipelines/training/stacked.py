@@ -107,14 +107,14 @@ def _streamed_pass(x_train: StreamedRows, config: TrainConfig, step: Callable[..
               tf.TensorSpec([None, len(sizes)], tf.int32), tf.TensorSpec([None], tf.int64)]
 
     if x_train.figures is None:
-        @tf.function(input_signature=inputs)
+        @tf.function(input_signature=inputs, autograph=False)
         def batch_step(numeric, codes, positions):
             y = tf.gather(per_row[0], positions)
             per_head, proba = step(expand_tensor(numeric, codes, sizes), y,
                                    *(tf.gather(t, positions) for t in per_row[1:]))
             return per_head * tf.cast(tf.shape(positions)[0], tf.float32), proba, y
     else:
-        @tf.function(input_signature=inputs + list(dataset.element_spec[3:]))
+        @tf.function(input_signature=inputs + list(dataset.element_spec[3:]), autograph=False)
         def batch_step(numeric, codes, positions, y, w, members, t):
             per_head, proba = step(expand_tensor(numeric, codes, sizes), y, w, members, t)
             return per_head * tf.cast(tf.shape(positions)[0], tf.float32), proba, y
@@ -339,23 +339,26 @@ def train_stacked(
         train_batch = _rows_tensors(x_train)
         batches = math.ceil(rows / config.batch_size)
 
-        @tf.function(input_signature=[tf.TensorSpec([rows], tf.int32)])
+        # autograph off here and below: it would rewrite every Python function the step calls (1-2 s a training)
+        # while none has a loop or branch on tensors; the batch loop is an explicit tf.while_loop
+        @tf.function(input_signature=[tf.TensorSpec([rows], tf.int32)], autograph=False)
         def epoch_pass(order):
             """One epoch in the graph (no Python per batch): per-head summed batch losses, predictions in `order`."""
-            sums = tf.zeros([heads])
-            predictions = tf.TensorArray(tf.float32, size=batches, infer_shape=False)
-            for index in tf.range(batches):
+            def body(index, sums, predictions):
                 batch = order[index * config.batch_size:(index + 1) * config.batch_size]
                 per_head, proba = step(train_batch(batch), tf.gather(y_all, batch), tf.gather(w_all, batch),
                                        tf.gather(g_all, batch), tf.gather(t_all, batch))
-                sums += per_head * tf.cast(tf.shape(batch)[0], tf.float32)
-                predictions = predictions.write(index, tf.transpose(proba))
+                return (index + 1, sums + per_head * tf.cast(tf.shape(batch)[0], tf.float32),
+                        predictions.write(index, tf.transpose(proba)))
+
+            start = (tf.constant(0), tf.zeros([heads]), tf.TensorArray(tf.float32, size=batches, infer_shape=False))
+            _, sums, predictions = tf.while_loop(lambda index, *_: index < batches, body, start)
             return sums, tf.transpose(predictions.concat())
 
     val_rows = len(x_val)
     val_batch = _rows_tensors(x_val)
 
-    @tf.function(input_signature=[tf.TensorSpec([], tf.int32), tf.TensorSpec([], tf.int32)])
+    @tf.function(input_signature=[tf.TensorSpec([], tf.int32), tf.TensorSpec([], tf.int32)], autograph=False)
     def predict_val(start, stop):
         return forward(val_batch(tf.range(start, stop)), training=False)
 
@@ -363,7 +366,8 @@ def train_stacked(
 
     @tf.function(input_signature=[tf.TensorSpec([heads, None], tf.float32), tf.TensorSpec([None], tf.float32),
                                   tf.TensorSpec([None, columns], tf.float32),
-                                  tf.TensorSpec([None, heads], tf.float32), tf.TensorSpec([None, heads], tf.float32)])
+                                  tf.TensorSpec([None, heads], tf.float32), tf.TensorSpec([None, heads], tf.float32)],
+                 autograph=False)
     def penalized(proba, y, members, mask, wanted):
         bce = ops.sum(_bce(ops.transpose(wanted), proba) * ops.transpose(mask), axis=1) / \
             ops.maximum(ops.sum(mask, axis=0), 1.0)

@@ -149,33 +149,44 @@ def expected_point(y: np.ndarray, soft: np.ndarray, labels: np.ndarray, gated: n
     return {"accuracy": float(np.mean(np.where(truth, soft, 1 - soft))), key: disparity}
 
 
-def baseline_point(settings: Settings, held: Any, sample: pd.DataFrame, validation: pd.DataFrame, spec: FeatureSpec,
-                   features: list[str], gated: np.ndarray) -> tuple[dict[str, float], dict[str, Any]]:
-    """The reductions baseline measured like the heads on the same held-out rows (out of fold in cross-validation,
-    as the heads are), in expectation over its randomized mixture; and its facts fitted on every training row of the
-    sample (the fair targets' teacher and the trade-off reuse the fit)."""
-    from pipelines.training import strength as choice
+def baseline_fits(settings: Settings, sample: pd.DataFrame, spec: FeatureSpec, features: list[str],
+                  folded: bool) -> tuple[dict[str, Any], np.ndarray | None]:
+    """The reductions baseline fitted on every training row of the sample (its facts: the fair targets' teacher and
+    the trade-off reuse the fit) and, when the held-out rows are cross-validated (`folded`), each fold's rows
+    answered by a fit on the other folds (soft decisions, in expectation over its randomized mixture). Needs no
+    head: trained_model runs it beside the heads' training."""
     from pipelines.training.bounded import folds
     from pipelines.training.mitigation import constraint_labels, reductions_baseline
     from pipelines.training.mitigation import soft_decisions as soft
 
-    fairness, label = settings.params.fairness, settings.params.data.label
+    fairness = settings.params.fairness
     x, y, labels = encode_features(sample, spec), encode_labels(sample, spec), constraint_labels(sample, features)
     _, facts = reductions_baseline(x, y, labels, fairness)
+    if not folded:
+        return facts, None
+    fold = folds(sample, [settings.params.data.label, *features], fairness.cv_folds, fairness.seed)
+    out_of_fold = np.zeros(len(sample))
+    for part in range(fairness.cv_folds):
+        inside = fold != part
+        _, fitted = reductions_baseline(x[inside], y[inside], labels[inside], fairness)
+        out_of_fold[~inside] = soft(fitted["fitted"], x[~inside])
+    return facts, out_of_fold
 
+
+def baseline_point(settings: Settings, held: Any, fits: tuple[dict[str, Any], np.ndarray | None],
+                   validation: pd.DataFrame, spec: FeatureSpec, features: list[str],
+                   gated: np.ndarray) -> tuple[dict[str, float], dict[str, Any]]:
+    """The reductions baseline measured like the heads on the same held-out rows (out of fold in cross-validation,
+    as the heads are), in expectation over its randomized mixture; `fits` from `baseline_fits`."""
+    from pipelines.training import strength as choice
+    from pipelines.training.mitigation import constraint_labels
+    from pipelines.training.mitigation import soft_decisions as soft
+
+    facts, out_of_fold = fits
     on_validation = np.concatenate([soft(facts["fitted"], chunk) for chunk in encoded_chunks(validation, spec)])
-    if held.rows is validation:
-        probability = on_validation
-    else:  # k-fold: each fold's rows answered by a fit on the other folds, then the validation rows
-        fold = folds(sample, [label, *features], fairness.cv_folds, fairness.seed)
-        out_of_fold = np.zeros(len(sample))
-        for part in range(fairness.cv_folds):
-            inside = fold != part
-            _, fitted = reductions_baseline(x[inside], y[inside], labels[inside], fairness)
-            out_of_fold[~inside] = soft(fitted["fitted"], x[~inside])
-        probability = np.concatenate([out_of_fold, on_validation])
+    probability = on_validation if out_of_fold is None else np.concatenate([out_of_fold, on_validation])
     point = expected_point(encode_labels(held.rows, spec), probability, constraint_labels(held.rows, features), gated,
-                           choice.DISPARITY[fairness.constraint])
+                           choice.DISPARITY[settings.params.fairness.constraint])
     return point, facts
 
 
@@ -231,6 +242,8 @@ def bound_sweep(settings: Settings, train: pd.DataFrame | SplitFile, validation:
     measured on held-out rows (cross-validated when the validation split is small), and the deployed head chosen
     by pipelines.training.bound_choice. A grouping whose test groups are too small to gate stops here, before
     any training."""
+    from concurrent.futures import ThreadPoolExecutor
+
     from pipelines.core.errors import PipelineError
     from pipelines.core.gates import gate_limits
     from pipelines.data.split_file import open_split
@@ -269,7 +282,15 @@ def bound_sweep(settings: Settings, train: pd.DataFrame | SplitFile, validation:
     side = side_limits(other_checks(params.gates.fairness, test_groups, test_groups, grouping, key),
                        limit or FALLBACK_BOUND, minimum, gate_columns)
     limits = Limits(gated_groups(test_labels, minimum), side)
-    held = bounded.heldout(settings, sample, validation, spec, bounds, limits)
+    # the reductions baseline's fits and the simple baselines need no head: fitted beside the heads' training
+    # (liblinear/lbfgs and TensorFlow both release the GIL)
+    folded = len(validation) < fairness.cv_below_rows  # bounded.heldout's rule: cross-validated held-out rows
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        fitting = pool.submit(baseline_fits, settings, sample, spec, features, folded) \
+            if fairness.target == "frontier" and limit is not None else None
+        held = bounded.heldout(settings, sample, validation, spec, bounds, limits)
+        simple = bounded.logistic_heldout(settings, held, sample, validation, spec)
+        fits = fitting.result() if fitting is not None else None
     y_rows, labels = encode_labels(held.rows, spec), constraint_labels(held.rows, features)
     # the disparity over the groups the gate will measure: those with min_group_size test rows (the held-out rows
     # hold more of each group, and a gap over more, smaller groups is a different, larger figure)
@@ -305,7 +326,6 @@ def bound_sweep(settings: Settings, train: pd.DataFrame | SplitFile, validation:
         return out
 
     points = measured(held.probas, held.fitted)
-    simple = bounded.logistic_heldout(settings, held, sample, validation, spec)
     why_limit = ""
     if fairness.target == "baseline" and limit is not None:
         disparity, _ = baseline_disparity(settings, sample, held.rows, spec, features)
@@ -313,8 +333,8 @@ def bound_sweep(settings: Settings, train: pd.DataFrame | SplitFile, validation:
     floor, floor_text = choice.accuracy_floor(params.gates.keras, simple["logistic_regression"],
                                               simple["majority_class"])
     reach: dict[str, float] | None = None
-    if fairness.target == "frontier" and limit is not None:
-        reach, facts = baseline_point(settings, held, sample, validation, spec, features, gated)
+    if fits is not None:
+        reach, facts = baseline_point(settings, held, fits, validation, spec, features, gated)
         held = held._replace(baseline=held.baseline or facts)
 
     def pick() -> tuple[dict[str, Any] | None, str, bool, bool]:

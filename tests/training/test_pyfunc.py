@@ -183,3 +183,15 @@ def test_mobile_mlops_serve_answers_raw_csv_rows_without_the_venv_on_path(traine
         if server.poll() is None:
             os.killpg(server.pid, 15)
             server.wait(timeout=30)
+
+
+def test_mlflows_pin_check_is_skipped_only_while_saving_and_restored_after_an_error():
+    from mlflow.utils import environment
+
+    from pipelines.training.pyfunc import _pins_from_this_environment
+
+    original = environment.warn_dependency_requirement_mismatches
+    with pytest.raises(RuntimeError), _pins_from_this_environment():
+        assert environment.warn_dependency_requirement_mismatches is not original
+        raise RuntimeError("saving failed")
+    assert environment.warn_dependency_requirement_mismatches is original
