@@ -233,6 +233,9 @@ class TrainConfig(_Section):
     learning_rate: float = Field(0.001, gt=0)  # Adam learning rate
     dropout: float = Field(0.2, ge=0, lt=1)  # after each hidden layer: small data sets overfit without it
     seed: Seed = 42  # Keras/numpy/Python random seed of training
+    threads: int = Field(1, ge=0, le=1024, description="TensorFlow intra-op threads of a training process; 0: one "
+                         "per core. 1 is faster for the default network, whose ops per batch are small (Adult's six "
+                         "heads: 1 s sooner on 2 cores); raise it for wide layers or large batches")
     threshold: float = Field(0.5, gt=0, lt=1)  # positive when the predicted probability >= this
     privacy: Literal["none", "dp_sgd", "federated"] = "none"  # how trained_model trains: privacy.dp / .federated
     distill: Literal["none", "lightgbm"] = Field(

@@ -76,7 +76,7 @@ def train_dp(x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, y_val:
 
     from pipelines.training.train import build_model, seed_everything
 
-    seed_everything(config.seed)
+    seed_everything(config.seed, config.threads)
     model = build_model(x_train.shape[1], config.model_copy(update={"learning_rate": dp.learning_rate}))
     optimizer = model.optimizer
     rows = len(x_train)

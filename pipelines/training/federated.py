@@ -123,7 +123,7 @@ def train_federated(x_train: np.ndarray, y_train: np.ndarray, parts: list[np.nda
     from pipelines.training import flower_client, flower_engine
     from pipelines.training.train import build_model, seed_everything
 
-    seed_everything(config.seed)
+    seed_everything(config.seed, config.threads)
     server_model = build_model(x_train.shape[1], config)
     initial = server_model.get_weights()
     traffic, history = Traffic(), defaultdict(list)

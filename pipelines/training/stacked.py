@@ -240,7 +240,7 @@ def train_stacked(
     )
 
     heads, rows, width = len(strengths), len(x_train), _width(x_train)
-    seed_everything(config.seed)
+    seed_everything(config.seed, config.threads)
     start = build_model(width, config).get_weights()  # what a lone training of any strength starts from
     variables = [keras.Variable(np.stack([w] * heads), name=f"stacked_{i}") for i, w in enumerate(start)]
     optimizer = keras.optimizers.Adam(config.learning_rate)

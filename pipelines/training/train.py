@@ -1,6 +1,7 @@
 """The Keras model: builder and seeded training loop."""
 from __future__ import annotations
 
+import contextlib
 import math
 from typing import Any
 
@@ -15,13 +16,19 @@ def _losses(logs: dict | None) -> str:
     return " ".join(f"{k} {float(v):.4f}" for k, v in (logs or {}).items() if k in ("loss", "val_loss"))
 
 
-def seed_everything(seed: int) -> None:
-    """Same data + code + params -> same weights (CPU kernels made deterministic)."""
+def seed_everything(seed: int, threads: int = 0) -> None:
+    """Same data + code + params -> same weights (CPU kernels made deterministic); `threads` (train.threads, 0:
+    TensorFlow's default) sets TensorFlow's intra-op threads unless TensorFlow already ran in this process (its
+    thread pool is fixed then). The weights do not depend on it."""
     import keras
     import tensorflow as tf
 
     keras.utils.set_random_seed(seed)
     tf.config.experimental.enable_op_determinism()
+    if threads and tf.config.threading.get_intra_op_parallelism_threads() != threads:
+        # "cannot be modified after initialization": the process keeps the pool it has
+        with contextlib.suppress(RuntimeError):
+            tf.config.threading.set_intra_op_parallelism_threads(threads)
 
 
 def build_model(width: int, config: TrainConfig):
@@ -152,7 +159,7 @@ def train_model(
     """
     import keras
 
-    seed_everything(config.seed)
+    seed_everything(config.seed, config.threads)
     model = build_model(x_train.shape[1], config)
     balance = class_weights(y_train, config)
     if balance is not None:

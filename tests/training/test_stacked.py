@@ -179,3 +179,21 @@ def test_compact_rows_and_chunked_validation_train_as_the_whole_matrix(monkeypat
         np.testing.assert_allclose(predict_keras(model, dense), predict_keras(expected, dense), atol=1e-6)
         np.testing.assert_allclose(history["val_loss"], expected_history["val_loss"], rtol=1e-6)
         assert history["loss"] == expected_history["loss"]  # the training pass itself is the same arithmetic
+
+
+def test_train_threads_sets_tensorflows_intra_op_pool_before_it_starts_and_leaves_a_running_one():
+    import os
+    import subprocess
+    import sys
+
+    script = ("import tensorflow as tf\n"
+              "from pipelines.training.train import seed_everything\n"
+              "seed_everything(1, 1)\n"
+              "print(tf.config.threading.get_intra_op_parallelism_threads())\n"
+              "seed_everything(1, 2)\n"  # TensorFlow has not run an op: still settable
+              "tf.constant(1.0) + 1\n"
+              "seed_everything(1, 1)\n"  # it has now: the pool stays, no error
+              "print(tf.config.threading.get_intra_op_parallelism_threads())\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True,
+                          env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    assert done.stdout.split() == ["1", "2"]
