@@ -202,6 +202,16 @@ def merge_group_codes(parts: list[GroupCodes]) -> GroupCodes:
     return out
 
 
+def compact_codes(groups: GroupCodes) -> GroupCodes:
+    """The same codes in the smallest signed type that holds them, as pandas keeps a categorical's codes (so
+    `pd.Categorical.from_codes` shares them): a byte a row for up to 128 groups, where `group_codes` gives four
+    (what a step keeps for a large split's rows)."""
+    def smallest(count: int) -> type:
+        return next(t for t in (np.int8, np.int16, np.int32) if count <= np.iinfo(t).max + 1)
+
+    return {name: (names, codes.astype(smallest(len(names)), copy=False)) for name, (names, codes) in groups.items()}
+
+
 def _as_codes(groups: pd.DataFrame | GroupCodes, intersection: bool) -> GroupCodes:
     return groups if isinstance(groups, dict) else group_codes(groups, intersection)
 

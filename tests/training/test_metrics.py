@@ -101,3 +101,19 @@ def test_the_equal_rates_floor_is_the_quantile_of_the_gates_own_figure_for_a_fai
     large = pd.DataFrame({"g": np.repeat(["a", "b"], 20000)})
     y_large = (rng.random(40000) < 0.6).astype(int)
     assert equal_rates_floor(y_large, y_large * 0.9, large, 0.5, share=0.9)["g"]["demographic_parity_difference"] < 0.02
+
+
+def test_compact_codes_keep_every_code_in_a_byte_a_row_and_a_categorical_shares_them():
+    from pipelines.training.metrics import compact_codes, group_codes
+
+    frame = pd.DataFrame({"few": ["a", "b", "c", "a"] * 50, "many": [f"g{i}" for i in range(200)]})
+    full = group_codes(frame)
+    compact = compact_codes(full)
+    assert compact["few"][1].dtype == np.int8 and compact["many"][1].dtype == np.int16
+    for name in full:
+        assert list(compact[name][0]) == list(full[name][0])
+        np.testing.assert_array_equal(compact[name][1], full[name][1])
+    shared = pd.Categorical.from_codes(compact["few"][1], compact["few"][0])
+    assert np.shares_memory(shared.codes, compact["few"][1])
+    y = np.tile([0.0, 1.0], 100)
+    assert group_metrics(y, y, compact, 0.5) == group_metrics(y, y, full, 0.5)
