@@ -33,6 +33,13 @@ def _rows(path) -> int:
     return int(pq.ParquetFile(path).metadata.num_rows)
 
 
+def architecture(units: list[int]) -> str:
+    """The deployed network in words: the hidden layers trained_model deployed (mitigation.json), else the params'."""
+    if not units:
+        return "Keras linear network (no hidden layer), sigmoid output"
+    return f"Keras MLP {'-'.join(map(str, units))}-1, sigmoid output"
+
+
 def _headline(fairness: dict[str, Any], released: dict[str, str | None]) -> str:
     for name in (TARGET_VARIANT, released.get("android")):
         if name and name in fairness["models"]:
@@ -190,7 +197,7 @@ def build_card(settings: Settings) -> dict[str, Any]:
     return {
         "schema": SCHEMA,
         "model": {"name": record["model_name"], "version": record["model_version"], "mlflow_run_id": record["run_id"],
-                  "architecture": f"Keras MLP {'-'.join(map(str, params.train.hidden_units))}-1, sigmoid output",
+                  "architecture": architecture(mitigation.get("hidden_units", params.train.hidden_units)),
                   "input_width": len(feature_spec["app_contract"]["input_names"]),
                   "threshold": params.train.threshold, "released_variants": released,
                   "variants": [m for m in fairness["order"] if m != fairness["reference"]]},

@@ -260,17 +260,14 @@ def train_stacked(
         val_groups.astype(np.float32)
 
     def forward(x, training: bool):
+        """[heads, rows] probabilities; no hidden layer (hidden_units []) is a linear network."""
         hidden = ops.einsum("bi,kio->kbo", x, variables[0]) + variables[1][:, None, :]
-        layer = 0
-        while True:
-            layer += 2
-            last = layer + 2 == len(variables)
+        for layer in range(2, len(variables), 2):
             hidden = ops.relu(hidden)
             if training and config.dropout:
                 hidden = keras.random.dropout(hidden, config.dropout, seed=dropout_seed)
             hidden = ops.einsum("kbi,kio->kbo", hidden, variables[layer]) + variables[layer + 1][:, None, :]
-            if last:
-                return ops.sigmoid(hidden[:, :, 0])  # [heads, rows]
+        return ops.sigmoid(hidden[:, :, 0])
 
     strength_t = ops.convert_to_tensor(penalty)
     dual = bounds is not None
