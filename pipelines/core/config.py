@@ -224,12 +224,6 @@ class TrainConfig(_Section):
     """The Keras MLP and how long it trains; `epochs: auto` sizes training to the data."""
 
     hidden_units: list[Annotated[int, Field(ge=1, le=65536)]] = Field([64, 32], max_length=16)  # units per hidden layer; [] a linear network
-    candidate_hidden_units: list[list[Annotated[int, Field(ge=1, le=65536)]]] = Field(
-        [[]], max_length=4,
-        description="further networks tried when choices are cross-validated (fewer validation rows than "
-                    "fairness.cv_below_rows): the one whose bound heads are more accurate out of fold, on average, "
-                    "is deployed (hidden_units on a tie); [] is a linear network, often more accurate on a few "
-                    "thousand rows; [] here tries none")
     epochs: Annotated[int, Field(ge=1, le=100_000)] | Literal["auto"] = "auto"  # auto: enough epochs for min_steps optimizer steps (at most max_epochs)
     min_steps: int = Field(1000, ge=1)  # epochs auto: at least this many optimizer steps
     max_epochs: int = Field(200, ge=1, le=100_000)  # epochs auto: at most this many epochs

@@ -34,7 +34,7 @@ def _rows(path) -> int:
 
 
 def architecture(units: list[int]) -> str:
-    """The deployed network in words: the hidden layers trained_model deployed (mitigation.json), else the params'."""
+    """The network in words (train.hidden_units; [] is a linear network)."""
     if not units:
         return "Keras linear network (no hidden layer), sigmoid output"
     return f"Keras MLP {'-'.join(map(str, units))}-1, sigmoid output"
@@ -197,7 +197,7 @@ def build_card(settings: Settings) -> dict[str, Any]:
     return {
         "schema": SCHEMA,
         "model": {"name": record["model_name"], "version": record["model_version"], "mlflow_run_id": record["run_id"],
-                  "architecture": architecture(mitigation.get("hidden_units", params.train.hidden_units)),
+                  "architecture": architecture(params.train.hidden_units),
                   "input_width": len(feature_spec["app_contract"]["input_names"]),
                   "threshold": params.train.threshold, "released_variants": released,
                   "variants": [m for m in fairness["order"] if m != fairness["reference"]]},

@@ -62,8 +62,7 @@ def _targets(settings: Settings, train: pd.DataFrame, validation: pd.DataFrame, 
 def fit_heads(settings: Settings, train: pd.DataFrame | SplitFile, validation: pd.DataFrame, spec: FeatureSpec,
               bounds: list[float], epochs: list[int] | None = None, best_epochs: list[int] | None = None,
               fold: np.ndarray | None = None, head_folds: list[int] | None = None,
-              found: dict[str, Any] | None = None, limits: Limits | None = None,
-              units: list[int] | None = None) -> list[tuple[Any, dict]]:
+              found: dict[str, Any] | None = None, limits: Limits | None = None) -> list[tuple[Any, dict]]:
     """One network per head, trained together (primal-dual): [(plain Keras network, history)] in `bounds` order.
     A head's key is its bound (at most 1), or an extra head's key (pipelines.training.targets: trained on fair
     targets, unconstrained). `limits`: the constrained grouping's gated groups (default: every group of the
@@ -71,14 +70,12 @@ def fit_heads(settings: Settings, train: pd.DataFrame | SplitFile, validation: p
 
     With `fold` (a fold number per training row) and `head_folds` (one per head), head k leaves out the rows of
     fold head_folds[k], and is judged (early stopping) on them: the training rows are its validation rows too.
-    `units`: the networks' hidden layers (default train.hidden_units).
     """
     from pipelines.training.mitigation import constrained_features, constraint_labels, group_indicators
     from pipelines.training.stacked import train_stacked
     from pipelines.training.train import class_weights
 
     params = settings.params
-    config = params.train if units is None else params.train.model_copy(update={"hidden_units": list(units)})
     features = constrained_features(params.fairness, params.data)
     if isinstance(train, SplitFile) and (fold is not None or max(bounds) > UNCONSTRAINED):
         raise ValueError("rows read from a split file train bound heads only, without folds")
@@ -93,7 +90,7 @@ def fit_heads(settings: Settings, train: pd.DataFrame | SplitFile, validation: p
         figures = BatchFigures(spec, features, vocabulary, side, len(bounds),
                                lambda y: class_weights(y, params.train, positives), target_maker(settings, spec))
         return train_stacked(StreamedRows(train, spec, figures), None, compact_rows(validation, spec),
-                             encode_labels(validation, spec), config, bounds, val_groups=val_members,
+                             encode_labels(validation, spec), params.train, bounds, val_groups=val_members,
                              constraint=params.fairness.constraint, bounds=[min(b, UNCONSTRAINED) for b in bounds],
                              epochs=epochs, best_epochs=best_epochs, side=side_blocks(side))
     y_train, labels = encode_labels(train, spec), constraint_labels(train, features)
@@ -113,7 +110,7 @@ def fit_heads(settings: Settings, train: pd.DataFrame | SplitFile, validation: p
     val_members = np.concatenate([group_indicators(constraint_labels(validation, features), vocabulary),
                                   side_indicators(validation, side)], axis=1)
     return train_stacked(training_rows(train, spec), targets, compact_rows(validation, spec),
-                         encode_labels(validation, spec), config, bounds, sample_weights=weights,
+                         encode_labels(validation, spec), params.train, bounds, sample_weights=weights,
                          groups=members,
                          val_groups=val_members,
                          constraint=params.fairness.constraint, bounds=[min(b, UNCONSTRAINED) for b in bounds],
@@ -128,8 +125,6 @@ class Heldout(NamedTuple):
     probas: dict[float, np.ndarray]  # bound -> probabilities on those rows
     how: str  # which rows, in words
     baseline: dict[str, Any] | None  # the reductions baseline fitted on every training row (a teacher), or None
-    units: list[int]  # the networks' hidden layers
-    architectures: dict[str, float] | None = None  # cross-validated: each network tried, its heads' mean accuracy
 
 
 def folds(frame: pd.DataFrame, columns: list[str], k: int, seed: int) -> np.ndarray:
@@ -149,50 +144,38 @@ def one_answer(proba: np.ndarray, threshold: float) -> bool:
 
 
 def heldout(settings: Settings, train: pd.DataFrame, validation: pd.DataFrame, spec: FeatureSpec,
-            bounds: list[float], limits: Limits | None = None, units: list[int] | None = None) -> Heldout:
+            bounds: list[float], limits: Limits | None = None) -> Heldout:
     """Train the heads and predict held-out rows. With at least `cv_below_rows` validation rows: early stopping
     and measurement on the validation rows. Below: k-fold cross-validation on the training rows (each fold's
     heads stop early on the fold left out, which they then predict); the deployed heads train on every training
     row for the median of the folds' epochs, and the held-out rows are every training row (out of fold) plus the
     validation rows. A deployed head that answers one class on every training row is judged on its own answers
-    there instead of its folds' (so the accuracy rule leaves it out: its folds did not collapse, it did).
-    In cross-validation each network of train.hidden_units and train.candidate_hidden_units is tried unless
-    `units` names one: the one whose heads are more accurate out of fold on average is kept (`architectures`)."""
+    there instead of its folds' (so the accuracy rule leaves it out: its folds did not collapse, it did)."""
     from pipelines.training.mitigation import constrained_features
 
-    params = settings.params
-    fairness = params.fairness
+    fairness = settings.params.fairness
     found: dict[str, Any] = {}
     if len(validation) >= fairness.cv_below_rows:
-        units = list(params.train.hidden_units) if units is None else units
-        fitted = dict(zip(bounds, fit_heads(settings, train, validation, spec, bounds, found=found, limits=limits,
-                                            units=units)))
+        fitted = dict(zip(bounds, fit_heads(settings, train, validation, spec, bounds, found=found, limits=limits)))
         probas = dict(zip(bounds, predict_rows([fitted[b][0] for b in bounds], validation, spec)))
-        return Heldout(fitted, validation, probas, f"the {len(validation)} validation rows", found or None, units)
-    features = constrained_features(fairness, params.data)
+        return Heldout(fitted, validation, probas, f"the {len(validation)} validation rows", found or None)
+    features = constrained_features(fairness, settings.params.data)
     k = fairness.cv_folds
-    fold = folds(train, [params.data.label, *features], k, fairness.seed)
+    fold = folds(train, [settings.params.data.label, *features], k, fairness.seed)
     heads = [(b, f) for f in range(k) for b in bounds]  # every fold's heads in one training
-    y = encode_labels(train, spec) > 0.5
-    tried: dict[str, tuple[float, list[int], dict[float, np.ndarray], list[int]]] = {}
-    for candidate in [units] if units is not None else candidates(params.train):
-        stopped: list[int] = []
-        models = fit_heads(settings, train, validation, spec, [b for b, _ in heads], best_epochs=stopped,
-                           fold=fold, head_folds=[f for _, f in heads], limits=limits, units=candidate)
-        predicted = predict_rows([model for model, _ in models], train, spec)
-        out = {b: np.zeros(len(train), np.float32) for b in bounds}
-        for (b, f), proba in zip(heads, predicted):
-            out[b][fold == f] = proba[fold == f]
-        accuracy = float(np.mean([np.mean((out[b] >= params.train.threshold) == y) for b in bounds]))
-        tried[units_name(candidate)] = (accuracy, candidate, out, stopped)
-        del models, predicted
-    _, units, out, stopped = max(tried.values(), key=lambda t: round(t[0], 6))  # the first on a tie
+    stopped: list[int] = []
+    models = fit_heads(settings, train, validation, spec, [b for b, _ in heads], best_epochs=stopped,
+                       fold=fold, head_folds=[f for _, f in heads], limits=limits)
+    predicted = predict_rows([model for model, _ in models], train, spec)
+    out = {b: np.zeros(len(train), np.float32) for b in bounds}
+    for (b, f), proba in zip(heads, predicted):
+        out[b][fold == f] = proba[fold == f]
     epochs = [max(1, int(np.median([e for (hb, _), e in zip(heads, stopped) if hb == b]))) for b in bounds]
     fitted = dict(zip(bounds, fit_heads(settings, train, validation, spec, bounds, epochs=epochs, found=found,
-                                        limits=limits, units=units)))
+                                        limits=limits)))
     on_validation = dict(zip(bounds, predict_rows([fitted[b][0] for b in bounds], validation, spec)))
     for b, proba in zip(bounds, predict_rows([fitted[b][0] for b in bounds], train, spec)):
-        if one_answer(proba, params.train.threshold):
+        if one_answer(proba, settings.params.train.threshold):
             # the deployed network answers one class for every row it trained on, whatever its folds did (its
             # training towards the bound went another way on all the rows): it is judged on its own answers
             out[b] = proba
@@ -200,22 +183,7 @@ def heldout(settings: Settings, train: pd.DataFrame, validation: pd.DataFrame, s
     probas = {b: np.concatenate([out[b], on_validation[b]]) for b in bounds}
     return Heldout(fitted, rows, probas,
                    f"{k}-fold cross-validation on the {len(train)} training rows plus the {len(validation)} "
-                   f"validation rows (fewer than fairness.cv_below_rows = {fairness.cv_below_rows})", found or None,
-                   units, {name: round(t[0], 6) for name, t in tried.items()} if len(tried) > 1 else None)
-
-
-def candidates(config: Any) -> list[list[int]]:
-    """The networks cross-validation tries: train.hidden_units first, then each other candidate once."""
-    out = [list(config.hidden_units)]
-    for units in config.candidate_hidden_units:
-        if list(units) not in out:
-            out.append(list(units))
-    return out
-
-
-def units_name(units: list[int]) -> str:
-    """`linear` or `64-32`: a network by its hidden layers."""
-    return "-".join(map(str, units)) if units else "linear"
+                   f"validation rows (fewer than fairness.cv_below_rows = {fairness.cv_below_rows})", found or None)
 
 
 def logistic_heldout(settings: Settings, held: Heldout, train: pd.DataFrame, validation: pd.DataFrame,

@@ -361,8 +361,7 @@ def bound_sweep(settings: Settings, train: pd.DataFrame | SplitFile, validation:
 
     best, why, reached, enough = pick()
     if fairness.fair_targets and not enough:  # the fair-target heads, trained only where the bound heads fall short
-        extra = bounded.heldout(settings, sample, validation, spec, extra_heads(fairness.constraint), limits,
-                                units=held.units)
+        extra = bounded.heldout(settings, sample, validation, spec, extra_heads(fairness.constraint), limits)
         held = held._replace(fitted=held.fitted | extra.fitted, baseline=extra.baseline or held.baseline)
         points += measured(extra.probas, extra.fitted)
         bounds = bounds + list(extra.probas)
@@ -381,21 +380,15 @@ def bound_sweep(settings: Settings, train: pd.DataFrame | SplitFile, validation:
                                            params.gates.keras.min_gain_over_majority, reach)
     if why_limit:
         why += f" ({why_limit})"
-    if held.architectures:
-        tried = ", ".join(f"{name} {accuracy:.4f}" for name, accuracy in held.architectures.items())
-        why += (f"; networks tried (their heads' mean {fairness.cv_folds}-fold accuracy): {tried}; "
-                f"the {bounded.units_name(held.units)} network's heads are deployed")
     chosen, fitted = best["bound"], held.fitted
     if len(sample) < len(train) and isinstance(train, SplitFile) and chosen > bounded.UNCONSTRAINED:
         why += (f"; the heads trained on a stratified sample of {len(sample)} of the {len(train)} training rows; "
                 "the deployed head learns fair targets fitted on that sample, so it is kept as trained on it")
     elif len(sample) < len(train):
-        fitted[chosen] = bounded.fit_heads(settings, train, validation, spec, [chosen], limits=limits,
-                                           units=held.units)[0]
+        fitted[chosen] = bounded.fit_heads(settings, train, validation, spec, [chosen], limits=limits)[0]
         why += (f"; the heads trained on a stratified sample of {len(sample)} of the {len(train)} training rows, "
                 "the deployed model on all of them")
     facts = {"within_gates": within, "limit": limit, "accuracy_floor": floor, "validation_baselines": simple,
              "bound": chosen, "bounds": bounds, "heldout": held.how, "baseline_point": reach,
-             "hidden_units": held.units, "architectures": held.architectures,
              "side_limits": [[s.grouping, s.constraint, round(s.ratio, 6)] for s in side]}
     return Sweep(fitted, points, chosen, why, len(sample), held.baseline, facts)

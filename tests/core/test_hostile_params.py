@@ -70,7 +70,6 @@ def test_a_300_character_name_is_one_line(small_project: Path):
     ("release.base_branch", "main/../../x", "key 'release.base_branch': Value error, must be letters, digits, '.', '_', "
      "'-' or '/', start with a letter or digit, and hold no '..' (got 'main/../../x')"),
     ("train.hidden_units", [-64, 0], "key 'train.hidden_units.0': Input should be greater than or equal to 1 (got -64)"),
-    ("train.candidate_hidden_units", [[0]], "key 'train.candidate_hidden_units.0.0': Input should be greater than or equal to 1 (got 0)"),
     ("train.epochs", -5, "key 'train.epochs': Input should be greater than or equal to 1 or Input should be 'auto' (got -5)"),
     ("train.epochs", 10**30, "key 'train.epochs': Input should be less than or equal to 100000 or Input should be 'auto' "
      "(got 1000000000000000000000000000000)"),

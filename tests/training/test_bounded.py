@@ -47,13 +47,6 @@ def test_a_linear_network_trains_towards_its_bound_and_saves_without_hidden_laye
         assert [layer.__class__.__name__ for layer in model.layers] == ["InputLayer", "Dense"]
 
 
-def test_cross_validation_tries_each_network_once_the_configured_first():
-    config = TrainConfig(hidden_units=[64, 32], candidate_hidden_units=[[], [64, 32], [16]])
-    assert bounded.candidates(config) == [[64, 32], [], [16]]
-    assert bounded.candidates(TrainConfig(candidate_hidden_units=[])) == [[64, 32]]
-    assert [bounded.units_name(u) for u in ([], [64, 32])] == ["linear", "64-32"]
-
-
 def test_cross_validation_heads_never_see_their_left_out_rows():
     """Heads of one training with weight 0 on their fold: each stops on its own fold and trains on the rest."""
     from pipelines.training.stacked import train_stacked
@@ -173,16 +166,6 @@ def test_small_validation_chooses_by_cross_validation_and_records_it(small_proje
     assert facts["bounds"][3:] in ([], [2.0, 3.0, 3.5])  # the fair-target heads only when no bound head is confident
     assert {p["bound"] for p in facts["validation"]} == set(facts["bounds"])
     assert all(0 <= p["pass_share"] <= 1 for p in facts["validation"])
-    # train.hidden_units and the linear candidate both cross-validated; the more accurate one's heads deployed
-    assert set(facts["architectures"]) == {"64-32", "linear"}
-    best = max(facts["architectures"].items(), key=lambda item: item[1])[0]
-    assert facts["hidden_units"] == ([] if best == "linear" else [64, 32])
-    assert f"the {best} network's heads are deployed" in facts["chosen_by"]
-    from pipelines.training.keras_model import load_trained
-
-    model, _, _ = load_trained(settings)
-    assert len([layer for layer in model.layers if layer.__class__.__name__ == "Dense"]) == \
-        len(facts["hidden_units"]) + 1
     from pipelines.training.gates import strength
 
     assert strength(settings).passed == facts["within_gates"]  # the trained_model stage's gate
@@ -196,7 +179,6 @@ def test_a_large_enough_validation_split_is_used_as_is(small_project: Path):
     facts = read_json(ArtifactPaths(small_project).trained_model / MITIGATION_FILE)
     assert facts["heldout"].startswith("the ") and facts["heldout"].endswith(" validation rows")
     assert facts["bounds"] == [1.0, 0.5, 0.15]  # fairness.fair_targets false: the bound heads only
-    assert facts["hidden_units"] == [64, 32] and facts["architectures"] is None  # no candidates without folds
     # every other limit params gates.fairness sets on the gated groupings, measured on the held-out rows
     assert [(g, f, limit) for g, f, _, limit in facts["validation"][0]["other_limits"]] == [
         ("sex", "equalized_odds_difference", 0.8)]  # the small project's gates: sex only (DPD: the bound's)
