@@ -60,12 +60,22 @@ def test_stages_run_in_forks_of_one_server(project):
 
 @pytest.mark.skipif(not STAGE.exists(), reason="the mobile-mlops-stage script is not installed (make venv)")
 def test_a_signal_to_the_caller_stops_the_stage(project):
+    import yaml
+
     assert stage(project, "dataset_splits").returncode == 0
-    caller = subprocess.Popen([str(STAGE), "trained_model"], cwd=project, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, env={**os.environ, "MOBILE_MLOPS_STAGE_SERVER": "1"})
-    time.sleep(3)  # the fork is training
-    caller.send_signal(signal.SIGTERM)
-    assert caller.wait(timeout=60) == 128 + signal.SIGTERM
+    path = project / "params.yaml"
+    saved = path.read_text()
+    params = yaml.safe_load(saved)  # a training far longer than the wait below, however fast the machine
+    params["train"] = {**params.get("train", {}), "epochs": 100_000, "early_stopping_patience": None}
+    path.write_text(yaml.safe_dump(params))
+    try:
+        caller = subprocess.Popen([str(STAGE), "trained_model"], cwd=project, stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, env={**os.environ, "MOBILE_MLOPS_STAGE_SERVER": "1"})
+        time.sleep(3)  # the fork is training
+        caller.send_signal(signal.SIGTERM)
+        assert caller.wait(timeout=60) == 128 + signal.SIGTERM
+    finally:
+        path.write_text(saved)
     assert not (project / "models" / "trained" / "model.keras").exists()  # nothing half-written
 
 
