@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 
 from cli import services
 
@@ -77,19 +78,29 @@ def test_a_worker_killed_mid_step_ends_in_a_complete_run_or_a_clean_failure(stac
 
     project, started = stack
     before = releases(project)
-    run_id = services.submit(started.folder)
-    deadline = time.monotonic() + 600
-    while not any(e.step_key == "trained_model" for e in instance.all_logs(run_id, of_type=DagsterEventType.STEP_START)):
-        assert time.monotonic() < deadline, "trained_model never started"
-        time.sleep(0.5)
-    app = Celery(broker=started.url("broker"), backend=started.url("backend"))
-    victims: list[int] = []
-    while not victims:  # the pool process running the step: what dies when a worker machine does
-        active = app.control.inspect(timeout=3).active() or {}
-        victims = [task["worker_pid"] for tasks in active.values() for task in tasks]
-        assert time.monotonic() < deadline, "no Celery task was active during trained_model"
-    os.kill(victims[0], signal.SIGKILL)
-    status = services.wait(started.folder, run_id, timeout=900)
+    path = project / "params.yaml"
+    saved = path.read_text()
+    params = yaml.safe_load(saved)  # a training long enough to be caught: the small project's takes a few seconds
+    params["train"] = {**params.get("train", {}), "epochs": 60, "early_stopping_patience": None}
+    path.write_text(yaml.safe_dump(params))
+    try:
+        run_id = services.submit(started.folder)
+        deadline = time.monotonic() + 600
+        while not any(e.step_key == "trained_model"
+                      for e in instance.all_logs(run_id, of_type=DagsterEventType.STEP_START)):
+            assert time.monotonic() < deadline, "trained_model never started"
+            time.sleep(0.5)
+        app = Celery(broker=started.url("broker"), backend=started.url("backend"))
+        victims: list[int] = []
+        while not victims:  # the pool process running trained_model: what dies when a worker machine does
+            active = app.control.inspect(timeout=3).active() or {}
+            victims = [task["worker_pid"] for tasks in active.values() for task in tasks
+                       if "trained_model" in json.dumps(task.get("kwargs", {}))]
+            assert time.monotonic() < deadline, "no Celery task was running trained_model"
+        os.kill(victims[0], signal.SIGKILL)
+        status = services.wait(started.folder, run_id, timeout=900)
+    finally:
+        path.write_text(saved)
     after = releases(project)
     assert status in ("SUCCESS", "FAILURE"), status
     if status == "SUCCESS":  # the broker gave the step to a worker again and the run completed
