@@ -42,7 +42,7 @@ def build_model(width: int, config: TrainConfig):
         if config.dropout:
             hidden = keras.layers.Dropout(config.dropout)(hidden)
     outputs = keras.layers.Dense(1, activation="sigmoid", name="probability")(hidden)
-    model = keras.Model(inputs, outputs, name="income_mlp")
+    model = keras.Model(inputs, outputs, name="network")
     model.compile(
         optimizer=keras.optimizers.Adam(config.learning_rate),
         loss="binary_crossentropy",

@@ -29,7 +29,7 @@ def test_each_head_is_driven_to_its_bound_and_is_the_plain_network():
     assert gaps[2] < 0.6 * gaps[0] and gaps[2] < gaps[1] <= gaps[0], gaps  # the bound is on mean probabilities:
     # decisions at the threshold differ more than probabilities do, hence the tighter heads
     for model, history in trained:
-        assert model.name == "income_mlp" and model.input_shape == (None, 3)
+        assert model.name == "network" and model.input_shape == (None, 3)
         assert set(history) == {"loss", "accuracy", "auc", "val_loss", "val_accuracy", "val_auc"}
 
 

@@ -108,7 +108,7 @@ def test_penalized_training_narrows_the_gap_and_returns_the_plain_network():
         model, history = train_model(x, y, x, y, config, groups=groups, val_groups=groups, penalty=strength)
         chosen = predict_keras(model, x) >= 0.5
         gaps[strength] = abs(chosen[member == 1].mean() - chosen[member == 0].mean())
-        assert model.name == "income_mlp" and model.input_shape == (None, 2)  # the functional network, not the wrapper
+        assert model.name == "network" and model.input_shape == (None, 2)  # the functional network, not the wrapper
         assert {"loss", "accuracy", "val_loss", "val_accuracy"} <= set(history)
     assert gaps[5.0] < gaps[0.0] / 2
 

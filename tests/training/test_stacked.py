@@ -50,7 +50,7 @@ def test_each_strength_mitigates_like_its_own_training_and_returns_the_plain_net
     gaps = [_gap(predict_keras(model, x) >= 0.5, member) for model, _ in trained]
     assert gaps[1] < gaps[0] / 2
     for model, history in trained:
-        assert model.name == "income_mlp" and model.input_shape == (None, 3)
+        assert model.name == "network" and model.input_shape == (None, 3)
         assert set(history) == {"loss", "accuracy", "auc", "val_loss", "val_accuracy", "val_auc"}
         assert len({len(values) for values in history.values()}) == 1
 
