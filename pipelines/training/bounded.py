@@ -143,6 +143,11 @@ def one_answer(proba: np.ndarray, threshold: float) -> bool:
     return bool(decided.all() or not decided.any())
 
 
+def cross_validated(validation: pd.DataFrame, fairness: Any) -> bool:
+    """Whether the heads are judged by k-fold cross-validation: fewer validation rows than fairness.cv_below_rows."""
+    return len(validation) < fairness.cv_below_rows
+
+
 def heldout(settings: Settings, train: pd.DataFrame, validation: pd.DataFrame, spec: FeatureSpec,
             bounds: list[float], limits: Limits | None = None) -> Heldout:
     """Train the heads and predict held-out rows. With at least `cv_below_rows` validation rows: early stopping
@@ -155,7 +160,7 @@ def heldout(settings: Settings, train: pd.DataFrame, validation: pd.DataFrame, s
 
     fairness = settings.params.fairness
     found: dict[str, Any] = {}
-    if len(validation) >= fairness.cv_below_rows:
+    if not cross_validated(validation, fairness):
         fitted = dict(zip(bounds, fit_heads(settings, train, validation, spec, bounds, found=found, limits=limits)))
         probas = dict(zip(bounds, predict_rows([fitted[b][0] for b in bounds], validation, spec)))
         return Heldout(fitted, validation, probas, f"the {len(validation)} validation rows", found or None)

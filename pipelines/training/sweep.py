@@ -287,7 +287,7 @@ def bound_sweep(settings: Settings, train: pd.DataFrame | SplitFile, validation:
     limits = Limits(gated_groups(test_labels, minimum), side)
     # the reductions baseline's fits and the simple baselines need no head: fitted beside the heads' training
     # (liblinear/lbfgs and TensorFlow both release the GIL)
-    folded = len(validation) < fairness.cv_below_rows  # bounded.heldout's rule: cross-validated held-out rows
+    folded = bounded.cross_validated(validation, fairness)  # the held-out rows are out of fold
     with ThreadPoolExecutor(max_workers=1) as pool:
         fitting = pool.submit(baseline_fits, settings, sample, spec, features, folded) \
             if fairness.target == "frontier" and limit is not None else None
