@@ -228,6 +228,9 @@ class TrainConfig(_Section):
     min_steps: int = Field(1000, ge=1)  # epochs auto: at least this many optimizer steps
     max_epochs: int = Field(200, ge=1, le=100_000)  # epochs auto: at most this many epochs
     early_stopping_patience: int | None = Field(5, ge=1)  # epochs without a better val loss; best weights kept
+    min_patience_steps: int = Field(200, ge=0, description="early stopping waits at least this many optimizer "
+                                    "steps without a better val loss (more epochs than early_stopping_patience when an "
+                                    "epoch is a few batches: 5 epochs of 4 steps stopped on noise)")
     class_weight: Literal["none", "balanced"] = "none"  # balanced: each class weighs as much in the loss
     batch_size: int = Field(256, ge=1)  # rows per optimizer step
     learning_rate: float = Field(0.001, gt=0)  # Adam learning rate

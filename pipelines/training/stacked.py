@@ -235,6 +235,7 @@ def train_stacked(
         build_model,
         fairness_gap,
         group_sums,
+        patience_epochs,
         planned_epochs,
         seed_everything,
     )
@@ -376,7 +377,8 @@ def train_stacked(
                                 for i in range(0, val_rows, EVAL_CHUNK)], axis=1)
         return penalized(proba, y, members, judged, val_wanted).numpy(), proba
 
-    stops = [_Stopping(config.early_stopping_patience, None if epochs is None else epochs[k]) for k in range(heads)]
+    patience = patience_epochs(rows, config)
+    stops = [_Stopping(patience, None if epochs is None else epochs[k]) for k in range(heads)]
     rng = np.random.default_rng(config.seed)
     y_val_t = y_val.astype(np.float32)
     val_wanted = np.repeat(y_val_t[:, None], heads, 1) if val_targets is None else val_targets.astype(np.float32)

@@ -136,6 +136,16 @@ def planned_epochs(rows: int, config: TrainConfig) -> int:
     return max(1, min(config.max_epochs, math.ceil(config.min_steps / steps_per_epoch)))
 
 
+def patience_epochs(rows: int, config: TrainConfig) -> int | None:
+    """Epochs early stopping waits for a better validation loss: `early_stopping_patience`, or enough epochs for
+    `min_patience_steps` optimizer steps when that is more (None: no early stopping). 5 epochs of a 1,000-row data
+    set are 20 steps, and a validation loss over a few hundred rows is noisy enough to stop there by chance."""
+    if config.early_stopping_patience is None:
+        return None
+    steps_per_epoch = max(1, math.ceil(rows / config.batch_size))
+    return max(config.early_stopping_patience, math.ceil(config.min_patience_steps / steps_per_epoch))
+
+
 def class_weights(y: np.ndarray, config: TrainConfig, positives: float | None = None) -> np.ndarray | None:
     """Per-row weights making each class weigh the same in the loss (`class_weight: balanced`), else None.
     `positives`: the positive share of all the rows, when `y` is one batch of them."""
@@ -167,8 +177,9 @@ def train_model(
     epochs = planned_epochs(len(x_train), config)
     bar = Progress("training epochs", epochs)
     callbacks = [keras.callbacks.LambdaCallback(on_epoch_end=lambda _, logs: bar.advance(note=_losses(logs)))]
-    if config.early_stopping_patience is not None:
-        callbacks.append(keras.callbacks.EarlyStopping(monitor="val_loss", patience=config.early_stopping_patience,
+    patience = patience_epochs(len(x_train), config)
+    if patience is not None:
+        callbacks.append(keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience,
                                                        restore_best_weights=True))
     fitted, y_fit, val = model, y_train, (x_val, y_val)
     if penalty > 0:
