@@ -60,7 +60,8 @@ def distil(settings: Settings, x_train: np.ndarray, soft_train: np.ndarray, x_va
     callbacks = []
     patience = patience_epochs(len(x_train), config)
     if patience is not None:
-        callbacks.append(keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience, restore_best_weights=True))
+        callbacks.append(keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience,
+                                                       restore_best_weights=True))
     model.fit(x_train, soft_train, validation_data=(x_val, soft_val), epochs=planned_epochs(len(x_train), config),
               batch_size=config.batch_size, shuffle=True, callbacks=callbacks, verbose=0)
     return model
