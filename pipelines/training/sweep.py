@@ -2,6 +2,7 @@
 the deployed strength chosen (pipelines.training.strength) within the fairness limit and the accuracy gates."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -233,6 +234,28 @@ def heldout_figure(y: np.ndarray, proba: np.ndarray, check: Any, threshold: floa
     return None if np.isnan(gap) else float(gap)
 
 
+def over_limit(train: pd.DataFrame, spec: FeatureSpec, features: list[str], groups: list[str], limit: float | None,
+               key: str, threshold: float) -> Callable[[np.ndarray, np.ndarray], bool]:
+    """Whether a deployed network's answers on the training rows break the limit there while its folds' out-of-fold
+    answers on them met it: its `key` disparity over the constrained grouping's gated `groups` exceeds `limit`
+    (never, without a limit)."""
+    from pipelines.training.metrics import group_metrics, intersection_name
+    from pipelines.training.mitigation import constraint_labels
+
+    labels = constraint_labels(train, features)
+    kept = np.isin(labels, groups)
+    y, rows, grouping = encode_labels(train, spec)[kept], train[features][kept], intersection_name(features)
+
+    def over(proba: np.ndarray) -> bool:
+        figure = group_metrics(y, proba[kept], rows, threshold, intersection=True, min_group_size=1)[grouping][key]
+        return figure is not None and figure > limit
+
+    def unfit(own: np.ndarray, folds: np.ndarray) -> bool:
+        return limit is not None and bool(kept.any()) and over(own) and not over(folds)
+
+    return unfit
+
+
 FALLBACK_BOUND = 0.1  # the heads' bound when neither fairness.bound nor a gate limit names one
 
 
@@ -253,7 +276,7 @@ def bound_sweep(settings: Settings, train: pd.DataFrame | SplitFile, validation:
     from pipelines.training.mitigation import constrained_features, constraint_labels
     from pipelines.training.scoring import score
     from pipelines.training.streamed import sweep_sample
-    from pipelines.training.targets import extra_heads
+    from pipelines.training.targets import extra_heads, head_name
 
     params = settings.params
     fairness, threshold, minimum = params.fairness, params.train.threshold, params.gates.fairness.min_group_size
@@ -288,10 +311,11 @@ def bound_sweep(settings: Settings, train: pd.DataFrame | SplitFile, validation:
     # the reductions baseline's fits and the simple baselines need no head: fitted beside the heads' training
     # (liblinear/lbfgs and TensorFlow both release the GIL)
     folded = bounded.cross_validated(validation, fairness)  # the held-out rows are out of fold
+    unfit = over_limit(sample, spec, features, limits.groups, limit, key, threshold) if folded else None
     with ThreadPoolExecutor(max_workers=1) as pool:
         fitting = pool.submit(baseline_fits, settings, sample, spec, features, folded) \
             if fairness.target == "frontier" and limit is not None else None
-        held = bounded.heldout(settings, sample, validation, spec, bounds, limits)
+        held = bounded.heldout(settings, sample, validation, spec, bounds, limits, unfit)
         simple = bounded.logistic_heldout(settings, held, sample, validation, spec)
         fits = fitting.result() if fitting is not None else None
     y_rows, labels = encode_labels(held.rows, spec), constraint_labels(held.rows, features)
@@ -361,8 +385,9 @@ def bound_sweep(settings: Settings, train: pd.DataFrame | SplitFile, validation:
 
     best, why, reached, enough = pick()
     if fairness.fair_targets and not enough:  # the fair-target heads, trained only where the bound heads fall short
-        extra = bounded.heldout(settings, sample, validation, spec, extra_heads(fairness.constraint), limits)
-        held = held._replace(fitted=held.fitted | extra.fitted, baseline=extra.baseline or held.baseline)
+        extra = bounded.heldout(settings, sample, validation, spec, extra_heads(fairness.constraint), limits, unfit)
+        held = held._replace(fitted=held.fitted | extra.fitted, baseline=extra.baseline or held.baseline,
+                             own=held.own + extra.own)
         points += measured(extra.probas, extra.fitted)
         bounds = bounds + list(extra.probas)
         best, why, reached, enough = pick()
@@ -374,6 +399,10 @@ def bound_sweep(settings: Settings, train: pd.DataFrame | SplitFile, validation:
                 "simulated test splits: the most accurate within the gate's limits is deployed"
                 if bound_choice.reaching(points, reach, key, bound_choice.REACH_ACCURACY) else
                 f"; no network reaches {at}: the most accurate within the gate's limits is deployed")
+    if held.own:
+        why += (f"; judged on the deployed network's own answers on the training rows, not its folds' (one class, "
+                f"or over the limit on the rows it was fitted to, where its folds were within it): "
+                f"{', '.join(head_name(b) for b in held.own)}")
     within = best is not None
     if best is None:
         best, why = bound_choice.stop_line(points, limit, key, floor, floor_text, held.how, simple,
@@ -389,6 +418,7 @@ def bound_sweep(settings: Settings, train: pd.DataFrame | SplitFile, validation:
         why += (f"; the heads trained on a stratified sample of {len(sample)} of the {len(train)} training rows, "
                 "the deployed model on all of them")
     facts = {"within_gates": within, "limit": limit, "accuracy_floor": floor, "validation_baselines": simple,
+             "judged_on_own_answers": list(held.own),
              "bound": chosen, "bounds": bounds, "heldout": held.how, "baseline_point": reach,
              "side_limits": [[s.grouping, s.constraint, round(s.ratio, 6)] for s in side]}
     return Sweep(fitted, points, chosen, why, len(sample), held.baseline, facts)

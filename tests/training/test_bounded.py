@@ -267,3 +267,48 @@ def test_a_deployed_head_answering_one_class_is_judged_on_its_own_answers(small_
     majority = judged[collapsed]["accuracy"]
     assert judged[collapsed]["demographic_parity_difference"] == 0.0
     assert judged[1.0]["accuracy"] > majority and facts["strength"] != collapsed
+
+
+def test_a_deployed_head_over_the_limit_on_its_own_training_rows_is_judged_on_them(small_project: Path, monkeypatch):
+    """Cross-validation: when the head trained on every row for the deployment breaks the limit on those very
+    rows while its folds met it out of fold (CPS: a bound 0.05 head at DPD 0.28 on its training rows and 0.37 on
+    the test split, 0.049 out of fold), it is judged on its own answers there, so it is not chosen, and the
+    choice says so."""
+    import pandas as pd
+
+    from pipelines.core.io import read_json
+    from pipelines.core.paths import MITIGATION_FILE, ArtifactPaths
+    from pipelines.training.mitigation import constrained_features, constraint_labels
+
+    real_fit, real_predict = bounded.fit_heads, bounded.predict_rows
+    unfair = 0.5  # the bound of the deployed head made to answer by group on its training rows
+    deployed: list = []  # (the deployed network, the training rows it was fitted to)
+
+    def fit_heads(settings, train, validation, spec, bounds, epochs=None, **kwargs):
+        out = real_fit(settings, train, validation, spec, bounds, epochs=epochs, **kwargs)
+        if epochs is not None and unfair in bounds:
+            deployed.append((out[bounds.index(unfair)][0], train))
+        return out
+
+    def predict_rows(models, frame, spec):
+        probas = real_predict(models, frame, spec)
+        for i, model in enumerate(models):
+            if any(model is network and frame is rows for network, rows in deployed):
+                labels = constraint_labels(frame, constrained_features(settings.params.fairness,
+                                                                       settings.params.data))
+                common = pd.Series(labels).mode()[0]
+                probas[i] = np.where(labels == common, 0.9, 0.1).astype(np.float32)  # DPD 0.8
+        return probas
+
+    path = _bound_project(small_project, bound=1.0, bound_fractions=[1.0, 0.5], fair_targets=False)
+    settings = load_settings(path)
+    monkeypatch.setattr(bounded, "fit_heads", fit_heads)
+    monkeypatch.setattr(bounded, "predict_rows", predict_rows)
+    _train(path)
+    facts = read_json(ArtifactPaths(small_project).trained_model / MITIGATION_FILE)
+    assert facts["heldout"].startswith("3-fold cross-validation")
+    assert unfair in facts["judged_on_own_answers"]
+    judged = {p["bound"]: p for p in facts["validation"]}
+    assert judged[unfair][KEY] > 0.5 and facts["strength"] != unfair
+    assert "judged on the deployed network's own answers on the training rows" in facts["chosen_by"]
+    assert head_name(unfair) in facts["chosen_by"].split("judged on")[-1]
