@@ -74,7 +74,7 @@ def test_each_head_stops_early_on_its_own_and_keeps_its_best_weights():
 
     x, y, groups, _ = _synthetic(600)
     config = TrainConfig(hidden_units=[32, 32], epochs=80, batch_size=32, dropout=0.0, early_stopping_patience=3,
-                         learning_rate=0.01)
+                         min_patience_steps=0, learning_rate=0.01)
     noisy_y = np.where(np.random.default_rng(3).random(len(y)) < 0.3, 1 - y, y).astype(np.float32)
     trained = train_stacked(x[:300], noisy_y[:300], x[300:], y[300:], config, [0.0, 20.0], groups=groups[:300],
                             val_groups=groups[300:])
