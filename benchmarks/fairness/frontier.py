@@ -42,10 +42,10 @@ def distil(settings: Settings, x_train: np.ndarray, soft_train: np.ndarray, x_va
            soft_val: np.ndarray) -> Any:
     """One Keras model holding one copy of the project's network per column of `soft_train` (no shared weights:
     each copy's gradient is its own), trained on binary cross-entropy against those probabilities, early stopping
-    on the validation rows' loss against theirs (patience_epochs, best weights kept)."""
+    on the validation rows' loss against theirs (train.early_stopping: patience_epochs, best weights kept)."""
     import keras
 
-    from pipelines.training.train import build_model, patience_epochs, planned_epochs, seed_everything
+    from pipelines.training.train import build_model, early_stopping, planned_epochs, seed_everything
 
     config = settings.params.train
     seed_everything(config.seed)
@@ -57,11 +57,7 @@ def distil(settings: Settings, x_train: np.ndarray, soft_train: np.ndarray, x_va
         heads.append(network(inputs))
     model = keras.Model(inputs, keras.layers.Concatenate()(heads) if len(heads) > 1 else heads[0])
     model.compile(optimizer=keras.optimizers.Adam(config.learning_rate), loss="binary_crossentropy")
-    callbacks = []
-    patience = patience_epochs(len(x_train), config)
-    if patience is not None:
-        callbacks.append(keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience,
-                                                       restore_best_weights=True))
+    callbacks = early_stopping(len(x_train), config)
     model.fit(x_train, soft_train, validation_data=(x_val, soft_val), epochs=planned_epochs(len(x_train), config),
               batch_size=config.batch_size, shuffle=True, callbacks=callbacks, verbose=0)
     return model

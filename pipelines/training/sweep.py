@@ -234,24 +234,31 @@ def heldout_figure(y: np.ndarray, proba: np.ndarray, check: Any, threshold: floa
     return None if np.isnan(gap) else float(gap)
 
 
+def constrained_figure(y: np.ndarray, proba: np.ndarray, rows: pd.DataFrame, threshold: float,
+                       key: str) -> float | None:
+    """The constraint's `key` disparity over the intersection of `rows`' columns (the rows of the gated groups)."""
+    from pipelines.training.metrics import group_metrics, intersection_name
+
+    facts = group_metrics(y, proba, rows, threshold, intersection=True, min_group_size=1)
+    return facts[intersection_name(list(rows.columns))][key]
+
+
 def over_limit(train: pd.DataFrame, spec: FeatureSpec, features: list[str], groups: list[str], limit: float | None,
                key: str, threshold: float) -> Callable[[np.ndarray, np.ndarray], bool]:
     """Whether a deployed network's answers on the training rows break the limit there while its folds' out-of-fold
     answers on them met it: its `key` disparity over the constrained grouping's gated `groups` exceeds `limit`
     (never, without a limit)."""
-    from pipelines.training.metrics import group_metrics, intersection_name
     from pipelines.training.mitigation import constraint_labels
 
-    labels = constraint_labels(train, features)
-    kept = np.isin(labels, groups)
-    y, rows, grouping = encode_labels(train, spec)[kept], train[features][kept], intersection_name(features)
+    kept = np.isin(constraint_labels(train, features), groups)
+    y, rows = encode_labels(train, spec)[kept], train[features][kept]
 
     def over(proba: np.ndarray) -> bool:
-        figure = group_metrics(y, proba[kept], rows, threshold, intersection=True, min_group_size=1)[grouping][key]
-        return figure is not None and figure > limit
+        figure = constrained_figure(y, proba[kept], rows, threshold, key)
+        return figure is not None and limit is not None and figure > limit
 
     def unfit(own: np.ndarray, folds: np.ndarray) -> bool:
-        return limit is not None and bool(kept.any()) and over(own) and not over(folds)
+        return bool(kept.any()) and over(own) and not over(folds)
 
     return unfit
 
@@ -334,8 +341,7 @@ def bound_sweep(settings: Settings, train: pd.DataFrame | SplitFile, validation:
         on_sample = dict(zip(probas, predict_rows([fitted[b][0] for b in probas], sample, spec))) \
             if wide and others else {}
         for each, proba in probas.items():
-            facts = group_metrics(y_rows[gated], proba[gated], held.rows[features][gated], threshold,
-                                  intersection=True, min_group_size=1)[grouping]
+            figure = constrained_figure(y_rows[gated], proba[gated], held.rows[features][gated], threshold, key)
             decisions = (proba >= threshold).astype(float)
             broad = np.concatenate([on_sample[each], proba]) if each in on_sample else proba
             checks = [bound_choice.Check(grouping, key, limit, labels, test_labels)] if limit is not None else []
@@ -345,7 +351,7 @@ def bound_sweep(settings: Settings, train: pd.DataFrame | SplitFile, validation:
                 y_rows, decisions, test_y, checks, minimum, fairness.seed,
                 more=((y_wide, (broad >= threshold).astype(float), others),))
             out.append({"strength": each, "bound": each, "accuracy": float(np.mean(decisions == (y_rows > 0.5))),
-                        key: facts[key], "grouping": grouping, "one_class": bool(len(np.unique(decisions)) < 2),
+                        key: figure, "grouping": grouping, "one_class": bool(len(np.unique(decisions)) < 2),
                         "other_limits": [[c.grouping, c.figure, heldout_figure(y_wide, broad, c, threshold, minimum,
                                                                          test_y),
                                           c.limit] for c in others],

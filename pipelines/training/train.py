@@ -146,6 +146,16 @@ def patience_epochs(rows: int, config: TrainConfig) -> int | None:
     return max(config.early_stopping_patience, math.ceil(config.min_patience_steps / steps_per_epoch))
 
 
+def early_stopping(rows: int, config: TrainConfig) -> list[Any]:
+    """Keras fit's early stopping on the validation loss, best weights kept, after `patience_epochs` (none when
+    that is None)."""
+    import keras
+
+    patience = patience_epochs(rows, config)
+    return [] if patience is None else [keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience,
+                                                                      restore_best_weights=True)]
+
+
 def class_weights(y: np.ndarray, config: TrainConfig, positives: float | None = None) -> np.ndarray | None:
     """Per-row weights making each class weigh the same in the loss (`class_weight: balanced`), else None.
     `positives`: the positive share of all the rows, when `y` is one batch of them."""
@@ -177,10 +187,7 @@ def train_model(
     epochs = planned_epochs(len(x_train), config)
     bar = Progress("training epochs", epochs)
     callbacks = [keras.callbacks.LambdaCallback(on_epoch_end=lambda _, logs: bar.advance(note=_losses(logs)))]
-    patience = patience_epochs(len(x_train), config)
-    if patience is not None:
-        callbacks.append(keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience,
-                                                       restore_best_weights=True))
+    callbacks += early_stopping(len(x_train), config)
     fitted, y_fit, val = model, y_train, (x_val, y_val)
     if penalty > 0:
         if groups is None or val_groups is None:
