@@ -13,10 +13,12 @@ from pipelines.core.config import FairnessConfig, FairnessGates
 from pipelines.core.gates import GateResult, gate_limits
 from pipelines.core.safe_text import md_cell
 from pipelines.training.metrics import (
+    LARGER,
     GroupCodes,
     floor_figures,
     group_codes,
     quantization_figures,
+    scaled_cells,
     too_small,
 )
 from pipelines.training.tally import Chunk, Tallies
@@ -55,8 +57,10 @@ def evaluate_tallies(tallies: Tallies, config: FairnessConfig, min_group_size: i
             models[name]["quantization"] = {g: quantization_figures(n, c, **options)
                                             for g, (n, c) in tally.paired_cells().items()}
     first = next(iter(models.values()))["groups"]
-    floor = floor_figures(tallies.models[reference].cells(), share=config.pass_share, min_group_size=min_group_size,
-                          seed=config.seed)
+    cells = tallies.models[reference].cells()
+    floor = floor_figures(cells, share=config.pass_share, min_group_size=min_group_size, seed=config.seed)
+    larger = {f"{factor:g}": floor_figures(scaled_cells(cells, factor), share=config.pass_share,
+                                           min_group_size=min_group_size, seed=config.seed) for factor in LARGER}
     return {
         "threshold": threshold, "rows": int(tallies.rows), "reference": reference,
         "order": list(models),  # JSON files sort keys; this keeps the reference first
@@ -71,7 +75,9 @@ def evaluate_tallies(tallies: Tallies, config: FairnessConfig, min_group_size: i
                           for name in names],
         "models": models,
         # what a model with the same rates for every group measures on these test rows (the split's own noise)
-        "equal_rates_floor": {"share": config.pass_share, "reference": reference, "figures": floor},
+        # ...and on test splits 1.5, 2 and 2.5 times larger with the same groups (`larger`, by factor)
+        "equal_rates_floor": {"share": config.pass_share, "reference": reference, "figures": floor,
+                              "larger": larger},
     }
 
 
@@ -196,10 +202,11 @@ def _group_drop(name: str, where: str, change: dict[str, Any], limit: float, ref
     return _at_most(name, "max_group_accuracy_drop", where, drops[group], limit, what)
 
 
-def compact_failures(report: dict[str, Any], results: list[GateResult]) -> str:
+def compact_failures(report: dict[str, Any], results: list[GateResult], test_size: float | None = None) -> str:
     """One short line for every failed fairness gate: per limit and grouping, the figure (one value, or the range
-    over the models), which models, the limit, and whether the reference's interval straddles it. The per-model
-    detail stays in the report and the check's metadata."""
+    over the models), which models, the limit, whether the reference's interval straddles it, and where the test
+    split is too small to tell a fair model (with what split.test_size, `test_size` here, would measure larger).
+    The per-model detail stays in the report and the check's metadata."""
     failed: dict[tuple[str, str], list[GateResult]] = {}
     for gate in results:
         if not gate.passed:
@@ -222,21 +229,45 @@ def compact_failures(report: dict[str, Any], results: list[GateResult]) -> str:
         elif report["reference"] in models:
             ci = _interval(facts, key.removeprefix("max_"), gates[0].threshold).removeprefix(", ")
             ci = f" ({report['reference']} {ci})" if ci else ""
+        noise = _noise(report, key, grouping, gates[0].threshold, test_size)
         parts.append(f"{grouping}: {what} {figure}{ci} exceeds gates.fairness.{key} = {gates[0].threshold:g} on "
-                     f"{_which(models, len(report['order']))}{_noise(report, key, grouping, gates[0].threshold)}")
+                     f"{_which(models, len(report['order']))}{noise}")
     return "; ".join(parts)
 
 
-def _noise(report: dict[str, Any], key: str, grouping: str, limit: float) -> str:
+def _noise(report: dict[str, Any], key: str, grouping: str, limit: float, test_size: float | None) -> str:
     """Where the limit is below what a model with equal rates for every group measures on these test rows (its
-    `share` quantile), say so: such a limit fails fair models on this split too often to tell them apart."""
+    `share` quantile), say so, and what larger test splits of the same groups would measure: such a limit fails
+    fair models on this split too often to tell them apart. `test_size`: split.test_size (None: a shipped test
+    file)."""
     floor = report.get("equal_rates_floor") or {}
-    value = (floor.get("figures", {}).get(grouping) or {}).get(key.removeprefix("max_"))
+    figure = key.removeprefix("max_")
+    value = (floor.get("figures", {}).get(grouping) or {}).get(figure)
     if value is None or value <= limit:
         return ""
+    found = {factor: (figures.get(grouping) or {}).get(figure) for factor, figures in floor.get("larger", {}).items()}
+    larger: dict[str, float] = {factor: v for factor, v in found.items() if v is not None}
+    within = any(v <= limit for v in larger.values())
+    advice = ("give the test split more rows with split.test_size, or gate larger groups with "
+              "gates.fairness.min_group_size" if within or not larger else
+              f"even {list(larger)[-1]} times the test rows stay over the limit: gate larger groups with "
+              "gates.fairness.min_group_size, or set this grouping's limit to null in gates.fairness")
     return (f" (at these group sizes a model with the same rates for every group exceeds {limit:g} on more than "
-            f"{1 - floor['share']:.0%} of test splits, {value:.4f} at its {floor['share']:.0%} quantile: give the "
-            "test split more rows with split.test_size, or gate larger groups with gates.fairness.min_group_size)")
+            f"{1 - floor['share']:.0%} of test splits, {value:.4f} at its {floor['share']:.0%} quantile"
+            f"{_larger(larger, test_size)}: {advice})")
+
+
+def _larger(larger: dict[str, float], test_size: float | None) -> str:
+    """`; 0.1012, 0.0870, 0.0801 with 1.5, 2 and 2.5 times the test rows (split.test_size 0.3, 0.4, 0.5)`: the
+    same quantile on test splits of the same groups that many times larger (a group under
+    gates.fairness.min_group_size now may be gated there, so it need not fall)."""
+    if not larger:
+        return ""
+    factors = list(larger)
+    named = ", ".join(factors[:-1]) + (" and " if len(factors) > 1 else "") + factors[-1]
+    sizes = "" if test_size is None else " (split.test_size " + ", ".join(
+        f"{round(test_size * float(factor), 3):g}" for factor in factors) + ")"
+    return f"; {', '.join(f'{v:.4f}' for v in larger.values())} with {named} times the test rows{sizes}"
 
 
 NAMED = 4  # models a compact line names before counting the rest

@@ -53,7 +53,8 @@ def fairness(settings: Settings) -> Outcome:
     verdict, behind = runtime_verdicts(report, results)
     found = Outcome(verdict)
     flagged = flagged_text(report)
-    line = compact_failures(report, behind) or found.line()  # one line; every model's detail in the table
+    split = settings.params.split.test_size if settings.params.data.test_source is None else None
+    line = compact_failures(report, behind, split) or found.line()  # one line; every model's detail in the table
     brief = flagged_text(report, list_rates=False)
     counts = {runtime: len(models) for runtime, models in runtimes(report).items()}
     excluded = "; ".join(g.detail for g in verdict if g.name.startswith(f"{FAIR_VARIANTS}[")

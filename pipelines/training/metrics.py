@@ -283,6 +283,17 @@ def equal_rates_floor(
     return floor_figures(cells, share=share, min_group_size=min_group_size, draws=draws, seed=seed)
 
 
+LARGER = (1.5, 2.0, 2.5)  # test splits this many times larger, for which equal_rates_floor is also reported
+
+
+def scaled_cells(cells: dict[str, tuple[np.ndarray, np.ndarray]], factor: float
+                 ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Each grouping's confusion cells as a test split `factor` times larger with the same composition would count
+    them (rounded): a group under gates.fairness.min_group_size here may be gated there."""
+    return {name: (names, np.rint(np.asarray(counts) * factor).astype(np.int64)) for name, (names, counts) in
+            cells.items()}
+
+
 def floor_figures(cells: dict[str, tuple[np.ndarray, np.ndarray]], *, share: float, min_group_size: int = 1,
                   draws: int = 2000, seed: int = 0) -> dict[str, dict[str, float | None]]:
     """equal_rates_floor from each grouping's group names and confusion cells [TN, FP, FN, TP] (every grouping

@@ -229,10 +229,24 @@ def test_a_limit_tighter_than_the_split_can_tell_is_said_in_the_line():
     report = _report({"keras": proba}, groups, y, gates)
     floor = report["equal_rates_floor"]["figures"]["race"]["demographic_parity_difference"]
     assert report["equal_rates_floor"]["share"] == 0.9 and floor > 0.1
-    line = compact_failures(report, fairness_gates(report, gates))
+    larger = [report["equal_rates_floor"]["larger"][f]["race"]["demographic_parity_difference"]
+              for f in ("1.5", "2", "2.5")]
+    assert floor > larger[0] > larger[1] > larger[2] > 0.1  # more rows, less noise; here never enough
+    line = compact_failures(report, fairness_gates(report, gates), 0.2)
     assert (f"(at these group sizes a model with the same rates for every group exceeds 0.1 on more than 10% of "
-            f"test splits, {floor:.4f} at its 90% quantile: give the test split more rows with split.test_size, "
-            "or gate larger groups with gates.fairness.min_group_size)") in line
+            f"test splits, {floor:.4f} at its 90% quantile; {larger[0]:.4f}, {larger[1]:.4f}, {larger[2]:.4f} with "
+            "1.5, 2 and 2.5 times the test rows (split.test_size 0.3, 0.4, 0.5): even 2.5 times the test rows stay "
+            "over the limit: gate larger groups with gates.fairness.min_group_size, or set this grouping's limit to "
+            "null in gates.fairness)") in line
+    # groups of 60 and 80 rows: over 0.1 here, within it on a test split twice as large (a shipped test file: no size)
+    sizes = pd.DataFrame({"race": np.repeat(["a", "b", "c"], [60, 80, 260])})
+    proba = np.where(sizes["race"] == "a", 0.2, np.where(y == 1, 0.9, 0.3))
+    report = _report({"keras": proba}, sizes, y, gates)
+    floors = report["equal_rates_floor"]
+    assert floors["figures"]["race"]["demographic_parity_difference"] > 0.1 >= \
+        floors["larger"]["2.5"]["race"]["demographic_parity_difference"]
+    line = compact_failures(report, fairness_gates(report, gates))
+    assert "times the test rows: give the test split more rows with split.test_size, or gate larger groups" in line
     # larger groups (200 rows each): the same failure, no such note
     gates = gates.model_copy(update={"max_demographic_parity_difference": {"sex": 0.1}})
     big = _report({"keras": np.where(GROUPS["sex"] == "M", 0.9, 0.1)}, gates=gates)
