@@ -108,9 +108,12 @@ _STAGES = [
            outs=[p.DATA_PROFILE], reports=[p.DRIFT_REPORT], plots=[Plot(p.DRIFT_PLOT)], tools=["scipy", "matplotlib"],
            gates=[Gate("drift_gate", "drift",
                        "Today's data has not drifted from the reference release (blocks only when drift.blocking).")]),
-    _stage("dataset_splits", "data", "Train / validation / test splits by a seeded hash of each row's key, as Parquet.",
-           [p.VALIDATED_DATASET], ["data.key", "data.label", "data.test_source", "split"], outs=[p.DATASET_SPLITS],
-           tools=["parquet"]),
+    _stage("dataset_splits", "data",
+           "Train / validation / test splits by a seeded hash of each row's key, as Parquet; the test share sized so "
+           "the fairness gate can tell a fair model (split.auto_test_size).",
+           [p.VALIDATED_DATASET], ["data.key", "data.label", "data.positive_label", "data.test_source",
+                                   "data.sensitive_features", "split", "fairness.pass_share", "fairness.seed",
+                                   "gates.fairness"], outs=[p.DATASET_SPLITS], tools=["parquet"]),
     _stage("teacher_model", "training",
            "The distillation teacher: LightGBM on the network's encoded inputs (no sensitive column), logged to "
            "MLflow, scored on the test rows.",

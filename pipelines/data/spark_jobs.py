@@ -69,13 +69,13 @@ def split_code(data: DataConfig, config: SplitConfig) -> Column:
             .otherwise(TRAIN))
 
 
-def split_codes(settings: Settings, validated: Path) -> np.ndarray:
+def split_codes(settings: Settings, validated: Path, config: SplitConfig) -> np.ndarray:
     """Each validated row's split code, computed by Spark SQL over the Parquet file, in the file's row order (the
     local engine's: source rows, then the shipped test file's, each by row number; put in order on the driver,
     three numbers a row, which is cheaper than a distributed sort)."""
     frame = spark_session(settings).read.parquet(str(validated))
     coded = frame.select((F.col(ORIGIN) != "source").cast("byte").alias("o"), F.col(ROW).alias("r"),
-                         split_code(settings.params.data, settings.params.split).cast("byte").alias("c")).toArrow()
+                         split_code(settings.params.data, config).cast("byte").alias("c")).toArrow()
     order = np.lexsort((coded.column("r").to_numpy(), coded.column("o").to_numpy()))
     return coded.column("c").to_numpy()[order].astype(np.int8)
 
@@ -195,9 +195,9 @@ def drift_profile(settings: Settings, path: Path) -> dict[str, Any]:
     return {"rows": pq.ParquetFile(path).metadata.num_rows, "features": {name: features[name] for name in names}}
 
 
-def write_splits(settings: Settings, validated: Path, target: Path) -> dict[str, int]:
+def write_splits(settings: Settings, validated: Path, target: Path, config: SplitConfig) -> dict[str, int]:
     """stream.split_stream with the split codes computed by Spark SQL (split_codes): the same three files."""
-    codes = split_codes(settings, validated)
+    codes = split_codes(settings, validated, config)
     return stream_write_splits(validated, target, settings.params.data.batch_rows,
                                lambda batch, start: codes[start:start + len(batch)])
 

@@ -35,6 +35,7 @@ from pipelines.data.stream import (
     validate_stream,
     write_raw,
 )
+from pipelines.data.test_share import sized_split
 from pipelines.data.validate import ValidationFailed, validate_dataset
 from pipelines.release_format.keyset import load_keyset
 from pipelines.release_format.reference import reference_model_bytes
@@ -184,10 +185,12 @@ def drift_table(report: dict[str, Any]) -> str:
 @records_metrics
 def dataset_splits(settings: Settings) -> StepResult:
     paths = ArtifactPaths(settings.root)
-    sizes = (spark_jobs.write_splits(settings, paths.validated_dataset, paths.dataset_splits)
+    config, sizing, tables = sized_split(settings.params, paths.validated_dataset)
+    sizes = (spark_jobs.write_splits(settings, paths.validated_dataset, paths.dataset_splits, config)
              if settings.params.engine == "spark" else
-             split_stream(paths.validated_dataset, paths.dataset_splits, settings.params.data, settings.params.split))
-    return StepResult(summary={f"{name}_rows": sizes[name] for name in SPLITS} | {"path": str(paths.dataset_splits)})
+             split_stream(paths.validated_dataset, paths.dataset_splits, settings.params.data, config))
+    return StepResult(summary={f"{name}_rows": sizes[name] for name in SPLITS} | sizing
+                      | {"path": str(paths.dataset_splits)}, tables=tables)
 
 
 def daily_batch(settings: Settings, day: str) -> StepResult:

@@ -7,7 +7,8 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from pipelines.training.metrics import labelled_groups, spread
+from pipelines.core.group_rates import spread
+from pipelines.training.metrics import labelled_groups
 from pipelines.training.strength import short
 from pipelines.training.targets import head_name
 

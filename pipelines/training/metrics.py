@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from pipelines.core.group_rates import differences, intersection_name, measured_groups, rates
 from pipelines.training.auc import below_and_ties, mann_whitney
 
 
@@ -64,12 +65,6 @@ def _group_labels(values: pd.Series) -> np.ndarray:
     return values.astype("string").fillna(MISSING_GROUP).to_numpy(dtype=object)
 
 
-def intersection_name(columns: list[str]) -> str:
-    """The key of the intersection of several sensitive features, e.g. `sex:race` (an interaction term;
-    also a valid MLflow key, which `+` or `&` are not)."""
-    return ":".join(columns)
-
-
 def groupings(groups: pd.DataFrame, intersection: bool = False) -> dict[str, np.ndarray]:
     """Group label per row for each sensitive feature, plus their intersection (`Female:White`) if asked."""
     result = {str(c): _group_labels(groups[c]) for c in groups.columns}
@@ -95,42 +90,6 @@ def cell_counts(codes: np.ndarray, k: int, y_true: np.ndarray, y_pred: np.ndarra
     return out.reshape(k, 4)
 
 
-def _rates(counts: np.ndarray) -> dict[str, np.ndarray]:
-    """The four rates from confusion counts (last axis [TN, FP, FN, TP]); NaN where undefined.
-
-    fairlearn's definitions: accuracy (TP+TN)/n, selection rate (TP+FP)/n, TPR TP/(TP+FN), FPR FP/(FP+TN);
-    the same integer ratios as MetricFrame's, so the same floats. Where fairlearn reports 0 for a rate
-    without a denominator (no positives, no negatives), this gives NaN.
-    """
-    tn, fp, fn, tp = (counts[..., i].astype(float) for i in range(4))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return {"accuracy": (tp + tn) / (tn + fp + fn + tp), "selection_rate": (tp + fp) / (tn + fp + fn + tp),
-                "true_positive_rate": tp / (tp + fn), "false_positive_rate": fp / (fp + tn)}
-
-
-def spread(values: np.ndarray, eligible: np.ndarray) -> np.ndarray:
-    """Max minus min over the eligible groups (last axis), ignoring undefined rates; undefined (NaN) unless two
-    groups have the rate: one group has no gap to measure."""
-    kept = np.where(eligible, values, np.nan)
-    with np.errstate(invalid="ignore"), warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN slices: no eligible group with that rate
-        gap = np.nanmax(kept, axis=-1) - np.nanmin(kept, axis=-1)
-    return np.where(np.sum(~np.isnan(kept), axis=-1) >= 2, gap, np.nan)
-
-
-def measured_groups(counts: np.ndarray, minimum: int) -> dict[str, np.ndarray]:
-    """Per rate, the groups it is measured over: at least `minimum` rows in the group and in the rate's own
-    denominator (all the group's rows for accuracy and selection rate, its positives for the true positive rate,
-    its negatives for the false positive rate). `counts`: [..., groups, 4] as [TN, FP, FN, TP].
-
-    A rate over a few rows is noise, whatever the group's size: a group of 60 with 5 negatives has a false
-    positive rate that moves by 0.2 with one row."""
-    sized = counts.sum(axis=-1) >= minimum
-    return {"accuracy": sized, "selection_rate": sized,
-            "true_positive_rate": sized & (counts[..., 2] + counts[..., 3] >= minimum),
-            "false_positive_rate": sized & (counts[..., 0] + counts[..., 1] >= minimum)}
-
-
 def labelled_groups(labels: np.ndarray, y_true: np.ndarray, names: list[str], minimum: int) -> dict[str, np.ndarray]:
     """measured_groups for rows known only by group and label (no decisions), in the order of `names`: which groups
     each rate would be measured over on these rows, e.g. a split's test rows before a model scores them."""
@@ -140,17 +99,6 @@ def labelled_groups(labels: np.ndarray, y_true: np.ndarray, names: list[str], mi
         mine = labels == name
         counts[i, 0], counts[i, 2] = np.count_nonzero(mine & ~positive), np.count_nonzero(mine & positive)
     return measured_groups(counts, minimum)
-
-
-def _differences(rates: dict[str, np.ndarray], measured: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Demographic parity difference, equalized odds difference (fairlearn's definitions) and accuracy gap, each
-    rate over the groups `measured_groups` measures it on; the equalized odds difference is the larger of the two
-    gaps that can be measured."""
-    tpr = spread(rates["true_positive_rate"], measured["true_positive_rate"])
-    fpr = spread(rates["false_positive_rate"], measured["false_positive_rate"])
-    return {"demographic_parity_difference": spread(rates["selection_rate"], measured["selection_rate"]),
-            "equalized_odds_difference": np.fmax(tpr, fpr),
-            "accuracy_gap": spread(rates["accuracy"], measured["accuracy"])}
 
 
 def _number(value: float) -> float | None:
@@ -246,11 +194,11 @@ def group_figures(names: np.ndarray, counts: np.ndarray, *, min_group_size: int 
     sizes = counts.sum(axis=1)
     measured = measured_groups(counts, min_group_size)
     eligible = measured["selection_rate"]
-    point = _rates(counts)  # NaN where a rate has no denominator (fairlearn reports 0 there)
+    point = rates(counts)  # NaN where a rate has no denominator (fairlearn reports 0 there)
     facts: dict[str, Any] = {
         "groups": {str(g): {"count": int(sizes[i]), "positives": int(counts[i, 2] + counts[i, 3]),
                             **{m: _number(point[m][i]) for m in RATES}} for i, g in enumerate(names)},
-        **{d: _number(v) for d, v in _differences(point, measured).items()},  # type: ignore[arg-type]
+        **{d: _number(v) for d, v in differences(point, measured).items()},  # type: ignore[arg-type]
         "eligible_groups": int(eligible.sum()),
         "small_groups": [str(g) for g in names[~eligible]],
         # groups large enough to gate whose positives (negatives) are too few for their true (false) positive rate
@@ -260,10 +208,10 @@ def group_figures(names: np.ndarray, counts: np.ndarray, *, min_group_size: int 
     }
     if n_boot:
         samples = bootstrap_counts(counts, n_boot, seed)
-        rates = _rates(samples)
+        sampled = rates(samples)
         for i, g in enumerate(names):
-            facts["groups"][str(g)]["ci"] = {m: _interval(rates[m][:, i], confidence) for m in RATES}
-        facts["ci"] = {d: _interval(v, confidence) for d, v in _differences(rates, measured).items()}
+            facts["groups"][str(g)]["ci"] = {m: _interval(sampled[m][:, i], confidence) for m in RATES}
+        facts["ci"] = {d: _interval(v, confidence) for d, v in differences(sampled, measured).items()}
     return facts
 
 
@@ -315,7 +263,7 @@ def floor_figures(cells: dict[str, tuple[np.ndarray, np.ndarray]], *, share: flo
                                          "equalized_odds_difference": ("tpr", "fpr")}.items():
             drawn_fp = rng.binomial(n_neg, rate[on_neg], (draws, k))
             drawn_tp = rng.binomial(n_pos, rate[on_pos], (draws, k))
-            gaps = _differences(_rates(np.stack([n_neg - drawn_fp, drawn_fp, n_pos - drawn_tp, drawn_tp], axis=-1)),
+            gaps = differences(rates(np.stack([n_neg - drawn_fp, drawn_fp, n_pos - drawn_tp, drawn_tp], axis=-1)),
                                 measured)[figure]
             figures[figure] = _number(np.nanquantile(gaps, share)) if np.isfinite(gaps).any() else None
         result[name] = figures

@@ -214,7 +214,8 @@ def heldout_figure(y: np.ndarray, proba: np.ndarray, check: Any, threshold: floa
     """A check's figure on these rows (the check's labels), over the groups the gate will measure: min_group_size
     test rows, and for the equalized odds difference's true (false) positive rate as many test positives
     (negatives) when `test_y` is given."""
-    from pipelines.training.metrics import group_metrics, labelled_groups, spread
+    from pipelines.core.group_rates import spread
+    from pipelines.training.metrics import group_metrics, labelled_groups
 
     kept = np.isin(check.labels, gated_groups(check.test_labels, minimum))
     if not kept.any():
