@@ -30,6 +30,8 @@ from pipelines.data.stream import parquet_batches
 
 STEP = 0.05  # shares tried: test_size, test_size + STEP, ... up to split.max_test_size
 DRAWS = 2000  # simulated test splits per share: the pass share's own error is about 0.007 near 0.9
+CHUNK_VALUES = 1 << 22  # confusion counts drawn at a time (32 MiB of int64)
+MAX_CELLS = 5000  # more combinations of sensitive values than this are not sized (test_size kept, and said)
 _ROWS, _POSITIVES = "_rows", "_positives"
 
 
@@ -53,34 +55,38 @@ def cell_counts(validated: Path, params: Params) -> pd.DataFrame:
 
 def fair_pass_share(cells: pd.DataFrame, params: Params, share: float) -> float:
     """The share of DRAWS simulated test splits of `share` of the rows in which a model selecting every row at the
-    data's positive rate passes every parity and equalized-odds limit of the fairness gate."""
+    data's positive rate passes every parity and equalized-odds limit of the fairness gate (drawn CHUNK_VALUES
+    numbers at a time, so many cells take time, not memory)."""
     columns = list(params.data.sensitive_features)
     gates, minimum = params.gates.fairness, params.gates.fairness.min_group_size
     rows, positives = cells[_ROWS].to_numpy(np.int64), cells[_POSITIVES].to_numpy(np.int64)
     if rows.sum() == 0:
         return 1.0
     rate = positives.sum() / rows.sum()
-    rng = np.random.default_rng(params.fairness.seed)
-    tested = rng.binomial(rows, share, (DRAWS, len(rows)))
-    pos = rng.hypergeometric(positives, rows - positives, tested)
-    neg = tested - pos
-    tp, fp = rng.binomial(pos, rate), rng.binomial(neg, rate)
-    confusion = np.stack([neg - fp, fp, pos - tp, tp], axis=-1)  # (draws, cells, [TN, FP, FN, TP])
     groupings = {c: pd.factorize(cells[c], use_na_sentinel=False)[0] for c in columns}
     if len(columns) > 1:
         groupings[intersection_name(columns)] = np.arange(len(cells))
-    met = np.ones(DRAWS, bool)
-    for name, codes in groupings.items():
-        limits = gate_limits(gates, name, list(groupings))
-        if not limits:
-            continue
-        counts = np.einsum("dcf,cg->dgf", confusion, np.eye(codes.max() + 1, dtype=np.int64)[codes])
-        measurable = np.sum(counts.sum(axis=-1) >= minimum, axis=-1) >= 2  # else the gate cannot measure the gap
-        figures = differences(rates(counts), measured_groups(counts, minimum))
-        for _, figure, _, limit in limits:
-            value = figures[figure]  # NaN: equalized odds without two groups to count on is reported, not gated
-            met &= measurable & (np.isnan(value) | (value <= limit + 1e-12))
-    return float(np.mean(met))
+    gated = {name: (np.argsort(codes, kind="stable"), limits) for name, codes in groupings.items()
+             if (limits := gate_limits(gates, name, list(groupings)))}
+    starts = {name: np.flatnonzero(np.diff(np.sort(groupings[name]), prepend=-1)) for name in gated}
+    rng = np.random.default_rng(params.fairness.seed)
+    met, chunk = [], max(1, CHUNK_VALUES // (4 * len(rows)))
+    for first in range(0, DRAWS, chunk):
+        tested = rng.binomial(rows, share, (min(chunk, DRAWS - first), len(rows)))
+        pos = rng.hypergeometric(positives, rows - positives, tested)
+        neg = tested - pos
+        tp, fp = rng.binomial(pos, rate), rng.binomial(neg, rate)
+        confusion = np.stack([neg - fp, fp, pos - tp, tp], axis=-1)  # (draws, cells, [TN, FP, FN, TP])
+        passed = np.ones(len(tested), bool)
+        for name, (order, limits) in gated.items():
+            counts = np.add.reduceat(confusion[:, order], starts[name], axis=1)  # (draws, groups, 4)
+            measurable = np.sum(counts.sum(axis=-1) >= minimum, axis=-1) >= 2  # else the gate cannot measure a gap
+            figures = differences(rates(counts), measured_groups(counts, minimum))
+            for _, figure, _, limit in limits:
+                value = figures[figure]  # NaN: equalized odds without two groups to count on is reported, not gated
+                passed &= measurable & (np.isnan(value) | (value <= limit + 1e-12))
+        met.append(passed)
+    return float(np.mean(np.concatenate(met)))
 
 
 def sized_split(params: Params, validated: Path) -> tuple[SplitConfig, dict[str, Any], dict[str, str]]:
@@ -92,6 +98,10 @@ def sized_split(params: Params, validated: Path) -> tuple[SplitConfig, dict[str,
     if not config.auto_test_size or not params.data.sensitive_features:
         return config, {"test_share": config.test_size}, {}
     cells = cell_counts(validated, params)
+    if len(cells) > MAX_CELLS:
+        return config, {"test_share": config.test_size}, {"test share": (
+            f"split.auto_test_size: {len(cells):,} combinations of sensitive values (over {MAX_CELLS:,}) are not "
+            "sized; split.test_size kept")}
     needed, tried = params.fairness.pass_share, {}
     shares = np.round(np.arange(config.test_size, config.max_test_size + 1e-9, STEP), 4).tolist() or [config.test_size]
     for share in shares:

@@ -204,16 +204,26 @@ def test_unknown_dataset_is_one_line(capsys):
 
 
 
-def _german_split_0() -> dict[str, int]:
-    """German credit's split sizes at split.seed 0 by the hash rule (its 1,000 rows are all kept, keyed by row)."""
-    from pipelines.core.config import SplitConfig
-    from pipelines.data.rowsplit import assign, unit_hash
+def _german_split_0(folder: Path) -> dict[str, int]:
+    """German credit's split sizes at split.seed 0 by the hash rule (its 1,000 rows are all kept, keyed by row), at
+    the test share split.auto_test_size sizes from its sensitive groups and labels."""
+    import pandas as pd
 
-    codes = assign(unit_hash([f"source:{n}" for n in range(1000)], 0), None, SplitConfig(seed=0))
+    from benchmarks.fairness.datasets import DATASETS
+    from pipelines.core.config import load_settings
+    from pipelines.data.rowsplit import assign, unit_hash
+    from pipelines.data.test_share import sized_split
+
+    german = DATASETS["german-credit"]
+    folder.mkdir()
+    german.write_files(folder)
+    params = load_settings(german.params).params
+    pd.read_csv(folder / params.data.source).to_parquet(folder / "validated.parquet")
+    config = sized_split(params.model_copy(update={"split": params.split.model_copy(update={"seed": 0})}),
+                         folder / "validated.parquet")[0]
+    codes = assign(unit_hash([f"source:{n}" for n in range(1000)], 0), None, config)
     return {name: int((codes == code).sum()) for code, name in enumerate(("train", "validation", "test"))}
 
-
-GERMAN_SPLIT_0 = _german_split_0()
 
 @pytest.mark.slow  # ~25 s alone, 60 s on the shared 2-core machine: the data steps, TensorFlow, fairlearn
 def test_harness_on_a_small_slice_writes_results_page_and_plot(tmp_path: Path):
@@ -222,9 +232,9 @@ def test_harness_on_a_small_slice_writes_results_page_and_plot(tmp_path: Path):
                   "--docs", str(tmp_path)]) == 0
     results = json.loads((tmp_path / "fairness-benchmark" / "results.json").read_text())
     entry_ = results["datasets"]["german-credit"]
-    split = entry_["splits"][0]
-    assert split["rows"] == GERMAN_SPLIT_0  # the pipeline's own split at split.seed 0
-    assert entry_["grouping"] == "sex" and entry_["rows"] == 1000 and entry_["test_rows"] == GERMAN_SPLIT_0["test"]
+    split, german = entry_["splits"][0], _german_split_0(tmp_path / "german")
+    assert split["rows"] == german and german["test"] > 250  # the pipeline's own split at split.seed 0 (share 0.3)
+    assert entry_["grouping"] == "sex" and entry_["rows"] == 1000 and entry_["test_rows"] == german["test"]
     assert set(split["baselines"]) == {"majority", "logistic", "eg_randomized", "eg_thresholded", "grid_search",
                                        "keras_unmitigated"}
     majority = split["baselines"]["majority"]  # German credit is 70% good risks; the hash split's test rows near that
@@ -262,7 +272,7 @@ def test_harness_runs_the_real_pipeline_on_one_split(tmp_path: Path, runner: str
         "splits"][0]
     assert "pipeline" in split or split["stop"]  # a release with its figures, or the run's one-line stop
     assert split["runner"] == runner and split["steps_s"]["raw_dataset"] > 0  # each step's time, up to any stop
-    assert split["rows"] == GERMAN_SPLIT_0 and "eg_randomized" in split["baselines"]
+    assert split["rows"] == _german_split_0(tmp_path / "german") and "eg_randomized" in split["baselines"]
     if "pipeline" in split:
         assert split["pipeline"]["variant"] and 0.5 < split["pipeline"]["accuracy"] <= 1
 
@@ -279,3 +289,12 @@ def test_floor_gives_every_gated_limit_of_a_split_its_equal_rates_floor(tmp_path
     table = capsys.readouterr().out.splitlines()
     assert table[0].startswith("| data set | test rows | grouping | limit |") and len(table) == 4
     assert table[2].startswith("| german-credit |") and "| sex | demographic_parity_difference 0.1 |" in table[2]
+    # how often a fair-by-construction model passes the whole gate, at a share set on the command line
+    main(["--datasets", "german-credit", "--splits", "1", "--fair-draws", "50", "--set", "split.test_size=0.4",
+          "--set", "split.auto_test_size=false"])
+    lines = capsys.readouterr().out.splitlines()
+    tested = {int(line.split("|")[2].split("-")[0]) for line in lines if line.startswith("| german-credit | ")
+              and "-" in line.split("|")[2]}
+    assert len(tested) == 1 and 350 < tested.pop() < 450  # split.test_size 0.4 of 1,000 rows, as set
+    fair = lines[lines.index("| data set | a fair-by-construction model passes the whole gate (expected splits) |") + 2]
+    assert fair.startswith("| german-credit | ") and " of 1 (per split " in fair

@@ -89,3 +89,11 @@ def test_the_simulation_agrees_with_the_gate_on_hash_splits(tmp_path, share):
     simulated = fair_pass_share(cell_counts(path, config), config, share)
     assert 0.3 < simulated < 0.97  # a share the gate's noise decides, not a sure pass or fail
     assert abs(passed / splits - simulated) < 0.08
+
+
+def test_a_sensitive_column_unique_per_row_is_not_sized(tmp_path):
+    path = validated(tmp_path, {f"id{i}": 1 for i in range(6000)})  # an identifier listed as a sensitive feature
+    split, summary, tables = sized_split(params(), path)
+    assert split.test_size == 0.2 and summary == {"test_share": 0.2}
+    assert tables["test share"] == ("split.auto_test_size: 6,000 combinations of sensitive values (over 5,000) are "
+                                    "not sized; split.test_size kept")
