@@ -205,15 +205,16 @@ def _group_drop(name: str, where: str, change: dict[str, Any], limit: float, ref
 def compact_failures(report: dict[str, Any], results: list[GateResult], test_size: float | None = None) -> str:
     """One short line for every failed fairness gate: per limit and grouping, the figure (one value, or the range
     over the models), which models, the limit, whether the reference's interval straddles it, and where the test
-    split is too small to tell a fair model (with what split.test_size, `test_size` here, would measure larger).
-    The per-model detail stays in the report and the check's metadata."""
+    split is too small to tell a fair model (with what larger splits would measure; `test_size` is the share the
+    splits used, None for a shipped test file), then once what to change. The per-model detail stays in the report
+    and the check's metadata."""
     failed: dict[tuple[str, str], list[GateResult]] = {}
     for gate in results:
         if not gate.passed:
             key, _, where = gate.name.partition("[")
             model, _, grouping = where.rstrip("]").partition("/")
             failed.setdefault((key, grouping), []).append(replace(gate, name=model))
-    parts = []
+    parts, advice = [], set()
     for (key, grouping), gates in failed.items():
         models = [g.name for g in gates]
         facts = report["models"][models[0]]["groups"][grouping]
@@ -229,45 +230,48 @@ def compact_failures(report: dict[str, Any], results: list[GateResult], test_siz
         elif report["reference"] in models:
             ci = _interval(facts, key.removeprefix("max_"), gates[0].threshold).removeprefix(", ")
             ci = f" ({report['reference']} {ci})" if ci else ""
-        noise = _noise(report, key, grouping, gates[0].threshold, test_size)
+        noise, helps = _noise(report, key, grouping, gates[0].threshold, test_size)
+        if noise:
+            advice.add(helps)
         parts.append(f"{grouping}: {what} {figure}{ci} exceeds gates.fairness.{key} = {gates[0].threshold:g} on "
                      f"{_which(models, len(report['order']))}{noise}")
+    if advice:
+        parts.append("these limits are below what the test split can tell: " + (
+            "give it more rows (split.test_size), or gate larger groups (gates.fairness.min_group_size)"
+            if True in advice else
+            "more test rows alone stay over them at these group sizes; gate larger groups "
+            "(gates.fairness.min_group_size), or set the grouping's limit to null in gates.fairness"))
     return "; ".join(parts)
 
 
-def _noise(report: dict[str, Any], key: str, grouping: str, limit: float, test_size: float | None) -> str:
+def _noise(report: dict[str, Any], key: str, grouping: str, limit: float, test_size: float | None
+           ) -> tuple[str, bool]:
     """Where the limit is below what a model with equal rates for every group measures on these test rows (its
-    `share` quantile), say so, and what larger test splits of the same groups would measure: such a limit fails
-    fair models on this split too often to tell them apart. `test_size`: split.test_size (None: a shipped test
-    file)."""
+    `share` quantile), say so with what larger test splits of the same groups would measure, and whether one of
+    them gets within the limit: such a limit fails fair models on this split too often to tell them apart."""
     floor = report.get("equal_rates_floor") or {}
     figure = key.removeprefix("max_")
     value = (floor.get("figures", {}).get(grouping) or {}).get(figure)
     if value is None or value <= limit:
-        return ""
+        return "", False
     found = {factor: (figures.get(grouping) or {}).get(figure) for factor, figures in floor.get("larger", {}).items()}
     larger: dict[str, float] = {factor: v for factor, v in found.items() if v is not None}
-    within = any(v <= limit for v in larger.values())
-    advice = ("give the test split more rows with split.test_size, or gate larger groups with "
-              "gates.fairness.min_group_size" if within or not larger else
-              f"even {list(larger)[-1]} times the test rows stay over the limit: gate larger groups with "
-              "gates.fairness.min_group_size, or set this grouping's limit to null in gates.fairness")
-    return (f" (at these group sizes a model with the same rates for every group exceeds {limit:g} on more than "
-            f"{1 - floor['share']:.0%} of test splits, {value:.4f} at its {floor['share']:.0%} quantile"
-            f"{_larger(larger, test_size)}: {advice})")
+    return (f" (a model with the same rates for every group measures {value:.4f} or more on {1 - floor['share']:.0%} "
+            f"of test splits with these groups{_larger(larger, test_size)})",
+            not larger or any(v <= limit for v in larger.values()))
 
 
 def _larger(larger: dict[str, float], test_size: float | None) -> str:
-    """`; 0.1012, 0.0870, 0.0801 with 1.5, 2 and 2.5 times the test rows (split.test_size 0.3, 0.4, 0.5)`: the
-    same quantile on test splits of the same groups that many times larger (a group under
-    gates.fairness.min_group_size now may be gated there, so it need not fall)."""
+    """`; 0.1012, 0.0870, 0.0801 with 1.5, 2 and 2.5 times the rows (split.test_size 0.3, 0.4, 0.5)`: the same
+    quantile on test splits of the same groups that many times larger (a group under gates.fairness.min_group_size
+    now may be gated there, so it need not fall)."""
     if not larger:
         return ""
     factors = list(larger)
     named = ", ".join(factors[:-1]) + (" and " if len(factors) > 1 else "") + factors[-1]
     sizes = "" if test_size is None else " (split.test_size " + ", ".join(
         f"{round(test_size * float(factor), 3):g}" for factor in factors) + ")"
-    return f"; {', '.join(f'{v:.4f}' for v in larger.values())} with {named} times the test rows{sizes}"
+    return f"; {', '.join(f'{v:.4f}' for v in larger.values())} with {named} times the rows{sizes}"
 
 
 NAMED = 4  # models a compact line names before counting the rest

@@ -46,6 +46,16 @@ def runtime_verdicts(report: dict[str, Any], results: list[GateResult]) -> tuple
     return verdict, behind
 
 
+def test_share(settings: Settings) -> float | None:
+    """The test share the dataset_splits step used (its recorded summary; split.auto_test_size may raise it above
+    split.test_size), None with a shipped test file."""
+    if settings.params.data.test_source is not None:
+        return None
+    recorded = ArtifactPaths(settings.root).metrics("dataset_splits")
+    share = read_json(recorded).get("test_share") if recorded.is_file() else None
+    return float(share) if share is not None else settings.params.split.test_size
+
+
 def fairness(settings: Settings) -> Outcome:
     """Keras meets gates.fairness, and each runtime has a variant that does (only those can be released)."""
     report = read_json(ArtifactPaths(settings.root).fairness_report)
@@ -53,8 +63,8 @@ def fairness(settings: Settings) -> Outcome:
     verdict, behind = runtime_verdicts(report, results)
     found = Outcome(verdict)
     flagged = flagged_text(report)
-    split = settings.params.split.test_size if settings.params.data.test_source is None else None
-    line = compact_failures(report, behind, split) or found.line()  # one line; every model's detail in the table
+    # one line; every model's detail in the table
+    line = compact_failures(report, behind, test_share(settings)) or found.line()
     brief = flagged_text(report, list_rates=False)
     counts = {runtime: len(models) for runtime, models in runtimes(report).items()}
     excluded = "; ".join(g.detail for g in verdict if g.name.startswith(f"{FAIR_VARIANTS}[")

@@ -233,11 +233,13 @@ def test_a_limit_tighter_than_the_split_can_tell_is_said_in_the_line():
               for f in ("1.5", "2", "2.5")]
     assert floor > larger[0] > larger[1] > larger[2] > 0.1  # more rows, less noise; here never enough
     line = compact_failures(report, fairness_gates(report, gates), 0.2)
-    assert (f"(at these group sizes a model with the same rates for every group exceeds 0.1 on more than 10% of "
-            f"test splits, {floor:.4f} at its 90% quantile; {larger[0]:.4f}, {larger[1]:.4f}, {larger[2]:.4f} with "
-            "1.5, 2 and 2.5 times the test rows (split.test_size 0.3, 0.4, 0.5): even 2.5 times the test rows stay "
-            "over the limit: gate larger groups with gates.fairness.min_group_size, or set this grouping's limit to "
-            "null in gates.fairness)") in line
+    assert line.endswith(
+        f"exceeds gates.fairness.max_demographic_parity_difference = 0.1 on keras (1 of 1) (a model with the same "
+        f"rates for every group measures {floor:.4f} or more on 10% of test splits with these groups; "
+        f"{larger[0]:.4f}, {larger[1]:.4f}, {larger[2]:.4f} with 1.5, 2 and 2.5 times the rows (split.test_size 0.3, "
+        "0.4, 0.5)); these limits are below what the test split can tell: more test rows alone stay over them at "
+        "these group sizes; gate larger groups (gates.fairness.min_group_size), or set the grouping's limit to null "
+        "in gates.fairness")
     # groups of 60 and 80 rows: over 0.1 here, within it on a test split twice as large (a shipped test file: no size)
     sizes = pd.DataFrame({"race": np.repeat(["a", "b", "c"], [60, 80, 260])})
     proba = np.where(sizes["race"] == "a", 0.2, np.where(y == 1, 0.9, 0.3))
@@ -246,9 +248,26 @@ def test_a_limit_tighter_than_the_split_can_tell_is_said_in_the_line():
     assert floors["figures"]["race"]["demographic_parity_difference"] > 0.1 >= \
         floors["larger"]["2.5"]["race"]["demographic_parity_difference"]
     line = compact_failures(report, fairness_gates(report, gates))
-    assert "times the test rows: give the test split more rows with split.test_size, or gate larger groups" in line
+    assert line.endswith("times the rows); these limits are below what the test split can tell: give it more rows "
+                         "(split.test_size), or gate larger groups (gates.fairness.min_group_size)")
     # larger groups (200 rows each): the same failure, no such note
     gates = gates.model_copy(update={"max_demographic_parity_difference": {"sex": 0.1}})
     big = _report({"keras": np.where(GROUPS["sex"] == "M", 0.9, 0.1)}, gates=gates)
     assert big["equal_rates_floor"]["figures"]["sex"]["demographic_parity_difference"] < 0.1
-    assert "at these group sizes" not in compact_failures(big, fairness_gates(big, gates))
+    assert "with the same rates" not in compact_failures(big, fairness_gates(big, gates))
+
+
+def test_the_stop_line_names_the_test_share_the_splits_used(tmp_path):
+    """split.auto_test_size may raise the share: the advice scales the share dataset_splits recorded."""
+    from pipelines.core.config import load_settings
+    from pipelines.core.io import write_json
+    from pipelines.core.paths import ArtifactPaths
+    from pipelines.governance.gates import test_share
+
+    params = tmp_path / "params.yaml"
+    params.write_text("data:\n  source: t.csv\n  label: y\n  positive_label: 1\n  sensitive_features: [race]\n")
+    settings = load_settings(params)
+    assert test_share(settings) == 0.2  # nothing recorded yet: split.test_size
+    write_json(ArtifactPaths(tmp_path).metrics("dataset_splits"), {"test_share": 0.3, "test_rows": 300})
+    assert test_share(settings) == 0.3
+    assert test_share(load_settings(params, {"data.test_source": "t.test.csv"})) is None  # a shipped test file
