@@ -1,6 +1,6 @@
 """The gate's group figures from confusion counts: each group's rates, which groups a rate is measured over, and the
 gaps between them (fairlearn's definitions). One definition for the fairness report, the bound choice and the test
-share the split sizes for the gate (pipelines.data.test_share), which is why it lives in core."""
+share the split sizes for the gate (pipelines.data.split_size), which is why it lives in core."""
 from __future__ import annotations
 
 import warnings

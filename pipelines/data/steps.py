@@ -27,6 +27,7 @@ from pipelines.data.plots import psi_chart
 from pipelines.data.reference import current_profile, find_reference, reference_predictions
 from pipelines.data.sources import source_files
 from pipelines.data.split import SPLITS
+from pipelines.data.split_size import sized_split
 from pipelines.data.stream import (
     build_suite_stream,
     profile_stream,
@@ -35,7 +36,6 @@ from pipelines.data.stream import (
     validate_stream,
     write_raw,
 )
-from pipelines.data.test_share import sized_split
 from pipelines.data.validate import ValidationFailed, validate_dataset
 from pipelines.release_format.keyset import load_keyset
 from pipelines.release_format.reference import reference_model_bytes

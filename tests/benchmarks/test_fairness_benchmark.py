@@ -212,7 +212,7 @@ def _german_split_0(folder: Path) -> dict[str, int]:
     from benchmarks.fairness.datasets import DATASETS
     from pipelines.core.config import load_settings
     from pipelines.data.rowsplit import assign, unit_hash
-    from pipelines.data.test_share import sized_split
+    from pipelines.data.split_size import sized_split
 
     german = DATASETS["german-credit"]
     folder.mkdir()

@@ -10,7 +10,7 @@ import pytest
 
 from pipelines.core.config import Params
 from pipelines.data.rowsplit import ORIGIN, ROW, TEST, split_codes
-from pipelines.data.test_share import cell_counts, fair_pass_share, sized_split
+from pipelines.data.split_size import cell_counts, fair_pass_share, sized_split
 
 BASE = {"data": {"source": "t.csv", "label": "y", "positive_label": 1, "sensitive_features": ["race"]}}
 
