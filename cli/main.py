@@ -247,6 +247,7 @@ def build_parser() -> argparse.ArgumentParser:
     fleet.register(add, with_params)  # telemetry serve, fleet simulate / analyse / finops / drift
     automation.register(add, with_params)  # automation status
     serve.register(add, with_params)  # serve (the MLflow Model over HTTP)
+    docs.set_defaults(command_parser=parser)  # the CLI page documents this parser
     return parser
 
 

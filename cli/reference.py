@@ -170,10 +170,9 @@ def _option_rows(parser: argparse.ArgumentParser) -> list[str]:
     return rows
 
 
-def cli_page() -> str:
-    from cli.main import build_parser
-
-    parser = build_parser()
+def cli_page(parser: argparse.ArgumentParser) -> str:
+    """The CLI page from the command's parser (handed in by `mobile-mlops docs`: this module does not import the
+    module that builds it)."""
     lines = ["# CLI reference", "", "Generated from the argument parser (`cli/`) by `mobile-mlops docs generate`; "
              "do not edit. Every command prints one line and exits 1 on a user error; `--debug` shows the "
              "traceback.", "", "```text", parser.format_usage().strip(), "```", ""]
@@ -205,7 +204,9 @@ def stages_page() -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
-GENERATORS = {"params.md": params_page, "cli.md": cli_page, "stages.md": stages_page}
+def pages(parser: argparse.ArgumentParser) -> dict[str, str]:
+    """Every reference page's file name and text; `parser` is the mobile-mlops command's."""
+    return {"params.md": params_page(), "cli.md": cli_page(parser), "stages.md": stages_page()}
 
 
 def undocumented_keys() -> list[str]:
@@ -213,24 +214,24 @@ def undocumented_keys() -> list[str]:
     return [key.name for key in params_keys() if not key.description.strip()]
 
 
-def generate(root: Path) -> list[Path]:
+def generate(root: Path, parser: argparse.ArgumentParser) -> list[Path]:
     """Write every reference page; return their paths."""
     from pipelines.core.io import atomic_path
 
     folder = root / FOLDER
     folder.mkdir(parents=True, exist_ok=True)
     written = []
-    for name, page in GENERATORS.items():
+    for name, text in pages(parser).items():
         with atomic_path(folder / name) as tmp:
-            tmp.write_text(page())
+            tmp.write_text(text)
         written.append(folder / name)
     return written
 
 
-def problems(root: Path) -> list[str]:
+def problems(root: Path, parser: argparse.ArgumentParser) -> list[str]:
     """What makes the committed reference pages stale or incomplete (empty when they are current)."""
-    found = [f"{FOLDER / name} is stale: run `mobile-mlops docs generate`" for name, page in GENERATORS.items()
-             if not (root / FOLDER / name).is_file() or (root / FOLDER / name).read_text() != page()]
+    found = [f"{FOLDER / name} is stale: run `mobile-mlops docs generate`" for name, text in pages(parser).items()
+             if not (root / FOLDER / name).is_file() or (root / FOLDER / name).read_text() != text]
     missing = undocumented_keys()
     if missing:
         found.append(f"{len(missing)} params key(s) without a description in pipelines/core/config.py: "
@@ -241,10 +242,10 @@ def problems(root: Path) -> list[str]:
 def cmd_docs(args: argparse.Namespace) -> int:
     root = Path.cwd()
     if args.action == "generate":
-        written = generate(root)
+        written = generate(root, args.command_parser)
         print(f"wrote {', '.join(str(p.relative_to(root)) for p in written)}")
         return 0
-    found = problems(root)
+    found = problems(root, args.command_parser)
     if found:
         raise PipelineError(found[0] + (f" (and {len(found) - 1} more problem(s))" if len(found) > 1 else ""))
     print("docs/reference matches the code")

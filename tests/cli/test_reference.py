@@ -6,7 +6,7 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from cli import reference
-from cli.main import main
+from cli.main import build_parser, main
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -31,7 +31,7 @@ def test_keys_take_their_trailing_comment_type_and_default():
 
 
 def test_every_params_key_and_command_is_on_a_page():
-    params, cli = reference.params_page(), reference.cli_page()
+    params, cli = reference.params_page(), reference.cli_page(build_parser())
     assert all(f"`{key.name}`" in params for key in reference.params_keys())
     assert "## `mobile-mlops run`" in cli and "## `mobile-mlops docs`" in cli
     assert "| `--set` |" in cli  # options come from the parser
@@ -39,12 +39,12 @@ def test_every_params_key_and_command_is_on_a_page():
 
 
 def test_committed_pages_are_what_the_code_generates():
-    stale = [p for p in reference.problems(ROOT) if "stale" in p]
+    stale = [p for p in reference.problems(ROOT, build_parser()) if "stale" in p]
     assert stale == []
 
 
 def test_a_stale_page_is_one_line(tmp_path, monkeypatch, capsys):
-    reference.generate(tmp_path)
+    reference.generate(tmp_path, build_parser())
     (tmp_path / reference.FOLDER / "cli.md").write_text("edited\n")
     monkeypatch.chdir(tmp_path)
     assert main(["docs", "check"]) == 1
