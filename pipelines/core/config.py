@@ -164,7 +164,7 @@ class SplitConfig(_Section):
     """Train / validation / test split of the prepared rows, by a seeded hash of each row's key (data.key)."""
 
     test_size: float = Field(0.2, gt=0, lt=1)  # expected test share; unused when data.test_source is set
-    auto_test_size: bool = True  # raise the test share until the fairness gate can tell a fair model (pipelines/data/split_size.py)
+    auto_test_size: bool = True  # raise the test share until the fairness gate can tell a fair model (split_size.py)
     max_test_size: float = Field(0.4, gt=0, lt=1)  # the most auto_test_size takes for the test split (of the rows)
     validation_size: float = Field(0.1, gt=0, lt=1)  # expected validation share of the non-test rows
     seed: Seed = 42  # hashed with each row's key: another seed, another split

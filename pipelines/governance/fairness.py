@@ -214,7 +214,8 @@ def compact_failures(report: dict[str, Any], results: list[GateResult], test_siz
             key, _, where = gate.name.partition("[")
             model, _, grouping = where.rstrip("]").partition("/")
             failed.setdefault((key, grouping), []).append(replace(gate, name=model))
-    parts, advice = [], set()
+    parts: list[str] = []
+    noisy: list[bool] = []  # per limit below the split's noise: whether a larger split gets within it
     for (key, grouping), gates in failed.items():
         models = [g.name for g in gates]
         facts = report["models"][models[0]]["groups"][grouping]
@@ -232,13 +233,13 @@ def compact_failures(report: dict[str, Any], results: list[GateResult], test_siz
             ci = f" ({report['reference']} {ci})" if ci else ""
         noise, helps = _noise(report, key, grouping, gates[0].threshold, test_size)
         if noise:
-            advice.add(helps)
+            noisy.append(helps)
         parts.append(f"{grouping}: {what} {figure}{ci} exceeds gates.fairness.{key} = {gates[0].threshold:g} on "
                      f"{_which(models, len(report['order']))}{noise}")
-    if advice:
+    if noisy:
         parts.append("these limits are below what the test split can tell: " + (
             "give it more rows (split.test_size), or gate larger groups (gates.fairness.min_group_size)"
-            if True in advice else
+            if any(noisy) else
             "more test rows alone stay over them at these group sizes; gate larger groups "
             "(gates.fairness.min_group_size), or set the grouping's limit to null in gates.fairness"))
     return "; ".join(parts)
